@@ -1,0 +1,37 @@
+/*
+ * atomics.h - named-ordering helpers for fields shared between processes.
+ *
+ * Every access to a shared field goes through one of these, so the ordering
+ * is visible at the call site and each call carries a comment saying what
+ * it orders.  They are thin wrappers over C11 <stdatomic.h>; the _sc forms
+ * are sequentially consistent and are used only for the two store-then-load
+ * (Dekker) handshakes of the wait protocol (see wait.h).
+ */
+#ifndef BUS_ATOMICS_H
+#define BUS_ATOMICS_H
+
+#include <stdatomic.h>
+
+#define load_relaxed(p)     atomic_load_explicit((p), memory_order_relaxed)
+#define load_acquire(p)     atomic_load_explicit((p), memory_order_acquire)
+#define load_sc(p)          atomic_load_explicit((p), memory_order_seq_cst)
+#define store_relaxed(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
+#define store_release(p, v) atomic_store_explicit((p), (v), memory_order_release)
+#define store_sc(p, v)      atomic_store_explicit((p), (v), memory_order_seq_cst)
+
+/* Single-writer counter bump: only the owner writes, readers may load. */
+#define counter_add(p, n) store_relaxed((p), load_relaxed(p) + (n))
+
+/* Keeps the compiler from moving memory accesses across this point. */
+#define compiler_barrier() atomic_signal_fence(memory_order_seq_cst)
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+#endif

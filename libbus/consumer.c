@@ -1,0 +1,218 @@
+/*
+ * consumer.c - the consumer handle: the lease, receive, release, sleep.
+ *
+ * One consumer per queue: it holds the kernel lock on SEG_LOCK_CONSUMER
+ * (segment.h), so a second one gets -EBUSY while the first lives and
+ * takes over when it dies, starting at the released head (what the dead
+ * one had read but not released is read again).
+ *
+ * Received messages are views into the ring; their space is given back
+ * only by bus_release(), which zeroes it, publishes the head and wakes
+ * producers blocked on a full queue if any announced themselves.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "atomics.h"
+#include "handle.h"
+#include "ring.h"
+
+struct bus_consumer {
+	struct ring_cons ring;
+	struct seg seg;
+	const struct wait_ops *ops;
+	uint32_t spin_ns;
+};
+
+static int lease_acquire(struct seg *s)
+{
+	struct seg_header *h = s->hdr;
+	uint32_t pid = (uint32_t)getpid();
+
+	if (s->fd >= 0) {
+		int r = seg_lock(s, SEG_LOCK_CONSUMER);
+
+		if (r < 0)
+			return r;
+		/* relaxed: the lock decides; the pid is for reports */
+		store_relaxed(&h->cons_pid, pid);
+	} else {
+		uint32_t free_pid = 0;
+
+		/* acq_rel: take the lease after the last holder's release */
+		if (!atomic_compare_exchange_strong_explicit(&h->cons_pid, &free_pid,
+		                                             pid, memory_order_acq_rel,
+		                                             memory_order_relaxed))
+			return -EBUSY;
+	}
+	counter_add(&h->cons_gen, 1);
+	return 0;
+}
+
+static void lease_release(struct seg *s)
+{
+	/* release: the head we published is visible to the next holder */
+	store_release(&s->hdr->cons_pid, 0);
+	seg_unlock(s, SEG_LOCK_CONSUMER);
+}
+
+int consumer_attach(struct seg *s, const struct wait_ops *ops,
+                    bus_consumer **ret)
+{
+	bus_consumer *c = calloc(1, sizeof(*c));
+	int r;
+
+	if (!c)
+		return -ENOMEM;
+	r = lease_acquire(s);
+	if (r < 0) {
+		free(c);
+		return r;
+	}
+	c->seg = *s;
+	c->ops = ops ? ops : &wait_futex_ops;
+	c->spin_ns = BUS_DEFAULT_SPIN_NS;
+	ring_cons_init(&c->ring, &c->seg);
+	*ret = c;
+	return 0;
+}
+
+int bus_consumer_open_fd(int seg_fd, bus_consumer **ret)
+{
+	struct seg s;
+	const char *why;
+	int r;
+
+	if (seg_fd < 0 || !ret)
+		return -EINVAL;
+	r = seg_map_fd(seg_fd, &s, &why);
+	if (r < 0)
+		return r;
+	r = consumer_attach(&s, NULL, ret);
+	if (r < 0) {
+		s.fd = -1; /* the caller keeps its descriptor */
+		seg_close(&s);
+	}
+	return r;
+}
+
+void bus_consumer_close(bus_consumer *c)
+{
+	if (!c)
+		return;
+	bus_release(c);
+	lease_release(&c->seg);
+	seg_close(&c->seg);
+	free(c);
+}
+
+struct seg *consumer_seg(bus_consumer *c)
+{
+	return &c->seg;
+}
+
+int bus_consumer_set_spin(bus_consumer *c, uint32_t spin_ns)
+{
+	c->spin_ns = spin_ns;
+	return 0;
+}
+
+void bus_release(bus_consumer *c)
+{
+	if (!c || ring_release(&c->ring) == 0)
+		return;
+	if (wait_signal(c->ops, &c->seg.hdr->full_wait, INT32_MAX))
+		counter_add(&c->seg.hdr->cons.wakes, 1);
+}
+
+/* The queue is empty: spin, then sleep on cons_wait until a record comes. */
+static int read_slow(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
+{
+	struct seg_header *h = c->seg.hdr;
+	uint64_t deadline = wait_deadline(c->ops, timeout_ms);
+	uint64_t spin_end = c->ops->now_ns() + c->spin_ns;
+	int r;
+
+	do {
+		cpu_relax();
+		r = ring_read(&c->ring, ret);
+	} while (r == -EAGAIN && c->spin_ns && c->ops->now_ns() < spin_end);
+
+	while (r == -EAGAIN) {
+		uint32_t v = wait_prepare(&h->cons_wait);
+
+		r = ring_read(&c->ring, ret);
+		if (r != -EAGAIN)
+			break;
+		counter_add(&h->cons.sleeps, 1);
+		if (wait_sleep(c->ops, &h->cons_wait, v, deadline) == -ETIMEDOUT) {
+			r = ring_read(&c->ring, ret);
+			return r == -EAGAIN ? -ETIMEDOUT : r;
+		}
+		r = ring_read(&c->ring, ret);
+	}
+	return r;
+}
+
+static void to_msg(bus_consumer *c, struct rec_hdr *r, bus_msg *m)
+{
+	uint32_t len = (uint32_t)load_relaxed(&r->len) - REC_HDR;
+
+	*m = (bus_msg){
+		.data = rec_payload(r),
+		.len = len,
+		.type = r->type,
+		.producer = r->producer,
+		.seq = r->seq,
+		.enqueue_ns = r->enqueue_ns,
+	};
+	counter_add(&c->seg.hdr->cons.msgs, 1);
+	counter_add(&c->seg.hdr->cons.bytes, len);
+}
+
+/* Counts the delay of the message just received in the histogram. */
+static void note_latency(bus_consumer *c, const bus_msg *m)
+{
+	uint64_t now = c->ops->now_ns();
+	uint64_t ns = now > m->enqueue_ns ? now - m->enqueue_ns : 0;
+
+	counter_add(&c->seg.hdr->cons.hist[63 - __builtin_clzll(ns | 1)], 1);
+}
+
+int bus_recv(bus_consumer *c, bus_msg *ret, int timeout_ms)
+{
+	struct rec_hdr *r;
+	int rc;
+
+	if (!c || !ret)
+		return -EINVAL;
+	rc = ring_read(&c->ring, &r);
+	if (rc == -EAGAIN && timeout_ms != 0)
+		rc = read_slow(c, timeout_ms, &r);
+	if (rc < 0)
+		return rc;
+	to_msg(c, r, ret);
+	note_latency(c, ret);
+	return 0;
+}
+
+int bus_recv_batch(bus_consumer *c, bus_msg *msgs, size_t n, int timeout_ms)
+{
+	size_t i;
+	int rc;
+
+	if (!c || !msgs || n == 0 || n > INT32_MAX)
+		return -EINVAL;
+	rc = bus_recv(c, &msgs[0], timeout_ms);
+	if (rc < 0)
+		return rc;
+	for (i = 1; i < n; i++) {
+		struct rec_hdr *r;
+
+		if (ring_read(&c->ring, &r) < 0)
+			break;
+		to_msg(c, r, &msgs[i]);
+	}
+	return (int)i;
+}

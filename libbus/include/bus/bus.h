@@ -1,0 +1,179 @@
+/*
+ * bus.h - the public interface of libbus, a shared-memory message bus.
+ *
+ * A queue is a shared-memory segment holding a bounded multi-producer,
+ * single-consumer ring of records.  Producers in any number of processes
+ * send messages into it; exactly one consumer receives them.  Once a
+ * handle is attached, sending and receiving touch only shared memory: no
+ * system call is made unless a side has to sleep or wake the other.
+ *
+ * Conventions:
+ *  - Every call that returns int returns 0 (or a count) on success and a
+ *    negative errno on failure; bus_strerror() turns it into words.
+ *  - Output parameters are written only on success.
+ *  - Destructors accept NULL.
+ *  - timeout_ms: 0 never waits, a negative value waits forever, a
+ *    positive value waits at most that many milliseconds (CLOCK_MONOTONIC).
+ *  - Handles are not thread-safe: use one handle per thread, or lock.
+ *
+ * Errors used throughout:
+ *  -EAGAIN     queue full (send) or empty (recv), and the call may not wait
+ *  -ETIMEDOUT  the timeout passed before space or a message arrived
+ *  -EMSGSIZE   message larger than the queue's maximum message size
+ *  -EBUSY      the queue already has a live consumer
+ *  -EPROTO     incompatible segment layout version
+ *  -EBADMSG    corrupt segment header or record, or undecodable protobuf
+ *  -ENOBUFS    an unpack arena too small for the message
+ *  -EUSERS     every producer slot of the queue is taken
+ *  -EINVAL     bad argument
+ */
+#ifndef BUS_BUS_H
+#define BUS_BUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BUS_VERSION_MAJOR 0
+#define BUS_VERSION_MINOR 1
+#define BUS_VERSION_PATCH 0
+
+/* Queue names: 1 to BUS_NAME_MAX characters of [A-Za-z0-9._-]. */
+#define BUS_NAME_MAX 64
+
+typedef struct bus_producer bus_producer;
+typedef struct bus_consumer bus_consumer;
+
+/* bus_msg.flags */
+#define BUS_MSG_REDELIVERED 0x1u /* a consumer died holding this message */
+
+/*
+ * A received message: a view into the ring.  data points into shared
+ * memory and stays valid until bus_release() (or the consumer's close).
+ */
+typedef struct bus_msg {
+	const void *data;
+	size_t len;
+	uint32_t type;       /* message type id, see bus_type_id() */
+	uint32_t producer;   /* producer slot that sent it */
+	uint64_t seq;        /* per-producer sequence number, from 0 */
+	uint64_t enqueue_ns; /* CLOCK_MONOTONIC at commit */
+	uint32_t flags;      /* BUS_MSG_* */
+} bus_msg;
+
+/*
+ * The type id of a protobuf message by its full name ("demo.Order"):
+ * 32-bit FNV-1a over the name's bytes (offset basis 2166136261, prime
+ * 16777619).  Never 0: a hash of 0 maps to 1, and 0 means "untyped".
+ */
+uint32_t bus_type_id(const char *full_name);
+
+/* The message for a negative errno returned by libbus; never NULL. */
+const char *bus_strerror(int err);
+
+/* Returns 1 if name is a valid queue name, 0 otherwise. */
+int bus_name_valid(const char *name);
+
+/* --- producers --- */
+
+/*
+ * Attaches a producer to the queue segment open on seg_fd.  The handle
+ * takes ownership of seg_fd on success (it is closed by
+ * bus_producer_close()); on failure the caller still owns it.  seg_fd
+ * must be an open file description of its own (from shm_open() or one
+ * received from busd), not one shared with another handle or inherited
+ * through fork(): the kernel lock that marks this producer alive lives on
+ * it.  Returns 0 and sets *ret, or a negative errno (-EBADMSG, -EPROTO
+ * for a segment that fails validation, -EUSERS when every slot is taken).
+ */
+int bus_producer_open_fd(int seg_fd, bus_producer **ret);
+
+/* Detaches and frees the producer. */
+void bus_producer_close(bus_producer *p);
+
+/*
+ * Copies len bytes into one new record of the given type.  Returns 0, or
+ * -EMSGSIZE, -EAGAIN (full and timeout_ms == 0), -ETIMEDOUT.
+ */
+int bus_send(bus_producer *p, uint32_t type, const void *data, size_t len,
+             int timeout_ms);
+
+/*
+ * Packs m straight into a new record: no intermediate buffer, no
+ * allocation.  Returns as bus_send().
+ */
+int bus_send_pb(bus_producer *p, uint32_t type, const ProtobufCMessage *m,
+                int timeout_ms);
+
+/*
+ * How long a producer blocked on a full queue spins before it sleeps, in
+ * nanoseconds (0: sleep at once).  Returns 0.
+ */
+int bus_producer_set_spin(bus_producer *p, uint32_t spin_ns);
+
+/* The largest payload the producer's queue accepts, in bytes. */
+size_t bus_producer_max_message(const bus_producer *p);
+
+/* The producer's slot in its queue (the bus_msg.producer of its messages). */
+uint32_t bus_producer_slot(const bus_producer *p);
+
+/* --- consumers --- */
+
+/*
+ * Attaches the consumer of the queue segment open on seg_fd; ownership
+ * and requirements of seg_fd as for bus_producer_open_fd().  Returns 0
+ * and sets *ret, -EBUSY if the queue has a live consumer, or as
+ * bus_producer_open_fd().
+ */
+int bus_consumer_open_fd(int seg_fd, bus_consumer **ret);
+
+/* Releases what was received, detaches and frees the consumer. */
+void bus_consumer_close(bus_consumer *c);
+
+/*
+ * Receives the next message into *ret.  The view stays valid until
+ * bus_release(); several messages may be received before one release
+ * (a batch).  Returns 0, or -EAGAIN (empty and timeout_ms == 0),
+ * -ETIMEDOUT, -EBADMSG (corrupt record: the queue cannot be read past it).
+ */
+int bus_recv(bus_consumer *c, bus_msg *ret, int timeout_ms);
+
+/*
+ * Receives up to n messages into msgs[0..n-1], waiting as bus_recv() for
+ * the first one only.  Returns the count (>= 1) or a negative errno as
+ * bus_recv().
+ */
+int bus_recv_batch(bus_consumer *c, bus_msg *msgs, size_t n, int timeout_ms);
+
+/*
+ * Gives back every message received since the last release: their views
+ * become invalid and their space is returned to the producers.
+ */
+void bus_release(bus_consumer *c);
+
+/*
+ * How long a consumer spins on an empty queue before it sleeps, in
+ * nanoseconds (0: sleep at once).  Returns 0.
+ */
+int bus_consumer_set_spin(bus_consumer *c, uint32_t spin_ns);
+
+/*
+ * Unpacks msg with the protobuf descriptor desc, reading straight from
+ * the ring and allocating only from arena[0..arena_size-1] (no malloc).
+ * The result lives in the arena and does not point into the ring, so it
+ * stays valid after bus_release().  Returns 0 and sets *ret, -ENOBUFS if
+ * the arena is too small, -EBADMSG if the payload does not decode.
+ */
+int bus_msg_unpack(const bus_msg *msg, const ProtobufCMessageDescriptor *desc,
+                   void *arena, size_t arena_size, ProtobufCMessage **ret);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,230 @@
+/*
+ * producer.c - producer handles: attach to a slot, send, block on full.
+ *
+ * A producer owns one slot of the segment for its lifetime, marked by a
+ * kernel lock on the slot's byte (segment.h); its records carry the slot
+ * index and the slot's running sequence number.  The fast path is
+ * ring_claim + copy + ring_commit + one load of the consumer's wait word:
+ * no system call unless the consumer sleeps or the queue is full.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "atomics.h"
+#include "handle.h"
+#include "ring.h"
+
+struct bus_producer {
+	struct ring_prod ring;
+	struct seg seg;
+	const struct wait_ops *ops;
+	uint32_t spin_ns;
+};
+
+static int slot_acquire(struct seg *s, uint32_t *ret)
+{
+	uint32_t pid = (uint32_t)getpid();
+
+	for (uint32_t i = 0; i < s->max_producers; i++) {
+		struct seg_slot *slot = &s->slots[i];
+
+		if (s->fd >= 0) {
+			int r = seg_lock(s, SEG_LOCK_SLOT(i));
+
+			if (r == -EBUSY)
+				continue;
+			if (r < 0)
+				return r;
+			/* relaxed: the lock, not this field, decides ownership */
+			store_relaxed(&slot->pid, pid);
+		} else {
+			/* Memory without a file: the pid field is the claim. */
+			uint32_t free_pid = 0;
+
+			/* acq_rel: take the slot after its last owner's writes */
+			if (!atomic_compare_exchange_strong_explicit(
+				    &slot->pid, &free_pid, pid, memory_order_acq_rel,
+				    memory_order_relaxed))
+				continue;
+		}
+		counter_add(&slot->gen, 1);
+		*ret = i;
+		return 0;
+	}
+	return -EUSERS;
+}
+
+static void slot_release(struct seg *s, uint32_t i)
+{
+	/* release: our counters are visible to the slot's next owner */
+	store_release(&s->slots[i].pid, 0);
+	seg_unlock(s, SEG_LOCK_SLOT(i));
+}
+
+int producer_attach(struct seg *s, const struct wait_ops *ops,
+                    bus_producer **ret)
+{
+	bus_producer *p;
+	uint32_t slot;
+	int r;
+
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	r = slot_acquire(s, &slot);
+	if (r < 0) {
+		free(p);
+		return r;
+	}
+	p->seg = *s;
+	p->ops = ops ? ops : &wait_futex_ops;
+	p->spin_ns = BUS_DEFAULT_SPIN_NS;
+	ring_prod_init(&p->ring, &p->seg, slot);
+	*ret = p;
+	return 0;
+}
+
+int bus_producer_open_fd(int seg_fd, bus_producer **ret)
+{
+	struct seg s;
+	const char *why;
+	int r;
+
+	if (seg_fd < 0 || !ret)
+		return -EINVAL;
+	r = seg_map_fd(seg_fd, &s, &why);
+	if (r < 0)
+		return r;
+	r = producer_attach(&s, NULL, ret);
+	if (r < 0) {
+		s.fd = -1; /* the caller keeps its descriptor */
+		seg_close(&s);
+	}
+	return r;
+}
+
+void bus_producer_close(bus_producer *p)
+{
+	if (!p)
+		return;
+	slot_release(&p->seg, p->ring.slot_index);
+	seg_close(&p->seg);
+	free(p);
+}
+
+struct seg *producer_seg(bus_producer *p)
+{
+	return &p->seg;
+}
+
+int bus_producer_set_spin(bus_producer *p, uint32_t spin_ns)
+{
+	p->spin_ns = spin_ns;
+	return 0;
+}
+
+size_t bus_producer_max_message(const bus_producer *p)
+{
+	return p->ring.max_message;
+}
+
+uint32_t bus_producer_slot(const bus_producer *p)
+{
+	return p->ring.slot_index;
+}
+
+/* The queue is full: spin, then sleep on full_wait until a claim succeeds. */
+static int claim_slow(bus_producer *p, size_t len, int timeout_ms,
+                      struct rec_hdr **ret)
+{
+	struct seg_header *h = p->seg.hdr;
+	uint64_t deadline = wait_deadline(p->ops, timeout_ms);
+	uint64_t spin_end = p->ops->now_ns() + p->spin_ns;
+	bool slept = false;
+	int r;
+
+	do {
+		cpu_relax();
+		r = ring_claim(&p->ring, len, ret);
+	} while (r == -EAGAIN && p->spin_ns && p->ops->now_ns() < spin_end);
+
+	while (r == -EAGAIN) {
+		uint32_t v = wait_prepare(&h->full_wait);
+
+		if (!ring_has_room(&p->ring, len)) {
+			if (!slept) {
+				counter_add(&p->ring.slot->blocked, 1);
+				slept = true;
+			}
+			if (wait_sleep(p->ops, &h->full_wait, v, deadline) == -ETIMEDOUT) {
+				r = ring_claim(&p->ring, len, ret);
+				return r == -EAGAIN ? -ETIMEDOUT : r;
+			}
+		}
+		r = ring_claim(&p->ring, len, ret);
+	}
+	return r;
+}
+
+/* Claims a record for len bytes, waiting as timeout_ms says. */
+static int claim(bus_producer *p, size_t len, int timeout_ms,
+                 struct rec_hdr **ret)
+{
+	int r = ring_claim(&p->ring, len, ret);
+
+	if (r != -EAGAIN)
+		return r;
+	counter_add(&p->ring.slot->full, 1);
+	if (timeout_ms == 0)
+		return -EAGAIN;
+	return claim_slow(p, len, timeout_ms, ret);
+}
+
+static void commit(bus_producer *p, struct rec_hdr *r, uint32_t type,
+                   size_t len)
+{
+	ring_commit(&p->ring, r, type, len, p->ops->now_ns());
+	if (wait_signal(p->ops, &p->seg.hdr->cons_wait, 1))
+		counter_add(&p->ring.slot->wakes, 1);
+}
+
+int bus_send(bus_producer *p, uint32_t type, const void *data, size_t len,
+             int timeout_ms)
+{
+	struct rec_hdr *r;
+	int rc;
+
+	if (!p || (!data && len))
+		return -EINVAL;
+	rc = claim(p, len, timeout_ms, &r);
+	if (rc < 0)
+		return rc;
+	memcpy(rec_payload(r), data, len);
+	commit(p, r, type, len);
+	return 0;
+}
+
+int bus_send_pb(bus_producer *p, uint32_t type, const ProtobufCMessage *m,
+                int timeout_ms)
+{
+	struct rec_hdr *r;
+	size_t len;
+	int rc;
+
+	if (!p || !m)
+		return -EINVAL;
+	len = protobuf_c_message_get_packed_size(m);
+	rc = claim(p, len, timeout_ms, &r);
+	if (rc < 0)
+		return rc;
+	/*
+	 * Packs straight into the claimed record.  The sizes differ only if
+	 * the caller changed m meanwhile; then send zeros, never stale bytes.
+	 */
+	if (protobuf_c_message_pack(m, rec_payload(r)) != len)
+		memset(rec_payload(r), 0, len);
+	commit(p, r, type, len);
+	return 0;
+}

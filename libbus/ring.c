@@ -1,0 +1,219 @@
+/*
+ * ring.c - the MPSC record ring (protocol in ring.h).
+ */
+#include <assert.h>
+#include <errno.h>
+#include <string.h>
+
+#include "atomics.h"
+#include "ring.h"
+#include "segment.h"
+
+void ring_prod_init(struct ring_prod *p, struct seg *s, uint32_t slot_index)
+{
+	assert(slot_index < s->max_producers);
+	*p = (struct ring_prod){
+		.hdr = s->hdr,
+		.slot = &s->slots[slot_index],
+		.ring = s->ring,
+		.capacity = s->capacity,
+		.mask = s->capacity - 1,
+		/* acquire: the consumer's zeroing up to head precedes our writes */
+		.cached_head = load_acquire(&s->hdr->head),
+		/* relaxed: the slot is ours (we hold its lock); earlier owners are dead */
+		.seq = load_relaxed(&s->slots[slot_index].next_seq),
+		.max_message = s->max_message,
+		.slot_index = slot_index,
+	};
+}
+
+/* Bytes a claim at tail needs for a record of extent ext: padding + record. */
+static uint64_t claim_need(const struct ring_prod *p, uint64_t tail,
+                           uint64_t ext, uint64_t *pad)
+{
+	uint64_t to_end = p->capacity - (tail & p->mask);
+
+	*pad = ext > to_end ? to_end : 0;
+	return *pad + ext;
+}
+
+int ring_claim(struct ring_prod *p, size_t len, struct rec_hdr **ret)
+{
+	struct seg_header *h = p->hdr;
+	struct rec_hdr *r;
+	uint64_t ext, tail, need, pad;
+
+	if (len > p->max_message)
+		return -EMSGSIZE;
+	ext = rec_extent(len);
+	/* relaxed: a guess; the CAS below decides */
+	tail = load_relaxed(&h->tail);
+	for (;;) {
+		need = claim_need(p, tail, ext, &pad);
+		if (tail + need - p->cached_head > p->capacity) {
+			/* acquire: the consumer zeroed everything before head */
+			p->cached_head = load_acquire(&h->head);
+			if (tail + need - p->cached_head > p->capacity) {
+				/* relaxed: only to tell "full" from "stale tail" */
+				uint64_t now = load_relaxed(&h->tail);
+
+				if (now == tail)
+					return -EAGAIN;
+				tail = now;
+				continue;
+			}
+		}
+		/*
+		 * relaxed: the CAS only decides who owns [tail, tail + need);
+		 * what we write there is published by the commit word.
+		 */
+		if (atomic_compare_exchange_weak_explicit(&h->tail, &tail, tail + need,
+		                                          memory_order_relaxed,
+		                                          memory_order_relaxed))
+			break;
+	}
+
+	r = (struct rec_hdr *)(p->ring + (tail & p->mask));
+	if (pad) {
+		r->flags = REC_PAD;
+		/* release: the flags word is visible before the padding length */
+		store_release(&r->len, (int32_t)pad);
+		r = (struct rec_hdr *)p->ring;
+	}
+	/*
+	 * relaxed: nobody reads a claimed record while we live; the mark is
+	 * for recovery after our death.  The compiler barrier keeps the
+	 * payload stores after it; a dead process's stores have all reached
+	 * memory by the time the kernel reports its death.
+	 */
+	store_relaxed(&r->len, -(int32_t)(REC_HDR + len));
+	compiler_barrier();
+	*ret = r;
+	return 0;
+}
+
+void ring_commit(struct ring_prod *p, struct rec_hdr *r, uint32_t type,
+                 size_t len, uint64_t now_ns)
+{
+	r->flags = 0;
+	r->type = type;
+	r->producer = p->slot_index;
+	r->seq = p->seq++;
+	r->enqueue_ns = now_ns;
+	/*
+	 * seq_cst: releases the header and payload to the consumer, and is
+	 * the store half of the consumer-wake handshake (wait.h): it is
+	 * ordered before the producer's load of the consumer's wait word.
+	 */
+	store_sc(&r->len, (int32_t)(REC_HDR + len));
+	/* relaxed: single-writer counters, readers want only a recent value */
+	store_relaxed(&p->slot->next_seq, p->seq);
+	counter_add(&p->slot->msgs, 1);
+	counter_add(&p->slot->bytes, len);
+}
+
+int ring_has_room(struct ring_prod *p, size_t len)
+{
+	uint64_t pad, tail, need;
+
+	/* relaxed: the tail only sizes the padding a claim would need */
+	tail = load_relaxed(&p->hdr->tail);
+	need = claim_need(p, tail, rec_extent(len), &pad);
+	/* seq_cst: the load half of the full-queue handshake (wait.h) */
+	p->cached_head = load_sc(&p->hdr->head);
+	return tail + need - p->cached_head <= p->capacity;
+}
+
+void ring_cons_init(struct ring_cons *c, struct seg *s)
+{
+	/* acquire: pairs with the previous consumer's release of head */
+	uint64_t head = load_acquire(&s->hdr->head);
+
+	*c = (struct ring_cons){
+		.hdr = s->hdr,
+		.ring = s->ring,
+		.capacity = s->capacity,
+		.mask = s->capacity - 1,
+		.head = head,
+		.pos = head,
+		/* acquire: records up to the tail were claimed before we look */
+		.cached_tail = load_acquire(&s->hdr->tail),
+		.max_message = s->max_message,
+	};
+}
+
+/* 1 if [pos, pos + ext) lies before the tail, reloading it if needed. */
+static int before_tail(struct ring_cons *c, uint64_t ext)
+{
+	if (c->cached_tail - c->pos >= ext && c->cached_tail - c->pos <= c->capacity)
+		return 1;
+	/* acquire: a committed record's claim is visible (it came first) */
+	c->cached_tail = load_acquire(&c->hdr->tail);
+	return c->cached_tail - c->pos >= ext && c->cached_tail - c->pos <= c->capacity;
+}
+
+int ring_read(struct ring_cons *c, struct rec_hdr **ret)
+{
+	for (;;) {
+		uint64_t idx = c->pos & c->mask;
+		uint64_t to_end = c->capacity - idx;
+		struct rec_hdr *r = (struct rec_hdr *)(c->ring + idx);
+		/*
+		 * seq_cst: acquires the record (pairs with the commit store),
+		 * and is the load half of the consumer's wait handshake.  On
+		 * x86-64 and AArch64 it is the same instruction as acquire.
+		 */
+		int32_t len = load_sc(&r->len);
+		uint64_t ext;
+
+		if (len <= 0)
+			return -EAGAIN;
+		if (r->flags & REC_PAD) {
+			/* Padding always runs exactly to the end of the ring. */
+			if ((uint64_t)len != to_end || !before_tail(c, to_end))
+				return -EBADMSG;
+			c->pos += to_end;
+			continue;
+		}
+		if (r->flags != 0 || (uint32_t)len < REC_HDR ||
+		    (uint32_t)len - REC_HDR > c->max_message)
+			return -EBADMSG;
+		ext = rec_extent((uint32_t)len - REC_HDR);
+		if (ext > to_end || !before_tail(c, ext))
+			return -EBADMSG;
+		c->pos += ext;
+		*ret = r;
+		return 0;
+	}
+}
+
+uint64_t ring_release(struct ring_cons *c)
+{
+	uint64_t n = c->pos - c->head;
+	uint64_t idx = c->head & c->mask;
+	uint64_t first = n < c->capacity - idx ? n : c->capacity - idx;
+
+	if (n == 0)
+		return 0;
+	/* A later claim starts from zeros: recovery relies on it. */
+	memset(c->ring + idx, 0, first);
+	memset(c->ring, 0, n - first);
+	c->head = c->pos;
+	/*
+	 * seq_cst: releases the zeroing to the producers (they write here
+	 * only after loading this head), and is the store half of the
+	 * full-queue handshake: ordered before our load of the wait word.
+	 */
+	store_sc(&c->hdr->head, c->head);
+	return n;
+}
+
+uint64_t ring_used(const struct seg_header *h)
+{
+	struct seg_header *m = (struct seg_header *)h;
+	/* relaxed: a report, not a decision */
+	uint64_t head = load_relaxed(&m->head);
+	uint64_t tail = load_relaxed(&m->tail);
+
+	return tail - head <= m->capacity ? tail - head : 0;
+}

@@ -1,0 +1,368 @@
+/*
+ * segment.c - create, map and validate queue segments (see segment.h).
+ *
+ * Validation recomputes the whole layout from the two numbers that define
+ * it (capacity, max_producers) and compares every stored offset and size
+ * with it, so there is one way for a segment to be right and any other
+ * value is refused by name.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <uuid/uuid.h>
+
+#include "atomics.h"
+#include "ring.h"
+#include "segment.h"
+
+_Static_assert(sizeof(struct seg_slot) == SEG_LINE, "one slot, one line");
+_Static_assert(sizeof(struct seg_header) % SEG_LINE == 0, "header lines");
+_Static_assert(offsetof(struct seg_header, state) == SEG_LINE * 2,
+               "identity fits two lines");
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
+               "shared atomics must be lock-free to work across processes");
+
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+static bool is_pow2(uint64_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+uint32_t seg_max_message_for(uint64_t capacity)
+{
+	/*
+	 * A record of extent E always fits an empty ring only if E <= C/2:
+	 * padding to the end is then < E, so padding + E <= C.
+	 */
+	uint64_t m = capacity / 2 - REC_HDR;
+	return m > INT32_MAX - 2 * REC_ALIGN ? INT32_MAX - 2 * REC_ALIGN
+	                                     : (uint32_t)m;
+}
+
+struct layout {
+	uint64_t slots_offset;
+	uint64_t ring_offset;
+	uint64_t total_size;
+};
+
+static struct layout layout_for(uint64_t capacity, uint32_t max_producers)
+{
+	struct layout l;
+
+	l.slots_offset = align_up(sizeof(struct seg_header), SEG_LINE);
+	l.ring_offset = align_up(l.slots_offset +
+	                         (uint64_t)max_producers * sizeof(struct seg_slot),
+	                         SEG_RING_ALIGN);
+	l.total_size = l.ring_offset + capacity;
+	return l;
+}
+
+static int params_check(const struct seg_params *p, uint32_t *max_message,
+                        uint32_t *max_producers, const char **why)
+{
+	if (!p->name || !bus_name_valid(p->name)) {
+		*why = "queue name must be 1-64 characters of [A-Za-z0-9._-]";
+		return -EINVAL;
+	}
+	if (!is_pow2(p->capacity) || p->capacity < SEG_MIN_CAPACITY ||
+	    p->capacity > SEG_MAX_CAPACITY) {
+		*why = "capacity must be a power of two from 256 bytes to 1 GiB";
+		return -EINVAL;
+	}
+	*max_message = p->max_message ? p->max_message
+	                              : seg_max_message_for(p->capacity);
+	if (*max_message > seg_max_message_for(p->capacity)) {
+		*why = "max message must be at most half the capacity less the "
+		       "32-byte record header";
+		return -EINVAL;
+	}
+	*max_producers = p->max_producers ? p->max_producers
+	                                  : SEG_DEFAULT_PRODUCERS;
+	if (*max_producers > SEG_MAX_PRODUCERS) {
+		*why = "at most 1024 producer slots";
+		return -EINVAL;
+	}
+	if (p->initial_pos % REC_ALIGN) {
+		*why = "initial position must be 8-byte aligned";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int seg_size(const struct seg_params *p, size_t *size, const char **why)
+{
+	uint32_t mm, mp;
+	int r = params_check(p, &mm, &mp, why);
+
+	if (r < 0)
+		return r;
+	*size = layout_for(p->capacity, mp).total_size;
+	return 0;
+}
+
+int seg_format(void *mem, size_t size, const struct seg_params *p,
+               const char **why)
+{
+	struct seg_header *h = mem;
+	struct layout l;
+	struct timespec now;
+	uint32_t mm, mp;
+	int r = params_check(p, &mm, &mp, why);
+
+	if (r < 0)
+		return r;
+	l = layout_for(p->capacity, mp);
+	if (size != l.total_size) {
+		*why = "memory size does not match the layout";
+		return -EINVAL;
+	}
+	h->magic = SEG_MAGIC;
+	h->header_size = sizeof(*h);
+	h->total_size = l.total_size;
+	h->capacity = p->capacity;
+	h->max_message = mm;
+	h->max_producers = mp;
+	h->slots_offset = l.slots_offset;
+	h->ring_offset = l.ring_offset;
+	clock_gettime(CLOCK_REALTIME, &now);
+	h->created_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	memcpy(h->uuid, p->uuid, sizeof(h->uuid));
+	if (uuid_is_null(h->uuid))
+		uuid_generate(h->uuid);
+	strcpy(h->name, p->name);
+	store_relaxed(&h->tail, p->initial_pos);
+	store_relaxed(&h->head, p->initial_pos);
+	/* release: every field above is visible before an attacher sees the version */
+	store_release(&h->version, SEG_VERSION);
+	return 0;
+}
+
+int seg_validate(const void *mem, size_t size, const char **why)
+{
+	/* The version is atomic in shared memory; the const is ours only. */
+	struct seg_header *h = (struct seg_header *)mem;
+	struct layout l;
+	uint32_t v;
+	uint64_t head, tail;
+
+	if (size < sizeof(*h)) {
+		*why = "segment smaller than its header";
+		return -EBADMSG;
+	}
+	/* acquire: pairs with seg_format's release, the identity is complete */
+	v = load_acquire(&h->version);
+	if (h->magic != SEG_MAGIC) {
+		*why = "bad magic: not a bus segment";
+		return -EBADMSG;
+	}
+	if (v == 0) {
+		*why = "segment not initialised (version 0)";
+		return -EBADMSG;
+	}
+	if (v != SEG_VERSION) {
+		*why = "segment layout version not supported";
+		return -EPROTO;
+	}
+	if (h->header_size != sizeof(*h)) {
+		*why = "bad header size";
+		return -EBADMSG;
+	}
+	if (!is_pow2(h->capacity) || h->capacity < SEG_MIN_CAPACITY ||
+	    h->capacity > SEG_MAX_CAPACITY) {
+		*why = "bad capacity";
+		return -EBADMSG;
+	}
+	if (h->max_producers == 0 || h->max_producers > SEG_MAX_PRODUCERS) {
+		*why = "bad producer slot count";
+		return -EBADMSG;
+	}
+	if (h->max_message > seg_max_message_for(h->capacity)) {
+		*why = "bad max message size";
+		return -EBADMSG;
+	}
+	l = layout_for(h->capacity, h->max_producers);
+	if (h->slots_offset != l.slots_offset) {
+		*why = "bad slots offset";
+		return -EBADMSG;
+	}
+	if (h->ring_offset != l.ring_offset) {
+		*why = "bad ring offset";
+		return -EBADMSG;
+	}
+	if (h->total_size != l.total_size || size != l.total_size) {
+		*why = "segment size does not match its header";
+		return -EBADMSG;
+	}
+	if (memchr(h->name, 0, sizeof(h->name)) == NULL || !bus_name_valid(h->name)) {
+		*why = "bad queue name";
+		return -EBADMSG;
+	}
+	/* relaxed: a sanity check only; the ring re-reads both with ordering */
+	head = load_relaxed(&h->head);
+	tail = load_relaxed(&h->tail);
+	if (head % REC_ALIGN || tail % REC_ALIGN || tail - head > h->capacity) {
+		*why = "bad head or tail position";
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+int seg_view(void *mem, size_t size, struct seg *s, const char **why)
+{
+	struct seg_header *h = mem;
+	int r = seg_validate(mem, size, why);
+
+	if (r < 0)
+		return r;
+	*s = (struct seg){
+		.hdr = h,
+		.slots = (struct seg_slot *)((uint8_t *)mem + h->slots_offset),
+		.ring = (uint8_t *)mem + h->ring_offset,
+		.capacity = h->capacity,
+		.max_message = h->max_message,
+		.max_producers = h->max_producers,
+		.size = size,
+		.fd = -1,
+	};
+	return 0;
+}
+
+int seg_map_fd(int fd, struct seg *s, const char **why)
+{
+	struct stat st;
+	void *mem;
+	int r;
+
+	if (fstat(fd, &st) < 0) {
+		*why = "cannot stat segment";
+		return -errno;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size < (off_t)sizeof(struct seg_header) ||
+	    (uint64_t)st.st_size > SEG_MAX_CAPACITY * 2) {
+		*why = "not a segment: bad file type or size";
+		return -EBADMSG;
+	}
+	mem = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+	           fd, 0);
+	if (mem == MAP_FAILED) {
+		*why = "cannot map segment";
+		return -errno;
+	}
+	r = seg_view(mem, (size_t)st.st_size, s, why);
+	if (r < 0) {
+		munmap(mem, (size_t)st.st_size);
+		return r;
+	}
+	s->fd = fd;
+	s->mapped = true;
+	return 0;
+}
+
+int seg_open_shm(const char *shm_name, struct seg *s, const char **why)
+{
+	int fd = shm_open(shm_name, O_RDWR | O_CLOEXEC, 0);
+	int r;
+
+	if (fd < 0) {
+		*why = "cannot open shared-memory object";
+		return -errno;
+	}
+	r = seg_map_fd(fd, s, why);
+	if (r < 0)
+		close(fd);
+	return r;
+}
+
+int seg_create_shm(const char *shm_name, const struct seg_params *p,
+                   struct seg *s, const char **why)
+{
+	size_t size;
+	void *mem;
+	int fd, r;
+
+	r = seg_size(p, &size, why);
+	if (r < 0)
+		return r;
+	fd = shm_open(shm_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		*why = errno == EEXIST ? "shared-memory object exists"
+		                       : "cannot create shared-memory object";
+		return -errno;
+	}
+	if (ftruncate(fd, (off_t)size) < 0) {
+		r = -errno;
+		*why = "cannot size shared-memory object";
+		goto fail;
+	}
+	/* Reserve every page now: a full /dev/shm must fail here, not SIGBUS. */
+	r = posix_fallocate(fd, 0, (off_t)size);
+	if (r != 0) {
+		r = -r;
+		*why = r == -ENOSPC ? "no space for the segment in /dev/shm"
+		                    : "cannot reserve segment memory";
+		goto fail;
+	}
+	mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (mem == MAP_FAILED) {
+		r = -errno;
+		*why = "cannot map segment";
+		goto fail;
+	}
+	r = seg_format(mem, size, p, why);
+	if (r == 0)
+		r = seg_view(mem, size, s, why);
+	if (r < 0) {
+		munmap(mem, size);
+		goto fail;
+	}
+	s->fd = fd;
+	s->mapped = true;
+	return 0;
+fail:
+	close(fd);
+	shm_unlink(shm_name);
+	return r;
+}
+
+void seg_close(struct seg *s)
+{
+	if (s->mapped)
+		munmap(s->hdr, s->size);
+	if (s->fd >= 0)
+		close(s->fd);
+	*s = (struct seg){.fd = -1};
+}
+
+static int ofd_lock(int fd, short type, uint64_t which)
+{
+	struct flock fl = {
+		.l_type = type,
+		.l_whence = SEEK_SET,
+		.l_start = (off_t)which,
+		.l_len = 1,
+	};
+
+	if (fcntl(fd, F_OFD_SETLK, &fl) < 0)
+		return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
+	return 0;
+}
+
+int seg_lock(struct seg *s, uint64_t which)
+{
+	return s->fd < 0 ? 0 : ofd_lock(s->fd, F_WRLCK, which);
+}
+
+void seg_unlock(struct seg *s, uint64_t which)
+{
+	if (s->fd >= 0)
+		ofd_lock(s->fd, F_UNLCK, which);
+}

@@ -1,0 +1,196 @@
+/*
+ * segment.h - the queue segment: layout, creation, mapping, validation.
+ *
+ * A queue is one shared-memory object laid out as
+ *
+ *   [seg_header][seg_slot x max_producers][ring of capacity bytes]
+ *
+ * (docs/segment-format.md has the byte-level table).  The header's identity
+ * part is written once at creation, before the layout version, which is
+ * release-stored last; an attacher acquire-loads the version first, then
+ * checks every size and offset against the layout it would have computed
+ * itself before it trusts anything else.  Once validated, the sizes are
+ * copied into the process-local struct seg and never read from shared
+ * memory again, so a peer that scribbles on the header later cannot make
+ * this process index out of bounds.
+ *
+ * Fields written by different parties sit on separate 128-byte lines.
+ * Positions (head, tail) are free-running 64-bit byte counts.
+ *
+ * Liveness: each attached producer holds an open-file-description lock
+ * (F_OFD_SETLK) on the byte SEG_LOCK_SLOT(i) of the segment file, and the
+ * consumer on SEG_LOCK_CONSUMER; the kernel drops the lock when the holder
+ * dies.  Those bytes are lock ranges only; nothing is stored there.
+ *
+ * This module does not name segments, talk to busd or log.
+ */
+#ifndef BUS_SEGMENT_H
+#define BUS_SEGMENT_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bus/bus.h"
+
+#define SEG_MAGIC   UINT64_C(0x0a31515553554221) /* "!BUSQ1\n\0" little-endian */
+#define SEG_VERSION 1u
+#define SEG_LINE    128
+
+#define SEG_MIN_CAPACITY      (UINT64_C(1) << 8)
+#define SEG_MAX_CAPACITY      (UINT64_C(1) << 30)
+#define SEG_MAX_PRODUCERS     1024u
+#define SEG_DEFAULT_CAPACITY  (UINT64_C(1) << 20)
+#define SEG_DEFAULT_PRODUCERS 64u
+#define SEG_RING_ALIGN        4096u
+
+/* Lock bytes of the segment file (see liveness above). */
+#define SEG_LOCK_CONSUMER 0u
+#define SEG_LOCK_SLOT(i)  (1u + (uint64_t)(i))
+
+/* seg_header.state */
+#define SEG_STATE_LIVE    0u
+#define SEG_STATE_DELETED 1u
+
+/* Latency histogram: bucket b counts delays in [2^b, 2^(b+1)) ns. */
+#define SEG_HIST_BUCKETS 64
+
+/* One producer slot; written only by the producer that holds its lock. */
+struct seg_slot {
+	alignas(SEG_LINE) _Atomic uint32_t pid; /* last owner, for reports */
+	_Atomic uint32_t gen;                   /* bumped at each attach */
+	_Atomic uint64_t next_seq;              /* seq of its next message */
+	_Atomic uint64_t msgs;                  /* messages committed */
+	_Atomic uint64_t bytes;                 /* payload bytes committed */
+	_Atomic uint64_t full;                  /* sends that found it full */
+	_Atomic uint64_t blocked;               /* sends that slept for space */
+	_Atomic uint64_t wakes;                 /* futex wakes of the consumer */
+};
+
+/* Written only by the consumer. */
+struct seg_cons_stats {
+	_Atomic uint64_t msgs;    /* messages received */
+	_Atomic uint64_t bytes;   /* payload bytes received */
+	_Atomic uint64_t sleeps;  /* futex waits on an empty queue */
+	_Atomic uint64_t wakes;   /* futex wakes of full-queue producers */
+	_Atomic uint64_t hist[SEG_HIST_BUCKETS]; /* enqueue-to-receive ns */
+};
+
+struct seg_header {
+	/* Identity: written once before `version`, read-only afterwards. */
+	uint64_t magic;
+	_Atomic uint32_t version;  /* written last, checked first */
+	uint32_t header_size;      /* sizeof(struct seg_header) */
+	uint64_t total_size;       /* bytes of the whole object */
+	uint64_t capacity;         /* ring bytes, a power of two */
+	uint32_t max_message;      /* largest payload, bytes */
+	uint32_t max_producers;    /* producer slots */
+	uint64_t slots_offset;
+	uint64_t ring_offset;
+	uint64_t created_ns;       /* CLOCK_REALTIME at creation */
+	uint8_t uuid[16];
+	char name[BUS_NAME_MAX + 1];
+
+	/* Read-mostly: set by busd when the queue is deleted. */
+	alignas(SEG_LINE) _Atomic uint32_t state;
+
+	/* Producers: next free byte. */
+	alignas(SEG_LINE) _Atomic uint64_t tail;
+
+	/* Consumer: first byte not yet released. */
+	alignas(SEG_LINE) _Atomic uint64_t head;
+
+	/* Wait word of the consumer sleeping on an empty queue (wait.h). */
+	alignas(SEG_LINE) _Atomic uint32_t cons_wait;
+
+	/* Wait word of producers sleeping on a full queue (wait.h). */
+	alignas(SEG_LINE) _Atomic uint32_t full_wait;
+
+	/* Consumer lease: who holds the consumer lock, for reports. */
+	alignas(SEG_LINE) _Atomic uint32_t cons_pid;
+	_Atomic uint32_t cons_gen;
+
+	alignas(SEG_LINE) struct seg_cons_stats cons;
+};
+
+/* What to create. */
+struct seg_params {
+	const char *name;       /* queue name, bus_name_valid() */
+	uint64_t capacity;      /* power of two, SEG_MIN..SEG_MAX_CAPACITY */
+	uint32_t max_message;   /* 0: the largest the capacity allows */
+	uint32_t max_producers; /* 0: SEG_DEFAULT_PRODUCERS */
+	uint64_t initial_pos;   /* head = tail at creation, 8-aligned (tests) */
+	uint8_t uuid[16];       /* all zero: generate one */
+};
+
+/* A process-local view of a validated, mapped segment. */
+struct seg {
+	struct seg_header *hdr;
+	struct seg_slot *slots;
+	uint8_t *ring;
+	uint64_t capacity;
+	uint32_t max_message;
+	uint32_t max_producers;
+	size_t size;
+	int fd;       /* -1 for a segment in caller-owned memory */
+	bool mapped;  /* unmap on seg_close */
+};
+
+/* Largest payload a ring of `capacity` bytes can carry. */
+uint32_t seg_max_message_for(uint64_t capacity);
+
+/*
+ * Checks params and returns the object size they need in *size.  Returns
+ * 0, or -EINVAL with *why set to a static description.
+ */
+int seg_size(const struct seg_params *p, size_t *size, const char **why);
+
+/*
+ * Lays out a segment in size zeroed bytes at mem (size from seg_size()),
+ * publishing the version last.  Returns 0 or -EINVAL (with *why).
+ */
+int seg_format(void *mem, size_t size, const struct seg_params *p,
+               const char **why);
+
+/*
+ * Validates the segment in size bytes at mem.  Returns 0, -EPROTO for
+ * another layout version, -EBADMSG for anything else wrong; *why then
+ * names the field.  Touches nothing.
+ */
+int seg_validate(const void *mem, size_t size, const char **why);
+
+/* Validates mem and fills *s for a segment in caller-owned memory. */
+int seg_view(void *mem, size_t size, struct seg *s, const char **why);
+
+/*
+ * Creates the POSIX shared-memory object shm_name (O_EXCL, mode 0600),
+ * reserves its memory (a full /dev/shm fails here with -ENOSPC, never as
+ * SIGBUS later), formats and maps it.  Returns 0 and fills *s, or a
+ * negative errno; nothing is left behind on failure.
+ */
+int seg_create_shm(const char *shm_name, const struct seg_params *p,
+                   struct seg *s, const char **why);
+
+/*
+ * Maps and validates the segment open on fd; *s owns fd on success.
+ * Returns 0 or a negative errno (with *why).
+ */
+int seg_map_fd(int fd, struct seg *s, const char **why);
+
+/* Opens shm_name (a new open file description) and maps it. */
+int seg_open_shm(const char *shm_name, struct seg *s, const char **why);
+
+/* Unmaps and closes; accepts a seg already closed (fd -1, nothing mapped). */
+void seg_close(struct seg *s);
+
+/*
+ * Takes the kernel lock on byte `which` of the segment file without
+ * waiting.  Returns 0, -EBUSY if another open file description holds it,
+ * or a negative errno.  A segment without fd always succeeds.
+ */
+int seg_lock(struct seg *s, uint64_t which);
+void seg_unlock(struct seg *s, uint64_t which);
+
+#endif

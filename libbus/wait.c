@@ -1,0 +1,93 @@
+/*
+ * wait.c - futex wait tokens (protocol in wait.h).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "atomics.h"
+#include "wait.h"
+
+static int futex_wait(_Atomic uint32_t *w, uint32_t val, uint64_t deadline_ns)
+{
+	struct timespec ts, *tp = NULL;
+
+	if (deadline_ns != WAIT_FOREVER) {
+		ts.tv_sec = (time_t)(deadline_ns / 1000000000u);
+		ts.tv_nsec = (long)(deadline_ns % 1000000000u);
+		tp = &ts;
+	}
+	/*
+	 * FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline, so a
+	 * wait restarted after a signal keeps the caller's deadline.  Shared
+	 * futex: the word lives in memory mapped by several processes.
+	 */
+	if (syscall(SYS_futex, w, FUTEX_WAIT_BITSET, val, tp, NULL,
+	            FUTEX_BITSET_MATCH_ANY) < 0 && errno == ETIMEDOUT)
+		return -ETIMEDOUT;
+	return 0;
+}
+
+static void futex_wake(_Atomic uint32_t *w, int n)
+{
+	syscall(SYS_futex, w, FUTEX_WAKE, n, NULL, NULL, 0);
+}
+
+static uint64_t mono_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+const struct wait_ops wait_futex_ops = {
+	.wait = futex_wait,
+	.wake = futex_wake,
+	.now_ns = mono_now_ns,
+};
+
+uint32_t wait_prepare(_Atomic uint32_t *w)
+{
+	/* seq_cst: the announce is ordered before the waiter's re-check */
+	return atomic_fetch_or_explicit(w, WAIT_SLEEPING, memory_order_seq_cst) |
+	       WAIT_SLEEPING;
+}
+
+int wait_sleep(const struct wait_ops *ops, _Atomic uint32_t *w, uint32_t val,
+               uint64_t deadline_ns)
+{
+	if (deadline_ns != WAIT_FOREVER && ops->now_ns() >= deadline_ns)
+		return -ETIMEDOUT;
+	return ops->wait(w, val, deadline_ns);
+}
+
+bool wait_signal(const struct wait_ops *ops, _Atomic uint32_t *w, int n)
+{
+	/* seq_cst: ordered after the caller's seq_cst store of the condition */
+	uint32_t v = load_sc(w);
+
+	if (!(v & WAIT_SLEEPING))
+		return false;
+	/*
+	 * Only one signaller needs to change the word; a loser of this CAS
+	 * knows a winner will wake.  relaxed on failure: nothing to order.
+	 */
+	if (!atomic_compare_exchange_strong_explicit(w, &v,
+	                                             (v + 2) & ~WAIT_SLEEPING,
+	                                             memory_order_seq_cst,
+	                                             memory_order_relaxed))
+		return false;
+	ops->wake(w, n);
+	return true;
+}
+
+uint64_t wait_deadline(const struct wait_ops *ops, int timeout_ms)
+{
+	if (timeout_ms < 0)
+		return WAIT_FOREVER;
+	return ops->now_ns() + (uint64_t)timeout_ms * 1000000u;
+}

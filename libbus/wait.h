@@ -1,0 +1,70 @@
+/*
+ * wait.h - futex wait tokens: sleep and wake through a word in the segment.
+ *
+ * A wait word is a 32-bit counter whose low bit says "someone is asleep
+ * (or about to be)".  Signallers pay one load while nobody sleeps.
+ *
+ * Waiter:                              Signaller:
+ *   v = wait_prepare(w)  (sets bit)      make the condition true
+ *   re-check the condition               (a seq_cst store)
+ *   if still false: wait_sleep(w, v)     wait_signal(w): seq_cst load of w;
+ *                                        if bit set: bump w, clear bit, wake
+ *
+ * The waiter's announce (a seq_cst read-modify-write) and re-check (a
+ * seq_cst load), and the signaller's condition store and load of w (both
+ * seq_cst), are the two halves of a store-then-load (Dekker) handshake:
+ * at least one side sees the other's store, so either the waiter finds
+ * the condition true, or the signaller finds the bit and changes w, and
+ * the futex wait on the old value returns at once.  No wakeup is lost.
+ * The protocol is modelled in docs/wait-protocol.md.
+ *
+ * Two words per segment use it: cons_wait (one consumer waits for records,
+ * producers signal after commit) and full_wait (producers wait for space,
+ * the consumer signals after release).
+ *
+ * The OS calls that block or read the clock go through struct wait_ops so
+ * that tests can drive and count them.
+ */
+#ifndef BUS_WAIT_H
+#define BUS_WAIT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define WAIT_SLEEPING 1u
+#define WAIT_FOREVER UINT64_MAX
+
+struct wait_ops {
+	/*
+	 * Sleeps while *w == val, until woken or CLOCK_MONOTONIC reaches
+	 * deadline_ns (WAIT_FOREVER: no deadline).  Returns 0 when woken,
+	 * when *w != val, or on a signal; -ETIMEDOUT at the deadline.
+	 */
+	int (*wait)(_Atomic uint32_t *w, uint32_t val, uint64_t deadline_ns);
+	/* Wakes up to n sleepers on w. */
+	void (*wake)(_Atomic uint32_t *w, int n);
+	/* CLOCK_MONOTONIC in nanoseconds. */
+	uint64_t (*now_ns)(void);
+};
+
+/* Shared (not FUTEX_PRIVATE) futexes and clock_gettime(CLOCK_MONOTONIC). */
+extern const struct wait_ops wait_futex_ops;
+
+/* Announces a sleeper on w; returns the value to pass to wait_sleep(). */
+uint32_t wait_prepare(_Atomic uint32_t *w);
+
+/* Sleeps on w unless it moved from val; see wait_ops.wait. */
+int wait_sleep(const struct wait_ops *ops, _Atomic uint32_t *w, uint32_t val,
+               uint64_t deadline_ns);
+
+/*
+ * After making the condition true with a seq_cst store: wakes up to n
+ * sleepers if any announced.  Returns true if it made the wake call.
+ */
+bool wait_signal(const struct wait_ops *ops, _Atomic uint32_t *w, int n);
+
+/* Deadline for a timeout in ms (negative: WAIT_FOREVER). */
+uint64_t wait_deadline(const struct wait_ops *ops, int timeout_ms);
+
+#endif
