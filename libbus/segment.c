@@ -24,6 +24,15 @@ _Static_assert(sizeof(struct seg_slot) == SEG_LINE, "one slot, one line");
 _Static_assert(sizeof(struct seg_header) % SEG_LINE == 0, "header lines");
 _Static_assert(offsetof(struct seg_header, state) == SEG_LINE * 2,
                "identity fits two lines");
+/* The layout is a format shared by processes of different builds. */
+_Static_assert(offsetof(struct seg_header, version) == 8, "layout v1");
+_Static_assert(offsetof(struct seg_header, name) == 80, "layout v1");
+_Static_assert(offsetof(struct seg_header, tail) == 384, "layout v1");
+_Static_assert(offsetof(struct seg_header, head) == 512, "layout v1");
+_Static_assert(offsetof(struct seg_header, cons_wait) == 640, "layout v1");
+_Static_assert(offsetof(struct seg_header, full_wait) == 768, "layout v1");
+_Static_assert(offsetof(struct seg_header, cons) == 1024, "layout v1");
+_Static_assert(sizeof(struct seg_header) == 1664, "layout v1");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
                "shared atomics must be lock-free to work across processes");
 

@@ -53,8 +53,7 @@ static inline int mem_seg_new(struct mem_seg *m, const struct seg_params *p)
 
 	if (r < 0)
 		return r;
-	m->mem = aligned_alloc(SEG_RING_ALIGN, m->size);
-	if (!m->mem)
+	if (posix_memalign(&m->mem, SEG_RING_ALIGN, m->size) != 0)
 		return -ENOMEM;
 	memset(m->mem, 0, m->size);
 	r = seg_format(m->mem, m->size, p, &why);

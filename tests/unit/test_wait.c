@@ -1,0 +1,313 @@
+/*
+ * test_wait.c - the wake protocol, driven deterministically.
+ *
+ * The handles are built with a fake wait_ops table: a clock that moves
+ * only when read, a "futex wait" that first lets the test run the other
+ * side (as if it ran just before the sleeper entered the kernel), then
+ * behaves as the kernel does (returns at once if the word moved, else
+ * sleeps until the deadline), and a "wake" that counts.  That makes the
+ * racy windows of the protocol reproducible: a wakeup that the protocol
+ * could lose shows up here as a timeout or a "would sleep forever".
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "wait.h"
+
+static struct fake {
+	uint64_t now;
+	int waits;
+	int wakes;
+	uint64_t last_deadline;
+	_Atomic uint32_t *last_word;
+	void (*before_sleep)(void);
+	bool slept_forever;
+} fake;
+
+static int fake_wait(_Atomic uint32_t *w, uint32_t val, uint64_t deadline_ns)
+{
+	void (*hook)(void) = fake.before_sleep;
+
+	fake.waits++;
+	fake.last_deadline = deadline_ns;
+	fake.last_word = w;
+	fake.before_sleep = NULL;
+	if (hook)
+		hook();
+	if (atomic_load(w) != val)
+		return 0; /* the kernel's EAGAIN: the word moved */
+	if (deadline_ns == WAIT_FOREVER) {
+		/* Nobody is left to wake us: a real futex would hang here. */
+		fake.slept_forever = true;
+		return -ETIMEDOUT;
+	}
+	if (fake.now < deadline_ns)
+		fake.now = deadline_ns;
+	return -ETIMEDOUT;
+}
+
+static void fake_wake(_Atomic uint32_t *w, int n)
+{
+	(void)w;
+	(void)n;
+	fake.wakes++;
+}
+
+static uint64_t fake_now(void)
+{
+	return fake.now += 1000;
+}
+
+static const struct wait_ops fake_ops = {
+	.wait = fake_wait,
+	.wake = fake_wake,
+	.now_ns = fake_now,
+};
+
+static struct mem_seg ms;
+static bus_producer *prod;
+static bus_consumer *cons;
+
+static int setup(void **state)
+{
+	struct seg_params p = {.name = "wait", .capacity = 1024};
+	struct seg s;
+
+	(void)state;
+	memset(&fake, 0, sizeof(fake));
+	fake.now = 1000000000;
+	if (mem_seg_new(&ms, &p) < 0)
+		return -1;
+	s = ms.seg;
+	if (producer_attach(&s, &fake_ops, &prod) < 0)
+		return -1;
+	s = ms.seg;
+	if (consumer_attach(&s, &fake_ops, &cons) < 0)
+		return -1;
+	bus_producer_set_spin(prod, 0);
+	bus_consumer_set_spin(cons, 0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	bus_consumer_close(cons);
+	bus_producer_close(prod);
+	mem_seg_free(&ms);
+	return 0;
+}
+
+static void send_one(uint32_t v)
+{
+	assert_int_equal(bus_send(prod, 1, &v, sizeof(v), 0), 0);
+}
+
+static uint32_t recv_one(void)
+{
+	bus_msg m;
+	uint32_t v;
+
+	assert_int_equal(bus_recv(cons, &m, 0), 0);
+	assert_int_equal(m.len, sizeof(v));
+	memcpy(&v, m.data, sizeof(v));
+	return v;
+}
+
+/* Primitives: prepare sets the bit, signal clears it, bumps and wakes. */
+static void test_primitives(void **state)
+{
+	_Atomic uint32_t w = 6;
+	uint32_t v;
+
+	(void)state;
+	assert_false(wait_signal(&fake_ops, &w, 1));
+	assert_int_equal(atomic_load(&w), 6);
+	assert_int_equal(fake.wakes, 0);
+
+	v = wait_prepare(&w);
+	assert_int_equal(v, 7);
+	assert_int_equal(wait_prepare(&w), 7); /* a second waiter: same value */
+	assert_true(wait_signal(&fake_ops, &w, 1));
+	assert_int_equal(atomic_load(&w), 8);
+	assert_int_equal(fake.wakes, 1);
+	/* A sleeper with the old value returns at once, like FUTEX_WAIT. */
+	assert_int_equal(wait_sleep(&fake_ops, &w, v, WAIT_FOREVER), 0);
+	assert_false(fake.slept_forever);
+	/* Counter wrap keeps the bit clear. */
+	atomic_store(&w, UINT32_MAX);
+	assert_true(wait_signal(&fake_ops, &w, 1));
+	assert_int_equal(atomic_load(&w), 0);
+}
+
+/* A busy queue: producers never call into the kernel. */
+static void test_busy_no_syscalls(void **state)
+{
+	(void)state;
+	for (uint32_t i = 0; i < 10000; i++) {
+		send_one(i);
+		assert_int_equal(recv_one(), i);
+		bus_release(cons);
+	}
+	assert_int_equal(fake.wakes, 0);
+	assert_int_equal(fake.waits, 0);
+	assert_int_equal(atomic_load(&ms.seg.slots[0].wakes), 0);
+}
+
+static void send_7(void)
+{
+	send_one(7);
+}
+
+/*
+ * The window between the consumer's re-check and its futex wait: the
+ * producer commits there.  It must see the sleeper and change the word,
+ * so the wait returns at once and the message is received.
+ */
+static void test_commit_before_sleep(void **state)
+{
+	bus_msg m;
+
+	(void)state;
+	fake.before_sleep = send_7;
+	assert_int_equal(bus_recv(cons, &m, -1), 0);
+	assert_false(fake.slept_forever);
+	assert_int_equal(*(const uint32_t *)m.data, 7);
+	assert_int_equal(fake.waits, 1);
+	assert_int_equal(fake.wakes, 1);
+	assert_ptr_equal(fake.last_word, &ms.seg.hdr->cons_wait);
+	assert_int_equal(atomic_load(&ms.seg.slots[0].wakes), 1);
+	assert_int_equal(atomic_load(&ms.seg.hdr->cons.sleeps), 1);
+	bus_release(cons);
+	/* The bit was cleared by the wake: later sends make no call. */
+	for (uint32_t i = 0; i < 20; i++)
+		send_one(i);
+	assert_int_equal(fake.wakes, 1);
+}
+
+/* Nothing arrives: -ETIMEDOUT at the deadline computed from the clock. */
+static void test_timeout_deadline(void **state)
+{
+	bus_msg m;
+	uint64_t start = fake.now;
+
+	(void)state;
+	assert_int_equal(bus_recv(cons, &m, 250), -ETIMEDOUT);
+	assert_int_equal(fake.waits, 1);
+	assert_true(fake.last_deadline >= start + 250000000u);
+	assert_true(fake.last_deadline <= start + 250000000u + 10000u);
+	assert_int_equal(bus_recv(cons, &m, 0), -EAGAIN);
+	assert_int_equal(fake.waits, 1);
+}
+
+static int spurious_left;
+
+static void spurious(void)
+{
+	/* Move the word as a signal or stale wake would, with no message. */
+	atomic_fetch_add(&ms.seg.hdr->cons_wait, 2);
+	if (--spurious_left > 0)
+		fake.before_sleep = spurious;
+	else
+		fake.before_sleep = send_7;
+}
+
+/* Spurious returns go back to sleep with the same deadline. */
+static void test_spurious_wakeups(void **state)
+{
+	bus_msg m;
+	uint64_t first;
+
+	(void)state;
+	spurious_left = 3;
+	fake.before_sleep = spurious;
+	assert_int_equal(bus_recv(cons, &m, 5000), 0);
+	assert_int_equal(*(const uint32_t *)m.data, 7);
+	assert_int_equal(fake.waits, 4);
+	first = fake.last_deadline;
+	assert_true(first != WAIT_FOREVER);
+	bus_release(cons);
+}
+
+static void drain_one(void)
+{
+	bus_msg m;
+
+	assert_int_equal(bus_recv(cons, &m, 0), 0);
+	bus_release(cons);
+}
+
+/*
+ * A producer sleeps on a full queue; the consumer frees space in the
+ * window before the producer's futex wait: the release must wake it.
+ */
+static void test_full_release_before_sleep(void **state)
+{
+	uint32_t n = 0;
+	uint32_t v = 0;
+
+	(void)state;
+	while (bus_send(prod, 1, &v, sizeof(v), 0) == 0)
+		n++;
+	assert_true(n > 0);
+	fake.before_sleep = drain_one;
+	assert_int_equal(bus_send(prod, 1, &v, sizeof(v), -1), 0);
+	assert_false(fake.slept_forever);
+	assert_ptr_equal(fake.last_word, &ms.seg.hdr->full_wait);
+	assert_int_equal(fake.wakes, 1);
+	assert_int_equal(atomic_load(&ms.seg.hdr->cons.wakes), 1);
+	assert_int_equal(atomic_load(&ms.seg.slots[0].blocked), 1);
+	assert_true(atomic_load(&ms.seg.slots[0].full) >= 2);
+}
+
+/* A full queue with a timeout: -ETIMEDOUT and nothing claimed. */
+static void test_full_timeout(void **state)
+{
+	uint32_t v = 0;
+	uint64_t tail;
+
+	(void)state;
+	while (bus_send(prod, 1, &v, sizeof(v), 0) == 0)
+		v++;
+	tail = atomic_load(&ms.seg.hdr->tail);
+	assert_int_equal(bus_send(prod, 1, &v, sizeof(v), 100), -ETIMEDOUT);
+	assert_int_equal(atomic_load(&ms.seg.hdr->tail), tail);
+	for (uint32_t i = 0; i < v; i++)
+		assert_int_equal(recv_one(), i);
+	bus_release(cons);
+}
+
+/* With a spin budget the consumer polls the clock before sleeping. */
+static void test_spin_then_sleep(void **state)
+{
+	bus_msg m;
+	uint64_t start = fake.now;
+
+	(void)state;
+	bus_consumer_set_spin(cons, 50000);
+	assert_int_equal(bus_recv(cons, &m, 1), -ETIMEDOUT);
+	/* The fake clock moves 1 us per read: spinning read it >= 50 times. */
+	assert_true(fake.now - start >= 1000000u);
+	assert_int_equal(fake.waits, 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_primitives, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_busy_no_syscalls, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_before_sleep, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeout_deadline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spurious_wakeups, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_release_before_sleep, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_full_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spin_then_sleep, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
