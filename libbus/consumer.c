@@ -143,8 +143,10 @@ static int read_slow(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
 		uint32_t v = wait_prepare(&h->cons_wait);
 
 		r = ring_read(&c->ring, ret);
-		if (r != -EAGAIN)
+		if (r != -EAGAIN) {
+			wait_cancel(&h->cons_wait, v);
 			break;
+		}
 		counter_add(&h->cons.sleeps, 1);
 		if (wait_sleep(c->ops, &h->cons_wait, v, deadline) == -ETIMEDOUT) {
 			r = ring_read(&c->ring, ret);

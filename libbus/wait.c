@@ -57,6 +57,17 @@ uint32_t wait_prepare(_Atomic uint32_t *w)
 	       WAIT_SLEEPING;
 }
 
+void wait_cancel(_Atomic uint32_t *w, uint32_t val)
+{
+	/*
+	 * relaxed: only clears the bit if no signaller moved the word; a
+	 * failed CAS means a wake is already on its way, which is harmless.
+	 */
+	atomic_compare_exchange_strong_explicit(w, &val, val & ~WAIT_SLEEPING,
+	                                        memory_order_relaxed,
+	                                        memory_order_relaxed);
+}
+
 int wait_sleep(const struct wait_ops *ops, _Atomic uint32_t *w, uint32_t val,
                uint64_t deadline_ns)
 {

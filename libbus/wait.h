@@ -54,6 +54,13 @@ extern const struct wait_ops wait_futex_ops;
 /* Announces a sleeper on w; returns the value to pass to wait_sleep(). */
 uint32_t wait_prepare(_Atomic uint32_t *w);
 
+/*
+ * The waiter found its condition true after wait_prepare(): withdraws the
+ * announcement so signallers stop paying for a wake.  Only for a word with
+ * a single waiter (cons_wait): with several, another may share the bit.
+ */
+void wait_cancel(_Atomic uint32_t *w, uint32_t val);
+
 /* Sleeps on w unless it moved from val; see wait_ops.wait. */
 int wait_sleep(const struct wait_ops *ops, _Atomic uint32_t *w, uint32_t val,
                uint64_t deadline_ns);

@@ -138,6 +138,17 @@ static void test_primitives(void **state)
 	/* A sleeper with the old value returns at once, like FUTEX_WAIT. */
 	assert_int_equal(wait_sleep(&fake_ops, &w, v, WAIT_FOREVER), 0);
 	assert_false(fake.slept_forever);
+	/* A waiter that found its condition withdraws: no wake is paid. */
+	v = wait_prepare(&w);
+	wait_cancel(&w, v);
+	assert_int_equal(atomic_load(&w), 8);
+	assert_false(wait_signal(&fake_ops, &w, 1));
+	assert_int_equal(fake.wakes, 1);
+	/* A withdrawal after a signaller moved the word changes nothing. */
+	v = wait_prepare(&w);
+	assert_true(wait_signal(&fake_ops, &w, 1));
+	wait_cancel(&w, v);
+	assert_int_equal(atomic_load(&w), 10);
 	/* Counter wrap keeps the bit clear. */
 	atomic_store(&w, UINT32_MAX);
 	assert_true(wait_signal(&fake_ops, &w, 1));
