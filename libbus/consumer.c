@@ -173,10 +173,9 @@ static void to_msg(bus_consumer *c, struct rec_hdr *r, bus_msg *m)
 	counter_add(&c->seg.hdr->cons.bytes, len);
 }
 
-/* Counts the delay of the message just received in the histogram. */
-static void note_latency(bus_consumer *c, const bus_msg *m)
+/* Counts the delay of a message received at now in the histogram. */
+static void note_latency(bus_consumer *c, const bus_msg *m, uint64_t now)
 {
-	uint64_t now = c->ops->now_ns();
 	uint64_t ns = now > m->enqueue_ns ? now - m->enqueue_ns : 0;
 
 	counter_add(&c->seg.hdr->cons.hist[63 - __builtin_clzll(ns | 1)], 1);
@@ -195,26 +194,29 @@ int bus_recv(bus_consumer *c, bus_msg *ret, int timeout_ms)
 	if (rc < 0)
 		return rc;
 	to_msg(c, r, ret);
-	note_latency(c, ret);
+	note_latency(c, ret, c->ops->now_ns());
 	return 0;
 }
 
 int bus_recv_batch(bus_consumer *c, bus_msg *msgs, size_t n, int timeout_ms)
 {
+	struct rec_hdr *r;
+	uint64_t now;
 	size_t i;
 	int rc;
 
 	if (!c || !msgs || n == 0 || n > INT32_MAX)
 		return -EINVAL;
-	rc = bus_recv(c, &msgs[0], timeout_ms);
+	rc = ring_read(&c->ring, &r);
+	if (rc == -EAGAIN && timeout_ms != 0)
+		rc = read_slow(c, timeout_ms, &r);
 	if (rc < 0)
 		return rc;
-	for (i = 1; i < n; i++) {
-		struct rec_hdr *r;
-
-		if (ring_read(&c->ring, &r) < 0)
-			break;
+	to_msg(c, r, &msgs[0]);
+	for (i = 1; i < n && ring_read(&c->ring, &r) == 0; i++)
 		to_msg(c, r, &msgs[i]);
-	}
+	now = c->ops->now_ns();
+	for (size_t k = 0; k < i; k++)
+		note_latency(c, &msgs[k], now);
 	return (int)i;
 }

@@ -1,5 +1,5 @@
 /*
- * frame.c - protobuf payloads in place: unpack from the ring into an arena.
+ * frame.c - protobuf decoding into an arena: ring payloads and control packets.
  *
  * Packing needs nothing of its own: bus_send_pb() sizes the message,
  * claims a record of exactly that size and packs into it.  Unpacking
@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "bus/bus.h"
+#include "frame.h"
 
 struct arena {
 	uint8_t *base;
@@ -42,11 +43,13 @@ static void arena_free(void *data, void *p)
 	(void)p;
 }
 
-int bus_msg_unpack(const bus_msg *msg, const ProtobufCMessageDescriptor *desc,
-                   void *arena, size_t arena_size, ProtobufCMessage **ret)
+int frame_unpack(const ProtobufCMessageDescriptor *desc, const void *data,
+                 size_t len, void *arena, size_t arena_size,
+                 ProtobufCMessage **ret)
 {
 	uintptr_t base = (uintptr_t)arena;
-	size_t skew;
+	size_t skew = (alignof(max_align_t) - base % alignof(max_align_t)) %
+	              alignof(max_align_t);
 	struct arena a;
 	ProtobufCAllocator alloc = {
 		.alloc = arena_alloc,
@@ -55,19 +58,23 @@ int bus_msg_unpack(const bus_msg *msg, const ProtobufCMessageDescriptor *desc,
 	};
 	ProtobufCMessage *m;
 
-	if (!msg || !desc || !arena || !ret || (!msg->data && msg->len))
-		return -EINVAL;
-	skew = (alignof(max_align_t) - base % alignof(max_align_t)) %
-	       alignof(max_align_t);
 	if (skew > arena_size)
 		return -ENOBUFS;
 	a = (struct arena){
 		.base = (uint8_t *)arena + skew,
 		.size = arena_size - skew,
 	};
-	m = protobuf_c_message_unpack(desc, &alloc, msg->len, msg->data);
+	m = protobuf_c_message_unpack(desc, &alloc, len, data);
 	if (!m)
 		return a.exhausted ? -ENOBUFS : -EBADMSG;
 	*ret = m;
 	return 0;
+}
+
+int bus_msg_unpack(const bus_msg *msg, const ProtobufCMessageDescriptor *desc,
+                   void *arena, size_t arena_size, ProtobufCMessage **ret)
+{
+	if (!msg || !desc || !arena || !ret || (!msg->data && msg->len))
+		return -EINVAL;
+	return frame_unpack(desc, msg->data, msg->len, arena, arena_size, ret);
 }

@@ -201,7 +201,8 @@ int bus_send(bus_producer *p, uint32_t type, const void *data, size_t len,
 	rc = claim(p, len, timeout_ms, &r);
 	if (rc < 0)
 		return rc;
-	memcpy(rec_payload(r), data, len);
+	if (len)
+		memcpy(rec_payload(r), data, len);
 	commit(p, r, type, len);
 	return 0;
 }

@@ -155,6 +155,12 @@ static int before_tail(struct ring_cons *c, uint64_t ext)
 int ring_read(struct ring_cons *c, struct rec_hdr **ret)
 {
 	for (;;) {
+		/*
+		 * Holding the whole ring unreleased: the cursor is back at
+		 * the first held record, nothing after it can be new.
+		 */
+		if (c->pos - c->head >= c->capacity)
+			return -EAGAIN;
 		uint64_t idx = c->pos & c->mask;
 		uint64_t to_end = c->capacity - idx;
 		struct rec_hdr *r = (struct rec_hdr *)(c->ring + idx);
@@ -168,7 +174,7 @@ int ring_read(struct ring_cons *c, struct rec_hdr **ret)
 
 		if (len <= 0)
 			return -EAGAIN;
-		if (r->flags & REC_PAD) {
+		if (r->flags == REC_PAD) {
 			/* Padding always runs exactly to the end of the ring. */
 			if ((uint64_t)len != to_end || !before_tail(c, to_end))
 				return -EBADMSG;
