@@ -1,0 +1,554 @@
+/*
+ * test_timeout.c - timed receives and sends keep their deadlines.
+ *
+ * - bus_recv on an empty queue with timeout 200 ms returns -ETIMEDOUT
+ *   after at least 200 ms (and within a generous bound); timeout 0
+ *   returns -EAGAIN at once without sleeping.
+ * - bus_send on a full queue: timeout 0 gives -EAGAIN at once, 200 ms
+ *   gives -ETIMEDOUT after at least 200 ms, and neither claims anything:
+ *   the tail does not move and the next message gets the next sequence
+ *   number, right after the ones sent before.
+ * - A timed receive (2 s) that gets a message sent by another process
+ *   after 100 ms returns it at once; a timed send (2 s) on a full queue
+ *   returns once another process frees space after 100 ms.
+ * - Signals do not break timeouts: with a SIGALRM handler installed
+ *   without SA_RESTART and an interval timer firing every 20 ms, a 300 ms
+ *   receive and a 300 ms send still return -ETIMEDOUT after >= 300 ms, and
+ *   a receive without timeout still waits for the message.
+ *
+ * A failure shows as a cmocka assertion in the parent (return code or
+ * elapsed time), or as a child's exit code (enum below).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdatomic.h>
+#include <sys/time.h>
+#include <cmocka.h>
+
+#include "harness.h"
+
+#define MSG_LEN 100
+#define SLACK_MS 1000 /* how late a timed call may return: generous */
+
+enum {
+	EX_ATTACH = 10, /* could not attach */
+	EX_PIPE,        /* the go byte did not come */
+	EX_SEND,        /* bus_send failed */
+	EX_RECV,        /* bus_recv failed */
+	EX_PAYLOAD,     /* received the wrong message */
+};
+
+static double ms_since(uint64_t t0)
+{
+	return (double)(harness_now_ns() - t0) / 1e6;
+}
+
+/* A message: its counter, then bytes derived from it. */
+static void fill(uint8_t *buf, uint64_t counter)
+{
+	for (size_t i = 0; i < MSG_LEN; i++)
+		buf[i] = (uint8_t)(counter * 13 + i);
+	memcpy(buf, &counter, sizeof(counter));
+}
+
+static bool is_msg(const bus_msg *m, uint64_t counter)
+{
+	uint8_t want[MSG_LEN];
+
+	fill(want, counter);
+	return m->len == MSG_LEN && memcmp(m->data, want, MSG_LEN) == 0;
+}
+
+/* One queue per test, named here, unlinked by the teardown. */
+struct fixture {
+	char name[64];
+	int go[2]; /* parent -> child: "start now" */
+};
+
+static int setup(void **state)
+{
+	static struct fixture fx;
+	struct seg_params params = {.name = "timeout", .capacity = 4096};
+
+	harness_shm_name(fx.name, sizeof(fx.name), "timeout");
+	if (harness_shm_create(fx.name, &params) < 0)
+		return -1;
+	if (pipe(fx.go) < 0) {
+		shm_unlink(fx.name);
+		return -1;
+	}
+	*state = &fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+
+	shm_unlink(fx->name);
+	close(fx->go[0]);
+	close(fx->go[1]);
+	return 0;
+}
+
+/* Child side of the go pipe: waits for the parent's byte. */
+static bool wait_go(struct fixture *fx)
+{
+	char b;
+
+	close(fx->go[1]);
+	return read(fx->go[0], &b, 1) == 1;
+}
+
+static void send_go(struct fixture *fx)
+{
+	assert_int_equal(write(fx->go[1], "g", 1), 1);
+}
+
+/* Fills the queue with timeout-0 sends; returns how many fit. */
+static uint64_t fill_queue(bus_producer *p)
+{
+	uint8_t buf[MSG_LEN];
+	uint64_t n = 0;
+	int r;
+
+	for (;;) {
+		fill(buf, n);
+		r = bus_send(p, 3, buf, sizeof(buf), 0);
+		if (r == -EAGAIN)
+			return n;
+		assert_int_equal(r, 0);
+		n++;
+	}
+}
+
+/* Receives messages from..to-1 in order, then nothing. */
+static void drain_in_order(bus_consumer *c, uint64_t from, uint64_t to)
+{
+	bus_msg m;
+
+	for (uint64_t i = from; i < to; i++) {
+		assert_int_equal(bus_recv(c, &m, 0), 0);
+		assert_int_equal(m.seq, i);
+		assert_true(is_msg(&m, i));
+		bus_release(c);
+	}
+	assert_int_equal(bus_recv(c, &m, 0), -EAGAIN);
+}
+
+static uint64_t seg_tail(const char *name)
+{
+	struct seg s;
+	const char *why = NULL;
+	uint64_t tail;
+
+	assert_int_equal(seg_open_shm(name, &s, &why), 0);
+	tail = atomic_load(&s.hdr->tail);
+	seg_close(&s);
+	return tail;
+}
+
+static uint64_t seg_sleeps(const char *name)
+{
+	struct seg s;
+	const char *why = NULL;
+	uint64_t v;
+
+	assert_int_equal(seg_open_shm(name, &s, &why), 0);
+	v = atomic_load(&s.hdr->cons.sleeps);
+	seg_close(&s);
+	return v;
+}
+
+/* ---- plain timeouts ---- */
+
+static void test_recv_timeout_empty(void **state)
+{
+	struct fixture *fx = *state;
+	bus_consumer *c;
+	bus_msg m;
+	uint64_t t0;
+	double ms;
+	int r;
+
+	assert_int_equal(harness_consumer(fx->name, &c), 0);
+	t0 = harness_now_ns();
+	r = bus_recv(c, &m, 200);
+	ms = ms_since(t0);
+	bus_consumer_close(c);
+	printf("# recv timeout 200 ms: returned after %.1f ms\n", ms);
+	assert_int_equal(r, -ETIMEDOUT);
+	assert_true(ms >= 200.0);
+	assert_true(ms < 200.0 + SLACK_MS);
+	assert_true(seg_sleeps(fx->name) >= 1);
+}
+
+static void test_recv_timeout_zero(void **state)
+{
+	struct fixture *fx = *state;
+	bus_consumer *c;
+	bus_msg m;
+	uint64_t t0;
+	double ms;
+	int r;
+
+	assert_int_equal(harness_consumer(fx->name, &c), 0);
+	t0 = harness_now_ns();
+	r = bus_recv(c, &m, 0);
+	ms = ms_since(t0);
+	bus_consumer_close(c);
+	assert_int_equal(r, -EAGAIN);
+	assert_true(ms < 100.0);
+	/* Timeout 0 never sleeps. */
+	assert_int_equal(seg_sleeps(fx->name), 0);
+}
+
+static void test_send_timeout_full(void **state)
+{
+	struct fixture *fx = *state;
+	uint8_t buf[MSG_LEN];
+	bus_producer *p;
+	bus_consumer *c;
+	uint64_t n, tail, t0;
+	double ms0, ms;
+	bus_msg m;
+	int r0, r;
+
+	assert_int_equal(harness_producer(fx->name, &p), 0);
+	n = fill_queue(p);
+	assert_true(n > 0);
+	tail = seg_tail(fx->name);
+
+	fill(buf, n);
+	t0 = harness_now_ns();
+	r0 = bus_send(p, 3, buf, sizeof(buf), 0);
+	ms0 = ms_since(t0);
+	t0 = harness_now_ns();
+	r = bus_send(p, 3, buf, sizeof(buf), 200);
+	ms = ms_since(t0);
+	printf("# send timeout 200 ms on a full queue: returned after %.1f ms\n",
+	       ms);
+	assert_int_equal(r0, -EAGAIN);
+	assert_true(ms0 < 100.0);
+	assert_int_equal(r, -ETIMEDOUT);
+	assert_true(ms >= 200.0);
+	assert_true(ms < 200.0 + SLACK_MS);
+	/* Nothing was claimed: the tail stayed where the last success left it. */
+	assert_int_equal(seg_tail(fx->name), tail);
+
+	/* The messages before are intact and in order, with nothing between. */
+	assert_int_equal(harness_consumer(fx->name, &c), 0);
+	drain_in_order(c, 0, n);
+	/* The next send takes the next sequence number: no gap, no ghost. */
+	assert_int_equal(bus_send(p, 3, buf, sizeof(buf), 0), 0);
+	assert_int_equal(bus_recv(c, &m, 0), 0);
+	assert_int_equal(m.seq, n);
+	assert_true(is_msg(&m, n));
+	bus_release(c);
+	assert_int_equal(bus_recv(c, &m, 0), -EAGAIN);
+	bus_consumer_close(c);
+	bus_producer_close(p);
+}
+
+/* ---- a wait that ends early because another process acted ---- */
+
+static int late_sender(void *arg)
+{
+	struct fixture *fx = arg;
+	uint8_t buf[MSG_LEN];
+	bus_producer *p;
+	int r;
+
+	if (harness_producer(fx->name, &p) < 0)
+		return EX_ATTACH;
+	if (!wait_go(fx)) {
+		bus_producer_close(p);
+		return EX_PIPE;
+	}
+	usleep(100000);
+	fill(buf, 0);
+	r = bus_send(p, 3, buf, sizeof(buf), 0);
+	bus_producer_close(p);
+	return r == 0 ? 0 : EX_SEND;
+}
+
+static void test_recv_gets_message_mid_wait(void **state)
+{
+	struct fixture *fx = *state;
+	bus_consumer *c;
+	bus_msg m;
+	uint64_t t0;
+	double ms;
+	bool right;
+	pid_t pid;
+	int r;
+
+	pid = harness_fork(late_sender, fx);
+	assert_true(pid > 0);
+	if (harness_consumer(fx->name, &c) < 0) {
+		kill(pid, SIGKILL);
+		harness_wait(pid, 10);
+		fail_msg("consumer attach");
+	}
+	send_go(fx);
+	t0 = harness_now_ns();
+	r = bus_recv(c, &m, 2000);
+	ms = ms_since(t0);
+	right = r == 0 && is_msg(&m, 0) && m.seq == 0;
+	bus_consumer_close(c);
+	printf("# recv timeout 2 s, message sent after 100 ms: returned after "
+	       "%.1f ms\n", ms);
+	assert_int_equal(harness_wait(pid, 10), 0);
+	assert_int_equal(r, 0);
+	assert_true(right);
+	assert_true(ms >= 90.0);
+	assert_true(ms < 1500.0);
+}
+
+static int late_releaser(void *arg)
+{
+	struct fixture *fx = arg;
+	bus_consumer *c;
+	bus_msg m;
+	int r;
+
+	if (harness_consumer(fx->name, &c) < 0)
+		return EX_ATTACH;
+	if (!wait_go(fx)) {
+		bus_consumer_close(c);
+		return EX_PIPE;
+	}
+	usleep(100000);
+	/* Two records free room for one more even if it needs padding. */
+	for (uint64_t i = 0; i < 2; i++) {
+		r = bus_recv(c, &m, 0);
+		if (r < 0) {
+			bus_consumer_close(c);
+			return EX_RECV;
+		}
+		if (m.seq != i || !is_msg(&m, i)) {
+			bus_consumer_close(c);
+			return EX_PAYLOAD;
+		}
+	}
+	bus_release(c);
+	bus_consumer_close(c);
+	return 0;
+}
+
+static void test_send_gets_space_mid_wait(void **state)
+{
+	struct fixture *fx = *state;
+	uint8_t buf[MSG_LEN];
+	bus_producer *p;
+	bus_consumer *c;
+	uint64_t n, t0;
+	int r, status;
+	double ms;
+	pid_t pid;
+
+	pid = harness_fork(late_releaser, fx);
+	assert_true(pid > 0);
+	if (harness_producer(fx->name, &p) < 0) {
+		kill(pid, SIGKILL);
+		harness_wait(pid, 10);
+		fail_msg("producer attach");
+	}
+	n = fill_queue(p);
+	send_go(fx);
+	fill(buf, n);
+	t0 = harness_now_ns();
+	r = bus_send(p, 3, buf, sizeof(buf), 2000);
+	ms = ms_since(t0);
+	status = harness_wait(pid, 10);
+	printf("# send timeout 2 s on a full queue, space freed after 100 ms: "
+	       "returned after %.1f ms\n", ms);
+	assert_int_equal(status, 0);
+	assert_int_equal(r, 0);
+	assert_true(ms >= 90.0);
+	assert_true(ms < 1500.0);
+
+	/* The consumer is gone; a new one gets the rest, in order. */
+	assert_int_equal(harness_consumer(fx->name, &c), 0);
+	drain_in_order(c, 2, n + 1);
+	bus_consumer_close(c);
+	bus_producer_close(p);
+}
+
+/* ---- signals during timed waits ---- */
+
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarms++;
+}
+
+/* SIGALRM every 20 ms, handler without SA_RESTART, until alarm_stop(). */
+static void alarm_start(struct sigaction *old)
+{
+	struct sigaction sa;
+	struct itimerval it = {
+		.it_interval = {.tv_usec = 20000},
+		.it_value = {.tv_usec = 20000},
+	};
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0; /* no SA_RESTART: interrupted calls fail with EINTR */
+	alarms = 0;
+	assert_int_equal(sigaction(SIGALRM, &sa, old), 0);
+	assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
+}
+
+static void alarm_stop(const struct sigaction *old)
+{
+	struct itimerval off = {0};
+
+	assert_int_equal(setitimer(ITIMER_REAL, &off, NULL), 0);
+	assert_int_equal(sigaction(SIGALRM, old, NULL), 0);
+}
+
+static void test_recv_timeout_with_signals(void **state)
+{
+	struct fixture *fx = *state;
+	struct sigaction old;
+	bus_consumer *c;
+	bus_msg m;
+	uint64_t t0;
+	double ms;
+	int r, n;
+
+	assert_int_equal(harness_consumer(fx->name, &c), 0);
+	bus_consumer_set_spin(c, 0);
+	alarm_start(&old);
+	t0 = harness_now_ns();
+	r = bus_recv(c, &m, 300);
+	ms = ms_since(t0);
+	n = alarms;
+	alarm_stop(&old);
+	bus_consumer_close(c);
+	printf("# recv timeout 300 ms with SIGALRM every 20 ms: returned after "
+	       "%.1f ms, %d signals\n", ms, n);
+	assert_int_equal(r, -ETIMEDOUT);
+	assert_true(ms >= 300.0);
+	assert_true(ms < 300.0 + SLACK_MS);
+	/* The signals did arrive during the wait. */
+	assert_true(n >= 5);
+}
+
+static void test_send_timeout_with_signals(void **state)
+{
+	struct fixture *fx = *state;
+	uint8_t buf[MSG_LEN];
+	struct sigaction old;
+	bus_producer *p;
+	bus_consumer *c;
+	uint64_t n, t0;
+	double ms;
+	int r, sigs;
+
+	assert_int_equal(harness_producer(fx->name, &p), 0);
+	bus_producer_set_spin(p, 0);
+	n = fill_queue(p);
+	fill(buf, n);
+	alarm_start(&old);
+	t0 = harness_now_ns();
+	r = bus_send(p, 3, buf, sizeof(buf), 300);
+	ms = ms_since(t0);
+	sigs = alarms;
+	alarm_stop(&old);
+	printf("# send timeout 300 ms with SIGALRM every 20 ms: returned after "
+	       "%.1f ms, %d signals\n", ms, sigs);
+	assert_int_equal(r, -ETIMEDOUT);
+	assert_true(ms >= 300.0);
+	assert_true(ms < 300.0 + SLACK_MS);
+	assert_true(sigs >= 5);
+
+	assert_int_equal(harness_consumer(fx->name, &c), 0);
+	drain_in_order(c, 0, n);
+	bus_consumer_close(c);
+	bus_producer_close(p);
+}
+
+static int slow_sender(void *arg)
+{
+	struct fixture *fx = arg;
+	uint8_t buf[MSG_LEN];
+	bus_producer *p;
+	int r;
+
+	if (harness_producer(fx->name, &p) < 0)
+		return EX_ATTACH;
+	if (!wait_go(fx)) {
+		bus_producer_close(p);
+		return EX_PIPE;
+	}
+	usleep(300000);
+	fill(buf, 0);
+	r = bus_send(p, 3, buf, sizeof(buf), 0);
+	bus_producer_close(p);
+	return r == 0 ? 0 : EX_SEND;
+}
+
+static void test_recv_forever_with_signals(void **state)
+{
+	struct fixture *fx = *state;
+	struct sigaction old;
+	bus_consumer *c;
+	bus_msg m;
+	uint64_t t0;
+	double ms;
+	bool right;
+	int r, n;
+	pid_t pid;
+
+	pid = harness_fork(slow_sender, fx);
+	assert_true(pid > 0);
+	if (harness_consumer(fx->name, &c) < 0) {
+		kill(pid, SIGKILL);
+		harness_wait(pid, 10);
+		fail_msg("consumer attach");
+	}
+	bus_consumer_set_spin(c, 0);
+	alarm_start(&old);
+	send_go(fx);
+	t0 = harness_now_ns();
+	r = bus_recv(c, &m, -1);
+	ms = ms_since(t0);
+	n = alarms;
+	alarm_stop(&old);
+	right = r == 0 && m.seq == 0 && is_msg(&m, 0);
+	bus_consumer_close(c);
+	printf("# recv without timeout, SIGALRM every 20 ms, message after "
+	       "300 ms: returned after %.1f ms, %d signals\n", ms, n);
+	assert_int_equal(harness_wait(pid, 10), 0);
+	assert_int_equal(r, 0);
+	assert_true(right);
+	assert_true(ms >= 250.0);
+	assert_true(n >= 5);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_recv_timeout_empty, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recv_timeout_zero, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_send_timeout_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recv_gets_message_mid_wait, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_send_gets_space_mid_wait, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_recv_timeout_with_signals, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_send_timeout_with_signals, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_recv_forever_with_signals, setup,
+		                                teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
