@@ -143,6 +143,9 @@ static int read_slow(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
 		uint32_t v = wait_prepare(&h->cons_wait);
 
 		r = ring_read(&c->ring, ret);
+		/* seq_cst: the load half of the handshake with seg_set_deleted */
+		if (r == -EAGAIN && load_sc(&h->state) != SEG_STATE_LIVE)
+			r = -EPIPE;
 		if (r != -EAGAIN) {
 			wait_cancel(&h->cons_wait, v);
 			break;
@@ -155,6 +158,19 @@ static int read_slow(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
 		r = ring_read(&c->ring, ret);
 	}
 	return r;
+}
+
+/* Reads the next record; an empty deleted queue is -EPIPE. */
+static int read_one(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
+{
+	int r = ring_read(&c->ring, ret);
+
+	if (r != -EAGAIN)
+		return r;
+	/* relaxed: checked only once the queue looks drained */
+	if (load_relaxed(&c->seg.hdr->state) != SEG_STATE_LIVE)
+		return -EPIPE;
+	return timeout_ms != 0 ? read_slow(c, timeout_ms, ret) : r;
 }
 
 static void to_msg(bus_consumer *c, struct rec_hdr *r, bus_msg *m)
@@ -188,9 +204,7 @@ int bus_recv(bus_consumer *c, bus_msg *ret, int timeout_ms)
 
 	if (!c || !ret)
 		return -EINVAL;
-	rc = ring_read(&c->ring, &r);
-	if (rc == -EAGAIN && timeout_ms != 0)
-		rc = read_slow(c, timeout_ms, &r);
+	rc = read_one(c, timeout_ms, &r);
 	if (rc < 0)
 		return rc;
 	to_msg(c, r, ret);
@@ -207,9 +221,7 @@ int bus_recv_batch(bus_consumer *c, bus_msg *msgs, size_t n, int timeout_ms)
 
 	if (!c || !msgs || n == 0 || n > INT32_MAX)
 		return -EINVAL;
-	rc = ring_read(&c->ring, &r);
-	if (rc == -EAGAIN && timeout_ms != 0)
-		rc = read_slow(c, timeout_ms, &r);
+	rc = read_one(c, timeout_ms, &r);
 	if (rc < 0)
 		return rc;
 	to_msg(c, r, &msgs[0]);

@@ -153,6 +153,9 @@ static int claim_slow(bus_producer *p, size_t len, int timeout_ms,
 	while (r == -EAGAIN) {
 		uint32_t v = wait_prepare(&h->full_wait);
 
+		/* seq_cst: the load half of the handshake with seg_set_deleted */
+		if (load_sc(&h->state) != SEG_STATE_LIVE)
+			return -EPIPE;
 		if (!ring_has_room(&p->ring, len)) {
 			if (!slept) {
 				counter_add(&p->ring.slot->blocked, 1);
@@ -172,7 +175,12 @@ static int claim_slow(bus_producer *p, size_t len, int timeout_ms,
 static int claim(bus_producer *p, size_t len, int timeout_ms,
                  struct rec_hdr **ret)
 {
-	int r = ring_claim(&p->ring, len, ret);
+	int r;
+
+	/* relaxed: a read-mostly flag; nothing we write depends on it */
+	if (load_relaxed(&p->seg.hdr->state) != SEG_STATE_LIVE)
+		return -EPIPE;
+	r = ring_claim(&p->ring, len, ret);
 
 	if (r != -EAGAIN)
 		return r;

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -19,6 +20,7 @@
 #include "atomics.h"
 #include "ring.h"
 #include "segment.h"
+#include "wait.h"
 
 _Static_assert(sizeof(struct seg_slot) == SEG_LINE, "one slot, one line");
 _Static_assert(sizeof(struct seg_header) % SEG_LINE == 0, "header lines");
@@ -32,6 +34,9 @@ _Static_assert(offsetof(struct seg_header, head) == 512, "layout v1");
 _Static_assert(offsetof(struct seg_header, cons_wait) == 640, "layout v1");
 _Static_assert(offsetof(struct seg_header, full_wait) == 768, "layout v1");
 _Static_assert(offsetof(struct seg_header, cons) == 1024, "layout v1");
+_Static_assert(offsetof(struct seg_header, owner_uid) == 148, "layout v1");
+_Static_assert(offsetof(struct seg_header, recovered) == 264, "layout v1");
+_Static_assert(offsetof(struct seg_header, cons.hist) == 1064, "layout v1");
 _Static_assert(sizeof(struct seg_header) == 1664, "layout v1");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
                "shared atomics must be lock-free to work across processes");
@@ -148,6 +153,7 @@ int seg_format(void *mem, size_t size, const struct seg_params *p,
 	if (uuid_is_null(h->uuid))
 		uuid_generate(h->uuid);
 	strcpy(h->name, p->name);
+	h->owner_uid = p->owner_uid;
 	store_relaxed(&h->tail, p->initial_pos);
 	store_relaxed(&h->head, p->initial_pos);
 	/* release: every field above is visible before an attacher sees the version */
@@ -245,7 +251,7 @@ int seg_view(void *mem, size_t size, struct seg *s, const char **why)
 	return 0;
 }
 
-int seg_map_fd(int fd, struct seg *s, const char **why)
+static int map_fd(int fd, int prot, struct seg *s, const char **why)
 {
 	struct stat st;
 	void *mem;
@@ -260,8 +266,7 @@ int seg_map_fd(int fd, struct seg *s, const char **why)
 		*why = "not a segment: bad file type or size";
 		return -EBADMSG;
 	}
-	mem = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-	           fd, 0);
+	mem = mmap(NULL, (size_t)st.st_size, prot, MAP_SHARED, fd, 0);
 	if (mem == MAP_FAILED) {
 		*why = "cannot map segment";
 		return -errno;
@@ -274,6 +279,16 @@ int seg_map_fd(int fd, struct seg *s, const char **why)
 	s->fd = fd;
 	s->mapped = true;
 	return 0;
+}
+
+int seg_map_fd(int fd, struct seg *s, const char **why)
+{
+	return map_fd(fd, PROT_READ | PROT_WRITE, s, why);
+}
+
+int seg_map_fd_ro(int fd, struct seg *s, const char **why)
+{
+	return map_fd(fd, PROT_READ, s, why);
 }
 
 int seg_open_shm(const char *shm_name, struct seg *s, const char **why)
@@ -374,4 +389,74 @@ void seg_unlock(struct seg *s, uint64_t which)
 {
 	if (s->fd >= 0)
 		ofd_lock(s->fd, F_UNLCK, which);
+}
+
+uint32_t seg_instance(const char *socket_path)
+{
+	/* The same hash as type ids: stable, documented, no registry. */
+	return bus_type_id(socket_path);
+}
+
+void seg_shm_name(char *buf, uint32_t instance, const char *queue,
+                  const uint8_t uuid[16])
+{
+	char hex[33];
+
+	for (int i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", uuid[i]);
+	snprintf(buf, SEG_SHM_NAME_MAX, "/bus.%08x.%s.%s", instance, queue, hex);
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int seg_shm_parse(const char *name, uint32_t instance, char *queue,
+                  uint8_t uuid[16])
+{
+	char prefix[16];
+	size_t n, qlen;
+	const char *q;
+
+	if (*name == '/')
+		name++;
+	snprintf(prefix, sizeof(prefix), "bus.%08x.", instance);
+	if (strncmp(name, prefix, strlen(prefix)) != 0)
+		return -EINVAL;
+	q = name + strlen(prefix);
+	n = strlen(q);
+	/* queue, '.', 32 hex digits; the queue name may itself hold dots */
+	if (n < 34 || q[n - 33] != '.')
+		return -EINVAL;
+	qlen = n - 33;
+	if (qlen > BUS_NAME_MAX)
+		return -EINVAL;
+	memcpy(queue, q, qlen);
+	queue[qlen] = '\0';
+	if (!bus_name_valid(queue))
+		return -EINVAL;
+	for (int i = 0; i < 16; i++) {
+		int hi = hexval(q[qlen + 1 + 2 * i]), lo = hexval(q[qlen + 2 + 2 * i]);
+
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		uuid[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+void seg_set_deleted(struct seg *s)
+{
+	/*
+	 * seq_cst: the store half of both wait handshakes (wait.h); a waiter
+	 * that re-checks after announcing sees the state or gets woken.
+	 */
+	store_sc(&s->hdr->state, SEG_STATE_DELETED);
+	wait_signal(&wait_futex_ops, &s->hdr->cons_wait, 1);
+	wait_signal(&wait_futex_ops, &s->hdr->full_wait, INT32_MAX);
 }

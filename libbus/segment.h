@@ -75,6 +75,7 @@ struct seg_cons_stats {
 	_Atomic uint64_t bytes;   /* payload bytes received */
 	_Atomic uint64_t sleeps;  /* futex waits on an empty queue */
 	_Atomic uint64_t wakes;   /* futex wakes of full-queue producers */
+	_Atomic uint64_t redelivered; /* messages read again after a consumer died */
 	_Atomic uint64_t hist[SEG_HIST_BUCKETS]; /* enqueue-to-receive ns */
 };
 
@@ -92,9 +93,11 @@ struct seg_header {
 	uint64_t created_ns;       /* CLOCK_REALTIME at creation */
 	uint8_t uuid[16];
 	char name[BUS_NAME_MAX + 1];
+	uint32_t owner_uid;        /* who created it at run time (access) */
 
 	/* Read-mostly: set by busd when the queue is deleted. */
 	alignas(SEG_LINE) _Atomic uint32_t state;
+	_Atomic uint64_t recovered; /* records recovered from dead producers */
 
 	/* Producers: next free byte. */
 	alignas(SEG_LINE) _Atomic uint64_t tail;
@@ -122,6 +125,7 @@ struct seg_params {
 	uint32_t max_message;   /* 0: the largest the capacity allows */
 	uint32_t max_producers; /* 0: SEG_DEFAULT_PRODUCERS */
 	uint64_t initial_pos;   /* head = tail at creation, 8-aligned (tests) */
+	uint32_t owner_uid;     /* stored for access decisions */
 	uint8_t uuid[16];       /* all zero: generate one */
 };
 
@@ -181,6 +185,35 @@ int seg_map_fd(int fd, struct seg *s, const char **why);
 
 /* Opens shm_name (a new open file description) and maps it. */
 int seg_open_shm(const char *shm_name, struct seg *s, const char **why);
+
+/*
+ * Maps the segment open on fd read-only (for stats) and validates it;
+ * *s owns fd on success.  Such a seg must never be attached to.
+ */
+int seg_map_fd_ro(int fd, struct seg *s, const char **why);
+
+/*
+ * Names of busd's segments: "/bus.<instance>.<queue>.<uuid as 32 hex>",
+ * instance being 8 hex digits that tell apart daemons on one machine
+ * (seg_instance() of the socket path).  SEG_SHM_NAME_MAX bytes suffice.
+ */
+#define SEG_SHM_NAME_MAX 128
+uint32_t seg_instance(const char *socket_path);
+void seg_shm_name(char *buf, uint32_t instance, const char *queue,
+                  const uint8_t uuid[16]);
+/*
+ * Parses a name as seg_shm_name() makes it (with or without the leading
+ * '/').  Returns 0 and fills queue (BUS_NAME_MAX + 1 bytes) and uuid, or
+ * -EINVAL if it is not one of instance's segment names.
+ */
+int seg_shm_parse(const char *name, uint32_t instance, char *queue,
+                  uint8_t uuid[16]);
+
+/*
+ * Marks the queue deleted: producers get -EPIPE from then on, the consumer
+ * once it has drained what is left.  Wakes every sleeper so they notice.
+ */
+void seg_set_deleted(struct seg *s);
 
 /* Unmaps and closes; accepts a seg already closed (fd -1, nothing mapped). */
 void seg_close(struct seg *s);

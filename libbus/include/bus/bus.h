@@ -25,6 +25,11 @@
  *  -EBADMSG    corrupt segment header or record, or undecodable protobuf
  *  -ENOBUFS    an unpack arena too small for the message
  *  -EUSERS     every producer slot of the queue is taken
+ *  -ENOENT     no such queue
+ *  -EEXIST     a queue of that name exists already
+ *  -EACCES     busd refused: the caller's uid/gid lacks the right
+ *  -EPIPE      the queue was deleted (a consumer first drains what is left)
+ *  -ECONNREFUSED, -ENOENT from bus_open: no busd on that socket
  *  -EINVAL     bad argument
  */
 #ifndef BUS_BUS_H
@@ -46,6 +51,7 @@ extern "C" {
 /* Queue names: 1 to BUS_NAME_MAX characters of [A-Za-z0-9._-]. */
 #define BUS_NAME_MAX 64
 
+typedef struct bus bus;                   /* a connection to busd */
 typedef struct bus_producer bus_producer;
 typedef struct bus_consumer bus_consumer;
 
@@ -79,7 +85,119 @@ const char *bus_strerror(int err);
 /* Returns 1 if name is a valid queue name, 0 otherwise. */
 int bus_name_valid(const char *name);
 
+/* --- connection to busd --- */
+
+/*
+ * Connects to busd at socket_path; NULL means the default path:
+ * $BUS_SOCKET, else $XDG_RUNTIME_DIR/bus/busd.sock, else
+ * /tmp/bus-$UID/busd.sock.  Checks that busd speaks this protocol
+ * version.  Returns 0 and sets *ret, or a negative errno (-ENOENT or
+ * -ECONNREFUSED: no busd there; -EPROTO: incompatible busd).
+ */
+int bus_open(const char *socket_path, bus **ret);
+
+/* Closes the connection; handles opened through it stay usable. */
+void bus_close(bus *b);
+
+/*
+ * Writes the default socket path into buf.  Returns 0, or -ENAMETOOLONG
+ * if it does not fit in n bytes or in a Unix socket address.
+ */
+int bus_default_socket(char *buf, size_t n);
+
+/* The last error message busd sent on this connection ("" if none). */
+const char *bus_last_error(const bus *b);
+
+/* Options of a new queue; zero fields take busd's defaults. */
+typedef struct bus_queue_opts {
+	uint64_t capacity;      /* ring bytes, a power of two */
+	uint32_t max_message;   /* largest payload */
+	uint32_t max_producers; /* producer slots */
+} bus_queue_opts;
+
+/* What busd says about a queue. */
+typedef struct bus_queue_info {
+	char name[BUS_NAME_MAX + 1];
+	uint8_t uuid[16];
+	uint64_t capacity;
+	uint32_t max_message;
+	uint32_t max_producers;
+	uint64_t created_ns; /* CLOCK_REALTIME */
+} bus_queue_info;
+
+/*
+ * Creates a queue (opts NULL: defaults).  Returns 0 and, if info is not
+ * NULL, fills *info; or -EEXIST, -EACCES, -EINVAL, -ENOSPC, ...
+ */
+int bus_queue_create(bus *b, const char *name, const bus_queue_opts *opts,
+                     bus_queue_info *info);
+
+/*
+ * Deletes a queue: its name is gone at once; attached producers get
+ * -EPIPE, its consumer drains what is left, then gets -EPIPE.  Returns 0,
+ * -ENOENT or -EACCES.
+ */
+int bus_queue_delete(bus *b, const char *name);
+
+/*
+ * Lists the queues: fills up to cap entries of out, sorted by name, and
+ * returns how many queues there are (may exceed cap: call again with a
+ * larger array), or a negative errno.
+ */
+int bus_queue_list(bus *b, bus_queue_info *out, size_t cap);
+
+/* --- stats --- */
+
+#define BUS_STATS_BUCKETS 64
+
+/* A queue's counters, read from its segment (see docs for each field). */
+typedef struct bus_stats {
+	char name[BUS_NAME_MAX + 1];
+	uint8_t uuid[16];
+	uint64_t capacity;        /* ring bytes */
+	uint32_t max_message;
+	uint32_t max_producers;
+	uint64_t depth_bytes;     /* bytes claimed and not yet released */
+	uint64_t depth_msgs;      /* enqueued - dequeued */
+	uint64_t enqueued;        /* messages committed by producers */
+	uint64_t enqueued_bytes;
+	uint64_t dequeued;        /* messages received by consumers */
+	uint64_t dequeued_bytes;
+	uint32_t producers;       /* producers attached now */
+	uint32_t consumer_pid;    /* pid of the live consumer, 0 if none */
+	uint64_t full;            /* sends that found the queue full */
+	uint64_t blocked;         /* sends that slept waiting for space */
+	uint64_t consumer_wakeups; /* futex wakes producers made for the consumer */
+	uint64_t consumer_sleeps; /* times the consumer slept on an empty queue */
+	uint64_t producer_wakeups; /* futex wakes the consumer made for producers */
+	uint64_t recovered;       /* records recovered from dead producers */
+	uint64_t redelivered;     /* messages delivered again after a consumer died */
+	uint64_t oldest_age_ns;   /* age of the message at the head, 0 if empty */
+	uint64_t p50_ns, p99_ns, p999_ns; /* enqueue-to-receive, from the histogram */
+	uint64_t latency_hist[BUS_STATS_BUCKETS]; /* [2^b, 2^(b+1)) ns */
+	int deleted;              /* the queue was deleted */
+} bus_stats;
+
+/*
+ * Reads a queue's stats through busd (which hands out a read-only
+ * mapping).  Returns 0 and fills *ret, or -ENOENT, -EACCES, ...
+ */
+int bus_queue_stats(bus *b, const char *name, bus_stats *ret);
+
+/*
+ * Reads stats from a segment open on seg_fd (read-only is enough), e.g.
+ * /dev/shm/NAME opened by an operator while busd is down.  Does not take
+ * ownership of seg_fd.  Returns 0 and fills *ret, or -EBADMSG, -EPROTO.
+ */
+int bus_stats_read_fd(int seg_fd, bus_stats *ret);
+
 /* --- producers --- */
+
+/*
+ * Attaches a producer to queue through busd.  Returns 0 and sets *ret, or
+ * -ENOENT, -EACCES, -EUSERS, -EPROTO, ...
+ */
+int bus_producer_open(bus *b, const char *queue, bus_producer **ret);
 
 /*
  * Attaches a producer to the queue segment open on seg_fd.  The handle
@@ -98,7 +216,8 @@ void bus_producer_close(bus_producer *p);
 
 /*
  * Copies len bytes into one new record of the given type.  Returns 0, or
- * -EMSGSIZE, -EAGAIN (full and timeout_ms == 0), -ETIMEDOUT.
+ * -EMSGSIZE, -EAGAIN (full and timeout_ms == 0), -ETIMEDOUT, -EPIPE
+ * (queue deleted).
  */
 int bus_send(bus_producer *p, uint32_t type, const void *data, size_t len,
              int timeout_ms);
@@ -125,6 +244,12 @@ uint32_t bus_producer_slot(const bus_producer *p);
 /* --- consumers --- */
 
 /*
+ * Attaches the consumer of queue through busd.  Returns 0 and sets *ret,
+ * or -EBUSY if the queue has a live consumer, -ENOENT, -EACCES, ...
+ */
+int bus_consumer_open(bus *b, const char *queue, bus_consumer **ret);
+
+/*
  * Attaches the consumer of the queue segment open on seg_fd; ownership
  * and requirements of seg_fd as for bus_producer_open_fd().  Returns 0
  * and sets *ret, -EBUSY if the queue has a live consumer, or as
@@ -138,8 +263,10 @@ void bus_consumer_close(bus_consumer *c);
 /*
  * Receives the next message into *ret.  The view stays valid until
  * bus_release(); several messages may be received before one release
- * (a batch).  Returns 0, or -EAGAIN (empty and timeout_ms == 0),
- * -ETIMEDOUT, -EBADMSG (corrupt record: the queue cannot be read past it).
+ * (a batch).  Messages received and not released keep their space, so
+ * a consumer that holds too much blocks its producers.  Returns 0, or
+ * -EAGAIN (empty and timeout_ms == 0), -ETIMEDOUT, -EPIPE (deleted and
+ * drained), -EBADMSG (corrupt record: the queue cannot be read past it).
  */
 int bus_recv(bus_consumer *c, bus_msg *ret, int timeout_ms);
 

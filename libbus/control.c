@@ -1,0 +1,163 @@
+/*
+ * control.c - control packets on a SOCK_SEQPACKET socket (see control.h).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "frame.h"
+
+int control_send(int sock, const ProtobufCMessage *m, int fd)
+{
+	uint8_t buf[CONTROL_MAX_PACKET];
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct iovec iov;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	size_t len = protobuf_c_message_get_packed_size(m);
+
+	if (len > sizeof(buf))
+		return -EMSGSIZE;
+	protobuf_c_message_pack(m, buf);
+	iov = (struct iovec){.iov_base = buf, .iov_len = len};
+	if (fd >= 0) {
+		struct cmsghdr *c;
+
+		memset(&cm, 0, sizeof(cm));
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = sizeof(cm.buf);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	for (;;) {
+		ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+
+		if (n >= 0)
+			return (size_t)n == len ? 0 : -EMSGSIZE;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+/* Closes every descriptor in the control data, but keeps the first in *keep. */
+static void take_fds(struct msghdr *mh, int *keep)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		size_t n;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (keep && *keep < 0)
+				*keep = fd;
+			else
+				close(fd);
+		}
+	}
+}
+
+int control_recv(int sock, void *buf, size_t cap, size_t *len, int *fd)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+	} cm;
+	struct iovec iov = {.iov_base = buf, .iov_len = cap};
+	struct msghdr mh = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = cm.buf,
+		.msg_controllen = sizeof(cm.buf),
+	};
+	int got = -1;
+	ssize_t n;
+
+	do
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	take_fds(&mh, fd ? &got : NULL);
+	if (n == 0 && !(mh.msg_flags & MSG_TRUNC)) {
+		/* SEQPACKET: a zero-length read is the peer's orderly close. */
+		if (got >= 0)
+			close(got);
+		return -ECONNRESET;
+	}
+	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+		if (got >= 0)
+			close(got);
+		return (mh.msg_flags & MSG_TRUNC) ? -EMSGSIZE : -EBADMSG;
+	}
+	*len = (size_t)n;
+	if (fd)
+		*fd = got;
+	return 0;
+}
+
+int control_decode_request(const void *buf, size_t len, void *arena,
+                           size_t arena_size, BusControl__Request **ret)
+{
+	return frame_unpack(&bus_control__request__descriptor, buf, len, arena,
+	                    arena_size, (ProtobufCMessage **)ret);
+}
+
+int control_decode_response(const void *buf, size_t len, void *arena,
+                            size_t arena_size, BusControl__Response **ret)
+{
+	return frame_unpack(&bus_control__response__descriptor, buf, len, arena,
+	                    arena_size, (ProtobufCMessage **)ret);
+}
+
+int control_peer(int sock, struct control_peer *p)
+{
+	struct ucred uc;
+	socklen_t n = sizeof(uc);
+	gid_t groups[CONTROL_MAX_GROUPS];
+	socklen_t gn = sizeof(groups);
+
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &uc, &n) < 0)
+		return -errno;
+	*p = (struct control_peer){.pid = uc.pid, .uid = uc.uid, .gid = uc.gid};
+	/*
+	 * A peer in more groups than we keep (ERANGE) is judged by its
+	 * primary group alone: fewer rights, never more.
+	 */
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERGROUPS, groups, &gn) == 0) {
+		p->ngroups = gn / sizeof(gid_t);
+		memcpy(p->groups, groups, p->ngroups * sizeof(gid_t));
+	}
+	return 0;
+}
+
+int control_default_path(char *buf, size_t n)
+{
+	const char *env = getenv("BUS_SOCKET");
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	int w;
+
+	if (env && *env)
+		w = snprintf(buf, n, "%s", env);
+	else if (xdg && *xdg == '/')
+		w = snprintf(buf, n, "%s/bus/busd.sock", xdg);
+	else
+		w = snprintf(buf, n, "/tmp/bus-%u/busd.sock", (unsigned)getuid());
+	if (w < 0 || (size_t)w >= n ||
+	    (size_t)w >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return -ENAMETOOLONG;
+	return 0;
+}
