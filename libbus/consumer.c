@@ -12,7 +12,6 @@
  */
 #include <errno.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "atomics.h"
 #include "handle.h"
@@ -25,38 +24,6 @@ struct bus_consumer {
 	uint32_t spin_ns;
 };
 
-static int lease_acquire(struct seg *s)
-{
-	struct seg_header *h = s->hdr;
-	uint32_t pid = (uint32_t)getpid();
-
-	if (s->fd >= 0) {
-		int r = seg_lock(s, SEG_LOCK_CONSUMER);
-
-		if (r < 0)
-			return r;
-		/* relaxed: the lock decides; the pid is for reports */
-		store_relaxed(&h->cons_pid, pid);
-	} else {
-		uint32_t free_pid = 0;
-
-		/* acq_rel: take the lease after the last holder's release */
-		if (!atomic_compare_exchange_strong_explicit(&h->cons_pid, &free_pid,
-		                                             pid, memory_order_acq_rel,
-		                                             memory_order_relaxed))
-			return -EBUSY;
-	}
-	counter_add(&h->cons_gen, 1);
-	return 0;
-}
-
-static void lease_release(struct seg *s)
-{
-	/* release: the head we published is visible to the next holder */
-	store_release(&s->hdr->cons_pid, 0);
-	seg_unlock(s, SEG_LOCK_CONSUMER);
-}
-
 int consumer_attach(struct seg *s, const struct wait_ops *ops,
                     bus_consumer **ret)
 {
@@ -65,11 +32,12 @@ int consumer_attach(struct seg *s, const struct wait_ops *ops,
 
 	if (!c)
 		return -ENOMEM;
-	r = lease_acquire(s);
+	r = seg_claim(s, SEG_LOCK_CONSUMER, &s->hdr->cons_pid);
 	if (r < 0) {
 		free(c);
 		return r;
 	}
+	counter_add(&s->hdr->cons_gen, 1);
 	c->seg = *s;
 	c->ops = ops ? ops : &wait_futex_ops;
 	c->spin_ns = BUS_DEFAULT_SPIN_NS;
@@ -102,7 +70,7 @@ void bus_consumer_close(bus_consumer *c)
 	if (!c)
 		return;
 	bus_release(c);
-	lease_release(&c->seg);
+	seg_unclaim(&c->seg, SEG_LOCK_CONSUMER, &c->seg.hdr->cons_pid);
 	seg_close(&c->seg);
 	free(c);
 }

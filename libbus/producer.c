@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "atomics.h"
 #include "handle.h"
@@ -25,42 +24,18 @@ struct bus_producer {
 
 static int slot_acquire(struct seg *s, uint32_t *ret)
 {
-	uint32_t pid = (uint32_t)getpid();
-
 	for (uint32_t i = 0; i < s->max_producers; i++) {
-		struct seg_slot *slot = &s->slots[i];
+		int r = seg_claim(s, SEG_LOCK_SLOT(i), &s->slots[i].pid);
 
-		if (s->fd >= 0) {
-			int r = seg_lock(s, SEG_LOCK_SLOT(i));
-
-			if (r == -EBUSY)
-				continue;
-			if (r < 0)
-				return r;
-			/* relaxed: the lock, not this field, decides ownership */
-			store_relaxed(&slot->pid, pid);
-		} else {
-			/* Memory without a file: the pid field is the claim. */
-			uint32_t free_pid = 0;
-
-			/* acq_rel: take the slot after its last owner's writes */
-			if (!atomic_compare_exchange_strong_explicit(
-				    &slot->pid, &free_pid, pid, memory_order_acq_rel,
-				    memory_order_relaxed))
-				continue;
-		}
-		counter_add(&slot->gen, 1);
+		if (r == -EBUSY)
+			continue;
+		if (r < 0)
+			return r;
+		counter_add(&s->slots[i].gen, 1);
 		*ret = i;
 		return 0;
 	}
 	return -EUSERS;
-}
-
-static void slot_release(struct seg *s, uint32_t i)
-{
-	/* release: our counters are visible to the slot's next owner */
-	store_release(&s->slots[i].pid, 0);
-	seg_unlock(s, SEG_LOCK_SLOT(i));
 }
 
 int producer_attach(struct seg *s, const struct wait_ops *ops,
@@ -109,7 +84,8 @@ void bus_producer_close(bus_producer *p)
 {
 	if (!p)
 		return;
-	slot_release(&p->seg, p->ring.slot_index);
+	seg_unclaim(&p->seg, SEG_LOCK_SLOT(p->ring.slot_index),
+	            &p->seg.slots[p->ring.slot_index].pid);
 	seg_close(&p->seg);
 	free(p);
 }

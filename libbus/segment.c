@@ -391,6 +391,33 @@ void seg_unlock(struct seg *s, uint64_t which)
 		ofd_lock(s->fd, F_UNLCK, which);
 }
 
+int seg_claim(struct seg *s, uint64_t which, _Atomic uint32_t *pid)
+{
+	uint32_t me = (uint32_t)getpid(), free_pid = 0;
+	int r;
+
+	if (s->fd >= 0) {
+		r = seg_lock(s, which);
+		if (r == 0)
+			/* relaxed: the lock, not this field, decides; it is for reports */
+			store_relaxed(pid, me);
+		return r;
+	}
+	/* acq_rel: take the role after the last holder's release below */
+	if (!atomic_compare_exchange_strong_explicit(pid, &free_pid, me,
+	                                             memory_order_acq_rel,
+	                                             memory_order_relaxed))
+		return -EBUSY;
+	return 0;
+}
+
+void seg_unclaim(struct seg *s, uint64_t which, _Atomic uint32_t *pid)
+{
+	/* release: what the holder wrote is visible to the next one */
+	store_release(pid, 0);
+	seg_unlock(s, which);
+}
+
 uint32_t seg_instance(const char *socket_path)
 {
 	/* The same hash as type ids: stable, documented, no registry. */

@@ -226,4 +226,14 @@ void seg_close(struct seg *s);
 int seg_lock(struct seg *s, uint64_t which);
 void seg_unlock(struct seg *s, uint64_t which);
 
+/*
+ * Claims the role (a producer slot, the consumer lease) whose liveness
+ * lock is byte `which` and whose report field is *pid.  With a file the
+ * kernel lock decides, so a dead holder's role is free again; in
+ * caller-owned memory a CAS of *pid from 0 does.  Returns 0, -EBUSY if
+ * the role is held, or a negative errno.
+ */
+int seg_claim(struct seg *s, uint64_t which, _Atomic uint32_t *pid);
+void seg_unclaim(struct seg *s, uint64_t which, _Atomic uint32_t *pid);
+
 #endif
