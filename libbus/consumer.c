@@ -15,6 +15,7 @@
 
 #include "atomics.h"
 #include "handle.h"
+#include "recover.h"
 #include "ring.h"
 
 struct bus_consumer {
@@ -22,6 +23,8 @@ struct bus_consumer {
 	struct seg seg;
 	const struct wait_ops *ops;
 	uint32_t spin_ns;
+	uint64_t stuck_pos;   /* where a polling consumer found a pending claim */
+	uint64_t stuck_since; /* and when */
 };
 
 int consumer_attach(struct seg *s, const struct wait_ops *ops,
@@ -109,6 +112,8 @@ static int read_slow(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
 
 	while (r == -EAGAIN) {
 		uint32_t v = wait_prepare(&h->cons_wait);
+		uint64_t until = deadline;
+		enum recover_result rr;
 
 		r = ring_read(&c->ring, ret);
 		/* seq_cst: the load half of the handshake with seg_set_deleted */
@@ -118,14 +123,56 @@ static int read_slow(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
 			wait_cancel(&h->cons_wait, v);
 			break;
 		}
+		/* About to sleep anyway: is a dead producer's claim in the way? */
+		rr = ring_recover(&c->ring, &c->seg);
+		if (rr == RECOVER_DONE) {
+			wait_cancel(&h->cons_wait, v);
+			r = ring_read(&c->ring, ret);
+			continue;
+		}
+		/* A claim is pending: look again soon, its owner may die. */
+		if (rr == RECOVER_WAIT) {
+			uint64_t soon = c->ops->now_ns() + RECOVER_POLL_NS;
+
+			until = soon < deadline ? soon : deadline;
+		}
 		counter_add(&h->cons.sleeps, 1);
-		if (wait_sleep(c->ops, &h->cons_wait, v, deadline) == -ETIMEDOUT) {
+		if (wait_sleep(c->ops, &h->cons_wait, v, until) == -ETIMEDOUT &&
+		    until == deadline) {
 			r = ring_read(&c->ring, ret);
 			return r == -EAGAIN ? -ETIMEDOUT : r;
 		}
 		r = ring_read(&c->ring, ret);
 	}
 	return r;
+}
+
+/*
+ * A consumer that polls (timeout 0) never reaches read_slow: it tries
+ * recovery itself once the cursor has sat on a claimed record for
+ * RECOVER_STUCK_NS, and then at most that often.
+ */
+#define RECOVER_STUCK_NS 1000000u
+
+static int poll_recover(bus_consumer *c, struct rec_hdr **ret)
+{
+	uint64_t now;
+
+	/* relaxed: only whether anything is claimed beyond the cursor */
+	if (load_relaxed(&c->seg.hdr->tail) == c->ring.pos)
+		return -EAGAIN;
+	now = c->ops->now_ns();
+	if (c->stuck_pos != c->ring.pos || !c->stuck_since) {
+		c->stuck_pos = c->ring.pos;
+		c->stuck_since = now;
+		return -EAGAIN;
+	}
+	if (now - c->stuck_since < RECOVER_STUCK_NS)
+		return -EAGAIN;
+	c->stuck_since = now;
+	if (ring_recover(&c->ring, &c->seg) != RECOVER_DONE)
+		return -EAGAIN;
+	return ring_read(&c->ring, ret);
 }
 
 /* Reads the next record; an empty deleted queue is -EPIPE. */
@@ -138,7 +185,9 @@ static int read_one(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
 	/* relaxed: checked only once the queue looks drained */
 	if (load_relaxed(&c->seg.hdr->state) != SEG_STATE_LIVE)
 		return -EPIPE;
-	return timeout_ms != 0 ? read_slow(c, timeout_ms, ret) : r;
+	if (timeout_ms != 0)
+		return read_slow(c, timeout_ms, ret);
+	return poll_recover(c, ret);
 }
 
 static void to_msg(bus_consumer *c, struct rec_hdr *r, bus_msg *m)
@@ -153,6 +202,10 @@ static void to_msg(bus_consumer *c, struct rec_hdr *r, bus_msg *m)
 		.seq = r->seq,
 		.enqueue_ns = r->enqueue_ns,
 	};
+	if ((int64_t)(c->ring.last - c->ring.redeliver_end) < 0) {
+		m->flags = BUS_MSG_REDELIVERED;
+		counter_add(&c->seg.hdr->cons.redelivered, 1);
+	}
 	counter_add(&c->seg.hdr->cons.msgs, 1);
 	counter_add(&c->seg.hdr->cons.bytes, len);
 }

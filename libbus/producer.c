@@ -13,6 +13,7 @@
 
 #include "atomics.h"
 #include "handle.h"
+#include "recover.h"
 #include "ring.h"
 
 struct bus_producer {
@@ -31,6 +32,13 @@ static int slot_acquire(struct seg *s, uint32_t *ret)
 			continue;
 		if (r < 0)
 			return r;
+		if (!recover_slot_settled(s, i)) {
+			/* Its dead owner's claim awaits recovery: leave it be. */
+			seg_unclaim(s, SEG_LOCK_SLOT(i), &s->slots[i].pid);
+			continue;
+		}
+		/* relaxed: settled; our own claims rewrite it */
+		store_relaxed(&s->slots[i].claim_need, 0);
 		counter_add(&s->slots[i].gen, 1);
 		*ret = i;
 		return 0;

@@ -57,18 +57,28 @@ int ring_claim(struct ring_prod *p, size_t len, struct rec_hdr **ret)
 				/* relaxed: only to tell "full" from "stale tail" */
 				uint64_t now = load_relaxed(&h->tail);
 
-				if (now == tail)
+				if (now == tail) {
+					/* relaxed: no claim in progress */
+					store_relaxed(&p->slot->claim_need, 0);
 					return -EAGAIN;
+				}
 				tail = now;
 				continue;
 			}
 		}
 		/*
-		 * relaxed: the CAS only decides who owns [tail, tail + need);
-		 * what we write there is published by the commit word.
+		 * The intent, for recovery should we die before the commit.
+		 * relaxed stores, kept before the CAS by its release order.
+		 */
+		store_relaxed(&p->slot->claim_pos, tail);
+		store_relaxed(&p->slot->claim_need, need);
+		/*
+		 * release: the intent is in place before the claim exists.
+		 * The CAS only decides who owns [tail, tail + need); what we
+		 * write there is published by the commit word.
 		 */
 		if (atomic_compare_exchange_weak_explicit(&h->tail, &tail, tail + need,
-		                                          memory_order_relaxed,
+		                                          memory_order_release,
 		                                          memory_order_relaxed))
 			break;
 	}
@@ -106,6 +116,8 @@ void ring_commit(struct ring_prod *p, struct rec_hdr *r, uint32_t type,
 	 * ordered before the producer's load of the consumer's wait word.
 	 */
 	store_sc(&r->len, (int32_t)(REC_HDR + len));
+	/* relaxed: the claim is committed; recovery has nothing to find */
+	store_relaxed(&p->slot->claim_need, 0);
 	/* relaxed: single-writer counters, readers want only a recent value */
 	store_relaxed(&p->slot->next_seq, p->seq);
 	counter_add(&p->slot->msgs, 1);
@@ -128,6 +140,8 @@ void ring_cons_init(struct ring_cons *c, struct seg *s)
 {
 	/* acquire: pairs with the previous consumer's release of head */
 	uint64_t head = load_acquire(&s->hdr->head);
+	/* relaxed: the previous consumer is gone; a hostile value is bounded */
+	uint64_t read = load_relaxed(&s->hdr->cons.read_pos);
 
 	*c = (struct ring_cons){
 		.hdr = s->hdr,
@@ -138,6 +152,8 @@ void ring_cons_init(struct ring_cons *c, struct seg *s)
 		.pos = head,
 		/* acquire: records up to the tail were claimed before we look */
 		.cached_tail = load_acquire(&s->hdr->tail),
+		.last = head,
+		.redeliver_end = read - head <= s->capacity ? read : head,
 		.max_message = s->max_message,
 	};
 }
@@ -181,13 +197,24 @@ int ring_read(struct ring_cons *c, struct rec_hdr **ret)
 			c->pos += to_end;
 			continue;
 		}
+		if (r->flags == REC_DEAD) {
+			/* A dead producer's claim, as recovery marked it. */
+			if ((uint32_t)len % REC_ALIGN || (uint32_t)len < REC_HDR ||
+			    (uint64_t)len > to_end || !before_tail(c, (uint64_t)len))
+				return -EBADMSG;
+			c->pos += (uint64_t)len;
+			continue;
+		}
 		if (r->flags != 0 || (uint32_t)len < REC_HDR ||
 		    (uint32_t)len - REC_HDR > c->max_message)
 			return -EBADMSG;
 		ext = rec_extent((uint32_t)len - REC_HDR);
 		if (ext > to_end || !before_tail(c, ext))
 			return -EBADMSG;
+		c->last = c->pos;
 		c->pos += ext;
+		/* relaxed: for a successor, should we die before releasing */
+		store_relaxed(&c->hdr->cons.read_pos, c->pos);
 		*ret = r;
 		return 0;
 	}

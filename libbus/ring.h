@@ -42,7 +42,8 @@ struct seg_slot;
 #define REC_HDR   32u
 
 /* rec_hdr.flags */
-#define REC_PAD 0x1u
+#define REC_PAD  0x1u /* padding to the end of the ring */
+#define REC_DEAD 0x2u /* a claim whose producer died: skipped (recover.h) */
 
 struct rec_hdr {
 	_Atomic int32_t len; /* commit word, see above */
@@ -88,6 +89,8 @@ struct ring_cons {
 	uint64_t head;        /* released up to here (our copy of hdr->head) */
 	uint64_t pos;         /* read up to here; pos - head is held unreleased */
 	uint64_t cached_tail; /* last tail seen; records end at or before it */
+	uint64_t last;        /* position of the record ring_read returned last */
+	uint64_t redeliver_end; /* records before this were read by a dead consumer */
 	uint32_t max_message;
 };
 
@@ -115,7 +118,11 @@ void ring_commit(struct ring_prod *p, struct rec_hdr *r, uint32_t type,
  */
 int ring_has_room(struct ring_prod *p, size_t len);
 
-/* Binds c to s, starting at the released head. */
+/*
+ * Binds c to s, starting at the released head.  Records between the head
+ * and the cursor a previous consumer published were read by it but not
+ * released: they are delivered again, before redeliver_end.
+ */
 void ring_cons_init(struct ring_cons *c, struct seg *s);
 
 /*

@@ -36,7 +36,7 @@ _Static_assert(offsetof(struct seg_header, full_wait) == 768, "layout v1");
 _Static_assert(offsetof(struct seg_header, cons) == 1024, "layout v1");
 _Static_assert(offsetof(struct seg_header, owner_uid) == 148, "layout v1");
 _Static_assert(offsetof(struct seg_header, recovered) == 264, "layout v1");
-_Static_assert(offsetof(struct seg_header, cons.hist) == 1064, "layout v1");
+_Static_assert(offsetof(struct seg_header, cons.hist) == 1072, "layout v1");
 _Static_assert(sizeof(struct seg_header) == 1664, "layout v1");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
                "shared atomics must be lock-free to work across processes");
@@ -156,6 +156,7 @@ int seg_format(void *mem, size_t size, const struct seg_params *p,
 	h->owner_uid = p->owner_uid;
 	store_relaxed(&h->tail, p->initial_pos);
 	store_relaxed(&h->head, p->initial_pos);
+	store_relaxed(&h->cons.read_pos, p->initial_pos);
 	/* release: every field above is visible before an attacher sees the version */
 	store_release(&h->version, SEG_VERSION);
 	return 0;
@@ -409,6 +410,24 @@ int seg_claim(struct seg *s, uint64_t which, _Atomic uint32_t *pid)
 	                                             memory_order_relaxed))
 		return -EBUSY;
 	return 0;
+}
+
+int seg_held(struct seg *s, uint64_t which, _Atomic uint32_t *pid)
+{
+	struct flock fl = {
+		.l_type = F_WRLCK,
+		.l_whence = SEEK_SET,
+		.l_start = (off_t)which,
+		.l_len = 1,
+	};
+
+	if (s->fd < 0)
+		/* relaxed: memory-only segments are the tests' stand-in */
+		return load_relaxed(pid) != 0;
+	/* A lock probe that fails says nothing: assume alive, never overwrite. */
+	if (fcntl(s->fd, F_OFD_GETLK, &fl) < 0)
+		return 1;
+	return fl.l_type != F_UNLCK;
 }
 
 void seg_unclaim(struct seg *s, uint64_t which, _Atomic uint32_t *pid)

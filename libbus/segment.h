@@ -67,6 +67,13 @@ struct seg_slot {
 	_Atomic uint64_t full;                  /* sends that found it full */
 	_Atomic uint64_t blocked;               /* sends that slept for space */
 	_Atomic uint64_t wakes;                 /* futex wakes of the consumer */
+	/*
+	 * The claim in progress: [claim_pos, claim_pos + claim_need), set
+	 * before the CAS on the tail and cleared (need 0) after the commit,
+	 * so that a record its producer died on can be found and skipped.
+	 */
+	_Atomic uint64_t claim_pos;
+	_Atomic uint64_t claim_need;
 };
 
 /* Written only by the consumer. */
@@ -76,6 +83,7 @@ struct seg_cons_stats {
 	_Atomic uint64_t sleeps;  /* futex waits on an empty queue */
 	_Atomic uint64_t wakes;   /* futex wakes of full-queue producers */
 	_Atomic uint64_t redelivered; /* messages read again after a consumer died */
+	_Atomic uint64_t read_pos; /* the consumer's cursor: read up to here */
 	_Atomic uint64_t hist[SEG_HIST_BUCKETS]; /* enqueue-to-receive ns */
 };
 
@@ -235,5 +243,12 @@ void seg_unlock(struct seg *s, uint64_t which);
  */
 int seg_claim(struct seg *s, uint64_t which, _Atomic uint32_t *pid);
 void seg_unclaim(struct seg *s, uint64_t which, _Atomic uint32_t *pid);
+
+/*
+ * 1 if the role claimed with seg_claim(s, which, pid) is held by someone
+ * else alive: the kernel lock is held by another open file description
+ * (with a file), or *pid is not 0 (in caller-owned memory).
+ */
+int seg_held(struct seg *s, uint64_t which, _Atomic uint32_t *pid);
 
 #endif

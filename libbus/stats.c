@@ -17,21 +17,6 @@
 #include "ring.h"
 #include "segment.h"
 
-/* 1 if another open file description holds the lock on byte which. */
-static int lock_held(int fd, uint64_t which)
-{
-	struct flock fl = {
-		.l_type = F_WRLCK,
-		.l_whence = SEEK_SET,
-		.l_start = (off_t)which,
-		.l_len = 1,
-	};
-
-	if (fd < 0 || fcntl(fd, F_OFD_GETLK, &fl) < 0)
-		return 0;
-	return fl.l_type != F_UNLCK;
-}
-
 /* Upper bound of the bucket holding the q-th (per mille) delay, 0 if none. */
 static uint64_t percentile(const uint64_t *hist, uint64_t total, uint64_t per_mille)
 {
@@ -78,8 +63,8 @@ static uint64_t oldest_age(const struct seg *s)
 	return 0;
 }
 
-/* Fills *st from the segment; fd (may be -1) answers who is attached. */
-static void stats_fill(const struct seg *s, int fd, bus_stats *st)
+/* Fills *st from the segment; its locks answer who is attached. */
+static void stats_fill(struct seg *s, bus_stats *st)
 {
 	struct seg_header *h = s->hdr;
 	uint64_t total = 0;
@@ -100,7 +85,8 @@ static void stats_fill(const struct seg *s, int fd, bus_stats *st)
 		st->full += load_relaxed(&slot->full);
 		st->blocked += load_relaxed(&slot->blocked);
 		st->consumer_wakeups += load_relaxed(&slot->wakes);
-		if (load_relaxed(&slot->pid) != 0 && lock_held(fd, SEG_LOCK_SLOT(i)))
+		if (load_relaxed(&slot->pid) != 0 &&
+		    seg_held(s, SEG_LOCK_SLOT(i), &slot->pid))
 			st->producers++;
 	}
 	st->dequeued = load_relaxed(&h->cons.msgs);
@@ -109,7 +95,7 @@ static void stats_fill(const struct seg *s, int fd, bus_stats *st)
 	st->producer_wakeups = load_relaxed(&h->cons.wakes);
 	st->redelivered = load_relaxed(&h->cons.redelivered);
 	st->recovered = load_relaxed(&h->recovered);
-	if (lock_held(fd, SEG_LOCK_CONSUMER))
+	if (seg_held(s, SEG_LOCK_CONSUMER, &h->cons_pid))
 		st->consumer_pid = load_relaxed(&h->cons_pid);
 	st->depth_bytes = ring_used(h);
 	st->depth_msgs = st->enqueued > st->dequeued ? st->enqueued - st->dequeued : 0;
@@ -141,7 +127,7 @@ int bus_stats_read_fd(int seg_fd, bus_stats *ret)
 		close(fd);
 		return r;
 	}
-	stats_fill(&s, fd, ret);
+	stats_fill(&s, ret);
 	seg_close(&s);
 	return 0;
 }

@@ -1,0 +1,103 @@
+/*
+ * recover.c - skipping dead producers' claims (see recover.h).
+ */
+#include "atomics.h"
+#include "recover.h"
+
+/* A dead producer's intent that covers the stuck position. */
+struct candidate {
+	uint64_t pos;
+	uint64_t need;
+};
+
+/*
+ * With several dead intents covering pos (one of them stale from a
+ * failed CAS), keeps those consistent with what the ring shows: a claim
+ * ends at the tail or where the next record or claim begins, and a
+ * negative length at pos gives the record's own extent.
+ */
+static int consistent(struct seg *s, struct candidate cand, uint64_t pos,
+                      int32_t len, uint64_t tail)
+{
+	uint64_t end = cand.pos + cand.need;
+	uint64_t mask = s->capacity - 1;
+
+	if (len < 0 && rec_extent((uint64_t)-(int64_t)len - REC_HDR) != end - pos)
+		return 0;
+	if (end == tail)
+		return 1;
+	if (tail - end > s->capacity || tail - end == 0)
+		return 0;
+	/* relaxed: a hint; committed, claimed or padding, it is not zero */
+	if (load_relaxed((_Atomic int32_t *)(s->ring + (end & mask))) != 0)
+		return 1;
+	for (uint32_t i = 0; i < s->max_producers; i++)
+		if (load_relaxed(&s->slots[i].claim_need) &&
+		    load_relaxed(&s->slots[i].claim_pos) == end)
+			return 1;
+	return 0;
+}
+
+enum recover_result ring_recover(struct ring_cons *c, struct seg *s)
+{
+	struct seg_header *h = s->hdr;
+	uint64_t pos = c->pos, mask = s->capacity - 1;
+	/* acquire: a claim's intent was stored before its CAS (release) */
+	uint64_t tail = load_acquire(&h->tail);
+	struct rec_hdr *r = (struct rec_hdr *)(s->ring + (pos & mask));
+	/* acquire: pairs with a commit that may have happened meanwhile */
+	int32_t len = load_acquire(&r->len);
+	struct candidate found = {0, 0};
+	int n = 0, kept = 0;
+
+	if (tail == pos || tail - pos > s->capacity || len > 0)
+		return RECOVER_NOTHING;
+	for (uint32_t i = 0; i < s->max_producers; i++) {
+		struct seg_slot *slot = &s->slots[i];
+		/* relaxed: a live owner's intent for pos is stable until it commits */
+		uint64_t need = load_relaxed(&slot->claim_need);
+		uint64_t at = load_relaxed(&slot->claim_pos);
+
+		if (need == 0 || pos - at >= need)
+			continue;
+		if (seg_held(s, SEG_LOCK_SLOT(i), &slot->pid))
+			return RECOVER_WAIT;
+		n++;
+		if (consistent(s, (struct candidate){at, need}, pos, len, tail)) {
+			kept++;
+			found = (struct candidate){at, need};
+		}
+	}
+	/* Nobody's claim, or no single dead owner: not ours to overwrite. */
+	if (n == 0 || kept != 1)
+		return RECOVER_WAIT;
+
+	uint64_t rest = found.pos + found.need - pos;
+	uint64_t idx = pos & mask;
+
+	if (rest > s->capacity - idx) {
+		/* The claim began with padding to the end that never came. */
+		r->flags = REC_PAD;
+		/* release: the flags word before the length that makes it valid */
+		store_release(&r->len, (int32_t)(s->capacity - idx));
+		rest -= s->capacity - idx;
+		r = (struct rec_hdr *)s->ring;
+	}
+	r->flags = REC_DEAD;
+	/* release: the flags word before the length that makes it valid */
+	store_release(&r->len, (int32_t)rest);
+	/* relaxed: a counter; the lease makes us its only writer now */
+	atomic_fetch_add_explicit(&h->recovered, 1, memory_order_relaxed);
+	return RECOVER_DONE;
+}
+
+int recover_slot_settled(struct seg *s, uint32_t i)
+{
+	struct seg_slot *slot = &s->slots[i];
+	/* relaxed: the slot's lock is ours; its last owner is gone */
+	uint64_t need = load_relaxed(&slot->claim_need);
+	uint64_t end = load_relaxed(&slot->claim_pos) + need;
+
+	/* acquire: the head, once past the claim, was released after it */
+	return need == 0 || (int64_t)(load_acquire(&s->hdr->head) - end) >= 0;
+}

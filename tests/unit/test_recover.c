@@ -1,0 +1,311 @@
+/*
+ * test_recover.c - recovery of claims whose producer died before commit.
+ *
+ * A producer "dies" here the way a memory-only segment can tell: its slot
+ * is released (pid 0) while its claim is still open, with whatever it had
+ * written of the record by then.  Every point at which a real producer
+ * can be killed is reproduced: right after the CAS (nothing written),
+ * after the negative length, half-way through the payload, before or
+ * after the padding of a claim that wraps.  The consumer must skip
+ * exactly that claim, deliver everything around it, count it, and never
+ * touch a claim whose producer is alive.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "recover.h"
+
+static struct mem_seg ms;
+static bus_consumer *cons;
+
+static int setup(void **state)
+{
+	struct seg_params p = {.name = "recover", .capacity = 1024};
+	struct seg s;
+
+	(void)state;
+	if (mem_seg_new(&ms, &p) < 0)
+		return -1;
+	s = ms.seg;
+	if (consumer_attach(&s, NULL, &cons) < 0)
+		return -1;
+	bus_consumer_set_spin(cons, 0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	bus_consumer_close(cons);
+	mem_seg_free(&ms);
+	return 0;
+}
+
+static bus_producer *new_producer(void)
+{
+	struct seg s = ms.seg;
+	bus_producer *p = NULL;
+
+	assert_int_equal(producer_attach(&s, NULL, &p), 0);
+	return p;
+}
+
+/* The producer dies: its slot is free, its claim stays as it is. */
+static void die(bus_producer *p)
+{
+	atomic_store(&ms.seg.slots[bus_producer_slot(p)].pid, 0);
+}
+
+static void send_u32(bus_producer *p, uint32_t v)
+{
+	assert_int_equal(bus_send(p, 1, &v, sizeof(v), 0), 0);
+}
+
+static uint32_t recv_u32(int timeout_ms)
+{
+	bus_msg m;
+	uint32_t v;
+
+	assert_int_equal(bus_recv(cons, &m, timeout_ms), 0);
+	assert_int_equal(m.len, sizeof(v));
+	memcpy(&v, m.data, sizeof(v));
+	return v;
+}
+
+/* Claims a record of len bytes on p's behalf, as bus_send would. */
+static struct rec_hdr *claim(bus_producer *p, size_t len)
+{
+	struct ring_prod rp;
+	struct rec_hdr *r;
+
+	ring_prod_init(&rp, &ms.seg, bus_producer_slot(p));
+	assert_int_equal(ring_claim(&rp, len, &r), 0);
+	return r;
+}
+
+enum death { AFTER_CAS, AFTER_MARK, MID_PAYLOAD };
+
+static void kill_mid_claim(enum death when)
+{
+	bus_producer *a = new_producer(), *b = new_producer();
+	struct rec_hdr *r;
+
+	send_u32(b, 1);
+	r = claim(a, 100);
+	if (when == AFTER_CAS)
+		atomic_store(&r->len, 0); /* died before the negative length */
+	if (when == MID_PAYLOAD)
+		memset(rec_payload(r), 0xee, 40);
+	die(a);
+	send_u32(b, 2);
+	send_u32(b, 3);
+
+	assert_int_equal(recv_u32(0), 1);
+	/* Blocked by the dead claim; recovery runs before sleeping. */
+	assert_int_equal(recv_u32(1000), 2);
+	assert_int_equal(recv_u32(0), 3);
+	assert_int_equal(atomic_load(&ms.seg.hdr->recovered), 1);
+	bus_release(cons);
+	assert_int_equal(atomic_load(&ms.seg.hdr->head), atomic_load(&ms.seg.hdr->tail));
+	bus_producer_close(b);
+	bus_producer_close(a);
+}
+
+static void test_dead_after_cas(void **state)
+{
+	(void)state;
+	kill_mid_claim(AFTER_CAS);
+}
+
+static void test_dead_after_mark(void **state)
+{
+	(void)state;
+	kill_mid_claim(AFTER_MARK);
+}
+
+static void test_dead_mid_payload(void **state)
+{
+	(void)state;
+	kill_mid_claim(MID_PAYLOAD);
+}
+
+/* Moves head and tail so that the next claim starts at ring index idx. */
+static void advance_to(bus_producer *p, uint64_t idx)
+{
+	while ((atomic_load(&ms.seg.hdr->tail) & (ms.seg.capacity - 1)) != idx) {
+		uint64_t left = idx - (atomic_load(&ms.seg.hdr->tail) & (ms.seg.capacity - 1));
+		size_t len = left >= 64 ? 32 : left - REC_HDR;
+
+		assert_int_equal(bus_send(p, 1, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", len, 0), 0);
+		bus_msg m;
+		assert_int_equal(bus_recv(cons, &m, 0), 0);
+		bus_release(cons);
+	}
+}
+
+/* A claim that wraps: padding then record; death before either commits. */
+static void test_dead_before_padding(void **state)
+{
+	bus_producer *a = new_producer(), *b = new_producer();
+	struct rec_hdr *r;
+	uint64_t pad_at;
+
+	(void)state;
+	advance_to(b, 960);
+	pad_at = atomic_load(&ms.seg.hdr->tail);
+	r = claim(a, 100); /* 64 bytes of padding, then the record at 0 */
+	assert_ptr_equal(r, (struct rec_hdr *)ms.seg.ring);
+	/* As if killed right after the CAS: neither word written. */
+	atomic_store((_Atomic int32_t *)(ms.seg.ring + 960), 0);
+	*(uint32_t *)(ms.seg.ring + 964) = 0;
+	atomic_store(&r->len, 0);
+	die(a);
+	send_u32(b, 7);
+	assert_int_equal(recv_u32(1000), 7);
+	assert_int_equal(atomic_load(&ms.seg.hdr->recovered), 1);
+	bus_release(cons);
+	assert_true(atomic_load(&ms.seg.hdr->head) - pad_at == 64 + rec_extent(100) + rec_extent(4));
+	bus_producer_close(b);
+	bus_producer_close(a);
+}
+
+/* The padding was committed, the record at index 0 was not. */
+static void test_dead_after_padding(void **state)
+{
+	bus_producer *a = new_producer(), *b = new_producer();
+
+	(void)state;
+	advance_to(b, 960);
+	(void)claim(a, 100);
+	die(a);
+	send_u32(b, 8);
+	assert_int_equal(recv_u32(1000), 8);
+	assert_int_equal(atomic_load(&ms.seg.hdr->recovered), 1);
+	bus_release(cons);
+	bus_producer_close(b);
+	bus_producer_close(a);
+}
+
+/* A live producer's claim is waited for, never overwritten. */
+static void test_live_claim_untouched(void **state)
+{
+	bus_producer *a = new_producer(), *b = new_producer();
+	struct ring_prod rp;
+	struct rec_hdr *r;
+	bus_msg m;
+	uint32_t v = 42;
+
+	(void)state;
+	ring_prod_init(&rp, &ms.seg, bus_producer_slot(a));
+	assert_int_equal(ring_claim(&rp, sizeof(v), &r), 0);
+	send_u32(b, 9);
+	/* Polls and a short timed wait: nothing, and nothing recovered. */
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(bus_recv(cons, &m, 0), -EAGAIN);
+	assert_int_equal(bus_recv(cons, &m, 20), -ETIMEDOUT);
+	assert_int_equal(atomic_load(&ms.seg.hdr->recovered), 0);
+	memcpy(rec_payload(r), &v, sizeof(v));
+	ring_commit(&rp, r, 1, sizeof(v), 0);
+	assert_int_equal(recv_u32(0), 42);
+	assert_int_equal(recv_u32(0), 9);
+	bus_release(cons);
+	bus_producer_close(b);
+	bus_producer_close(a);
+}
+
+/* A dead owner's slot is not reused until its claim is settled. */
+static void test_slot_kept_until_settled(void **state)
+{
+	bus_producer *a = new_producer(), *b = new_producer(), *c;
+	uint32_t dead_slot = bus_producer_slot(a);
+
+	(void)state;
+	(void)claim(a, 16);
+	die(a);
+	c = new_producer();
+	assert_int_not_equal(bus_producer_slot(c), dead_slot);
+	bus_producer_close(c);
+	send_u32(b, 5);
+	assert_int_equal(recv_u32(1000), 5);
+	bus_release(cons);
+	/* Settled and passed by the head: the slot is free to take. */
+	c = new_producer();
+	assert_int_equal(bus_producer_slot(c), dead_slot);
+	send_u32(c, 6);
+	assert_int_equal(recv_u32(0), 6);
+	bus_release(cons);
+	bus_producer_close(c);
+	bus_producer_close(b);
+	free(a);
+}
+
+/* A consumer that only polls (timeout 0) heals the queue too. */
+static void test_polling_consumer_recovers(void **state)
+{
+	bus_producer *a = new_producer(), *b = new_producer();
+	uint64_t until = harness_now_ns() + 2000000000u;
+	bus_msg m;
+	int r;
+
+	(void)state;
+	(void)claim(a, 16);
+	die(a);
+	send_u32(b, 11);
+	while ((r = bus_recv(cons, &m, 0)) == -EAGAIN && harness_now_ns() < until)
+		;
+	assert_int_equal(r, 0);
+	assert_int_equal(*(const uint32_t *)m.data, 11);
+	bus_release(cons);
+	bus_producer_close(b);
+	bus_producer_close(a);
+}
+
+/* A consumer that dies holding messages: its successor gets them again. */
+static void test_redelivery_after_consumer_death(void **state)
+{
+	bus_producer *p = new_producer();
+	struct seg s = ms.seg;
+	bus_msg m;
+
+	(void)state;
+	for (uint32_t i = 0; i < 4; i++)
+		send_u32(p, i);
+	assert_int_equal(recv_u32(0), 0);
+	bus_release(cons);
+	assert_int_equal(recv_u32(0), 1);
+	assert_int_equal(recv_u32(0), 2);
+	/* Dies holding 1 and 2: the lease goes, nothing is released. */
+	atomic_store(&ms.seg.hdr->cons_pid, 0);
+	free(cons);
+	assert_int_equal(consumer_attach(&s, NULL, &cons), 0);
+	for (uint32_t i = 1; i < 4; i++) {
+		assert_int_equal(bus_recv(cons, &m, 0), 0);
+		assert_int_equal(*(const uint32_t *)m.data, i);
+		assert_int_equal(m.flags, i < 3 ? BUS_MSG_REDELIVERED : 0);
+	}
+	assert_int_equal(atomic_load(&ms.seg.hdr->cons.redelivered), 2);
+	bus_release(cons);
+	bus_producer_close(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_dead_after_cas, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dead_after_mark, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dead_mid_payload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dead_before_padding, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dead_after_padding, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_live_claim_untouched, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slot_kept_until_settled, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_polling_consumer_recovers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_redelivery_after_consumer_death, setup,
+		                                teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
