@@ -8,6 +8,7 @@
  * producer or consumer holds its segment, the connection may close.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,21 +210,43 @@ int bus_queue_list(bus *b, bus_queue_info *out, size_t cap)
 	BusControl__Request req = BUS_CONTROL__REQUEST__INIT;
 	BusControl__ListQueues lq = BUS_CONTROL__LIST_QUEUES__INIT;
 	BusControl__Response *resp;
+	char after[BUS_NAME_MAX + 1] = "";
+	size_t got = 0;
+	uint32_t total;
+	bool more;
 	int rc;
 
 	if (!b || (!out && cap))
 		return -EINVAL;
 	req.op_case = BUS_CONTROL__REQUEST__OP_LIST;
 	req.list = &lq;
-	rc = request(b, &req, &resp, NULL);
-	if (rc < 0)
-		return rc;
-	if (resp->result_case != BUS_CONTROL__RESPONSE__RESULT_QUEUES ||
-	    resp->queues->n_queues > INT32_MAX)
-		return -EPROTO;
-	for (size_t i = 0; i < resp->queues->n_queues && i < cap; i++)
-		info_from(&out[i], resp->queues->queues[i]);
-	return (int)resp->queues->n_queues;
+	/* Page by name until cap entries are filled or the list ends. */
+	do {
+		BusControl__QueueList *page;
+
+		lq.after = after;
+		rc = request(b, &req, &resp, NULL);
+		if (rc < 0)
+			return rc;
+		if (resp->result_case != BUS_CONTROL__RESPONSE__RESULT_QUEUES ||
+		    resp->queues->total > INT32_MAX)
+			return -EPROTO;
+		page = resp->queues;
+		total = page->total;
+		for (size_t i = 0; i < page->n_queues && got < cap; i++) {
+			const char *name = page->queues[i]->name;
+
+			/* Names must ascend, or a peer could loop us forever. */
+			if (!name || strcmp(name, after) <= 0 || strlen(name) > BUS_NAME_MAX)
+				return -EPROTO;
+			info_from(&out[got++], page->queues[i]);
+			strcpy(after, name);
+		}
+		more = page->more;
+		if (more && page->n_queues == 0)
+			return -EPROTO;
+	} while (more && got < cap);
+	return (int)total;
 }
 
 /* Asks busd for the segment of queue in role; returns its descriptor. */

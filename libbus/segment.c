@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -34,7 +35,6 @@ _Static_assert(offsetof(struct seg_header, head) == 512, "layout v1");
 _Static_assert(offsetof(struct seg_header, cons_wait) == 640, "layout v1");
 _Static_assert(offsetof(struct seg_header, full_wait) == 768, "layout v1");
 _Static_assert(offsetof(struct seg_header, cons) == 1024, "layout v1");
-_Static_assert(offsetof(struct seg_header, owner_uid) == 148, "layout v1");
 _Static_assert(offsetof(struct seg_header, recovered) == 264, "layout v1");
 _Static_assert(offsetof(struct seg_header, cons.hist) == 1072, "layout v1");
 _Static_assert(sizeof(struct seg_header) == 1664, "layout v1");
@@ -153,7 +153,6 @@ int seg_format(void *mem, size_t size, const struct seg_params *p,
 	if (uuid_is_null(h->uuid))
 		uuid_generate(h->uuid);
 	strcpy(h->name, p->name);
-	h->owner_uid = p->owner_uid;
 	store_relaxed(&h->tail, p->initial_pos);
 	store_relaxed(&h->head, p->initial_pos);
 	store_relaxed(&h->cons.read_pos, p->initial_pos);
@@ -444,13 +443,14 @@ uint32_t seg_instance(const char *socket_path)
 }
 
 void seg_shm_name(char *buf, uint32_t instance, const char *queue,
-                  const uint8_t uuid[16])
+                  const uint8_t uuid[16], uint32_t owner)
 {
 	char hex[33];
 
 	for (int i = 0; i < 16; i++)
 		snprintf(hex + 2 * i, 3, "%02x", uuid[i]);
-	snprintf(buf, SEG_SHM_NAME_MAX, "/bus.%08x.%s.%s", instance, queue, hex);
+	snprintf(buf, SEG_SHM_NAME_MAX, "/bus.%08x.%s.%s.u%u", instance, queue,
+	         hex, owner);
 }
 
 static int hexval(char c)
@@ -462,12 +462,14 @@ static int hexval(char c)
 	return -1;
 }
 
-int seg_shm_parse(const char *name, uint32_t instance, char *queue,
-                  uint8_t uuid[16])
+int seg_shm_parse_owner(const char *name, uint32_t instance, char *queue,
+                        uint8_t uuid[16], uint32_t *owner)
 {
 	char prefix[16];
 	size_t n, qlen;
-	const char *q;
+	const char *q, *u;
+	char *end;
+	unsigned long v;
 
 	if (*name == '/')
 		name++;
@@ -475,7 +477,16 @@ int seg_shm_parse(const char *name, uint32_t instance, char *queue,
 	if (strncmp(name, prefix, strlen(prefix)) != 0)
 		return -EINVAL;
 	q = name + strlen(prefix);
-	n = strlen(q);
+	/* the owner: ".u" and decimal digits, last */
+	u = strrchr(q, '.');
+	if (!u || u[1] != 'u' || u[2] < '0' || u[2] > '9' || (u[2] == '0' && u[3]))
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(u + 2, &end, 10);
+	if (*end || errno || v > UINT32_MAX)
+		return -EINVAL;
+	*owner = (uint32_t)v;
+	n = (size_t)(u - q);
 	/* queue, '.', 32 hex digits; the queue name may itself hold dots */
 	if (n < 34 || q[n - 33] != '.')
 		return -EINVAL;
@@ -494,6 +505,14 @@ int seg_shm_parse(const char *name, uint32_t instance, char *queue,
 		uuid[i] = (uint8_t)(hi << 4 | lo);
 	}
 	return 0;
+}
+
+int seg_shm_parse(const char *name, uint32_t instance, char *queue,
+                  uint8_t uuid[16])
+{
+	uint32_t owner;
+
+	return seg_shm_parse_owner(name, instance, queue, uuid, &owner);
 }
 
 void seg_set_deleted(struct seg *s)

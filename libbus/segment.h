@@ -101,7 +101,6 @@ struct seg_header {
 	uint64_t created_ns;       /* CLOCK_REALTIME at creation */
 	uint8_t uuid[16];
 	char name[BUS_NAME_MAX + 1];
-	uint32_t owner_uid;        /* who created it at run time (access) */
 
 	/* Read-mostly: set by busd when the queue is deleted. */
 	alignas(SEG_LINE) _Atomic uint32_t state;
@@ -133,7 +132,6 @@ struct seg_params {
 	uint32_t max_message;   /* 0: the largest the capacity allows */
 	uint32_t max_producers; /* 0: SEG_DEFAULT_PRODUCERS */
 	uint64_t initial_pos;   /* head = tail at creation, 8-aligned (tests) */
-	uint32_t owner_uid;     /* stored for access decisions */
 	uint8_t uuid[16];       /* all zero: generate one */
 };
 
@@ -201,19 +199,27 @@ int seg_open_shm(const char *shm_name, struct seg *s, const char **why);
 int seg_map_fd_ro(int fd, struct seg *s, const char **why);
 
 /*
- * Names of busd's segments: "/bus.<instance>.<queue>.<uuid as 32 hex>",
+ * Names of busd's segments:
+ *   "/bus.<instance>.<queue>.<uuid as 32 hex>.u<owner uid>"
  * instance being 8 hex digits that tell apart daemons on one machine
- * (seg_instance() of the socket path).  SEG_SHM_NAME_MAX bytes suffice.
+ * (seg_instance() of the socket path), and the owner the uid that created
+ * the queue at run time (0 for queues of the config).  The owner is kept
+ * in the name, not in the segment, because every attached client can
+ * write the segment but none can rename busd's files in /dev/shm.
+ * SEG_SHM_NAME_MAX bytes suffice.
  */
 #define SEG_SHM_NAME_MAX 128
 uint32_t seg_instance(const char *socket_path);
 void seg_shm_name(char *buf, uint32_t instance, const char *queue,
-                  const uint8_t uuid[16]);
+                  const uint8_t uuid[16], uint32_t owner);
 /*
  * Parses a name as seg_shm_name() makes it (with or without the leading
- * '/').  Returns 0 and fills queue (BUS_NAME_MAX + 1 bytes) and uuid, or
- * -EINVAL if it is not one of instance's segment names.
+ * '/').  Returns 0 and fills queue (BUS_NAME_MAX + 1 bytes), uuid and
+ * *owner, or -EINVAL if it is not one of instance's segment names.
  */
+int seg_shm_parse_owner(const char *name, uint32_t instance, char *queue,
+                        uint8_t uuid[16], uint32_t *owner);
+/* The same, for callers that do not need the owner. */
 int seg_shm_parse(const char *name, uint32_t instance, char *queue,
                   uint8_t uuid[16]);
 

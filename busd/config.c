@@ -1,0 +1,781 @@
+/*
+ * config.c - the config file parser (see config.h for the format).
+ *
+ * One pass over the lines; per-key checks happen at the key, checks that
+ * involve several keys (a queue's max-message against its capacity, which
+ * may come later or from default-capacity; default-capacity against
+ * max-capacity; the number of queues against max-queues) happen at the
+ * end and name the line of the key at fault.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "segment.h"
+
+/* Keys, as bits, so a key given twice in a section is caught. */
+enum {
+	K_SOCKET = 1u << 0,
+	K_LOG_LEVEL = 1u << 1,
+	K_MAX_CONNECTIONS = 1u << 2,
+	K_MAX_QUEUES = 1u << 3,
+	K_MAX_CAPACITY = 1u << 4,
+	K_DEFAULT_CAPACITY = 1u << 5,
+	K_CREATE = 1u << 6,
+	K_CAPACITY = 1u << 7,
+	K_MAX_MESSAGE = 1u << 8,
+	K_MAX_PRODUCERS = 1u << 9,
+	K_PRODUCE = 1u << 10,
+	K_CONSUME = 1u << 11,
+	K_ADMIN = 1u << 12,
+};
+
+struct key {
+	const char *name;
+	unsigned bit;
+};
+
+static const struct key busd_keys[] = {
+	{"socket", K_SOCKET},
+	{"log-level", K_LOG_LEVEL},
+	{"max-connections", K_MAX_CONNECTIONS},
+	{"max-queues", K_MAX_QUEUES},
+	{"max-capacity", K_MAX_CAPACITY},
+	{"default-capacity", K_DEFAULT_CAPACITY},
+	{"create", K_CREATE},
+};
+
+static const struct key queue_keys[] = {
+	{"capacity", K_CAPACITY},
+	{"max-message", K_MAX_MESSAGE},
+	{"max-producers", K_MAX_PRODUCERS},
+	{"produce", K_PRODUCE},
+	{"consume", K_CONSUME},
+	{"admin", K_ADMIN},
+};
+
+/* Per-queue parse state kept beside the result. */
+struct queue_state {
+	unsigned seen;
+	unsigned capacity_line;
+	unsigned max_message_line;
+};
+
+struct parser {
+	struct busd_config *c;
+	const char *file;
+	unsigned line;
+	char *err;
+	size_t errlen;
+	enum { SEC_NONE, SEC_BUSD, SEC_QUEUE } section;
+	bool busd_seen;
+	unsigned busd_keys_seen;
+	unsigned max_capacity_line, default_capacity_line, max_queues_line;
+	struct queue_state *qs; /* parallel to c->queues */
+	size_t cap;
+};
+
+static int fail(struct parser *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int fail(struct parser *p, const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(p->err, p->errlen, "%s:%u: ", p->file, p->line);
+
+	if (n >= 0 && (size_t)n < p->errlen) {
+		va_start(ap, fmt);
+		vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+void config_init(struct busd_config *c)
+{
+	*c = (struct busd_config){
+		.log_level = LOG_LEVEL_INFO,
+		.max_connections = CONFIG_DEFAULT_CONNECTIONS,
+		.max_queues = CONFIG_DEFAULT_QUEUES,
+		.max_capacity = SEG_MAX_CAPACITY,
+		.default_capacity = SEG_DEFAULT_CAPACITY,
+	};
+}
+
+static void rule_free(struct access_rule *r)
+{
+	free(r->v);
+	*r = (struct access_rule){0};
+}
+
+void config_free(struct busd_config *c)
+{
+	rule_free(&c->create);
+	for (size_t i = 0; i < c->nqueues; i++) {
+		rule_free(&c->queues[i].rules.produce);
+		rule_free(&c->queues[i].rules.consume);
+		rule_free(&c->queues[i].rules.admin);
+	}
+	free(c->queues);
+	c->queues = NULL;
+	c->nqueues = 0;
+}
+
+const struct queue_conf *config_queue(const struct busd_config *c,
+                                      const char *name)
+{
+	for (size_t i = 0; i < c->nqueues; i++)
+		if (strcmp(c->queues[i].name, name) == 0)
+			return &c->queues[i];
+	return NULL;
+}
+
+bool config_grants_others(const struct busd_config *c, uint32_t self)
+{
+	if (access_rule_grants_others(&c->create, self))
+		return true;
+	for (size_t i = 0; i < c->nqueues; i++) {
+		const struct queue_rules *r = &c->queues[i].rules;
+
+		if (access_rule_grants_others(&r->produce, self) ||
+		    access_rule_grants_others(&r->consume, self) ||
+		    access_rule_grants_others(&r->admin, self))
+			return true;
+	}
+	return false;
+}
+
+/* --- numbers --- */
+
+int config_parse_uint(const char *s, uint64_t *ret)
+{
+	unsigned long long v;
+	char *end;
+
+	/* strtoull would take leading space, a sign and "0x"; we do not. */
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (*end != '\0')
+		return -EINVAL;
+	if (errno == ERANGE)
+		return -ERANGE;
+	*ret = v;
+	return 0;
+}
+
+int config_parse_size(const char *s, uint64_t *ret)
+{
+	char num[32];
+	size_t n = strlen(s);
+	unsigned shift = 0;
+	uint64_t v;
+	int r;
+
+	if (n == 0 || n >= sizeof(num))
+		return n == 0 ? -EINVAL : -ERANGE;
+	switch (s[n - 1]) {
+	case 'K':
+	case 'k':
+		shift = 10;
+		break;
+	case 'M':
+	case 'm':
+		shift = 20;
+		break;
+	case 'G':
+	case 'g':
+		shift = 30;
+		break;
+	}
+	memcpy(num, s, n + 1);
+	if (shift)
+		num[n - 1] = '\0';
+	r = config_parse_uint(num, &v);
+	if (r < 0)
+		return r;
+	if (shift && v > UINT64_MAX >> shift)
+		return -ERANGE;
+	*ret = v << shift;
+	return 0;
+}
+
+void config_format_size(char *buf, size_t n, uint64_t v)
+{
+	static const char suffix[] = "GMK";
+
+	for (int i = 0; i < 3; i++) {
+		unsigned shift = (unsigned)(30 - 10 * i);
+
+		if (v && v % (UINT64_C(1) << shift) == 0) {
+			snprintf(buf, n, "%llu%c", (unsigned long long)(v >> shift),
+			         suffix[i]);
+			return;
+		}
+	}
+	snprintf(buf, n, "%llu", (unsigned long long)v);
+}
+
+static bool is_pow2(uint64_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+/* A size key in [lo, hi], a power of two if pow2. */
+static int size_value(struct parser *p, const char *key, const char *val,
+                      uint64_t lo, uint64_t hi, bool pow2, uint64_t *ret)
+{
+	char a[32], b[32];
+	uint64_t v;
+	int r = config_parse_size(val, &v);
+
+	if (r == -EINVAL)
+		return fail(p, "%s: bad size '%s' (a number with an optional K, M "
+		            "or G suffix)", key, val);
+	config_format_size(a, sizeof(a), lo);
+	config_format_size(b, sizeof(b), hi);
+	if (r < 0 || v < lo || v > hi)
+		return fail(p, "%s %s is out of range (%s to %s)", key, val, a, b);
+	if (pow2 && !is_pow2(v))
+		return fail(p, "%s %s is not a power of two", key, val);
+	*ret = v;
+	return 0;
+}
+
+static int count_value(struct parser *p, const char *key, const char *val,
+                       uint64_t lo, uint64_t hi, uint32_t *ret)
+{
+	uint64_t v;
+	int r = config_parse_uint(val, &v);
+
+	if (r == -EINVAL)
+		return fail(p, "%s: bad number '%s'", key, val);
+	if (r < 0 || v < lo || v > hi)
+		return fail(p, "%s %s is out of range (%llu to %llu)", key, val,
+		            (unsigned long long)lo, (unsigned long long)hi);
+	*ret = (uint32_t)v;
+	return 0;
+}
+
+/* --- principals --- */
+
+static int lookup_user(const char *name, uint32_t *uid, char *err, size_t n)
+{
+	size_t size = 1024;
+
+	for (;;) {
+		struct passwd pw, *res = NULL;
+		char *buf = malloc(size);
+		int r;
+
+		if (!buf) {
+			snprintf(err, n, "out of memory looking up user '%s'", name);
+			return -ENOMEM;
+		}
+		r = getpwnam_r(name, &pw, buf, size, &res);
+		if (r == 0 && res)
+			*uid = (uint32_t)res->pw_uid;
+		free(buf);
+		if (r == ERANGE && size < (1u << 20)) {
+			size *= 2;
+			continue;
+		}
+		if (r == 0 && res)
+			return 0;
+		/* Not found is 0 with res NULL, or one of these by glibc's own doc. */
+		if (r == 0 || r == ENOENT || r == ESRCH || r == EBADF || r == EPERM)
+			snprintf(err, n, "unknown user '%s'", name);
+		else
+			snprintf(err, n, "cannot look up user '%s': %s", name, strerror(r));
+		return -EINVAL;
+	}
+}
+
+static int lookup_group(const char *name, uint32_t *gid, char *err, size_t n)
+{
+	size_t size = 1024;
+
+	for (;;) {
+		struct group gr, *res = NULL;
+		char *buf = malloc(size);
+		int r;
+
+		if (!buf) {
+			snprintf(err, n, "out of memory looking up group '%s'", name);
+			return -ENOMEM;
+		}
+		r = getgrnam_r(name, &gr, buf, size, &res);
+		if (r == 0 && res)
+			*gid = (uint32_t)res->gr_gid;
+		free(buf);
+		if (r == ERANGE && size < (1u << 20)) {
+			size *= 2;
+			continue;
+		}
+		if (r == 0 && res)
+			return 0;
+		if (r == 0 || r == ENOENT || r == ESRCH || r == EBADF || r == EPERM)
+			snprintf(err, n, "unknown group '%s'", name);
+		else
+			snprintf(err, n, "cannot look up group '%s': %s", name, strerror(r));
+		return -EINVAL;
+	}
+}
+
+static int parse_id(const char *tok, const char *num, uint32_t *ret, char *err,
+                    size_t n)
+{
+	uint64_t v;
+
+	/* (uid_t)-1 means "no change" to the kernel: never a real id. */
+	if (config_parse_uint(num, &v) < 0 || v >= UINT32_MAX) {
+		snprintf(err, n, "bad principal '%s': the id must be a number from "
+		         "0 to %u", tok, UINT32_MAX - 1);
+		return -EINVAL;
+	}
+	*ret = (uint32_t)v;
+	return 0;
+}
+
+static int parse_principal(const char *tok, struct principal *p, char *err,
+                           size_t n)
+{
+	if (strcmp(tok, "*") == 0) {
+		*p = (struct principal){.kind = PRINCIPAL_ANYONE};
+		return 0;
+	}
+	if (strncmp(tok, "uid:", 4) == 0) {
+		p->kind = PRINCIPAL_UID;
+		return parse_id(tok, tok + 4, &p->id, err, n);
+	}
+	if (strncmp(tok, "gid:", 4) == 0) {
+		p->kind = PRINCIPAL_GID;
+		return parse_id(tok, tok + 4, &p->id, err, n);
+	}
+	if (strncmp(tok, "user:", 5) == 0 && tok[5]) {
+		p->kind = PRINCIPAL_UID;
+		return lookup_user(tok + 5, &p->id, err, n);
+	}
+	if (strncmp(tok, "group:", 6) == 0 && tok[6]) {
+		p->kind = PRINCIPAL_GID;
+		return lookup_group(tok + 6, &p->id, err, n);
+	}
+	snprintf(err, n, "bad principal '%s' (expected uid:N, gid:N, user:NAME, "
+	         "group:NAME or *)", tok);
+	return -EINVAL;
+}
+
+int config_parse_principals(const char *s, struct access_rule *r, char *err,
+                            size_t errlen)
+{
+	static const char sep[] = " \t,";
+	struct principal *v = NULL;
+	size_t n = 0;
+
+	for (;;) {
+		char tok[CONFIG_MAX_LINE + 1];
+		size_t len;
+		int ret;
+
+		s += strspn(s, sep);
+		if (!*s)
+			break;
+		len = strcspn(s, sep);
+		if (len >= sizeof(tok))
+			len = sizeof(tok) - 1;
+		memcpy(tok, s, len);
+		tok[len] = '\0';
+		s += len;
+		if (n == CONFIG_MAX_PRINCIPALS) {
+			snprintf(err, errlen, "too many principals (at most %u)",
+			         CONFIG_MAX_PRINCIPALS);
+			free(v);
+			return -EINVAL;
+		}
+		if (n % 16 == 0) {
+			struct principal *nv = realloc(v, (n + 16) * sizeof(*v));
+
+			if (!nv) {
+				snprintf(err, errlen, "out of memory");
+				free(v);
+				return -EINVAL;
+			}
+			v = nv;
+		}
+		ret = parse_principal(tok, &v[n], err, errlen);
+		if (ret < 0) {
+			free(v);
+			return -EINVAL;
+		}
+		n++;
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "no principal given (expected uid:N, gid:N, "
+		         "user:NAME, group:NAME or *)");
+		return -EINVAL;
+	}
+	*r = (struct access_rule){.v = v, .n = n};
+	return 0;
+}
+
+static int rule_value(struct parser *p, const char *key, const char *val,
+                      struct access_rule *r)
+{
+	char why[256];
+
+	if (config_parse_principals(val, r, why, sizeof(why)) < 0)
+		return fail(p, "%s: %s", key, why);
+	return 0;
+}
+
+/* --- sections and keys --- */
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+/* Cuts a comment: '#' or ';' at the start of the line or after a blank. */
+static void strip_comment(char *s)
+{
+	for (char *q = s; *q; q++) {
+		if ((*q == '#' || *q == ';') &&
+		    (q == s || q[-1] == ' ' || q[-1] == '\t')) {
+			*q = '\0';
+			return;
+		}
+	}
+}
+
+static int section(struct parser *p, char *s)
+{
+	struct busd_config *c = p->c;
+	size_t n = strlen(s);
+	struct queue_conf *q;
+	char *name;
+
+	if (s[n - 1] != ']')
+		return fail(p, "section header '%s' does not end with ']'", s);
+	s[n - 1] = '\0';
+	s = trim(s + 1);
+	if (strcmp(s, "busd") == 0) {
+		if (p->busd_seen)
+			return fail(p, "duplicate section [busd]");
+		p->busd_seen = true;
+		p->section = SEC_BUSD;
+		return 0;
+	}
+	if (strncmp(s, "queue", 5) != 0 || (s[5] != ' ' && s[5] != '\t' && s[5]))
+		return fail(p, "unknown section [%s] (expected [busd] or "
+		            "[queue NAME])", s);
+	name = trim(s + 5);
+	if (!*name)
+		return fail(p, "section [queue] needs a queue name: [queue NAME]");
+	if (!bus_name_valid(name))
+		return fail(p, "invalid queue name '%s' (1 to %d characters of "
+		            "A-Z a-z 0-9 . _ -)", name, BUS_NAME_MAX);
+	for (size_t i = 0; i < c->nqueues; i++)
+		if (strcmp(c->queues[i].name, name) == 0)
+			return fail(p, "duplicate queue '%s' (first declared at line %u)",
+			            name, c->queues[i].line);
+	if (c->nqueues == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 8;
+		struct queue_conf *nq = realloc(c->queues, cap * sizeof(*nq));
+		struct queue_state *ns;
+
+		if (!nq)
+			return fail(p, "out of memory");
+		c->queues = nq;
+		ns = realloc(p->qs, cap * sizeof(*ns));
+		if (!ns)
+			return fail(p, "out of memory");
+		p->qs = ns;
+		p->cap = cap;
+	}
+	q = &c->queues[c->nqueues];
+	*q = (struct queue_conf){
+		.max_producers = SEG_DEFAULT_PRODUCERS,
+		.line = p->line,
+	};
+	strcpy(q->name, name);
+	p->qs[c->nqueues] = (struct queue_state){0};
+	c->nqueues++;
+	p->section = SEC_QUEUE;
+	return 0;
+}
+
+static const struct key *find_key(const struct key *keys, size_t n,
+                                  const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+static int busd_key(struct parser *p, unsigned bit, const char *key,
+                    const char *val)
+{
+	struct busd_config *c = p->c;
+
+	switch (bit) {
+	case K_SOCKET:
+		if (strlen(val) >= sizeof(c->socket))
+			return fail(p, "socket path too long (at most %zu bytes)",
+			            sizeof(c->socket) - 1);
+		strcpy(c->socket, val);
+		return 0;
+	case K_LOG_LEVEL:
+		if (log_level_parse(val, &c->log_level) < 0)
+			return fail(p, "log-level '%s' is not one of error, warn, "
+			            "info, debug", val);
+		c->has_log_level = true;
+		return 0;
+	case K_MAX_CONNECTIONS:
+		return count_value(p, key, val, 1, CONFIG_MAX_LIMIT,
+		                   &c->max_connections);
+	case K_MAX_QUEUES:
+		p->max_queues_line = p->line;
+		return count_value(p, key, val, 1, CONFIG_MAX_LIMIT, &c->max_queues);
+	case K_MAX_CAPACITY:
+		p->max_capacity_line = p->line;
+		return size_value(p, key, val, SEG_MIN_CAPACITY, SEG_MAX_CAPACITY,
+		                  false, &c->max_capacity);
+	case K_DEFAULT_CAPACITY:
+		p->default_capacity_line = p->line;
+		return size_value(p, key, val, SEG_MIN_CAPACITY, SEG_MAX_CAPACITY,
+		                  true, &c->default_capacity);
+	case K_CREATE:
+		return rule_value(p, key, val, &c->create);
+	}
+	return fail(p, "internal error: key '%s'", key);
+}
+
+static int queue_key(struct parser *p, unsigned bit, const char *key,
+                     const char *val)
+{
+	struct queue_conf *q = &p->c->queues[p->c->nqueues - 1];
+	struct queue_state *qs = &p->qs[p->c->nqueues - 1];
+	uint64_t v;
+	int r;
+
+	switch (bit) {
+	case K_CAPACITY:
+		qs->capacity_line = p->line;
+		return size_value(p, key, val, SEG_MIN_CAPACITY, SEG_MAX_CAPACITY,
+		                  true, &q->capacity);
+	case K_MAX_MESSAGE:
+		qs->max_message_line = p->line;
+		/* Checked against the capacity at the end. */
+		r = size_value(p, key, val, 1, UINT32_MAX, false, &v);
+		if (r == 0)
+			q->max_message = (uint32_t)v;
+		return r;
+	case K_MAX_PRODUCERS:
+		return count_value(p, key, val, 1, SEG_MAX_PRODUCERS,
+		                   &q->max_producers);
+	case K_PRODUCE:
+		return rule_value(p, key, val, &q->rules.produce);
+	case K_CONSUME:
+		return rule_value(p, key, val, &q->rules.consume);
+	case K_ADMIN:
+		return rule_value(p, key, val, &q->rules.admin);
+	}
+	return fail(p, "internal error: key '%s'", key);
+}
+
+static int key_line(struct parser *p, char *s)
+{
+	const struct key *k;
+	char *eq = strchr(s, '=');
+	char *key, *val;
+	unsigned *seen;
+
+	if (!eq)
+		return fail(p, "expected 'key = value' or a [section], got '%s'", s);
+	*eq = '\0';
+	key = trim(s);
+	val = trim(eq + 1);
+	if (!*key)
+		return fail(p, "missing key before '='");
+	switch (p->section) {
+	case SEC_NONE:
+		return fail(p, "key '%s' outside a section ([busd] or "
+		            "[queue NAME] first)", key);
+	case SEC_BUSD:
+		k = find_key(busd_keys, sizeof(busd_keys) / sizeof(busd_keys[0]), key);
+		if (!k)
+			return fail(p, "unknown key '%s' in [busd]", key);
+		seen = &p->busd_keys_seen;
+		break;
+	case SEC_QUEUE:
+	default:
+		k = find_key(queue_keys, sizeof(queue_keys) / sizeof(queue_keys[0]),
+		             key);
+		if (!k)
+			return fail(p, "unknown key '%s' in [queue %s]", key,
+			            p->c->queues[p->c->nqueues - 1].name);
+		seen = &p->qs[p->c->nqueues - 1].seen;
+		break;
+	}
+	if (*seen & k->bit)
+		return fail(p, "duplicate key '%s'", key);
+	*seen |= k->bit;
+	if (!*val)
+		return fail(p, "key '%s' has no value", key);
+	return p->section == SEC_BUSD ? busd_key(p, k->bit, key, val)
+	                              : queue_key(p, k->bit, key, val);
+}
+
+/* Checks that involve several keys, once everything is read. */
+static int finish(struct parser *p)
+{
+	struct busd_config *c = p->c;
+	char a[32], b[32];
+
+	if (c->default_capacity > c->max_capacity) {
+		config_format_size(a, sizeof(a), c->default_capacity);
+		config_format_size(b, sizeof(b), c->max_capacity);
+		p->line = p->default_capacity_line > p->max_capacity_line
+		              ? p->default_capacity_line : p->max_capacity_line;
+		return fail(p, "default-capacity %s is larger than max-capacity %s",
+		            a, b);
+	}
+	for (size_t i = 0; i < c->nqueues; i++) {
+		struct queue_conf *q = &c->queues[i];
+		uint32_t most;
+
+		if (i == c->max_queues) {
+			p->line = q->line;
+			return fail(p, "queue '%s' is one more than max-queues "
+			            "allows (%u)", q->name, c->max_queues);
+		}
+		if (q->capacity == 0)
+			q->capacity = c->default_capacity;
+		most = seg_max_message_for(q->capacity);
+		if (q->max_message > most) {
+			config_format_size(a, sizeof(a), q->max_message);
+			config_format_size(b, sizeof(b), q->capacity);
+			p->line = p->qs[i].max_message_line;
+			return fail(p, "max-message %s is more than capacity %s "
+			            "allows (at most %u bytes)", a, b, most);
+		}
+	}
+	return 0;
+}
+
+int config_parse(struct busd_config *c, const char *file, const char *text,
+                 size_t len, char *err, size_t errlen)
+{
+	struct parser p = {
+		.c = c,
+		.file = file,
+		.err = err,
+		.errlen = errlen,
+	};
+	size_t pos = 0;
+	int r = 0;
+
+	while (pos < len && r == 0) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
+		char buf[CONFIG_MAX_LINE + 1];
+		char *s;
+
+		p.line++;
+		if (n > CONFIG_MAX_LINE) {
+			r = fail(&p, "line longer than %u bytes", CONFIG_MAX_LINE);
+			break;
+		}
+		memcpy(buf, text + pos, n);
+		buf[n] = '\0';
+		pos += n + 1;
+		if (strlen(buf) != n) {
+			r = fail(&p, "NUL byte in the line");
+			break;
+		}
+		strip_comment(buf);
+		s = trim(buf);
+		if (!*s)
+			continue;
+		r = *s == '[' ? section(&p, s) : key_line(&p, s);
+	}
+	if (r == 0)
+		r = finish(&p);
+	free(p.qs);
+	return r;
+}
+
+int config_load(struct busd_config *c, const char *path, char *err,
+                size_t errlen)
+{
+	struct stat st;
+	size_t len = 0;
+	char *text;
+	int fd, r;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		close(fd);
+		return -EINVAL;
+	}
+	if (st.st_size > (off_t)CONFIG_MAX_FILE) {
+		snprintf(err, errlen, "%s: larger than %u bytes", path,
+		         CONFIG_MAX_FILE);
+		close(fd);
+		return -EFBIG;
+	}
+	/* One byte more than the limit, to notice a file that grew. */
+	text = malloc(CONFIG_MAX_FILE + 1);
+	if (!text) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		close(fd);
+		return -ENOMEM;
+	}
+	for (;;) {
+		ssize_t n = read(fd, text + len, CONFIG_MAX_FILE + 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > CONFIG_MAX_FILE) {
+			r = -EFBIG;
+			snprintf(err, errlen, "%s: larger than %u bytes", path,
+			         CONFIG_MAX_FILE);
+			goto out;
+		}
+	}
+	r = config_parse(c, path, text, len, err, errlen);
+out:
+	free(text);
+	close(fd);
+	return r;
+}

@@ -1,0 +1,428 @@
+/*
+ * registry.c - queues by name, their segments, adoption after a restart
+ * (see registry.h).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <uuid/uuid.h>
+
+#include "atomics.h"
+#include "log.h"
+#include "registry.h"
+
+#define SHM_DIR "/dev/shm"
+
+void registry_init(struct registry *r, const struct busd_config *cfg,
+                   const char *socket_path, uint32_t self_uid)
+{
+	*r = (struct registry){
+		.instance = seg_instance(socket_path),
+		.self_uid = self_uid,
+		.cfg = cfg,
+	};
+}
+
+/* Index of name, or of where it would go (then *found is false). */
+static size_t search(const struct registry *r, const char *name, bool *found)
+{
+	size_t lo = 0, hi = r->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(r->v[mid]->name, name);
+
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = false;
+	return lo;
+}
+
+struct queue *registry_find(const struct registry *r, const char *name)
+{
+	bool found;
+	size_t i = search(r, name, &found);
+
+	return found ? r->v[i] : NULL;
+}
+
+static int insert(struct registry *r, struct queue *q)
+{
+	bool found;
+	size_t i = search(r, q->name, &found);
+
+	if (found)
+		return -EEXIST;
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 16;
+		struct queue **v = realloc(r->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		r->v = v;
+		r->cap = cap;
+	}
+	memmove(&r->v[i + 1], &r->v[i], (r->n - i) * sizeof(*r->v));
+	r->v[i] = q;
+	r->n++;
+	return 0;
+}
+
+static void remove_at(struct registry *r, struct queue *q)
+{
+	bool found;
+	size_t i = search(r, q->name, &found);
+
+	if (found && r->v[i] == q) {
+		memmove(&r->v[i], &r->v[i + 1], (r->n - i - 1) * sizeof(*r->v));
+		r->n--;
+	}
+}
+
+/* Fills q's process-local copy of the identity from its validated header. */
+static void queue_fill(struct queue *q)
+{
+	const struct seg_header *h = q->seg.hdr;
+
+	memcpy(q->name, h->name, sizeof(q->name));
+	q->name[BUS_NAME_MAX] = '\0';
+	memcpy(q->uuid, h->uuid, sizeof(q->uuid));
+	q->created_ns = h->created_ns;
+}
+
+static bool is_pow2(uint64_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+int registry_create(struct registry *r, const struct queue_spec *spec,
+                    uint32_t owner_uid, struct queue **ret, char *msg,
+                    size_t msglen)
+{
+	const struct busd_config *cfg = r->cfg;
+	uint64_t max_cap = spec->from_client ? cfg->max_capacity : SEG_MAX_CAPACITY;
+	struct seg_params p = {
+		.name = spec->name,
+		.capacity = spec->capacity ? spec->capacity : cfg->default_capacity,
+		.max_message = spec->max_message,
+		.max_producers = spec->max_producers,
+	};
+	char size_a[32], size_b[32];
+	const char *why = "";
+	struct queue *q;
+	size_t size;
+	int e;
+
+	if (!bus_name_valid(spec->name)) {
+		snprintf(msg, msglen, "invalid queue name: 1 to %d characters of "
+		         "A-Z a-z 0-9 . _ -", BUS_NAME_MAX);
+		return -EINVAL;
+	}
+	if (registry_find(r, spec->name)) {
+		snprintf(msg, msglen, "queue '%s' exists already", spec->name);
+		return -EEXIST;
+	}
+	if (spec->from_client && r->n >= cfg->max_queues) {
+		snprintf(msg, msglen, "cannot create queue '%s': busd already has "
+		         "%zu queues (max-queues %u)", spec->name, r->n,
+		         cfg->max_queues);
+		return -ENOSPC;
+	}
+	if (!is_pow2(p.capacity) || p.capacity < SEG_MIN_CAPACITY ||
+	    p.capacity > max_cap) {
+		config_format_size(size_a, sizeof(size_a), SEG_MIN_CAPACITY);
+		config_format_size(size_b, sizeof(size_b), max_cap);
+		snprintf(msg, msglen, "capacity %" PRIu64 " of queue '%s' must be "
+		         "a power of two from %s to %s", p.capacity,
+		         spec->name, size_a, size_b);
+		return -EINVAL;
+	}
+	if (p.max_message > seg_max_message_for(p.capacity)) {
+		snprintf(msg, msglen, "max message %" PRIu32 " of queue '%s' is "
+		         "more than its capacity %" PRIu64 " allows (at most %"
+		         PRIu32 ")", p.max_message, spec->name, p.capacity,
+		         seg_max_message_for(p.capacity));
+		return -EINVAL;
+	}
+	if (p.max_producers > SEG_MAX_PRODUCERS) {
+		snprintf(msg, msglen, "max producers %" PRIu32 " of queue '%s' is "
+		         "more than %u", p.max_producers, spec->name,
+		         SEG_MAX_PRODUCERS);
+		return -EINVAL;
+	}
+	e = seg_size(&p, &size, &why);
+	if (e < 0) {
+		snprintf(msg, msglen, "cannot create queue '%s': %s", spec->name, why);
+		return e;
+	}
+	q = calloc(1, sizeof(*q));
+	if (!q) {
+		snprintf(msg, msglen, "cannot create queue '%s': out of memory",
+		         spec->name);
+		return -ENOMEM;
+	}
+	uuid_generate(p.uuid);
+	q->owner_uid = owner_uid;
+	seg_shm_name(q->shm_name, r->instance, spec->name, p.uuid, owner_uid);
+	e = seg_create_shm(q->shm_name, &p, &q->seg, &why);
+	if (e < 0) {
+		if (e == -ENOSPC)
+			snprintf(msg, msglen, "no space in /dev/shm for queue '%s' "
+			         "(%zu bytes)", spec->name, size);
+		else
+			snprintf(msg, msglen, "cannot create queue '%s': %s (%s)",
+			         spec->name, why, strerror(-e));
+		free(q);
+		return e;
+	}
+	queue_fill(q);
+	q->conf = config_queue(cfg, q->name);
+	e = insert(r, q);
+	if (e < 0) {
+		snprintf(msg, msglen, "cannot create queue '%s': out of memory",
+		         spec->name);
+		shm_unlink(q->shm_name);
+		seg_close(&q->seg);
+		free(q);
+		return e;
+	}
+	*ret = q;
+	return 0;
+}
+
+void registry_delete(struct registry *r, struct queue *q)
+{
+	remove_at(r, q);
+	/* Deleted first: a busd that dies before the unlink finishes the job
+	 * when it adopts the segment again. */
+	seg_set_deleted(&q->seg);
+	shm_unlink(q->shm_name);
+	seg_close(&q->seg);
+	free(q);
+}
+
+int registry_open(const struct queue *q, bool read_only)
+{
+	int fd = shm_open(q->shm_name, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC,
+	                  0);
+
+	return fd < 0 ? -errno : fd;
+}
+
+void registry_close(struct registry *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		seg_close(&r->v[i]->seg);
+		free(r->v[i]);
+	}
+	free(r->v);
+	r->v = NULL;
+	r->n = r->cap = 0;
+}
+
+/* --- adoption --- */
+
+/*
+ * Opens and validates one of this instance's segments.  Returns 0 with
+ * *s mapped, or a negative errno with *why set.
+ */
+static int adopt_open(const struct registry *r, const char *shm_name,
+                      const char *queue, const uint8_t uuid[16],
+                      struct seg *s, const char **why)
+{
+	struct stat st;
+	int fd, e;
+
+	fd = shm_open(shm_name, O_RDWR | O_CLOEXEC, 0);
+	if (fd < 0) {
+		*why = "cannot open";
+		return -errno;
+	}
+	/*
+	 * /dev/shm is writable by everyone: a segment busd did not make
+	 * could be there under one of its names, and whoever made it could
+	 * still write to it.
+	 */
+	if (fstat(fd, &st) < 0 || st.st_uid != r->self_uid ||
+	    (st.st_mode & 0077)) {
+		*why = "not owned by busd's uid with mode 0600";
+		close(fd);
+		return -EPERM;
+	}
+	e = seg_map_fd(fd, s, why);
+	if (e < 0) {
+		close(fd);
+		return e;
+	}
+	if (strcmp(s->hdr->name, queue) != 0) {
+		*why = "queue name in the header differs from the file name";
+		seg_close(s);
+		return -EBADMSG;
+	}
+	if (memcmp(s->hdr->uuid, uuid, 16) != 0) {
+		*why = "uuid in the header differs from the file name";
+		seg_close(s);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static void adopt_one(struct registry *r, const char *entry)
+{
+	char queue[BUS_NAME_MAX + 1];
+	uint8_t uuid[16];
+	uint32_t owner;
+	struct queue *q, *old;
+	const char *why = "";
+	char *shm_name;
+	int e;
+
+	/* A name it parses is at most 124 bytes: queue, uuid, owner, dots. */
+	if (seg_shm_parse_owner(entry, r->instance, queue, uuid, &owner) < 0 ||
+	    strlen(entry) + 2 > SEG_SHM_NAME_MAX)
+		return;
+	q = calloc(1, sizeof(*q));
+	if (!q) {
+		log_error("cannot adopt segment", "shm=%s reason=\"out of memory\"",
+		          entry);
+		return;
+	}
+	shm_name = q->shm_name;
+	shm_name[0] = '/';
+	memcpy(shm_name + 1, entry, strlen(entry) + 1);
+	e = adopt_open(r, shm_name, queue, uuid, &q->seg, &why);
+	if (e < 0) {
+		log_error("refused segment, left in place", "queue=%s shm=%s "
+		          "reason=\"%s\" error=\"%s\"", queue, shm_name, why,
+		          strerror(-e));
+		free(q);
+		return;
+	}
+	/* relaxed: busd is the only writer of state, and nobody races it now */
+	if (load_relaxed(&q->seg.hdr->state) == SEG_STATE_DELETED) {
+		log_info("removed segment of a deleted queue", "queue=%s shm=%s",
+		         queue, shm_name);
+		shm_unlink(shm_name);
+		seg_close(&q->seg);
+		free(q);
+		return;
+	}
+	queue_fill(q);
+	/* From the name: attached clients can write the segment, not rename it. */
+	q->owner_uid = owner;
+	old = registry_find(r, q->name);
+	if (old) {
+		struct queue *keep = q->created_ns > old->created_ns ? q : old;
+		struct queue *drop = keep == q ? old : q;
+
+		log_warn("two segments for one queue: ignoring the older one, "
+		         "left in place", "queue=%s kept=%s ignored=%s", q->name,
+		         keep->shm_name, drop->shm_name);
+		if (keep == q) {
+			remove_at(r, old);
+			insert(r, q); /* cannot fail: the slot was just freed */
+		}
+		seg_close(&drop->seg);
+		free(drop);
+		return;
+	}
+	if (insert(r, q) < 0) {
+		log_error("cannot adopt segment", "shm=%s reason=\"out of memory\"",
+		          shm_name);
+		seg_close(&q->seg);
+		free(q);
+		return;
+	}
+}
+
+int registry_adopt(struct registry *r)
+{
+	DIR *d = opendir(SHM_DIR);
+	struct dirent *de;
+
+	if (!d)
+		return -errno;
+	while ((errno = 0, de = readdir(d)) != NULL)
+		adopt_one(r, de->d_name);
+	if (errno) {
+		int e = -errno;
+
+		closedir(d);
+		return e;
+	}
+	closedir(d);
+	/* Logged once every duplicate is settled: these are the ones kept. */
+	for (size_t i = 0; i < r->n; i++) {
+		struct queue *q = r->v[i];
+		bus_stats st;
+
+		q->conf = config_queue(r->cfg, q->name);
+		if (bus_stats_read_fd(q->seg.fd, &st) == 0)
+			log_info("adopted queue", "queue=%s messages=%" PRIu64 " bytes=%"
+			         PRIu64 " capacity=%" PRIu64 " owner=%" PRIu32, q->name,
+			         st.depth_msgs, st.depth_bytes, q->seg.capacity,
+			         q->owner_uid);
+		else
+			log_info("adopted queue", "queue=%s capacity=%" PRIu64 " owner=%"
+			         PRIu32, q->name, q->seg.capacity, q->owner_uid);
+	}
+	return 0;
+}
+
+int registry_declare(struct registry *r, char *err, size_t errlen)
+{
+	const struct busd_config *cfg = r->cfg;
+
+	for (size_t i = 0; i < cfg->nqueues; i++) {
+		const struct queue_conf *c = &cfg->queues[i];
+		struct queue *q = registry_find(r, c->name);
+		uint32_t want_msg = c->max_message ? c->max_message
+		                                   : seg_max_message_for(c->capacity);
+		struct queue_spec spec = {
+			.name = c->name,
+			.capacity = c->capacity,
+			.max_message = c->max_message,
+			.max_producers = c->max_producers,
+		};
+		int e;
+
+		if (q) {
+			q->conf = c;
+			if (q->seg.capacity != c->capacity ||
+			    q->seg.max_message != want_msg ||
+			    q->seg.max_producers != c->max_producers)
+				log_warn("adopted queue keeps its existing size, not the "
+				         "config's", "queue=%s capacity=%" PRIu64
+				         " max_message=%" PRIu32 " max_producers=%" PRIu32
+				         " config_capacity=%" PRIu64 " config_max_message=%"
+				         PRIu32 " config_max_producers=%" PRIu32, q->name,
+				         q->seg.capacity, q->seg.max_message,
+				         q->seg.max_producers, c->capacity, want_msg,
+				         c->max_producers);
+			continue;
+		}
+		e = registry_create(r, &spec, r->self_uid, &q, err, errlen);
+		if (e < 0)
+			return e;
+		log_info("queue created", "queue=%s capacity=%" PRIu64
+		         " max_message=%" PRIu32 " max_producers=%" PRIu32
+		         " from=config", q->name, q->seg.capacity, q->seg.max_message,
+		         q->seg.max_producers);
+	}
+	return 0;
+}

@@ -1,0 +1,400 @@
+/*
+ * request.c - one control request in, one response out.
+ *
+ * Each request is decoded into the daemon's one arena (so a client can
+ * never make busd allocate more than CONTROL_ARENA for it), checked
+ * (version, names, rights), carried out and answered with the request's
+ * id, an error of 0 or a negative errno, and a message for humans that
+ * names the queue and the reason.  A request busd cannot decode gets an
+ * error response with id 0; the connection stays open either way.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+
+#define MSG_MAX 320
+
+static const char *op_name(BusControl__Request__OpCase op)
+{
+	switch (op) {
+	case BUS_CONTROL__REQUEST__OP_PING:
+		return "ping";
+	case BUS_CONTROL__REQUEST__OP_CREATE:
+		return "create";
+	case BUS_CONTROL__REQUEST__OP_DELETE:
+		return "delete";
+	case BUS_CONTROL__REQUEST__OP_LIST:
+		return "list";
+	case BUS_CONTROL__REQUEST__OP_ATTACH:
+		return "attach";
+	default:
+		return "unknown";
+	}
+}
+
+static const char *role_name(BusControl__Role role)
+{
+	switch (role) {
+	case BUS_CONTROL__ROLE__ROLE_PRODUCER:
+		return "producer";
+	case BUS_CONTROL__ROLE__ROLE_CONSUMER:
+		return "consumer";
+	case BUS_CONTROL__ROLE__ROLE_OBSERVER:
+		return "observer";
+	default:
+		return "unspecified";
+	}
+}
+
+static int send_response(struct busd *d, struct client *c,
+                         BusControl__Response *resp, int fd)
+{
+	int r;
+
+	resp->version = CONTROL_VERSION;
+	r = control_send(c->fd, &resp->base, fd);
+	if (r == -EAGAIN) {
+		log_warn("client does not read its responses: dropped",
+		         "uid=%u pid=%d", (unsigned)c->peer.uid, (int)c->peer.pid);
+		return r;
+	}
+	if (r < 0) {
+		log_info("cannot send response: client dropped",
+		         "uid=%u pid=%d error=\"%s\"", (unsigned)c->peer.uid,
+		         (int)c->peer.pid, strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+int request_reply_error(struct busd *d, struct client *c, uint64_t id, int err,
+                        const char *msg)
+{
+	BusControl__Response resp = BUS_CONTROL__RESPONSE__INIT;
+
+	resp.id = id;
+	resp.error = err;
+	resp.message = (char *)msg;
+	return send_response(d, c, &resp, -1);
+}
+
+/* "EACCES" for -EACCES: short and greppable in logs. */
+static const char *errname(int err)
+{
+	const char *s = strerrorname_np(-err);
+
+	return s ? s : "unknown";
+}
+
+/* Errors that are the client's doing; anything else is busd's trouble. */
+static bool client_error(int err)
+{
+	switch (-err) {
+	case EACCES:
+	case EINVAL:
+	case EEXIST:
+	case ENOENT:
+	case EPROTO:
+	case EBADMSG:
+	case EMSGSIZE:
+	case EOPNOTSUPP:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Logs a failed request and answers it. */
+static int fail(struct busd *d, struct client *c, const BusControl__Request *req,
+                const char *queue, int err, const char *msg)
+{
+	enum log_level level = client_error(err) ? LOG_LEVEL_INFO : LOG_LEVEL_WARN;
+
+	log_event(level, err == -EACCES ? "request refused" : "request failed",
+	          "op=%s queue=%s uid=%u pid=%d error=%s reason=\"%s\"",
+	          op_name(req->op_case), queue && bus_name_valid(queue) ? queue : "-",
+	          (unsigned)c->peer.uid, (int)c->peer.pid, errname(err),
+	          msg);
+	return request_reply_error(d, c, req->id, err, msg);
+}
+
+static void queue_info(struct queue *q, BusControl__QueueInfo *qi)
+{
+	bus_control__queue_info__init(qi);
+	qi->name = q->name;
+	qi->uuid.len = sizeof(q->uuid);
+	qi->uuid.data = q->uuid;
+	qi->capacity = q->seg.capacity;
+	qi->max_message = q->seg.max_message;
+	qi->max_producers = q->seg.max_producers;
+	qi->created_ns = q->created_ns;
+}
+
+static const struct queue_rules *rules_of(const struct queue *q)
+{
+	return q->conf ? &q->conf->rules : NULL;
+}
+
+/* A name from a client: checked before it is used or echoed. */
+static int check_name(struct busd *d, struct client *c,
+                      const BusControl__Request *req, const char *name)
+{
+	char msg[MSG_MAX];
+	int r;
+
+	if (name && bus_name_valid(name))
+		return 0;
+	snprintf(msg, sizeof(msg), "invalid queue name: 1 to %d characters of "
+	         "A-Z a-z 0-9 . _ -", BUS_NAME_MAX);
+	r = fail(d, c, req, NULL, -EINVAL, msg);
+	return r < 0 ? r : 1;
+}
+
+/* Finds a queue for a request, or answers -ENOENT; 1 when answered. */
+static int find_queue(struct busd *d, struct client *c,
+                      const BusControl__Request *req, const char *name,
+                      struct queue **ret)
+{
+	char msg[MSG_MAX];
+	int r = check_name(d, c, req, name);
+
+	if (r != 0)
+		return r;
+	*ret = registry_find(&d->reg, name);
+	if (*ret)
+		return 0;
+	snprintf(msg, sizeof(msg), "no queue '%s'", name);
+	r = fail(d, c, req, name, -ENOENT, msg);
+	return r < 0 ? r : 1;
+}
+
+static int do_ping(struct busd *d, struct client *c,
+                   const BusControl__Request *req)
+{
+	BusControl__Response resp = BUS_CONTROL__RESPONSE__INIT;
+	BusControl__Pong pong = BUS_CONTROL__PONG__INIT;
+
+	pong.server = (char *)"busd " BUSD_VERSION;
+	pong.pid = (uint32_t)d->pid;
+	resp.id = req->id;
+	resp.result_case = BUS_CONTROL__RESPONSE__RESULT_PONG;
+	resp.pong = &pong;
+	return send_response(d, c, &resp, -1);
+}
+
+static int do_create(struct busd *d, struct client *c,
+                     const BusControl__Request *req)
+{
+	const BusControl__CreateQueue *m = req->create;
+	BusControl__Response resp = BUS_CONTROL__RESPONSE__INIT;
+	BusControl__QueueInfo qi;
+	struct queue_spec spec = {
+		.name = m->name,
+		.capacity = m->capacity,
+		.max_message = m->max_message,
+		.max_producers = m->max_producers,
+		.from_client = true,
+	};
+	char msg[MSG_MAX];
+	struct queue *q;
+	int r = check_name(d, c, req, m->name);
+
+	if (r != 0)
+		return r < 0 ? r : 0;
+	if (!access_allowed(&d->policy, NULL, 0, &c->peer, ACCESS_OP_CREATE)) {
+		access_refusal(msg, sizeof(msg), c->peer.uid, ACCESS_OP_CREATE, m->name);
+		return fail(d, c, req, m->name, -EACCES, msg);
+	}
+	r = registry_create(&d->reg, &spec, c->peer.uid, &q, msg, sizeof(msg));
+	if (r < 0)
+		return fail(d, c, req, m->name, r, msg);
+	log_info("queue created", "queue=%s capacity=%" PRIu64 " max_message=%"
+	         PRIu32 " max_producers=%" PRIu32 " uid=%u pid=%d", q->name,
+	         q->seg.capacity, q->seg.max_message, q->seg.max_producers,
+	         (unsigned)c->peer.uid, (int)c->peer.pid);
+	queue_info(q, &qi);
+	resp.id = req->id;
+	resp.result_case = BUS_CONTROL__RESPONSE__RESULT_QUEUE;
+	resp.queue = &qi;
+	return send_response(d, c, &resp, -1);
+}
+
+static int do_delete(struct busd *d, struct client *c,
+                     const BusControl__Request *req)
+{
+	BusControl__Response resp = BUS_CONTROL__RESPONSE__INIT;
+	char msg[MSG_MAX], name[BUS_NAME_MAX + 1];
+	struct queue *q;
+	int r = find_queue(d, c, req, req->delete_->name, &q);
+
+	if (r != 0)
+		return r < 0 ? r : 0;
+	if (!access_allowed(&d->policy, rules_of(q), q->owner_uid, &c->peer,
+	                    ACCESS_OP_DELETE)) {
+		access_refusal(msg, sizeof(msg), c->peer.uid, ACCESS_OP_DELETE, q->name);
+		return fail(d, c, req, q->name, -EACCES, msg);
+	}
+	strcpy(name, q->name);
+	registry_delete(&d->reg, q);
+	log_info("queue deleted", "queue=%s uid=%u pid=%d", name,
+	         (unsigned)c->peer.uid, (int)c->peer.pid);
+	resp.id = req->id;
+	return send_response(d, c, &resp, -1);
+}
+
+/* Bytes a length-delimited field of n bytes takes on the wire, tag included. */
+static size_t field_size(size_t n)
+{
+	size_t v = 1;
+
+	for (size_t x = n; x >= 0x80; x >>= 7)
+		v++;
+	return 1 + v + n;
+}
+
+static int do_list(struct busd *d, struct client *c,
+                   const BusControl__Request *req)
+{
+	BusControl__Response resp = BUS_CONTROL__RESPONSE__INIT;
+	BusControl__QueueList list = BUS_CONTROL__QUEUE_LIST__INIT;
+	BusControl__QueueInfo *infos = NULL, **ptrs = NULL;
+	/* Room kept for the rest of the response: version, id, counts. */
+	size_t budget = CONTROL_MAX_PACKET - 512, used = 0, n = 0, visible = 0;
+	const char *after = req->list->after ? req->list->after : "";
+	int r;
+
+	if (d->reg.n) {
+		infos = calloc(d->reg.n, sizeof(*infos));
+		ptrs = calloc(d->reg.n, sizeof(*ptrs));
+		if (!infos || !ptrs) {
+			free(infos);
+			free(ptrs);
+			return fail(d, c, req, NULL, -ENOMEM, "busd is out of memory");
+		}
+	}
+	for (size_t i = 0; i < d->reg.n; i++) {
+		struct queue *q = d->reg.v[i];
+		size_t sz;
+
+		if (!access_queue_rights(&d->policy, rules_of(q), q->owner_uid,
+		                         &c->peer))
+			continue;
+		visible++;
+		/* The registry is sorted by name: a page starts after `after`. */
+		if (strcmp(q->name, after) <= 0 || list.more)
+			continue;
+		queue_info(q, &infos[n]);
+		sz = field_size(protobuf_c_message_get_packed_size(&infos[n].base));
+		if (used + sz > budget) {
+			list.more = true;
+			continue;
+		}
+		used += sz;
+		ptrs[n] = &infos[n];
+		n++;
+	}
+	list.n_queues = n;
+	list.queues = ptrs;
+	list.total = (uint32_t)visible;
+	resp.id = req->id;
+	resp.result_case = BUS_CONTROL__RESPONSE__RESULT_QUEUES;
+	resp.queues = &list;
+	r = send_response(d, c, &resp, -1);
+	free(infos);
+	free(ptrs);
+	return r;
+}
+
+static int do_attach(struct busd *d, struct client *c,
+                     const BusControl__Request *req)
+{
+	const BusControl__Attach *m = req->attach;
+	BusControl__Response resp = BUS_CONTROL__RESPONSE__INIT;
+	BusControl__QueueInfo qi;
+	enum access_op op;
+	char msg[MSG_MAX];
+	struct queue *q;
+	int r, fd;
+
+	switch (m->role) {
+	case BUS_CONTROL__ROLE__ROLE_PRODUCER:
+		op = ACCESS_OP_PRODUCE;
+		break;
+	case BUS_CONTROL__ROLE__ROLE_CONSUMER:
+		op = ACCESS_OP_CONSUME;
+		break;
+	case BUS_CONTROL__ROLE__ROLE_OBSERVER:
+		op = ACCESS_OP_OBSERVE;
+		break;
+	default:
+		snprintf(msg, sizeof(msg), "attach needs a role: producer, "
+		         "consumer or observer (got %d)", (int)m->role);
+		return fail(d, c, req, m->name, -EINVAL, msg);
+	}
+	r = find_queue(d, c, req, m->name, &q);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	if (!access_allowed(&d->policy, rules_of(q), q->owner_uid, &c->peer, op)) {
+		access_refusal(msg, sizeof(msg), c->peer.uid, op, q->name);
+		return fail(d, c, req, q->name, -EACCES, msg);
+	}
+	/* A description of its own per attach: liveness locks live on it. */
+	fd = registry_open(q, op == ACCESS_OP_OBSERVE);
+	if (fd < 0) {
+		snprintf(msg, sizeof(msg), "cannot open the segment of queue '%s': %s",
+		         q->name, strerror(-fd));
+		return fail(d, c, req, q->name, fd, msg);
+	}
+	log_debug("attach", "queue=%s role=%s uid=%u pid=%d", q->name,
+	          role_name(m->role), (unsigned)c->peer.uid, (int)c->peer.pid);
+	queue_info(q, &qi);
+	resp.id = req->id;
+	resp.result_case = BUS_CONTROL__RESPONSE__RESULT_QUEUE;
+	resp.queue = &qi;
+	r = send_response(d, c, &resp, fd);
+	close(fd);
+	return r;
+}
+
+int request_handle(struct busd *d, struct client *c, const void *pkt,
+                   size_t len)
+{
+	BusControl__Request *req;
+	char msg[MSG_MAX];
+	int r;
+
+	r = control_decode_request(pkt, len, d->arena, CONTROL_ARENA, &req);
+	if (r < 0) {
+		log_info("malformed request", "uid=%u pid=%d bytes=%zu error=%s",
+		         (unsigned)c->peer.uid, (int)c->peer.pid, len,
+		         errname(r));
+		return request_reply_error(d, c, 0, -EBADMSG,
+		                           "malformed request: not a bus.control.Request");
+	}
+	if (req->version != CONTROL_VERSION) {
+		snprintf(msg, sizeof(msg), "protocol version %" PRIu32 " not "
+		         "supported, busd speaks %u", req->version, CONTROL_VERSION);
+		return fail(d, c, req, NULL, -EPROTO, msg);
+	}
+	switch (req->op_case) {
+	case BUS_CONTROL__REQUEST__OP_PING:
+		return do_ping(d, c, req);
+	case BUS_CONTROL__REQUEST__OP_CREATE:
+		return do_create(d, c, req);
+	case BUS_CONTROL__REQUEST__OP_DELETE:
+		return do_delete(d, c, req);
+	case BUS_CONTROL__REQUEST__OP_LIST:
+		return do_list(d, c, req);
+	case BUS_CONTROL__REQUEST__OP_ATTACH:
+		return do_attach(d, c, req);
+	default:
+		return fail(d, c, req, NULL, -EOPNOTSUPP,
+		            "request has no operation this busd knows");
+	}
+}
