@@ -16,7 +16,8 @@
  * at least one side sees the other's store, so either the waiter finds
  * the condition true, or the signaller finds the bit and changes w, and
  * the futex wait on the old value returns at once.  No wakeup is lost.
- * The protocol is modelled in docs/wait-protocol.md.
+ * The protocol is explained in docs/wait-protocol.md and model-checked
+ * with spin in tests/model/wait.pml (no lost wakeup, no deadlock).
  *
  * Two words per segment use it: cons_wait (one consumer waits for records,
  * producers signal after commit) and full_wait (producers wait for space,

@@ -24,6 +24,8 @@ packages=(
 	llvm
 	libclang-rt-14-dev
 	valgrind
+	# the model checker for the wake protocol (tests/model)
+	spin
 )
 
 check_only=0
