@@ -21,6 +21,7 @@
 #include "control.h"
 #include "endpoint.h"
 #include "registry.h"
+#include "watch.h"
 
 #ifndef BUSD_VERSION
 #define BUSD_VERSION "0.0.0"
@@ -40,6 +41,7 @@ struct busd {
 	int epfd;
 	int sigfd;
 	int spare_fd;             /* given up to accept-and-close at EMFILE */
+	struct watchlist watches; /* attached processes (watch.h) */
 	struct client *clients;   /* cfg->max_connections slots */
 	size_t nclients;          /* slots in use */
 	uint8_t *packet;          /* CONTROL_MAX_PACKET bytes */

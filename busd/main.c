@@ -260,6 +260,8 @@ int main(int argc, char **argv)
 	if (r < 0)
 		goto fail;
 
+	/* Producers may have died while busd was down: have consumers look. */
+	watch_wake_all(&d);
 	log_info("started", "socket=\"%s\" pid=%d uid=%u queues=%zu version=%s "
 	         "access=%s", path, (int)d.pid, (unsigned)d.policy.self_uid,
 	         d.reg.n, BUSD_VERSION, others ? "shared" : "owner-only");

@@ -359,6 +359,8 @@ static int do_attach(struct busd *d, struct client *c,
 	resp.queue = &qi;
 	r = send_response(d, c, &resp, fd);
 	close(fd);
+	if (r == 0 && m->role != BUS_CONTROL__ROLE__ROLE_OBSERVER)
+		watch_add(d, c->peer.pid);
 	return r;
 }
 

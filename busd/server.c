@@ -107,6 +107,7 @@ void server_close(struct busd *d)
 		close(d->sigfd);
 	if (d->spare_fd >= 0)
 		close(d->spare_fd);
+	watch_close(d);
 	d->epfd = d->sigfd = d->spare_fd = -1;
 }
 
@@ -277,6 +278,10 @@ int server_run(struct busd *d)
 			}
 			if (tag == TAG_SIGNAL) {
 				on_signal(d);
+				continue;
+			}
+			if (tag & WATCH_TAG) {
+				watch_fired(d, tag);
 				continue;
 			}
 			c = &d->clients[(uint32_t)tag - CLIENT_TAG];

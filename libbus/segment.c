@@ -525,3 +525,14 @@ void seg_set_deleted(struct seg *s)
 	wait_signal(&wait_futex_ops, &s->hdr->cons_wait, 1);
 	wait_signal(&wait_futex_ops, &s->hdr->full_wait, INT32_MAX);
 }
+
+void seg_wake_consumer(struct seg *s)
+{
+	/*
+	 * seq_cst: moves the word (keeping its sleep bit) so that a consumer
+	 * between its announce and its futex wait returns at once, then
+	 * wakes one that already sleeps.
+	 */
+	atomic_fetch_add_explicit(&s->hdr->cons_wait, 2, memory_order_seq_cst);
+	wait_futex_ops.wake(&s->hdr->cons_wait, 1);
+}

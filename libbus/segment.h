@@ -229,6 +229,12 @@ int seg_shm_parse(const char *name, uint32_t instance, char *queue,
  */
 void seg_set_deleted(struct seg *s);
 
+/*
+ * Wakes the consumer if it sleeps, whatever it announced: after a
+ * producer's death, so it looks for a claim to recover at once.
+ */
+void seg_wake_consumer(struct seg *s);
+
 /* Unmaps and closes; accepts a seg already closed (fd -1, nothing mapped). */
 void seg_close(struct seg *s);
 

@@ -1,0 +1,85 @@
+/*
+ * watch.c - pidfds of attached processes (see watch.h).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "watch.h"
+
+void watch_wake_all(struct busd *d)
+{
+	for (size_t i = 0; i < d->reg.n; i++)
+		seg_wake_consumer(&d->reg.v[i]->seg);
+}
+
+void watch_add(struct busd *d, pid_t pid)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+	struct watch *w;
+	int fd;
+
+	for (size_t i = 0; i < d->watches.n; i++)
+		if (d->watches.v[i].pid == pid)
+			return;
+	if (!d->watches.v) {
+		d->watches.v = calloc(WATCH_MAX, sizeof(*d->watches.v));
+		if (!d->watches.v)
+			return;
+	}
+	if (d->watches.n == WATCH_MAX) {
+		log_debug("watch list full: not watched", "pid=%d", (int)pid);
+		return;
+	}
+	fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd < 0) {
+		if (errno == ESRCH) {
+			/* Gone already: what it left is recovered now. */
+			watch_wake_all(d);
+		} else {
+			log_warn("cannot watch process", "pid=%d error=\"%s\"", (int)pid,
+			         strerror(errno));
+		}
+		return;
+	}
+	ev.data.u64 = WATCH_TAG | (uint32_t)pid;
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		log_warn("cannot watch process", "pid=%d error=\"%s\"", (int)pid,
+		         strerror(errno));
+		close(fd);
+		return;
+	}
+	w = &d->watches.v[d->watches.n++];
+	w->pid = pid;
+	w->pidfd = fd;
+}
+
+void watch_fired(struct busd *d, uint64_t tag)
+{
+	pid_t pid = (pid_t)(uint32_t)tag;
+
+	for (size_t i = 0; i < d->watches.n; i++) {
+		if (d->watches.v[i].pid != pid)
+			continue;
+		close(d->watches.v[i].pidfd);
+		d->watches.v[i] = d->watches.v[--d->watches.n];
+		log_debug("attached process exited: consumers woken", "pid=%d",
+		          (int)pid);
+		watch_wake_all(d);
+		return;
+	}
+}
+
+void watch_close(struct busd *d)
+{
+	for (size_t i = 0; i < d->watches.n; i++)
+		close(d->watches.v[i].pidfd);
+	free(d->watches.v);
+	d->watches.v = NULL;
+	d->watches.n = 0;
+}
