@@ -314,7 +314,7 @@ static void adopt_one(struct registry *r, const char *entry)
 		return;
 	}
 	/* relaxed: busd is the only writer of state, and nobody races it now */
-	if (load_relaxed(&q->seg.hdr->state) == SEG_STATE_DELETED) {
+	if (load_relaxed(&q->seg.hdr->state) & SEG_STATE_DELETED) {
 		log_info("removed segment of a deleted queue", "queue=%s shm=%s",
 		         queue, shm_name);
 		shm_unlink(shm_name);

@@ -117,7 +117,7 @@ static int read_slow(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
 
 		r = ring_read(&c->ring, ret);
 		/* seq_cst: the load half of the handshake with seg_set_deleted */
-		if (r == -EAGAIN && load_sc(&h->state) != SEG_STATE_LIVE)
+		if (r == -EAGAIN && (load_sc(&h->state) & SEG_STATE_DELETED))
 			r = -EPIPE;
 		if (r != -EAGAIN) {
 			wait_cancel(&h->cons_wait, v);
@@ -175,19 +175,32 @@ static int poll_recover(bus_consumer *c, struct rec_hdr **ret)
 	return ring_read(&c->ring, ret);
 }
 
+/*
+ * A corrupt record: reported once and stepped over when its length still
+ * frames it, else the queue is marked broken (and stays -EBADMSG).
+ */
+static int corrupt(bus_consumer *c)
+{
+	if (ring_skip(&c->ring) == 0)
+		counter_add(&c->seg.hdr->cons.corrupt, 1);
+	else
+		seg_set_broken(&c->seg);
+	return -EBADMSG;
+}
+
 /* Reads the next record; an empty deleted queue is -EPIPE. */
 static int read_one(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
 {
 	int r = ring_read(&c->ring, ret);
 
-	if (r != -EAGAIN)
-		return r;
-	/* relaxed: checked only once the queue looks drained */
-	if (load_relaxed(&c->seg.hdr->state) != SEG_STATE_LIVE)
-		return -EPIPE;
-	if (timeout_ms != 0)
-		return read_slow(c, timeout_ms, ret);
-	return poll_recover(c, ret);
+	if (r == -EAGAIN) {
+		/* relaxed: checked only once the queue looks drained */
+		if (load_relaxed(&c->seg.hdr->state) & SEG_STATE_DELETED)
+			return -EPIPE;
+		r = timeout_ms != 0 ? read_slow(c, timeout_ms, ret)
+		                    : poll_recover(c, ret);
+	}
+	return r == -EBADMSG ? corrupt(c) : r;
 }
 
 static void to_msg(bus_consumer *c, struct rec_hdr *r, bus_msg *m)

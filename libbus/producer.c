@@ -137,9 +137,12 @@ static int claim_slow(bus_producer *p, size_t len, int timeout_ms,
 	while (r == -EAGAIN) {
 		uint32_t v = wait_prepare(&h->full_wait);
 
+		uint32_t state;
+
 		/* seq_cst: the load half of the handshake with seg_set_deleted */
-		if (load_sc(&h->state) != SEG_STATE_LIVE)
-			return -EPIPE;
+		state = load_sc(&h->state);
+		if (state != SEG_STATE_LIVE)
+			return seg_state_error(state);
 		if (!ring_has_room(&p->ring, len)) {
 			if (!slept) {
 				counter_add(&p->ring.slot->blocked, 1);
@@ -159,11 +162,12 @@ static int claim_slow(bus_producer *p, size_t len, int timeout_ms,
 static int claim(bus_producer *p, size_t len, int timeout_ms,
                  struct rec_hdr **ret)
 {
+	/* relaxed: a read-mostly flag; nothing we write depends on it */
+	uint32_t state = load_relaxed(&p->seg.hdr->state);
 	int r;
 
-	/* relaxed: a read-mostly flag; nothing we write depends on it */
-	if (load_relaxed(&p->seg.hdr->state) != SEG_STATE_LIVE)
-		return -EPIPE;
+	if (state != SEG_STATE_LIVE)
+		return seg_state_error(state);
 	r = ring_claim(&p->ring, len, ret);
 
 	if (r != -EAGAIN)

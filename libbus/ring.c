@@ -220,6 +220,24 @@ int ring_read(struct ring_cons *c, struct rec_hdr **ret)
 	}
 }
 
+int ring_skip(struct ring_cons *c)
+{
+	uint64_t idx = c->pos & c->mask;
+	struct rec_hdr *r = (struct rec_hdr *)(c->ring + idx);
+	/* acquire: as ring_read, which found this record committed */
+	int32_t len = load_acquire(&r->len);
+	uint64_t ext;
+
+	/* Only a length a record can have frames it; then the rest was bad. */
+	if (len < (int32_t)REC_HDR || (uint32_t)len - REC_HDR > c->max_message)
+		return -EBADMSG;
+	ext = rec_extent((uint32_t)len - REC_HDR);
+	if (ext > c->capacity - idx || !before_tail(c, ext))
+		return -EBADMSG;
+	c->pos += ext;
+	return 0;
+}
+
 uint64_t ring_release(struct ring_cons *c)
 {
 	uint64_t n = c->pos - c->head;

@@ -134,6 +134,14 @@ void ring_cons_init(struct ring_cons *c, struct seg *s);
 int ring_read(struct ring_cons *c, struct rec_hdr **ret);
 
 /*
+ * Steps over the corrupt record at the cursor when its length is one a
+ * record can have (header to header + max_message, not past the end of
+ * the ring or the tail): then only the rest of its header was bad.
+ * Returns 0, or -EBADMSG if it cannot know where the next record starts.
+ */
+int ring_skip(struct ring_cons *c);
+
+/*
  * Returns every record read since the last release to the producers:
  * zeroes their bytes, then publishes the new head.  Returns the number of
  * bytes released.

@@ -36,7 +36,7 @@ _Static_assert(offsetof(struct seg_header, cons_wait) == 640, "layout v1");
 _Static_assert(offsetof(struct seg_header, full_wait) == 768, "layout v1");
 _Static_assert(offsetof(struct seg_header, cons) == 1024, "layout v1");
 _Static_assert(offsetof(struct seg_header, recovered) == 264, "layout v1");
-_Static_assert(offsetof(struct seg_header, cons.hist) == 1072, "layout v1");
+_Static_assert(offsetof(struct seg_header, cons.hist) == 1080, "layout v1");
 _Static_assert(sizeof(struct seg_header) == 1664, "layout v1");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
                "shared atomics must be lock-free to work across processes");
@@ -515,15 +515,25 @@ int seg_shm_parse(const char *name, uint32_t instance, char *queue,
 	return seg_shm_parse_owner(name, instance, queue, uuid, &owner);
 }
 
-void seg_set_deleted(struct seg *s)
+static void set_state(struct seg *s, uint32_t flag)
 {
 	/*
 	 * seq_cst: the store half of both wait handshakes (wait.h); a waiter
 	 * that re-checks after announcing sees the state or gets woken.
 	 */
-	store_sc(&s->hdr->state, SEG_STATE_DELETED);
+	atomic_fetch_or_explicit(&s->hdr->state, flag, memory_order_seq_cst);
 	wait_signal(&wait_futex_ops, &s->hdr->cons_wait, 1);
 	wait_signal(&wait_futex_ops, &s->hdr->full_wait, INT32_MAX);
+}
+
+void seg_set_deleted(struct seg *s)
+{
+	set_state(s, SEG_STATE_DELETED);
+}
+
+void seg_set_broken(struct seg *s)
+{
+	set_state(s, SEG_STATE_BROKEN);
 }
 
 void seg_wake_consumer(struct seg *s)

@@ -27,6 +27,7 @@
 #ifndef BUS_SEGMENT_H
 #define BUS_SEGMENT_H
 
+#include <errno.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -50,9 +51,16 @@
 #define SEG_LOCK_CONSUMER 0u
 #define SEG_LOCK_SLOT(i)  (1u + (uint64_t)(i))
 
-/* seg_header.state */
+/* seg_header.state: flags, 0 while the queue is live and sound */
 #define SEG_STATE_LIVE    0u
-#define SEG_STATE_DELETED 1u
+#define SEG_STATE_DELETED 1u /* busd deleted the queue */
+#define SEG_STATE_BROKEN  2u /* the consumer met a record it cannot step over */
+
+/* The error a state gives senders (and the consumer once drained). */
+static inline int seg_state_error(uint32_t state)
+{
+	return state & SEG_STATE_BROKEN ? -EBADMSG : -EPIPE;
+}
 
 /* Latency histogram: bucket b counts delays in [2^b, 2^(b+1)) ns. */
 #define SEG_HIST_BUCKETS 64
@@ -84,6 +92,7 @@ struct seg_cons_stats {
 	_Atomic uint64_t wakes;   /* futex wakes of full-queue producers */
 	_Atomic uint64_t redelivered; /* messages read again after a consumer died */
 	_Atomic uint64_t read_pos; /* the consumer's cursor: read up to here */
+	_Atomic uint64_t corrupt;  /* corrupt records reported and skipped */
 	_Atomic uint64_t hist[SEG_HIST_BUCKETS]; /* enqueue-to-receive ns */
 };
 
@@ -102,7 +111,7 @@ struct seg_header {
 	uint8_t uuid[16];
 	char name[BUS_NAME_MAX + 1];
 
-	/* Read-mostly: set by busd when the queue is deleted. */
+	/* Read-mostly: SEG_STATE_* flags. */
 	alignas(SEG_LINE) _Atomic uint32_t state;
 	_Atomic uint64_t recovered; /* records recovered from dead producers */
 
@@ -228,6 +237,12 @@ int seg_shm_parse(const char *name, uint32_t instance, char *queue,
  * once it has drained what is left.  Wakes every sleeper so they notice.
  */
 void seg_set_deleted(struct seg *s);
+
+/*
+ * Marks the queue broken (a corrupt record the consumer cannot step
+ * over): senders get -EBADMSG from then on.  Wakes every sleeper.
+ */
+void seg_set_broken(struct seg *s);
 
 /*
  * Wakes the consumer if it sleeps, whatever it announced: after a

@@ -107,7 +107,9 @@ static void stats_fill(struct seg *s, bus_stats *st)
 	st->p99_ns = percentile(st->latency_hist, total, 990);
 	st->p999_ns = percentile(st->latency_hist, total, 999);
 	st->oldest_age_ns = oldest_age(s);
-	st->deleted = load_relaxed(&h->state) == SEG_STATE_DELETED;
+	st->deleted = !!(load_relaxed(&h->state) & SEG_STATE_DELETED);
+	st->broken = !!(load_relaxed(&h->state) & SEG_STATE_BROKEN);
+	st->corrupt = load_relaxed(&h->cons.corrupt);
 }
 
 int bus_stats_read_fd(int seg_fd, bus_stats *ret)

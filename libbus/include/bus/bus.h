@@ -176,6 +176,8 @@ typedef struct bus_stats {
 	uint64_t p50_ns, p99_ns, p999_ns; /* enqueue-to-receive, from the histogram */
 	uint64_t latency_hist[BUS_STATS_BUCKETS]; /* [2^b, 2^(b+1)) ns */
 	int deleted;              /* the queue was deleted */
+	int broken;               /* a corrupt record stopped the queue */
+	uint64_t corrupt;         /* corrupt records reported and skipped */
 } bus_stats;
 
 /*
@@ -266,7 +268,9 @@ void bus_consumer_close(bus_consumer *c);
  * (a batch).  Messages received and not released keep their space, so
  * a consumer that holds too much blocks its producers.  Returns 0, or
  * -EAGAIN (empty and timeout_ms == 0), -ETIMEDOUT, -EPIPE (deleted and
- * drained), -EBADMSG (corrupt record: the queue cannot be read past it).
+ * drained), or -EBADMSG for a corrupt record: once, and the next call goes
+ * on past it, when its length still frames it; otherwise the queue is
+ * marked broken and every call (and every send) returns -EBADMSG.
  */
 int bus_recv(bus_consumer *c, bus_msg *ret, int timeout_ms);
 

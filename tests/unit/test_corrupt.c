@@ -1,0 +1,171 @@
+/*
+ * test_corrupt.c - corrupt records met by a consumer, through the public
+ * receive path.
+ *
+ * A record whose length is one a record can have (so only the rest of its
+ * header is bad) is reported once as -EBADMSG and stepped over; the
+ * messages around it are delivered.  A record that cannot be framed
+ * marks the queue broken: every receive and every send then fails with
+ * -EBADMSG, and the stats say so.  Nothing is read out of bounds
+ * (the sanitizer builds run this too).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+static struct mem_seg ms;
+static bus_producer *prod;
+static bus_consumer *cons;
+
+static int setup(void **state)
+{
+	struct seg_params p = {.name = "corrupt", .capacity = 1024, .max_message = 200};
+	struct seg s;
+
+	(void)state;
+	if (mem_seg_new(&ms, &p) < 0)
+		return -1;
+	s = ms.seg;
+	if (producer_attach(&s, NULL, &prod) < 0)
+		return -1;
+	s = ms.seg;
+	return consumer_attach(&s, NULL, &cons) < 0 ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	bus_consumer_close(cons);
+	bus_producer_close(prod);
+	mem_seg_free(&ms);
+	return 0;
+}
+
+static struct rec_hdr *rec_at(uint64_t pos)
+{
+	return (struct rec_hdr *)(ms.seg.ring + (pos & (ms.seg.capacity - 1)));
+}
+
+/* Sends 3 messages and returns the position of the second. */
+static uint64_t send_three(void)
+{
+	uint64_t second = 0;
+
+	for (uint32_t i = 0; i < 3; i++) {
+		if (i == 1)
+			second = atomic_load(&ms.seg.hdr->tail);
+		assert_int_equal(bus_send(prod, 7, &i, sizeof(i), 0), 0);
+	}
+	return second;
+}
+
+static void expect(uint32_t v)
+{
+	bus_msg m;
+
+	assert_int_equal(bus_recv(cons, &m, 0), 0);
+	assert_int_equal(*(const uint32_t *)m.data, v);
+}
+
+static void skipped_once(uint32_t flags, int32_t len)
+{
+	uint64_t at = send_three();
+	bus_msg m;
+
+	rec_at(at)->flags = flags;
+	atomic_store(&rec_at(at)->len, len);
+	expect(0);
+	assert_int_equal(bus_recv(cons, &m, 0), -EBADMSG);
+	expect(2);
+	assert_int_equal(bus_recv(cons, &m, 0), -EAGAIN);
+	bus_release(cons);
+	assert_int_equal(atomic_load(&ms.seg.hdr->cons.corrupt), 1);
+	assert_false(atomic_load(&ms.seg.hdr->state) & SEG_STATE_BROKEN);
+	/* The queue goes on. */
+	send_three();
+	expect(0);
+	expect(1);
+	expect(2);
+	bus_release(cons);
+}
+
+static void test_unknown_flags_skipped(void **state)
+{
+	(void)state;
+	/* 36 bytes: header + the 4-byte payload, as sent */
+	skipped_once(0x40, 36);
+}
+
+static void test_padding_flag_mid_ring_skipped(void **state)
+{
+	(void)state;
+	/* A record claiming to be padding where padding cannot be. */
+	skipped_once(REC_PAD, 36);
+}
+
+static void test_oversized_payload_breaks_queue(void **state)
+{
+	uint64_t at = send_three();
+	bus_msg m;
+
+	(void)state;
+	/* A payload above max_message: this length frames no real record. */
+	atomic_store(&rec_at(at)->len, (int32_t)(REC_HDR + 201));
+	expect(0);
+	assert_int_equal(bus_recv(cons, &m, 0), -EBADMSG);
+	assert_true(atomic_load(&ms.seg.hdr->state) & SEG_STATE_BROKEN);
+	bus_release(cons);
+}
+
+static void test_unframeable_breaks_queue(void **state)
+{
+	uint64_t at = send_three();
+	bus_msg m;
+
+	(void)state;
+	atomic_store(&rec_at(at)->len, 3);
+	expect(0);
+	assert_int_equal(bus_recv(cons, &m, 0), -EBADMSG);
+	assert_int_equal(bus_recv(cons, &m, 0), -EBADMSG);
+	assert_int_equal(bus_recv(cons, &m, 100), -EBADMSG);
+	assert_true(atomic_load(&ms.seg.hdr->state) & SEG_STATE_BROKEN);
+	assert_int_equal(bus_send(prod, 1, "x", 1, 0), -EBADMSG);
+	assert_int_equal(bus_send(prod, 1, "x", 1, -1), -EBADMSG);
+	bus_release(cons);
+}
+
+static void test_length_past_tail_breaks_queue(void **state)
+{
+	uint64_t at = send_three();
+	bus_msg m;
+
+	(void)state;
+	/* Frames 400 bytes: more than was ever claimed. */
+	atomic_store(&rec_at(at)->len, 400);
+	expect(0);
+	assert_int_equal(bus_recv(cons, &m, 0), -EBADMSG);
+	assert_true(atomic_load(&ms.seg.hdr->state) & SEG_STATE_BROKEN);
+	assert_int_equal(bus_recv(cons, &m, 0), -EBADMSG);
+	bus_release(cons);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_unknown_flags_skipped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_padding_flag_mid_ring_skipped, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_oversized_payload_breaks_queue, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_unframeable_breaks_queue, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(test_length_past_tail_breaks_queue, setup,
+		                                teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
