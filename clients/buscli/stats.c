@@ -1,0 +1,465 @@
+/*
+ * stats.c - buscli stats: a queue's counters, once or every few seconds.
+ *
+ * The counters live in the queue's segment (libbus stats.c), so they are
+ * read from shared memory, not asked of busd: busd only hands out a
+ * read-only mapping (an observer attach).  When busd cannot be reached,
+ * buscli finds the segments itself in /dev/shm, by the names busd gives
+ * them for this socket ("bus.<instance>.<queue>.<uuid>.u<owner>", the
+ * instance being seg_instance() of the socket path made absolute as busd
+ * makes it), and reads them read-only: the stats of a running system stay
+ * readable while busd is down.
+ *
+ * --watch N redraws every N seconds until SIGINT or SIGTERM, with the
+ * rates of enqueue and dequeue computed between two refreshes.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buscli.h"
+#include "segment.h"
+
+#define SHM_DIR       "/dev/shm"
+#define MAX_WATCH_S   86400u
+
+static const char stats_help[] =
+	"Usage: " PROG " [--socket PATH] stats [QUEUE] [OPTIONS]\n"
+	"\n"
+	"Shows the counters of QUEUE, or of every queue busd lists.  If busd is\n"
+	"not reachable, reads the queues' segments in /dev/shm directly (and\n"
+	"says so on stderr), so the stats stay readable while busd is down.\n"
+	"\n"
+	"Options:\n"
+	"  -j, --json          one JSON object: {\"queues\":[{\"name\":..,\n"
+	"                      \"capacity\":..,\"depth\":..,...}]} (see README)\n"
+	"  -w, --watch SECS    redraw every SECS seconds until interrupted, with\n"
+	"                      rates per second between refreshes (with --json:\n"
+	"                      one object per line per refresh)\n"
+	"  -s, --socket PATH   busd's socket\n"
+	"  -h, --help          show this help\n";
+
+/* One refresh: every queue's stats, and where they came from. */
+struct snapshot {
+	bus_stats *v;
+	size_t n;
+	bool direct;       /* read from /dev/shm, busd down */
+	uint64_t taken_ns; /* CLOCK_MONOTONIC */
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void snapshot_free(struct snapshot *s)
+{
+	free(s->v);
+	*s = (struct snapshot){0};
+}
+
+static int push(struct snapshot *s, size_t *cap, const bus_stats *st)
+{
+	if (s->n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+		bus_stats *v = realloc(s->v, ncap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		s->v = v;
+		*cap = ncap;
+	}
+	s->v[s->n++] = *st;
+	return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	const bus_stats *x = a, *y = b;
+	int d = strcmp(x->name, y->name);
+
+	/* the same name twice: a deleted segment not yet gone, live one first */
+	return d ? d : x->deleted - y->deleted;
+}
+
+/*
+ * The instance busd derives from its socket path: busd makes a relative
+ * path absolute by prefixing its working directory, so do the same (run
+ * buscli from where busd was started, or give the absolute path).
+ */
+static uint32_t socket_instance(const char *socket)
+{
+	char cwd[PATH_MAX], path[PATH_MAX + 256];
+
+	if (socket[0] == '/' || !getcwd(cwd, sizeof(cwd)) ||
+	    (size_t)snprintf(path, sizeof(path), "%s/%s", cwd, socket) >= sizeof(path))
+		return seg_instance(socket);
+	return seg_instance(path);
+}
+
+/* Reads the segments of this socket's busd from /dev/shm. */
+static int read_direct(struct cli *cli, const char *queue, struct snapshot *s)
+{
+	uint32_t inst = socket_instance(cli->socket);
+	size_t cap = 0;
+	struct dirent *d;
+	DIR *dir;
+	int rc = 0;
+
+	dir = opendir(SHM_DIR);
+	if (!dir)
+		return -errno;
+	while ((d = readdir(dir)) != NULL) {
+		char qname[BUS_NAME_MAX + 1];
+		uint8_t uuid[16];
+		bus_stats st;
+		int fd, r;
+
+		if (seg_shm_parse(d->d_name, inst, qname, uuid) < 0)
+			continue;
+		if (queue && strcmp(queue, qname) != 0)
+			continue;
+		fd = openat(dirfd(dir), d->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			continue; /* unlinked meanwhile, or not ours to read */
+		r = bus_stats_read_fd(fd, &st);
+		close(fd);
+		/* the name is the index; the header must agree with it */
+		if (r < 0 || strcmp(st.name, qname) != 0 || memcmp(st.uuid, uuid, 16) != 0)
+			continue;
+		if ((rc = push(s, &cap, &st)) < 0)
+			break;
+	}
+	closedir(dir);
+	if (rc == 0 && s->n > 1)
+		qsort(s->v, s->n, sizeof(*s->v), by_name);
+	return rc;
+}
+
+/* Asks busd for every queue (or one), then reads each one's stats. */
+static int read_busd(bus *b, const char *queue, struct snapshot *s,
+                     char *reason, size_t rn)
+{
+	bus_queue_info *list = NULL;
+	size_t cap = 0;
+	bus_stats st;
+	int n, rc = 0;
+
+	if (queue) {
+		rc = bus_queue_stats(b, queue, &st);
+		if (rc == 0)
+			rc = push(s, &cap, &st);
+		if (rc < 0)
+			cli_reason(reason, rn, b, rc);
+		return rc;
+	}
+	n = cli_fetch_list(b, &list);
+	if (n < 0) {
+		cli_reason(reason, rn, b, n);
+		return n;
+	}
+	for (int i = 0; i < n && rc == 0; i++) {
+		rc = bus_queue_stats(b, list[i].name, &st);
+		if (rc == -ENOENT) {
+			rc = 0; /* deleted since the list */
+			continue;
+		}
+		if (rc == 0)
+			rc = push(s, &cap, &st);
+		else
+			cli_reason(reason, rn, b, rc);
+	}
+	free(list);
+	return rc;
+}
+
+/* busd is simply not there (rather than refusing or broken). */
+static bool busd_absent(int rc)
+{
+	return rc == -ENOENT || rc == -ECONNREFUSED || rc == -ECONNRESET ||
+	       rc == -ETIMEDOUT;
+}
+
+/*
+ * Takes a snapshot.  *was_direct tells whether the previous one came from
+ * /dev/shm, so the fallback is announced when it starts, not every time.
+ * Returns 0, or EXIT_FAIL after reporting the failure.
+ */
+static int take(struct cli *cli, const char *queue, bool *was_direct,
+                struct snapshot *s)
+{
+	char reason[512], what[128];
+	bus *b;
+	int rc;
+
+	*s = (struct snapshot){0};
+	if (queue)
+		snprintf(what, sizeof(what), "stats '%s'", queue);
+	else
+		snprintf(what, sizeof(what), "stats");
+	rc = cli_connect(cli, what, true, &b);
+	if (rc == 0) {
+		rc = read_busd(b, queue, s, reason, sizeof(reason));
+		bus_close(b);
+		if (rc < 0) {
+			cli_error("%s: %s", what, reason);
+			snapshot_free(s);
+			return EXIT_FAIL;
+		}
+		if (*was_direct)
+			cli_error("%s: busd reachable again at %s", what, cli->socket);
+		*was_direct = false;
+	} else if (busd_absent(rc)) {
+		s->direct = true;
+		rc = read_direct(cli, queue, s);
+		if (rc < 0) {
+			cli_error("%s: busd not reachable at %s, and reading its segments in "
+			          SHM_DIR " failed: %s", what, cli->socket, strerror(-rc));
+			snapshot_free(s);
+			return EXIT_FAIL;
+		}
+		if (queue && s->n == 0) {
+			cli_error("%s: no such queue (busd not reachable at %s, and no "
+			          "segment of it in " SHM_DIR ")", what, cli->socket);
+			snapshot_free(s);
+			return EXIT_FAIL;
+		}
+		if (!*was_direct)
+			cli_error("busd not reachable at %s; reading segments directly",
+			          cli->socket);
+		*was_direct = true;
+	} else {
+		cli_error("%s: cannot talk to busd at %s: %s", what, cli->socket,
+		          bus_strerror(rc));
+		return EXIT_FAIL;
+	}
+	s->taken_ns = mono_ns();
+	return 0;
+}
+
+/* The same queue in the previous snapshot (by UUID), or NULL. */
+static const bus_stats *find_prev(const struct snapshot *prev, const bus_stats *st)
+{
+	if (!prev)
+		return NULL;
+	for (size_t i = 0; i < prev->n; i++)
+		if (memcmp(prev->v[i].uuid, st->uuid, 16) == 0)
+			return &prev->v[i];
+	return NULL;
+}
+
+static double rate(uint64_t now, uint64_t before, uint64_t dt_ns)
+{
+	return now >= before && dt_ns ? (double)(now - before) * 1e9 / (double)dt_ns : 0;
+}
+
+static void render_json(struct buf *o, const struct snapshot *s,
+                        const struct snapshot *prev)
+{
+	char uuid[37];
+
+	buf_printf(o, "{\"source\":\"%s\",\"queues\":[", s->direct ? "segments" : "busd");
+	for (size_t i = 0; i < s->n; i++) {
+		const bus_stats *st = &s->v[i];
+		const bus_stats *p = find_prev(prev, st);
+
+		cli_fmt_uuid(uuid, st->uuid);
+		buf_puts(o, i ? ",{\"name\":" : "{\"name\":");
+		buf_json_str(o, st->name, strlen(st->name));
+		buf_printf(o, ",\"uuid\":\"%s\",\"capacity\":%" PRIu64
+		           ",\"max_message\":%" PRIu32 ",\"max_producers\":%" PRIu32
+		           ",\"depth\":%" PRIu64 ",\"depth_bytes\":%" PRIu64
+		           ",\"enqueued\":%" PRIu64 ",\"enqueued_bytes\":%" PRIu64
+		           ",\"dequeued\":%" PRIu64 ",\"dequeued_bytes\":%" PRIu64
+		           ",\"producers\":%" PRIu32 ",\"consumer_pid\":%" PRIu32
+		           ",\"full\":%" PRIu64 ",\"blocked\":%" PRIu64
+		           ",\"consumer_wakeups\":%" PRIu64 ",\"consumer_sleeps\":%" PRIu64
+		           ",\"producer_wakeups\":%" PRIu64 ",\"recovered\":%" PRIu64
+		           ",\"redelivered\":%" PRIu64 ",\"oldest_age_ns\":%" PRIu64
+		           ",\"p50_ns\":%" PRIu64 ",\"p99_ns\":%" PRIu64 ",\"p999_ns\":%" PRIu64
+		           ",\"deleted\":%s",
+		           uuid, st->capacity, st->max_message, st->max_producers,
+		           st->depth_msgs, st->depth_bytes, st->enqueued, st->enqueued_bytes,
+		           st->dequeued, st->dequeued_bytes, st->producers, st->consumer_pid,
+		           st->full, st->blocked, st->consumer_wakeups, st->consumer_sleeps,
+		           st->producer_wakeups, st->recovered, st->redelivered,
+		           st->oldest_age_ns, st->p50_ns, st->p99_ns, st->p999_ns,
+		           st->deleted ? "true" : "false");
+		if (p) {
+			uint64_t dt = s->taken_ns - prev->taken_ns;
+
+			buf_printf(o, ",\"enqueued_per_s\":%.1f,\"dequeued_per_s\":%.1f",
+			           rate(st->enqueued, p->enqueued, dt),
+			           rate(st->dequeued, p->dequeued, dt));
+		}
+		buf_puts(o, "}");
+	}
+	buf_puts(o, "]}\n");
+}
+
+static void render_text(struct buf *o, const struct snapshot *s,
+                        const struct snapshot *prev)
+{
+	char uuid[37], a[32], b2[32], c[32];
+
+	if (s->n == 0)
+		buf_puts(o, "no queues\n");
+	for (size_t i = 0; i < s->n; i++) {
+		const bus_stats *st = &s->v[i];
+		const bus_stats *p = find_prev(prev, st);
+		uint64_t dt = p ? s->taken_ns - prev->taken_ns : 0;
+
+		cli_fmt_uuid(uuid, st->uuid);
+		buf_printf(o, "%squeue %s%s\n", i ? "\n" : "", st->name,
+		           st->deleted ? " (deleted)" : "");
+		buf_printf(o, "  %-13s %s\n", "uuid", uuid);
+		cli_fmt_bytes(a, sizeof(a), st->capacity);
+		buf_printf(o, "  %-13s %s, max message %" PRIu32 " B, %" PRIu32
+		           " producer slots\n", "capacity", a, st->max_message,
+		           st->max_producers);
+		cli_fmt_bytes(a, sizeof(a), st->depth_bytes);
+		cli_fmt_ns(b2, sizeof(b2), st->oldest_age_ns);
+		buf_printf(o, "  %-13s %" PRIu64 " messages, %s; oldest %s\n", "depth",
+		           st->depth_msgs, a, st->depth_msgs ? b2 : "-");
+		cli_fmt_bytes(a, sizeof(a), st->enqueued_bytes);
+		buf_printf(o, "  %-13s %" PRIu64 " messages, %s", "enqueued", st->enqueued, a);
+		if (p)
+			buf_printf(o, "  (%.1f/s)", rate(st->enqueued, p->enqueued, dt));
+		cli_fmt_bytes(a, sizeof(a), st->dequeued_bytes);
+		buf_printf(o, "\n  %-13s %" PRIu64 " messages, %s", "dequeued", st->dequeued, a);
+		if (p)
+			buf_printf(o, "  (%.1f/s)", rate(st->dequeued, p->dequeued, dt));
+		buf_printf(o, "\n  %-13s %" PRIu32 " attached\n", "producers", st->producers);
+		if (st->consumer_pid)
+			buf_printf(o, "  %-13s pid %" PRIu32 "\n", "consumer", st->consumer_pid);
+		else
+			buf_printf(o, "  %-13s none\n", "consumer");
+		buf_printf(o, "  %-13s %" PRIu64 " sends found the queue full\n", "full",
+		           st->full);
+		buf_printf(o, "  %-13s %" PRIu64 " sends slept waiting for space\n",
+		           "blocked", st->blocked);
+		buf_printf(o, "  %-13s consumer woken %" PRIu64 " times (slept %" PRIu64
+		           "), producers woken %" PRIu64 " times\n", "wakeups",
+		           st->consumer_wakeups, st->consumer_sleeps, st->producer_wakeups);
+		buf_printf(o, "  %-13s %" PRIu64 " records of dead producers\n", "recovered",
+		           st->recovered);
+		buf_printf(o, "  %-13s %" PRIu64 " messages after a consumer died\n",
+		           "redelivered", st->redelivered);
+		if (st->dequeued) {
+			cli_fmt_ns(a, sizeof(a), st->p50_ns);
+			cli_fmt_ns(b2, sizeof(b2), st->p99_ns);
+			cli_fmt_ns(c, sizeof(c), st->p999_ns);
+			buf_printf(o, "  %-13s p50 <= %s, p99 <= %s, p99.9 <= %s\n", "latency",
+			           a, b2, c);
+		} else {
+			buf_printf(o, "  %-13s -\n", "latency");
+		}
+	}
+}
+
+/* Sleeps secs seconds or until a stop signal. */
+static void nap(unsigned secs)
+{
+	struct timespec ts = {.tv_sec = secs};
+
+	while (!cli_stop && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+int cmd_stats(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"json", no_argument, NULL, 'j'},
+		{"watch", required_argument, NULL, 'w'},
+		CLI_COMMON_OPTS,
+		{0},
+	};
+	struct snapshot cur = {0}, prev = {0};
+	const char *queue = NULL;
+	bool json = false, direct = false, tty;
+	unsigned watch = 0;
+	struct buf out = {0};
+	uint64_t v;
+	int c, rc;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":jw:s:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			fputs(stats_help, stdout);
+			return EXIT_OK;
+		case 'j':
+			json = true;
+			break;
+		case 'w':
+			if (cli_parse_u64(optarg, 1, MAX_WATCH_S, &v) < 0)
+				return cli_usage_error("stats", "invalid watch interval '%s': want "
+				                       "1 to %u seconds", optarg, MAX_WATCH_S);
+			watch = (unsigned)v;
+			break;
+		default:
+			if ((rc = cli_common_opt(cli, "stats", c, argv)) != 0)
+				return rc;
+		}
+	}
+	if (argc - optind > 1)
+		return cli_usage_error("stats", "one queue at a time, or none for all");
+	if (optind < argc) {
+		queue = argv[optind];
+		if ((rc = cli_check_queue("stats", queue)) != 0)
+			return rc;
+	}
+	if (watch)
+		cli_catch_stop_signals();
+	tty = isatty(STDOUT_FILENO);
+	rc = EXIT_OK;
+	do {
+		if (take(cli, queue, &direct, &cur) != 0) {
+			rc = EXIT_FAIL;
+			break;
+		}
+		out.len = 0;
+		if (watch && !json) {
+			time_t t = time(NULL);
+			struct tm tm;
+			char when[32] = "?";
+
+			if (localtime_r(&t, &tm))
+				strftime(when, sizeof(when), "%H:%M:%S", &tm);
+			buf_printf(&out, "%s" PROG " stats%s%s: every %us, at %s%s\n\n",
+			           tty ? "\033[H\033[2J" : (prev.taken_ns ? "\n" : ""),
+			           queue ? " " : "", queue ? queue : "", watch, when,
+			           cur.direct ? " (busd down: read from " SHM_DIR ")" : "");
+		}
+		if (json)
+			render_json(&out, &cur, watch && prev.taken_ns ? &prev : NULL);
+		else
+			render_text(&out, &cur, watch && prev.taken_ns ? &prev : NULL);
+		c = out.oom ? -ENOMEM : write_all(STDOUT_FILENO, out.p, out.len);
+		if (c < 0) {
+			cli_error("stats: writing the output: %s", strerror(-c));
+			rc = EXIT_FAIL;
+			break;
+		}
+		snapshot_free(&prev);
+		prev = cur;
+		cur = (struct snapshot){0};
+		if (watch)
+			nap(watch);
+	} while (watch && !cli_stop);
+	snapshot_free(&cur);
+	snapshot_free(&prev);
+	buf_free(&out);
+	return rc;
+}

@@ -1,0 +1,663 @@
+/*
+ * e2e.c - the end-to-end harness (see e2e.h).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "e2e.h"
+#include "segment.h"
+
+#define READY_TIMEOUT_MS E2E_SCALE(20000, 60000)
+#define STOP_TIMEOUT_S   E2E_SCALE(20, 60)
+
+uint64_t e2e_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void e2e_sleep_ms(unsigned ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static bool executable_env(const char *name)
+{
+	const char *p = getenv(name);
+
+	return p && *p && access(p, X_OK) == 0;
+}
+
+const char *e2e_precheck(void)
+{
+	static char why[256];
+	char name[64];
+	int fd;
+
+	if (!executable_env("BUSD"))
+		return "BUSD does not name an executable busd (run through meson test)";
+	if (!executable_env("BUSCLI"))
+		return "BUSCLI does not name an executable buscli (run through meson test)";
+	snprintf(name, sizeof(name), "/bus-e2e-probe-%d", (int)getpid());
+	fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	if (fd < 0) {
+		snprintf(why, sizeof(why), "cannot create shared memory in /dev/shm: %s",
+		         strerror(errno));
+		return why;
+	}
+	close(fd);
+	shm_unlink(name);
+	return NULL;
+}
+
+static void track(struct e2e *e, pid_t pid)
+{
+	for (int i = 0; i < E2E_MAX_CHILDREN; i++) {
+		if (e->children[i] == 0) {
+			e->children[i] = pid;
+			return;
+		}
+	}
+	kill(pid, SIGKILL);
+	fail_msg("more than %d children", E2E_MAX_CHILDREN);
+}
+
+static void untrack(struct e2e *e, pid_t pid)
+{
+	for (int i = 0; i < E2E_MAX_CHILDREN; i++)
+		if (e->children[i] == pid)
+			e->children[i] = 0;
+}
+
+int e2e_wait(struct e2e *e, pid_t pid, int timeout_s)
+{
+	uint64_t deadline = e2e_now_ms() + (uint64_t)timeout_s * 1000u;
+	int st;
+
+	for (;;) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+
+		if (r == pid) {
+			untrack(e, pid);
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 1000 + WTERMSIG(st);
+		}
+		if (r < 0) {
+			untrack(e, pid);
+			return -2;
+		}
+		if (e2e_now_ms() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			untrack(e, pid);
+			return -1;
+		}
+		e2e_sleep_ms(2);
+	}
+}
+
+pid_t e2e_fork(struct e2e *e, int (*fn)(void *), void *arg)
+{
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(fn(arg) & 0xff);
+	track(e, pid);
+	return pid;
+}
+
+static void child_default_signals(void)
+{
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	sigset_t none;
+
+	sigemptyset(&dfl.sa_mask);
+	sigaction(SIGPIPE, &dfl, NULL);
+	sigaction(SIGINT, &dfl, NULL);
+	sigaction(SIGTERM, &dfl, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+void e2e_spawn(struct e2e *e, struct e2e_proc *p, char *const argv[],
+               bool want_in, bool want_out, bool want_err)
+{
+	int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
+	pid_t pid;
+
+	if (want_in)
+		assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	if (want_out)
+		assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	if (want_err)
+		assert_int_equal(pipe2(err, O_CLOEXEC), 0);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		child_default_signals();
+		if (dup2(want_in ? in[0] : null, STDIN_FILENO) < 0 ||
+		    (want_out && dup2(out[1], STDOUT_FILENO) < 0) ||
+		    (want_err && dup2(err[1], STDERR_FILENO) < 0))
+			_exit(126);
+		execv(argv[0], argv);
+		fprintf(stderr, "e2e: exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	track(e, pid);
+	*p = (struct e2e_proc){.pid = pid, .in = in[1], .out = out[0], .err = err[0]};
+	if (want_in)
+		close(in[0]);
+	if (want_out)
+		close(out[1]);
+	if (want_err)
+		close(err[1]);
+}
+
+/* argv for buscli: path, --socket, S, then args (NULL-terminated). */
+static char **cli_argv(struct e2e *e, char *const args[])
+{
+	size_t n = 0;
+	char **v;
+
+	while (args[n])
+		n++;
+	v = calloc(n + 4, sizeof(*v));
+	assert_non_null(v);
+	v[0] = (char *)e->buscli_path;
+	v[1] = "--socket";
+	v[2] = e->socket;
+	for (size_t i = 0; i < n; i++)
+		v[3 + i] = args[i];
+	return v;
+}
+
+static char **collect_args(va_list ap)
+{
+	static char *buf[64];
+	size_t n = 0;
+	char *a;
+
+	while ((a = va_arg(ap, char *)) != NULL) {
+		assert_true(n < 63);
+		buf[n++] = a;
+	}
+	buf[n] = NULL;
+	return buf;
+}
+
+void e2e_spawn_cli(struct e2e *e, struct e2e_proc *p, int pipes, ...)
+{
+	char **args, **v;
+	va_list ap;
+
+	va_start(ap, pipes);
+	args = collect_args(ap);
+	va_end(ap);
+	v = cli_argv(e, args);
+	e2e_spawn(e, p, v, pipes & E2E_IN, pipes & E2E_OUT, pipes & E2E_ERR);
+	free(v);
+}
+
+static void append(char **buf, size_t *len, size_t *cap, const char *data, size_t n)
+{
+	if (*len + n + 1 > *cap) {
+		size_t c = *cap ? *cap : 4096;
+
+		while (*len + n + 1 > c)
+			c *= 2;
+		*buf = realloc(*buf, c);
+		assert_non_null(*buf);
+		*cap = c;
+	}
+	memcpy(*buf + *len, data, n);
+	*len += n;
+	(*buf)[*len] = '\0';
+}
+
+void e2e_communicate(struct e2e *e, struct e2e_proc *p, const void *in,
+                     size_t in_len, int timeout_s, struct e2e_run *r)
+{
+	uint64_t deadline = e2e_now_ms() + (uint64_t)timeout_s * 1000u;
+	size_t in_off = 0, out_cap = 0, err_cap = 0;
+	char chunk[65536];
+
+	*r = (struct e2e_run){0};
+	append(&r->out, &r->out_len, &out_cap, "", 0);
+	append(&r->err, &r->err_len, &err_cap, "", 0);
+	if (p->in >= 0) {
+		fcntl(p->in, F_SETFL, O_NONBLOCK);
+		if (!in || in_len == 0) {
+			close(p->in);
+			p->in = -1;
+		}
+	}
+	while ((p->in >= 0 || p->out >= 0 || p->err >= 0) && e2e_now_ms() < deadline) {
+		struct pollfd fds[3] = {
+			{.fd = p->in, .events = POLLOUT},
+			{.fd = p->out, .events = POLLIN},
+			{.fd = p->err, .events = POLLIN},
+		};
+
+		if (poll(fds, 3, 100) < 0 && errno != EINTR)
+			break;
+		if (p->in >= 0 && fds[0].revents) {
+			ssize_t w = write(p->in, (const char *)in + in_off, in_len - in_off);
+
+			if (w > 0)
+				in_off += (size_t)w;
+			if ((w < 0 && errno != EAGAIN && errno != EINTR) || in_off == in_len) {
+				close(p->in);
+				p->in = -1;
+			}
+		}
+		for (int k = 1; k < 3; k++) {
+			int *fd = k == 1 ? &p->out : &p->err;
+			ssize_t n;
+
+			if (*fd < 0 || !fds[k].revents)
+				continue;
+			n = read(*fd, chunk, sizeof(chunk));
+			if (n > 0) {
+				if (k == 1)
+					append(&r->out, &r->out_len, &out_cap, chunk, (size_t)n);
+				else
+					append(&r->err, &r->err_len, &err_cap, chunk, (size_t)n);
+			} else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+				close(*fd);
+				*fd = -1;
+			}
+		}
+	}
+	for (int *fd = &p->in; fd <= &p->err; fd++)
+		if (*fd >= 0) {
+			close(*fd);
+			*fd = -1;
+		}
+	{
+		int64_t left = (int64_t)(deadline - e2e_now_ms()) / 1000;
+
+		r->status = e2e_wait(e, p->pid, left > 0 ? (int)left : 1);
+	}
+}
+
+void e2e_cli_v(struct e2e *e, struct e2e_run *r, const void *in, size_t in_len,
+               int timeout_s, char *const args[])
+{
+	struct e2e_proc p;
+	char **v = cli_argv(e, args);
+
+	e2e_spawn(e, &p, v, true, true, true);
+	free(v);
+	e2e_communicate(e, &p, in, in_len, timeout_s, r);
+}
+
+void e2e_cli(struct e2e *e, struct e2e_run *r, const void *in, size_t in_len,
+             int timeout_s, ...)
+{
+	char **args;
+	va_list ap;
+
+	va_start(ap, timeout_s);
+	args = collect_args(ap);
+	va_end(ap);
+	e2e_cli_v(e, r, in, in_len, timeout_s, args);
+}
+
+void e2e_run_free(struct e2e_run *r)
+{
+	free(r->out);
+	free(r->err);
+	*r = (struct e2e_run){0};
+}
+
+int e2e_read_lines(int fd, char **buf, size_t *len, size_t *cap,
+                   size_t want_lines, int timeout_ms)
+{
+	uint64_t deadline = e2e_now_ms() + (uint64_t)timeout_ms;
+	char chunk[65536];
+
+	while (e2e_count_lines(*buf ? *buf : "", *len) < want_lines &&
+	       e2e_now_ms() < deadline) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		ssize_t n;
+
+		if (poll(&pfd, 1, 50) <= 0)
+			continue;
+		n = read(fd, chunk, sizeof(chunk));
+		if (n == 0)
+			return 1;
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return 1;
+		}
+		append(buf, len, cap, chunk, (size_t)n);
+	}
+	return 0;
+}
+
+int e2e_write_all(int fd, const void *data, size_t n)
+{
+	const char *p = data;
+
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+size_t e2e_count_lines(const char *s, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		k += s[i] == '\n';
+	return k;
+}
+
+bool e2e_one_error_line(const struct e2e_run *r)
+{
+	bool ok = r->err_len > 8 && strncmp(r->err, "buscli: ", 8) == 0 &&
+	          e2e_count_lines(r->err, r->err_len) == 1 &&
+	          r->err[r->err_len - 1] == '\n';
+
+	if (!ok)
+		fprintf(stderr, "expected one line 'buscli: ...' on stderr, got:\n%s\n", r->err);
+	return ok;
+}
+
+bool e2e_json_u64(const char *json, const char *key, uint64_t *ret)
+{
+	char pat[96];
+	const char *p;
+	char *end;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(json, pat);
+	if (!p)
+		return false;
+	p += strlen(pat);
+	if (*p < '0' || *p > '9')
+		return false;
+	errno = 0;
+	*ret = strtoull(p, &end, 10);
+	return errno == 0 && end != p;
+}
+
+bool e2e_json_str(const char *json, const char *key, char *buf, size_t n)
+{
+	char pat[96];
+	const char *p, *q;
+
+	snprintf(pat, sizeof(pat), "\"%s\":\"", key);
+	p = strstr(json, pat);
+	if (!p)
+		return false;
+	p += strlen(pat);
+	q = strchr(p, '"');
+	if (!q || (size_t)(q - p) >= n)
+		return false;
+	memcpy(buf, p, (size_t)(q - p));
+	buf[q - p] = '\0';
+	return true;
+}
+
+int e2e_shm_count(const struct e2e *e, const char *queue)
+{
+	DIR *d = opendir("/dev/shm");
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		char q[BUS_NAME_MAX + 1];
+		uint8_t uuid[16];
+
+		if (seg_shm_parse(de->d_name, e->instance, q, uuid) == 0 &&
+		    (!queue || strcmp(q, queue) == 0))
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* --- busd --- */
+
+pid_t e2e_busd_spawn(struct e2e *e, const char *log_path)
+{
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		child_default_signals();
+		if (log < 0 || null < 0 || dup2(null, STDIN_FILENO) < 0 ||
+		    dup2(log, STDERR_FILENO) < 0 || dup2(log, STDOUT_FILENO) < 0)
+			_exit(126);
+		execl(e->busd_path, e->busd_path, "--socket", e->socket, "--log-level",
+		      "debug", (char *)NULL);
+		fprintf(stderr, "e2e: exec %s: %s\n", e->busd_path, strerror(errno));
+		_exit(127);
+	}
+	track(e, pid);
+	return pid;
+}
+
+void e2e_dump_log(const struct e2e *e)
+{
+	char buf[4096];
+	FILE *f = fopen(e->log, "r");
+	size_t n;
+
+	if (!f)
+		return;
+	fprintf(stderr, "---- busd log (%s) ----\n", e->log);
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		fwrite(buf, 1, n, stderr);
+	fprintf(stderr, "---- end of busd log ----\n");
+	fclose(f);
+}
+
+void e2e_busd_start(struct e2e *e)
+{
+	uint64_t deadline = e2e_now_ms() + READY_TIMEOUT_MS;
+
+	assert_int_equal(e->busd, 0);
+	e->busd = e2e_busd_spawn(e, e->log);
+	for (;;) {
+		struct stat st;
+		int status;
+		bus *b;
+
+		if (waitpid(e->busd, &status, WNOHANG) == e->busd) {
+			untrack(e, e->busd);
+			e->busd = 0;
+			e2e_dump_log(e);
+			fail_msg("busd exited before it served (status 0x%x)", status);
+		}
+		/* a stale socket of a killed busd refuses: ping, don't just stat */
+		if (stat(e->socket, &st) == 0 && bus_open(e->socket, &b) == 0) {
+			bus_close(b);
+			return;
+		}
+		if (e2e_now_ms() > deadline) {
+			e2e_dump_log(e);
+			fail_msg("busd did not serve %s within %d ms", e->socket,
+			         READY_TIMEOUT_MS);
+		}
+		e2e_sleep_ms(10);
+	}
+}
+
+int e2e_busd_stop(struct e2e *e)
+{
+	int st;
+
+	if (!e->busd)
+		return 0;
+	kill(e->busd, SIGTERM);
+	st = e2e_wait(e, e->busd, STOP_TIMEOUT_S);
+	e->busd = 0;
+	return st;
+}
+
+void e2e_busd_kill(struct e2e *e)
+{
+	if (!e->busd)
+		return;
+	kill(e->busd, SIGKILL);
+	e2e_wait(e, e->busd, STOP_TIMEOUT_S);
+	e->busd = 0;
+}
+
+bus *e2e_open(const struct e2e *e)
+{
+	bus *b = NULL;
+	int rc = bus_open(e->socket, &b);
+
+	if (rc < 0)
+		fail_msg("bus_open %s: %s", e->socket, bus_strerror(rc));
+	return b;
+}
+
+void e2e_create(struct e2e *e, const char *queue, const char *capacity)
+{
+	struct e2e_run r;
+
+	if (capacity)
+		e2e_cli(e, &r, NULL, 0, 30, "create", queue, "--capacity", capacity, NULL);
+	else
+		e2e_cli(e, &r, NULL, 0, 30, "create", queue, NULL);
+	if (r.status != 0)
+		fprintf(stderr, "buscli create %s: status %d: %s", queue, r.status, r.err);
+	assert_int_equal(r.status, 0);
+	e2e_run_free(&r);
+}
+
+/* --- setup and teardown --- */
+
+int e2e_setup(void **state)
+{
+	struct e2e *e = calloc(1, sizeof(*e));
+	struct sigaction ign = {.sa_handler = SIG_IGN};
+
+	if (!e)
+		return -1;
+	/* a child that dies with our pipe open must not kill the test */
+	sigemptyset(&ign.sa_mask);
+	sigaction(SIGPIPE, &ign, NULL);
+	e->busd_path = getenv("BUSD");
+	e->buscli_path = getenv("BUSCLI");
+	snprintf(e->dir, sizeof(e->dir), "%s/bus-e2e-XXXXXX",
+	         getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (!mkdtemp(e->dir)) {
+		fprintf(stderr, "mkdtemp %s: %s\n", e->dir, strerror(errno));
+		free(e);
+		return -1;
+	}
+	snprintf(e->socket, sizeof(e->socket), "%s/busd.sock", e->dir);
+	snprintf(e->log, sizeof(e->log), "%s/busd.log", e->dir);
+	e->instance = seg_instance(e->socket);
+	*state = e;
+	e2e_busd_start(e);
+	return 0;
+}
+
+/* Removes every file of dir, then dir. */
+static void remove_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (d) {
+		while ((de = readdir(d)) != NULL)
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+				unlinkat(dirfd(d), de->d_name, 0);
+		closedir(d);
+	}
+	rmdir(dir);
+}
+
+int e2e_teardown(void **state)
+{
+	struct e2e *e = *state;
+	int rc = 0, st;
+	DIR *d;
+
+	if (!e)
+		return 0;
+	for (int i = 0; i < E2E_MAX_CHILDREN; i++) {
+		if (e->children[i] && e->children[i] != e->busd) {
+			kill(e->children[i], SIGKILL);
+			waitpid(e->children[i], NULL, 0);
+			e->children[i] = 0;
+		}
+	}
+	if (e->busd) {
+		st = e2e_busd_stop(e);
+		if (st != 0) {
+			fprintf(stderr, "busd did not stop cleanly on SIGTERM: status %d\n", st);
+			e2e_dump_log(e);
+			rc = -1;
+		}
+	}
+	/* segments this busd left behind (a test that failed midway) */
+	d = opendir("/dev/shm");
+	if (d) {
+		struct dirent *de;
+
+		while ((de = readdir(d)) != NULL) {
+			char q[BUS_NAME_MAX + 1];
+			uint8_t uuid[16];
+
+			if (seg_shm_parse(de->d_name, e->instance, q, uuid) == 0) {
+				fprintf(stderr, "e2e: removing leftover segment /dev/shm/%s\n",
+				        de->d_name);
+				unlinkat(dirfd(d), de->d_name, 0);
+			}
+		}
+		closedir(d);
+	}
+	remove_dir(e->dir);
+	free(e);
+	*state = NULL;
+	return rc;
+}

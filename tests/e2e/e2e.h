@@ -1,0 +1,169 @@
+/*
+ * e2e.h - the end-to-end harness: a real busd on a private socket, real
+ * buscli processes, and the public C API, all in one test.
+ *
+ * Each test gets a fresh temporary directory (mkdtemp) holding busd's
+ * socket and log, and a busd started there and waited for (its socket
+ * answers a ping).  Every child the test starts is recorded, so the
+ * teardown can kill whatever an assertion left running.  At the end busd
+ * is stopped with SIGTERM (and must exit 0), the /dev/shm segments of
+ * this busd (bus.<instance>.*, instance = seg_instance(socket)) are
+ * unlinked if any were left behind, and the directory is removed.
+ *
+ * The programs under test come from the environment: BUSD and BUSCLI
+ * (meson passes the built executables), PRODUCER, CONSUMER and SRCDIR for
+ * the examples test.  Without them, or without a writable /dev/shm, a
+ * test program exits 77 (skipped) and says why.
+ */
+#ifndef BUS_E2E_H
+#define BUS_E2E_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "bus/bus.h"
+
+/* Sanitizer builds are slower: longer deadlines, fewer messages. */
+#if defined(BUS_TEST_SANITIZED)
+#define E2E_SCALE(full, sanitized) (sanitized)
+#else
+#define E2E_SCALE(full, sanitized) (full)
+#endif
+
+#define E2E_MAX_CHILDREN 32
+
+struct e2e {
+	char dir[256];     /* private temp directory */
+	char socket[300];  /* dir/busd.sock */
+	char log[300];     /* dir/busd.log: busd's stderr, all runs appended */
+	uint32_t instance; /* seg_instance(socket) */
+	const char *busd_path;
+	const char *buscli_path;
+	pid_t busd;        /* running busd, 0 if none */
+	pid_t children[E2E_MAX_CHILDREN];
+};
+
+/* Output of a finished process. */
+struct e2e_run {
+	int status; /* exit status 0-255; 1000 + signal; -1 killed for timeout */
+	char *out;  /* stdout, NUL-terminated */
+	size_t out_len;
+	char *err;  /* stderr, NUL-terminated */
+	size_t err_len;
+};
+
+/* A running child with optional pipes (-1 where none). */
+struct e2e_proc {
+	pid_t pid;
+	int in;  /* write end of its stdin */
+	int out; /* read end of its stdout */
+	int err; /* read end of its stderr */
+};
+
+/*
+ * Checks what every e2e program needs (BUSD, BUSCLI, a writable /dev/shm)
+ * and returns NULL, or the reason the tests cannot run here.
+ */
+const char *e2e_precheck(void);
+
+/* Milliseconds; the deadlines of a test scale with the build. */
+uint64_t e2e_now_ms(void);
+void e2e_sleep_ms(unsigned ms);
+
+/* Sets up *e: temp dir and paths; starts busd and waits until it serves. */
+int e2e_setup(void **state);
+/* Stops busd (asserting a clean exit), kills leftovers, removes files. */
+int e2e_teardown(void **state);
+
+/*
+ * Starts busd on e->socket (stderr appended to e->log, extra args after
+ * the socket) and waits until it answers; fails the test otherwise.
+ */
+void e2e_busd_start(struct e2e *e);
+/* Starts a busd without waiting (for the "second busd" test). */
+pid_t e2e_busd_spawn(struct e2e *e, const char *log_path);
+/* SIGTERM, wait; returns its exit status (as e2e_wait). */
+int e2e_busd_stop(struct e2e *e);
+/* SIGKILL and reap. */
+void e2e_busd_kill(struct e2e *e);
+/* Prints busd's log on stderr (called on failures). */
+void e2e_dump_log(const struct e2e *e);
+
+/* Opens a libbus connection to this test's busd; fails the test if not. */
+bus *e2e_open(const struct e2e *e);
+
+/*
+ * Spawns argv[0] with argv; each of want_in/out/err asks for a pipe,
+ * otherwise that stream is /dev/null (stdin) or inherited (stdout,
+ * stderr).  The child is tracked for the teardown.
+ */
+void e2e_spawn(struct e2e *e, struct e2e_proc *p, char *const argv[],
+               bool want_in, bool want_out, bool want_err);
+
+/* Pipes for e2e_spawn_cli(). */
+#define E2E_IN  1
+#define E2E_OUT 2
+#define E2E_ERR 4
+
+/* Spawns buscli --socket S followed by the NULL-terminated args. */
+void e2e_spawn_cli(struct e2e *e, struct e2e_proc *p, int pipes, ...);
+
+/*
+ * Feeds in (in_len bytes; stdin closed after), collects stdout and stderr
+ * until both close, waits for the process at most timeout_s in total.
+ * Closes p's pipes.
+ */
+void e2e_communicate(struct e2e *e, struct e2e_proc *p, const void *in,
+                     size_t in_len, int timeout_s, struct e2e_run *r);
+
+/* Runs buscli --socket S args... (NULL-terminated) to completion. */
+void e2e_cli(struct e2e *e, struct e2e_run *r, const void *in, size_t in_len,
+             int timeout_s, ...);
+void e2e_cli_v(struct e2e *e, struct e2e_run *r, const void *in, size_t in_len,
+               int timeout_s, char *const args[]);
+void e2e_run_free(struct e2e_run *r);
+
+/*
+ * Waits for pid at most timeout_s, then SIGKILLs it.  Returns the exit
+ * status, 1000 + signal, or -1 if it had to be killed.  Untracks it.
+ */
+int e2e_wait(struct e2e *e, pid_t pid, int timeout_s);
+
+/* Runs fn(arg) in a tracked child that exits with its return value. */
+pid_t e2e_fork(struct e2e *e, int (*fn)(void *), void *arg);
+
+/*
+ * Appends what fd has to *buf (len *len, capacity grown as needed) until
+ * *len has at least want_lines newlines, EOF, or timeout_ms.  Returns 1 at
+ * EOF, 0 otherwise.
+ */
+int e2e_read_lines(int fd, char **buf, size_t *len, size_t *cap,
+                   size_t want_lines, int timeout_ms);
+
+/* Writes all n bytes to fd; returns 0 or -1 (errno set). */
+int e2e_write_all(int fd, const void *data, size_t n);
+
+/* Number of '\n' in s[0..n-1]. */
+size_t e2e_count_lines(const char *s, size_t n);
+
+/* Checks: stderr is one line starting "buscli: "; prints what it got. */
+bool e2e_one_error_line(const struct e2e_run *r);
+
+/*
+ * Sets *ret to the number after "key": in a JSON text (the first
+ * occurrence); false if there is none.  Good for buscli's flat objects.
+ */
+bool e2e_json_u64(const char *json, const char *key, uint64_t *ret);
+/* The string value of "key" (no escapes expected) into buf. */
+bool e2e_json_str(const char *json, const char *key, char *buf, size_t n);
+
+/* Names in /dev/shm that belong to this busd, with queue (NULL: any). */
+int e2e_shm_count(const struct e2e *e, const char *queue);
+
+/* Creates a queue through buscli (asserts success). */
+void e2e_create(struct e2e *e, const char *queue, const char *capacity);
+
+#endif
