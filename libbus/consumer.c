@@ -72,7 +72,7 @@ void bus_consumer_close(bus_consumer *c)
 {
 	if (!c)
 		return;
-	bus_release(c);
+	/* Unreleased messages stay for the next consumer (ring_cons_init). */
 	seg_unclaim(&c->seg, SEG_LOCK_CONSUMER, &c->seg.hdr->cons_pid);
 	seg_close(&c->seg);
 	free(c);

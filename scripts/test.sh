@@ -170,7 +170,7 @@ total_skip=0
 failed=0
 none_registered=0
 summary=()
-shm_before=$(find /dev/shm -maxdepth 1 -name 'bus-*' 2>/dev/null | sort || true)
+shm_before=$(find /dev/shm -maxdepth 1 \( -name 'bus-*' -o -name 'bus.*' \) 2>/dev/null | sort || true)
 
 for entry in "${configs[@]}"; do
 	IFS='|' read -r dir cc opts <<<"$entry"
@@ -236,7 +236,7 @@ printf '%s\n' "${summary[@]}"
 
 # Segments that appeared during the run and that no running process maps
 # (one still mapped belongs to something else that is running now).
-shm_after=$(find /dev/shm -maxdepth 1 -name 'bus-*' 2>/dev/null | sort || true)
+shm_after=$(find /dev/shm -maxdepth 1 \( -name 'bus-*' -o -name 'bus.*' \) 2>/dev/null | sort || true)
 leftover=()
 while IFS= read -r f; do
 	if [[ -n "$f" ]] && ! grep -qsF -- "$f" /proc/[0-9]*/maps; then

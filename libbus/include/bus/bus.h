@@ -259,7 +259,12 @@ int bus_consumer_open(bus *b, const char *queue, bus_consumer **ret);
  */
 int bus_consumer_open_fd(int seg_fd, bus_consumer **ret);
 
-/* Releases what was received, detaches and frees the consumer. */
+/*
+ * Detaches and frees the consumer.  Messages received but not released
+ * are not given up: the next consumer receives them again, flagged
+ * BUS_MSG_REDELIVERED.  Call bus_release() first for those you are done
+ * with.
+ */
 void bus_consumer_close(bus_consumer *c);
 
 /*
