@@ -472,8 +472,12 @@ pid_t e2e_busd_spawn(struct e2e *e, const char *log_path)
 		if (log < 0 || null < 0 || dup2(null, STDIN_FILENO) < 0 ||
 		    dup2(log, STDERR_FILENO) < 0 || dup2(log, STDOUT_FILENO) < 0)
 			_exit(126);
-		execl(e->busd_path, e->busd_path, "--socket", e->socket, "--log-level",
-		      "debug", (char *)NULL);
+		if (e->config)
+			execl(e->busd_path, e->busd_path, "--socket", e->socket, "--log-level",
+			      "debug", "--config", e->config, (char *)NULL);
+		else
+			execl(e->busd_path, e->busd_path, "--socket", e->socket, "--log-level",
+			      "debug", (char *)NULL);
 		fprintf(stderr, "e2e: exec %s: %s\n", e->busd_path, strerror(errno));
 		_exit(127);
 	}

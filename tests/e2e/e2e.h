@@ -44,6 +44,7 @@ struct e2e {
 	const char *buscli_path;
 	pid_t busd;        /* running busd, 0 if none */
 	pid_t children[E2E_MAX_CHILDREN];
+	const char *config; /* if set, busd is started with --config config */
 };
 
 /* Output of a finished process. */

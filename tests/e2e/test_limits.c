@@ -1,0 +1,388 @@
+/*
+ * test_limits.c - busd at its configured limits, and with /dev/shm full.
+ *
+ *  - connection_flood: max-connections = 8, 50 raw connections held open:
+ *    busd closes those over the limit, stays alive, and serves normally
+ *    once they are closed.
+ *  - queue_limit: max-queues = 3: the 4th create fails (exit 1, one line
+ *    naming the queue and the limit).
+ *  - capacity_limit: max-capacity = 64K: a 128K queue is refused, a 64K
+ *    one is not.
+ *
+ * Built a second time with -DLIMITS_SHMFULL as its own test program:
+ *  - shm_full: busd in a private mount namespace whose /dev/shm is a 2 MiB
+ *    tmpfs (unshare -m; the host's /dev/shm is untouched): a 1 MiB queue
+ *    is created, a 4 MiB one fails with ENOSPC ("no space in /dev/shm for
+ *    queue 'big'"), busd keeps serving and the first queue still works.
+ *    Needs root and unshare/nsenter that work here; otherwise exits 77.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "e2e.h"
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_true(fputs(text, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+
+static void busd_alive(struct e2e *e)
+{
+	int status;
+
+	assert_int_not_equal(e->busd, 0);
+	assert_int_equal(waitpid(e->busd, &status, WNOHANG), 0);
+}
+
+static void expect_fail(struct e2e_run *r, const char *what, const char *needle)
+{
+	if (r->status != 1 || !strstr(r->err, needle))
+		fprintf(stderr, "%s: status %d, stderr: %s (expected status 1 and '%s')\n",
+		        what, r->status, r->err, needle);
+	assert_int_equal(r->status, 1);
+	assert_true(e2e_one_error_line(r));
+	assert_non_null(strstr(r->err, needle));
+}
+
+static bool log_has(const struct e2e *e, const char *needle)
+{
+	FILE *f = fopen(e->log, "r");
+	char line[4096];
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, needle) != NULL;
+	fclose(f);
+	return found;
+}
+
+#ifndef LIMITS_SHMFULL
+
+#define FLOOD 50
+
+static char conf[300];
+
+/* Restarts this test's busd with the config text. */
+static void restart_busd(struct e2e *e, const char *text)
+{
+	assert_int_equal(e2e_busd_stop(e), 0);
+	snprintf(conf, sizeof(conf), "%s/busd.conf", e->dir);
+	write_file(conf, text, 0600);
+	e->config = conf;
+	e2e_busd_start(e);
+}
+
+static void connection_flood(void **state)
+{
+	struct e2e *e = *state;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fds[FLOOD], closed = 0;
+	uint64_t deadline;
+	struct e2e_run r;
+
+	restart_busd(e, "[busd]\nmax-connections = 8\n");
+	assert_true(strlen(e->socket) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, e->socket, strlen(e->socket) + 1);
+	for (int i = 0; i < FLOOD; i++) {
+		fds[i] = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		assert_true(fds[i] >= 0);
+		if (connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			/* a full backlog refuses: that is a closed one too */
+			close(fds[i]);
+			fds[i] = -1;
+		}
+	}
+	/* busd accepts and closes those over the limit: they read EOF */
+	deadline = e2e_now_ms() + E2E_SCALE(5000, 20000);
+	while (e2e_now_ms() < deadline) {
+		closed = 0;
+		for (int i = 0; i < FLOOD; i++) {
+			struct pollfd p = {.fd = fds[i], .events = POLLIN};
+			char c;
+
+			if (fds[i] < 0 ||
+			    (poll(&p, 1, 0) == 1 && recv(fds[i], &c, 1, MSG_DONTWAIT) == 0))
+				closed++;
+		}
+		if (closed >= FLOOD - 8)
+			break;
+		e2e_sleep_ms(20);
+	}
+	fprintf(stderr, "flood: %d of %d connections closed by busd\n", closed, FLOOD);
+	assert_true(closed >= FLOOD - 8);
+	assert_true(closed < FLOOD); /* the first 8 are held */
+	busd_alive(e);
+	assert_true(log_has(e, "connection limit reached"));
+
+	for (int i = 0; i < FLOOD; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	/* busd notices the closes: a normal request works again */
+	deadline = e2e_now_ms() + E2E_SCALE(5000, 20000);
+	for (;;) {
+		e2e_cli(e, &r, NULL, 0, 30, "create", "after-flood", NULL);
+		if (r.status == 0 || e2e_now_ms() > deadline)
+			break;
+		e2e_run_free(&r);
+		e2e_sleep_ms(50);
+	}
+	if (r.status != 0)
+		fprintf(stderr, "create after the flood: status %d: %s\n", r.status, r.err);
+	assert_int_equal(r.status, 0);
+	e2e_run_free(&r);
+	e2e_cli(e, &r, NULL, 0, 30, "publish", "after-flood", "hi", NULL);
+	assert_int_equal(r.status, 0);
+	e2e_run_free(&r);
+	e2e_cli(e, &r, NULL, 0, 30, "recv", "after-flood", "-n", "1", "-T", "2000", NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "hi\n");
+	e2e_run_free(&r);
+	e2e_cli(e, &r, NULL, 0, 30, "delete", "after-flood", NULL);
+	assert_int_equal(r.status, 0);
+	e2e_run_free(&r);
+	busd_alive(e);
+}
+
+static void queue_limit(void **state)
+{
+	struct e2e *e = *state;
+	static const char *const names[] = {"a", "b", "c"};
+	struct e2e_run r;
+
+	restart_busd(e, "[busd]\nmax-queues = 3\n");
+	for (int i = 0; i < 3; i++)
+		e2e_create(e, names[i], "4K");
+	e2e_cli(e, &r, NULL, 0, 30, "create", "d", "--capacity", "4K", NULL);
+	expect_fail(&r, "4th create", "'d'");
+	assert_non_null(strstr(r.err, "max-queues 3"));
+	e2e_run_free(&r);
+	assert_int_equal(e2e_shm_count(e, NULL), 3);
+	assert_int_equal(e2e_shm_count(e, "d"), 0);
+	busd_alive(e);
+	/* a slot freed is a slot usable */
+	e2e_cli(e, &r, NULL, 0, 30, "delete", "a", NULL);
+	assert_int_equal(r.status, 0);
+	e2e_run_free(&r);
+	e2e_create(e, "d", "4K");
+	for (int i = 1; i < 4; i++) {
+		e2e_cli(e, &r, NULL, 0, 30, "delete", i < 3 ? names[i] : "d", NULL);
+		assert_int_equal(r.status, 0);
+		e2e_run_free(&r);
+	}
+	assert_int_equal(e2e_shm_count(e, NULL), 0);
+}
+
+static void capacity_limit(void **state)
+{
+	struct e2e *e = *state;
+	struct e2e_run r;
+
+	restart_busd(e, "[busd]\nmax-capacity = 64K\ndefault-capacity = 4K\n");
+	e2e_cli(e, &r, NULL, 0, 30, "create", "big", "--capacity", "128K", NULL);
+	expect_fail(&r, "create 128K", "'big'");
+	e2e_run_free(&r);
+	assert_int_equal(e2e_shm_count(e, "big"), 0);
+	busd_alive(e);
+	e2e_create(e, "ok", "64K");
+	e2e_cli(e, &r, NULL, 0, 30, "publish", "ok", "fits", NULL);
+	assert_int_equal(r.status, 0);
+	e2e_run_free(&r);
+	e2e_cli(e, &r, NULL, 0, 30, "recv", "ok", "-n", "1", "-T", "2000", NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "fits\n");
+	e2e_run_free(&r);
+	e2e_cli(e, &r, NULL, 0, 30, "delete", "ok", NULL);
+	assert_int_equal(r.status, 0);
+	e2e_run_free(&r);
+	assert_int_equal(e2e_shm_count(e, NULL), 0);
+}
+
+static int setup(void **state)
+{
+	const char *why = e2e_precheck();
+
+	if (why) {
+		fprintf(stderr, "skipped: %s\n", why);
+		exit(77);
+	}
+	return e2e_setup(state);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(connection_flood, setup, e2e_teardown),
+		cmocka_unit_test_setup_teardown(queue_limit, setup, e2e_teardown),
+		cmocka_unit_test_setup_teardown(capacity_limit, setup, e2e_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
+
+#else /* LIMITS_SHMFULL */
+
+static char wrapper[300];
+static const char *real_busd;
+static const char *nsenter_path;
+
+static const char *find_tool(const char *name)
+{
+	static const char *const dirs[] = {"/usr/bin", "/bin", "/usr/sbin", "/sbin"};
+	static char buf[4][64];
+	static int k;
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		char *b = buf[k % 4];
+
+		snprintf(b, sizeof(buf[0]), "%s/%s", dirs[i], name);
+		if (access(b, X_OK) == 0) {
+			k++;
+			return b;
+		}
+	}
+	return NULL;
+}
+
+/* Runs nsenter -t busd -m buscli --socket S args... (in busd's namespace). */
+static void ns_cli(struct e2e *e, struct e2e_run *r, ...)
+{
+	char *argv[32], pid[16];
+	int n = 0;
+	const char *a;
+	struct e2e_proc p;
+	va_list ap;
+
+	snprintf(pid, sizeof(pid), "%d", (int)e->busd);
+	argv[n++] = (char *)nsenter_path;
+	argv[n++] = "-t";
+	argv[n++] = pid;
+	argv[n++] = "-m";
+	argv[n++] = (char *)e->buscli_path;
+	argv[n++] = "--socket";
+	argv[n++] = e->socket;
+	va_start(ap, r);
+	while ((a = va_arg(ap, const char *)) != NULL && n < 31)
+		argv[n++] = (char *)a;
+	va_end(ap);
+	argv[n] = NULL;
+	e2e_spawn(e, &p, argv, false, true, true);
+	e2e_communicate(e, &p, NULL, 0, 30, r);
+}
+
+static int setup(void **state)
+{
+	const char *why = e2e_precheck();
+
+	if (!why && geteuid() != 0)
+		why = "not root: cannot mount a small tmpfs on /dev/shm";
+	if (!why && !(nsenter_path = find_tool("nsenter")))
+		why = "nsenter not found";
+	if (!why && !find_tool("unshare"))
+		why = "unshare not found";
+	if (!why && system("unshare -m sh -c 'mount -t tmpfs -o size=1M tmpfs /dev/shm' "
+	                   ">/dev/null 2>&1") != 0)
+		why = "cannot mount a tmpfs in a private mount namespace (unshare -m)";
+	if (why) {
+		fprintf(stderr, "skipped: %s\n", why);
+		exit(77);
+	}
+	return e2e_setup(state);
+}
+
+static void shm_full(void **state)
+{
+	struct e2e *e = *state;
+	struct e2e_run r;
+	char text[1024];
+	struct stat st;
+
+	/* busd again, in a private mount namespace with a 2 MiB /dev/shm */
+	assert_int_equal(e2e_busd_stop(e), 0);
+	real_busd = e->busd_path;
+	snprintf(wrapper, sizeof(wrapper), "%s/busd-small-shm", e->dir);
+	snprintf(text, sizeof(text),
+	         "#!/bin/sh\n"
+	         "exec unshare -m sh -c 'mount -t tmpfs -o size=2M tmpfs /dev/shm && "
+	         "exec \"$0\" \"$@\"' '%s' \"$@\"\n", real_busd);
+	write_file(wrapper, text, 0700);
+	e->busd_path = wrapper;
+	e2e_busd_start(e); /* same pid all the way: sh, unshare, sh, busd */
+
+	e2e_create(e, "small", "1M");
+	e2e_cli(e, &r, NULL, 0, 30, "create", "big", "--capacity", "4M", NULL);
+	expect_fail(&r, "create 4M in a 2M /dev/shm", "no space in /dev/shm for queue 'big'");
+	e2e_run_free(&r);
+	assert_true(log_has(e, "ENOSPC"));
+	busd_alive(e);
+
+	/* the host's /dev/shm saw nothing */
+	assert_int_equal(e2e_shm_count(e, NULL), 0);
+
+	/* busd keeps serving, and the first queue works (inside the namespace) */
+	e2e_cli(e, &r, NULL, 0, 30, "list", NULL);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "small"));
+	assert_null(strstr(r.out, "big"));
+	e2e_run_free(&r);
+	ns_cli(e, &r, "publish", "small", "still-works", NULL);
+	if (r.status != 0)
+		fprintf(stderr, "publish: status %d: %s\n", r.status, r.err);
+	assert_int_equal(r.status, 0);
+	e2e_run_free(&r);
+	ns_cli(e, &r, "recv", "small", "-n", "1", "-T", "2000", NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "still-works\n");
+	e2e_run_free(&r);
+	/* after the failure there is room for what fits */
+	e2e_create(e, "small2", "256K");
+	ns_cli(e, &r, "delete", "small", NULL);
+	assert_int_equal(r.status, 0);
+	e2e_run_free(&r);
+	ns_cli(e, &r, "delete", "small2", NULL);
+	assert_int_equal(r.status, 0);
+	e2e_run_free(&r);
+	assert_int_equal(stat(wrapper, &st), 0);
+}
+
+static int teardown(void **state)
+{
+	struct e2e *e = *state;
+	int rc = e2e_teardown(state); /* SIGTERM: busd exits, its namespace goes */
+
+	(void)e;
+	return rc;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(shm_full, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
+
+#endif

@@ -1,0 +1,327 @@
+/*
+ * test_security.c - what another user can and cannot do (busd as root,
+ * buscli as 'nobody' through runuser).
+ *
+ *  - owner_only: a config that grants nobody anything: busd's directory is
+ *    0700 and its socket 0600; nobody cannot even connect, and buscli
+ *    says so in one line and exits 1.
+ *  - produce_only: a config granting `produce = user:nobody` on one queue:
+ *    the directory is 0755 and the socket 0666; nobody may publish and
+ *    read that queue's stats, but not receive, create or delete (EACCES,
+ *    with busd's reason), nor read the stats of a queue it has no right
+ *    on.  The segment in /dev/shm is 0600, owned by root, and nobody
+ *    cannot open it directly.  busd keeps serving root afterwards.
+ *
+ * Needs root, runuser and a user 'nobody'; otherwise exits 77.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "e2e.h"
+#include "segment.h"
+
+static uid_t nobody_uid;
+static gid_t nobody_gid;
+static const char *runuser_path;
+static char run_dir[300];
+static char conf[300];
+
+static const char *find_runuser(void)
+{
+	static const char *const cands[] = {"/usr/sbin/runuser", "/sbin/runuser",
+	                                    "/usr/bin/runuser", "/bin/runuser"};
+
+	for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]); i++)
+		if (access(cands[i], X_OK) == 0)
+			return cands[i];
+	return NULL;
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_true(fputs(text, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+}
+
+/*
+ * Restarts busd with config text on DIR/run/busd.sock, a directory busd
+ * creates itself (mode by the config), with DIR reachable by anyone.
+ */
+static void restart_busd(struct e2e *e, const char *text)
+{
+	if (e->busd)
+		assert_int_equal(e2e_busd_stop(e), 0);
+	rmdir(run_dir); /* busd removed its socket and lock file */
+	assert_int_equal(chmod(e->dir, 0755), 0);
+	snprintf(run_dir, sizeof(run_dir), "%s/run", e->dir);
+	assert_true(snprintf(e->socket, sizeof(e->socket), "%s/busd.sock", run_dir) <
+	            (int)sizeof(e->socket));
+	e->instance = seg_instance(e->socket);
+	snprintf(conf, sizeof(conf), "%s/busd.conf", e->dir);
+	write_file(conf, text);
+	e->config = conf;
+	e2e_busd_start(e);
+}
+
+/* Runs buscli --socket S args... as nobody. */
+static void nobody_cli(struct e2e *e, struct e2e_run *r, ...)
+{
+	char *argv[32];
+	int n = 0;
+	const char *a;
+	struct e2e_proc p;
+	va_list ap;
+
+	argv[n++] = (char *)runuser_path;
+	argv[n++] = "-u";
+	argv[n++] = "nobody";
+	argv[n++] = "--";
+	argv[n++] = (char *)e->buscli_path;
+	argv[n++] = "--socket";
+	argv[n++] = e->socket;
+	va_start(ap, r);
+	while ((a = va_arg(ap, const char *)) != NULL && n < 31)
+		argv[n++] = (char *)a;
+	va_end(ap);
+	argv[n] = NULL;
+	e2e_spawn(e, &p, argv, false, true, true);
+	e2e_communicate(e, &p, NULL, 0, 30, r);
+}
+
+static void expect_fail(struct e2e_run *r, const char *what, const char *needle)
+{
+	if (r->status != 1 || !strstr(r->err, needle))
+		fprintf(stderr, "%s: status %d, stderr: %s (expected status 1 and '%s')\n",
+		        what, r->status, r->err, needle);
+	assert_int_equal(r->status, 1);
+	assert_true(e2e_one_error_line(r));
+	assert_non_null(strstr(r->err, needle));
+}
+
+static mode_t mode_of(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_mode & 07777;
+}
+
+static int setup(void **state)
+{
+	const char *why = e2e_precheck();
+	struct passwd *pw;
+
+	if (!why && geteuid() != 0)
+		why = "not root: cannot run busd as root and clients as another user";
+	if (!why && !(runuser_path = find_runuser()))
+		why = "runuser not found";
+	if (!why && !(pw = getpwnam("nobody")))
+		why = "no user 'nobody'";
+	if (why) {
+		fprintf(stderr, "skipped: %s\n", why);
+		exit(77);
+	}
+	nobody_uid = pw->pw_uid;
+	nobody_gid = pw->pw_gid;
+	run_dir[0] = '\0';
+	return e2e_setup(state);
+}
+
+static int teardown(void **state)
+{
+	struct e2e *e = *state;
+	int rc = 0;
+
+	if (e && e->busd && e2e_busd_stop(e) != 0) {
+		e2e_dump_log(e);
+		rc = -1;
+	}
+	if (run_dir[0])
+		rmdir(run_dir);
+	run_dir[0] = '\0';
+	return e2e_teardown(state) || rc;
+}
+
+static void owner_only(void **state)
+{
+	struct e2e *e = *state;
+	struct e2e_run r;
+
+	restart_busd(e, "[queue q]\ncapacity = 4K\n");
+	assert_int_equal(mode_of(run_dir), 0700);
+	assert_int_equal(mode_of(e->socket), 0600);
+
+	nobody_cli(e, &r, "publish", "q", "hello", NULL);
+	expect_fail(&r, "publish as nobody", "permission denied");
+	e2e_run_free(&r);
+	nobody_cli(e, &r, "recv", "q", "-n", "1", "-T", "0", NULL);
+	expect_fail(&r, "recv as nobody", "permission denied");
+	e2e_run_free(&r);
+
+	/* root still can */
+	e2e_cli(e, &r, NULL, 0, 30, "publish", "q", "from-root", NULL);
+	assert_int_equal(r.status, 0);
+	e2e_run_free(&r);
+	e2e_cli(e, &r, NULL, 0, 30, "recv", "q", "-n", "1", "-T", "2000", NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "from-root\n");
+	e2e_run_free(&r);
+	e2e_cli(e, &r, NULL, 0, 30, "delete", "q", NULL);
+	assert_int_equal(r.status, 0);
+	e2e_run_free(&r);
+	assert_int_equal(e2e_shm_count(e, NULL), 0);
+}
+
+/* The path of queue's segment in /dev/shm (asserts there is exactly one). */
+static void segment_path(struct e2e *e, const char *queue, char *buf, size_t n)
+{
+	DIR *d = opendir("/dev/shm");
+	struct dirent *de;
+	int found = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		char q[BUS_NAME_MAX + 1];
+		uint8_t uuid[16];
+
+		if (seg_shm_parse(de->d_name, e->instance, q, uuid) == 0 &&
+		    strcmp(q, queue) == 0) {
+			snprintf(buf, n, "/dev/shm/%s", de->d_name);
+			found++;
+		}
+	}
+	closedir(d);
+	assert_int_equal(found, 1);
+}
+
+/* In a child as nobody: open(path) must fail with EACCES, read or write. */
+static int open_as_nobody(void *arg)
+{
+	const char *path = arg;
+	int fd;
+
+	if (setgroups(0, NULL) < 0 || setgid(nobody_gid) < 0 || setuid(nobody_uid) < 0)
+		return 10;
+	if (geteuid() != nobody_uid)
+		return 11;
+	fd = open(path, O_RDONLY);
+	if (fd >= 0 || errno != EACCES)
+		return 12;
+	fd = open(path, O_RDWR);
+	if (fd >= 0 || errno != EACCES)
+		return 13;
+	return 0;
+}
+
+static void produce_only(void **state)
+{
+	struct e2e *e = *state;
+	char seg[512];
+	struct e2e_run r;
+	struct stat st;
+
+	restart_busd(e, "[queue q]\ncapacity = 4K\nproduce = user:nobody\n");
+	assert_int_equal(mode_of(run_dir), 0755);
+	assert_int_equal(mode_of(e->socket), 0666);
+	e2e_create(e, "secret", "4K"); /* run-time queue of root: no rights for nobody */
+
+	nobody_cli(e, &r, "publish", "q", "from-nobody", NULL);
+	if (r.status != 0)
+		fprintf(stderr, "publish as nobody: status %d: %s\n", r.status, r.err);
+	assert_int_equal(r.status, 0);
+	e2e_run_free(&r);
+
+	nobody_cli(e, &r, "recv", "q", "-n", "1", "-T", "0", NULL);
+	expect_fail(&r, "recv as nobody", "permission denied");
+	assert_non_null(strstr(r.err, "may not consume from queue 'q'"));
+	assert_string_equal(r.out, "");
+	e2e_run_free(&r);
+	nobody_cli(e, &r, "create", "zz", NULL);
+	expect_fail(&r, "create as nobody", "permission denied");
+	assert_non_null(strstr(r.err, "may not create queue 'zz'"));
+	e2e_run_free(&r);
+	nobody_cli(e, &r, "delete", "q", NULL);
+	expect_fail(&r, "delete as nobody", "permission denied");
+	assert_non_null(strstr(r.err, "may not delete queue 'q'"));
+	e2e_run_free(&r);
+	nobody_cli(e, &r, "publish", "secret", "x", NULL);
+	expect_fail(&r, "publish to secret as nobody", "permission denied");
+	e2e_run_free(&r);
+
+	/* stats: with a right (produce) yes; without, no */
+	nobody_cli(e, &r, "stats", "q", "--json", NULL);
+	if (r.status != 0)
+		fprintf(stderr, "stats q as nobody: status %d: %s\n", r.status, r.err);
+	assert_int_equal(r.status, 0);
+	{
+		uint64_t enq = 0;
+
+		assert_true(e2e_json_u64(r.out, "enqueued", &enq));
+		assert_int_equal(enq, 1);
+	}
+	e2e_run_free(&r);
+	nobody_cli(e, &r, "stats", "secret", "--json", NULL);
+	if (r.status == 0)
+		fprintf(stderr, "stats secret as nobody succeeded: %s\n", r.out);
+	assert_int_not_equal(r.status, 0);
+	assert_null(strstr(r.out, "\"enqueued\""));
+	e2e_run_free(&r);
+	/* list shows only what nobody has a right on */
+	nobody_cli(e, &r, "list", NULL);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "\nq "));
+	assert_null(strstr(r.out, "secret"));
+	e2e_run_free(&r);
+
+	/* the segment: 0600, root's, and nobody cannot open it */
+	segment_path(e, "q", seg, sizeof(seg));
+	assert_int_equal(stat(seg, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(st.st_uid, 0);
+	assert_int_equal(e2e_wait(e, e2e_fork(e, open_as_nobody, seg), 30), 0);
+
+	/* busd still serves: root receives what nobody sent, and more */
+	assert_int_equal(kill(e->busd, 0), 0);
+	e2e_cli(e, &r, NULL, 0, 30, "publish", "q", "from-root", NULL);
+	assert_int_equal(r.status, 0);
+	e2e_run_free(&r);
+	e2e_cli(e, &r, NULL, 0, 30, "recv", "q", "-n", "2", "-T", "2000", NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "from-nobody\nfrom-root\n");
+	e2e_run_free(&r);
+	for (int i = 0; i < 2; i++) {
+		e2e_cli(e, &r, NULL, 0, 30, "delete", i ? "q" : "secret", NULL);
+		assert_int_equal(r.status, 0);
+		e2e_run_free(&r);
+	}
+	assert_int_equal(e2e_shm_count(e, NULL), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(owner_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(produce_only, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
