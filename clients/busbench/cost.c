@@ -1,0 +1,261 @@
+/*
+ * cost.c - bus-cost: the work of one send+receive pair, for callgrind,
+ * and proof that the pair allocates nothing.
+ *
+ * One process, one queue segment in /dev/shm (its name removed as soon
+ * as both handles are attached), a producer and the consumer attached
+ * through the public API on descriptors of their own.  After a warm-up
+ * it makes N pairs of bus_send() + bus_recv() + bus_release() of a
+ * --size-byte message (64 by default), none of which may wait, and
+ * checks each message's length and sequence number.
+ *
+ * scripts/callgrind-cost.sh runs it under valgrind --tool=callgrind with
+ * two values of N: the difference of the instruction totals over the
+ * difference of N is the cost of one pair, set-up and exit cancelled.
+ *
+ * Builds without sanitizers replace malloc, calloc and realloc in this
+ * program with counting wrappers: any allocation during the N pairs makes
+ * the exit status 1.  (Sanitizer builds keep their own allocator; the
+ * count is then not taken.)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "bus/bus.h"
+#include "segment.h"
+
+#define PROG "bus-cost"
+#define WARMUP 1000u
+#define CAPACITY (UINT64_C(1) << 16)
+
+#if !defined(BUSBENCH_SANITIZED)
+/* Counting allocator: the whole program's malloc goes through here. */
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t m);
+extern void *__libc_realloc(void *p, size_t n);
+
+static unsigned long allocs;
+
+void *malloc(size_t n);
+void *calloc(size_t n, size_t m);
+void *realloc(void *p, size_t n);
+
+void *malloc(size_t n)
+{
+	allocs++;
+	return __libc_malloc(n);
+}
+
+void *calloc(size_t n, size_t m)
+{
+	allocs++;
+	return __libc_calloc(n, m);
+}
+
+void *realloc(void *p, size_t n)
+{
+	allocs++;
+	return __libc_realloc(p, n);
+}
+#define COUNTING 1
+#else
+static unsigned long allocs;
+#define COUNTING 0
+#endif
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "Usage: " PROG " [--pairs N] [--size BYTES]\n"
+	        "\n"
+	        "Sends and receives N messages on one queue in this process\n"
+	        "(bus_send, bus_recv, bus_release per message), after %u for warm-up,\n"
+	        "and reports whether the pairs allocated.  Meant to run under\n"
+	        "valgrind --tool=callgrind (scripts/callgrind-cost.sh).\n"
+	        "\n"
+	        "  -n, --pairs N     send+receive pairs, 0 to 100000000 (default 10000)\n"
+	        "  -s, --size BYTES  payload bytes, 8 to 4096 (default 64)\n"
+	        "  -h, --help        print this help and exit\n"
+	        "  -V, --version     print the version and exit\n"
+	        "\n"
+	        "Exit status: 0 every pair went through without allocating, 1 a failure\n"
+	        "or an allocation, 2 bad usage.\n", WARMUP);
+}
+
+static int parse_num(const char *s, unsigned long long max, unsigned long long *ret)
+{
+	char *end;
+
+	if (s[0] < '0' || s[0] > '9')
+		return -EINVAL;
+	errno = 0;
+	*ret = strtoull(s, &end, 10);
+	if (errno || *end || *ret > max)
+		return -EINVAL;
+	return 0;
+}
+
+/* Attaches a handle through a descriptor of its own; returns 0 or -errno. */
+static int open_fd(const char *name)
+{
+	int fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+
+	return fd < 0 ? -errno : fd;
+}
+
+/* n pairs; seq continues across calls.  Returns 0 or 1 after a message. */
+static int pairs(bus_producer *p, bus_consumer *c, const uint8_t *buf,
+                 size_t size, uint64_t n, uint64_t *seq)
+{
+	for (uint64_t i = 0; i < n; i++) {
+		bus_msg m;
+		int r = bus_send(p, 1, buf, size, 0);
+
+		if (r == 0)
+			r = bus_recv(c, &m, 0);
+		if (r < 0) {
+			fprintf(stderr, PROG ": pair %llu: %s\n", (unsigned long long)*seq,
+			        bus_strerror(r));
+			return 1;
+		}
+		if (m.len != size || m.seq != *seq) {
+			fprintf(stderr, PROG ": pair %llu: got %zu bytes, seq %llu\n",
+			        (unsigned long long)*seq, m.len, (unsigned long long)m.seq);
+			return 1;
+		}
+		bus_release(c);
+		(*seq)++;
+	}
+	return 0;
+}
+
+/*
+ * The measured pairs, apart from the warm-up so that callgrind can count
+ * them alone (--toggle-collect=measured_pairs, the script's --annotate).
+ */
+__attribute__((noinline))
+static int measured_pairs(bus_producer *p, bus_consumer *c, const uint8_t *buf,
+                          size_t size, uint64_t n, uint64_t *seq)
+{
+	return pairs(p, c, buf, size, n, seq);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "pairs", required_argument, NULL, 'n' },
+		{ "size", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct seg_params params = { .name = "buscost", .capacity = CAPACITY,
+	                             .max_producers = 1 };
+	unsigned long long npairs = 10000, size = 64, v;
+	bus_producer *p = NULL;
+	bus_consumer *c = NULL;
+	uint8_t buf[4096];
+	char name[64];
+	const char *why = "";
+	struct seg s;
+	uint64_t seq = 0;
+	unsigned long before;
+	int opt, fd, r, status;
+
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":n:s:hV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'n':
+			if (parse_num(optarg, 100000000, &v) < 0) {
+				fprintf(stderr, PROG ": --pairs: expected a whole number from "
+				        "0 to 100000000, got '%s'\n", optarg);
+				return 2;
+			}
+			npairs = v;
+			break;
+		case 's':
+			if (parse_num(optarg, sizeof(buf), &v) < 0 || v < 8) {
+				fprintf(stderr, PROG ": --size: expected a whole number from "
+				        "8 to %zu, got '%s'\n", sizeof(buf), optarg);
+				return 2;
+			}
+			size = v;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf(PROG " (bus) %d.%d.%d\n", BUS_VERSION_MAJOR,
+			       BUS_VERSION_MINOR, BUS_VERSION_PATCH);
+			return 0;
+		case ':':
+			fprintf(stderr, PROG ": option '%s' needs a value (see --help)\n",
+			        argv[optind - 1]);
+			return 2;
+		default:
+			fprintf(stderr, PROG ": unknown option '%s' (see --help)\n",
+			        argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, PROG ": unexpected argument '%s' (see --help)\n",
+		        argv[optind]);
+		return 2;
+	}
+
+	snprintf(name, sizeof(name), "/bus-cost-%d", (int)getpid());
+	r = seg_create_shm(name, &params, &s, &why);
+	if (r < 0) {
+		fprintf(stderr, PROG ": seg_create_shm %s: %s (%s)\n", name,
+		        bus_strerror(r), why ? why : "");
+		return 1;
+	}
+	seg_close(&s);
+	fd = open_fd(name);
+	r = fd < 0 ? fd : bus_producer_open_fd(fd, &p);
+	if (r < 0 && fd >= 0)
+		close(fd);
+	if (r == 0) {
+		fd = open_fd(name);
+		r = fd < 0 ? fd : bus_consumer_open_fd(fd, &c);
+		if (r < 0 && fd >= 0)
+			close(fd);
+	}
+	shm_unlink(name);
+	if (r < 0) {
+		fprintf(stderr, PROG ": attaching to %s: %s\n", name, bus_strerror(r));
+		bus_producer_close(p);
+		return 1;
+	}
+
+	memset(buf, 0x5a, sizeof(buf));
+	status = pairs(p, c, buf, (size_t)size, WARMUP, &seq);
+	before = allocs;
+	if (status == 0)
+		status = measured_pairs(p, c, buf, (size_t)size, npairs, &seq);
+	v = allocs - before;
+	if (status == 0) {
+		if (COUNTING)
+			printf("pairs: %llu of %llu bytes, allocations during them: %llu\n",
+			       npairs, size, v);
+		else
+			printf("pairs: %llu of %llu bytes, allocations not counted "
+			       "(sanitizer build)\n", npairs, size);
+		if (v != 0) {
+			fprintf(stderr, PROG ": %llu allocations during the pairs\n", v);
+			status = 1;
+		}
+	}
+	bus_consumer_close(c);
+	bus_producer_close(p);
+	return status;
+}

@@ -1,0 +1,354 @@
+/*
+ * transport_bus.c - the bus itself, through the public API.
+ *
+ * Two ways to reach a queue:
+ *  - directly (the default): the parent creates a segment in /dev/shm
+ *    under a name of its own, each child opens that name (an open file
+ *    description of its own, as bus_*_open_fd() require) and attaches
+ *    with bus_producer_open_fd() / bus_consumer_open_fd(); the parent
+ *    removes the name as soon as every child is attached, so an
+ *    interrupted run leaves nothing behind;
+ *  - through busd (--socket PATH): the parent creates a queue with
+ *    bus_queue_create(), each child attaches with bus_open() and
+ *    bus_producer_open() / bus_consumer_open(), and the parent deletes
+ *    the queue at the end.
+ * Either way sending is bus_send() and receiving bus_recv() (one message)
+ * or bus_recv_batch() + bus_release(); the segment's counters give the
+ * futex calls per message.
+ *
+ * Waiting: WAIT_SPIN sets both handles' spin to the largest value (4.3 s,
+ * far beyond any run's gaps), WAIT_DEFAULT keeps the library's, and
+ * WAIT_BLOCK sets it to 0; every send and receive waits forever
+ * (timeout -1): a peer that dies is the parent's to notice.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "segment.h"
+
+/* The message type of every benchmark message. */
+#define BENCH_TYPE 0x62656e63u
+
+struct bus_side {
+	char shm_name[64];            /* direct: the segment's name */
+	int name_slot;                /* its entry in linked_names, or -1 */
+	struct seg seg;               /* direct: the parent's mapping */
+	char queue[BUS_NAME_MAX + 1]; /* busd: the queue's name */
+	bus *b;                       /* busd: the parent's connection */
+};
+
+/*
+ * Names still linked in /dev/shm, for the signal handler: a run has at
+ * most two bus channels.  Each path is written before its flag is set.
+ */
+#define LINKED_MAX 4
+static char linked_path[LINKED_MAX][96];
+static volatile sig_atomic_t linked_flag[LINKED_MAX];
+
+static unsigned name_counter;
+
+void bus_side_unlink_all(void)
+{
+	for (int i = 0; i < LINKED_MAX; i++) {
+		if (linked_flag[i]) {
+			linked_flag[i] = 0;
+			/* unlink() is async-signal-safe; shm_unlink() is not listed */
+			unlink(linked_path[i]);
+		}
+	}
+}
+
+static int name_link(const char *shm_name)
+{
+	for (int i = 0; i < LINKED_MAX; i++) {
+		if (!linked_flag[i]) {
+			snprintf(linked_path[i], sizeof(linked_path[i]), "/dev/shm%s",
+			         shm_name);
+			linked_flag[i] = 1;
+			return i;
+		}
+	}
+	return -1;
+}
+
+static void name_unlink(struct bus_side *bs)
+{
+	if (bs->name_slot < 0)
+		return;
+	linked_flag[bs->name_slot] = 0;
+	bs->name_slot = -1;
+	shm_unlink(bs->shm_name);
+}
+
+static bool bus_unsupported(const struct chan_cfg *cfg, char *why, size_t n)
+{
+	uint32_t max = seg_max_message_for(cfg->capacity);
+
+	if (cfg->size > max) {
+		snprintf(why, n, "a %zu-byte message does not fit a %llu-byte queue "
+		         "(largest %u; raise --capacity)", cfg->size,
+		         (unsigned long long)cfg->capacity, max);
+		return true;
+	}
+	return false;
+}
+
+static int setup_busd(struct chan *ch, struct bus_side *bs)
+{
+	bus_queue_opts opts = {
+		.capacity = ch->cfg.capacity,
+		.max_producers = ch->cfg.producers,
+	};
+	bus_queue_info info;
+	int r = bus_open(ch->cfg.socket, &bs->b);
+
+	if (r == -ENOENT || r == -ECONNREFUSED)
+		return chan_fail(ch, r, "bus_open %s: no busd listening there (%s)",
+		                 ch->cfg.socket, strerror(-r));
+	if (r < 0)
+		return chan_fail(ch, r, "bus_open %s: %s", ch->cfg.socket,
+		                 bus_strerror(r));
+	snprintf(bs->queue, sizeof(bs->queue), "busbench-%d-%u", (int)getpid(),
+	         name_counter++);
+	r = bus_queue_create(bs->b, bs->queue, &opts, &info);
+	if (r < 0) {
+		chan_fail(ch, r, "bus_queue_create %s: %s%s%s", bs->queue,
+		          bus_strerror(r), *bus_last_error(bs->b) ? ": " : "",
+		          bus_last_error(bs->b));
+		bs->queue[0] = '\0';
+		return r;
+	}
+	if (info.max_message < ch->cfg.size)
+		return chan_fail(ch, -EMSGSIZE, "busd made queue %s with messages of "
+		                 "at most %u bytes", bs->queue, info.max_message);
+	return 0;
+}
+
+static int bus_setup(struct chan *ch)
+{
+	struct seg_params p = {
+		.name = "busbench",
+		.capacity = ch->cfg.capacity,
+		.max_producers = ch->cfg.producers,
+	};
+	struct bus_side *bs = calloc(1, sizeof(*bs));
+	const char *why = "";
+	int r;
+
+	if (!bs)
+		return chan_fail(ch, -ENOMEM, "out of memory");
+	bs->name_slot = -1;
+	bs->seg.fd = -1;
+	ch->bus = bs;
+	if (ch->cfg.socket)
+		return setup_busd(ch, bs);
+
+	snprintf(bs->shm_name, sizeof(bs->shm_name), "/busbench-%d-%u",
+	         (int)getpid(), name_counter++);
+	/* Registered before it exists: unlinking a missing name is harmless. */
+	bs->name_slot = name_link(bs->shm_name);
+	r = seg_create_shm(bs->shm_name, &p, &bs->seg, &why);
+	if (r < 0) {
+		if (bs->name_slot >= 0)
+			linked_flag[bs->name_slot] = 0;
+		bs->name_slot = -1;
+		bs->seg.fd = -1;
+		return chan_fail(ch, r, "seg_create_shm %s: %s (%s)", bs->shm_name,
+		                 bus_strerror(r), why ? why : "");
+	}
+	return 0;
+}
+
+static void bus_attached(struct chan *ch)
+{
+	if (ch->bus)
+		name_unlink(ch->bus);
+}
+
+static int bus_counters(struct chan *ch, struct chan_counters *out)
+{
+	struct bus_side *bs = ch->bus;
+	bus_stats st;
+	int r;
+
+	if (ch->cfg.socket)
+		r = bus_queue_stats(bs->b, bs->queue, &st);
+	else
+		r = bus_stats_read_fd(bs->seg.fd, &st);
+	if (r < 0)
+		return chan_fail(ch, r, "reading the queue's stats: %s",
+		                 bus_strerror(r));
+	*out = (struct chan_counters){
+		.msgs = st.dequeued,
+		.futex = st.consumer_wakeups + st.consumer_sleeps +
+		         st.producer_wakeups + st.blocked,
+		.blocked = st.blocked,
+	};
+	return 0;
+}
+
+static void bus_teardown(struct chan *ch)
+{
+	struct bus_side *bs = ch->bus;
+
+	if (!bs)
+		return;
+	if (bs->b) {
+		if (bs->queue[0])
+			bus_queue_delete(bs->b, bs->queue);
+		bus_close(bs->b);
+	}
+	name_unlink(bs);
+	if (bs->seg.fd >= 0)
+		seg_close(&bs->seg);
+	free(bs);
+	ch->bus = NULL;
+}
+
+/* The spin of a handle for a mode other than WAIT_DEFAULT. */
+static uint32_t spin_for(enum wait_mode w)
+{
+	return w == WAIT_SPIN ? UINT32_MAX : 0;
+}
+
+/* Opens the child's own file description of the segment, or -errno. */
+static int open_segment(struct chan *ch)
+{
+	int fd = shm_open(ch->bus->shm_name, O_RDWR | O_CLOEXEC, 0);
+
+	if (fd < 0)
+		return chan_fail(ch, -errno, "shm_open %s: %s", ch->bus->shm_name,
+		                 strerror(errno));
+	return fd;
+}
+
+static int bus_tx_open(struct chan *ch)
+{
+	int fd, r;
+
+	if (ch->cfg.socket) {
+		bus *b;
+
+		r = bus_open(ch->cfg.socket, &b);
+		if (r < 0)
+			return chan_fail(ch, r, "bus_open: %s", bus_strerror(r));
+		r = bus_producer_open(b, ch->bus->queue, &ch->prod);
+		bus_close(b);
+	} else {
+		fd = open_segment(ch);
+		if (fd < 0)
+			return fd;
+		r = bus_producer_open_fd(fd, &ch->prod);
+		if (r < 0)
+			close(fd);
+	}
+	if (r < 0)
+		return chan_fail(ch, r, "attaching a producer: %s", bus_strerror(r));
+	/* WAIT_DEFAULT: whatever the library's handles start with. */
+	if (ch->cfg.wait != WAIT_DEFAULT)
+		bus_producer_set_spin(ch->prod, spin_for(ch->cfg.wait));
+	return 0;
+}
+
+static int bus_send_msg(struct chan *ch, const void *buf, size_t len)
+{
+	int r = bus_send(ch->prod, BENCH_TYPE, buf, len, -1);
+
+	if (r < 0)
+		return chan_fail(ch, r, "bus_send: %s", bus_strerror(r));
+	return 0;
+}
+
+static int bus_rx_open(struct chan *ch)
+{
+	int fd, r;
+
+	ch->msgs = calloc(BENCH_BATCH, sizeof(*ch->msgs));
+	if (!ch->msgs)
+		return chan_fail(ch, -ENOMEM, "out of memory");
+	if (ch->cfg.socket) {
+		bus *b;
+
+		r = bus_open(ch->cfg.socket, &b);
+		if (r < 0)
+			return chan_fail(ch, r, "bus_open: %s", bus_strerror(r));
+		r = bus_consumer_open(b, ch->bus->queue, &ch->cons);
+		bus_close(b);
+	} else {
+		fd = open_segment(ch);
+		if (fd < 0)
+			return fd;
+		r = bus_consumer_open_fd(fd, &ch->cons);
+		if (r < 0)
+			close(fd);
+	}
+	if (r < 0)
+		return chan_fail(ch, r, "attaching the consumer: %s", bus_strerror(r));
+	if (ch->cfg.wait != WAIT_DEFAULT)
+		bus_consumer_set_spin(ch->cons, spin_for(ch->cfg.wait));
+	return 0;
+}
+
+static int bus_recv_msgs(struct chan *ch, struct view *v, int max)
+{
+	int n;
+
+	if (max == 1) {
+		n = bus_recv(ch->cons, &ch->msgs[0], -1);
+		if (n == 0)
+			n = 1;
+	} else {
+		n = bus_recv_batch(ch->cons, ch->msgs, (size_t)max, -1);
+	}
+	if (n < 0)
+		return chan_fail(ch, n, "bus_recv: %s", bus_strerror(n));
+	for (int i = 0; i < n; i++) {
+		if (ch->msgs[i].type != BENCH_TYPE)
+			return chan_fail(ch, -EBADMSG, "message of type %u, expected %u",
+			                 ch->msgs[i].type, BENCH_TYPE);
+		v[i] = (struct view){ ch->msgs[i].data, ch->msgs[i].len };
+	}
+	return n;
+}
+
+static void bus_release_msgs(struct chan *ch)
+{
+	bus_release(ch->cons);
+}
+
+static void bus_close_end(struct chan *ch)
+{
+	bus_producer_close(ch->prod);
+	bus_consumer_close(ch->cons);
+	ch->prod = NULL;
+	ch->cons = NULL;
+	free(ch->msgs);
+	ch->msgs = NULL;
+}
+
+const struct transport tp_bus = {
+	.name = "bus",
+	.what = "the bus: bus_send / bus_recv(_batch) + bus_release on a queue segment",
+	.throughput = true,
+	.multi_producer = true,
+	.waits = 1u << WAIT_SPIN | 1u << WAIT_DEFAULT | 1u << WAIT_BLOCK,
+	.has_size = true,
+	.unsupported = bus_unsupported,
+	.setup = bus_setup,
+	.attached = bus_attached,
+	.counters = bus_counters,
+	.teardown = bus_teardown,
+	.tx_open = bus_tx_open,
+	.send = bus_send_msg,
+	.rx_open = bus_rx_open,
+	.recv = bus_recv_msgs,
+	.release = bus_release_msgs,
+	.close = bus_close_end,
+};
