@@ -248,7 +248,8 @@ uint64_t ring_release(struct ring_cons *c)
 		return 0;
 	/* A later claim starts from zeros: recovery relies on it. */
 	memset(c->ring + idx, 0, first);
-	memset(c->ring, 0, n - first);
+	if (n > first)
+		memset(c->ring, 0, n - first);
 	c->head = c->pos;
 	/*
 	 * seq_cst: releases the zeroing to the producers (they write here
