@@ -48,11 +48,16 @@ int consumer_attach(struct seg *s, const struct wait_ops *ops,
 		free(c);
 		return r;
 	}
-	counter_add(&s->hdr->cons_gen, 1);
 	c->seg = *s;
 	c->ops = ops ? ops : &wait_futex_ops;
 	c->spin_ns = BUS_DEFAULT_SPIN_NS;
-	ring_cons_init(&c->ring, &c->seg);
+	r = ring_cons_init(&c->ring, &c->seg);
+	if (r < 0) {
+		seg_unclaim(s, SEG_LOCK_CONSUMER, &s->hdr->cons_pid);
+		free(c);
+		return r;
+	}
+	counter_add(&s->hdr->cons_gen, 1);
 	*ret = c;
 	return 0;
 }

@@ -24,7 +24,11 @@
 
 #define CONTROL_VERSION    1u
 #define CONTROL_MAX_PACKET 65536u
-/* Arena that decodes any packet of CONTROL_MAX_PACKET bytes. */
+/*
+ * Arena for decoding one packet: ample for any request or response of
+ * the protocol; a packet stuffed with thousands of unknown fields may
+ * exhaust it and is then refused as malformed (-ENOBUFS).
+ */
 #define CONTROL_ARENA      (8u * CONTROL_MAX_PACKET)
 
 /*
@@ -46,8 +50,9 @@ int control_send(int sock, const ProtobufCMessage *m, int fd);
 int control_recv(int sock, void *buf, size_t cap, size_t *len, int *fd);
 
 /*
- * Decodes a request or response packet into arena (CONTROL_ARENA bytes is
- * always enough).  Returns 0 and sets *ret, -EBADMSG or -ENOBUFS.
+ * Decodes a request or response packet into arena (CONTROL_ARENA bytes
+ * for any packet of the protocol).  Returns 0 and sets *ret, -EBADMSG or
+ * -ENOBUFS.
  */
 int control_decode_request(const void *buf, size_t len, void *arena,
                            size_t arena_size, BusControl__Request **ret);

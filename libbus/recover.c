@@ -60,6 +60,9 @@ enum recover_result ring_recover(struct ring_cons *c, struct seg *s)
 
 		if (need == 0 || pos - at >= need)
 			continue;
+		/* Not an intent a producer writes: a scribble, never trusted. */
+		if (at % REC_ALIGN || need % REC_ALIGN || need > s->capacity)
+			return RECOVER_WAIT;
 		if (seg_held(s, SEG_LOCK_SLOT(i), &slot->pid))
 			return RECOVER_WAIT;
 		n++;

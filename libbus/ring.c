@@ -49,6 +49,9 @@ int ring_claim(struct ring_prod *p, size_t len, struct rec_hdr **ret)
 	/* relaxed: a guess; the CAS below decides */
 	tail = load_relaxed(&h->tail);
 	for (;;) {
+		/* Producers only ever move it by 8-aligned amounts: scribbled. */
+		if (tail % REC_ALIGN)
+			return -EBADMSG;
 		need = claim_need(p, tail, ext, &pad);
 		if (tail + need - p->cached_head > p->capacity) {
 			/* acquire: the consumer zeroed everything before head */
@@ -136,7 +139,7 @@ int ring_has_room(struct ring_prod *p, size_t len)
 	return tail + need - p->cached_head <= p->capacity;
 }
 
-void ring_cons_init(struct ring_cons *c, struct seg *s)
+int ring_cons_init(struct ring_cons *c, struct seg *s)
 {
 	/* acquire: pairs with the previous consumer's release of head */
 	uint64_t head = load_acquire(&s->hdr->head);
@@ -156,6 +159,7 @@ void ring_cons_init(struct ring_cons *c, struct seg *s)
 		.redeliver_end = read - head <= s->capacity ? read : head,
 		.max_message = s->max_message,
 	};
+	return head % REC_ALIGN ? -EBADMSG : 0;
 }
 
 /* 1 if [pos, pos + ext) lies before the tail, reloading it if needed. */

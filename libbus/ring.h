@@ -99,8 +99,9 @@ void ring_prod_init(struct ring_prod *p, struct seg *s, uint32_t slot_index);
 
 /*
  * Claims a record for len payload bytes and marks it claimed.  Returns 0
- * and sets *ret, -EMSGSIZE if len exceeds the queue's maximum, or -EAGAIN
- * if the ring has no room (nothing claimed then).
+ * and sets *ret, -EMSGSIZE if len exceeds the queue's maximum, -EAGAIN if
+ * the ring has no room (nothing claimed then), or -EBADMSG if the shared
+ * tail was scribbled (not 8-aligned).
  */
 int ring_claim(struct ring_prod *p, size_t len, struct rec_hdr **ret);
 
@@ -121,9 +122,10 @@ int ring_has_room(struct ring_prod *p, size_t len);
 /*
  * Binds c to s, starting at the released head.  Records between the head
  * and the cursor a previous consumer published were read by it but not
- * released: they are delivered again, before redeliver_end.
+ * released: they are delivered again, before redeliver_end.  Returns 0, or
+ * -EBADMSG if the shared head was scribbled (not 8-aligned).
  */
-void ring_cons_init(struct ring_cons *c, struct seg *s);
+int ring_cons_init(struct ring_cons *c, struct seg *s);
 
 /*
  * Reads the next committed record at the cursor, skipping padding, and

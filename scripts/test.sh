@@ -14,7 +14,7 @@
 # and none failed.
 #
 # Usage: scripts/test.sh [--quick] [--help]
-#   --quick   only the first configuration (build)
+#   --quick   only the first configuration (build), no fuzzing
 set -euo pipefail
 
 usage() {
@@ -230,6 +230,18 @@ for entry in "${configs[@]}"; do
 	summary+=("$(printf '%-11s %-18s %3d passed, %3d failed, %3d skipped' \
 		"$dir" "$status" "$pass" "$fail" "$skip")")
 done
+
+# The fuzzers proper (their corpora are replayed above as suite 'fuzz'):
+# a bounded run of each, BUS_FUZZ_SECONDS (default 60) per target.
+if ((!quick)); then
+	say "fuzz (libFuzzer, ${BUS_FUZZ_SECONDS:-60} s per target)"
+	if "$root/scripts/fuzz.sh" --seconds "${BUS_FUZZ_SECONDS:-60}"; then
+		summary+=("$(printf '%-11s %-18s' fuzz ok)")
+	else
+		summary+=("$(printf '%-11s %-18s' fuzz FAILED)")
+		failed=1
+	fi
+fi
 
 say "summary"
 printf '%s\n' "${summary[@]}"

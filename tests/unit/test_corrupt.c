@@ -153,6 +153,31 @@ static void test_length_past_tail_breaks_queue(void **state)
 	bus_release(cons);
 }
 
+/* A scribbled tail or head is refused, never used as an index. */
+static void test_scribbled_positions(void **state)
+{
+	struct seg s = ms.seg;
+	bus_consumer *other;
+	bus_msg m;
+
+	(void)state;
+	atomic_store(&ms.seg.hdr->tail, 4093);
+	atomic_store(&ms.seg.hdr->head, 4093);
+	assert_int_equal(bus_send(prod, 1, "x", 1, 0), -EBADMSG);
+	assert_int_equal(bus_send(prod, 1, "x", 1, -1), -EBADMSG);
+	bus_consumer_close(cons);
+	cons = NULL;
+	assert_int_equal(consumer_attach(&s, NULL, &other), -EBADMSG);
+	/* The refused consumer left the lease free. */
+	assert_int_equal(atomic_load(&ms.seg.hdr->cons_pid), 0);
+	atomic_store(&ms.seg.hdr->tail, 4096);
+	atomic_store(&ms.seg.hdr->head, 4096);
+	assert_int_equal(consumer_attach(&s, NULL, &cons), 0);
+	assert_int_equal(bus_send(prod, 1, "y", 1, 0), 0);
+	assert_int_equal(bus_recv(cons, &m, 0), 0);
+	bus_release(cons);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -165,6 +190,7 @@ int main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_length_past_tail_breaks_queue, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(test_scribbled_positions, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
