@@ -218,7 +218,8 @@ static int read_one(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
 
 static void to_msg(bus_consumer *c, struct rec_hdr *r, bus_msg *m)
 {
-	uint32_t len = (uint32_t)load_relaxed(&r->len) - REC_HDR;
+	/* The length ring_read validated, not a second read of shared memory. */
+	uint32_t len = c->ring.last_len;
 
 	*m = (bus_msg){
 		.data = rec_payload(r),

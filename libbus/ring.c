@@ -190,18 +190,23 @@ int ring_read(struct ring_cons *c, struct rec_hdr **ret)
 		 * x86-64 and AArch64 it is the same instruction as acquire.
 		 */
 		int32_t len = load_sc(&r->len);
+		/*
+		 * Read once: a producer can rewrite its record at any time, so
+		 * what is checked must be what is used (see also last_len).
+		 */
+		uint32_t flags = r->flags;
 		uint64_t ext;
 
 		if (len <= 0)
 			return -EAGAIN;
-		if (r->flags == REC_PAD) {
+		if (flags == REC_PAD) {
 			/* Padding always runs exactly to the end of the ring. */
 			if ((uint64_t)len != to_end || !before_tail(c, to_end))
 				return -EBADMSG;
 			c->pos += to_end;
 			continue;
 		}
-		if (r->flags == REC_DEAD) {
+		if (flags == REC_DEAD) {
 			/* A dead producer's claim, as recovery marked it. */
 			if ((uint32_t)len % REC_ALIGN || (uint32_t)len < REC_HDR ||
 			    (uint64_t)len > to_end || !before_tail(c, (uint64_t)len))
@@ -209,13 +214,14 @@ int ring_read(struct ring_cons *c, struct rec_hdr **ret)
 			c->pos += (uint64_t)len;
 			continue;
 		}
-		if (r->flags != 0 || (uint32_t)len < REC_HDR ||
+		if (flags != 0 || (uint32_t)len < REC_HDR ||
 		    (uint32_t)len - REC_HDR > c->max_message)
 			return -EBADMSG;
 		ext = rec_extent((uint32_t)len - REC_HDR);
 		if (ext > to_end || !before_tail(c, ext))
 			return -EBADMSG;
 		c->last = c->pos;
+		c->last_len = (uint32_t)len - REC_HDR;
 		c->pos += ext;
 		/* relaxed: for a successor, should we die before releasing */
 		store_relaxed(&c->hdr->cons.read_pos, c->pos);

@@ -90,6 +90,7 @@ struct ring_cons {
 	uint64_t pos;         /* read up to here; pos - head is held unreleased */
 	uint64_t cached_tail; /* last tail seen; records end at or before it */
 	uint64_t last;        /* position of the record ring_read returned last */
+	uint32_t last_len;    /* and its payload length, as validated */
 	uint64_t redeliver_end; /* records before this were read by a dead consumer */
 	uint32_t max_message;
 };
@@ -129,7 +130,9 @@ int ring_cons_init(struct ring_cons *c, struct seg *s);
 
 /*
  * Reads the next committed record at the cursor, skipping padding, and
- * moves the cursor past it.  The record stays valid until ring_release().
+ * moves the cursor past it; its validated payload length is in
+ * c->last_len (use it, not the record's length word, which a producer
+ * could rewrite).  The record stays valid until ring_release().
  * Returns 0 and sets *ret, -EAGAIN if the next record is not committed
  * yet, or -EBADMSG if it is corrupt (the cursor stays on it).
  */

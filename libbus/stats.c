@@ -44,6 +44,9 @@ static uint64_t oldest_age(const struct seg *s)
 	struct timespec now;
 	uint64_t at, ns;
 
+	/* A scribbled head would make us read across the ring's end. */
+	if (head % REC_ALIGN)
+		return 0;
 	for (int hop = 0; hop < 2 && tail != head; hop++) {
 		struct rec_hdr *r = (struct rec_hdr *)(s->ring + (head & mask));
 		/* acquire: pairs with the commit; the consumer may be zeroing it */
