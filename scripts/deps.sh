@@ -26,6 +26,19 @@ packages=(
 	valgrind
 	# the model checker for the wake protocol (tests/model)
 	spin
+	# protoc --encode/--decode, piped through buscli --raw (tests, README)
+	protobuf-compiler
+	# man pages are written in scdoc (man/)
+	scdoc
+	# quality gates: formatting, static analysis, coverage (scripts/lint.sh,
+	# scripts/test.sh --coverage)
+	clang-format
+	clang-tidy
+	cppcheck
+	gcovr
+	# scripts/bench-plot.sh
+	gnuplot-nox
+	jq
 )
 
 check_only=0
