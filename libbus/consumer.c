@@ -129,9 +129,13 @@ static int read_slow(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
 		enum recover_result rr;
 
 		r = ring_read(&c->ring, ret);
-		/* seq_cst: the load half of the handshake with seg_set_deleted */
-		if (r == -EAGAIN && (load_sc(&h->state) & SEG_STATE_DELETED))
-			r = -EPIPE;
+		if (r == -EAGAIN) {
+			/* seq_cst: the load half of the handshake with set_state */
+			uint32_t state = load_sc(&h->state);
+
+			if (state != SEG_STATE_LIVE)
+				r = seg_state_error(state);
+		}
 		if (r != -EAGAIN) {
 			wait_cancel(&h->cons_wait, v);
 			break;
@@ -202,21 +206,24 @@ static int corrupt(bus_consumer *c)
 }
 
 /* Reads the next record; an empty deleted queue is -EPIPE. */
-static int read_one(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
+HOT_INLINE int read_one(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
 {
 	int r = ring_read(&c->ring, ret);
 
 	if (r == -EAGAIN) {
 		/* relaxed: checked only once the queue looks drained */
-		if (load_relaxed(&c->seg.hdr->state) & SEG_STATE_DELETED)
-			return -EPIPE;
+		uint32_t state = load_relaxed(&c->seg.hdr->state);
+
+		/* Deleted and drained, or broken (e.g. by a producer's claim) */
+		if (state != SEG_STATE_LIVE)
+			return seg_state_error(state);
 		r = timeout_ms != 0 ? read_slow(c, timeout_ms, ret)
 		                    : poll_recover(c, ret);
 	}
 	return r == -EBADMSG ? corrupt(c) : r;
 }
 
-static void to_msg(bus_consumer *c, struct rec_hdr *r, bus_msg *m)
+HOT_INLINE void to_msg(bus_consumer *c, struct rec_hdr *r, bus_msg *m)
 {
 	/* The length ring_read validated, not a second read of shared memory. */
 	uint32_t len = c->ring.last_len;

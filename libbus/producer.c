@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "atomics.h"
+#include "clock.h"
 #include "handle.h"
 #include "recover.h"
 #include "ring.h"
@@ -20,6 +21,7 @@ struct bus_producer {
 	struct ring_prod ring;
 	struct seg seg;
 	const struct wait_ops *ops;
+	struct stamp_clock clock; /* enqueue timestamps */
 	uint32_t spin_ns;
 };
 
@@ -64,6 +66,8 @@ int producer_attach(struct seg *s, const struct wait_ops *ops,
 	p->seg = *s;
 	p->ops = ops ? ops : &wait_futex_ops;
 	p->spin_ns = BUS_DEFAULT_SPIN_NS;
+	/* The TSC only stands in for CLOCK_MONOTONIC, not for a test's clock. */
+	stamp_init(&p->clock, p->ops->now_ns, p->ops == &wait_futex_ops);
 	ring_prod_init(&p->ring, &p->seg, slot);
 	*ret = p;
 	return 0;
@@ -119,6 +123,16 @@ uint32_t bus_producer_slot(const bus_producer *p)
 	return p->ring.slot_index;
 }
 
+/* ring_claim; scribbled positions also mark the queue broken for all. */
+HOT_INLINE int try_claim(bus_producer *p, size_t len, struct rec_hdr **ret)
+{
+	int r = ring_claim(&p->ring, len, ret);
+
+	if (r == -EBADMSG)
+		seg_set_broken(&p->seg);
+	return r;
+}
+
 /* The queue is full: spin, then sleep on full_wait until a claim succeeds. */
 static int claim_slow(bus_producer *p, size_t len, int timeout_ms,
                       struct rec_hdr **ret)
@@ -131,7 +145,7 @@ static int claim_slow(bus_producer *p, size_t len, int timeout_ms,
 
 	do {
 		cpu_relax();
-		r = ring_claim(&p->ring, len, ret);
+		r = try_claim(p, len, ret);
 	} while (r == -EAGAIN && p->spin_ns && p->ops->now_ns() < spin_end);
 
 	while (r == -EAGAIN) {
@@ -149,17 +163,17 @@ static int claim_slow(bus_producer *p, size_t len, int timeout_ms,
 				slept = true;
 			}
 			if (wait_sleep(p->ops, &h->full_wait, v, deadline) == -ETIMEDOUT) {
-				r = ring_claim(&p->ring, len, ret);
+				r = try_claim(p, len, ret);
 				return r == -EAGAIN ? -ETIMEDOUT : r;
 			}
 		}
-		r = ring_claim(&p->ring, len, ret);
+		r = try_claim(p, len, ret);
 	}
 	return r;
 }
 
 /* Claims a record for len bytes, waiting as timeout_ms says. */
-static int claim(bus_producer *p, size_t len, int timeout_ms,
+HOT_INLINE int claim(bus_producer *p, size_t len, int timeout_ms,
                  struct rec_hdr **ret)
 {
 	/* relaxed: a read-mostly flag; nothing we write depends on it */
@@ -168,8 +182,7 @@ static int claim(bus_producer *p, size_t len, int timeout_ms,
 
 	if (state != SEG_STATE_LIVE)
 		return seg_state_error(state);
-	r = ring_claim(&p->ring, len, ret);
-
+	r = try_claim(p, len, ret);
 	if (r != -EAGAIN)
 		return r;
 	counter_add(&p->ring.slot->full, 1);
@@ -178,10 +191,10 @@ static int claim(bus_producer *p, size_t len, int timeout_ms,
 	return claim_slow(p, len, timeout_ms, ret);
 }
 
-static void commit(bus_producer *p, struct rec_hdr *r, uint32_t type,
+HOT_INLINE void commit(bus_producer *p, struct rec_hdr *r, uint32_t type,
                    size_t len)
 {
-	ring_commit(&p->ring, r, type, len, p->ops->now_ns());
+	ring_commit(&p->ring, r, type, len, stamp_now(&p->clock));
 	if (wait_signal(p->ops, &p->seg.hdr->cons_wait, 1))
 		counter_add(&p->ring.slot->wakes, 1);
 }

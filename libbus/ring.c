@@ -27,104 +27,64 @@ void ring_prod_init(struct ring_prod *p, struct seg *s, uint32_t slot_index)
 	};
 }
 
-/* Bytes a claim at tail needs for a record of extent ext: padding + record. */
-static uint64_t claim_need(const struct ring_prod *p, uint64_t tail,
-                           uint64_t ext, uint64_t *pad)
+/* Returns err with no claim in progress (recover.h reads the intent). */
+static int no_claim(struct ring_prod *p, int err)
 {
-	uint64_t to_end = p->capacity - (tail & p->mask);
-
-	*pad = ext > to_end ? to_end : 0;
-	return *pad + ext;
+	/* relaxed: only recovery reads it, after our death */
+	store_relaxed(&p->slot->claim_need, 0);
+	return err;
 }
 
-int ring_claim(struct ring_prod *p, size_t len, struct rec_hdr **ret)
+int ring_claim_slow(struct ring_prod *p, size_t len, struct rec_hdr **ret)
 {
 	struct seg_header *h = p->hdr;
-	struct rec_hdr *r;
-	uint64_t ext, tail, need, pad;
+	uint64_t ext = rec_extent(len), tail, need, pad;
 
-	if (len > p->max_message)
-		return -EMSGSIZE;
-	ext = rec_extent(len);
 	/* relaxed: a guess; the CAS below decides */
 	tail = load_relaxed(&h->tail);
 	for (;;) {
 		/* Producers only ever move it by 8-aligned amounts: scribbled. */
 		if (tail % REC_ALIGN)
-			return -EBADMSG;
-		need = claim_need(p, tail, ext, &pad);
-		if (tail + need - p->cached_head > p->capacity) {
+			return no_claim(p, -EBADMSG);
+		need = ring_claim_need(p, tail, ext, &pad);
+		/* As ring_claim(): a head past the tail reads as no room. */
+		if (tail - p->cached_head > p->capacity - need) {
 			/* acquire: the consumer zeroed everything before head */
 			p->cached_head = load_acquire(&h->head);
-			if (tail + need - p->cached_head > p->capacity) {
-				/* relaxed: only to tell "full" from "stale tail" */
+			if (tail - p->cached_head > p->capacity - need) {
+				/*
+				 * relaxed: only to tell "full" from "stale
+				 * tail"; loaded after the head, so in a sound
+				 * ring now - head <= capacity.
+				 */
 				uint64_t now = load_relaxed(&h->tail);
 
-				if (now == tail) {
-					/* relaxed: no claim in progress */
-					store_relaxed(&p->slot->claim_need, 0);
-					return -EAGAIN;
+				if (now != tail) {
+					tail = now;
+					continue;
 				}
-				tail = now;
-				continue;
+				/*
+				 * The head is past the tail: someone wrote it,
+				 * or the consumer read a record where nothing
+				 * was claimed.  Claiming on could overwrite
+				 * unread records, or records it has passed.
+				 */
+				if (tail - p->cached_head > p->capacity)
+					return no_claim(p, -EBADMSG);
+				return no_claim(p, -EAGAIN);
 			}
 		}
-		/*
-		 * The intent, for recovery should we die before the commit.
-		 * relaxed stores, kept before the CAS by its release order.
-		 */
+		/* The intent first, as in ring_claim(). */
 		store_relaxed(&p->slot->claim_pos, tail);
 		store_relaxed(&p->slot->claim_need, need);
-		/*
-		 * release: the intent is in place before the claim exists.
-		 * The CAS only decides who owns [tail, tail + need); what we
-		 * write there is published by the commit word.
-		 */
+		/* release: as in ring_claim() */
 		if (atomic_compare_exchange_weak_explicit(&h->tail, &tail, tail + need,
 		                                          memory_order_release,
 		                                          memory_order_relaxed))
 			break;
 	}
-
-	r = (struct rec_hdr *)(p->ring + (tail & p->mask));
-	if (pad) {
-		r->flags = REC_PAD;
-		/* release: the flags word is visible before the padding length */
-		store_release(&r->len, (int32_t)pad);
-		r = (struct rec_hdr *)p->ring;
-	}
-	/*
-	 * relaxed: nobody reads a claimed record while we live; the mark is
-	 * for recovery after our death.  The compiler barrier keeps the
-	 * payload stores after it; a dead process's stores have all reached
-	 * memory by the time the kernel reports its death.
-	 */
-	store_relaxed(&r->len, -(int32_t)(REC_HDR + len));
-	compiler_barrier();
-	*ret = r;
+	*ret = ring_claimed(p, tail, pad, len);
 	return 0;
-}
-
-void ring_commit(struct ring_prod *p, struct rec_hdr *r, uint32_t type,
-                 size_t len, uint64_t now_ns)
-{
-	r->flags = 0;
-	r->type = type;
-	r->producer = p->slot_index;
-	r->seq = p->seq++;
-	r->enqueue_ns = now_ns;
-	/*
-	 * seq_cst: releases the header and payload to the consumer, and is
-	 * the store half of the consumer-wake handshake (wait.h): it is
-	 * ordered before the producer's load of the consumer's wait word.
-	 */
-	store_sc(&r->len, (int32_t)(REC_HDR + len));
-	/* relaxed: the claim is committed; recovery has nothing to find */
-	store_relaxed(&p->slot->claim_need, 0);
-	/* relaxed: single-writer counters, readers want only a recent value */
-	store_relaxed(&p->slot->next_seq, p->seq);
-	counter_add(&p->slot->msgs, 1);
-	counter_add(&p->slot->bytes, len);
 }
 
 int ring_has_room(struct ring_prod *p, size_t len)
@@ -133,7 +93,7 @@ int ring_has_room(struct ring_prod *p, size_t len)
 
 	/* relaxed: the tail only sizes the padding a claim would need */
 	tail = load_relaxed(&p->hdr->tail);
-	need = claim_need(p, tail, rec_extent(len), &pad);
+	need = ring_claim_need(p, tail, rec_extent(len), &pad);
 	/* seq_cst: the load half of the full-queue handshake (wait.h) */
 	p->cached_head = load_sc(&p->hdr->head);
 	return tail + need - p->cached_head <= p->capacity;
@@ -172,7 +132,7 @@ static int before_tail(struct ring_cons *c, uint64_t ext)
 	return c->cached_tail - c->pos >= ext && c->cached_tail - c->pos <= c->capacity;
 }
 
-int ring_read(struct ring_cons *c, struct rec_hdr **ret)
+int ring_read_slow(struct ring_cons *c, struct rec_hdr **ret)
 {
 	for (;;) {
 		/*
@@ -218,7 +178,8 @@ int ring_read(struct ring_cons *c, struct rec_hdr **ret)
 		    (uint32_t)len - REC_HDR > c->max_message)
 			return -EBADMSG;
 		ext = rec_extent((uint32_t)len - REC_HDR);
-		if (ext > to_end || !before_tail(c, ext))
+		/* As ring_read(): not checked against the tail. */
+		if (ext > to_end)
 			return -EBADMSG;
 		c->last = c->pos;
 		c->last_len = (uint32_t)len - REC_HDR;
@@ -246,28 +207,6 @@ int ring_skip(struct ring_cons *c)
 		return -EBADMSG;
 	c->pos += ext;
 	return 0;
-}
-
-uint64_t ring_release(struct ring_cons *c)
-{
-	uint64_t n = c->pos - c->head;
-	uint64_t idx = c->head & c->mask;
-	uint64_t first = n < c->capacity - idx ? n : c->capacity - idx;
-
-	if (n == 0)
-		return 0;
-	/* A later claim starts from zeros: recovery relies on it. */
-	memset(c->ring + idx, 0, first);
-	if (n > first)
-		memset(c->ring, 0, n - first);
-	c->head = c->pos;
-	/*
-	 * seq_cst: releases the zeroing to the producers (they write here
-	 * only after loading this head), and is the store half of the
-	 * full-queue handshake: ordered before our load of the wait word.
-	 */
-	store_sc(&c->hdr->head, c->head);
-	return n;
 }
 
 uint64_t ring_used(const struct seg_header *h)

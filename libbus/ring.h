@@ -30,13 +30,14 @@
 #ifndef BUS_RING_H
 #define BUS_RING_H
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
-struct seg;
-struct seg_header;
-struct seg_slot;
+#include "atomics.h"
+#include "segment.h"
 
 #define REC_ALIGN 8u
 #define REC_HDR   32u
@@ -99,21 +100,6 @@ struct ring_cons {
 void ring_prod_init(struct ring_prod *p, struct seg *s, uint32_t slot_index);
 
 /*
- * Claims a record for len payload bytes and marks it claimed.  Returns 0
- * and sets *ret, -EMSGSIZE if len exceeds the queue's maximum, -EAGAIN if
- * the ring has no room (nothing claimed then), or -EBADMSG if the shared
- * tail was scribbled (not 8-aligned).
- */
-int ring_claim(struct ring_prod *p, size_t len, struct rec_hdr **ret);
-
-/*
- * Fills the claimed record's header and commits it; the payload must be
- * written.  len must be the length it was claimed with.
- */
-void ring_commit(struct ring_prod *p, struct rec_hdr *r, uint32_t type,
-                 size_t len, uint64_t now_ns);
-
-/*
  * Reloads the head with sequential consistency: the load half of the
  * full-queue wait handshake (wait.h).  Returns 1 if len payload bytes
  * would fit now, 0 otherwise.
@@ -129,16 +115,6 @@ int ring_has_room(struct ring_prod *p, size_t len);
 int ring_cons_init(struct ring_cons *c, struct seg *s);
 
 /*
- * Reads the next committed record at the cursor, skipping padding, and
- * moves the cursor past it; its validated payload length is in
- * c->last_len (use it, not the record's length word, which a producer
- * could rewrite).  The record stays valid until ring_release().
- * Returns 0 and sets *ret, -EAGAIN if the next record is not committed
- * yet, or -EBADMSG if it is corrupt (the cursor stays on it).
- */
-int ring_read(struct ring_cons *c, struct rec_hdr **ret);
-
-/*
  * Steps over the corrupt record at the cursor when its length is one a
  * record can have (header to header + max_message, not past the end of
  * the ring or the tail): then only the rest of its header was bad.
@@ -147,11 +123,220 @@ int ring_read(struct ring_cons *c, struct rec_hdr **ret);
 int ring_skip(struct ring_cons *c);
 
 /*
+ * The fast paths below are inline: a send or a receive is a few dozen
+ * instructions, and calls between translation units would be a third of
+ * them.  What is rare (a full ring, padding, a dead claim, a corrupt
+ * record) stays out of line in ring.c.
+ */
+
+/* Bytes a claim at tail needs for a record of extent ext: padding + record. */
+static inline uint64_t ring_claim_need(const struct ring_prod *p, uint64_t tail,
+                                       uint64_t ext, uint64_t *pad)
+{
+	uint64_t to_end = p->capacity - (tail & p->mask);
+
+	*pad = ext > to_end ? to_end : 0;
+	return *pad + ext;
+}
+
+/* Writes the claim's padding, if any, and its mark; returns the record. */
+static inline struct rec_hdr *ring_claimed(struct ring_prod *p, uint64_t tail,
+                                           uint64_t pad, size_t len)
+{
+	struct rec_hdr *r = (struct rec_hdr *)(p->ring + (tail & p->mask));
+
+	if (pad) {
+		r->flags = REC_PAD;
+		/* release: the flags word is visible before the padding length */
+		store_release(&r->len, (int32_t)pad);
+		r = (struct rec_hdr *)p->ring;
+	}
+	/*
+	 * relaxed: nobody reads a claimed record while we live; the mark is
+	 * for recovery after our death.  The compiler barrier keeps the
+	 * payload stores after it; a dead process's stores have all reached
+	 * memory by the time the kernel reports its death.
+	 */
+	store_relaxed(&r->len, -(int32_t)(REC_HDR + len));
+	compiler_barrier();
+	return r;
+}
+
+/* Out of line: ring_claim() when its first try did not succeed. */
+int ring_claim_slow(struct ring_prod *p, size_t len, struct rec_hdr **ret);
+
+/*
+ * Claims a record for len payload bytes and marks it claimed.  Returns 0
+ * and sets *ret, -EMSGSIZE if len exceeds the queue's maximum, -EAGAIN if
+ * the ring has no room (nothing claimed then), or -EBADMSG if the shared
+ * positions were scribbled (the tail not 8-aligned, or the head past it).
+ * Inline is the first try, which succeeds unless the cached head says
+ * full or another producer's CAS came first.
+ */
+static inline int ring_claim(struct ring_prod *p, size_t len, struct rec_hdr **ret)
+{
+	struct seg_header *h = p->hdr;
+	uint64_t ext = rec_extent(len), tail, need, pad;
+
+	if (len > p->max_message)
+		return -EMSGSIZE;
+	/* relaxed: a guess; the CAS below decides */
+	tail = load_relaxed(&h->tail);
+	need = ring_claim_need(p, tail, ext, &pad);
+	/*
+	 * Room if tail - head <= capacity - need (need <= capacity:
+	 * max_message keeps a record within half the ring).  Written so, a
+	 * head past the tail reads as no room, never as room.  A tail not
+	 * 8-aligned (scribbled) is left to the slow path to refuse.
+	 */
+	if (tail % REC_ALIGN == 0 && tail - p->cached_head <= p->capacity - need) {
+		struct seg_slot *slot = p->slot;
+
+		/*
+		 * The intent, for recovery should we die before the commit.
+		 * relaxed stores, kept before the CAS by its release order.
+		 */
+		store_relaxed(&slot->claim_pos, tail);
+		store_relaxed(&slot->claim_need, need);
+		/*
+		 * release: the intent is in place before the claim exists.
+		 * The CAS only decides who owns [tail, tail + need); what we
+		 * write there is published by the commit word.
+		 */
+		if (atomic_compare_exchange_strong_explicit(&h->tail, &tail, tail + need,
+		                                            memory_order_release,
+		                                            memory_order_relaxed)) {
+			*ret = ring_claimed(p, tail, pad, len);
+			return 0;
+		}
+	}
+	return ring_claim_slow(p, len, ret);
+}
+
+/*
+ * Fills the claimed record's header and commits it; the payload must be
+ * written.  len must be the length it was claimed with.
+ */
+static inline void ring_commit(struct ring_prod *p, struct rec_hdr *r,
+                               uint32_t type, size_t len, uint64_t now_ns)
+{
+	struct seg_slot *slot = p->slot;
+
+	r->flags = 0;
+	r->type = type;
+	r->producer = p->slot_index;
+	r->seq = p->seq++;
+	r->enqueue_ns = now_ns;
+	/*
+	 * seq_cst: releases the header and payload to the consumer, and is
+	 * the store half of the consumer-wake handshake (wait.h): it is
+	 * ordered before the producer's load of the consumer's wait word.
+	 */
+	store_sc(&r->len, (int32_t)(REC_HDR + len));
+	/* relaxed: the claim is committed; recovery has nothing to find */
+	store_relaxed(&slot->claim_need, 0);
+	/*
+	 * relaxed: single-writer counters, readers want only a recent value.
+	 * next_seq also counts the slot's messages (stats.c).
+	 */
+	store_relaxed(&slot->next_seq, p->seq);
+	counter_add(&slot->bytes, len);
+}
+
+/* Out of line: ring_read() for anything but a plain committed record. */
+int ring_read_slow(struct ring_cons *c, struct rec_hdr **ret);
+
+/*
+ * Reads the next committed record at the cursor, skipping padding, and
+ * moves the cursor past it; its validated payload length is in
+ * c->last_len (use it, not the record's length word, which a producer
+ * could rewrite).  The record stays valid until ring_release().
+ * Returns 0 and sets *ret, -EAGAIN if the next record is not committed
+ * yet, or -EBADMSG if it is corrupt (the cursor stays on it).  A record
+ * is not checked against the tail (see ring.c; ring_claim() refuses a
+ * head released past it).
+ */
+
+static inline int ring_read(struct ring_cons *c, struct rec_hdr **ret)
+{
+	uint64_t idx = c->pos & c->mask;
+	struct rec_hdr *r = (struct rec_hdr *)(c->ring + idx);
+	int32_t len;
+	uint32_t flags, plen;
+	uint64_t ext;
+
+	/*
+	 * Holding the whole ring unreleased: the cursor is back at the
+	 * first held record, nothing after it can be new.
+	 */
+	if (c->pos - c->head >= c->capacity)
+		return -EAGAIN;
+	/*
+	 * seq_cst: acquires the record (pairs with the commit store), and
+	 * is the load half of the consumer's wait handshake.  On x86-64 and
+	 * AArch64 it is the same instruction as acquire.
+	 */
+	len = load_sc(&r->len);
+	if (len <= 0)
+		return -EAGAIN;
+	/*
+	 * Read once: a producer can rewrite its record at any time, so what
+	 * is checked must be what is used (see also last_len).
+	 */
+	flags = r->flags;
+	plen = (uint32_t)len - REC_HDR;
+	ext = rec_extent(plen);
+	/*
+	 * Not checked against the tail: when the consumer keeps up, its
+	 * cached tail is always stale, and reloading it would pull the line
+	 * every producer's CAS writes, once per message (50 ns of a 250 ns
+	 * round trip).  A record where nothing was claimed can only be
+	 * written by a process that could as well rewrite claimed records;
+	 * it is read, and the head released past the tail is refused by
+	 * ring_claim().
+	 */
+	if (flags != 0 || (uint32_t)len < REC_HDR || plen > c->max_message ||
+	    ext > c->capacity - idx)
+		return ring_read_slow(c, ret);
+	c->last = c->pos;
+	c->last_len = plen;
+	c->pos += ext;
+	/* relaxed: for a successor, should we die before releasing */
+	store_relaxed(&c->hdr->cons.read_pos, c->pos);
+	*ret = r;
+	return 0;
+}
+
+/*
  * Returns every record read since the last release to the producers:
  * zeroes their bytes, then publishes the new head.  Returns the number of
  * bytes released.
  */
-uint64_t ring_release(struct ring_cons *c);
+
+static inline uint64_t ring_release(struct ring_cons *c)
+{
+	uint64_t n = c->pos - c->head;
+	uint64_t idx = c->head & c->mask;
+	uint64_t to_end = c->capacity - idx;
+
+	if (n == 0)
+		return 0;
+	/* A later claim starts from zeros: recovery relies on it. */
+	if (n <= to_end) {
+		memset(c->ring + idx, 0, n);
+	} else {
+		memset(c->ring + idx, 0, to_end);
+		memset(c->ring, 0, n - to_end);
+	}
+	c->head = c->pos;
+	/*
+	 * seq_cst: releases the zeroing to the producers (they write here
+	 * only after loading this head), and is the store half of the
+	 * full-queue handshake: ordered before our load of the wait word.
+	 */
+	store_sc(&c->hdr->head, c->head);
+	return n;
+}
 
 /* Bytes committed or claimed but not yet released (approximate). */
 uint64_t ring_used(const struct seg_header *h);

@@ -69,8 +69,9 @@ static inline int seg_state_error(uint32_t state)
 struct seg_slot {
 	alignas(SEG_LINE) _Atomic uint32_t pid; /* last owner, for reports */
 	_Atomic uint32_t gen;                   /* bumped at each attach */
-	_Atomic uint64_t next_seq;              /* seq of its next message */
-	_Atomic uint64_t msgs;                  /* messages committed */
+	_Atomic uint64_t next_seq;              /* seq of its next message, and
+	                                           so the messages committed */
+	_Atomic uint64_t unused;                /* zero (was a second message count) */
 	_Atomic uint64_t bytes;                 /* payload bytes committed */
 	_Atomic uint64_t full;                  /* sends that found it full */
 	_Atomic uint64_t blocked;               /* sends that slept for space */

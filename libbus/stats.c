@@ -83,7 +83,8 @@ static void stats_fill(struct seg *s, bus_stats *st)
 	for (uint32_t i = 0; i < s->max_producers; i++) {
 		struct seg_slot *slot = &s->slots[i];
 
-		st->enqueued += load_relaxed(&slot->msgs);
+		/* One sequence number per message committed in the slot. */
+		st->enqueued += load_relaxed(&slot->next_seq);
 		st->enqueued_bytes += load_relaxed(&slot->bytes);
 		st->full += load_relaxed(&slot->full);
 		st->blocked += load_relaxed(&slot->blocked);

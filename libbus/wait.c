@@ -76,13 +76,9 @@ int wait_sleep(const struct wait_ops *ops, _Atomic uint32_t *w, uint32_t val,
 	return ops->wait(w, val, deadline_ns);
 }
 
-bool wait_signal(const struct wait_ops *ops, _Atomic uint32_t *w, int n)
+bool wait_signal_slow(const struct wait_ops *ops, _Atomic uint32_t *w,
+                      uint32_t v, int n)
 {
-	/* seq_cst: ordered after the caller's seq_cst store of the condition */
-	uint32_t v = load_sc(w);
-
-	if (!(v & WAIT_SLEEPING))
-		return false;
 	/*
 	 * Only one signaller needs to change the word; a loser of this CAS
 	 * knows a winner will wake.  relaxed on failure: nothing to order.

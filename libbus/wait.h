@@ -66,11 +66,25 @@ void wait_cancel(_Atomic uint32_t *w, uint32_t val);
 int wait_sleep(const struct wait_ops *ops, _Atomic uint32_t *w, uint32_t val,
                uint64_t deadline_ns);
 
+/* Out of line: wait_signal() once a sleeper announced itself. */
+bool wait_signal_slow(const struct wait_ops *ops, _Atomic uint32_t *w,
+                      uint32_t v, int n);
+
 /*
  * After making the condition true with a seq_cst store: wakes up to n
  * sleepers if any announced.  Returns true if it made the wake call.
+ * Inline: on a busy queue this one load is all a signaller does.
  */
-bool wait_signal(const struct wait_ops *ops, _Atomic uint32_t *w, int n);
+static inline bool wait_signal(const struct wait_ops *ops, _Atomic uint32_t *w,
+                               int n)
+{
+	/* seq_cst: ordered after the caller's seq_cst store of the condition */
+	uint32_t v = atomic_load_explicit(w, memory_order_seq_cst);
+
+	if (!(v & WAIT_SLEEPING))
+		return false;
+	return wait_signal_slow(ops, w, v, n);
+}
 
 /* Deadline for a timeout in ms (negative: WAIT_FOREVER). */
 uint64_t wait_deadline(const struct wait_ops *ops, int timeout_ms);

@@ -563,7 +563,7 @@ static void print_counters(struct seg *s, const struct prod_state *ps)
 	printf("\nqueue counters (kept in the segment):\n");
 	for (uint32_t i = 0; i < s->max_producers; i++) {
 		struct seg_slot *sl = &s->slots[i];
-		uint64_t msgs = load_counter(&sl->msgs);
+		uint64_t msgs = load_counter(&sl->next_seq); /* = messages committed */
 		int64_t who = -1;
 
 		for (uint32_t p = 0; p < NPRODUCERS; p++)

@@ -947,8 +947,16 @@ struct bad_rec {
 	int32_t len;
 	uint32_t flags;
 	uint64_t tail_off; /* tail - cursor */
-	int expect;        /* ring_read's result */
+	int expect;        /* ring_read's result, or REFUSED_BY_CLAIM */
 };
+
+/*
+ * A record that frames itself but lies where nothing was claimed: ring_read
+ * does not look at the tail (it would cost a shared line per message), so
+ * it is read and released; a claim that loads the head then finds it past
+ * the tail and refuses it.
+ */
+#define REFUSED_BY_CLAIM 1
 
 /* Capacity 256, max_message 96. */
 static const struct bad_rec bad_recs[] = {
@@ -972,9 +980,9 @@ static const struct bad_rec bad_recs[] = {
 	{"dead record crosses the end", 192, 72, REC_DEAD, 128, -EBADMSG},
 	{"dead record beyond the tail", 0, 64, REC_DEAD, 32, -EBADMSG},
 	{"unknown flag 0x80000000", 0, 40, 0x80000000u, 64, -EBADMSG},
-	{"record beyond the tail", 0, 40, 0, 0, -EBADMSG},
-	{"record partly beyond the tail", 0, 40, 0, 8, -EBADMSG},
-	{"record behind the tail", 0, 40, 0, (uint64_t)0 - 8, -EBADMSG},
+	{"record beyond the tail", 0, 40, 0, 0, REFUSED_BY_CLAIM},
+	{"record partly beyond the tail", 0, 40, 0, 8, REFUSED_BY_CLAIM},
+	{"record behind the tail", 0, 40, 0, (uint64_t)0 - 8, REFUSED_BY_CLAIM},
 	{"padding beyond the tail", 192, 64, REC_PAD, 0, -EBADMSG},
 	{"padding partly beyond the tail", 192, 64, REC_PAD, 32, -EBADMSG},
 	{"padding with unknown flag", 192, 64, REC_PAD | 0x4, 128, -EBADMSG},
@@ -999,6 +1007,24 @@ static void check_bad_rec(struct mem_seg *m, const struct bad_rec *b,
 	assert_int_equal(c.pos, pos);
 
 	rc = ring_read(&c, &r);
+	if (b->expect == REFUSED_BY_CLAIM) {
+		struct ring_prod p;
+		struct rec_hdr *claimed = NULL;
+		uint64_t tail = pos + b->tail_off;
+
+		if (rc != 0)
+			fail_msg("%s at position %#llx: ring_read returned %d, expected 0",
+			         b->what, (unsigned long long)pos, rc);
+		assert_int_equal(ring_release(&c), 40);
+		ring_prod_init(&p, &m->seg, 0);
+		for (size_t len = 0; len <= 96; len += 48) {
+			assert_int_equal(ring_claim(&p, len, &claimed), -EBADMSG);
+			assert_null(claimed);
+			assert_int_equal(tail_of(m), tail);
+			assert_int_equal(atomic_load(&p.slot->claim_need), 0);
+		}
+		return;
+	}
 	if (rc != b->expect)
 		fail_msg("%s at position %#llx: ring_read returned %d, expected %d",
 		         b->what, (unsigned long long)pos, rc, b->expect);
@@ -1101,7 +1127,6 @@ static void test_claim_order(void **state)
 	get(&c, rb2, 0, 2, 3, 2, 64);
 	assert_int_equal(atomic_load(&m.seg.slots[0].next_seq), 2);
 	assert_int_equal(atomic_load(&m.seg.slots[3].next_seq), 3);
-	assert_int_equal(atomic_load(&m.seg.slots[0].msgs), 2);
 	assert_int_equal(atomic_load(&m.seg.slots[3].bytes), 16);
 	assert_int_equal(ring_release(&c), 88 + 96);
 	seg_free(&m);
@@ -1299,7 +1324,6 @@ static void test_random_model(void **state)
 	assert_true(head_of(&m) < initial);
 	assert_true(laps >= (uint64_t)ops / 400);
 	for (int i = 0; i < NP; i++) {
-		assert_int_equal(atomic_load(&m.seg.slots[i].msgs), seq[i]);
 		assert_int_equal(atomic_load(&m.seg.slots[i].next_seq), seq[i]);
 		assert_true(full[i] > 0);
 		prod_close(p[i]);

@@ -68,7 +68,7 @@ typedef struct bus_msg {
 	uint32_t type;       /* message type id, see bus_type_id() */
 	uint32_t producer;   /* producer slot that sent it */
 	uint64_t seq;        /* per-producer sequence number, from 0 */
-	uint64_t enqueue_ns; /* CLOCK_MONOTONIC at commit */
+	uint64_t enqueue_ns; /* CLOCK_MONOTONIC at commit (within 1 us) */
 	uint32_t flags;      /* BUS_MSG_* */
 } bus_msg;
 
