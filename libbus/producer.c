@@ -143,10 +143,19 @@ static int claim_slow(bus_producer *p, size_t len, int timeout_ms,
 	bool slept = false;
 	int r;
 
+	/*
+	 * Spin only while nobody sleeps for space.  Once one producer
+	 * sleeps, a spinner would take every bit of space the consumer
+	 * frees before the sleeper is even woken, and the sleeper would
+	 * find the ring full again: the others join the sleepers, and the
+	 * consumer's wake lets them all race afresh.
+	 */
 	do {
 		cpu_relax();
 		r = try_claim(p, len, ret);
-	} while (r == -EAGAIN && p->spin_ns && p->ops->now_ns() < spin_end);
+	} while (r == -EAGAIN && p->spin_ns && p->ops->now_ns() < spin_end &&
+	         /* relaxed: a hint; sleeping is always safe (wait.h) */
+	         !(load_relaxed(&h->full_wait) & WAIT_SLEEPING));
 
 	while (r == -EAGAIN) {
 		uint32_t v = wait_prepare(&h->full_wait);
