@@ -7,9 +7,11 @@
  * max-capacity; the number of queues against max-queues) happen at the
  * end and name the line of the key at fault.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -572,7 +574,7 @@ static int queue_key(struct parser *p, unsigned bit, const char *key,
 {
 	struct queue_conf *q = &p->c->queues[p->c->nqueues - 1];
 	struct queue_state *qs = &p->qs[p->c->nqueues - 1];
-	uint64_t v;
+	uint64_t v = 0; /* read only when size_value() returns 0 */
 	int r;
 
 	switch (bit) {
@@ -692,6 +694,11 @@ int config_parse(struct busd_config *c, const char *file, const char *text,
 	size_t pos = 0;
 	int r = 0;
 
+	/*
+	 * p.qs runs parallel to c->queues from index 0 and p.cap counts both,
+	 * so c must hold no queues yet: config_init() leaves it so.
+	 */
+	assert(c->nqueues == 0 && !c->queues);
 	while (pos < len && r == 0) {
 		const char *nl = memchr(text + pos, '\n', len - pos);
 		size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
@@ -778,4 +785,66 @@ out:
 	free(text);
 	close(fd);
 	return r;
+}
+
+/* --- writing back --- */
+
+static void write_rule(FILE *f, const char *key, const struct access_rule *r,
+                       const char *none)
+{
+	if (r->n == 0) {
+		fprintf(f, "# %s: %s\n", key, none);
+		return;
+	}
+	fprintf(f, "%s =", key);
+	for (size_t i = 0; i < r->n; i++) {
+		const struct principal *p = &r->v[i];
+
+		if (p->kind == PRINCIPAL_ANYONE)
+			fputs(" *", f);
+		else
+			fprintf(f, " %s:%" PRIu32,
+			        p->kind == PRINCIPAL_UID ? "uid" : "gid", p->id);
+	}
+	fputc('\n', f);
+}
+
+static void write_queue(FILE *f, const struct queue_conf *q, uint32_t self)
+{
+	char size[32], none[96];
+
+	config_format_size(size, sizeof(size), q->capacity);
+	fprintf(f, "\n[queue %s]\n", q->name);
+	fprintf(f, "capacity = %s\n", size);
+	fprintf(f, "max-message = %" PRIu32 "\n",
+	        q->max_message ? q->max_message : seg_max_message_for(q->capacity));
+	fprintf(f, "max-producers = %" PRIu32 "\n", q->max_producers);
+	/* A declared queue belongs to busd: its owner is busd's uid. */
+	snprintf(none, sizeof(none), "no rule: busd's uid (%" PRIu32 ") and "
+	         "root only", self);
+	write_rule(f, "produce", &q->rules.produce, none);
+	write_rule(f, "consume", &q->rules.consume, none);
+	write_rule(f, "admin", &q->rules.admin, none);
+}
+
+int config_write(FILE *f, const struct busd_config *c, uint32_t self)
+{
+	char size[32], none[96];
+
+	fputs("[busd]\n", f);
+	if (c->socket[0])
+		fprintf(f, "socket = %s\n", c->socket);
+	fprintf(f, "log-level = %s\n", log_level_name(c->log_level));
+	fprintf(f, "max-connections = %" PRIu32 "\n", c->max_connections);
+	fprintf(f, "max-queues = %" PRIu32 "\n", c->max_queues);
+	config_format_size(size, sizeof(size), c->max_capacity);
+	fprintf(f, "max-capacity = %s\n", size);
+	config_format_size(size, sizeof(size), c->default_capacity);
+	fprintf(f, "default-capacity = %s\n", size);
+	snprintf(none, sizeof(none), "no rule: busd's uid (%" PRIu32 ") and "
+	         "root only", self);
+	write_rule(f, "create", &c->create, none);
+	for (size_t i = 0; i < c->nqueues; i++)
+		write_queue(f, &c->queues[i], self);
+	return fflush(f) == 0 && !ferror(f) ? 0 : -EIO;
 }

@@ -34,6 +34,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/un.h>
 
 #include "access.h"
@@ -115,5 +116,14 @@ int config_parse_principals(const char *s, struct access_rule *r, char *err,
 
 /* Writes v as "4M", "64K" or "1000" (exact suffixes only). */
 void config_format_size(char *buf, size_t n, uint64_t v);
+
+/*
+ * Writes c to f in the config file's own syntax, every key with the
+ * value busd uses (defaults filled in, names resolved to uid:N and gid:N,
+ * a queue's max-message 0 as the largest its capacity allows), so the
+ * output parses back to the same settings.  self is busd's uid, named in
+ * the comments on who holds which right.  Returns 0, or -EIO if f failed.
+ */
+int config_write(FILE *f, const struct busd_config *c, uint32_t self);
 
 #endif

@@ -73,7 +73,6 @@ int request_handle(struct busd *d, struct client *c, const void *pkt,
                    size_t len);
 
 /* Sends an error response with the given id (0 if unknown). */
-int request_reply_error(struct busd *d, struct client *c, uint64_t id, int err,
-                        const char *msg);
+int request_reply_error(struct client *c, uint64_t id, int err, const char *msg);
 
 #endif

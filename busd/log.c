@@ -5,11 +5,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
-
-#define LOG_LINE_MAX 1024
 
 static enum log_level threshold = LOG_LEVEL_INFO;
 
@@ -46,34 +45,79 @@ bool log_enabled(enum log_level level)
 	return level <= threshold;
 }
 
-void log_event(enum log_level level, const char *msg, const char *fields_fmt,
-               ...)
+/* Bytes snprintf wrote into a buffer of room bytes, however it ended. */
+static size_t clamp(int w, size_t room)
 {
-	char line[LOG_LINE_MAX];
+	if (w < 0 || room == 0)
+		return 0;
+	return (size_t)w < room ? (size_t)w : room - 1;
+}
+
+static size_t vformat(char *line, long long ts_ns, enum log_level level,
+		      const char *event, const char *msg,
+		      const char *fields_fmt, va_list ap)
+	__attribute__((format(printf, 6, 0)));
+
+static size_t vformat(char *line, long long ts_ns, enum log_level level,
+		      const char *event, const char *msg,
+		      const char *fields_fmt, va_list ap)
+{
+	time_t sec = (time_t)(ts_ns / 1000000000);
+	struct tm tm;
 	size_t n;
-	int w;
 
-	if (!log_enabled(level))
-		return;
-	w = snprintf(line, sizeof(line), "busd: level=%s msg=\"%s\"",
-	             log_level_name(level), msg);
-	n = w < 0 ? 0 : (size_t)w < sizeof(line) ? (size_t)w : sizeof(line) - 1;
-	if (fields_fmt && n < sizeof(line) - 2) {
-		va_list ap;
-
+	if (!gmtime_r(&sec, &tm))
+		tm = (struct tm){.tm_mday = 1, .tm_year = 70};
+	n = strftime(line, LOG_LINE_MAX, "ts=%Y-%m-%dT%H:%M:%S", &tm);
+	n += clamp(snprintf(line + n, LOG_LINE_MAX - n,
+			    ".%06ldZ level=%s event=%s msg=\"%s\"",
+			    (long)(ts_ns % 1000000000 / 1000),
+			    log_level_name(level), event, msg),
+		   LOG_LINE_MAX - n);
+	if (fields_fmt && n < LOG_LINE_MAX - 2) {
 		line[n++] = ' ';
-		va_start(ap, fields_fmt);
-		w = vsnprintf(line + n, sizeof(line) - n, fields_fmt, ap);
-		va_end(ap);
-		if (w > 0)
-			n += (size_t)w < sizeof(line) - n ? (size_t)w : sizeof(line) - n - 1;
+		n += clamp(vsnprintf(line + n, LOG_LINE_MAX - n, fields_fmt, ap),
+			   LOG_LINE_MAX - n);
 	}
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
 			line[i] = '?';
-	if (n >= sizeof(line) - 1)
-		n = sizeof(line) - 2;
+	/* Room for the newline, cutting the last byte of a full line. */
+	if (n > LOG_LINE_MAX - 2)
+		n = LOG_LINE_MAX - 2;
 	line[n++] = '\n';
+	line[n] = '\0';
+	return n;
+}
+
+size_t log_format(char *buf, long long ts_ns, enum log_level level,
+		  const char *event, const char *msg, const char *fields_fmt,
+		  ...)
+{
+	va_list ap;
+	size_t n;
+
+	va_start(ap, fields_fmt);
+	n = vformat(buf, ts_ns, level, event, msg, fields_fmt, ap);
+	va_end(ap);
+	return n;
+}
+
+void log_event(enum log_level level, const char *event, const char *msg,
+	       const char *fields_fmt, ...)
+{
+	char line[LOG_LINE_MAX];
+	struct timespec now;
+	va_list ap;
+	size_t n;
+
+	if (!log_enabled(level))
+		return;
+	clock_gettime(CLOCK_REALTIME, &now);
+	va_start(ap, fields_fmt);
+	n = vformat(line, (long long)now.tv_sec * 1000000000 + now.tv_nsec, level,
+		    event, msg, fields_fmt, ap);
+	va_end(ap);
 	/* One write per event: lines from one process never interleave. */
 	while (write(STDERR_FILENO, line, n) < 0 && errno == EINTR)
 		;

@@ -1,13 +1,16 @@
 /*
- * log.h - busd's log: one line per event on stderr.
+ * log.h - busd's log: one line per event on stderr, in logfmt.
  *
- *   busd: level=info msg="queue created" queue=orders capacity=1048576 uid=1000
+ *   ts=2026-01-05T10:20:30.123456Z level=info event=queue.create msg="queue created" queue=orders capacity=1048576 uid=1000 pid=4242
  *
- * The level and the message come first, then key=value fields written by
- * the caller's format (a value that may hold spaces is quoted by the
- * caller: reason="%s").  Control characters in the formatted line are
- * replaced by '?', so every event is exactly one line whatever a client
- * sent.  Each line is written with one write(2).
+ * Every line starts with the same four keys in the same order: ts (UTC,
+ * RFC 3339 with microseconds), level, event (a fixed dotted name that
+ * scripts can match on, such as queue.create or access.denied) and msg
+ * (the same event in words).  Then come key=value fields written by the
+ * caller's format; a value that may hold spaces is quoted by the caller
+ * (reason="%s").  Control characters in the formatted line are replaced
+ * by '?', so every event is exactly one line whatever a client sent.
+ * Each line is written with one write(2).
  *
  * The level threshold is the daemon's only piece of logging state.
  */
@@ -15,6 +18,7 @@
 #define BUSD_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum log_level {
 	LOG_LEVEL_ERROR,
@@ -22,6 +26,9 @@ enum log_level {
 	LOG_LEVEL_INFO,
 	LOG_LEVEL_DEBUG,
 };
+
+/* Longest line written, newline included; longer ones are cut short. */
+#define LOG_LINE_MAX 1024
 
 /* Parses "error", "warn", "info" or "debug".  Returns 0 or -EINVAL. */
 int log_level_parse(const char *s, enum log_level *ret);
@@ -32,15 +39,25 @@ void log_set_level(enum log_level level);
 bool log_enabled(enum log_level level);
 
 /*
- * Logs msg at level with the key=value fields that fields_fmt makes
- * (NULL: none).  A line longer than 1024 bytes is cut short.
+ * Logs event (a dotted name) and msg at level with the key=value fields
+ * that fields_fmt makes (NULL: none).
  */
-void log_event(enum log_level level, const char *msg, const char *fields_fmt,
-               ...) __attribute__((format(printf, 3, 4)));
+void log_event(enum log_level level, const char *event, const char *msg,
+	       const char *fields_fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/*
+ * Formats the line log_event() would write, newline included, into buf
+ * (LOG_LINE_MAX bytes) with the time given as ts_ns (CLOCK_REALTIME
+ * nanoseconds).  Returns its length.  For the tests.
+ */
+size_t log_format(char *buf, long long ts_ns, enum log_level level,
+		  const char *event, const char *msg, const char *fields_fmt,
+		  ...) __attribute__((format(printf, 6, 7)));
 
 #define log_error(...) log_event(LOG_LEVEL_ERROR, __VA_ARGS__)
-#define log_warn(...)  log_event(LOG_LEVEL_WARN, __VA_ARGS__)
-#define log_info(...)  log_event(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_warn(...) log_event(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_info(...) log_event(LOG_LEVEL_INFO, __VA_ARGS__)
 #define log_debug(...) log_event(LOG_LEVEL_DEBUG, __VA_ARGS__)
 
 #endif

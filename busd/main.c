@@ -1,15 +1,19 @@
 /*
  * main.c - busd: the bus daemon, in the foreground.
  *
- *   busd [--socket PATH] [--config FILE] [--log-level LEVEL]
+ *   busd [--socket PATH] [--config FILE] [--log-level LEVEL] [--check-config]
  *
  * Start-up, in this order: options, config, the socket's directory and
  * lock (so two daemons never adopt the same segments), adoption of the
  * segments a previous busd left, the config's queues, and last the
  * listening socket, whose file appears only when it accepts connections.
  * Any failure before that is one line on stderr and exit status 1 (2 for
- * a bad command line).  busd writes nothing to stdout except for --help
- * and --version.
+ * a bad command line).  busd writes nothing to stdout except for --help,
+ * --version and --check-config.
+ *
+ * --check-config stops after the options, the config and the socket path
+ * are worked out, prints what busd would run with and exits: it creates,
+ * locks, binds and adopts nothing, so it is safe while a busd runs.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -35,21 +39,33 @@ static const char usage[] =
 	"Usage: busd [OPTION]...\n"
 	"Run the bus daemon in the foreground.\n"
 	"\n"
-	"  -s, --socket PATH      listen on PATH (default: $BUS_SOCKET, else\n"
+	"  -s, --socket PATH      listen on PATH (default: socket in the config,\n"
+	"                         else $BUS_SOCKET, else\n"
 	"                         $XDG_RUNTIME_DIR/bus/busd.sock, else\n"
 	"                         /tmp/bus-$UID/busd.sock)\n"
 	"  -c, --config FILE      read limits, queues and access rules from FILE\n"
-	"  -l, --log-level LEVEL  error, warn, info (default) or debug\n"
+	"                         (default: none; only busd's uid and root may\n"
+	"                         use it)\n"
+	"  -l, --log-level LEVEL  error, warn, info or debug (default: log-level\n"
+	"                         in the config, else info)\n"
+	"      --check-config     check the config and the other options, print\n"
+	"                         the settings busd would use and exit: 0 if\n"
+	"                         valid, 1 with FILE:LINE and the reason if not;\n"
+	"                         creates and binds nothing\n"
 	"  -h, --help             show this help and exit\n"
 	"  -V, --version          show the version and exit\n"
 	"\n"
-	"Logs go to stderr.  SIGTERM or SIGINT stop busd; queues stay.\n"
-	"See docs/busd.md for the config file.\n";
+	"Each option may be given once.  Logs go to stderr, one line per event:\n"
+	"ts=... level=... event=... msg=\"...\" then key=value fields.\n"
+	"SIGTERM or SIGINT stop busd; queues stay in /dev/shm for the next busd.\n"
+	"Exit status: 0 stopped cleanly, 1 failed, 2 bad command line.\n"
+	"See busd(8) for the config file.\n";
 
 struct options {
 	const char *socket;
 	const char *config;
 	const char *log_level;
+	bool check;
 };
 
 static void die(int status, const char *fmt, ...)
@@ -82,6 +98,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{"socket", required_argument, NULL, 's'},
 		{"config", required_argument, NULL, 'c'},
 		{"log-level", required_argument, NULL, 'l'},
+		{"check-config", no_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -99,6 +116,11 @@ static void parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'l':
 			set_once(&o->log_level, "--log-level", optarg);
+			break;
+		case 'C':
+			if (o->check)
+				die(EXIT_USAGE, "option --check-config given twice");
+			o->check = true;
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -156,8 +178,8 @@ static void check_fd_limit(const struct busd_config *cfg)
 		getrlimit(RLIMIT_NOFILE, &rl);
 	}
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
-		log_warn("descriptor limit below what the configured limits may "
-		         "need", "limit=%llu need=%llu",
+		log_warn("limit.fd", "descriptor limit below what the configured "
+		         "limits may need", "limit=%llu need=%llu",
 		         (unsigned long long)rl.rlim_cur, (unsigned long long)need);
 }
 
@@ -171,9 +193,69 @@ static void warn_closed_dir(const char *path)
 	strcpy(copy, path);
 	dir = dirname(copy);
 	if (stat(dir, &st) == 0 && !(st.st_mode & S_IXOTH))
-		log_warn("the config grants other users rights, but they cannot "
-		         "reach the socket's directory", "dir=\"%s\" mode=%04o", dir,
+		log_warn("socket.dir_closed", "the config grants other users "
+		         "rights, but they cannot reach the socket's directory",
+		         "dir=\"%s\" mode=%04o", dir,
 		         (unsigned)(st.st_mode & 07777));
+}
+
+/*
+ * The socket path: --socket, the config's, else the clients' default.
+ * The instance that names the segments is a hash of the path: the same
+ * relative path from two directories must not be one instance, so a
+ * relative path is made absolute here.
+ */
+static void socket_path(const struct options *opt,
+                        const struct busd_config *cfg,
+                        char path[CONFIG_SOCKET_MAX])
+{
+	int r;
+
+	if (opt->socket) {
+		if (strlen(opt->socket) >= CONFIG_SOCKET_MAX)
+			die(EXIT_FAILURE, "socket path too long (at most %zu bytes): %s",
+			    CONFIG_SOCKET_MAX - 1, opt->socket);
+		strcpy(path, opt->socket);
+	} else if (cfg->socket[0]) {
+		strcpy(path, cfg->socket);
+	} else if ((r = control_default_path(path, CONFIG_SOCKET_MAX)) < 0) {
+		die(EXIT_FAILURE, "cannot make the default socket path: %s",
+		    strerror(-r));
+	}
+	if (path[0] != '/') {
+		char cwd[CONFIG_SOCKET_MAX], rel[CONFIG_SOCKET_MAX];
+
+		strcpy(rel, path);
+		if (!getcwd(cwd, sizeof(cwd)) ||
+		    (size_t)snprintf(path, CONFIG_SOCKET_MAX, "%s/%s", cwd, rel) >=
+		        CONFIG_SOCKET_MAX)
+			die(EXIT_FAILURE, "socket path too long once made absolute "
+			    "(at most %zu bytes): %s", CONFIG_SOCKET_MAX - 1, rel);
+	}
+}
+
+/*
+ * --check-config: everything is parsed and checked by now.  Prints the
+ * settings in the config file's syntax with the command line's overrides
+ * applied, so the output is itself a config busd would run the same with.
+ */
+static int check_config(const struct options *opt, struct busd_config *cfg,
+                        const char *path)
+{
+	uint32_t self = (uint32_t)geteuid();
+	bool others = config_grants_others(cfg, self);
+
+	strcpy(cfg->socket, path);
+	printf("# busd %s: %s\n", BUSD_VERSION,
+	       opt->config ? "the config is valid" : "no config: the defaults");
+	if (opt->config)
+		printf("# config: %s\n", opt->config);
+	printf("# access: %s\n", others
+	       ? "shared (socket mode 0666, each request checked by the rules)"
+	       : "owner-only (socket mode 0600: busd's uid and root)");
+	if (config_write(stdout, cfg, self) < 0)
+		die(EXIT_FAILURE, "cannot write to stdout: %s", strerror(errno));
+	return EXIT_SUCCESS;
 }
 
 int main(int argc, char **argv)
@@ -198,35 +280,13 @@ int main(int argc, char **argv)
 		die(EXIT_FAILURE, "%s", err);
 	}
 	if (opt.log_level)
-		log_set_level(level);
-	else if (cfg.has_log_level)
-		log_set_level(cfg.log_level);
-
-	if (opt.socket) {
-		if (strlen(opt.socket) >= sizeof(path))
-			die(EXIT_FAILURE, "socket path too long (at most %zu bytes): %s",
-			    sizeof(path) - 1, opt.socket);
-		strcpy(path, opt.socket);
-	} else if (cfg.socket[0]) {
-		strcpy(path, cfg.socket);
-	} else if ((r = control_default_path(path, sizeof(path))) < 0) {
-		die(EXIT_FAILURE, "cannot make the default socket path: %s",
-		    strerror(-r));
-	}
-
-	/*
-	 * The instance that names the segments is a hash of the path: the
-	 * same relative path from two directories must not be one instance.
-	 */
-	if (path[0] != '/') {
-		char cwd[CONFIG_SOCKET_MAX], rel[CONFIG_SOCKET_MAX];
-
-		strcpy(rel, path);
-		if (!getcwd(cwd, sizeof(cwd)) ||
-		    (size_t)snprintf(path, sizeof(path), "%s/%s", cwd, rel) >=
-		        sizeof(path))
-			die(EXIT_FAILURE, "socket path too long once made absolute "
-			    "(at most %zu bytes): %s", sizeof(path) - 1, rel);
+		cfg.log_level = level;
+	log_set_level(cfg.log_level);
+	socket_path(&opt, &cfg, path);
+	if (opt.check) {
+		r = check_config(&opt, &cfg, path);
+		config_free(&cfg);
+		return r;
 	}
 
 	d.cfg = &cfg;
@@ -262,7 +322,8 @@ int main(int argc, char **argv)
 
 	/* Producers may have died while busd was down: have consumers look. */
 	watch_wake_all(&d);
-	log_info("started", "socket=\"%s\" pid=%d uid=%u queues=%zu version=%s "
+	log_info("start", "started",
+	         "socket=\"%s\" pid=%d uid=%u queues=%zu version=%s "
 	         "access=%s", path, (int)d.pid, (unsigned)d.policy.self_uid,
 	         d.reg.n, BUSD_VERSION, others ? "shared" : "owner-only");
 	r = server_run(&d);
@@ -271,7 +332,7 @@ int main(int argc, char **argv)
 	registry_close(&d.reg);
 	endpoint_close(&d.ep);
 	config_free(&cfg);
-	log_info("stopped", NULL);
+	log_info("stop", "stopped", NULL);
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 
 fail:

@@ -2,6 +2,7 @@
  * registry.c - queues by name, their segments, adoption after a restart
  * (see registry.h).
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -99,6 +100,12 @@ static void queue_fill(struct queue *q)
 {
 	const struct seg_header *h = q->seg.hdr;
 
+	/*
+	 * Called only once q->seg is mapped (seg_create_shm() or seg_map_fd()
+	 * succeeded); those live in libbus, where the analyzer cannot see
+	 * them set hdr.
+	 */
+	assert(h);
 	memcpy(q->name, h->name, sizeof(q->name));
 	q->name[BUS_NAME_MAX] = '\0';
 	memcpy(q->uuid, h->uuid, sizeof(q->uuid));
@@ -298,7 +305,8 @@ static void adopt_one(struct registry *r, const char *entry)
 		return;
 	q = calloc(1, sizeof(*q));
 	if (!q) {
-		log_error("cannot adopt segment", "shm=%s reason=\"out of memory\"",
+		log_error("queue.adopt_failed", "cannot adopt segment",
+		          "shm=%s reason=\"out of memory\"",
 		          entry);
 		return;
 	}
@@ -307,7 +315,8 @@ static void adopt_one(struct registry *r, const char *entry)
 	memcpy(shm_name + 1, entry, strlen(entry) + 1);
 	e = adopt_open(r, shm_name, queue, uuid, &q->seg, &why);
 	if (e < 0) {
-		log_error("refused segment, left in place", "queue=%s shm=%s "
+		log_error("queue.adopt_refused", "refused segment, left in place",
+		          "queue=%s shm=%s "
 		          "reason=\"%s\" error=\"%s\"", queue, shm_name, why,
 		          strerror(-e));
 		free(q);
@@ -315,7 +324,8 @@ static void adopt_one(struct registry *r, const char *entry)
 	}
 	/* relaxed: busd is the only writer of state, and nobody races it now */
 	if (load_relaxed(&q->seg.hdr->state) & SEG_STATE_DELETED) {
-		log_info("removed segment of a deleted queue", "queue=%s shm=%s",
+		log_info("queue.remove", "removed segment of a deleted queue",
+		         "queue=%s shm=%s",
 		         queue, shm_name);
 		shm_unlink(shm_name);
 		seg_close(&q->seg);
@@ -330,8 +340,9 @@ static void adopt_one(struct registry *r, const char *entry)
 		struct queue *keep = q->created_ns > old->created_ns ? q : old;
 		struct queue *drop = keep == q ? old : q;
 
-		log_warn("two segments for one queue: ignoring the older one, "
-		         "left in place", "queue=%s kept=%s ignored=%s", q->name,
+		log_warn("queue.adopt_duplicate", "two segments for one queue: "
+		         "ignoring the older one, left in place",
+		         "queue=%s kept=%s ignored=%s", q->name,
 		         keep->shm_name, drop->shm_name);
 		if (keep == q) {
 			remove_at(r, old);
@@ -342,7 +353,8 @@ static void adopt_one(struct registry *r, const char *entry)
 		return;
 	}
 	if (insert(r, q) < 0) {
-		log_error("cannot adopt segment", "shm=%s reason=\"out of memory\"",
+		log_error("queue.adopt_failed", "cannot adopt segment",
+		          "shm=%s reason=\"out of memory\"",
 		          shm_name);
 		seg_close(&q->seg);
 		free(q);
@@ -373,12 +385,14 @@ int registry_adopt(struct registry *r)
 
 		q->conf = config_queue(r->cfg, q->name);
 		if (bus_stats_read_fd(q->seg.fd, &st) == 0)
-			log_info("adopted queue", "queue=%s messages=%" PRIu64 " bytes=%"
+			log_info("queue.adopt", "adopted queue",
+			         "queue=%s messages=%" PRIu64 " bytes=%"
 			         PRIu64 " capacity=%" PRIu64 " owner=%" PRIu32, q->name,
 			         st.depth_msgs, st.depth_bytes, q->seg.capacity,
 			         q->owner_uid);
 		else
-			log_info("adopted queue", "queue=%s capacity=%" PRIu64 " owner=%"
+			log_info("queue.adopt", "adopted queue",
+			         "queue=%s capacity=%" PRIu64 " owner=%"
 			         PRIu32, q->name, q->seg.capacity, q->owner_uid);
 	}
 	return 0;
@@ -406,8 +420,9 @@ int registry_declare(struct registry *r, char *err, size_t errlen)
 			if (q->seg.capacity != c->capacity ||
 			    q->seg.max_message != want_msg ||
 			    q->seg.max_producers != c->max_producers)
-				log_warn("adopted queue keeps its existing size, not the "
-				         "config's", "queue=%s capacity=%" PRIu64
+				log_warn("queue.config_mismatch", "adopted queue keeps "
+				         "its existing size, not the config's",
+				         "queue=%s capacity=%" PRIu64
 				         " max_message=%" PRIu32 " max_producers=%" PRIu32
 				         " config_capacity=%" PRIu64 " config_max_message=%"
 				         PRIu32 " config_max_producers=%" PRIu32, q->name,
@@ -419,7 +434,8 @@ int registry_declare(struct registry *r, char *err, size_t errlen)
 		e = registry_create(r, &spec, r->self_uid, &q, err, errlen);
 		if (e < 0)
 			return e;
-		log_info("queue created", "queue=%s capacity=%" PRIu64
+		log_info("queue.create", "queue created",
+		         "queue=%s capacity=%" PRIu64
 		         " max_message=%" PRIu32 " max_producers=%" PRIu32
 		         " from=config", q->name, q->seg.capacity, q->seg.max_message,
 		         q->seg.max_producers);

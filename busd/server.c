@@ -80,7 +80,8 @@ int server_init(struct busd *d, char *err, size_t errlen)
 
 static void client_close(struct busd *d, struct client *c)
 {
-	log_debug("client disconnected", "uid=%u pid=%d", (unsigned)c->peer.uid,
+	log_debug("client.close", "client disconnected",
+	          "uid=%u pid=%d", (unsigned)c->peer.uid,
 	          (int)c->peer.pid);
 	/* Removed from epoll by close: nobody else holds the descriptor. */
 	close(c->fd);
@@ -145,24 +146,26 @@ static void on_accept(struct busd *d)
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			if (errno == EMFILE || errno == ENFILE) {
-				log_warn("out of file descriptors: connection closed", NULL);
+				log_warn("client.refused", "out of file descriptors: connection closed",
+				         NULL);
 				shed_one(d);
 				continue;
 			}
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				log_error("accept failed", "error=\"%s\"", strerror(errno));
+				log_error("accept.failed", "accept failed",
+				          "error=\"%s\"", strerror(errno));
 			return;
 		}
 		c = d->nclients < d->cfg->max_connections ? free_slot(d) : NULL;
 		if (!c) {
-			log_warn("connection limit reached: connection closed",
+			log_warn("client.refused", "connection limit reached: connection closed",
 			         "max_connections=%u", d->cfg->max_connections);
 			close(fd);
 			continue;
 		}
 		r = control_peer(fd, &c->peer);
 		if (r < 0) {
-			log_warn("cannot identify peer: connection closed",
+			log_warn("client.refused", "cannot identify peer: connection closed",
 			         "error=\"%s\"", strerror(-r));
 			close(fd);
 			continue;
@@ -171,14 +174,16 @@ static void on_accept(struct busd *d)
 		r = add_fd(d, fd, CLIENT_TAG + (uint64_t)(c - d->clients) +
 		                  ((uint64_t)c->gen << 32));
 		if (r < 0) {
-			log_error("epoll_ctl failed: connection closed", "error=\"%s\"",
+			log_error("client.refused", "epoll_ctl failed: connection closed",
+			          "error=\"%s\"",
 			          strerror(-r));
 			close(fd);
 			continue;
 		}
 		c->fd = fd;
 		d->nclients++;
-		log_debug("client connected", "uid=%u gid=%u pid=%d clients=%zu",
+		log_debug("client.open", "client connected",
+		          "uid=%u gid=%u pid=%d clients=%zu",
 		          (unsigned)c->peer.uid, (unsigned)c->peer.gid,
 		          (int)c->peer.pid, d->nclients);
 	}
@@ -193,7 +198,8 @@ static int on_client(struct busd *d, struct client *c)
 		int r = control_recv(c->fd, d->packet, CONTROL_MAX_PACKET, &len, &fd);
 
 		if (fd >= 0) {
-			log_info("client sent a file descriptor: closed", "uid=%u pid=%d",
+			log_info("packet.bad", "client sent a file descriptor: closed",
+			         "uid=%u pid=%d",
 			         (unsigned)c->peer.uid, (int)c->peer.pid);
 			close(fd);
 		}
@@ -203,21 +209,24 @@ static int on_client(struct busd *d, struct client *c)
 			return r;
 		if (r == -EBADMSG) {
 			/* Its control data did not fit: more descriptors than one. */
-			log_info("malformed packet", "uid=%u pid=%d",
+			log_info("packet.bad", "malformed packet",
+			         "uid=%u pid=%d",
 			         (unsigned)c->peer.uid, (int)c->peer.pid);
-			r = request_reply_error(d, c, 0, -EBADMSG,
+			r = request_reply_error(c, 0, -EBADMSG,
 			                        "malformed packet: at most one descriptor");
 		} else if (r == -EMSGSIZE) {
 			char msg[96];
 
-			log_info("oversized request", "uid=%u pid=%d max=%u",
+			log_info("packet.bad", "oversized request",
+			         "uid=%u pid=%d max=%u",
 			         (unsigned)c->peer.uid, (int)c->peer.pid,
 			         CONTROL_MAX_PACKET);
 			snprintf(msg, sizeof(msg), "request larger than %u bytes",
 			         CONTROL_MAX_PACKET);
-			r = request_reply_error(d, c, 0, -EMSGSIZE, msg);
+			r = request_reply_error(c, 0, -EMSGSIZE, msg);
 		} else if (r < 0) {
-			log_info("receive failed: client dropped", "uid=%u pid=%d "
+			log_info("client.drop", "receive failed: client dropped",
+			         "uid=%u pid=%d "
 			         "error=\"%s\"", (unsigned)c->peer.uid, (int)c->peer.pid,
 			         strerror(-r));
 			return r;
@@ -238,12 +247,14 @@ static void on_signal(struct busd *d)
 		switch (si.ssi_signo) {
 		case SIGTERM:
 		case SIGINT:
-			log_info("stopping", "signal=%s", sigabbrev_np((int)si.ssi_signo));
+			log_info("shutdown", "stopping",
+			         "signal=%s", sigabbrev_np((int)si.ssi_signo));
 			d->stop = true;
 			break;
 		case SIGHUP:
-			log_info("SIGHUP: reloading the config is not supported; "
-			         "restart busd to apply a new one", NULL);
+			log_info("reload.unsupported", "SIGHUP: reloading the "
+			         "config is not supported; restart busd to apply a "
+			         "new one", NULL);
 			break;
 		}
 	}
@@ -255,7 +266,8 @@ int server_run(struct busd *d)
 	int r = add_fd(d, d->ep.fd, TAG_LISTEN);
 
 	if (r < 0) {
-		log_error("epoll_ctl failed", "error=\"%s\"", strerror(-r));
+		log_error("loop.failed", "epoll_ctl failed",
+		          "error=\"%s\"", strerror(-r));
 		return r;
 	}
 	while (!d->stop) {
@@ -265,7 +277,8 @@ int server_run(struct busd *d)
 			if (errno == EINTR)
 				continue;
 			r = -errno;
-			log_error("epoll_wait failed", "error=\"%s\"", strerror(errno));
+			log_error("loop.failed", "epoll_wait failed",
+			          "error=\"%s\"", strerror(errno));
 			return r;
 		}
 		for (int i = 0; i < n; i++) {

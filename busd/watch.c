@@ -33,7 +33,8 @@ void watch_add(struct busd *d, pid_t pid)
 			return;
 	}
 	if (d->watches.n == WATCH_MAX) {
-		log_debug("watch list full: not watched", "pid=%d", (int)pid);
+		log_debug("watch.full", "watch list full: not watched",
+		          "pid=%d", (int)pid);
 		return;
 	}
 	fd = (int)syscall(SYS_pidfd_open, pid, 0);
@@ -42,14 +43,16 @@ void watch_add(struct busd *d, pid_t pid)
 			/* Gone already: what it left is recovered now. */
 			watch_wake_all(d);
 		} else {
-			log_warn("cannot watch process", "pid=%d error=\"%s\"", (int)pid,
+			log_warn("watch.failed", "cannot watch process",
+			         "pid=%d error=\"%s\"", (int)pid,
 			         strerror(errno));
 		}
 		return;
 	}
 	ev.data.u64 = WATCH_TAG | (uint32_t)pid;
 	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		log_warn("cannot watch process", "pid=%d error=\"%s\"", (int)pid,
+		log_warn("watch.failed", "cannot watch process",
+		         "pid=%d error=\"%s\"", (int)pid,
 		         strerror(errno));
 		close(fd);
 		return;
@@ -68,8 +71,8 @@ void watch_fired(struct busd *d, uint64_t tag)
 			continue;
 		close(d->watches.v[i].pidfd);
 		d->watches.v[i] = d->watches.v[--d->watches.n];
-		log_debug("attached process exited: consumers woken", "pid=%d",
-		          (int)pid);
+		log_info("detach", "attached process exited: consumers woken",
+		         "pid=%d watched=%zu", (int)pid, d->watches.n);
 		watch_wake_all(d);
 		return;
 	}

@@ -1,0 +1,128 @@
+/*
+ * test_log.c - busd's log line (busd/log.c).
+ *
+ * The fixed keys come first and in order (ts in UTC with microseconds,
+ * level, event, msg), the caller's fields after them; a control character
+ * anywhere, such as a newline a client put in a queue name, becomes '?'
+ * so the event stays one line; an overlong line is cut and still ends
+ * with its newline; the level threshold filters.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+
+/* 2026-01-05T10:20:30.123456Z, with nanoseconds that must be cut. */
+#define TS 1767608430123456789LL
+
+static void test_fixed_keys(void **state)
+{
+	char line[LOG_LINE_MAX];
+	size_t n;
+
+	(void)state;
+	n = log_format(line, TS, LOG_LEVEL_INFO, "queue.create", "queue created",
+		       "queue=%s capacity=%d", "orders", 4096);
+	assert_string_equal(line, "ts=2026-01-05T10:20:30.123456Z level=info "
+				  "event=queue.create msg=\"queue created\" "
+				  "queue=orders capacity=4096\n");
+	assert_int_equal(n, strlen(line));
+}
+
+static void test_no_fields(void **state)
+{
+	char line[LOG_LINE_MAX];
+
+	(void)state;
+	log_format(line, 0, LOG_LEVEL_ERROR, "stop", "stopped", NULL);
+	assert_string_equal(line, "ts=1970-01-01T00:00:00.000000Z level=error "
+				  "event=stop msg=\"stopped\"\n");
+}
+
+static void test_control_characters(void **state)
+{
+	char line[LOG_LINE_MAX];
+
+	(void)state;
+	log_format(line, TS, LOG_LEVEL_WARN, "access.denied", "request refused",
+		   "queue=%s reason=\"%s\"", "a\nb", "tab\there\x7f\r");
+	assert_string_equal(line, "ts=2026-01-05T10:20:30.123456Z level=warn "
+				  "event=access.denied msg=\"request refused\" "
+				  "queue=a?b reason=\"tab?here??\"\n");
+}
+
+static void test_overlong(void **state)
+{
+	char line[LOG_LINE_MAX], big[3 * LOG_LINE_MAX];
+	size_t n;
+
+	(void)state;
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	n = log_format(line, TS, LOG_LEVEL_DEBUG, "packet.bad", "malformed",
+		       "junk=%s", big);
+	assert_int_equal(n, LOG_LINE_MAX - 1);
+	assert_int_equal(strlen(line), n);
+	assert_int_equal(line[n - 1], '\n');
+	assert_int_equal(line[n - 2], 'x');
+	assert_ptr_equal(strchr(line, '\n'), line + n - 1);
+	assert_int_equal(strncmp(line, "ts=2026-01-05T10:20:30.123456Z "
+				       "level=debug event=packet.bad msg=\"malformed\" junk=x",
+				 82),
+			 0);
+}
+
+/* log_event() writes what log_format() makes, and only above threshold. */
+static void test_threshold(void **state)
+{
+	char buf[4 * LOG_LINE_MAX];
+	FILE *f = tmpfile();
+	int saved = dup(STDERR_FILENO);
+	size_t n;
+
+	(void)state;
+	assert_non_null(f);
+	assert_true(saved >= 0);
+	assert_true(dup2(fileno(f), STDERR_FILENO) >= 0);
+	log_set_level(LOG_LEVEL_INFO);
+	log_event(LOG_LEVEL_DEBUG, "client.open", "client connected", NULL);
+	log_event(LOG_LEVEL_INFO, "start", "started", "pid=%d", 42);
+	log_set_level(LOG_LEVEL_ERROR);
+	log_event(LOG_LEVEL_WARN, "limit.fd", "low", NULL);
+	log_event(LOG_LEVEL_ERROR, "loop.failed", "epoll_wait failed", NULL);
+	assert_true(dup2(saved, STDERR_FILENO) >= 0);
+	close(saved);
+	rewind(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	assert_null(strstr(buf, "client.open"));
+	assert_null(strstr(buf, "limit.fd"));
+	assert_non_null(strstr(buf, " level=info event=start msg=\"started\" "
+				    "pid=42\n"));
+	assert_non_null(strstr(buf, " level=error event=loop.failed "
+				    "msg=\"epoll_wait failed\"\n"));
+	assert_int_equal(strncmp(buf, "ts=", 3), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fixed_keys),
+		cmocka_unit_test(test_no_fields),
+		cmocka_unit_test(test_control_characters),
+		cmocka_unit_test(test_overlong),
+		cmocka_unit_test(test_threshold),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
