@@ -2,7 +2,8 @@
  * buscli.h - the pieces the buscli subcommands share.
  *
  * buscli is one program with one module per group of subcommands
- * (admin.c: create, delete, list; publish.c; recv.c; stats.c) and the
+ * (admin.c: create, delete, list; publish.c; recv.c; stats.c, with
+ * prom.c for its Prometheus format) and the
  * plumbing they have in common here (cli.c): strict argument parsing,
  * one-line error reports, the connection to busd, JSON text and the
  * stop flag that SIGINT and SIGTERM raise.
@@ -150,6 +151,12 @@ int utf8_valid(const void *data, size_t n);
  * Returns 0 or a negative errno.
  */
 int write_all(int fd, const void *data, size_t n);
+
+/*
+ * Appends the n queues' stats v in the Prometheus text format (prom.c);
+ * direct: they were read from /dev/shm because busd was down.
+ */
+void render_prometheus(struct buf *o, const bus_stats *v, size_t n, bool direct);
 
 /* --- signals --- */
 

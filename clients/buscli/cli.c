@@ -226,14 +226,15 @@ int cli_check_queue(const char *cmd, const char *queue)
 void cli_fmt_bytes(char *buf, size_t n, uint64_t bytes)
 {
 	static const char *const units[] = {"KiB", "MiB", "GiB", "TiB"};
-	double v = (double)bytes;
-	int u = -1;
+	const size_t nunits = sizeof(units) / sizeof(units[0]);
+	double v = (double)bytes / 1024;
+	size_t u = 0;
 
 	if (bytes < 1024) {
 		snprintf(buf, n, "%" PRIu64 " B", bytes);
 		return;
 	}
-	while (v >= 1024 && u < 3) {
+	while (v >= 1024 && u + 1 < nunits) {
 		v /= 1024;
 		u++;
 	}
@@ -392,7 +393,10 @@ void buf_json_str(struct buf *b, const void *s, size_t n)
 		case '\b': esc[1] = 'b'; break;
 		case '\f': esc[1] = 'f'; break;
 		default:
-			memcpy(esc, "\\u00", 4);
+			/* A byte buffer of elen chars, not a string: no NUL. */
+			esc[1] = 'u';
+			esc[2] = '0';
+			esc[3] = '0';
 			esc[4] = hex[c >> 4];
 			esc[5] = hex[c & 15];
 			elen = 6;
@@ -427,8 +431,10 @@ void buf_base64(struct buf *b, const void *data, size_t n)
 
 		out[0] = tab[v >> 18];
 		out[1] = tab[(v >> 12) & 63];
-		out[2] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+		out[2] = '=';
 		out[3] = '=';
+		if (i + 1 < n)
+			out[2] = tab[(v >> 6) & 63];
 		buf_put(b, out, 4);
 	}
 }

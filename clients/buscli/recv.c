@@ -17,6 +17,11 @@
  * libbus restarts its futex wait after a signal, so waiting happens in
  * slices of RECV_SLICE_MS with the flag checked between them; each slice
  * that ends empty counts as one consumer sleep in the stats.
+ *
+ * --raw writes the payload bytes alone, with nothing between messages:
+ * with --count 1 that is exactly one message, ready for a decoder such as
+ * `protoc --decode`.  Several raw messages run together (protobuf has no
+ * framing of its own, and protoc reads one message per input).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -51,6 +56,9 @@ static const char recv_help[] =
 	"  -T, --timeout MS    stop when no message arrives for MS milliseconds\n"
 	"                      (default: -1, wait forever; 0: take what is there)\n"
 	"  -j, --json          print JSON lines with every field of a message\n"
+	"  -r, --raw           write the payload bytes only, no newline (use with\n"
+	"                      -n 1 to get exactly one message, e.g. for\n"
+	"                      protoc --decode=TYPE FILE.proto)\n"
 	"  -b, --batch N       receive up to N messages before each release\n"
 	"                      (default 1; faster, but up to N messages may be\n"
 	"                      printed again by the next consumer if killed)\n"
@@ -70,9 +78,15 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void format_msg(struct buf *out, const bus_msg *m, bool json)
+enum format { FMT_TEXT, FMT_JSON, FMT_RAW };
+
+static void format_msg(struct buf *out, const bus_msg *m, enum format fmt)
 {
-	if (!json) {
+	if (fmt == FMT_RAW) {
+		buf_put(out, m->data, m->len);
+		return;
+	}
+	if (fmt == FMT_TEXT) {
 		buf_put(out, m->data, m->len);
 		buf_put(out, "\n", 1);
 		return;
@@ -123,6 +137,7 @@ int cmd_recv(struct cli *cli, int argc, char **argv)
 		{"timeout", required_argument, NULL, 'T'},
 		{"json", no_argument, NULL, 'j'},
 		{"batch", required_argument, NULL, 'b'},
+		{"raw", no_argument, NULL, 'r'},
 		CLI_COMMON_OPTS,
 		{0},
 	};
@@ -132,13 +147,14 @@ int cmd_recv(struct cli *cli, int argc, char **argv)
 	char reason[512];
 	const char *queue;
 	int timeout_ms = -1;
-	bool json = false;
+	enum format fmt = FMT_TEXT;
+	bool json = false, raw = false;
 	bus_consumer *cons;
 	bus *b;
 	int c, rc;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":n:T:jb:s:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":n:T:jb:rs:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			fputs(recv_help, stdout);
@@ -162,11 +178,17 @@ int cmd_recv(struct cli *cli, int argc, char **argv)
 				                       optarg, MAX_BATCH);
 			batch = v;
 			break;
+		case 'r':
+			raw = true;
+			break;
 		default:
 			if ((rc = cli_common_opt(cli, "recv", c, argv)) != 0)
 				return rc;
 		}
 	}
+	if (json && raw)
+		return cli_usage_error("recv", "--json and --raw do not go together");
+	fmt = json ? FMT_JSON : raw ? FMT_RAW : FMT_TEXT;
 	if (argc - optind != 1)
 		return cli_usage_error("recv", argc == optind ? "no queue named"
 		                                              : "one queue at a time");
@@ -214,7 +236,7 @@ int cmd_recv(struct cli *cli, int argc, char **argv)
 		}
 		out.len = 0;
 		for (int i = 0; i < n; i++)
-			format_msg(&out, &msgs[i], json);
+			format_msg(&out, &msgs[i], fmt);
 		rc = out.oom ? -ENOMEM : write_out(&out);
 		if (rc < 0) {
 			/*

@@ -10,8 +10,12 @@
  * makes it), and reads them read-only: the stats of a running system stay
  * readable while busd is down.
  *
- * --watch N redraws every N seconds until SIGINT or SIGTERM, with the
- * rates of enqueue and dequeue computed between two refreshes.
+ * --watch N redraws every N seconds until SIGINT or SIGTERM: a table of
+ * one line per queue, like top, with the rates of enqueue and dequeue and
+ * the latency percentiles of the last interval (the difference of two
+ * readings of the segment's histogram).  On a terminal each refresh
+ * clears the screen; into a pipe or file the tables follow one another.
+ * --prometheus prints the Prometheus text format instead (prom.c).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -41,9 +45,12 @@ static const char stats_help[] =
 	"Options:\n"
 	"  -j, --json          one JSON object: {\"queues\":[{\"name\":..,\n"
 	"                      \"capacity\":..,\"depth\":..,...}]} (see README)\n"
-	"  -w, --watch SECS    redraw every SECS seconds until interrupted, with\n"
-	"                      rates per second between refreshes (with --json:\n"
-	"                      one object per line per refresh)\n"
+	"  -w, --watch SECS    a live view, like top: every SECS seconds one line\n"
+	"                      per queue with depth, fill, messages in and out per\n"
+	"                      second and latency p50/p99 over the last interval\n"
+	"                      (with --json: one object per line per refresh)\n"
+	"  -p, --prometheus    the Prometheus text exposition format, for a\n"
+	"                      scraper or node_exporter's textfile collector\n"
 	"  -s, --socket PATH   busd's socket\n"
 	"  -h, --help          show this help\n";
 
@@ -308,8 +315,7 @@ static void render_json(struct buf *o, const struct snapshot *s,
 	buf_puts(o, "]}\n");
 }
 
-static void render_text(struct buf *o, const struct snapshot *s,
-                        const struct snapshot *prev)
+static void render_text(struct buf *o, const struct snapshot *s)
 {
 	char uuid[37], a[32], b2[32], c[32];
 
@@ -317,8 +323,6 @@ static void render_text(struct buf *o, const struct snapshot *s,
 		buf_puts(o, "no queues\n");
 	for (size_t i = 0; i < s->n; i++) {
 		const bus_stats *st = &s->v[i];
-		const bus_stats *p = find_prev(prev, st);
-		uint64_t dt = p ? s->taken_ns - prev->taken_ns : 0;
 
 		cli_fmt_uuid(uuid, st->uuid);
 		buf_printf(o, "%squeue %s%s\n", i ? "\n" : "", st->name,
@@ -333,14 +337,10 @@ static void render_text(struct buf *o, const struct snapshot *s,
 		buf_printf(o, "  %-13s %" PRIu64 " messages, %s; oldest %s\n", "depth",
 		           st->depth_msgs, a, st->depth_msgs ? b2 : "-");
 		cli_fmt_bytes(a, sizeof(a), st->enqueued_bytes);
-		buf_printf(o, "  %-13s %" PRIu64 " messages, %s", "enqueued", st->enqueued, a);
-		if (p)
-			buf_printf(o, "  (%.1f/s)", rate(st->enqueued, p->enqueued, dt));
+		buf_printf(o, "  %-13s %" PRIu64 " messages, %s\n", "enqueued", st->enqueued, a);
 		cli_fmt_bytes(a, sizeof(a), st->dequeued_bytes);
-		buf_printf(o, "\n  %-13s %" PRIu64 " messages, %s", "dequeued", st->dequeued, a);
-		if (p)
-			buf_printf(o, "  (%.1f/s)", rate(st->dequeued, p->dequeued, dt));
-		buf_printf(o, "\n  %-13s %" PRIu32 " attached\n", "producers", st->producers);
+		buf_printf(o, "  %-13s %" PRIu64 " messages, %s\n", "dequeued", st->dequeued, a);
+		buf_printf(o, "  %-13s %" PRIu32 " attached\n", "producers", st->producers);
 		if (st->consumer_pid)
 			buf_printf(o, "  %-13s pid %" PRIu32 "\n", "consumer", st->consumer_pid);
 		else
@@ -368,6 +368,100 @@ static void render_text(struct buf *o, const struct snapshot *s,
 	}
 }
 
+/*
+ * Upper bound of the bucket holding the per_mille-th delay of hist (as
+ * libbus reports them), 0 if hist is empty.
+ */
+static uint64_t hist_percentile(const uint64_t *hist, uint64_t per_mille)
+{
+	uint64_t total = 0, want, seen = 0;
+
+	for (int b = 0; b < BUS_STATS_BUCKETS; b++)
+		total += hist[b];
+	if (total == 0)
+		return 0;
+	want = (total * per_mille + 999) / 1000;
+	for (int b = 0; b < BUS_STATS_BUCKETS; b++) {
+		seen += hist[b];
+		if (seen >= want)
+			return b >= 63 ? UINT64_MAX : UINT64_C(2) << b;
+	}
+	return UINT64_MAX;
+}
+
+/* A latency cell: "1.2ms", one word so that the columns split on blanks. */
+static void fmt_ns_cell(char *buf, size_t n, uint64_t ns)
+{
+	char *sp;
+
+	cli_fmt_ns(buf, n, ns);
+	sp = strchr(buf, ' ');
+	if (sp)
+		memmove(sp, sp + 1, strlen(sp));
+}
+
+/* One cell of the watch table: a rate, or "-" before there is one. */
+static void fmt_rate(char *buf, size_t n, const bus_stats *st, const bus_stats *p,
+                     uint64_t dt, bool in)
+{
+	if (!p)
+		snprintf(buf, n, "-");
+	else
+		snprintf(buf, n, "%.1f", in ? rate(st->enqueued, p->enqueued, dt)
+		                            : rate(st->dequeued, p->dequeued, dt));
+}
+
+/*
+ * The watch view: one line per queue.  Latency is over the interval when
+ * there is a previous reading of the queue, else since its creation.
+ */
+static void render_top(struct buf *o, const struct snapshot *s,
+                       const struct snapshot *prev)
+{
+	int w = 5;
+
+	for (size_t i = 0; i < s->n; i++)
+		if ((int)strlen(s->v[i].name) > w)
+			w = (int)strlen(s->v[i].name);
+	if (prev)
+		buf_printf(o, "rates and latency over the last %.1f s\n\n",
+		           (double)(s->taken_ns - prev->taken_ns) / 1e9);
+	else
+		buf_puts(o, "rates from the next refresh on; latency since each queue "
+		         "was created\n\n");
+	buf_printf(o, "%-*s %10s %6s %10s %10s %9s %9s %5s %8s\n", w, "QUEUE", "DEPTH",
+	           "FILL", "IN/s", "OUT/s", "P50<=", "P99<=", "PROD", "CONSUMER");
+	for (size_t i = 0; i < s->n; i++) {
+		const bus_stats *st = &s->v[i];
+		const bus_stats *p = find_prev(prev, st);
+		uint64_t dt = p ? s->taken_ns - prev->taken_ns : 0;
+		uint64_t hist[BUS_STATS_BUCKETS];
+		char in[24], out[24], p50[24] = "-", p99[24] = "-", cons[24] = "-";
+
+		for (int b = 0; b < BUS_STATS_BUCKETS; b++) {
+			uint64_t before = p ? p->latency_hist[b] : 0;
+
+			hist[b] = st->latency_hist[b] >= before ? st->latency_hist[b] - before : 0;
+		}
+		if (hist_percentile(hist, 500)) {
+			fmt_ns_cell(p50, sizeof(p50), hist_percentile(hist, 500));
+			fmt_ns_cell(p99, sizeof(p99), hist_percentile(hist, 990));
+		}
+		fmt_rate(in, sizeof(in), st, p, dt, true);
+		fmt_rate(out, sizeof(out), st, p, dt, false);
+		if (st->consumer_pid)
+			snprintf(cons, sizeof(cons), "%" PRIu32, st->consumer_pid);
+		buf_printf(o, "%-*s %10" PRIu64 " %5.1f%% %10s %10s %9s %9s %5" PRIu32
+		           " %8s%s\n", w, st->name, st->depth_msgs,
+		           st->capacity ? 100.0 * (double)st->depth_bytes /
+		                          (double)st->capacity : 0.0,
+		           in, out, p50, p99, st->producers, cons,
+		           st->deleted ? "  (deleted)" : "");
+	}
+	if (s->n == 0)
+		buf_puts(o, "(no queues)\n");
+}
+
 /* Sleeps secs seconds or until a stop signal. */
 static void nap(unsigned secs)
 {
@@ -382,19 +476,20 @@ int cmd_stats(struct cli *cli, int argc, char **argv)
 	static const struct option opts[] = {
 		{"json", no_argument, NULL, 'j'},
 		{"watch", required_argument, NULL, 'w'},
+		{"prometheus", no_argument, NULL, 'p'},
 		CLI_COMMON_OPTS,
 		{0},
 	};
 	struct snapshot cur = {0}, prev = {0};
 	const char *queue = NULL;
-	bool json = false, direct = false, tty;
+	bool json = false, prom = false, direct = false, tty;
 	unsigned watch = 0;
 	struct buf out = {0};
 	uint64_t v;
 	int c, rc;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":jw:s:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":jw:ps:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			fputs(stats_help, stdout);
@@ -408,11 +503,17 @@ int cmd_stats(struct cli *cli, int argc, char **argv)
 				                       "1 to %u seconds", optarg, MAX_WATCH_S);
 			watch = (unsigned)v;
 			break;
+		case 'p':
+			prom = true;
+			break;
 		default:
 			if ((rc = cli_common_opt(cli, "stats", c, argv)) != 0)
 				return rc;
 		}
 	}
+	if (prom && (json || watch))
+		return cli_usage_error("stats", "--prometheus goes alone: not with --json "
+		                       "or --watch (a scraper asks again when it wants)");
 	if (argc - optind > 1)
 		return cli_usage_error("stats", "one queue at a time, or none for all");
 	if (optind < argc) {
@@ -442,10 +543,14 @@ int cmd_stats(struct cli *cli, int argc, char **argv)
 			           queue ? " " : "", queue ? queue : "", watch, when,
 			           cur.direct ? " (busd down: read from " SHM_DIR ")" : "");
 		}
-		if (json)
+		if (prom)
+			render_prometheus(&out, cur.v, cur.n, cur.direct);
+		else if (json)
 			render_json(&out, &cur, watch && prev.taken_ns ? &prev : NULL);
+		else if (watch)
+			render_top(&out, &cur, prev.taken_ns ? &prev : NULL);
 		else
-			render_text(&out, &cur, watch && prev.taken_ns ? &prev : NULL);
+			render_text(&out, &cur);
 		c = out.oom ? -ENOMEM : write_all(STDOUT_FILENO, out.p, out.len);
 		if (c < 0) {
 			cli_error("stats: writing the output: %s", strerror(-c));

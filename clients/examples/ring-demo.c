@@ -412,10 +412,12 @@ static int identify(const bus_msg *m, const struct options *o, char *desc,
 		return 0;
 	}
 	if (m->type == TEXT_TYPE) {
+		static const char from[] = " from producer ";
 		char text[64], expect[64];
+		unsigned long ul;
 		uint32_t i;
+		char *end;
 		char name;
-		int n;
 
 		if (m->len >= sizeof(text)) {
 			snprintf(desc, desc_n, "text of %zu bytes, too long", m->len);
@@ -424,10 +426,18 @@ static int identify(const bus_msg *m, const struct options *o, char *desc,
 		memcpy(text, m->data, m->len);
 		text[m->len] = '\0';
 		snprintf(desc, desc_n, "text \"%s\"", text);
-		n = -1;
-		if (sscanf(text, "note %" SCNu32 " from producer %c%n", &i, &name,
-		           &n) != 2 || n != (int)m->len || name < PNAME(0) ||
-		    name > PNAME(NPRODUCERS - 1) || i >= o->messages)
+		/* "note I from producer P", nothing before, between or after. */
+		if (strlen(text) != m->len || strncmp(text, "note ", 5) != 0)
+			return -1;
+		errno = 0;
+		ul = strtoul(text + 5, &end, 10);
+		if (end == text + 5 || errno == ERANGE || ul >= o->messages ||
+		    strncmp(end, from, sizeof(from) - 1) != 0)
+			return -1;
+		i = (uint32_t)ul;
+		name = end[sizeof(from) - 1];
+		if (name < PNAME(0) || name > PNAME(NPRODUCERS - 1) ||
+		    end[sizeof(from)] != '\0')
 			return -1;
 		/* Refuse "note 01 ..." and the like: the text must be the canonical one. */
 		text_format(expect, sizeof(expect), (uint32_t)(name - PNAME(0)), i);

@@ -417,6 +417,32 @@ bool e2e_json_u64(const char *json, const char *key, uint64_t *ret)
 	return errno == 0 && end != p;
 }
 
+/* Digits only at *s, a number in [0, max]; moves *s past them. */
+static bool parse_num(const char **s, long max, int *ret)
+{
+	char *end;
+	long v;
+
+	if (**s < '0' || **s > '9')
+		return false;
+	errno = 0;
+	v = strtol(*s, &end, 10);
+	if (errno == ERANGE || v > max)
+		return false;
+	*s = end;
+	*ret = (int)v;
+	return true;
+}
+
+bool e2e_parse_pmsg(const char *text, int nprod, int *k, int *i)
+{
+	const char *p = text;
+
+	if (*p++ != 'p' || !parse_num(&p, nprod - 1, k) || *p++ != ' ')
+		return false;
+	return parse_num(&p, INT_MAX, i) && *p == '\0';
+}
+
 bool e2e_json_str(const char *json, const char *key, char *buf, size_t n)
 {
 	char pat[96];
@@ -613,7 +639,7 @@ static void remove_dir(const char *dir)
 
 	if (d) {
 		while ((de = readdir(d)) != NULL)
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
 				unlinkat(dirfd(d), de->d_name, 0);
 		closedir(d);
 	}

@@ -161,6 +161,12 @@ bool e2e_json_u64(const char *json, const char *key, uint64_t *ret);
 /* The string value of "key" (no escapes expected) into buf. */
 bool e2e_json_str(const char *json, const char *key, char *buf, size_t n);
 
+/*
+ * Reads a test producer's message "pK I", the whole text: its index K in
+ * [0, nprod) and its sequence number I (digits only); false otherwise.
+ */
+bool e2e_parse_pmsg(const char *text, int nprod, int *k, int *i);
+
 /* Names in /dev/shm that belong to this busd, with queue (NULL: any). */
 int e2e_shm_count(const struct e2e *e, const char *queue);
 

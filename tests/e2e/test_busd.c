@@ -115,7 +115,7 @@ static int consumer(void *argp)
 			return 23;
 		memcpy(text, m.data, m.len);
 		text[m.len] = '\0';
-		if (sscanf(text, "p%d %d", &k, &i) != 2 || k < 0 || k >= NPROD)
+		if (!e2e_parse_pmsg(text, NPROD, &k, &i))
 			return 23;
 		if (i != next[k]) {
 			fprintf(stderr, "consumer: p%d sent %d, expected %d\n", k, i, next[k]);

@@ -14,6 +14,10 @@
  *    says how many messages were published; the stats agree.
  *  - recv_json: --json escapes text and switches to base64 for bytes that
  *    are not UTF-8, with every field of the message.
+ *  - publish_recv_raw: `publish --raw` sends stdin byte for byte as one
+ *    message (NULs, newlines, every byte value; empty stdin is an empty
+ *    message) and refuses more than the queue's maximum, sending nothing;
+ *    `recv --raw` writes the payload bytes alone.
  *  - help_and_version: --help for the tool and each command, --version.
  *  - examples: clients/examples/producer and consumer work through busd,
  *    and README.md quotes their main() functions exactly.
@@ -86,6 +90,10 @@ static void bad_arguments(void **state)
 		{2, "type 'demo..Order'", {"publish", "q1", "--type", "demo..Order", "x"}},
 		{2, "type '12ab'", {"publish", "q1", "--type", "12ab", "x"}},
 		{2, "watch interval '0'", {"stats", "--watch", "0"}},
+		{2, "--raw reads the message from stdin", {"publish", "q1", "--raw", "x"}},
+		{2, "--json and --raw", {"recv", "q1", "--json", "--raw"}},
+		{2, "--prometheus goes alone", {"stats", "--prometheus", "--json"}},
+		{2, "--prometheus goes alone", {"stats", "--prometheus", "--watch", "1"}},
 		{2, "'a/b'", {"stats", "a/b"}},
 		/* well-formed, refused by busd or the queue: exit 1 */
 		{1, "'nosuch': no such queue", {"delete", "nosuch"}},
@@ -161,13 +169,21 @@ static void kill_msg(char *buf, int i)
 /* Index of a line printed by recv, or -1 if it is not one we sent. */
 static int kill_index(const char *line, size_t len)
 {
-	char want[KILL_WIDTH + 1];
-	int i;
+	char want[KILL_WIDTH + 1], digits[7];
+	char *end;
+	long i;
 
-	if (len != KILL_WIDTH || sscanf(line, "%6d", &i) != 1 || i < 0 || i >= KILL_MSGS)
+	/* kill_msg() starts with six digits; the memcmp checks the rest. */
+	if (len != KILL_WIDTH)
 		return -1;
-	kill_msg(want, i);
-	return memcmp(want, line, len) == 0 ? i : -1;
+	memcpy(digits, line, 6);
+	digits[6] = '\0';
+	errno = 0;
+	i = strtol(digits, &end, 10);
+	if (end != digits + 6 || errno == ERANGE || i < 0 || i >= KILL_MSGS)
+		return -1;
+	kill_msg(want, (int)i);
+	return memcmp(want, line, len) == 0 ? (int)i : -1;
 }
 
 /* Counts each message in out (lines); checks they come in order. */
@@ -338,6 +354,7 @@ static void publish_timeout(void **state)
 	struct e2e_run r;
 	size_t n = 0;
 	const char *p;
+	char *end;
 
 	for (int i = 0; i < 100; i++)
 		n += (size_t)snprintf(in + n, sizeof(in) - n, "msg-%03d\n", i);
@@ -346,9 +363,12 @@ static void publish_timeout(void **state)
 	assert_int_equal(r.status, 1);
 	assert_true(e2e_one_error_line(&r));
 	assert_non_null(strstr(r.err, "buscli: publish to 'full': timed out ("));
-	p = strstr(r.err, "timed out (");
-	assert_int_equal(sscanf(p, "timed out (%" SCNu64 " messages published)", &published),
-	                 1);
+	p = strstr(r.err, "timed out (") + strlen("timed out (");
+	assert_true(*p >= '0' && *p <= '9');
+	errno = 0;
+	published = strtoull(p, &end, 10);
+	assert_int_equal(errno, 0);
+	assert_string_equal(end, " messages published)\n");
 	assert_true(published > 0 && published < 100);
 	e2e_run_free(&r);
 	e2e_cli(e, &r, NULL, 0, 30, "stats", "full", "--json", NULL);
@@ -405,6 +425,60 @@ static void recv_json(void **state)
 	bus_close(b);
 	e2e_cli(e, &r, NULL, 0, 30, "delete", "json", NULL);
 	assert_int_equal(r.status, 0);
+	e2e_run_free(&r);
+}
+
+static void publish_recv_raw(void **state)
+{
+	struct e2e *e = *state;
+	unsigned char bytes[600];
+	struct e2e_run r;
+	uint64_t v;
+
+	for (size_t i = 0; i < sizeof(bytes); i++)
+		bytes[i] = (unsigned char)(i * 7); /* every byte value, NUL and \n too */
+	e2e_create(e, "raw", NULL);
+	e2e_cli(e, &r, bytes, sizeof(bytes), 30, "publish", "raw", "--raw", "--type",
+	        "0x2a", NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "published 1 message to 'raw'\n");
+	e2e_run_free(&r);
+	e2e_cli(e, &r, NULL, 0, 30, "publish", "raw", "--raw", NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "published 1 message to 'raw'\n");
+	e2e_run_free(&r);
+
+	/* the first message, byte for byte, and nothing else */
+	e2e_cli(e, &r, NULL, 0, 30, "recv", "raw", "-n", "1", "--raw", NULL);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.out_len, sizeof(bytes));
+	assert_memory_equal(r.out, bytes, sizeof(bytes));
+	e2e_run_free(&r);
+	/* the empty one is an empty message, not none */
+	e2e_cli(e, &r, NULL, 0, 30, "recv", "raw", "-n", "1", "--json", NULL);
+	assert_int_equal(r.status, 0);
+	assert_true(e2e_json_u64(r.out, "len", &v));
+	assert_int_equal(v, 0);
+	assert_true(e2e_json_u64(r.out, "type", &v));
+	assert_int_equal(v, 0);
+	e2e_run_free(&r);
+
+	/* a ring of 256 bytes takes at most 96: 97 bytes are refused whole */
+	e2e_create(e, "rawtiny", "256");
+	e2e_cli(e, &r, bytes, 97, 30, "publish", "rawtiny", "--raw", NULL);
+	assert_int_equal(r.status, 1);
+	assert_true(e2e_one_error_line(&r));
+	assert_non_null(strstr(r.err, "publish to 'rawtiny': stdin holds more than "
+	                              "the queue's maximum message of 96 bytes "
+	                              "(nothing published)"));
+	e2e_run_free(&r);
+	e2e_cli(e, &r, bytes, 96, 30, "publish", "rawtiny", "--raw", NULL);
+	assert_int_equal(r.status, 0);
+	e2e_run_free(&r);
+	e2e_cli(e, &r, NULL, 0, 30, "recv", "rawtiny", "--raw", "--timeout", "200", NULL);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.out_len, 96);
+	assert_memory_equal(r.out, bytes, 96);
 	e2e_run_free(&r);
 }
 
@@ -551,6 +625,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(recv_sigterm, e2e_setup, e2e_teardown),
 		cmocka_unit_test_setup_teardown(publish_timeout, e2e_setup, e2e_teardown),
 		cmocka_unit_test_setup_teardown(recv_json, e2e_setup, e2e_teardown),
+		cmocka_unit_test_setup_teardown(publish_recv_raw, e2e_setup, e2e_teardown),
 		cmocka_unit_test_setup_teardown(help_and_version, e2e_setup, e2e_teardown),
 		cmocka_unit_test_setup_teardown(examples, e2e_setup, e2e_teardown),
 	};

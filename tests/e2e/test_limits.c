@@ -17,7 +17,9 @@
  *    Needs root and unshare/nsenter that work here; otherwise exits 77.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -292,19 +294,50 @@ static void ns_cli(struct e2e *e, struct e2e_run *r, ...)
 	e2e_communicate(e, &p, NULL, 0, 30, r);
 }
 
+/* Runs argv (argv[0] a path) with output to /dev/null; true if it exits 0. */
+static bool run_quiet(char *const argv[])
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid < 0)
+		return false;
+	if (pid == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+
+		if (fd >= 0) {
+			dup2(fd, STDOUT_FILENO);
+			dup2(fd, STDERR_FILENO);
+		}
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return false;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
 static int setup(void **state)
 {
 	const char *why = e2e_precheck();
+	const char *unshare = NULL;
 
 	if (!why && geteuid() != 0)
 		why = "not root: cannot mount a small tmpfs on /dev/shm";
 	if (!why && !(nsenter_path = find_tool("nsenter")))
 		why = "nsenter not found";
-	if (!why && !find_tool("unshare"))
+	if (!why && !(unshare = find_tool("unshare")))
 		why = "unshare not found";
-	if (!why && system("unshare -m sh -c 'mount -t tmpfs -o size=1M tmpfs /dev/shm' "
-	                   ">/dev/null 2>&1") != 0)
-		why = "cannot mount a tmpfs in a private mount namespace (unshare -m)";
+	if (!why) {
+		char *const argv[] = {
+			(char *)unshare, "-m", "/bin/sh", "-c",
+			"mount -t tmpfs -o size=1M tmpfs /dev/shm", NULL,
+		};
+
+		if (!run_quiet(argv))
+			why = "cannot mount a tmpfs in a private mount namespace (unshare -m)";
+	}
 	if (why) {
 		fprintf(stderr, "skipped: %s\n", why);
 		exit(77);

@@ -132,7 +132,7 @@ static bool tally_one(struct tally *t, const char *payload, size_t len, uint32_t
 		goto bad;
 	memcpy(text, payload, len);
 	text[len] = '\0';
-	if (sscanf(text, "p%d %d", &k, &i) != 2 || k < 0 || k >= NPUB)
+	if (!e2e_parse_pmsg(text, NPUB, &k, &i))
 		goto bad;
 	if (i != t->next[k]) {
 		fprintf(stderr, "p%d: got %d, expected %d (order or loss)\n", k, i, t->next[k]);
