@@ -51,7 +51,7 @@ int frame_unpack(const ProtobufCMessageDescriptor *desc, const void *data,
 	size_t skew = (alignof(max_align_t) - base % alignof(max_align_t)) %
 	              alignof(max_align_t);
 	struct arena a;
-	ProtobufCAllocator alloc = {
+	ProtobufCAllocator allocator = {
 		.alloc = arena_alloc,
 		.free = arena_free,
 		.allocator_data = &a,
@@ -64,7 +64,7 @@ int frame_unpack(const ProtobufCMessageDescriptor *desc, const void *data,
 		.base = (uint8_t *)arena + skew,
 		.size = arena_size - skew,
 	};
-	m = protobuf_c_message_unpack(desc, &alloc, len, data);
+	m = protobuf_c_message_unpack(desc, &allocator, len, data);
 	if (!m)
 		return a.exhausted ? -ENOBUFS : -EBADMSG;
 	*ret = m;

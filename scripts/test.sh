@@ -10,21 +10,41 @@
 # another compiler.  Every suite runs in each (meson test), and a summary
 # per configuration ends with one line:
 #   test: N passed, N failed, N skipped
-# Exit status 0 only if every configuration built, at least one test ran
-# and none failed.
+# Then, in a full run, the bounded fuzzers, the static checks
+# (scripts/lint.sh: clang-tidy and cppcheck) and the coverage gate:
+#   build-cov   gcc with --coverage; every suite but fuzz, then a gcovr
+#               report in build-cov/coverage/ (coverage.txt, index.html);
+#               fails if libbus line coverage is under 85%
+# Exit status 0 only if every configuration built, at least one test ran,
+# none failed, and lint and the coverage gate passed.
 #
-# Usage: scripts/test.sh [--quick] [--help]
-#   --quick   only the first configuration (build), no fuzzing
+# Usage: scripts/test.sh [--quick] [--lint] [--coverage] [--format-check]
+#   --quick         only the first configuration (build): no fuzzing, lint
+#                   or coverage unless asked for with the options below
+#   --lint          run only lint (with --quick: build and lint)
+#   --coverage      run only the coverage gate (with --quick: build and it)
+#   --format-check  lint also checks formatting (scripts/lint.sh
+#                   --format-check)
+# BUS_COVERAGE_MIN overrides the coverage gate's 85 (percent).
 set -euo pipefail
 
 usage() {
-	sed -n '2,17s/^# \{0,1\}//p' "$0"
+	sed -n '2,31s/^# \{0,1\}//p' "$0"
 }
 
-quick=0
+# Set to 1 once the tree is formatted with .clang-format: every run that
+# lints then checks formatting too.
+format_check=0
+# The coverage gate: libbus line coverage, percent.
+coverage_min=${BUS_COVERAGE_MIN:-85}
+
+quick=0 want_lint=0 want_cov=0
 for arg in "$@"; do
 	case "$arg" in
 		--quick) quick=1 ;;
+		--lint) want_lint=1 ;;
+		--coverage) want_cov=1 ;;
+		--format-check) format_check=1 ;;
 		-h | --help)
 			usage
 			exit 0
@@ -56,6 +76,17 @@ configs=(
 )
 if ((quick)); then
 	configs=("${configs[0]}")
+elif ((want_lint || want_cov)); then
+	configs=() # only what was asked for
+fi
+# A full run does everything.
+full=0
+if ((!quick && !want_lint && !want_cov)); then
+	full=1 want_lint=1 want_cov=1
+fi
+cov_config="build-cov|gcc|-Dbuildtype=debug -Dwerror=true -Db_coverage=true -Db_sanitize=none -Db_lundef=true -Dc_args=-fprofile-update=atomic"
+if ((want_cov)); then
+	configs+=("$cov_config")
 fi
 
 say() {
@@ -164,6 +195,31 @@ count_results() {
 	fi
 }
 
+# Writes the gcovr report of build directory $1 to $1/coverage/ and checks
+# libbus's line coverage (its own .c files; generated code excluded).
+coverage_report() {
+	local dir=$1 out=$1/coverage pct
+	if ! command -v gcovr >/dev/null 2>&1; then
+		echo "test.sh: gcovr not found (scripts/deps.sh installs it)" >&2
+		return 1
+	fi
+	say "$dir: coverage report"
+	rm -rf "$out"
+	mkdir -p "$out"
+	if ! gcovr -r "$root" --object-directory "$dir" \
+		--filter 'libbus/.*\.c$' --gcov-exclude '.*\.pb-c\.c.*' \
+		--txt "$out/coverage.txt" --html-details "$out/index.html" \
+		--json-summary "$out/summary.json"; then
+		echo "test.sh: gcovr failed" >&2
+		return 1
+	fi
+	cat "$out/coverage.txt"
+	pct=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["line_percent"])' \
+		"$out/summary.json")
+	echo "libbus line coverage: $pct% (at least $coverage_min% required); report: $out/index.html"
+	python3 -c 'import sys; sys.exit(float(sys.argv[1]) < float(sys.argv[2]))' "$pct" "$coverage_min"
+}
+
 total_pass=0
 total_fail=0
 total_skip=0
@@ -198,12 +254,28 @@ for entry in "${configs[@]}"; do
 		fi
 	fi
 
+	# Coverage: fresh, empty counter files (atomic updates, set above,
+	# because threads share them) that every test process can write, since
+	# e2e-security runs buscli as another user and libgcov's complaints on
+	# stderr would break its one-line check.  Not the fuzzers, nor install,
+	# which links a program of its own against the installed libbus.a
+	# (instrumented here, so it would need libgcov).
+	testargs=()
+	if [[ "$dir" == build-cov && -z "$status" ]]; then
+		find "$dir" -name '*.gcda' -delete
+		while IFS= read -r -d '' f; do
+			: >"${f%.gcno}.gcda"
+			chmod 666 "${f%.gcno}.gcda"
+		done < <(find "$dir" -name '*.gcno' -print0)
+		testargs=(--no-suite fuzz --no-suite install)
+	fi
+
 	pass=0 fail=0 skip=0
 	if [[ -z "$status" ]]; then
 		say "$dir: test"
 		rm -f "$dir/meson-logs/testlog.json"
 		if ! "${prefix[@]}" meson test -C "$dir" --no-rebuild --print-errorlogs \
-			--num-processes 2 </dev/null; then
+			--num-processes 2 "${testargs[@]}" </dev/null; then
 			status="tests FAILED"
 		fi
 		# A log that cannot be read counts as one failure.
@@ -217,6 +289,10 @@ for entry in "${configs[@]}"; do
 			status="no tests ran"
 			none_registered=1
 		fi
+	fi
+
+	if [[ "$dir" == build-cov && -z "$status" ]] && ! coverage_report "$dir"; then
+		status="coverage FAILED"
 	fi
 
 	if [[ -n "$status" ]]; then
@@ -233,12 +309,31 @@ done
 
 # The fuzzers proper (their corpora are replayed above as suite 'fuzz'):
 # a bounded run of each, BUS_FUZZ_SECONDS (default 60) per target.
-if ((!quick)); then
+if ((full)); then
 	say "fuzz (libFuzzer, ${BUS_FUZZ_SECONDS:-60} s per target)"
 	if "$root/scripts/fuzz.sh" --seconds "${BUS_FUZZ_SECONDS:-60}"; then
 		summary+=("$(printf '%-11s %-18s' fuzz ok)")
 	else
 		summary+=("$(printf '%-11s %-18s' fuzz FAILED)")
+		failed=1
+	fi
+fi
+
+if ((want_lint)); then
+	lintargs=(--build build-lint)
+	# A configuration already built here has the compile_commands.json lint needs.
+	if [[ -f build/compile_commands.json ]] && printf '%s\n' "${configs[@]}" | grep -q '^build|'; then
+		lintargs=(--build build)
+	fi
+	if ((format_check)); then
+		lintargs+=(--tidy --cppcheck --format-check)
+	fi
+	say "lint (scripts/lint.sh ${lintargs[*]})"
+	lint_t0=$SECONDS
+	if "$root/scripts/lint.sh" "${lintargs[@]}"; then
+		summary+=("$(printf '%-11s %-18s (%d s)' lint ok $((SECONDS - lint_t0)))")
+	else
+		summary+=("$(printf '%-11s %-18s (%d s)' lint FAILED $((SECONDS - lint_t0)))")
 		failed=1
 	fi
 fi
@@ -260,8 +355,17 @@ if ((${#leftover[@]})); then
 	printf '  %s\n' "${leftover[@]}"
 fi
 
+# Tests run as root here; a tool that fails to write to -o /dev/null can
+# unlink it, and every later redirection then makes a regular file.
+if [[ ! -c /dev/null ]]; then
+	echo "test.sh: /dev/null is no longer a character device: something in this run removed it"
+	failed=1
+fi
+
 ran=$((total_pass + total_fail + total_skip))
-if ((none_registered)); then
+if ((${#configs[@]} == 0)); then
+	: # lint only: no tests were asked for
+elif ((none_registered)); then
 	echo "no tests ran: none is registered (meson test found none), and a run that tests nothing is not a pass"
 elif ((ran == 0)); then
 	echo "no tests ran"

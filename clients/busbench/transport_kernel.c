@@ -234,13 +234,20 @@ const struct transport tp_pipe = {
 static long read_proc_long(const char *path)
 {
 	FILE *f = fopen(path, "re");
-	long v = -1;
+	char line[64], *end;
+	bool got;
+	long v;
 
 	if (!f)
 		return -1;
-	if (fscanf(f, "%ld", &v) != 1)
-		v = -1;
+	got = fgets(line, sizeof(line), f) != NULL;
 	fclose(f);
+	if (!got)
+		return -1;
+	errno = 0;
+	v = strtol(line, &end, 10);
+	if (errno || end == line || (*end != '\n' && *end != '\0'))
+		return -1;
 	return v;
 }
 

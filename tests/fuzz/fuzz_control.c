@@ -42,8 +42,12 @@
 #include "fuzz.h"
 #include "log.h"
 
-/* From the sanitizer runtime when there is one. */
-void __sanitizer_set_report_fd(void *fd) __attribute__((weak));
+/*
+ * From the sanitizer runtime when there is one; the runtime's name is
+ * reserved by nature.
+ */
+void __sanitizer_set_report_fd(void *fd) /* NOLINT(bugprone-reserved-identifier) */
+	__attribute__((weak));
 
 struct baseline {
 	const char *name;

@@ -50,6 +50,19 @@ static uint64_t thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The number (digits only) at *p, in *ret; moves *p past it. */
+static bool stat_number(const char **p, unsigned long long *ret)
+{
+	char *end;
+
+	if (**p < '0' || **p > '9')
+		return false;
+	errno = 0;
+	*ret = strtoull(*p, &end, 10);
+	*p = end;
+	return errno != ERANGE;
+}
+
 /* utime + stime of a process in ns (clock ticks); NO_CPU if unreadable. */
 static uint64_t proc_cpu_ns(pid_t pid)
 {
@@ -66,10 +79,17 @@ static uint64_t proc_cpu_ns(pid_t pid)
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
-	/* Fields after the command name, which may hold spaces: from ')'. */
+	/*
+	 * Fields after the command name, which may hold spaces: from ')'.
+	 * utime and stime are the 12th and 13th after it (proc(5)).
+	 */
 	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-	                        "%llu %llu", &ut, &st) != 2)
+	for (int field = 0; field < 12 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (!p)
+		return NO_CPU;
+	p++;
+	if (!stat_number(&p, &ut) || *p++ != ' ' || !stat_number(&p, &st))
 		return NO_CPU;
 	return (ut + st) * (1000000000u / (uint64_t)sysconf(_SC_CLK_TCK));
 }

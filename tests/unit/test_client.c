@@ -1,0 +1,542 @@
+/*
+ * test_client.c - libbus's busd client against a scripted peer.
+ *
+ * A child process plays busd on a private socket and answers each request
+ * the way a test tells it to: correctly, or with the wrong id, version,
+ * result or error, pages that do not ascend, a missing or unexpected
+ * descriptor, garbage, or a closed connection.  What is checked is that
+ * the client turns every one of them into the documented negative errno
+ * (never a crash, a loop or a leaked descriptor), and that correct
+ * answers are read back faithfully.
+ */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cmocka.h>
+
+#include "bus/bus.h"
+#include "control.h"
+#include "harness.h"
+
+/*
+ * Builds the answer to request n (0 is bus_open's ping).  Returns
+ * REPLY_SEND to send resp (with *fd attached if >= 0), REPLY_GARBAGE to
+ * send bytes that are no Response, REPLY_CLOSE to hang up, or
+ * REPLY_FAIL when the request itself was not what the test expected.
+ */
+enum reply {
+	REPLY_SEND,
+	REPLY_GARBAGE,
+	REPLY_CLOSE,
+	REPLY_FAIL
+};
+typedef enum reply (*script_fn)(int n, const BusControl__Request *req,
+                                BusControl__Response *resp, int *fd);
+
+struct peer {
+	char dir[64];
+	char path[96]; /* fits sockaddr_un.sun_path */
+	pid_t pid;
+};
+
+/* Serves one connection on lsock with script; the child's exit status. */
+static int serve(int lsock, script_fn script)
+{
+	static uint8_t buf[CONTROL_MAX_PACKET];
+	static _Alignas(16) uint8_t arena[CONTROL_ARENA];
+	int c = accept(lsock, NULL, NULL);
+
+	if (c < 0)
+		return 10;
+	for (int n = 0;; n++) {
+		BusControl__Response resp = BUS_CONTROL__RESPONSE__INIT;
+		BusControl__Request *req;
+		size_t len;
+		int fd = -1, r;
+
+		r = control_recv(c, buf, sizeof(buf), &len, NULL);
+		if (r == -ECONNRESET)
+			return 0; /* the client closed: done */
+		if (r < 0 || control_decode_request(buf, len, arena, sizeof(arena), &req) < 0)
+			return 11;
+		resp.version = CONTROL_VERSION;
+		resp.id = req->id;
+		switch (script(n, req, &resp, &fd)) {
+		case REPLY_SEND:
+			r = control_send(c, &resp.base, fd);
+			break;
+		case REPLY_GARBAGE:
+			r = send(c, "\xff\xff\xff", 3, MSG_NOSIGNAL) == 3 ? 0 : -1;
+			break;
+		case REPLY_CLOSE:
+			close(c);
+			return 0;
+		case REPLY_FAIL:
+			return 12;
+		}
+		if (fd >= 0)
+			close(fd);
+		if (r < 0)
+			return 13;
+	}
+}
+
+/* Starts a peer running script on a fresh socket in a private directory. */
+static void peer_start(struct peer *p, script_fn script)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int lsock;
+
+	snprintf(p->dir, sizeof(p->dir), "/tmp/bus-client-XXXXXX");
+	assert_non_null(mkdtemp(p->dir));
+	snprintf(p->path, sizeof(p->path), "%s/busd.sock", p->dir);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", p->path);
+	lsock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	assert_true(lsock >= 0);
+	assert_int_equal(bind(lsock, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lsock, 1), 0);
+	fflush(NULL);
+	p->pid = fork();
+	assert_true(p->pid >= 0);
+	if (p->pid == 0)
+		_exit(serve(lsock, script));
+	close(lsock);
+}
+
+/* Waits for the peer; asserts it saw only the requests it expected. */
+static void peer_stop(struct peer *p)
+{
+	assert_int_equal(harness_wait(p->pid, 30), 0);
+	unlink(p->path);
+	rmdir(p->dir);
+}
+
+static int open_fds(void)
+{
+	int n = 0;
+
+	for (int fd = 0; fd < 1024; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			n++;
+	return n;
+}
+
+static bool is_ping(const BusControl__Request *req)
+{
+	return req->version == CONTROL_VERSION &&
+	       req->op_case == BUS_CONTROL__REQUEST__OP_PING;
+}
+
+static BusControl__Pong pong = BUS_CONTROL__PONG__INIT;
+
+/* Request 0: a correct pong. */
+static enum reply answer_ping(const BusControl__Request *req, BusControl__Response *resp)
+{
+	if (!is_ping(req))
+		return REPLY_FAIL;
+	pong.server = "fake busd";
+	resp->result_case = BUS_CONTROL__RESPONSE__RESULT_PONG;
+	resp->pong = &pong;
+	return REPLY_SEND;
+}
+
+static void test_bad_arguments(void **state)
+{
+	char longpath[200];
+	char buf[8];
+	bus *b = NULL;
+
+	(void)state;
+	assert_int_equal(bus_open("/nonexistent", NULL), -EINVAL);
+	memset(longpath, 'x', sizeof(longpath) - 1);
+	longpath[0] = '/';
+	longpath[sizeof(longpath) - 1] = '\0';
+	assert_int_equal(bus_open(longpath, &b), -ENAMETOOLONG);
+	assert_null(b);
+	assert_int_equal(bus_open("/nonexistent/busd.sock", &b), -ENOENT);
+	assert_null(b);
+	setenv("BUS_SOCKET", "/tmp/bus-test/busd.sock", 1);
+	assert_int_equal(bus_default_socket(NULL, 64), -EINVAL);
+	assert_int_equal(bus_default_socket(buf, sizeof(buf)), -ENAMETOOLONG);
+	assert_string_equal(bus_last_error(NULL), "");
+	bus_close(NULL);
+	assert_int_equal(bus_queue_create(NULL, "q", NULL, NULL), -EINVAL);
+	assert_int_equal(bus_queue_delete(NULL, "q"), -EINVAL);
+	assert_int_equal(bus_queue_list(NULL, NULL, 0), -EINVAL);
+	assert_int_equal(bus_producer_open(NULL, "q", NULL), -EINVAL);
+	assert_int_equal(bus_consumer_open(NULL, "q", NULL), -EINVAL);
+	assert_int_equal(bus_queue_stats(NULL, "q", NULL), -EINVAL);
+}
+
+/* Pings answered wrongly, one way per connection. */
+static int bad_kind;
+
+static enum reply bad_ping(int n, const BusControl__Request *req,
+                           BusControl__Response *resp, int *fd)
+{
+	(void)fd;
+	if (n != 0 || answer_ping(req, resp) != REPLY_SEND)
+		return REPLY_FAIL;
+	switch (bad_kind) {
+	case 0:
+		resp->id = req->id + 1;
+		break;
+	case 1:
+		resp->version = CONTROL_VERSION + 1;
+		break;
+	case 2:
+		resp->result_case = BUS_CONTROL__RESPONSE__RESULT__NOT_SET;
+		break;
+	case 3:
+		resp->error = 5; /* not a negative errno */
+		break;
+	case 4:
+		resp->error = -5000;
+		break;
+	case 5:
+		return REPLY_GARBAGE;
+	case 6:
+		return REPLY_CLOSE;
+	}
+	return REPLY_SEND;
+}
+
+static void test_bad_ping(void **state)
+{
+	static const int want[] = {-EPROTO, -EPROTO, -EPROTO, -EPROTO, -EPROTO, -EBADMSG, -ECONNRESET};
+	int fds = open_fds();
+
+	(void)state;
+	for (bad_kind = 0; bad_kind < 7; bad_kind++) {
+		struct peer p;
+		bus *b = NULL;
+
+		peer_start(&p, bad_ping);
+		assert_int_equal(bus_open(p.path, &b), want[bad_kind]);
+		assert_null(b);
+		peer_stop(&p);
+	}
+	assert_int_equal(open_fds(), fds);
+}
+
+/* create: an error with a message, the wrong result, then a good one. */
+static enum reply create_script(int n, const BusControl__Request *req,
+                                BusControl__Response *resp, int *fd)
+{
+	static BusControl__QueueInfo qi = BUS_CONTROL__QUEUE_INFO__INIT;
+	static uint8_t uuid[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+
+	(void)fd;
+	if (n == 0)
+		return answer_ping(req, resp);
+	if (req->op_case != BUS_CONTROL__REQUEST__OP_CREATE ||
+	    strcmp(req->create->name, "orders") != 0)
+		return REPLY_FAIL;
+	switch (n) {
+	case 1:
+		resp->error = -EEXIST;
+		resp->message = "queue 'orders' exists";
+		return REPLY_SEND;
+	case 2:
+		resp->result_case = BUS_CONTROL__RESPONSE__RESULT_PONG;
+		resp->pong = &pong;
+		return REPLY_SEND;
+	case 3:
+		if (req->create->capacity != 4096 || req->create->max_message != 100 ||
+		    req->create->max_producers != 3)
+			return REPLY_FAIL;
+		qi.name = "orders";
+		qi.uuid.data = uuid;
+		qi.uuid.len = sizeof(uuid);
+		qi.capacity = 4096;
+		qi.max_message = 100;
+		qi.max_producers = 3;
+		qi.created_ns = 42;
+		resp->result_case = BUS_CONTROL__RESPONSE__RESULT_QUEUE;
+		resp->queue = &qi;
+		return REPLY_SEND;
+	}
+	return REPLY_FAIL;
+}
+
+static void test_create(void **state)
+{
+	bus_queue_opts opts = {.capacity = 4096, .max_message = 100, .max_producers = 3};
+	bus_queue_info info;
+	struct peer p;
+	bus *b;
+
+	(void)state;
+	peer_start(&p, create_script);
+	assert_int_equal(bus_open(p.path, &b), 0);
+	assert_int_equal(bus_queue_create(b, "bad/name", NULL, NULL), -EINVAL);
+	assert_int_equal(bus_queue_create(b, "orders", &opts, &info), -EEXIST);
+	assert_string_equal(bus_last_error(b), "queue 'orders' exists");
+	assert_int_equal(bus_queue_create(b, "orders", &opts, &info), -EPROTO);
+	assert_string_equal(bus_last_error(b), "");
+	memset(&info, 0xee, sizeof(info));
+	assert_int_equal(bus_queue_create(b, "orders", &opts, &info), 0);
+	assert_string_equal(info.name, "orders");
+	assert_int_equal(info.uuid[0], 1);
+	assert_int_equal(info.uuid[15], 16);
+	assert_int_equal(info.capacity, 4096);
+	assert_int_equal(info.max_message, 100);
+	assert_int_equal(info.max_producers, 3);
+	assert_int_equal(info.created_ns, 42);
+	bus_close(b);
+	peer_stop(&p);
+}
+
+/* list: two good pages, then each way a page can be wrong. */
+static enum reply list_script(int n, const BusControl__Request *req,
+                              BusControl__Response *resp, int *fd)
+{
+	static BusControl__QueueInfo qi[3] = {
+		BUS_CONTROL__QUEUE_INFO__INIT,
+		BUS_CONTROL__QUEUE_INFO__INIT,
+		BUS_CONTROL__QUEUE_INFO__INIT,
+	};
+	static BusControl__QueueInfo *qp[3];
+	static BusControl__QueueList ql = BUS_CONTROL__QUEUE_LIST__INIT;
+	const char *after;
+
+	(void)fd;
+	if (n == 0)
+		return answer_ping(req, resp);
+	if (req->op_case != BUS_CONTROL__REQUEST__OP_LIST)
+		return REPLY_FAIL;
+	after = req->list->after ? req->list->after : "";
+	for (int i = 0; i < 3; i++) {
+		qp[i] = &qi[i];
+		qi[i].capacity = 256u << i;
+	}
+	qi[0].name = "alpha";
+	qi[1].name = "beta";
+	qi[2].name = "gamma";
+	ql = (BusControl__QueueList)BUS_CONTROL__QUEUE_LIST__INIT;
+	ql.queues = qp;
+	ql.total = 3;
+	resp->result_case = BUS_CONTROL__RESPONSE__RESULT_QUEUES;
+	resp->queues = &ql;
+	switch (n) {
+	case 1: /* page 1 of 2 */
+		if (strcmp(after, "") != 0)
+			return REPLY_FAIL;
+		ql.n_queues = 2;
+		ql.more = true;
+		return REPLY_SEND;
+	case 2: /* page 2 of 2 */
+		if (strcmp(after, "beta") != 0)
+			return REPLY_FAIL;
+		ql.queues = qp + 2;
+		ql.n_queues = 1;
+		return REPLY_SEND;
+	case 3: /* not ascending */
+		qp[0] = &qi[1];
+		qp[1] = &qi[0];
+		ql.n_queues = 2;
+		return REPLY_SEND;
+	case 4: /* more, but an empty page: would loop forever */
+		ql.n_queues = 0;
+		ql.more = true;
+		return REPLY_SEND;
+	case 5: /* a total no int can return */
+		ql.n_queues = 1;
+		ql.total = 0x80000000u;
+		return REPLY_SEND;
+	case 6: /* the wrong result */
+		resp->result_case = BUS_CONTROL__RESPONSE__RESULT__NOT_SET;
+		return REPLY_SEND;
+	case 7: /* cap 1: one page is enough */
+		ql.n_queues = 2;
+		ql.more = true;
+		return REPLY_SEND;
+	}
+	return REPLY_FAIL;
+}
+
+static void test_list(void **state)
+{
+	bus_queue_info out[4];
+	struct peer p;
+	bus *b;
+
+	(void)state;
+	peer_start(&p, list_script);
+	assert_int_equal(bus_open(p.path, &b), 0);
+	assert_int_equal(bus_queue_list(b, NULL, 1), -EINVAL);
+	assert_int_equal(bus_queue_list(b, out, 4), 3);
+	assert_string_equal(out[0].name, "alpha");
+	assert_string_equal(out[1].name, "beta");
+	assert_string_equal(out[2].name, "gamma");
+	assert_int_equal(out[2].capacity, 1024);
+	assert_int_equal(bus_queue_list(b, out, 4), -EPROTO);
+	assert_int_equal(bus_queue_list(b, out, 4), -EPROTO);
+	assert_int_equal(bus_queue_list(b, out, 4), -EPROTO);
+	assert_int_equal(bus_queue_list(b, out, 4), -EPROTO);
+	assert_int_equal(bus_queue_list(b, out, 1), 3);
+	assert_string_equal(out[0].name, "alpha");
+	bus_close(b);
+	peer_stop(&p);
+}
+
+/* attach: a success without a descriptor, an error with one. */
+static enum reply attach_script(int n, const BusControl__Request *req,
+                                BusControl__Response *resp, int *fd)
+{
+	if (n == 0)
+		return answer_ping(req, resp);
+	if (req->op_case != BUS_CONTROL__REQUEST__OP_ATTACH ||
+	    strcmp(req->attach->name, "q") != 0)
+		return REPLY_FAIL;
+	switch (n) {
+	case 1:
+		return req->attach->role == BUS_CONTROL__ROLE__ROLE_PRODUCER ? REPLY_SEND : REPLY_FAIL;
+	case 2:
+		return req->attach->role == BUS_CONTROL__ROLE__ROLE_OBSERVER ? REPLY_SEND : REPLY_FAIL;
+	case 3:
+		if (req->attach->role != BUS_CONTROL__ROLE__ROLE_CONSUMER)
+			return REPLY_FAIL;
+		resp->error = -EBUSY;
+		*fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		return REPLY_SEND;
+	case 4: /* a descriptor that is no segment */
+		*fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		return REPLY_SEND;
+	}
+	return REPLY_FAIL;
+}
+
+static void test_attach(void **state)
+{
+	bus_producer *pr = NULL;
+	bus_consumer *co = NULL;
+	bus_stats st;
+	struct peer p;
+	bus *b;
+	int fds;
+
+	(void)state;
+	peer_start(&p, attach_script);
+	assert_int_equal(bus_open(p.path, &b), 0);
+	fds = open_fds();
+	assert_int_equal(bus_producer_open(b, "bad/name", &pr), -EINVAL);
+	assert_int_equal(bus_producer_open(b, "q", &pr), -EPROTO);
+	assert_int_equal(bus_queue_stats(b, "q", &st), -EPROTO);
+	assert_int_equal(bus_consumer_open(b, "q", &co), -EBUSY);
+	/* The descriptor sent with the error was closed. */
+	assert_int_equal(open_fds(), fds);
+	assert_true(bus_consumer_open(b, "q", &co) < 0);
+	assert_null(pr);
+	assert_null(co);
+	assert_int_equal(open_fds(), fds);
+	bus_close(b);
+	peer_stop(&p);
+}
+
+/* delete: answered, then the peer hangs up. */
+static enum reply delete_script(int n, const BusControl__Request *req,
+                                BusControl__Response *resp, int *fd)
+{
+	(void)fd;
+	if (n == 0)
+		return answer_ping(req, resp);
+	if (req->op_case != BUS_CONTROL__REQUEST__OP_DELETE ||
+	    strcmp(req->delete_->name, "q") != 0)
+		return REPLY_FAIL;
+	if (n == 1) {
+		resp->error = -ENOENT;
+		return REPLY_SEND;
+	}
+	return REPLY_CLOSE;
+}
+
+static void test_delete_then_hangup(void **state)
+{
+	struct peer p;
+	bus *b;
+	int r;
+
+	(void)state;
+	peer_start(&p, delete_script);
+	assert_int_equal(bus_open(p.path, &b), 0);
+	assert_int_equal(bus_queue_delete(b, "bad/name"), -EINVAL);
+	assert_int_equal(bus_queue_delete(b, "q"), -ENOENT);
+	r = bus_queue_delete(b, "q");
+	assert_true(r == -ECONNRESET || r == -EPIPE);
+	bus_close(b);
+	peer_stop(&p);
+}
+
+static void test_strerror(void **state)
+{
+	static const int codes[] = {
+		-EAGAIN, -ETIMEDOUT, -EMSGSIZE, -EBUSY, -EPROTO, -EBADMSG, -ENOBUFS,
+		-EUSERS, -ENOENT, -EACCES, -EPIPE, -EINVAL, -ENOSPC, -ENOMEM};
+	const size_t n = sizeof(codes) / sizeof(codes[0]);
+
+	(void)state;
+	assert_string_equal(bus_strerror(0), "success");
+	assert_string_equal(bus_strerror(-EPIPE), "queue deleted");
+	assert_string_equal(bus_strerror(-EBUSY), "queue already has a live consumer");
+	/* Each code of the API has its own words, none the generic ones. */
+	for (size_t i = 0; i < n; i++) {
+		const char *s = bus_strerror(codes[i]);
+
+		assert_non_null(s);
+		assert_true(strlen(s) > 4);
+		for (size_t j = 0; j < i; j++)
+			assert_string_not_equal(s, bus_strerror(codes[j]));
+	}
+	/* Other errnos read as the C library puts them; positives are no code. */
+	assert_string_equal(bus_strerror(-ECONNREFUSED), strerror(ECONNREFUSED));
+	assert_string_equal(bus_strerror(7), "not an error code");
+}
+
+static void test_names_and_types(void **state)
+{
+	char name[BUS_NAME_MAX + 2];
+
+	(void)state;
+	assert_true(bus_name_valid("orders.v1_A-z"));
+	assert_false(bus_name_valid(NULL));
+	assert_false(bus_name_valid(""));
+	assert_false(bus_name_valid("."));
+	assert_false(bus_name_valid(".."));
+	assert_true(bus_name_valid("..."));
+	assert_false(bus_name_valid("a/b"));
+	assert_false(bus_name_valid("a b"));
+	memset(name, 'n', sizeof(name));
+	name[BUS_NAME_MAX] = '\0';
+	assert_true(bus_name_valid(name));
+	name[BUS_NAME_MAX] = 'n';
+	name[BUS_NAME_MAX + 1] = '\0';
+	assert_false(bus_name_valid(name));
+
+	/* FNV-1a 32: the published test vectors; 0 is kept for "no type". */
+	assert_int_equal(bus_type_id(NULL), 0);
+	assert_int_equal(bus_type_id(""), 0x811c9dc5u);
+	assert_int_equal(bus_type_id("a"), 0xe40c292cu);
+	assert_int_equal(bus_type_id("foobar"), 0xbf9cf968u);
+	assert_int_not_equal(bus_type_id("demo.Order"), bus_type_id("demo.Quote"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bad_arguments),
+		cmocka_unit_test(test_bad_ping),
+		cmocka_unit_test(test_create),
+		cmocka_unit_test(test_list),
+		cmocka_unit_test(test_attach),
+		cmocka_unit_test(test_delete_then_hangup),
+		cmocka_unit_test(test_strerror),
+		cmocka_unit_test(test_names_and_types),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
