@@ -63,11 +63,11 @@ struct access_policy {
 
 /* What a request asks to do, for decisions and refusal messages. */
 enum access_op {
-	ACCESS_OP_PRODUCE,  /* attach as producer: PRODUCE */
-	ACCESS_OP_CONSUME,  /* attach as consumer: CONSUME */
-	ACCESS_OP_OBSERVE,  /* attach as observer (stats): any right */
-	ACCESS_OP_DELETE,   /* ADMIN */
-	ACCESS_OP_CREATE,   /* the daemon-wide CREATE right */
+	ACCESS_OP_PRODUCE, /* attach as producer: PRODUCE */
+	ACCESS_OP_CONSUME, /* attach as consumer: CONSUME */
+	ACCESS_OP_OBSERVE, /* attach as observer (stats): any right */
+	ACCESS_OP_DELETE,  /* ADMIN */
+	ACCESS_OP_CREATE,  /* the daemon-wide CREATE right */
 };
 
 /* Returns true if some principal of r matches peer. */

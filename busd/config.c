@@ -77,7 +77,11 @@ struct parser {
 	unsigned line;
 	char *err;
 	size_t errlen;
-	enum { SEC_NONE, SEC_BUSD, SEC_QUEUE } section;
+	enum {
+		SEC_NONE,
+		SEC_BUSD,
+		SEC_QUEUE
+	} section;
 	bool busd_seen;
 	unsigned busd_keys_seen;
 	unsigned max_capacity_line, default_capacity_line, max_queues_line;
@@ -242,7 +246,8 @@ static int size_value(struct parser *p, const char *key, const char *val,
 
 	if (r == -EINVAL)
 		return fail(p, "%s: bad size '%s' (a number with an optional K, M "
-		            "or G suffix)", key, val);
+		               "or G suffix)",
+		            key, val);
 	config_format_size(a, sizeof(a), lo);
 	config_format_size(b, sizeof(b), hi);
 	if (r < 0 || v < lo || v > hi)
@@ -341,7 +346,8 @@ static int parse_id(const char *tok, const char *num, uint32_t *ret, char *err,
 	/* (uid_t)-1 means "no change" to the kernel: never a real id. */
 	if (config_parse_uint(num, &v) < 0 || v >= UINT32_MAX) {
 		snprintf(err, n, "bad principal '%s': the id must be a number from "
-		         "0 to %u", tok, UINT32_MAX - 1);
+		                 "0 to %u",
+		         tok, UINT32_MAX - 1);
 		return -EINVAL;
 	}
 	*ret = (uint32_t)v;
@@ -372,7 +378,8 @@ static int parse_principal(const char *tok, struct principal *p, char *err,
 		return lookup_group(tok + 6, &p->id, err, n);
 	}
 	snprintf(err, n, "bad principal '%s' (expected uid:N, gid:N, user:NAME, "
-	         "group:NAME or *)", tok);
+	                 "group:NAME or *)",
+	         tok);
 	return -EINVAL;
 }
 
@@ -422,7 +429,7 @@ int config_parse_principals(const char *s, struct access_rule *r, char *err,
 	}
 	if (n == 0) {
 		snprintf(err, errlen, "no principal given (expected uid:N, gid:N, "
-		         "user:NAME, group:NAME or *)");
+		                      "user:NAME, group:NAME or *)");
 		return -EINVAL;
 	}
 	*r = (struct access_rule){.v = v, .n = n};
@@ -485,13 +492,15 @@ static int section(struct parser *p, char *s)
 	}
 	if (strncmp(s, "queue", 5) != 0 || (s[5] != ' ' && s[5] != '\t' && s[5]))
 		return fail(p, "unknown section [%s] (expected [busd] or "
-		            "[queue NAME])", s);
+		               "[queue NAME])",
+		            s);
 	name = trim(s + 5);
 	if (!*name)
 		return fail(p, "section [queue] needs a queue name: [queue NAME]");
 	if (!bus_name_valid(name))
 		return fail(p, "invalid queue name '%s' (1 to %d characters of "
-		            "A-Z a-z 0-9 . _ -)", name, BUS_NAME_MAX);
+		               "A-Z a-z 0-9 . _ -)",
+		            name, BUS_NAME_MAX);
 	for (size_t i = 0; i < c->nqueues; i++)
 		if (strcmp(c->queues[i].name, name) == 0)
 			return fail(p, "duplicate queue '%s' (first declared at line %u)",
@@ -546,7 +555,8 @@ static int busd_key(struct parser *p, unsigned bit, const char *key,
 	case K_LOG_LEVEL:
 		if (log_level_parse(val, &c->log_level) < 0)
 			return fail(p, "log-level '%s' is not one of error, warn, "
-			            "info, debug", val);
+			               "info, debug",
+			            val);
 		c->has_log_level = true;
 		return 0;
 	case K_MAX_CONNECTIONS:
@@ -619,7 +629,8 @@ static int key_line(struct parser *p, char *s)
 	switch (p->section) {
 	case SEC_NONE:
 		return fail(p, "key '%s' outside a section ([busd] or "
-		            "[queue NAME] first)", key);
+		               "[queue NAME] first)",
+		            key);
 	case SEC_BUSD:
 		k = find_key(busd_keys, sizeof(busd_keys) / sizeof(busd_keys[0]), key);
 		if (!k)
@@ -655,7 +666,8 @@ static int finish(struct parser *p)
 		config_format_size(a, sizeof(a), c->default_capacity);
 		config_format_size(b, sizeof(b), c->max_capacity);
 		p->line = p->default_capacity_line > p->max_capacity_line
-		              ? p->default_capacity_line : p->max_capacity_line;
+		                  ? p->default_capacity_line
+		                  : p->max_capacity_line;
 		return fail(p, "default-capacity %s is larger than max-capacity %s",
 		            a, b);
 	}
@@ -666,7 +678,8 @@ static int finish(struct parser *p)
 		if (i == c->max_queues) {
 			p->line = q->line;
 			return fail(p, "queue '%s' is one more than max-queues "
-			            "allows (%u)", q->name, c->max_queues);
+			               "allows (%u)",
+			            q->name, c->max_queues);
 		}
 		if (q->capacity == 0)
 			q->capacity = c->default_capacity;
@@ -676,7 +689,8 @@ static int finish(struct parser *p)
 			config_format_size(b, sizeof(b), q->capacity);
 			p->line = p->qs[i].max_message_line;
 			return fail(p, "max-message %s is more than capacity %s "
-			            "allows (at most %u bytes)", a, b, most);
+			               "allows (at most %u bytes)",
+			            a, b, most);
 		}
 	}
 	return 0;
@@ -821,7 +835,8 @@ static void write_queue(FILE *f, const struct queue_conf *q, uint32_t self)
 	fprintf(f, "max-producers = %" PRIu32 "\n", q->max_producers);
 	/* A declared queue belongs to busd: its owner is busd's uid. */
 	snprintf(none, sizeof(none), "no rule: busd's uid (%" PRIu32 ") and "
-	         "root only", self);
+	                             "root only",
+	         self);
 	write_rule(f, "produce", &q->rules.produce, none);
 	write_rule(f, "consume", &q->rules.consume, none);
 	write_rule(f, "admin", &q->rules.admin, none);
@@ -842,7 +857,8 @@ int config_write(FILE *f, const struct busd_config *c, uint32_t self)
 	config_format_size(size, sizeof(size), c->default_capacity);
 	fprintf(f, "default-capacity = %s\n", size);
 	snprintf(none, sizeof(none), "no rule: busd's uid (%" PRIu32 ") and "
-	         "root only", self);
+	                             "root only",
+	         self);
 	write_rule(f, "create", &c->create, none);
 	for (size_t i = 0; i < c->nqueues; i++)
 		write_queue(f, &c->queues[i], self);

@@ -53,11 +53,11 @@
 /* A queue declared in the config. */
 struct queue_conf {
 	char name[BUS_NAME_MAX + 1];
-	uint64_t capacity;        /* a power of two */
-	uint32_t max_message;     /* 0: the largest the capacity allows */
+	uint64_t capacity;    /* a power of two */
+	uint32_t max_message; /* 0: the largest the capacity allows */
 	uint32_t max_producers;
 	struct queue_rules rules;
-	unsigned line;            /* of its [queue NAME] header */
+	unsigned line; /* of its [queue NAME] header */
 };
 
 struct busd_config {

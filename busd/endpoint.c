@@ -39,7 +39,8 @@ static int check_dir(const char *dir, char *err, size_t errlen)
 	/* Someone else's directory could swap our socket for theirs. */
 	if (st.st_uid != geteuid() && st.st_uid != 0) {
 		snprintf(err, errlen, "directory %s belongs to uid %u, not to busd's "
-		         "uid %u or root", dir, (unsigned)st.st_uid,
+		                      "uid %u or root",
+		         dir, (unsigned)st.st_uid,
 		         (unsigned)geteuid());
 		return -EPERM;
 	}
@@ -63,7 +64,8 @@ static int make_dir(const char *path, mode_t mode, char *err, size_t errlen)
 	} else if (errno != EEXIST) {
 		if (errno == ENOENT)
 			snprintf(err, errlen, "cannot create directory %s: its parent "
-			         "does not exist", dir);
+			                      "does not exist",
+			         dir);
 		else
 			snprintf(err, errlen, "cannot create directory %s: %s", dir,
 			         strerror(errno));

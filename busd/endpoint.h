@@ -24,8 +24,8 @@ struct endpoint {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char lock_path[PATH_MAX];
 	int lock_fd;
-	int fd;          /* listening socket, -1 before endpoint_listen() */
-	bool published;  /* the socket file at path is ours */
+	int fd;         /* listening socket, -1 before endpoint_listen() */
+	bool published; /* the socket file at path is ours */
 };
 
 /*

@@ -54,13 +54,13 @@ static size_t clamp(int w, size_t room)
 }
 
 static size_t vformat(char *line, long long ts_ns, enum log_level level,
-		      const char *event, const char *msg,
-		      const char *fields_fmt, va_list ap)
+                      const char *event, const char *msg,
+                      const char *fields_fmt, va_list ap)
 	__attribute__((format(printf, 6, 0)));
 
 static size_t vformat(char *line, long long ts_ns, enum log_level level,
-		      const char *event, const char *msg,
-		      const char *fields_fmt, va_list ap)
+                      const char *event, const char *msg,
+                      const char *fields_fmt, va_list ap)
 {
 	time_t sec = (time_t)(ts_ns / 1000000000);
 	struct tm tm;
@@ -70,14 +70,14 @@ static size_t vformat(char *line, long long ts_ns, enum log_level level,
 		tm = (struct tm){.tm_mday = 1, .tm_year = 70};
 	n = strftime(line, LOG_LINE_MAX, "ts=%Y-%m-%dT%H:%M:%S", &tm);
 	n += clamp(snprintf(line + n, LOG_LINE_MAX - n,
-			    ".%06ldZ level=%s event=%s msg=\"%s\"",
-			    (long)(ts_ns % 1000000000 / 1000),
-			    log_level_name(level), event, msg),
-		   LOG_LINE_MAX - n);
+	                    ".%06ldZ level=%s event=%s msg=\"%s\"",
+	                    (long)(ts_ns % 1000000000 / 1000),
+	                    log_level_name(level), event, msg),
+	           LOG_LINE_MAX - n);
 	if (fields_fmt && n < LOG_LINE_MAX - 2) {
 		line[n++] = ' ';
 		n += clamp(vsnprintf(line + n, LOG_LINE_MAX - n, fields_fmt, ap),
-			   LOG_LINE_MAX - n);
+		           LOG_LINE_MAX - n);
 	}
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
@@ -91,8 +91,8 @@ static size_t vformat(char *line, long long ts_ns, enum log_level level,
 }
 
 size_t log_format(char *buf, long long ts_ns, enum log_level level,
-		  const char *event, const char *msg, const char *fields_fmt,
-		  ...)
+                  const char *event, const char *msg, const char *fields_fmt,
+                  ...)
 {
 	va_list ap;
 	size_t n;
@@ -104,7 +104,7 @@ size_t log_format(char *buf, long long ts_ns, enum log_level level,
 }
 
 void log_event(enum log_level level, const char *event, const char *msg,
-	       const char *fields_fmt, ...)
+               const char *fields_fmt, ...)
 {
 	char line[LOG_LINE_MAX];
 	struct timespec now;
@@ -116,7 +116,7 @@ void log_event(enum log_level level, const char *event, const char *msg,
 	clock_gettime(CLOCK_REALTIME, &now);
 	va_start(ap, fields_fmt);
 	n = vformat(line, (long long)now.tv_sec * 1000000000 + now.tv_nsec, level,
-		    event, msg, fields_fmt, ap);
+	            event, msg, fields_fmt, ap);
 	va_end(ap);
 	/* One write per event: lines from one process never interleave. */
 	while (write(STDERR_FILENO, line, n) < 0 && errno == EINTR)

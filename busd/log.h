@@ -43,7 +43,7 @@ bool log_enabled(enum log_level level);
  * that fields_fmt makes (NULL: none).
  */
 void log_event(enum log_level level, const char *event, const char *msg,
-	       const char *fields_fmt, ...)
+               const char *fields_fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
 /*
@@ -52,12 +52,12 @@ void log_event(enum log_level level, const char *event, const char *msg,
  * nanoseconds).  Returns its length.  For the tests.
  */
 size_t log_format(char *buf, long long ts_ns, enum log_level level,
-		  const char *event, const char *msg, const char *fields_fmt,
-		  ...) __attribute__((format(printf, 6, 7)));
+                  const char *event, const char *msg, const char *fields_fmt,
+                  ...) __attribute__((format(printf, 6, 7)));
 
 #define log_error(...) log_event(LOG_LEVEL_ERROR, __VA_ARGS__)
-#define log_warn(...) log_event(LOG_LEVEL_WARN, __VA_ARGS__)
-#define log_info(...) log_event(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_warn(...)  log_event(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_info(...)  log_event(LOG_LEVEL_INFO, __VA_ARGS__)
 #define log_debug(...) log_event(LOG_LEVEL_DEBUG, __VA_ARGS__)
 
 #endif

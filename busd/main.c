@@ -179,7 +179,8 @@ static void check_fd_limit(const struct busd_config *cfg)
 	}
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
 		log_warn("limit.fd", "descriptor limit below what the configured "
-		         "limits may need", "limit=%llu need=%llu",
+		                     "limits may need",
+		         "limit=%llu need=%llu",
 		         (unsigned long long)rl.rlim_cur, (unsigned long long)need);
 }
 
@@ -194,7 +195,7 @@ static void warn_closed_dir(const char *path)
 	dir = dirname(copy);
 	if (stat(dir, &st) == 0 && !(st.st_mode & S_IXOTH))
 		log_warn("socket.dir_closed", "the config grants other users "
-		         "rights, but they cannot reach the socket's directory",
+		                              "rights, but they cannot reach the socket's directory",
 		         "dir=\"%s\" mode=%04o", dir,
 		         (unsigned)(st.st_mode & 07777));
 }
@@ -228,9 +229,10 @@ static void socket_path(const struct options *opt,
 		strcpy(rel, path);
 		if (!getcwd(cwd, sizeof(cwd)) ||
 		    (size_t)snprintf(path, CONFIG_SOCKET_MAX, "%s/%s", cwd, rel) >=
-		        CONFIG_SOCKET_MAX)
+		            CONFIG_SOCKET_MAX)
 			die(EXIT_FAILURE, "socket path too long once made absolute "
-			    "(at most %zu bytes): %s", CONFIG_SOCKET_MAX - 1, rel);
+			                  "(at most %zu bytes): %s",
+			    CONFIG_SOCKET_MAX - 1, rel);
 	}
 }
 
@@ -251,8 +253,8 @@ static int check_config(const struct options *opt, struct busd_config *cfg,
 	if (opt->config)
 		printf("# config: %s\n", opt->config);
 	printf("# access: %s\n", others
-	       ? "shared (socket mode 0666, each request checked by the rules)"
-	       : "owner-only (socket mode 0600: busd's uid and root)");
+	                                 ? "shared (socket mode 0666, each request checked by the rules)"
+	                                 : "owner-only (socket mode 0600: busd's uid and root)");
 	if (config_write(stdout, cfg, self) < 0)
 		die(EXIT_FAILURE, "cannot write to stdout: %s", strerror(errno));
 	return EXIT_SUCCESS;
@@ -324,7 +326,8 @@ int main(int argc, char **argv)
 	watch_wake_all(&d);
 	log_info("start", "started",
 	         "socket=\"%s\" pid=%d uid=%u queues=%zu version=%s "
-	         "access=%s", path, (int)d.pid, (unsigned)d.policy.self_uid,
+	         "access=%s",
+	         path, (int)d.pid, (unsigned)d.policy.self_uid,
 	         d.reg.n, BUSD_VERSION, others ? "shared" : "owner-only");
 	r = server_run(&d);
 

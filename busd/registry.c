@@ -137,7 +137,8 @@ int registry_create(struct registry *r, const struct queue_spec *spec,
 
 	if (!bus_name_valid(spec->name)) {
 		snprintf(msg, msglen, "invalid queue name: 1 to %d characters of "
-		         "A-Z a-z 0-9 . _ -", BUS_NAME_MAX);
+		                      "A-Z a-z 0-9 . _ -",
+		         BUS_NAME_MAX);
 		return -EINVAL;
 	}
 	if (registry_find(r, spec->name)) {
@@ -146,7 +147,8 @@ int registry_create(struct registry *r, const struct queue_spec *spec,
 	}
 	if (spec->from_client && r->n >= cfg->max_queues) {
 		snprintf(msg, msglen, "cannot create queue '%s': busd already has "
-		         "%zu queues (max-queues %u)", spec->name, r->n,
+		                      "%zu queues (max-queues %u)",
+		         spec->name, r->n,
 		         cfg->max_queues);
 		return -ENOSPC;
 	}
@@ -155,20 +157,22 @@ int registry_create(struct registry *r, const struct queue_spec *spec,
 		config_format_size(size_a, sizeof(size_a), SEG_MIN_CAPACITY);
 		config_format_size(size_b, sizeof(size_b), max_cap);
 		snprintf(msg, msglen, "capacity %" PRIu64 " of queue '%s' must be "
-		         "a power of two from %s to %s", p.capacity,
+		                      "a power of two from %s to %s",
+		         p.capacity,
 		         spec->name, size_a, size_b);
 		return -EINVAL;
 	}
 	if (p.max_message > seg_max_message_for(p.capacity)) {
 		snprintf(msg, msglen, "max message %" PRIu32 " of queue '%s' is "
-		         "more than its capacity %" PRIu64 " allows (at most %"
-		         PRIu32 ")", p.max_message, spec->name, p.capacity,
+		                      "more than its capacity %" PRIu64 " allows (at most %" PRIu32 ")",
+		         p.max_message, spec->name, p.capacity,
 		         seg_max_message_for(p.capacity));
 		return -EINVAL;
 	}
 	if (p.max_producers > SEG_MAX_PRODUCERS) {
 		snprintf(msg, msglen, "max producers %" PRIu32 " of queue '%s' is "
-		         "more than %u", p.max_producers, spec->name,
+		                      "more than %u",
+		         p.max_producers, spec->name,
 		         SEG_MAX_PRODUCERS);
 		return -EINVAL;
 	}
@@ -190,7 +194,8 @@ int registry_create(struct registry *r, const struct queue_spec *spec,
 	if (e < 0) {
 		if (e == -ENOSPC)
 			snprintf(msg, msglen, "no space in /dev/shm for queue '%s' "
-			         "(%zu bytes)", spec->name, size);
+			                      "(%zu bytes)",
+			         spec->name, size);
 		else
 			snprintf(msg, msglen, "cannot create queue '%s': %s (%s)",
 			         spec->name, why, strerror(-e));
@@ -317,7 +322,8 @@ static void adopt_one(struct registry *r, const char *entry)
 	if (e < 0) {
 		log_error("queue.adopt_refused", "refused segment, left in place",
 		          "queue=%s shm=%s "
-		          "reason=\"%s\" error=\"%s\"", queue, shm_name, why,
+		          "reason=\"%s\" error=\"%s\"",
+		          queue, shm_name, why,
 		          strerror(-e));
 		free(q);
 		return;
@@ -341,7 +347,7 @@ static void adopt_one(struct registry *r, const char *entry)
 		struct queue *drop = keep == q ? old : q;
 
 		log_warn("queue.adopt_duplicate", "two segments for one queue: "
-		         "ignoring the older one, left in place",
+		                                  "ignoring the older one, left in place",
 		         "queue=%s kept=%s ignored=%s", q->name,
 		         keep->shm_name, drop->shm_name);
 		if (keep == q) {
@@ -386,14 +392,12 @@ int registry_adopt(struct registry *r)
 		q->conf = config_queue(r->cfg, q->name);
 		if (bus_stats_read_fd(q->seg.fd, &st) == 0)
 			log_info("queue.adopt", "adopted queue",
-			         "queue=%s messages=%" PRIu64 " bytes=%"
-			         PRIu64 " capacity=%" PRIu64 " owner=%" PRIu32, q->name,
+			         "queue=%s messages=%" PRIu64 " bytes=%" PRIu64 " capacity=%" PRIu64 " owner=%" PRIu32, q->name,
 			         st.depth_msgs, st.depth_bytes, q->seg.capacity,
 			         q->owner_uid);
 		else
 			log_info("queue.adopt", "adopted queue",
-			         "queue=%s capacity=%" PRIu64 " owner=%"
-			         PRIu32, q->name, q->seg.capacity, q->owner_uid);
+			         "queue=%s capacity=%" PRIu64 " owner=%" PRIu32, q->name, q->seg.capacity, q->owner_uid);
 	}
 	return 0;
 }
@@ -421,11 +425,11 @@ int registry_declare(struct registry *r, char *err, size_t errlen)
 			    q->seg.max_message != want_msg ||
 			    q->seg.max_producers != c->max_producers)
 				log_warn("queue.config_mismatch", "adopted queue keeps "
-				         "its existing size, not the config's",
+				                                  "its existing size, not the config's",
 				         "queue=%s capacity=%" PRIu64
 				         " max_message=%" PRIu32 " max_producers=%" PRIu32
-				         " config_capacity=%" PRIu64 " config_max_message=%"
-				         PRIu32 " config_max_producers=%" PRIu32, q->name,
+				         " config_capacity=%" PRIu64 " config_max_message=%" PRIu32 " config_max_producers=%" PRIu32,
+				         q->name,
 				         q->seg.capacity, q->seg.max_message,
 				         q->seg.max_producers, c->capacity, want_msg,
 				         c->max_producers);
@@ -437,7 +441,8 @@ int registry_declare(struct registry *r, char *err, size_t errlen)
 		log_info("queue.create", "queue created",
 		         "queue=%s capacity=%" PRIu64
 		         " max_message=%" PRIu32 " max_producers=%" PRIu32
-		         " from=config", q->name, q->seg.capacity, q->seg.max_message,
+		         " from=config",
+		         q->name, q->seg.capacity, q->seg.max_message,
 		         q->seg.max_producers);
 	}
 	return 0;

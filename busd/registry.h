@@ -31,14 +31,14 @@ struct queue {
 	char name[BUS_NAME_MAX + 1];
 	char shm_name[SEG_SHM_NAME_MAX];
 	uint8_t uuid[16];
-	uint64_t created_ns;  /* CLOCK_REALTIME, from the header at creation */
-	uint32_t owner_uid;   /* from the segment's name: gets every right */
-	struct seg seg;       /* mapped read-write */
+	uint64_t created_ns;           /* CLOCK_REALTIME, from the header at creation */
+	uint32_t owner_uid;            /* from the segment's name: gets every right */
+	struct seg seg;                /* mapped read-write */
 	const struct queue_conf *conf; /* declared in the config, or NULL */
 };
 
 struct registry {
-	struct queue **v;     /* sorted by name */
+	struct queue **v; /* sorted by name */
 	size_t n, cap;
 	uint32_t instance;
 	uint32_t self_uid;
@@ -51,7 +51,7 @@ struct queue_spec {
 	uint64_t capacity;
 	uint32_t max_message;
 	uint32_t max_producers;
-	bool from_client;     /* apply max-capacity and max-queues */
+	bool from_client; /* apply max-capacity and max-queues */
 };
 
 void registry_init(struct registry *r, const struct busd_config *cfg,

@@ -150,7 +150,8 @@ static int check_name(struct client *c,
 	if (name && bus_name_valid(name))
 		return 0;
 	snprintf(msg, sizeof(msg), "invalid queue name: 1 to %d characters of "
-	         "A-Z a-z 0-9 . _ -", BUS_NAME_MAX);
+	                           "A-Z a-z 0-9 . _ -",
+	         BUS_NAME_MAX);
 	r = fail(c, req, NULL, -EINVAL, msg);
 	return r < 0 ? r : 1;
 }
@@ -214,8 +215,7 @@ static int do_create(struct busd *d, struct client *c,
 	if (r < 0)
 		return fail(c, req, m->name, r, msg);
 	log_info("queue.create", "queue created",
-	         "queue=%s capacity=%" PRIu64 " max_message=%"
-	         PRIu32 " max_producers=%" PRIu32 " uid=%u pid=%d", q->name,
+	         "queue=%s capacity=%" PRIu64 " max_message=%" PRIu32 " max_producers=%" PRIu32 " uid=%u pid=%d", q->name,
 	         q->seg.capacity, q->seg.max_message, q->seg.max_producers,
 	         (unsigned)c->peer.uid, (int)c->peer.pid);
 	queue_info(q, &qi);
@@ -335,7 +335,8 @@ static int do_attach(struct busd *d, struct client *c,
 		break;
 	default:
 		snprintf(msg, sizeof(msg), "attach needs a role: producer, "
-		         "consumer or observer (got %d)", (int)m->role);
+		                           "consumer or observer (got %d)",
+		         (int)m->role);
 		return fail(c, req, m->name, -EINVAL, msg);
 	}
 	r = find_queue(d, c, req, m->name, &q);
@@ -353,7 +354,7 @@ static int do_attach(struct busd *d, struct client *c,
 		return fail(c, req, q->name, fd, msg);
 	}
 	log_info("attach", "attach", "queue=%s role=%s uid=%u pid=%d", q->name,
-	          role_name(m->role), (unsigned)c->peer.uid, (int)c->peer.pid);
+	         role_name(m->role), (unsigned)c->peer.uid, (int)c->peer.pid);
 	queue_info(q, &qi);
 	resp.id = req->id;
 	resp.result_case = BUS_CONTROL__RESPONSE__RESULT_QUEUE;
@@ -383,7 +384,8 @@ int request_handle(struct busd *d, struct client *c, const void *pkt,
 	}
 	if (req->version != CONTROL_VERSION) {
 		snprintf(msg, sizeof(msg), "protocol version %" PRIu32 " not "
-		         "supported, busd speaks %u", req->version, CONTROL_VERSION);
+		                           "supported, busd speaks %u",
+		         req->version, CONTROL_VERSION);
 		return fail(c, req, NULL, -EPROTO, msg);
 	}
 	switch (req->op_case) {

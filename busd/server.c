@@ -32,7 +32,7 @@
 
 #define ACCEPTS_PER_WAKE 64
 #define PACKETS_PER_WAKE 16
-#define EVENTS 64
+#define EVENTS           64
 
 static int add_fd(struct busd *d, int fd, uint64_t tag)
 {
@@ -171,8 +171,7 @@ static void on_accept(struct busd *d)
 			continue;
 		}
 		c->gen++;
-		r = add_fd(d, fd, CLIENT_TAG + (uint64_t)(c - d->clients) +
-		                  ((uint64_t)c->gen << 32));
+		r = add_fd(d, fd, CLIENT_TAG + (uint64_t)(c - d->clients) + ((uint64_t)c->gen << 32));
 		if (r < 0) {
 			log_error("client.refused", "epoll_ctl failed: connection closed",
 			          "error=\"%s\"",
@@ -227,7 +226,8 @@ static int on_client(struct busd *d, struct client *c)
 		} else if (r < 0) {
 			log_info("client.drop", "receive failed: client dropped",
 			         "uid=%u pid=%d "
-			         "error=\"%s\"", (unsigned)c->peer.uid, (int)c->peer.pid,
+			         "error=\"%s\"",
+			         (unsigned)c->peer.uid, (int)c->peer.pid,
 			         strerror(-r));
 			return r;
 		} else {
@@ -253,8 +253,9 @@ static void on_signal(struct busd *d)
 			break;
 		case SIGHUP:
 			log_info("reload.unsupported", "SIGHUP: reloading the "
-			         "config is not supported; restart busd to apply a "
-			         "new one", NULL);
+			                               "config is not supported; restart busd to apply a "
+			                               "new one",
+			         NULL);
 			break;
 		}
 	}

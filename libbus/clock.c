@@ -9,13 +9,13 @@
 #include "clock.h"
 
 /* An anchor read in more ticks than this was interrupted: try again. */
-#define ANCHOR_WINDOW_NS 2000u
+#define ANCHOR_WINDOW_NS            2000u
 /* Before the rate is known: a generous window (a few GHz x 2 us). */
 #define ANCHOR_WINDOW_TICKS_UNKNOWN 20000u
-#define ANCHOR_TRIES 4
+#define ANCHOR_TRIES                4
 /* Bounds that keep stamp_now()'s product d * mult below 2^63. */
-#define LIMIT_MAX (1ull << 26)
-#define MULT_MAX (1ull << 37)
+#define LIMIT_MAX                   (1ull << 26)
+#define MULT_MAX                    (1ull << 37)
 
 bool stamp_tsc_usable(void)
 {

@@ -183,7 +183,7 @@ static int claim_slow(bus_producer *p, size_t len, int timeout_ms,
 
 /* Claims a record for len bytes, waiting as timeout_ms says. */
 HOT_INLINE int claim(bus_producer *p, size_t len, int timeout_ms,
-                 struct rec_hdr **ret)
+                     struct rec_hdr **ret)
 {
 	/* relaxed: a read-mostly flag; nothing we write depends on it */
 	uint32_t state = load_relaxed(&p->seg.hdr->state);
@@ -201,7 +201,7 @@ HOT_INLINE int claim(bus_producer *p, size_t len, int timeout_ms,
 }
 
 HOT_INLINE void commit(bus_producer *p, struct rec_hdr *r, uint32_t type,
-                   size_t len)
+                       size_t len)
 {
 	ring_commit(&p->ring, r, type, len, stamp_now(&p->clock));
 	if (wait_signal(p->ops, &p->seg.hdr->cons_wait, 1))

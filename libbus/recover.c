@@ -22,7 +22,7 @@ static int consistent(struct seg *s, struct candidate cand, uint64_t pos,
 	uint64_t end = cand.pos + cand.need;
 	uint64_t mask = s->capacity - 1;
 
-	if (len < 0 && rec_extent((uint64_t)-(int64_t)len - REC_HDR) != end - pos)
+	if (len < 0 && rec_extent((uint64_t) - (int64_t)len - REC_HDR) != end - pos)
 		return 0;
 	if (end == tail)
 		return 1;

@@ -87,11 +87,11 @@ struct ring_cons {
 	uint8_t *ring;
 	uint64_t capacity;
 	uint64_t mask;
-	uint64_t head;        /* released up to here (our copy of hdr->head) */
-	uint64_t pos;         /* read up to here; pos - head is held unreleased */
-	uint64_t cached_tail; /* last tail seen; records end at or before it */
-	uint64_t last;        /* position of the record ring_read returned last */
-	uint32_t last_len;    /* and its payload length, as validated */
+	uint64_t head;          /* released up to here (our copy of hdr->head) */
+	uint64_t pos;           /* read up to here; pos - head is held unreleased */
+	uint64_t cached_tail;   /* last tail seen; records end at or before it */
+	uint64_t last;          /* position of the record ring_read returned last */
+	uint32_t last_len;      /* and its payload length, as validated */
 	uint64_t redeliver_end; /* records before this were read by a dead consumer */
 	uint32_t max_message;
 };

@@ -74,7 +74,7 @@ static struct layout layout_for(uint64_t capacity, uint32_t max_producers)
 
 	l.slots_offset = align_up(sizeof(struct seg_header), SEG_LINE);
 	l.ring_offset = align_up(l.slots_offset +
-	                         (uint64_t)max_producers * sizeof(struct seg_slot),
+	                                 (uint64_t)max_producers * sizeof(struct seg_slot),
 	                         SEG_RING_ALIGN);
 	l.total_size = l.ring_offset + capacity;
 	return l;

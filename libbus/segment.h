@@ -87,28 +87,28 @@ struct seg_slot {
 
 /* Written only by the consumer. */
 struct seg_cons_stats {
-	_Atomic uint64_t msgs;    /* messages received */
-	_Atomic uint64_t bytes;   /* payload bytes received */
-	_Atomic uint64_t sleeps;  /* futex waits on an empty queue */
-	_Atomic uint64_t wakes;   /* futex wakes of full-queue producers */
-	_Atomic uint64_t redelivered; /* messages read again after a consumer died */
-	_Atomic uint64_t read_pos; /* the consumer's cursor: read up to here */
-	_Atomic uint64_t corrupt;  /* corrupt records reported and skipped */
+	_Atomic uint64_t msgs;                   /* messages received */
+	_Atomic uint64_t bytes;                  /* payload bytes received */
+	_Atomic uint64_t sleeps;                 /* futex waits on an empty queue */
+	_Atomic uint64_t wakes;                  /* futex wakes of full-queue producers */
+	_Atomic uint64_t redelivered;            /* messages read again after a consumer died */
+	_Atomic uint64_t read_pos;               /* the consumer's cursor: read up to here */
+	_Atomic uint64_t corrupt;                /* corrupt records reported and skipped */
 	_Atomic uint64_t hist[SEG_HIST_BUCKETS]; /* enqueue-to-receive ns */
 };
 
 struct seg_header {
 	/* Identity: written once before `version`, read-only afterwards. */
 	uint64_t magic;
-	_Atomic uint32_t version;  /* written last, checked first */
-	uint32_t header_size;      /* sizeof(struct seg_header) */
-	uint64_t total_size;       /* bytes of the whole object */
-	uint64_t capacity;         /* ring bytes, a power of two */
-	uint32_t max_message;      /* largest payload, bytes */
-	uint32_t max_producers;    /* producer slots */
+	_Atomic uint32_t version; /* written last, checked first */
+	uint32_t header_size;     /* sizeof(struct seg_header) */
+	uint64_t total_size;      /* bytes of the whole object */
+	uint64_t capacity;        /* ring bytes, a power of two */
+	uint32_t max_message;     /* largest payload, bytes */
+	uint32_t max_producers;   /* producer slots */
 	uint64_t slots_offset;
 	uint64_t ring_offset;
-	uint64_t created_ns;       /* CLOCK_REALTIME at creation */
+	uint64_t created_ns; /* CLOCK_REALTIME at creation */
 	uint8_t uuid[16];
 	char name[BUS_NAME_MAX + 1];
 
@@ -154,8 +154,8 @@ struct seg {
 	uint32_t max_message;
 	uint32_t max_producers;
 	size_t size;
-	int fd;       /* -1 for a segment in caller-owned memory */
-	bool mapped;  /* unmap on seg_close */
+	int fd;      /* -1 for a segment in caller-owned memory */
+	bool mapped; /* unmap on seg_close */
 };
 
 /* Largest payload a ring of `capacity` bytes can carry. */

@@ -26,7 +26,8 @@ static int futex_wait(_Atomic uint32_t *w, uint32_t val, uint64_t deadline_ns)
 	 * futex: the word lives in memory mapped by several processes.
 	 */
 	if (syscall(SYS_futex, w, FUTEX_WAIT_BITSET, val, tp, NULL,
-	            FUTEX_BITSET_MATCH_ANY) < 0 && errno == ETIMEDOUT)
+	            FUTEX_BITSET_MATCH_ANY) < 0 &&
+	    errno == ETIMEDOUT)
 		return -ETIMEDOUT;
 	return 0;
 }

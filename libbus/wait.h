@@ -34,7 +34,7 @@
 #include <stdint.h>
 
 #define WAIT_SLEEPING 1u
-#define WAIT_FOREVER UINT64_MAX
+#define WAIT_FOREVER  UINT64_MAX
 
 struct wait_ops {
 	/*

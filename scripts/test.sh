@@ -34,7 +34,7 @@ usage() {
 
 # Set to 1 once the tree is formatted with .clang-format: every run that
 # lints then checks formatting too.
-format_check=0
+format_check=1
 # The coverage gate: libbus line coverage, percent.
 coverage_min=${BUS_COVERAGE_MIN:-85}
 

@@ -72,8 +72,8 @@ struct chan_cfg {
 
 /* Counters a transport can report after a run (bus: the segment's). */
 struct chan_counters {
-	uint64_t msgs;  /* messages the consumer received */
-	uint64_t futex; /* futex calls: wakes either way and consumer sleeps */
+	uint64_t msgs;    /* messages the consumer received */
+	uint64_t futex;   /* futex calls: wakes either way and consumer sleeps */
 	uint64_t blocked; /* sends that slept on a full queue */
 };
 
@@ -90,30 +90,30 @@ struct chan {
 	struct chan_cfg cfg;
 
 	/* Set up by the parent. */
-	int tx_fd, rx_fd;  /* uds, pipe */
-	mqd_t mq;          /* posix-mq */
-	void *map;         /* shm-spsc-limit, futex-limit: shared mapping */
+	int tx_fd, rx_fd; /* uds, pipe */
+	mqd_t mq;         /* posix-mq */
+	void *map;        /* shm-spsc-limit, futex-limit: shared mapping */
 	size_t map_size;
 	struct bus_side *bus; /* bus: the segment or busd queue */
 
 	/* Per end, in the child. */
 	bus_producer *prod;
 	bus_consumer *cons;
-	bus_msg *msgs;     /* bus: batch of received messages */
-	uint8_t *buf;      /* copying transports: receive buffer */
-	uint64_t pos;      /* shm-spsc-limit: our index; futex-limit: value */
-	uint64_t cached;   /* shm-spsc-limit: the peer's index, last seen */
-	uint64_t held;     /* shm-spsc-limit: slots read, not yet released */
+	bus_msg *msgs;   /* bus: batch of received messages */
+	uint8_t *buf;    /* copying transports: receive buffer */
+	uint64_t pos;    /* shm-spsc-limit: our index; futex-limit: value */
+	uint64_t cached; /* shm-spsc-limit: the peer's index, last seen */
+	uint64_t held;   /* shm-spsc-limit: slots read, not yet released */
 	char err[BENCH_ERR];
 };
 
 struct transport {
 	const char *name;
-	const char *what;     /* one line for --help */
-	bool throughput;      /* runs the throughput tests */
-	bool multi_producer;  /* ... with several producers */
-	unsigned waits;       /* latency wait modes: bit (1u << enum wait_mode) */
-	bool has_size;        /* false: carries no payload (futex-limit) */
+	const char *what;    /* one line for --help */
+	bool throughput;     /* runs the throughput tests */
+	bool multi_producer; /* ... with several producers */
+	unsigned waits;      /* latency wait modes: bit (1u << enum wait_mode) */
+	bool has_size;       /* false: carries no payload (futex-limit) */
 
 	/*
 	 * Returns true, with a reason in why, if this machine cannot run
@@ -166,31 +166,35 @@ static inline void bench_relax(void)
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_ia32_pause();
 #elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
+	__asm__ __volatile__("yield" ::
+	                             : "memory");
 #endif
 }
 
 /* --- runs (run.c) --- */
 
-enum test_kind { TEST_THROUGHPUT, TEST_LATENCY };
+enum test_kind {
+	TEST_THROUGHPUT,
+	TEST_LATENCY
+};
 
 struct run_opts {
 	uint64_t duration_ns; /* 0: no time limit */
 	uint64_t messages;    /* 0: no count limit (throughput: per run; latency: rounds) */
 	uint64_t capacity;
-	const char *socket;   /* bus through busd, or NULL */
-	bool pin;             /* two-process tests: one CPU each */
+	const char *socket; /* bus through busd, or NULL */
+	bool pin;           /* two-process tests: one CPU each */
 };
 
 /* The figures of one run. */
 struct run_result {
-	double msgs_per_sec;  /* throughput: data messages/s; latency: round trips/s */
-	double mb_per_sec;    /* throughput: payload MB/s (10^6 bytes) */
+	double msgs_per_sec;              /* throughput: data messages/s; latency: round trips/s */
+	double mb_per_sec;                /* throughput: payload MB/s (10^6 bytes) */
 	uint64_t p50_ns, p99_ns, p999_ns; /* latency: round-trip times */
-	uint64_t msgs;        /* messages (round trips) measured */
+	uint64_t msgs;                    /* messages (round trips) measured */
 	uint32_t producers;
 	double share[BENCH_MAX_PRODUCERS]; /* throughput: each producer's part */
-	double futex_per_msg; /* < 0: the transport does not count them */
+	double futex_per_msg;              /* < 0: the transport does not count them */
 	double blocked_per_msg;
 };
 

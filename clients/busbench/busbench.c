@@ -38,36 +38,41 @@
 /* --- what can be run --- */
 
 struct test {
-	const char *name;     /* for --test */
+	const char *name; /* for --test */
 	enum test_kind kind;
 	uint32_t producers;
 	size_t size;
-	enum wait_mode wait;  /* latency: how both sides wait */
+	enum wait_mode wait; /* latency: how both sides wait */
 	const char *help;
 };
 
 static const struct test tests[] = {
-	{ "tp-16", TEST_THROUGHPUT, 1, 16, WAIT_DEFAULT,
-	  "throughput, 1 producer, 16-byte messages" },
-	{ "tp-64", TEST_THROUGHPUT, 1, 64, WAIT_DEFAULT,
-	  "throughput, 1 producer, 64 B" },
-	{ "tp-1k", TEST_THROUGHPUT, 1, 1024, WAIT_DEFAULT,
-	  "throughput, 1 producer, 1 KiB" },
-	{ "tp-64k", TEST_THROUGHPUT, 1, 65536, WAIT_DEFAULT,
-	  "throughput, 1 producer, 64 KiB" },
-	{ "tp-4x64", TEST_THROUGHPUT, 4, 64, WAIT_DEFAULT,
-	  "throughput, 4 producers, 64 B (and each one's share)" },
-	{ "lat-spin", TEST_LATENCY, 1, 64, WAIT_SPIN,
-	  "ping-pong round trips, 64 B, both sides spinning" },
-	{ "lat-default", TEST_LATENCY, 1, 64, WAIT_DEFAULT,
-	  "ping-pong, the default wait (brief spin, then sleep)" },
-	{ "lat-block", TEST_LATENCY, 1, 64, WAIT_BLOCK,
-	  "ping-pong, both sides sleeping at once (pure blocking)" },
+	{"tp-16", TEST_THROUGHPUT, 1, 16, WAIT_DEFAULT,
+         "throughput, 1 producer, 16-byte messages"},
+	{"tp-64", TEST_THROUGHPUT, 1, 64, WAIT_DEFAULT,
+         "throughput, 1 producer, 64 B"},
+	{"tp-1k", TEST_THROUGHPUT, 1, 1024, WAIT_DEFAULT,
+         "throughput, 1 producer, 1 KiB"},
+	{"tp-64k", TEST_THROUGHPUT, 1, 65536, WAIT_DEFAULT,
+         "throughput, 1 producer, 64 KiB"},
+	{"tp-4x64", TEST_THROUGHPUT, 4, 64, WAIT_DEFAULT,
+         "throughput, 4 producers, 64 B (and each one's share)"},
+	{"lat-spin", TEST_LATENCY, 1, 64, WAIT_SPIN,
+         "ping-pong round trips, 64 B, both sides spinning"},
+	{"lat-default", TEST_LATENCY, 1, 64, WAIT_DEFAULT,
+         "ping-pong, the default wait (brief spin, then sleep)"},
+	{"lat-block", TEST_LATENCY, 1, 64, WAIT_BLOCK,
+         "ping-pong, both sides sleeping at once (pure blocking)"},
 };
 #define NTESTS (sizeof(tests) / sizeof(tests[0]))
 
 static const struct transport *const transports[] = {
-	&tp_bus, &tp_spsc, &tp_futex, &tp_uds, &tp_pipe, &tp_mq,
+	&tp_bus,
+	&tp_spsc,
+	&tp_futex,
+	&tp_uds,
+	&tp_pipe,
+	&tp_mq,
 };
 #define NTRANSPORTS (sizeof(transports) / sizeof(transports[0]))
 
@@ -81,14 +86,14 @@ static const char *const wait_names[] = {
 
 struct options {
 	bool quick, smoke, json;
-	unsigned runs;         /* 0: from the preset */
-	uint64_t duration_ms;  /* with duration_set */
+	unsigned runs;        /* 0: from the preset */
+	uint64_t duration_ms; /* with duration_set */
 	bool duration_set;
-	uint64_t messages;     /* with messages_set */
+	uint64_t messages; /* with messages_set */
 	bool messages_set;
 	uint64_t capacity;
-	unsigned transports;   /* bit i: transports[i] */
-	unsigned tests;        /* bit i: tests[i] */
+	unsigned transports; /* bit i: transports[i] */
+	unsigned tests;      /* bit i: tests[i] */
 	const char *socket;
 	const char *save_json; /* also write the JSON object here */
 	bool no_pin;
@@ -174,10 +179,20 @@ static int parse_u64(const char *s, bool sizes, uint64_t min, uint64_t max,
 		return -EINVAL;
 	if (sizes && *end) {
 		switch (*end) {
-		case 'K': case 'k': mult = UINT64_C(1) << 10; break;
-		case 'M': case 'm': mult = UINT64_C(1) << 20; break;
-		case 'G': case 'g': mult = UINT64_C(1) << 30; break;
-		default: return -EINVAL;
+		case 'K':
+		case 'k':
+			mult = UINT64_C(1) << 10;
+			break;
+		case 'M':
+		case 'm':
+			mult = UINT64_C(1) << 20;
+			break;
+		case 'G':
+		case 'g':
+			mult = UINT64_C(1) << 30;
+			break;
+		default:
+			return -EINVAL;
 		}
 		end++;
 	}
@@ -247,29 +262,39 @@ static int parse_list(const char *opt, const char *arg, bool tests_list,
 }
 
 enum {
-	OPT_QUICK = 256, OPT_SMOKE, OPT_JSON, OPT_RUNS, OPT_DURATION, OPT_MESSAGES,
-	OPT_CAPACITY, OPT_TRANSPORT, OPT_TEST, OPT_SOCKET, OPT_NO_PIN, OPT_SAVE_JSON,
+	OPT_QUICK = 256,
+	OPT_SMOKE,
+	OPT_JSON,
+	OPT_RUNS,
+	OPT_DURATION,
+	OPT_MESSAGES,
+	OPT_CAPACITY,
+	OPT_TRANSPORT,
+	OPT_TEST,
+	OPT_SOCKET,
+	OPT_NO_PIN,
+	OPT_SAVE_JSON,
 };
 
 /* Returns 0 and fills *o, 2 after a message on stderr, -1 for "exit 0". */
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
-		{ "quick", no_argument, NULL, OPT_QUICK },
-		{ "smoke", no_argument, NULL, OPT_SMOKE },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "runs", required_argument, NULL, OPT_RUNS },
-		{ "duration-ms", required_argument, NULL, OPT_DURATION },
-		{ "messages", required_argument, NULL, OPT_MESSAGES },
-		{ "capacity", required_argument, NULL, OPT_CAPACITY },
-		{ "transport", required_argument, NULL, OPT_TRANSPORT },
-		{ "test", required_argument, NULL, OPT_TEST },
-		{ "socket", required_argument, NULL, OPT_SOCKET },
-		{ "no-pin", no_argument, NULL, OPT_NO_PIN },
-		{ "save-json", required_argument, NULL, OPT_SAVE_JSON },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+		{"quick", no_argument, NULL, OPT_QUICK},
+		{"smoke", no_argument, NULL, OPT_SMOKE},
+		{"json", no_argument, NULL, OPT_JSON},
+		{"runs", required_argument, NULL, OPT_RUNS},
+		{"duration-ms", required_argument, NULL, OPT_DURATION},
+		{"messages", required_argument, NULL, OPT_MESSAGES},
+		{"capacity", required_argument, NULL, OPT_CAPACITY},
+		{"transport", required_argument, NULL, OPT_TRANSPORT},
+		{"test", required_argument, NULL, OPT_TEST},
+		{"socket", required_argument, NULL, OPT_SOCKET},
+		{"no-pin", no_argument, NULL, OPT_NO_PIN},
+		{"save-json", required_argument, NULL, OPT_SAVE_JSON},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
 	};
 	uint64_t v;
 	int opt;
@@ -294,7 +319,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_RUNS:
 			if (parse_u64(optarg, false, 1, MAX_RUNS, &v) < 0) {
 				fprintf(stderr, PROG ": --runs: expected a whole number from 1 "
-				        "to %d, got '%s'\n", MAX_RUNS, optarg);
+				                     "to %d, got '%s'\n",
+				        MAX_RUNS, optarg);
 				return 2;
 			}
 			o->runs = (unsigned)v;
@@ -302,7 +328,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_DURATION:
 			if (parse_u64(optarg, false, 1, 600000, &v) < 0) {
 				fprintf(stderr, PROG ": --duration-ms: expected a whole number "
-				        "from 1 to 600000, got '%s'\n", optarg);
+				                     "from 1 to 600000, got '%s'\n",
+				        optarg);
 				return 2;
 			}
 			o->duration_ms = v;
@@ -311,7 +338,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_MESSAGES:
 			if (parse_u64(optarg, false, 1, 1000000000, &v) < 0) {
 				fprintf(stderr, PROG ": --messages: expected a whole number "
-				        "from 1 to 1000000000, got '%s'\n", optarg);
+				                     "from 1 to 1000000000, got '%s'\n",
+				        optarg);
 				return 2;
 			}
 			o->messages = v;
@@ -319,10 +347,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case OPT_CAPACITY:
 			if (parse_u64(optarg, true, UINT64_C(1) << 18, UINT64_C(1) << 28,
-			              &v) < 0 || (v & (v - 1)) != 0) {
+			              &v) < 0 ||
+			    (v & (v - 1)) != 0) {
 				fprintf(stderr, PROG ": --capacity: expected a power of two "
-				        "from 256K to 256M bytes (K, M, G suffixes allowed), "
-				        "got '%s'\n", optarg);
+				                     "from 256K to 256M bytes (K, M, G suffixes allowed), "
+				                     "got '%s'\n",
+				        optarg);
 				return 2;
 			}
 			o->capacity = v;
@@ -366,7 +396,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		default:
 			if (optopt >= OPT_QUICK || optopt == 'h' || optopt == 'V')
 				fprintf(stderr, PROG ": option '%s' takes no value "
-				        "(see --help)\n", argv[optind - 1]);
+				                     "(see --help)\n",
+				        argv[optind - 1]);
 			else if (optopt)
 				fprintf(stderr, PROG ": unknown option '-%c' (see --help)\n",
 				        optopt);
@@ -383,7 +414,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 	}
 	/* Presets, then what was given explicitly. */
 	if (!o->runs)
-		o->runs = o->smoke ? 1 : o->quick ? QUICK_RUNS : DEFAULT_RUNS;
+		o->runs = o->smoke ? 1 : o->quick ? QUICK_RUNS
+		                                  : DEFAULT_RUNS;
 	if (o->smoke && !o->messages_set && !o->duration_set) {
 		o->messages = SMOKE_MESSAGES;
 		o->messages_set = true;
@@ -400,9 +432,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 struct row {
 	const struct transport *tp;
 	const struct test *t;
-	char skipped[200];   /* non-empty: not run, and why */
-	char error[400];     /* non-empty: a run failed */
-	unsigned runs;       /* runs that succeeded */
+	char skipped[200]; /* non-empty: not run, and why */
+	char error[400];   /* non-empty: a run failed */
+	unsigned runs;     /* runs that succeeded */
 	struct run_result results[MAX_RUNS];
 	struct run_result med;
 };
@@ -448,11 +480,11 @@ static void medians(const struct run_result *runs, unsigned n,
 		return;
 	}
 
-#define MEDIAN_OF(field, type)                             \
-	do {                                                   \
-		for (unsigned i = 0; i < n; i++)                   \
-			v[i] = (double)runs[i].field;                  \
-		m->field = (type)median(v, n);                     \
+#define MEDIAN_OF(field, type)                        \
+	do {                                          \
+		for (unsigned i = 0; i < n; i++)      \
+			v[i] = (double)runs[i].field; \
+		m->field = (type)median(v, n);        \
 	} while (0)
 
 	/* The shares are the median run's (by msgs/s), not a mix of runs. */
@@ -543,7 +575,8 @@ static bool figures_ok(const struct row *r, char *why, size_t n)
 	}
 	if (m->p50_ns == 0 || m->p99_ns < m->p50_ns || m->p999_ns < m->p99_ns) {
 		snprintf(why, n, "round trips p50 %llu, p99 %llu, p99.9 %llu ns are "
-		         "not positive and ordered", (unsigned long long)m->p50_ns,
+		                 "not positive and ordered",
+		         (unsigned long long)m->p50_ns,
 		         (unsigned long long)m->p99_ns, (unsigned long long)m->p999_ns);
 		return false;
 	}
@@ -598,11 +631,11 @@ static const struct row *uds_base(const struct row *rows, size_t n,
 
 struct goal {
 	const char *text;
-	double value;   /* NAN: not measured in this run */
+	double value; /* NAN: not measured in this run */
 	double target;
-	bool at_most;   /* value <= target (else >=, or < with strict) */
+	bool at_most; /* value <= target (else >=, or < with strict) */
 	bool strict;
-	bool percent;   /* show as a percentage */
+	bool percent; /* show as a percentage */
 };
 
 #define NGOALS 9
@@ -632,29 +665,29 @@ static void eval_goals(const struct row *rows, size_t n, struct goal *g)
 		    (isnan(futex) || r->med.futex_per_msg > futex))
 			futex = r->med.futex_per_msg;
 	}
-	g[0] = (struct goal){ "throughput 1 producer 64 B: bus >= 50% of shm-spsc-limit",
-	                      ratio(bus64, find_row(rows, n, &tp_spsc, "tp-64")),
-	                      0.5, false, false, true };
-	g[1] = (struct goal){ "throughput 1 producer 64 B: bus >= 20x uds",
-	                      ratio(bus64, find_row(rows, n, &tp_uds, "tp-64")),
-	                      20, false, false, false };
-	g[2] = (struct goal){ "throughput 1 producer 1 KiB: bus >= 60% of shm-spsc-limit",
-	                      ratio(bus1k, find_row(rows, n, &tp_spsc, "tp-1k")),
-	                      0.6, false, false, true };
-	g[3] = (struct goal){ "throughput 4 producers 64 B: bus >= 40% of its 1-producer figure",
-	                      ratio(bus4, bus64), 0.4, false, false, true };
-	g[4] = (struct goal){ "throughput 4 producers 64 B: no producer below 15% of the total",
-	                      min_share, 0.15, false, false, true };
-	g[5] = (struct goal){ "latency, spinning: bus p50 round trip <= 2x shm-spsc-limit",
-	                      ratio(spin, find_row(rows, n, &tp_spsc, "lat-spin")),
-	                      2, true, false, false };
-	g[6] = (struct goal){ "latency, pure blocking: bus p50 round trip <= 1.1x futex-limit",
-	                      ratio(block, find_row(rows, n, &tp_futex, "lat-block")),
-	                      1.1, true, false, false };
-	g[7] = (struct goal){ "latency, default wait: bus p50 round trip <= 3x bus spinning",
-	                      ratio(dflt, spin), 3, true, false, false };
-	g[8] = (struct goal){ "throughput tests: bus futex calls per message < 0.01",
-	                      futex, 0.01, true, true, false };
+	g[0] = (struct goal){"throughput 1 producer 64 B: bus >= 50% of shm-spsc-limit",
+	                     ratio(bus64, find_row(rows, n, &tp_spsc, "tp-64")),
+	                     0.5, false, false, true};
+	g[1] = (struct goal){"throughput 1 producer 64 B: bus >= 20x uds",
+	                     ratio(bus64, find_row(rows, n, &tp_uds, "tp-64")),
+	                     20, false, false, false};
+	g[2] = (struct goal){"throughput 1 producer 1 KiB: bus >= 60% of shm-spsc-limit",
+	                     ratio(bus1k, find_row(rows, n, &tp_spsc, "tp-1k")),
+	                     0.6, false, false, true};
+	g[3] = (struct goal){"throughput 4 producers 64 B: bus >= 40% of its 1-producer figure",
+	                     ratio(bus4, bus64), 0.4, false, false, true};
+	g[4] = (struct goal){"throughput 4 producers 64 B: no producer below 15% of the total",
+	                     min_share, 0.15, false, false, true};
+	g[5] = (struct goal){"latency, spinning: bus p50 round trip <= 2x shm-spsc-limit",
+	                     ratio(spin, find_row(rows, n, &tp_spsc, "lat-spin")),
+	                     2, true, false, false};
+	g[6] = (struct goal){"latency, pure blocking: bus p50 round trip <= 1.1x futex-limit",
+	                     ratio(block, find_row(rows, n, &tp_futex, "lat-block")),
+	                     1.1, true, false, false};
+	g[7] = (struct goal){"latency, default wait: bus p50 round trip <= 3x bus spinning",
+	                     ratio(dflt, spin), 3, true, false, false};
+	g[8] = (struct goal){"throughput tests: bus futex calls per message < 0.01",
+	                     futex, 0.01, true, true, false};
 }
 
 static int goal_pass(const struct goal *g)
@@ -881,7 +914,8 @@ static void print_table(const struct options *o, const struct machine *mc,
 		else
 			snprintf(v, sizeof(v), "%.3fx", g->value);
 		printf("  %-66s %9s  %s\n", g->text, v,
-		       pass < 0 ? "(not run)" : pass ? "PASS" : "MISS");
+		       pass < 0 ? "(not run)" : pass ? "PASS"
+		                                     : "MISS");
 	}
 	printf("  (allocations and instructions per send+receive: bus-cost and\n"
 	       "   scripts/callgrind-cost.sh)\n");
@@ -921,7 +955,7 @@ static void print_json(FILE *f, const struct options *o, const struct machine *m
 	bool first = true;
 
 	fprintf(f, "{\"busbench\":\"%d.%d.%d\",\"runs\":%u,\"duration_ms\":",
-	       BUS_VERSION_MAJOR, BUS_VERSION_MINOR, BUS_VERSION_PATCH, o->runs);
+	        BUS_VERSION_MAJOR, BUS_VERSION_MINOR, BUS_VERSION_PATCH, o->runs);
 	if (o->duration_set)
 		fprintf(f, "%llu", (unsigned long long)o->duration_ms);
 	else
@@ -932,8 +966,8 @@ static void print_json(FILE *f, const struct options *o, const struct machine *m
 	else
 		fprintf(f, "null");
 	fprintf(f, ",\"capacity\":%llu,\"attach\":\"%s\",\"pin\":%s,\"machine\":{\"cpu\":",
-	       (unsigned long long)o->capacity, o->socket ? "busd" : "segment",
-	       o->no_pin ? "false" : "true");
+	        (unsigned long long)o->capacity, o->socket ? "busd" : "segment",
+	        o->no_pin ? "false" : "true");
 	json_str(f, mc->cpu);
 	fprintf(f, ",\"cpus\":%ld,\"kernel\":", mc->cpus);
 	json_str(f, mc->kernel);
@@ -952,8 +986,8 @@ static void print_json(FILE *f, const struct options *o, const struct machine *m
 		bool tput = r->t->kind == TEST_THROUGHPUT;
 
 		fprintf(f, "%s\n{\"transport\":\"%s\",\"test\":\"%s\",\"name\":\"%s\"",
-		       first ? "" : ",", r->tp->name, tput ? "throughput" : "latency",
-		       r->t->name);
+		        first ? "" : ",", r->tp->name, tput ? "throughput" : "latency",
+		        r->t->name);
 		first = false;
 		if (!tput)
 			fprintf(f, ",\"wait\":\"%s\"", wait_names[r->t->wait]);
@@ -970,7 +1004,7 @@ static void print_json(FILE *f, const struct options *o, const struct machine *m
 		json_num(f, ok && !tput ? (double)r->med.p999_ns : NAN, 0);
 		if (ok) {
 			fprintf(f, ",\"runs\":%u,\"measured\":%llu", r->runs,
-			       (unsigned long long)r->med.msgs);
+			        (unsigned long long)r->med.msgs);
 			fprintf(f, ",\"ratio_limit\":");
 			json_num(f, ratio(r, limit_base(rows, n, r)), 4);
 			fprintf(f, ",\"ratio_uds\":");
@@ -1006,8 +1040,9 @@ static void print_json(FILE *f, const struct options *o, const struct machine *m
 		fprintf(f, ",\"value\":");
 		json_num(f, goals[i].value, 4);
 		fprintf(f, ",\"target\":%g,\"op\":\"%s\",\"pass\":%s}", goals[i].target,
-		       goals[i].at_most ? (goals[i].strict ? "<" : "<=") : ">=",
-		       pass < 0 ? "null" : pass ? "true" : "false");
+		        goals[i].at_most ? (goals[i].strict ? "<" : "<=") : ">=",
+		        pass < 0 ? "null" : pass ? "true"
+		                                 : "false");
 	}
 	fprintf(f, "]}\n");
 }
@@ -1051,7 +1086,7 @@ int main(int argc, char **argv)
 
 			if (!(o.transports & (1u << k)) || !applies(transports[k], &tests[t]))
 				continue;
-			*r = (struct row){ .tp = transports[k], .t = &tests[t] };
+			*r = (struct row){.tp = transports[k], .t = &tests[t]};
 			cfg = (struct chan_cfg){
 				.size = tests[t].size,
 				.producers = tests[t].producers,
@@ -1065,7 +1100,7 @@ int main(int argc, char **argv)
 	}
 	if (n == 0) {
 		fprintf(stderr, PROG ": none of the selected transports runs the "
-		        "selected tests (see --help)\n");
+		                     "selected tests (see --help)\n");
 		free(rows);
 		return 2;
 	}

@@ -32,8 +32,8 @@
 #include "bus/bus.h"
 #include "segment.h"
 
-#define PROG "bus-cost"
-#define WARMUP 1000u
+#define PROG     "bus-cost"
+#define WARMUP   1000u
 #define CAPACITY (UINT64_C(1) << 16)
 
 #if !defined(BUSBENCH_SANITIZED)
@@ -93,7 +93,8 @@ static void usage(FILE *f)
 	        "  -V, --version     print the version and exit\n"
 	        "\n"
 	        "Exit status: 0 every pair went through without allocating, 1 a failure\n"
-	        "or an allocation, 2 bad usage.\n", WARMUP);
+	        "or an allocation, 2 bad usage.\n",
+	        WARMUP);
 }
 
 static int parse_num(const char *s, unsigned long long max, unsigned long long *ret)
@@ -148,9 +149,8 @@ static int pairs(bus_producer *p, bus_consumer *c, const uint8_t *buf,
  * The measured pairs, apart from the warm-up so that callgrind can count
  * them alone (--toggle-collect=measured_pairs, the script's --annotate).
  */
-__attribute__((noinline))
-static int measured_pairs(bus_producer *p, bus_consumer *c, const uint8_t *buf,
-                          size_t size, uint64_t n, uint64_t *seq)
+__attribute__((noinline)) static int measured_pairs(bus_producer *p, bus_consumer *c, const uint8_t *buf,
+                                                    size_t size, uint64_t n, uint64_t *seq)
 {
 	return pairs(p, c, buf, size, n, seq);
 }
@@ -158,14 +158,13 @@ static int measured_pairs(bus_producer *p, bus_consumer *c, const uint8_t *buf,
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "pairs", required_argument, NULL, 'n' },
-		{ "size", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+		{"pairs", required_argument, NULL, 'n'},
+		{"size", required_argument, NULL, 's'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
 	};
-	struct seg_params params = { .name = "buscost", .capacity = CAPACITY,
-	                             .max_producers = 1 };
+	struct seg_params params = {.name = "buscost", .capacity = CAPACITY, .max_producers = 1};
 	unsigned long long npairs = 10000, size = 64, v;
 	bus_producer *p = NULL;
 	bus_consumer *c = NULL;
@@ -183,7 +182,8 @@ int main(int argc, char **argv)
 		case 'n':
 			if (parse_num(optarg, 100000000, &v) < 0) {
 				fprintf(stderr, PROG ": --pairs: expected a whole number from "
-				        "0 to 100000000, got '%s'\n", optarg);
+				                     "0 to 100000000, got '%s'\n",
+				        optarg);
 				return 2;
 			}
 			npairs = v;
@@ -191,7 +191,8 @@ int main(int argc, char **argv)
 		case 's':
 			if (parse_num(optarg, sizeof(buf), &v) < 0 || v < 8) {
 				fprintf(stderr, PROG ": --size: expected a whole number from "
-				        "8 to %zu, got '%s'\n", sizeof(buf), optarg);
+				                     "8 to %zu, got '%s'\n",
+				        sizeof(buf), optarg);
 				return 2;
 			}
 			size = v;
@@ -256,7 +257,8 @@ int main(int argc, char **argv)
 			       npairs, size, v);
 		else
 			printf("pairs: %llu of %llu bytes, allocations not counted "
-			       "(sanitizer build)\n", npairs, size);
+			       "(sanitizer build)\n",
+			       npairs, size);
 		if (v != 0) {
 			fprintf(stderr, PROG ": %llu allocations during the pairs\n", v);
 			status = 1;

@@ -52,7 +52,7 @@
 #include "bench.h"
 
 /* Producers look at the stop flag once per this many messages. */
-#define STOP_EVERY 64u
+#define STOP_EVERY  64u
 /* The consumer reads the clock once per this many messages (at most). */
 #define CLOCK_EVERY 64u
 
@@ -83,7 +83,7 @@ struct ctl {
 };
 
 struct runner {
-	int cpu[2];  /* the CPUs of a pinned pair, or -1 */
+	int cpu[2]; /* the CPUs of a pinned pair, or -1 */
 	struct ctl *ctl;
 	const struct run_opts *o;
 	struct chan ch[2];
@@ -144,7 +144,7 @@ static pid_t owner_pid;
 static pid_t child_pids[MAX_PROCS];
 static volatile sig_atomic_t child_count;
 
-static const int fatal_signals[] = { SIGINT, SIGTERM, SIGHUP };
+static const int fatal_signals[] = {SIGINT, SIGTERM, SIGHUP};
 
 void run_emergency_cleanup(void)
 {
@@ -180,7 +180,7 @@ int run_install_signals(void)
 /* In a new child: die with the parent, default signals, the old mask. */
 static void child_init(pid_t parent, const sigset_t *mask, int cpu)
 {
-	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
 
 	if (cpu >= 0) {
 		cpu_set_t set;
@@ -203,8 +203,7 @@ static void child_init(pid_t parent, const sigset_t *mask, int cpu)
 
 /* --- in the children --- */
 
-__attribute__((format(printf, 3, 4)))
-static int child_fail(struct runner *rn, int idx, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int child_fail(struct runner *rn, int idx, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -243,8 +242,7 @@ static int check_msg(struct runner *rn, int idx, const struct view *v,
 		return child_fail(rn, idx, "a message from producer %u of %u",
 		                  h->producer, rn->producers);
 	if (h->seq != next[h->producer])
-		return child_fail(rn, idx, "producer %u: message %" PRIu64
-		                  " arrived, expected %" PRIu64, h->producer, h->seq,
+		return child_fail(rn, idx, "producer %u: message %" PRIu64 " arrived, expected %" PRIu64, h->producer, h->seq,
 		                  next[h->producer]);
 	return 0;
 }
@@ -268,8 +266,8 @@ static int tp_consume(struct runner *rn, int idx, struct view *v)
 	struct chan *ch = &rn->ch[0];
 	struct ctl *ctl = rn->ctl;
 	const struct transport *tp = ch->tp;
-	uint64_t next[BENCH_MAX_PRODUCERS] = { 0 }, per[BENCH_MAX_PRODUCERS] = { 0 };
-	bool ended[BENCH_MAX_PRODUCERS] = { false };
+	uint64_t next[BENCH_MAX_PRODUCERS] = {0}, per[BENCH_MAX_PRODUCERS] = {0};
+	bool ended[BENCH_MAX_PRODUCERS] = {false};
 	uint64_t limit = rn->o->messages ? rn->o->messages : UINT64_MAX;
 	uint64_t count = 0, clock_at = CLOCK_EVERY, t_first = 0, t_end = 0;
 	uint64_t touched = 0;
@@ -277,7 +275,7 @@ static int tp_consume(struct runner *rn, int idx, struct view *v)
 	 * Set once, out of the loop: check_msg() fills it whenever it returns
 	 * 0, which the analyzer cannot follow through child_fail()'s varargs.
 	 */
-	struct msg_hdr h = { 0 };
+	struct msg_hdr h = {0};
 	uint32_t ends = 0;
 	bool timing = false, counting = true;
 
@@ -329,7 +327,7 @@ static int tp_consume(struct runner *rn, int idx, struct view *v)
 		}
 		if (ends == rn->producers && counting)
 			return child_fail(rn, idx, "every producer ended before the "
-			                  "measurement did");
+			                           "measurement did");
 	}
 	tp->close(ch);
 	ctl->out.touched = touched;
@@ -357,7 +355,7 @@ static int tp_produce(struct runner *rn, int idx, uint8_t *buf)
 {
 	struct chan *ch = &rn->ch[0];
 	const struct transport *tp = ch->tp;
-	struct msg_hdr h = { .kind = MSG_DATA, .producer = (uint32_t)idx - 1 };
+	struct msg_hdr h = {.kind = MSG_DATA, .producer = (uint32_t)idx - 1};
 
 	memset(buf, 0xa5, rn->size);
 	if (tp->tx_open(ch) < 0)
@@ -396,8 +394,8 @@ static int tp_producer(struct runner *rn, int idx)
 static int round_trip(struct runner *rn, int idx, uint8_t *buf, uint64_t seq)
 {
 	struct chan *out = &rn->ch[0], *in = &rn->ch[1];
-	struct msg_hdr h = { .kind = MSG_DATA, .seq = seq };
-	uint64_t next[1] = { seq };
+	struct msg_hdr h = {.kind = MSG_DATA, .seq = seq};
+	uint64_t next[1] = {seq};
 	struct view v;
 
 	memcpy(buf, &h, sizeof(h));
@@ -435,7 +433,7 @@ static int lat_initiate(struct runner *rn, int idx, uint64_t *rtt, uint64_t cap,
 	struct chan *out = &rn->ch[0], *in = &rn->ch[1];
 	uint64_t warm = LAT_WARMUP, n = 0, seq = 0;
 	uint64_t t_start, t1, deadline = UINT64_MAX;
-	struct msg_hdr end = { .kind = MSG_END };
+	struct msg_hdr end = {.kind = MSG_END};
 
 	if (warm > cap / 10 + 1)
 		warm = cap / 10 + 1;
@@ -505,9 +503,9 @@ static int lat_initiator(struct runner *rn, int idx)
 static int lat_responder(struct runner *rn, int idx)
 {
 	struct chan *in = &rn->ch[0], *out = &rn->ch[1];
-	uint64_t next[1] = { 0 };
+	uint64_t next[1] = {0};
 	/* Set once, out of the loop: as in tp_consume(). */
-	struct msg_hdr h = { 0 };
+	struct msg_hdr h = {0};
 
 	if (in->tp->rx_open(in) < 0)
 		return child_fail(rn, idx, "%s", in->err);
@@ -625,8 +623,8 @@ static void pick_cpus(struct runner *rn)
 static int run_procs(struct runner *rn, char *err, size_t errn)
 {
 	pid_t pids[MAX_PROCS];
-	bool reaped[MAX_PROCS] = { false };
-	int status[MAX_PROCS] = { 0 };
+	bool reaped[MAX_PROCS] = {false};
+	int status[MAX_PROCS] = {0};
 	pid_t parent = getpid();
 	uint64_t deadline;
 	sigset_t chld, old;
@@ -760,7 +758,7 @@ static int setup_chans(struct runner *rn, char *err, size_t errn)
 
 static void finish(struct runner *rn, struct run_result *res)
 {
-	struct chan_counters sum = { 0 };
+	struct chan_counters sum = {0};
 	bool counted = false;
 
 	res->futex_per_msg = -1;
@@ -827,7 +825,7 @@ int run_throughput(const struct transport *tp, uint32_t producers, size_t size,
 		return -1;
 	rc = run_procs(&rn, err, errn);
 	if (rc == 0) {
-		*res = (struct run_result){ .producers = producers };
+		*res = (struct run_result){.producers = producers};
 		dt = rn.ctl->out.t_end - rn.ctl->out.t_first;
 		if (rn.ctl->out.msgs == 0 || dt == 0 || rn.ctl->out.t_end == 0) {
 			snprintf(err, errn, "no messages measured");
@@ -888,7 +886,7 @@ int run_latency(const struct transport *tp, size_t size, enum wait_mode wait,
 			.producers = 1,
 			.msgs = rn.ctl->out.rounds,
 			.msgs_per_sec = (double)rn.ctl->out.rounds * 1e9 /
-			                (double)rn.ctl->out.elapsed_ns,
+		                        (double)rn.ctl->out.elapsed_ns,
 			.p50_ns = rn.ctl->out.p50,
 			.p99_ns = rn.ctl->out.p99,
 			.p999_ns = rn.ctl->out.p999,

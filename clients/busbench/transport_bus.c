@@ -93,7 +93,8 @@ static bool bus_unsupported(const struct chan_cfg *cfg, char *why, size_t n)
 
 	if (cfg->size > max) {
 		snprintf(why, n, "a %zu-byte message does not fit a %llu-byte queue "
-		         "(largest %u; raise --capacity)", cfg->size,
+		                 "(largest %u; raise --capacity)",
+		         cfg->size,
 		         (unsigned long long)cfg->capacity, max);
 		return true;
 	}
@@ -127,7 +128,8 @@ static int setup_busd(struct chan *ch, struct bus_side *bs)
 	}
 	if (info.max_message < ch->cfg.size)
 		return chan_fail(ch, -EMSGSIZE, "busd made queue %s with messages of "
-		                 "at most %u bytes", bs->queue, info.max_message);
+		                                "at most %u bytes",
+		                 bs->queue, info.max_message);
 	return 0;
 }
 
@@ -188,7 +190,7 @@ static int bus_counters(struct chan *ch, struct chan_counters *out)
 	*out = (struct chan_counters){
 		.msgs = st.dequeued,
 		.futex = st.consumer_wakeups + st.consumer_sleeps +
-		         st.producer_wakeups + st.blocked,
+	                 st.producer_wakeups + st.blocked,
 		.blocked = st.blocked,
 	};
 	return 0;
@@ -313,7 +315,7 @@ static int bus_recv_msgs(struct chan *ch, struct view *v, int max)
 		if (ch->msgs[i].type != BENCH_TYPE)
 			return chan_fail(ch, -EBADMSG, "message of type %u, expected %u",
 			                 ch->msgs[i].type, BENCH_TYPE);
-		v[i] = (struct view){ ch->msgs[i].data, ch->msgs[i].len };
+		v[i] = (struct view){ch->msgs[i].data, ch->msgs[i].len};
 	}
 	return n;
 }

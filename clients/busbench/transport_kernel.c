@@ -136,7 +136,7 @@ static int uds_recv(struct chan *ch, struct view *v, int max)
 		ssize_t n = recv(ch->rx_fd, ch->buf, ch->cfg.size, MSG_TRUNC);
 
 		if (n >= 0) {
-			*v = (struct view){ ch->buf, (size_t)n };
+			*v = (struct view){ch->buf, (size_t)n};
 			return 1;
 		}
 		if (errno != EINTR)
@@ -168,7 +168,8 @@ static bool pipe_unsupported(const struct chan_cfg *cfg, char *why, size_t n)
 {
 	if (cfg->producers > 1 && cfg->size > PIPE_BUF) {
 		snprintf(why, n, "with several writers a pipe keeps messages whole "
-		         "only up to PIPE_BUF (%d bytes)", PIPE_BUF);
+		                 "only up to PIPE_BUF (%d bytes)",
+		         PIPE_BUF);
 		return true;
 	}
 	return false;
@@ -206,7 +207,7 @@ static int pipe_recv(struct chan *ch, struct view *v, int max)
 			return chan_fail(ch, -errno, "read: %s", strerror(errno));
 		}
 	}
-	*v = (struct view){ ch->buf, got };
+	*v = (struct view){ch->buf, got};
 	return 1;
 }
 
@@ -269,7 +270,8 @@ static bool mq_unsupported(const struct chan_cfg *cfg, char *why, size_t n)
 		size_max = 8192;
 	if ((long)cfg->size > size_max) {
 		snprintf(why, n, "a %zu-byte message exceeds "
-		         "/proc/sys/fs/mqueue/msgsize_max (%ld)", cfg->size, size_max);
+		                 "/proc/sys/fs/mqueue/msgsize_max (%ld)",
+		         cfg->size, size_max);
 		return true;
 	}
 	/*
@@ -279,7 +281,8 @@ static bool mq_unsupported(const struct chan_cfg *cfg, char *why, size_t n)
 	if (getrlimit(RLIMIT_MSGQUEUE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
 	    2 * (uint64_t)depth * (cfg->size + 128) > rl.rlim_cur) {
 		snprintf(why, n, "two queues of %ld %zu-byte messages exceed "
-		         "RLIMIT_MSGQUEUE (%llu bytes)", depth, cfg->size,
+		                 "RLIMIT_MSGQUEUE (%llu bytes)",
+		         depth, cfg->size,
 		         (unsigned long long)rl.rlim_cur);
 		return true;
 	}
@@ -329,7 +332,7 @@ static int mq_recv(struct chan *ch, struct view *v, int max)
 		ssize_t n = mq_receive(ch->mq, (char *)ch->buf, ch->cfg.size, NULL);
 
 		if (n >= 0) {
-			*v = (struct view){ ch->buf, (size_t)n };
+			*v = (struct view){ch->buf, (size_t)n};
 			return 1;
 		}
 		if (errno != EINTR)

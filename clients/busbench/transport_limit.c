@@ -63,7 +63,8 @@ static bool spsc_unsupported(const struct chan_cfg *cfg, char *why, size_t n)
 	}
 	if (cfg->size * 2 > cfg->capacity) {
 		snprintf(why, n, "fewer than two %zu-byte slots in %llu bytes "
-		         "(raise --capacity)", cfg->size,
+		                 "(raise --capacity)",
+		         cfg->size,
 		         (unsigned long long)cfg->capacity);
 		return true;
 	}
@@ -149,7 +150,7 @@ static int spsc_recv(struct chan *ch, struct view *v, int max)
 	if (n > (uint64_t)max)
 		n = (uint64_t)max;
 	for (uint64_t i = 0; i < n; i++)
-		v[i] = (struct view){ spsc_slot(s, ch->pos + i), ch->cfg.size };
+		v[i] = (struct view){spsc_slot(s, ch->pos + i), ch->cfg.size};
 	ch->held = n;
 	return (int)n;
 }
@@ -255,7 +256,7 @@ static int futex_recv(struct chan *ch, struct view *v, int max)
 {
 	struct futex_word *f = ch->map;
 	uint32_t last = (uint32_t)ch->pos, w;
-	struct msg_hdr h = { .producer = 0 };
+	struct msg_hdr h = {.producer = 0};
 
 	(void)max;
 	/* acquire: pairs with the sender's release store */
@@ -270,7 +271,7 @@ static int futex_recv(struct chan *ch, struct view *v, int max)
 		h.seq = (uint64_t)w - 1;
 	}
 	memcpy(ch->buf, &h, sizeof(h));
-	*v = (struct view){ ch->buf, ch->cfg.size };
+	*v = (struct view){ch->buf, ch->cfg.size};
 	return 1;
 }
 

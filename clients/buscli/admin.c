@@ -59,10 +59,12 @@ int cmd_create(struct cli *cli, int argc, char **argv)
 		case 'c':
 			if (cli_parse_size(optarg, &v) < 0)
 				return cli_usage_error("create", "invalid capacity '%s': "
-				                       "want a size such as 65536 or 64K", optarg);
+				                                 "want a size such as 65536 or 64K",
+				                       optarg);
 			if (v < SEG_MIN_CAPACITY || v > SEG_MAX_CAPACITY)
 				return cli_usage_error("create", "capacity '%s' out of range: "
-				                       "256 to 1G bytes", optarg);
+				                                 "256 to 1G bytes",
+				                       optarg);
 			if (v & (v - 1))
 				return cli_usage_error("create", "capacity '%s' is not a power of two",
 				                       optarg);
@@ -72,14 +74,16 @@ int cmd_create(struct cli *cli, int argc, char **argv)
 			if (cli_parse_size(optarg, &v) < 0 || v == 0 ||
 			    v > seg_max_message_for(SEG_MAX_CAPACITY))
 				return cli_usage_error("create", "invalid maximum message size '%s': "
-				                       "want 1 to %" PRIu32 " bytes", optarg,
+				                                 "want 1 to %" PRIu32 " bytes",
+				                       optarg,
 				                       seg_max_message_for(SEG_MAX_CAPACITY));
 			qo.max_message = (uint32_t)v;
 			break;
 		case 'p':
 			if (cli_parse_u64(optarg, 1, SEG_MAX_PRODUCERS, &v) < 0)
 				return cli_usage_error("create", "invalid producer count '%s': "
-				                       "want 1 to %u", optarg, SEG_MAX_PRODUCERS);
+				                                 "want 1 to %u",
+				                       optarg, SEG_MAX_PRODUCERS);
 			qo.max_producers = (uint32_t)v;
 			break;
 		default:
@@ -95,7 +99,7 @@ int cmd_create(struct cli *cli, int argc, char **argv)
 		return rc;
 	if (qo.capacity && qo.max_message > seg_max_message_for(qo.capacity))
 		return cli_usage_error("create", "maximum message size %" PRIu32 " too large "
-		                       "for capacity %" PRIu64 ": at most %" PRIu32,
+		                                 "for capacity %" PRIu64 ": at most %" PRIu32,
 		                       qo.max_message, qo.capacity,
 		                       seg_max_message_for(qo.capacity));
 	if (cli_connect(cli, "create", false, &b) < 0)
@@ -245,9 +249,7 @@ int cmd_list(struct cli *cli, int argc, char **argv)
 			cli_fmt_uuid(uuid, v[i].uuid);
 			buf_printf(&out, "%s{\"name\":", i ? "," : "");
 			buf_json_str(&out, v[i].name, strlen(v[i].name));
-			buf_printf(&out, ",\"uuid\":\"%s\",\"capacity\":%" PRIu64
-			           ",\"max_message\":%" PRIu32 ",\"max_producers\":%" PRIu32
-			           ",\"created_ns\":%" PRIu64 "}",
+			buf_printf(&out, ",\"uuid\":\"%s\",\"capacity\":%" PRIu64 ",\"max_message\":%" PRIu32 ",\"max_producers\":%" PRIu32 ",\"created_ns\":%" PRIu64 "}",
 			           uuid, v[i].capacity, v[i].max_message, v[i].max_producers,
 			           v[i].created_ns);
 		}

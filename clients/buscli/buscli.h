@@ -112,7 +112,9 @@ int cli_fetch_list(bus *b, bus_queue_info **ret);
 /* Options every command takes; each command lists its own before these. */
 #define CLI_COMMON_OPTS                           \
 	{"socket", required_argument, NULL, 's'}, \
-	{"help", no_argument, NULL, 'h'}
+	{                                         \
+		"help", no_argument, NULL, 'h'    \
+	}
 
 /*
  * Handles an option character of a command's getopt_long loop (optstring

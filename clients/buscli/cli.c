@@ -136,11 +136,24 @@ int cli_parse_size(const char *s, uint64_t *ret)
 		return -EINVAL;
 	if (*end) {
 		switch (*end) {
-		case 'k': case 'K': shift = 10; break;
-		case 'm': case 'M': shift = 20; break;
-		case 'g': case 'G': shift = 30; break;
-		case 't': case 'T': shift = 40; break;
-		default: return -EINVAL;
+		case 'k':
+		case 'K':
+			shift = 10;
+			break;
+		case 'm':
+		case 'M':
+			shift = 20;
+			break;
+		case 'g':
+		case 'G':
+			shift = 30;
+			break;
+		case 't':
+		case 'T':
+			shift = 40;
+			break;
+		default:
+			return -EINVAL;
 		}
 		end++;
 		/* "4K", "4KB" and "4KiB" all mean 4096 */
@@ -219,7 +232,7 @@ int cli_check_queue(const char *cmd, const char *queue)
 		return cli_usage_error(cmd, "queue name of %zu characters: at most %d allowed",
 		                       n, BUS_NAME_MAX);
 	return cli_usage_error(cmd, "invalid queue name '%.*s': use 1 to %d of "
-	                       "A-Z a-z 0-9 . _ - (not '.' or '..')",
+	                            "A-Z a-z 0-9 . _ - (not '.' or '..')",
 	                       BUS_NAME_MAX, queue, BUS_NAME_MAX);
 }
 
@@ -385,13 +398,27 @@ void buf_json_str(struct buf *b, const void *s, size_t n)
 		buf_put(b, p + run, i - run);
 		run = i + 1;
 		switch (c) {
-		case '"': esc[1] = '"'; break;
-		case '\\': esc[1] = '\\'; break;
-		case '\n': esc[1] = 'n'; break;
-		case '\r': esc[1] = 'r'; break;
-		case '\t': esc[1] = 't'; break;
-		case '\b': esc[1] = 'b'; break;
-		case '\f': esc[1] = 'f'; break;
+		case '"':
+			esc[1] = '"';
+			break;
+		case '\\':
+			esc[1] = '\\';
+			break;
+		case '\n':
+			esc[1] = 'n';
+			break;
+		case '\r':
+			esc[1] = 'r';
+			break;
+		case '\t':
+			esc[1] = 't';
+			break;
+		case '\b':
+			esc[1] = 'b';
+			break;
+		case '\f':
+			esc[1] = 'f';
+			break;
 		default:
 			/* A byte buffer of elen chars, not a string: no NUL. */
 			esc[1] = 'u';

@@ -28,10 +28,16 @@
 #define LE_FIRST 6
 #define LE_LAST  36
 
-enum kind { COUNTER, GAUGE };
+enum kind {
+	COUNTER,
+	GAUGE
+};
 
 /* How a sample's value is written: a count, or nanoseconds as seconds. */
-enum unit { UNIT_COUNT, UNIT_NS };
+enum unit {
+	UNIT_COUNT,
+	UNIT_NS
+};
 
 struct family {
 	const char *name;
@@ -41,8 +47,11 @@ struct family {
 	uint64_t (*value)(const bus_stats *st);
 };
 
-#define GETTER(fn, expr) \
-	static uint64_t fn(const bus_stats *st) { return (uint64_t)(expr); }
+#define GETTER(fn, expr)                        \
+	static uint64_t fn(const bus_stats *st) \
+	{                                       \
+		return (uint64_t)(expr);        \
+	}
 
 GETTER(v_enq, st->enqueued)
 GETTER(v_deq, st->dequeued)
@@ -66,45 +75,45 @@ GETTER(v_oldest, st->oldest_age_ns)
 
 static const struct family families[] = {
 	{"bus_queue_messages_enqueued_total", COUNTER, UNIT_COUNT,
-	 "Messages committed by producers since the queue was created.", v_enq},
+         "Messages committed by producers since the queue was created.", v_enq},
 	{"bus_queue_messages_dequeued_total", COUNTER, UNIT_COUNT,
-	 "Messages received by consumers since the queue was created.", v_deq},
+         "Messages received by consumers since the queue was created.", v_deq},
 	{"bus_queue_enqueued_bytes_total", COUNTER, UNIT_COUNT,
-	 "Payload bytes committed by producers.", v_enq_bytes},
+         "Payload bytes committed by producers.", v_enq_bytes},
 	{"bus_queue_dequeued_bytes_total", COUNTER, UNIT_COUNT,
-	 "Payload bytes received by consumers.", v_deq_bytes},
+         "Payload bytes received by consumers.", v_deq_bytes},
 	{"bus_queue_sends_full_total", COUNTER, UNIT_COUNT,
-	 "Sends that found the queue full.", v_full},
+         "Sends that found the queue full.", v_full},
 	{"bus_queue_sends_blocked_total", COUNTER, UNIT_COUNT,
-	 "Sends that slept waiting for space.", v_blocked},
+         "Sends that slept waiting for space.", v_blocked},
 	{"bus_queue_consumer_wakeups_total", COUNTER, UNIT_COUNT,
-	 "Futex wakes producers made for a sleeping consumer.", v_cons_wakeups},
+         "Futex wakes producers made for a sleeping consumer.", v_cons_wakeups},
 	{"bus_queue_consumer_sleeps_total", COUNTER, UNIT_COUNT,
-	 "Times the consumer slept on an empty queue.", v_cons_sleeps},
+         "Times the consumer slept on an empty queue.", v_cons_sleeps},
 	{"bus_queue_producer_wakeups_total", COUNTER, UNIT_COUNT,
-	 "Futex wakes the consumer made for producers blocked on a full queue.",
-	 v_prod_wakeups},
+         "Futex wakes the consumer made for producers blocked on a full queue.",
+         v_prod_wakeups},
 	{"bus_queue_recovered_total", COUNTER, UNIT_COUNT,
-	 "Records recovered from producers that died mid-write.", v_recovered},
+         "Records recovered from producers that died mid-write.", v_recovered},
 	{"bus_queue_redelivered_total", COUNTER, UNIT_COUNT,
-	 "Messages delivered again after a consumer died holding them.",
-	 v_redelivered},
+         "Messages delivered again after a consumer died holding them.",
+         v_redelivered},
 	{"bus_queue_depth_messages", GAUGE, UNIT_COUNT,
-	 "Messages waiting in the queue.", v_depth},
+         "Messages waiting in the queue.", v_depth},
 	{"bus_queue_depth_bytes", GAUGE, UNIT_COUNT,
-	 "Ring bytes claimed and not yet released.", v_depth_bytes},
+         "Ring bytes claimed and not yet released.", v_depth_bytes},
 	{"bus_queue_capacity_bytes", GAUGE, UNIT_COUNT,
-	 "Size of the queue's ring in bytes.", v_capacity},
+         "Size of the queue's ring in bytes.", v_capacity},
 	{"bus_queue_max_message_bytes", GAUGE, UNIT_COUNT,
-	 "Largest payload the queue accepts.", v_max_message},
+         "Largest payload the queue accepts.", v_max_message},
 	{"bus_queue_producers", GAUGE, UNIT_COUNT,
-	 "Producers attached now.", v_producers},
+         "Producers attached now.", v_producers},
 	{"bus_queue_max_producers", GAUGE, UNIT_COUNT,
-	 "Producer slots of the queue.", v_max_producers},
+         "Producer slots of the queue.", v_max_producers},
 	{"bus_queue_consumer_attached", GAUGE, UNIT_COUNT,
-	 "1 if a live consumer is attached, else 0.", v_consumer},
+         "1 if a live consumer is attached, else 0.", v_consumer},
 	{"bus_queue_oldest_message_age_seconds", GAUGE, UNIT_NS,
-	 "Age of the message at the head of the queue, 0 if it is empty.", v_oldest},
+         "Age of the message at the head of the queue, 0 if it is empty.", v_oldest},
 };
 
 /* A label value as the format wants it: \\, \" and \n escaped. */
@@ -196,7 +205,8 @@ static void put_histogram(struct buf *o, const bus_stats *st)
 void render_prometheus(struct buf *o, const bus_stats *v, size_t n, bool direct)
 {
 	put_help(o, "bus_busd_up", "1 if busd answered, 0 if these figures were "
-	         "read from the segments in /dev/shm.", "gauge");
+	                           "read from the segments in /dev/shm.",
+	         "gauge");
 	buf_printf(o, "bus_busd_up %d\n", direct ? 0 : 1);
 	for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
 		const struct family *fam = &families[f];
@@ -217,7 +227,7 @@ void render_prometheus(struct buf *o, const bus_stats *v, size_t n, bool direct)
 		}
 	}
 	put_help(o, "bus_queue_latency_seconds", "Enqueue-to-receive delay of a sample "
-	         "of received messages (_sum estimated from power-of-two buckets).",
+	                                         "of received messages (_sum estimated from power-of-two buckets).",
 	         "histogram");
 	for (size_t i = 0; i < n; i++)
 		if (!v[i].deleted)

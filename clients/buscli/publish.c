@@ -113,7 +113,8 @@ static int publish_raw(struct publish *pub)
 	}
 	if (len > max) {
 		cli_error("publish to '%s': stdin holds more than the queue's maximum "
-		          "message of %zu bytes (nothing published)", pub->queue, max);
+		          "message of %zu bytes (nothing published)",
+		          pub->queue, max);
 		free(buf);
 		return EXIT_FAIL;
 	}
@@ -165,7 +166,8 @@ static int publish_stdin(struct publish *pub)
 
 			if (!bigger) {
 				cli_error("publish to '%s': out of memory for a line of %zu bytes "
-				          "(%" PRIu64 " messages published)", pub->queue, end,
+				          "(%" PRIu64 " messages published)",
+				          pub->queue, end,
 				          pub->sent);
 				rc = EXIT_FAIL;
 				break;
@@ -178,7 +180,8 @@ static int publish_stdin(struct publish *pub)
 			if (errno == EINTR)
 				continue;
 			cli_error("publish to '%s': reading stdin: %s (%" PRIu64
-			          " messages published)", pub->queue, strerror(errno), pub->sent);
+			          " messages published)",
+			          pub->queue, strerror(errno), pub->sent);
 			rc = EXIT_FAIL;
 		} else if (n == 0) {
 			eof = true;
@@ -214,13 +217,15 @@ int cmd_publish(struct cli *cli, int argc, char **argv)
 		case 't':
 			if (cli_parse_type(optarg, &pub.type) < 0)
 				return cli_usage_error("publish", "invalid type '%s': want a number "
-				                       "(decimal or 0x hex, 32 bits) or a protobuf "
-				                       "full name", optarg);
+				                                  "(decimal or 0x hex, 32 bits) or a protobuf "
+				                                  "full name",
+				                       optarg);
 			break;
 		case 'T':
 			if (cli_parse_timeout(optarg, &pub.timeout_ms) < 0)
 				return cli_usage_error("publish", "invalid timeout '%s': want "
-				                       "milliseconds, or -1 for forever", optarg);
+				                                  "milliseconds, or -1 for forever",
+				                       optarg);
 			break;
 		case 'r':
 			raw = true;
@@ -237,7 +242,7 @@ int cmd_publish(struct cli *cli, int argc, char **argv)
 		return rc;
 	if (raw && optind < argc)
 		return cli_usage_error("publish", "--raw reads the message from stdin: "
-		                       "give no MESSAGE arguments");
+		                                  "give no MESSAGE arguments");
 	if (cli_connect(cli, "publish", false, &b) < 0)
 		return EXIT_FAIL;
 	rc = bus_producer_open(b, pub.queue, &pub.p);

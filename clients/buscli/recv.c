@@ -78,7 +78,11 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-enum format { FMT_TEXT, FMT_JSON, FMT_RAW };
+enum format {
+	FMT_TEXT,
+	FMT_JSON,
+	FMT_RAW
+};
 
 static void format_msg(struct buf *out, const bus_msg *m, enum format fmt)
 {
@@ -91,8 +95,7 @@ static void format_msg(struct buf *out, const bus_msg *m, enum format fmt)
 		buf_put(out, "\n", 1);
 		return;
 	}
-	buf_printf(out, "{\"type\":%" PRIu32 ",\"producer\":%" PRIu32 ",\"seq\":%" PRIu64
-	           ",\"enqueue_ns\":%" PRIu64 ",\"len\":%zu,\"redelivered\":%s,",
+	buf_printf(out, "{\"type\":%" PRIu32 ",\"producer\":%" PRIu32 ",\"seq\":%" PRIu64 ",\"enqueue_ns\":%" PRIu64 ",\"len\":%zu,\"redelivered\":%s,",
 	           m->type, m->producer, m->seq, m->enqueue_ns, m->len,
 	           m->flags & BUS_MSG_REDELIVERED ? "true" : "false");
 	if (utf8_valid(m->data, m->len)) {
@@ -162,12 +165,14 @@ int cmd_recv(struct cli *cli, int argc, char **argv)
 		case 'n':
 			if (cli_parse_u64(optarg, 1, UINT64_MAX, &count) < 0)
 				return cli_usage_error("recv", "invalid count '%s': want a whole "
-				                       "number of at least 1", optarg);
+				                               "number of at least 1",
+				                       optarg);
 			break;
 		case 'T':
 			if (cli_parse_timeout(optarg, &timeout_ms) < 0)
 				return cli_usage_error("recv", "invalid timeout '%s': want "
-				                       "milliseconds, or -1 for forever", optarg);
+				                               "milliseconds, or -1 for forever",
+				                       optarg);
 			break;
 		case 'j':
 			json = true;
@@ -188,7 +193,8 @@ int cmd_recv(struct cli *cli, int argc, char **argv)
 	}
 	if (json && raw)
 		return cli_usage_error("recv", "--json and --raw do not go together");
-	fmt = json ? FMT_JSON : raw ? FMT_RAW : FMT_TEXT;
+	fmt = json ? FMT_JSON : raw ? FMT_RAW
+	                            : FMT_TEXT;
 	if (argc - optind != 1)
 		return cli_usage_error("recv", argc == optind ? "no queue named"
 		                                              : "one queue at a time");

@@ -32,8 +32,8 @@
 #include "buscli.h"
 #include "segment.h"
 
-#define SHM_DIR       "/dev/shm"
-#define MAX_WATCH_S   86400u
+#define SHM_DIR     "/dev/shm"
+#define MAX_WATCH_S 86400u
 
 static const char stats_help[] =
 	"Usage: " PROG " [--socket PATH] stats [QUEUE] [OPTIONS]\n"
@@ -231,14 +231,14 @@ static int take(struct cli *cli, const char *queue, bool *was_direct,
 		s->direct = true;
 		rc = read_direct(cli, queue, s);
 		if (rc < 0) {
-			cli_error("%s: busd not reachable at %s, and reading its segments in "
-			          SHM_DIR " failed: %s", what, cli->socket, strerror(-rc));
+			cli_error("%s: busd not reachable at %s, and reading its segments in " SHM_DIR " failed: %s", what, cli->socket, strerror(-rc));
 			snapshot_free(s);
 			return EXIT_FAIL;
 		}
 		if (queue && s->n == 0) {
 			cli_error("%s: no such queue (busd not reachable at %s, and no "
-			          "segment of it in " SHM_DIR ")", what, cli->socket);
+			          "segment of it in " SHM_DIR ")",
+			          what, cli->socket);
 			snapshot_free(s);
 			return EXIT_FAIL;
 		}
@@ -284,18 +284,7 @@ static void render_json(struct buf *o, const struct snapshot *s,
 		cli_fmt_uuid(uuid, st->uuid);
 		buf_puts(o, i ? ",{\"name\":" : "{\"name\":");
 		buf_json_str(o, st->name, strlen(st->name));
-		buf_printf(o, ",\"uuid\":\"%s\",\"capacity\":%" PRIu64
-		           ",\"max_message\":%" PRIu32 ",\"max_producers\":%" PRIu32
-		           ",\"depth\":%" PRIu64 ",\"depth_bytes\":%" PRIu64
-		           ",\"enqueued\":%" PRIu64 ",\"enqueued_bytes\":%" PRIu64
-		           ",\"dequeued\":%" PRIu64 ",\"dequeued_bytes\":%" PRIu64
-		           ",\"producers\":%" PRIu32 ",\"consumer_pid\":%" PRIu32
-		           ",\"full\":%" PRIu64 ",\"blocked\":%" PRIu64
-		           ",\"consumer_wakeups\":%" PRIu64 ",\"consumer_sleeps\":%" PRIu64
-		           ",\"producer_wakeups\":%" PRIu64 ",\"recovered\":%" PRIu64
-		           ",\"redelivered\":%" PRIu64 ",\"oldest_age_ns\":%" PRIu64
-		           ",\"p50_ns\":%" PRIu64 ",\"p99_ns\":%" PRIu64 ",\"p999_ns\":%" PRIu64
-		           ",\"deleted\":%s",
+		buf_printf(o, ",\"uuid\":\"%s\",\"capacity\":%" PRIu64 ",\"max_message\":%" PRIu32 ",\"max_producers\":%" PRIu32 ",\"depth\":%" PRIu64 ",\"depth_bytes\":%" PRIu64 ",\"enqueued\":%" PRIu64 ",\"enqueued_bytes\":%" PRIu64 ",\"dequeued\":%" PRIu64 ",\"dequeued_bytes\":%" PRIu64 ",\"producers\":%" PRIu32 ",\"consumer_pid\":%" PRIu32 ",\"full\":%" PRIu64 ",\"blocked\":%" PRIu64 ",\"consumer_wakeups\":%" PRIu64 ",\"consumer_sleeps\":%" PRIu64 ",\"producer_wakeups\":%" PRIu64 ",\"recovered\":%" PRIu64 ",\"redelivered\":%" PRIu64 ",\"oldest_age_ns\":%" PRIu64 ",\"p50_ns\":%" PRIu64 ",\"p99_ns\":%" PRIu64 ",\"p999_ns\":%" PRIu64 ",\"deleted\":%s",
 		           uuid, st->capacity, st->max_message, st->max_producers,
 		           st->depth_msgs, st->depth_bytes, st->enqueued, st->enqueued_bytes,
 		           st->dequeued, st->dequeued_bytes, st->producers, st->consumer_pid,
@@ -329,8 +318,7 @@ static void render_text(struct buf *o, const struct snapshot *s)
 		           st->deleted ? " (deleted)" : "");
 		buf_printf(o, "  %-13s %s\n", "uuid", uuid);
 		cli_fmt_bytes(a, sizeof(a), st->capacity);
-		buf_printf(o, "  %-13s %s, max message %" PRIu32 " B, %" PRIu32
-		           " producer slots\n", "capacity", a, st->max_message,
+		buf_printf(o, "  %-13s %s, max message %" PRIu32 " B, %" PRIu32 " producer slots\n", "capacity", a, st->max_message,
 		           st->max_producers);
 		cli_fmt_bytes(a, sizeof(a), st->depth_bytes);
 		cli_fmt_ns(b2, sizeof(b2), st->oldest_age_ns);
@@ -349,8 +337,7 @@ static void render_text(struct buf *o, const struct snapshot *s)
 		           st->full);
 		buf_printf(o, "  %-13s %" PRIu64 " sends slept waiting for space\n",
 		           "blocked", st->blocked);
-		buf_printf(o, "  %-13s consumer woken %" PRIu64 " times (slept %" PRIu64
-		           "), producers woken %" PRIu64 " times\n", "wakeups",
+		buf_printf(o, "  %-13s consumer woken %" PRIu64 " times (slept %" PRIu64 "), producers woken %" PRIu64 " times\n", "wakeups",
 		           st->consumer_wakeups, st->consumer_sleeps, st->producer_wakeups);
 		buf_printf(o, "  %-13s %" PRIu64 " records of dead producers\n", "recovered",
 		           st->recovered);
@@ -407,8 +394,7 @@ static void fmt_rate(char *buf, size_t n, const bus_stats *st, const bus_stats *
 	if (!p)
 		snprintf(buf, n, "-");
 	else
-		snprintf(buf, n, "%.1f", in ? rate(st->enqueued, p->enqueued, dt)
-		                            : rate(st->dequeued, p->dequeued, dt));
+		snprintf(buf, n, "%.1f", in ? rate(st->enqueued, p->enqueued, dt) : rate(st->dequeued, p->dequeued, dt));
 }
 
 /*
@@ -428,7 +414,7 @@ static void render_top(struct buf *o, const struct snapshot *s,
 		           (double)(s->taken_ns - prev->taken_ns) / 1e9);
 	else
 		buf_puts(o, "rates from the next refresh on; latency since each queue "
-		         "was created\n\n");
+		            "was created\n\n");
 	buf_printf(o, "%-*s %10s %6s %10s %10s %9s %9s %5s %8s\n", w, "QUEUE", "DEPTH",
 	           "FILL", "IN/s", "OUT/s", "P50<=", "P99<=", "PROD", "CONSUMER");
 	for (size_t i = 0; i < s->n; i++) {
@@ -451,10 +437,10 @@ static void render_top(struct buf *o, const struct snapshot *s,
 		fmt_rate(out, sizeof(out), st, p, dt, false);
 		if (st->consumer_pid)
 			snprintf(cons, sizeof(cons), "%" PRIu32, st->consumer_pid);
-		buf_printf(o, "%-*s %10" PRIu64 " %5.1f%% %10s %10s %9s %9s %5" PRIu32
-		           " %8s%s\n", w, st->name, st->depth_msgs,
+		buf_printf(o, "%-*s %10" PRIu64 " %5.1f%% %10s %10s %9s %9s %5" PRIu32 " %8s%s\n", w, st->name, st->depth_msgs,
 		           st->capacity ? 100.0 * (double)st->depth_bytes /
-		                          (double)st->capacity : 0.0,
+		                                  (double)st->capacity
+		                        : 0.0,
 		           in, out, p50, p99, st->producers, cons,
 		           st->deleted ? "  (deleted)" : "");
 	}
@@ -500,7 +486,8 @@ int cmd_stats(struct cli *cli, int argc, char **argv)
 		case 'w':
 			if (cli_parse_u64(optarg, 1, MAX_WATCH_S, &v) < 0)
 				return cli_usage_error("stats", "invalid watch interval '%s': want "
-				                       "1 to %u seconds", optarg, MAX_WATCH_S);
+				                                "1 to %u seconds",
+				                       optarg, MAX_WATCH_S);
 			watch = (unsigned)v;
 			break;
 		case 'p':
@@ -513,7 +500,7 @@ int cmd_stats(struct cli *cli, int argc, char **argv)
 	}
 	if (prom && (json || watch))
 		return cli_usage_error("stats", "--prometheus goes alone: not with --json "
-		                       "or --watch (a scraper asks again when it wants)");
+		                                "or --watch (a scraper asks again when it wants)");
 	if (argc - optind > 1)
 		return cli_usage_error("stats", "one queue at a time, or none for all");
 	if (optind < argc) {

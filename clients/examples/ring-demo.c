@@ -69,10 +69,10 @@
 /* Exit statuses of the producer processes. */
 enum {
 	CHILD_OK = 0,
-	CHILD_OPEN = 10,    /* seg_open_shm failed */
-	CHILD_ATTACH = 11,  /* producer_attach failed */
-	CHILD_SEND = 12,    /* bus_send / bus_send_pb failed */
-	CHILD_ORPHAN = 13,  /* the consumer was gone before we started */
+	CHILD_OPEN = 10,   /* seg_open_shm failed */
+	CHILD_ATTACH = 11, /* producer_attach failed */
+	CHILD_SEND = 12,   /* bus_send / bus_send_pb failed */
+	CHILD_ORPHAN = 13, /* the consumer was gone before we started */
 };
 
 struct options {
@@ -81,7 +81,7 @@ struct options {
 	uint32_t interval_us; /* pause between a producer's messages */
 };
 
-static const char *const symbols[] = { "ACME", "GLOBEX", "INITECH", "UMBRELLA" };
+static const char *const symbols[] = {"ACME", "GLOBEX", "INITECH", "UMBRELLA"};
 
 /*
  * The one piece of process-wide state: the segment's name, and what the
@@ -146,10 +146,20 @@ static int parse_u64(const char *s, bool sizes, uint64_t min, uint64_t max,
 		return -EINVAL;
 	if (sizes && *end) {
 		switch (*end) {
-		case 'K': case 'k': mult = UINT64_C(1) << 10; break;
-		case 'M': case 'm': mult = UINT64_C(1) << 20; break;
-		case 'G': case 'g': mult = UINT64_C(1) << 30; break;
-		default: return -EINVAL;
+		case 'K':
+		case 'k':
+			mult = UINT64_C(1) << 10;
+			break;
+		case 'M':
+		case 'm':
+			mult = UINT64_C(1) << 20;
+			break;
+		case 'G':
+		case 'g':
+			mult = UINT64_C(1) << 30;
+			break;
+		default:
+			return -EINVAL;
 		}
 		end++;
 	}
@@ -166,12 +176,12 @@ static int parse_u64(const char *s, bool sizes, uint64_t min, uint64_t max,
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
-		{ "messages", required_argument, NULL, 'n' },
-		{ "capacity", required_argument, NULL, 'c' },
-		{ "interval-us", required_argument, NULL, 'i' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+		{"messages", required_argument, NULL, 'n'},
+		{"capacity", required_argument, NULL, 'c'},
+		{"interval-us", required_argument, NULL, 'i'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
 	};
 	uint64_t v;
 	int opt;
@@ -187,17 +197,20 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'n':
 			if (parse_u64(optarg, false, 1, MAX_MESSAGES, &v) < 0) {
 				fprintf(stderr, PROG ": --messages: expected a whole number "
-				        "from 1 to %u, got '%s'\n", MAX_MESSAGES, optarg);
+				                     "from 1 to %u, got '%s'\n",
+				        MAX_MESSAGES, optarg);
 				return 2;
 			}
 			o->messages = (uint32_t)v;
 			break;
 		case 'c':
 			if (parse_u64(optarg, true, SEG_MIN_CAPACITY, SEG_MAX_CAPACITY,
-			              &v) < 0 || (v & (v - 1)) != 0) {
+			              &v) < 0 ||
+			    (v & (v - 1)) != 0) {
 				fprintf(stderr, PROG ": --capacity: expected a power of two "
-				        "from 256 to 1G bytes (K, M, G suffixes allowed), "
-				        "got '%s'\n", optarg);
+				                     "from 256 to 1G bytes (K, M, G suffixes allowed), "
+				                     "got '%s'\n",
+				        optarg);
 				return 2;
 			}
 			o->capacity = v;
@@ -205,7 +218,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'i':
 			if (parse_u64(optarg, false, 0, MAX_INTERVAL_US, &v) < 0) {
 				fprintf(stderr, PROG ": --interval-us: expected a whole number "
-				        "from 0 to %u, got '%s'\n", MAX_INTERVAL_US, optarg);
+				                     "from 0 to %u, got '%s'\n",
+				        MAX_INTERVAL_US, optarg);
 				return 2;
 			}
 			o->interval_us = (uint32_t)v;
@@ -224,7 +238,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		default:
 			if (optopt && strchr("ncihV", optopt))
 				fprintf(stderr, PROG ": option '%s' takes no value "
-				        "(see --help)\n", argv[optind - 1]);
+				                     "(see --help)\n",
+				        argv[optind - 1]);
 			else if (optopt)
 				fprintf(stderr, PROG ": unknown option '-%c' (see --help)\n",
 				        optopt);
@@ -254,7 +269,7 @@ static void on_fatal_signal(int sig)
 
 static int install_signal_handlers(void)
 {
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
 	struct sigaction sa = {
 		.sa_handler = on_fatal_signal,
 		.sa_flags = SA_RESETHAND,
@@ -363,11 +378,11 @@ static int producer_main(uint32_t producer, const struct options *o)
 
 /* What the consumer knows about one producer process. */
 struct prod_state {
-	pid_t started;      /* its pid, for reports */
-	pid_t pid;          /* 0 once reaped */
-	int status;         /* its exit status once reaped */
-	uint32_t next;      /* index of the next message expected */
-	int64_t slot;       /* its slot, -1 until its first message */
+	pid_t started; /* its pid, for reports */
+	pid_t pid;     /* 0 once reaped */
+	int status;    /* its exit status once reaped */
+	uint32_t next; /* index of the next message expected */
+	int64_t slot;  /* its slot, -1 until its first message */
 };
 
 struct tally {
@@ -398,8 +413,7 @@ static int identify(const bus_msg *m, const struct options *o, char *desc,
 		}
 		ord = (const Demo__Order *)pm;
 		q = ord->quantity < 0 ? (uint64_t)-ord->quantity : (uint64_t)ord->quantity;
-		snprintf(desc, desc_n, "demo.Order id=%" PRIu64 " %s %" PRIu64 " %s @ %"
-		         PRId64 ".%06" PRId64, ord->id,
+		snprintf(desc, desc_n, "demo.Order id=%" PRIu64 " %s %" PRIu64 " %s @ %" PRId64 ".%06" PRId64, ord->id,
 		         ord->quantity < 0 ? "SELL" : "BUY", q, ord->symbol,
 		         ord->price_micros / 1000000, ord->price_micros % 1000000);
 		if (ord->id < ORDER_ID_BASE ||
@@ -478,18 +492,16 @@ static void consume(const bus_msg *m, uint64_t recv_ns, const struct options *o,
 		snprintf(problem, sizeof(problem), "not a message this demo sent");
 	} else if (order != is_order_index(index)) {
 		snprintf(problem, sizeof(problem), "message %" PRIu32 " of producer %c "
-		         "has the wrong type", index, PNAME(producer));
+		                                   "has the wrong type",
+		         index, PNAME(producer));
 	} else if (index != ps[producer].next) {
-		snprintf(problem, sizeof(problem), "%s: expected message %" PRIu32
-		         " of producer %c, got %" PRIu32,
+		snprintf(problem, sizeof(problem), "%s: expected message %" PRIu32 " of producer %c, got %" PRIu32,
 		         index < ps[producer].next ? "repeated" : "out of order",
 		         ps[producer].next, PNAME(producer), index);
 	} else if (m->seq != index) {
-		snprintf(problem, sizeof(problem), "sequence number %" PRIu64
-		         " for message %" PRIu32, m->seq, index);
+		snprintf(problem, sizeof(problem), "sequence number %" PRIu64 " for message %" PRIu32, m->seq, index);
 	} else if (ps[producer].slot >= 0 && ps[producer].slot != m->producer) {
-		snprintf(problem, sizeof(problem), "producer %c moved from slot %"
-		         PRId64 " to slot %" PRIu32, PNAME(producer),
+		snprintf(problem, sizeof(problem), "producer %c moved from slot %" PRId64 " to slot %" PRIu32, PNAME(producer),
 		         ps[producer].slot, m->producer);
 	} else if (slot_owner(ps, m->producer, producer) >= 0) {
 		snprintf(problem, sizeof(problem), "slot %" PRIu32 " is producer %c's",
@@ -592,7 +604,8 @@ static void print_counters(struct seg *s, const struct prod_state *ps)
 		else
 			printf("  slot %" PRIu32 " (unknown producer):", i);
 		printf(" %" PRIu64 " messages, %" PRIu64 " bytes in; full %" PRIu64
-		       ", blocked %" PRIu64 ", consumer wakes %" PRIu64 "\n", msgs,
+		       ", blocked %" PRIu64 ", consumer wakes %" PRIu64 "\n",
+		       msgs,
 		       load_counter(&sl->bytes), load_counter(&sl->full),
 		       load_counter(&sl->blocked), load_counter(&sl->wakes));
 	}
@@ -600,8 +613,8 @@ static void print_counters(struct seg *s, const struct prod_state *ps)
 	printf("  out: %" PRIu64 " messages, %" PRIu64 " bytes\n",
 	       load_counter(&h->cons.msgs), load_counter(&h->cons.bytes));
 	printf("  full %" PRIu64 ", blocked %" PRIu64 ", consumer sleeps %" PRIu64
-	       ", wakes of the consumer %" PRIu64 ", wakes of blocked producers %"
-	       PRIu64 "\n", full, blocked, load_counter(&h->cons.sleeps), wakes,
+	       ", wakes of the consumer %" PRIu64 ", wakes of blocked producers %" PRIu64 "\n",
+	       full, blocked, load_counter(&h->cons.sleeps), wakes,
 	       load_counter(&h->cons.wakes));
 	printf("  latency histogram:");
 	for (int b = 0; b < SEG_HIST_BUCKETS; b++) {
@@ -676,7 +689,7 @@ static int run(const struct options *o)
 		.capacity = o->capacity,
 		.max_producers = NPRODUCERS,
 	};
-	struct tally t = { .lat_min = UINT64_MAX };
+	struct tally t = {.lat_min = UINT64_MAX};
 	const char *why = "";
 	struct seg s;
 	bus_consumer *c = NULL;
@@ -700,12 +713,12 @@ static int run(const struct options *o)
 		return 1;
 	}
 	name_linked = 1;
-	printf(PROG ": queue \"%s\" at %s: ring %" PRIu64 " bytes, largest message %"
-	       PRIu32 " bytes, %" PRIu32 " producer slots\n", params.name, shm_path,
+	printf(PROG ": queue \"%s\" at %s: ring %" PRIu64 " bytes, largest message %" PRIu32 " bytes, %" PRIu32 " producer slots\n", params.name, shm_path,
 	       s.capacity, s.max_message, s.max_producers);
 	printf(PROG ": %u producer processes send %" PRIu32 " messages each "
-	       "(demo.Order type 0x%08" PRIx32 " and untyped text); this process "
-	       "(pid %d) is the consumer\n\n", NPRODUCERS, o->messages, order_type(),
+	            "(demo.Order type 0x%08" PRIx32 " and untyped text); this process "
+	            "(pid %d) is the consumer\n\n",
+	       NPRODUCERS, o->messages, order_type(),
 	       (int)getpid());
 
 	printf("  slot   seq  from   message%*slatency\n", 46, "");
@@ -720,7 +733,7 @@ static int run(const struct options *o)
 	}
 
 	for (uint32_t i = 0; i < NPRODUCERS; i++)
-		ps[i] = (struct prod_state){ .pid = 0, .slot = -1 };
+		ps[i] = (struct prod_state){.pid = 0, .slot = -1};
 	fflush(NULL);
 	for (uint32_t i = 0; i < NPRODUCERS; i++) {
 		pid_t pid = fork();
@@ -777,7 +790,8 @@ static int run(const struct options *o)
 		}
 		if (ps[i].next != o->messages) {
 			printf(PROG ": producer %c: %" PRIu32 " of %" PRIu32
-			       " messages arrived in order\n", PNAME(i), ps[i].next,
+			            " messages arrived in order\n",
+			       PNAME(i), ps[i].next,
 			       o->messages);
 			ok = false;
 		}

@@ -35,7 +35,11 @@ static int teardown(void **state)
 	return 0;
 }
 
-enum death { AFTER_CAS, AFTER_MARK, MID_PAYLOAD };
+enum death {
+	AFTER_CAS,
+	AFTER_MARK,
+	MID_PAYLOAD
+};
 
 struct victim {
 	enum death when;
@@ -210,15 +214,15 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_producer_killed_after_cas, setup,
-		                                teardown),
+	                                        teardown),
 		cmocka_unit_test_setup_teardown(test_producer_killed_after_mark, setup,
-		                                teardown),
+	                                        teardown),
 		cmocka_unit_test_setup_teardown(test_producer_killed_mid_payload, setup,
-		                                teardown),
+	                                        teardown),
 		cmocka_unit_test_setup_teardown(test_producer_killed_while_consumer_waits,
-		                                setup, teardown),
+	                                        setup, teardown),
 		cmocka_unit_test_setup_teardown(test_consumer_killed_holding, setup,
-		                                teardown),
+	                                        teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -43,15 +43,20 @@
 #include "e2e.h"
 #include "harness.h"
 
-#define QUEUE      "torture"
-#define NPROD      3
-#define KILLS      HARNESS_SCALE(200, 40)
-#define MAX_GEN    (KILLS + NPROD + 64)
-#define LOG_CAP    (8u << 20) /* entries */
-#define RATE_PER_MS 400       /* consumer cap: messages per millisecond */
-#define DEADLINE_S HARNESS_SCALE(60, 240)
+#define QUEUE       "torture"
+#define NPROD       3
+#define KILLS       HARNESS_SCALE(200, 40)
+#define MAX_GEN     (KILLS + NPROD + 64)
+#define LOG_CAP     (8u << 20) /* entries */
+#define RATE_PER_MS 400        /* consumer cap: messages per millisecond */
+#define DEADLINE_S  HARNESS_SCALE(60, 240)
 
-enum gen_state { GEN_RUNNING, GEN_KILLED, GEN_CLEAN, GEN_FAILED };
+enum gen_state {
+	GEN_RUNNING,
+	GEN_KILLED,
+	GEN_CLEAN,
+	GEN_FAILED
+};
 
 struct entry {
 	uint32_t gen;
@@ -201,8 +206,7 @@ static int consumer_main(void *argp)
 		n = atomic_load(&sh->log_n);
 		if (n >= LOG_CAP)
 			return 23;
-		sh->log[n] = (struct entry){.gen = gen, .ctr = ctr,
-		                            .redelivered = !!(m.flags & BUS_MSG_REDELIVERED)};
+		sh->log[n] = (struct entry){.gen = gen, .ctr = ctr, .redelivered = !!(m.flags & BUS_MSG_REDELIVERED)};
 		atomic_store(&sh->log_n, n + 1);
 		bus_release(c);
 		/* a capped rate, with pauses, so the queue fills now and then */
@@ -361,12 +365,12 @@ static void torture(void **state)
 			} else if ((uint64_t)x->ctr < next[x->gen]) {
 				if (!x->redelivered || (uint64_t)x->ctr + 1 != next[x->gen])
 					fail_msg("log[%" PRIu64 "]: gen %u counter %u again (next %" PRIu64
-					         ", redelivered %u)", i, x->gen, x->ctr, next[x->gen],
+					         ", redelivered %u)",
+					         i, x->gen, x->ctr, next[x->gen],
 					         x->redelivered);
 				dups++;
 			} else {
-				fprintf(stderr, "log[%" PRIu64 "]: gen %u counter %u after %" PRIu64
-				        ": a gap\n", i, x->gen, x->ctr, next[x->gen]);
+				fprintf(stderr, "log[%" PRIu64 "]: gen %u counter %u after %" PRIu64 ": a gap\n", i, x->gen, x->ctr, next[x->gen]);
 				gaps++;
 			}
 		}
@@ -379,8 +383,7 @@ static void torture(void **state)
 				short_prefix++;
 			}
 			if (sh->state[g] == GEN_KILLED && (next[g] < c || next[g] > c + 1)) {
-				fprintf(stderr, "gen %u (killed): committed %" PRIu64 ", delivered %"
-				        PRIu64 "\n", g, c, next[g]);
+				fprintf(stderr, "gen %u (killed): committed %" PRIu64 ", delivered %" PRIu64 "\n", g, c, next[g]);
 				short_prefix++;
 			}
 		}

@@ -42,7 +42,7 @@ struct e2e {
 	uint32_t instance; /* seg_instance(socket) */
 	const char *busd_path;
 	const char *buscli_path;
-	pid_t busd;        /* running busd, 0 if none */
+	pid_t busd; /* running busd, 0 if none */
 	pid_t children[E2E_MAX_CHILDREN];
 	const char *config; /* if set, busd is started with --config config */
 };
@@ -52,7 +52,7 @@ struct e2e_run {
 	int status; /* exit status 0-255; 1000 + signal; -1 killed for timeout */
 	char *out;  /* stdout, NUL-terminated */
 	size_t out_len;
-	char *err;  /* stderr, NUL-terminated */
+	char *err; /* stderr, NUL-terminated */
 	size_t err_len;
 };
 

@@ -32,10 +32,10 @@
 
 #include "e2e.h"
 
-#define NPROD     2
-#define PART_AB   E2E_SCALE(6000, 1500) /* per producer, before the restart */
-#define PART_C    E2E_SCALE(2000, 500)  /* per producer, after it */
-#define TOTAL     ((uint64_t)NPROD * (PART_AB + PART_C))
+#define NPROD      2
+#define PART_AB    E2E_SCALE(6000, 1500) /* per producer, before the restart */
+#define PART_C     E2E_SCALE(2000, 500)  /* per producer, after it */
+#define TOTAL      ((uint64_t)NPROD * (PART_AB + PART_C))
 #define DEADLINE_S E2E_SCALE(120, 300)
 
 /* Shared between the test and its children (MAP_SHARED | MAP_ANONYMOUS). */
@@ -317,7 +317,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(kill9_under_load, e2e_setup, e2e_teardown),
 		cmocka_unit_test_setup_teardown(restart_keeps_contents, e2e_setup,
-		                                e2e_teardown),
+	                                        e2e_teardown),
 		cmocka_unit_test_setup_teardown(second_busd_refused, e2e_setup, e2e_teardown),
 	};
 	const char *why = e2e_precheck();

@@ -66,8 +66,7 @@ static void bad_arguments(void **state)
 		{2, "capacity '2G'", {"create", "q1", "--capacity", "2G"}},
 		{2, "capacity '4Q'", {"create", "q1", "--capacity", "4Q"}},
 		{2, "capacity ' 4096'", {"create", "q1", "--capacity", " 4096"}},
-		{2, "capacity '99999999999999999999'",
-		 {"create", "q1", "--capacity", "99999999999999999999"}},
+		{2, "capacity '99999999999999999999'", {"create", "q1", "--capacity", "99999999999999999999"}},
 		{2, "'--capacity' needs a value", {"create", "q1", "--capacity"}},
 		{2, "maximum message size '0'", {"create", "q1", "--max-message", "0"}},
 		{2, "too large", {"create", "q1", "--capacity", "4K", "--max-message", "4K"}},
@@ -132,7 +131,8 @@ static void bad_arguments(void **state)
 		if (r.status != c->status || !e2e_one_error_line(&r) ||
 		    (c->want && !strstr(r.err, c->want)) || r.out_len != 0)
 			fail_msg("case %zu (%s %s %s): status %d (want %d), stderr '%s', "
-			         "stdout '%s'", i, c->args[0] ? c->args[0] : "",
+			         "stdout '%s'",
+			         i, c->args[0] ? c->args[0] : "",
 			         c->args[0] && c->args[1] ? c->args[1] : "",
 			         c->args[0] && c->args[1] && c->args[2] ? c->args[2] : "",
 			         r.status, c->status, r.err, r.out);

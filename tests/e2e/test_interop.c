@@ -54,7 +54,8 @@ static void publish_order(struct e2e *e, const char *queue)
 	snprintf(script, sizeof(script),
 	         "printf '%%s' 'id: 7 symbol: \"ACME\" quantity: -5 price_micros: 1250000' |"
 	         " \"$PROTOC\" --encode=demo.Order -I \"$PROTO_DIR\" demo.proto |"
-	         " \"$BUSCLI\" publish %s --type demo.Order --raw", queue);
+	         " \"$BUSCLI\" publish %s --type demo.Order --raw",
+	         queue);
 	run_sh(e, &r, script);
 	assert_int_equal(r.status, 0);
 	assert_int_equal(r.err_len, 0);
@@ -70,7 +71,8 @@ static void recv_decode(struct e2e *e, const char *queue, const char *type,
 
 	snprintf(script, sizeof(script),
 	         "\"$BUSCLI\" recv %s -n 1 --timeout 10000 --raw |"
-	         " \"$PROTOC\" --decode=%s -I \"$PROTO_DIR\" demo.proto", queue, type);
+	         " \"$PROTOC\" --decode=%s -I \"$PROTO_DIR\" demo.proto",
+	         queue, type);
 	run_sh(e, r, script);
 	assert_int_equal(r->status, 0);
 }

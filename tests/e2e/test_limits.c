@@ -48,7 +48,6 @@ static void write_file(const char *path, const char *text, mode_t mode)
 	assert_int_equal(chmod(path, mode), 0);
 }
 
-
 static void busd_alive(struct e2e *e)
 {
 	int status;
@@ -331,8 +330,12 @@ static int setup(void **state)
 		why = "unshare not found";
 	if (!why) {
 		char *const argv[] = {
-			(char *)unshare, "-m", "/bin/sh", "-c",
-			"mount -t tmpfs -o size=1M tmpfs /dev/shm", NULL,
+			(char *)unshare,
+			"-m",
+			"/bin/sh",
+			"-c",
+			"mount -t tmpfs -o size=1M tmpfs /dev/shm",
+			NULL,
 		};
 
 		if (!run_quiet(argv))
@@ -359,7 +362,8 @@ static void shm_full(void **state)
 	snprintf(text, sizeof(text),
 	         "#!/bin/sh\n"
 	         "exec unshare -m sh -c 'mount -t tmpfs -o size=2M tmpfs /dev/shm && "
-	         "exec \"$0\" \"$@\"' '%s' \"$@\"\n", real_busd);
+	         "exec \"$0\" \"$@\"' '%s' \"$@\"\n",
+	         real_busd);
 	write_file(wrapper, text, 0700);
 	e->busd_path = wrapper;
 	e2e_busd_start(e); /* same pid all the way: sh, unshare, sh, busd */

@@ -550,9 +550,9 @@ static void watch_pipe(void **state)
 	}
 	if (!busy)
 		fail_msg("no refresh showed the traffic: %s", buf);
-	assert_string_equal(f[1], "0");       /* depth */
-	assert_string_equal(f[2], "0.0%");    /* fill */
-	assert_null(strchr(buf, '\033'));     /* not a terminal: no codes */
+	assert_string_equal(f[1], "0");    /* depth */
+	assert_string_equal(f[2], "0.0%"); /* fill */
+	assert_null(strchr(buf, '\033'));  /* not a terminal: no codes */
 	kill(w.pid, SIGINT);
 	assert_int_equal(e2e_wait(e, w.pid, 30), 0);
 	close(w.out);

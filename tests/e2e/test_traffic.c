@@ -35,9 +35,9 @@
 #define PER_PRODUCER E2E_SCALE(20000, 3000)
 #define DEADLINE_S   E2E_SCALE(120, 300)
 
-#define TYPE_CLI0 7u
+#define TYPE_CLI0      7u
 #define TYPE_CLI1_NAME "demo.Tick"
-#define TYPE_C_NAME "test.E2eMessage"
+#define TYPE_C_NAME    "test.E2eMessage"
 
 struct producer_arg {
 	const char *socket;
@@ -106,9 +106,9 @@ static int feeder(void *argp)
 
 /* Per-tag bookkeeping of what the receiver saw. */
 struct tally {
-	int next[NPUB];       /* next number expected from p<k> */
-	uint64_t seq0[NPUB];  /* seq of p<k>'s first message */
-	uint32_t slot[NPUB];  /* producer slot of p<k> */
+	int next[NPUB];      /* next number expected from p<k> */
+	uint64_t seq0[NPUB]; /* seq of p<k>'s first message */
+	uint32_t slot[NPUB]; /* producer slot of p<k> */
 	int errors;
 };
 
@@ -147,8 +147,7 @@ static bool tally_one(struct tally *t, const char *payload, size_t len, uint32_t
 		t->seq0[k] = seq;
 		t->slot[k] = slot;
 	} else if (slot != t->slot[k] || seq != t->seq0[k] + (uint64_t)i) {
-		fprintf(stderr, "p%d #%d: slot %" PRIu32 " seq %" PRIu64 ", expected slot %"
-		        PRIu32 " seq %" PRIu64 "\n", k, i, slot, seq, t->slot[k],
+		fprintf(stderr, "p%d #%d: slot %" PRIu32 " seq %" PRIu64 ", expected slot %" PRIu32 " seq %" PRIu64 "\n", k, i, slot, seq, t->slot[k],
 		        t->seq0[k] + (uint64_t)i);
 		return false;
 	}
@@ -183,8 +182,7 @@ static void start_publishers(struct e2e *e, const char *queue, int count,
 		close(p.in); /* the feeder has its own copy */
 	}
 	for (int k = 0; k < 2; k++) {
-		pa[k] = (struct producer_arg){.socket = e->socket, .queue = queue,
-		                              .index = 2 + k, .count = count};
+		pa[k] = (struct producer_arg){.socket = e->socket, .queue = queue, .index = 2 + k, .count = count};
 		pids[n++] = e2e_fork(e, c_producer, &pa[k]);
 	}
 }

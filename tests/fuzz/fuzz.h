@@ -34,13 +34,13 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-#define FUZZ_CHECK(cond)                                                      \
-	do {                                                                      \
-		if (!(cond)) {                                                        \
-			fprintf(stderr, "%s:%d: fuzz check failed: %s\n", __FILE__,      \
-			        __LINE__, #cond);                                         \
-			abort();                                                          \
-		}                                                                     \
+#define FUZZ_CHECK(cond)                                                            \
+	do {                                                                        \
+		if (!(cond)) {                                                      \
+			fprintf(stderr, "%s:%d: fuzz check failed: %s\n", __FILE__, \
+			        __LINE__, #cond);                                   \
+			abort();                                                    \
+		}                                                                   \
 	} while (0)
 
 /* Little-endian reads from the input, which may be short: missing bytes are 0. */

@@ -51,7 +51,7 @@ void __sanitizer_set_report_fd(void *fd) /* NOLINT(bugprone-reserved-identifier)
 
 struct baseline {
 	const char *name;
-	bool other;         /* owned by the stranger, else busd's uid */
+	bool other; /* owned by the stranger, else busd's uid */
 	bool from_config;
 };
 
@@ -69,10 +69,10 @@ static struct {
 	struct busd d;
 	struct client client;
 	struct control_peer self, other;
-	int peer_fd;         /* the client's end of the socketpair */
-	int real_stderr;     /* -1 when busd's log is not muted */
+	int peer_fd;     /* the client's end of the socketpair */
+	int real_stderr; /* -1 when busd's log is not muted */
 	int devnull;
-	int watchdog;        /* write end of the watchdog's pipe */
+	int watchdog; /* write end of the watchdog's pipe */
 	void *req_arena, *resp_arena;
 	uint8_t *packet;
 } F = {.peer_fd = -1, .real_stderr = -1, .devnull = -1, .watchdog = -1};

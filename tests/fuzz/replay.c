@@ -107,8 +107,7 @@ static int run_dir(const char *dir, unsigned *count)
 		char path[4096];
 		struct stat st;
 
-		if (r == 0 && (size_t)snprintf(path, sizeof(path), "%s/%s", dir,
-		                               names[i]) < sizeof(path) &&
+		if (r == 0 && (size_t)snprintf(path, sizeof(path), "%s/%s", dir, names[i]) < sizeof(path) &&
 		    stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
 		    run_file(path, count) < 0)
 			r = -1;

@@ -92,8 +92,8 @@ static void control_seeds(void)
 		{"create-bad-name", "../x", 0, 0, 0},
 		{"create-empty-name", "", 0, 0, 0},
 		{"create-long-name",
-		 "a123456789b123456789c123456789d123456789e123456789f123456789g1234",
-		 0, 0, 0},
+	         "a123456789b123456789c123456789d123456789e123456789f123456789g1234",
+	         0, 0, 0},
 	};
 	static const struct {
 		const char *file, *queue;

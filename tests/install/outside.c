@@ -32,14 +32,14 @@ static int produce(const char *queue, long count)
 
 	if (rc < 0) {
 		fprintf(stderr, "outside: producer: cannot reach busd: %s\n",
-			bus_strerror(rc));
+		        bus_strerror(rc));
 		return 1;
 	}
 	rc = bus_producer_open(b, queue, &p);
 	bus_close(b);
 	if (rc < 0) {
 		fprintf(stderr, "outside: producer: attach to '%s': %s\n", queue,
-			bus_strerror(rc));
+		        bus_strerror(rc));
 		return 1;
 	}
 	for (long i = 0; i < count && rc == 0; i++) {
@@ -65,10 +65,10 @@ static int check(const bus_msg *m, long i, uint32_t slot)
 	    memcmp(m->data, want, (size_t)n) != 0 || m->producer != slot ||
 	    m->seq != (uint64_t)i || m->flags != 0) {
 		fprintf(stderr, "outside: message %ld: got type %u slot %u seq %llu "
-				"flags %u '%.*s', expected '%s'\n",
-			i, m->type, m->producer,
-			(unsigned long long)m->seq, m->flags, (int)m->len,
-			(const char *)m->data, want);
+		                "flags %u '%.*s', expected '%s'\n",
+		        i, m->type, m->producer,
+		        (unsigned long long)m->seq, m->flags, (int)m->len,
+		        (const char *)m->data, want);
 		return -1;
 	}
 	return 0;
@@ -84,7 +84,7 @@ static int consume(bus_consumer *c, long count)
 
 		if (rc < 0) {
 			fprintf(stderr, "outside: consumer: message %ld of %ld: %s\n", i,
-				count, bus_strerror(rc));
+			        count, bus_strerror(rc));
 			return 1;
 		}
 		if (i == 0)
@@ -125,7 +125,7 @@ int main(int argc, char **argv)
 	}
 	if (rc < 0) {
 		fprintf(stderr, "outside: consumer: attach to '%s': %s\n", argv[1],
-			bus_strerror(rc));
+		        bus_strerror(rc));
 		kill(pid, SIGKILL);
 		waitpid(pid, &st, 0);
 		return 1;

@@ -35,11 +35,11 @@
 
 /* Child exit codes. */
 enum {
-	EX_ATTACH = 10,  /* could not attach */
-	EX_RECV,         /* bus_recv failed */
-	EX_PAYLOAD,      /* received something other than what was sent */
-	EX_EXTRA,        /* a second message appeared */
-	EX_SEND,         /* bus_send failed */
+	EX_ATTACH = 10, /* could not attach */
+	EX_RECV,        /* bus_recv failed */
+	EX_PAYLOAD,     /* received something other than what was sent */
+	EX_EXTRA,       /* a second message appeared */
+	EX_SEND,        /* bus_send failed */
 };
 
 static uint64_t thread_cpu_ns(void)
@@ -338,10 +338,10 @@ static int full_producer(void *arg)
 
 /* The first failure of the parent's consume loop, asserted after cleanup. */
 struct consume_result {
-	int rc;            /* 0, or the bus_recv error */
-	int bad;           /* 0, or 1 + the index of the first bad message */
+	int rc;  /* 0, or the bus_recv error */
+	int bad; /* 0, or 1 + the index of the first bad message */
 	uint64_t got[NFULL];
-	int extra;         /* bus_recv after the end: should be -EAGAIN */
+	int extra; /* bus_recv after the end: should be -EAGAIN */
 };
 
 static void consume_all(bus_consumer *c, const struct full_shared *sh,
@@ -476,7 +476,8 @@ static void test_full_queue_producers_block(void **state)
 	for (int i = 0; i < NFULL; i++)
 		printf("# producer %d: %llu sent before blocking, full %llu, blocked "
 		       "%llu, CPU while watched %llu ms, longest send %llu ms "
-		       "(CPU %llu us)\n", i, (unsigned long long)sent0[i],
+		       "(CPU %llu us)\n",
+		       i, (unsigned long long)sent0[i],
 		       (unsigned long long)full[i], (unsigned long long)blocked[i],
 		       (unsigned long long)((cpu1[i] - cpu0[i]) / NS_PER_MS),
 		       (unsigned long long)(atomic_load(&sh->longest_ns[i]) / NS_PER_MS),

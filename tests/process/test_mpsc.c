@@ -38,26 +38,30 @@
 
 /* Child exit codes: one per kind of failure. */
 enum {
-	EX_P_ATTACH = 10,  /* producer could not attach */
-	EX_P_SEND,         /* bus_send / bus_send_pb failed */
-	EX_C_ATTACH = 20,  /* consumer could not attach */
-	EX_C_RECV,         /* bus_recv / bus_recv_batch failed */
-	EX_C_BATCH,        /* bus_recv_batch returned more than asked */
-	EX_C_TYPE,         /* unknown message type */
-	EX_C_DECODE,       /* raw header or protobuf did not decode */
-	EX_C_ID,           /* producer id out of range */
-	EX_C_SLOT,         /* slot unknown, changed, or shared by two producers */
-	EX_C_SEQ,          /* msg.seq not previous + 1 */
-	EX_C_COUNTER,      /* producer counter not previous + 1 */
-	EX_C_KIND,         /* message kind differs from the one sent */
-	EX_C_LEN,          /* body length differs from the one sent */
-	EX_C_CHECKSUM,     /* carried checksum differs from the body's */
-	EX_C_BODY,         /* body bytes differ from the ones sent */
-	EX_C_TOTAL,        /* a producer's count is short at the end */
-	EX_C_EXTRA,        /* a message arrived after the last expected one */
+	EX_P_ATTACH = 10, /* producer could not attach */
+	EX_P_SEND,        /* bus_send / bus_send_pb failed */
+	EX_C_ATTACH = 20, /* consumer could not attach */
+	EX_C_RECV,        /* bus_recv / bus_recv_batch failed */
+	EX_C_BATCH,       /* bus_recv_batch returned more than asked */
+	EX_C_TYPE,        /* unknown message type */
+	EX_C_DECODE,      /* raw header or protobuf did not decode */
+	EX_C_ID,          /* producer id out of range */
+	EX_C_SLOT,        /* slot unknown, changed, or shared by two producers */
+	EX_C_SEQ,         /* msg.seq not previous + 1 */
+	EX_C_COUNTER,     /* producer counter not previous + 1 */
+	EX_C_KIND,        /* message kind differs from the one sent */
+	EX_C_LEN,         /* body length differs from the one sent */
+	EX_C_CHECKSUM,    /* carried checksum differs from the body's */
+	EX_C_BODY,        /* body bytes differ from the ones sent */
+	EX_C_TOTAL,       /* a producer's count is short at the end */
+	EX_C_EXTRA,       /* a message arrived after the last expected one */
 };
 
-enum kind { KIND_EMPTY, KIND_RAW, KIND_PB };
+enum kind {
+	KIND_EMPTY,
+	KIND_RAW,
+	KIND_PB
+};
 
 #define RAW_MAGIC 0x52415721u /* "!WAR" */
 
@@ -202,8 +206,7 @@ static int decode(const bus_msg *m, const struct prod_state *st, void *arena,
 			return EX_C_LEN;
 		for (int i = 0; i < NPROD; i++) {
 			if (st[i].slot == m->producer) {
-				*d = (struct decoded){.id = i, .kind = KIND_EMPTY,
-				                      .counter = st[i].next_counter};
+				*d = (struct decoded){.id = i, .kind = KIND_EMPTY, .counter = st[i].next_counter};
 				return 0;
 			}
 		}
@@ -273,7 +276,8 @@ static int check_msg(const bus_msg *m, struct prod_state *st)
 		for (int i = 0; i < NPROD; i++) {
 			if (st[i].slot == m->producer) {
 				fprintf(stderr, "consumer: slot %u used by producers %d "
-				        "and %d\n", m->producer, i, d.id);
+				                "and %d\n",
+				        m->producer, i, d.id);
 				return EX_C_SLOT;
 			}
 		}
@@ -311,19 +315,22 @@ static int check_msg(const bus_msg *m, struct prod_state *st)
 
 		if (d.len != len) {
 			fprintf(stderr, "consumer: producer %d counter %llu: %zu body "
-			        "bytes, sent %zu\n", d.id,
+			                "bytes, sent %zu\n",
+			        d.id,
 			        (unsigned long long)d.counter, d.len, len);
 			return EX_C_LEN;
 		}
 		if (harness_checksum(d.body, d.len) != d.checksum) {
 			fprintf(stderr, "consumer: producer %d counter %llu: bad "
-			        "checksum\n", d.id, (unsigned long long)d.counter);
+			                "checksum\n",
+			        d.id, (unsigned long long)d.counter);
 			return EX_C_CHECKSUM;
 		}
 		fill_body(d.id, d.counter, want, len);
 		if (len && memcmp(want, d.body, len) != 0) {
 			fprintf(stderr, "consumer: producer %d counter %llu: body "
-			        "differs\n", d.id, (unsigned long long)d.counter);
+			                "differs\n",
+			        d.id, (unsigned long long)d.counter);
 			return EX_C_BODY;
 		}
 	}

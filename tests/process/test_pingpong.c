@@ -160,7 +160,8 @@ static void test_pingpong(void **state)
 	shm_unlink(ba);
 
 	printf("# %d round trips in %.2f s: %.0f round trips/s (information "
-	       "only)\n", ROUNDS, (double)ns / 1e9, ROUNDS / ((double)ns / 1e9));
+	       "only)\n",
+	       ROUNDS, (double)ns / 1e9, ROUNDS / ((double)ns / 1e9));
 	printf("# A->B: %llu consumer sleeps, %llu wake calls; B->A: %llu, %llu\n",
 	       (unsigned long long)qa.sleeps, (unsigned long long)qa.wakes,
 	       (unsigned long long)qb.sleeps, (unsigned long long)qb.wakes);

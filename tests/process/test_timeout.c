@@ -28,7 +28,7 @@
 
 #include "harness.h"
 
-#define MSG_LEN 100
+#define MSG_LEN  100
 #define SLACK_MS 1000 /* how late a timed call may return: generous */
 
 enum {
@@ -298,7 +298,8 @@ static void test_recv_gets_message_mid_wait(void **state)
 	right = r == 0 && is_msg(&m, 0) && m.seq == 0;
 	bus_consumer_close(c);
 	printf("# recv timeout 2 s, message sent after 100 ms: returned after "
-	       "%.1f ms\n", ms);
+	       "%.1f ms\n",
+	       ms);
 	assert_int_equal(harness_wait(pid, 10), 0);
 	assert_int_equal(r, 0);
 	assert_true(right);
@@ -363,7 +364,8 @@ static void test_send_gets_space_mid_wait(void **state)
 	ms = ms_since(t0);
 	status = harness_wait(pid, 10);
 	printf("# send timeout 2 s on a full queue, space freed after 100 ms: "
-	       "returned after %.1f ms\n", ms);
+	       "returned after %.1f ms\n",
+	       ms);
 	assert_int_equal(status, 0);
 	assert_int_equal(r, 0);
 	assert_true(ms >= 90.0);
@@ -432,7 +434,8 @@ static void test_recv_timeout_with_signals(void **state)
 	alarm_stop(&old);
 	bus_consumer_close(c);
 	printf("# recv timeout 300 ms with SIGALRM every 20 ms: returned after "
-	       "%.1f ms, %d signals\n", ms, n);
+	       "%.1f ms, %d signals\n",
+	       ms, n);
 	assert_int_equal(r, -ETIMEDOUT);
 	assert_true(ms >= 300.0);
 	assert_true(ms < 300.0 + SLACK_MS);
@@ -462,7 +465,8 @@ static void test_send_timeout_with_signals(void **state)
 	sigs = alarms;
 	alarm_stop(&old);
 	printf("# send timeout 300 ms with SIGALRM every 20 ms: returned after "
-	       "%.1f ms, %d signals\n", ms, sigs);
+	       "%.1f ms, %d signals\n",
+	       ms, sigs);
 	assert_int_equal(r, -ETIMEDOUT);
 	assert_true(ms >= 300.0);
 	assert_true(ms < 300.0 + SLACK_MS);
@@ -524,7 +528,8 @@ static void test_recv_forever_with_signals(void **state)
 	right = r == 0 && m.seq == 0 && is_msg(&m, 0);
 	bus_consumer_close(c);
 	printf("# recv without timeout, SIGALRM every 20 ms, message after "
-	       "300 ms: returned after %.1f ms, %d signals\n", ms, n);
+	       "300 ms: returned after %.1f ms, %d signals\n",
+	       ms, n);
 	assert_int_equal(harness_wait(pid, 10), 0);
 	assert_int_equal(r, 0);
 	assert_true(right);
@@ -539,15 +544,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_recv_timeout_zero, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_send_timeout_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recv_gets_message_mid_wait, setup,
-		                                teardown),
+	                                        teardown),
 		cmocka_unit_test_setup_teardown(test_send_gets_space_mid_wait, setup,
-		                                teardown),
+	                                        teardown),
 		cmocka_unit_test_setup_teardown(test_recv_timeout_with_signals, setup,
-		                                teardown),
+	                                        teardown),
 		cmocka_unit_test_setup_teardown(test_send_timeout_with_signals, setup,
-		                                teardown),
+	                                        teardown),
 		cmocka_unit_test_setup_teardown(test_recv_forever_with_signals, setup,
-		                                teardown),
+	                                        teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,7 +18,7 @@
 
 #include "access.h"
 
-#define SELF 500u
+#define SELF        500u
 #define NOBODY_OWNS 4294967294u
 
 static struct control_peer peer(uint32_t uid, uint32_t gid, size_t n,
@@ -62,15 +62,15 @@ static void test_rule_match(void **state)
 
 	(void)state;
 	p = peer(1001, 1, 0, NULL);
-	assert_true(access_rule_match(&rules.produce, &p));    /* uid */
+	assert_true(access_rule_match(&rules.produce, &p)); /* uid */
 	p = peer(1003, 300, 0, NULL);
-	assert_true(access_rule_match(&rules.produce, &p));    /* primary gid */
+	assert_true(access_rule_match(&rules.produce, &p)); /* primary gid */
 	p = peer(1003, 1, 3, g);
-	assert_true(access_rule_match(&rules.produce, &p));    /* supplementary */
+	assert_true(access_rule_match(&rules.produce, &p)); /* supplementary */
 	p = peer(1003, 1, 1, g);
-	assert_false(access_rule_match(&rules.produce, &p));   /* 300 not among them */
+	assert_false(access_rule_match(&rules.produce, &p)); /* 300 not among them */
 	p = peer(300, 1001, 0, NULL);
-	assert_false(access_rule_match(&rules.produce, &p));   /* uid is not a gid */
+	assert_false(access_rule_match(&rules.produce, &p)); /* uid is not a gid */
 	assert_true(access_rule_match(&anyone, &p));
 	assert_false(access_rule_match(&empty, &p));
 	/* root is not in a rule unless named: the always-allowed is the policy's */
@@ -94,8 +94,11 @@ static void test_groups_bounded(void **state)
 static void test_always_allowed(void **state)
 {
 	const enum access_op ops[] = {
-		ACCESS_OP_PRODUCE, ACCESS_OP_CONSUME, ACCESS_OP_OBSERVE,
-		ACCESS_OP_DELETE, ACCESS_OP_CREATE,
+		ACCESS_OP_PRODUCE,
+		ACCESS_OP_CONSUME,
+		ACCESS_OP_OBSERVE,
+		ACCESS_OP_DELETE,
+		ACCESS_OP_CREATE,
 	};
 	const uint32_t uids[] = {0, SELF};
 	const struct access_policy bare = {.self_uid = SELF};
@@ -232,7 +235,8 @@ static void test_anyone(void **state)
 
 	(void)state;
 	assert_int_equal(access_queue_rights(&open_policy, &open_rules,
-	                                     NOBODY_OWNS, &p), ACCESS_CONSUME);
+	                                     NOBODY_OWNS, &p),
+	                 ACCESS_CONSUME);
 	assert_true(access_allowed(&open_policy, NULL, 0, &p, ACCESS_OP_CREATE));
 	assert_false(access_allowed(&open_policy, &open_rules, NOBODY_OWNS, &p,
 	                            ACCESS_OP_DELETE));

@@ -150,15 +150,17 @@ static void test_layout(void **state)
 	(void)state;
 	/* Queues before [busd]: default-capacity applies wherever it is. */
 	assert_int_equal(parse(&c, "[queue a]\n[busd]\ndefault-capacity = 8K\n",
-	                       err, sizeof(err)), 0);
+	                       err, sizeof(err)),
+	                 0);
 	assert_int_equal(c.queues[0].capacity, 8192);
 	config_free(&c);
 
 	/* CRLF line ends, spacing, comments after blanks only. */
 	assert_int_equal(parse(&c, "[busd]\r\n  max-queues=5 ; five\r\n"
-	                       "socket = /tmp/a#b;c\t# the path\n"
-	                       "[ queue  x ]  # spaced\n",
-	                       err, sizeof(err)), 0);
+	                           "socket = /tmp/a#b;c\t# the path\n"
+	                           "[ queue  x ]  # spaced\n",
+	                       err, sizeof(err)),
+	                 0);
 	assert_int_equal(c.max_queues, 5);
 	assert_string_equal(c.socket, "/tmp/a#b;c");
 	assert_int_equal(c.nqueues, 1);
@@ -172,13 +174,15 @@ static void test_layout(void **state)
 
 	/* max-message exactly at the limit of its capacity. */
 	assert_int_equal(parse(&c, "[queue a]\ncapacity = 4K\nmax-message = 2016\n",
-	                       err, sizeof(err)), 0);
+	                       err, sizeof(err)),
+	                 0);
 	assert_int_equal(c.queues[0].max_message, 2016);
 	config_free(&c);
 
 	/* max-queues exactly the number of queues. */
 	assert_int_equal(parse(&c, "[busd]\nmax-queues = 2\n[queue a]\n[queue b]\n",
-	                       err, sizeof(err)), 0);
+	                       err, sizeof(err)),
+	                 0);
 	config_free(&c);
 }
 
@@ -192,136 +196,136 @@ static const struct bad bad[] = {
 	{"[queue a]\nsocket = /x\n", "t.conf:2: unknown key 'socket' in [queue a]"},
 	{"[busd]\ncapacity = 4K\n", "t.conf:2: unknown key 'capacity' in [busd]"},
 	{"[nope]\n", "t.conf:1: unknown section [nope] (expected [busd] or "
-	             "[queue NAME])"},
+                     "[queue NAME])"},
 	{"[queues a]\n", "t.conf:1: unknown section [queues a] (expected [busd] "
-	                 "or [queue NAME])"},
+                         "or [queue NAME])"},
 	{"[busd]\n[busd]\n", "t.conf:2: duplicate section [busd]"},
 	{"\n\ncapacity = 1\n", "t.conf:3: key 'capacity' outside a section "
-	                       "([busd] or [queue NAME] first)"},
+                               "([busd] or [queue NAME] first)"},
 	{"[queue a]\ncapacity = 4M\ncapacity = 8M\n",
-	 "t.conf:3: duplicate key 'capacity'"},
+         "t.conf:3: duplicate key 'capacity'"},
 	{"[busd]\ncreate = uid:1\ncreate = uid:2\n",
-	 "t.conf:3: duplicate key 'create'"},
+         "t.conf:3: duplicate key 'create'"},
 	{"[queue a]\n[queue b]\n[queue a]\n",
-	 "t.conf:3: duplicate queue 'a' (first declared at line 1)"},
+         "t.conf:3: duplicate queue 'a' (first declared at line 1)"},
 	{"[queue a/b]\n", "t.conf:1: invalid queue name 'a/b' (1 to 64 characters "
-	                  "of A-Z a-z 0-9 . _ -)"},
+                          "of A-Z a-z 0-9 . _ -)"},
 	{"[queue a b]\n", "t.conf:1: invalid queue name 'a b' (1 to 64 characters "
-	                  "of A-Z a-z 0-9 . _ -)"},
+                          "of A-Z a-z 0-9 . _ -)"},
 	{"[queue ..]\n", "t.conf:1: invalid queue name '..' (1 to 64 characters "
-	                 "of A-Z a-z 0-9 . _ -)"},
+                         "of A-Z a-z 0-9 . _ -)"},
 	{"[queue "
-	 "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcde]\n",
-	 "t.conf:1: invalid queue name "
-	 "'abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcde' "
-	 "(1 to 64 characters of A-Z a-z 0-9 . _ -)"},
+         "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcde]\n",
+         "t.conf:1: invalid queue name "
+         "'abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcde' "
+         "(1 to 64 characters of A-Z a-z 0-9 . _ -)"},
 	{"[queue]\n", "t.conf:1: section [queue] needs a queue name: [queue NAME]"},
 	{"[queue a\n", "t.conf:1: section header '[queue a' does not end with ']'"},
 	{"[queue a] x\n", "t.conf:1: section header '[queue a] x' does not end "
-	                  "with ']'"},
+                          "with ']'"},
 	{"[busd]\njunk\n", "t.conf:2: expected 'key = value' or a [section], got "
-	                   "'junk'"},
+                           "'junk'"},
 	{"[busd]\n = 3\n", "t.conf:2: missing key before '='"},
 	{"[queue a]\ncapacity =\n", "t.conf:2: key 'capacity' has no value"},
 	{"[queue a]\ncapacity = # nothing\n", "t.conf:2: key 'capacity' has no value"},
 	/* sizes */
 	{"[queue a]\ncapacity = 1000\n", "t.conf:2: capacity 1000 is not a power "
-	                                 "of two"},
+                                         "of two"},
 	{"[queue a]\ncapacity = 3K\n", "t.conf:2: capacity 3K is not a power of two"},
 	{"[queue a]\ncapacity = 128\n", "t.conf:2: capacity 128 is out of range "
-	                                "(256 to 1G)"},
+                                        "(256 to 1G)"},
 	{"[queue a]\ncapacity = 0\n", "t.conf:2: capacity 0 is out of range "
-	                              "(256 to 1G)"},
+                                      "(256 to 1G)"},
 	{"[queue a]\ncapacity = 2G\n", "t.conf:2: capacity 2G is out of range "
-	                               "(256 to 1G)"},
+                                       "(256 to 1G)"},
 	{"[queue a]\ncapacity = 99999999999999999999\n",
-	 "t.conf:2: capacity 99999999999999999999 is out of range (256 to 1G)"},
+         "t.conf:2: capacity 99999999999999999999 is out of range (256 to 1G)"},
 	{"[queue a]\ncapacity = 99999999999G\n",
-	 "t.conf:2: capacity 99999999999G is out of range (256 to 1G)"},
+         "t.conf:2: capacity 99999999999G is out of range (256 to 1G)"},
 	{"[queue a]\ncapacity = 4X\n", "t.conf:2: capacity: bad size '4X' (a "
-	                               "number with an optional K, M or G suffix)"},
+                                       "number with an optional K, M or G suffix)"},
 	{"[queue a]\ncapacity = 4KB\n", "t.conf:2: capacity: bad size '4KB' (a "
-	                                "number with an optional K, M or G suffix)"},
+                                        "number with an optional K, M or G suffix)"},
 	{"[queue a]\ncapacity = -4K\n", "t.conf:2: capacity: bad size '-4K' (a "
-	                                "number with an optional K, M or G suffix)"},
+                                        "number with an optional K, M or G suffix)"},
 	{"[queue a]\ncapacity = 0x1000\n", "t.conf:2: capacity: bad size '0x1000' "
-	                                   "(a number with an optional K, M or G "
-	                                   "suffix)"},
+                                           "(a number with an optional K, M or G "
+                                           "suffix)"},
 	{"[queue a]\ncapacity = 4 K\n", "t.conf:2: capacity: bad size '4 K' (a "
-	                                "number with an optional K, M or G suffix)"},
+                                        "number with an optional K, M or G suffix)"},
 	{"[busd]\nmax-capacity = 100\n", "t.conf:2: max-capacity 100 is out of "
-	                                 "range (256 to 1G)"},
+                                         "range (256 to 1G)"},
 	{"[busd]\ndefault-capacity = 3M\n", "t.conf:2: default-capacity 3M is not "
-	                                    "a power of two"},
+                                            "a power of two"},
 	{"[busd]\ndefault-capacity = 4M\n\nmax-capacity = 1M\n",
-	 "t.conf:4: default-capacity 4M is larger than max-capacity 1M"},
+         "t.conf:4: default-capacity 4M is larger than max-capacity 1M"},
 	{"[busd]\nmax-capacity = 512K\n",
-	 "t.conf:2: default-capacity 1M is larger than max-capacity 512K"},
+         "t.conf:2: default-capacity 1M is larger than max-capacity 512K"},
 	{"[queue a]\ncapacity = 4K\n\nmax-message = 4K\n",
-	 "t.conf:4: max-message 4K is more than capacity 4K allows (at most 2016 "
-	 "bytes)"},
+         "t.conf:4: max-message 4K is more than capacity 4K allows (at most 2016 "
+         "bytes)"},
 	{"[queue a]\nmax-message = 4K\ncapacity = 4K\n",
-	 "t.conf:2: max-message 4K is more than capacity 4K allows (at most 2016 "
-	 "bytes)"},
+         "t.conf:2: max-message 4K is more than capacity 4K allows (at most 2016 "
+         "bytes)"},
 	{"[busd]\ndefault-capacity = 4K\n[queue a]\nmax-message = 2017\n",
-	 "t.conf:4: max-message 2017 is more than capacity 4K allows (at most "
-	 "2016 bytes)"},
+         "t.conf:4: max-message 2017 is more than capacity 4K allows (at most "
+         "2016 bytes)"},
 	{"[queue a]\nmax-message = 0\n", "t.conf:2: max-message 0 is out of range "
-	                                 "(1 to 4294967295)"},
+                                         "(1 to 4294967295)"},
 	{"[queue a]\nmax-message = 4G\n", "t.conf:2: max-message 4G is out of "
-	                                  "range (1 to 4294967295)"},
+                                          "range (1 to 4294967295)"},
 	/* counts */
 	{"[queue a]\nmax-producers = 0\n", "t.conf:2: max-producers 0 is out of "
-	                                   "range (1 to 1024)"},
+                                           "range (1 to 1024)"},
 	{"[queue a]\nmax-producers = 1025\n", "t.conf:2: max-producers 1025 is "
-	                                      "out of range (1 to 1024)"},
+                                              "out of range (1 to 1024)"},
 	{"[queue a]\nmax-producers = 1K\n", "t.conf:2: max-producers: bad number "
-	                                    "'1K'"},
+                                            "'1K'"},
 	{"[queue a]\nmax-producers = +5\n", "t.conf:2: max-producers: bad number "
-	                                    "'+5'"},
+                                            "'+5'"},
 	{"[busd]\nmax-connections = 0\n", "t.conf:2: max-connections 0 is out of "
-	                                  "range (1 to 65536)"},
+                                          "range (1 to 65536)"},
 	{"[busd]\nmax-connections = 65537\n", "t.conf:2: max-connections 65537 is "
-	                                      "out of range (1 to 65536)"},
+                                              "out of range (1 to 65536)"},
 	{"[busd]\nmax-queues = 1 2\n", "t.conf:2: max-queues: bad number '1 2'"},
 	{"[busd]\nmax-queues = 1\n[queue a]\n[queue b]\n",
-	 "t.conf:4: queue 'b' is one more than max-queues allows (1)"},
+         "t.conf:4: queue 'b' is one more than max-queues allows (1)"},
 	/* strings */
 	{"[busd]\nlog-level = loud\n", "t.conf:2: log-level 'loud' is not one of "
-	                               "error, warn, info, debug"},
+                                       "error, warn, info, debug"},
 	{"[busd]\nlog-level = INFO\n", "t.conf:2: log-level 'INFO' is not one of "
-	                               "error, warn, info, debug"},
+                                       "error, warn, info, debug"},
 	{"[busd]\nsocket = /"
-	 "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij"
-	 "abcdefghijabcdefghijabcdefghijabcdefg\n",
-	 "t.conf:2: socket path too long (at most 107 bytes)"},
+         "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij"
+         "abcdefghijabcdefghijabcdefghijabcdefg\n",
+         "t.conf:2: socket path too long (at most 107 bytes)"},
 	/* principals */
 	{"[busd]\ncreate = uid:x\n", "t.conf:2: create: bad principal 'uid:x': "
-	                             "the id must be a number from 0 to 4294967294"},
+                                     "the id must be a number from 0 to 4294967294"},
 	{"[busd]\ncreate = uid:\n", "t.conf:2: create: bad principal 'uid:': "
-	                            "the id must be a number from 0 to 4294967294"},
+                                    "the id must be a number from 0 to 4294967294"},
 	{"[busd]\ncreate = uid:4294967295\n",
-	 "t.conf:2: create: bad principal 'uid:4294967295': the id must be a "
-	 "number from 0 to 4294967294"},
+         "t.conf:2: create: bad principal 'uid:4294967295': the id must be a "
+         "number from 0 to 4294967294"},
 	{"[queue a]\nconsume = gid:-1\n",
-	 "t.conf:2: consume: bad principal 'gid:-1': the id must be a number "
-	 "from 0 to 4294967294"},
+         "t.conf:2: consume: bad principal 'gid:-1': the id must be a number "
+         "from 0 to 4294967294"},
 	{"[queue a]\nproduce = uid:1 bob\n",
-	 "t.conf:2: produce: bad principal 'bob' (expected uid:N, gid:N, "
-	 "user:NAME, group:NAME or *)"},
+         "t.conf:2: produce: bad principal 'bob' (expected uid:N, gid:N, "
+         "user:NAME, group:NAME or *)"},
 	{"[queue a]\nproduce = user:\n",
-	 "t.conf:2: produce: bad principal 'user:' (expected uid:N, gid:N, "
-	 "user:NAME, group:NAME or *)"},
+         "t.conf:2: produce: bad principal 'user:' (expected uid:N, gid:N, "
+         "user:NAME, group:NAME or *)"},
 	{"[queue a]\nproduce = **\n",
-	 "t.conf:2: produce: bad principal '**' (expected uid:N, gid:N, "
-	 "user:NAME, group:NAME or *)"},
+         "t.conf:2: produce: bad principal '**' (expected uid:N, gid:N, "
+         "user:NAME, group:NAME or *)"},
 	{"[queue a]\nconsume = user:no-such-user-busd-test\n",
-	 "t.conf:2: consume: unknown user 'no-such-user-busd-test'"},
+         "t.conf:2: consume: unknown user 'no-such-user-busd-test'"},
 	{"[queue a]\nadmin = group:no-such-group-busd-test\n",
-	 "t.conf:2: admin: unknown group 'no-such-group-busd-test'"},
+         "t.conf:2: admin: unknown group 'no-such-group-busd-test'"},
 	{"[queue a]\nadmin = , ,\n",
-	 "t.conf:2: admin: no principal given (expected uid:N, gid:N, "
-	 "user:NAME, group:NAME or *)"},
+         "t.conf:2: admin: no principal given (expected uid:N, gid:N, "
+         "user:NAME, group:NAME or *)"},
 };
 
 static void test_errors(void **state)
@@ -334,7 +338,8 @@ static void test_errors(void **state)
 
 		if (r != -EINVAL || strcmp(err, bad[i].err) != 0)
 			fail_msg("case %zu: %s\n returned %d, said \"%s\"\n expected "
-			         "\"%s\"", i, bad[i].text, r, err, bad[i].err);
+			         "\"%s\"",
+			         i, bad[i].text, r, err, bad[i].err);
 		config_free(&c);
 	}
 }
@@ -362,7 +367,8 @@ static void test_line_limits(void **state)
 
 	config_init(&c);
 	assert_int_equal(config_parse(&c, "t.conf", nul, sizeof(nul) - 1, err,
-	                              sizeof(err)), -EINVAL);
+	                              sizeof(err)),
+	                 -EINVAL);
 	assert_string_equal(err, "t.conf:2: NUL byte in the line");
 	config_free(&c);
 
@@ -462,8 +468,10 @@ static void test_principals(void **state)
 
 	(void)state;
 	assert_int_equal(config_parse_principals("uid:0 gid:4294967294,*\t"
-	                                         "user:root group:root", &r, err,
-	                                         sizeof(err)), 0);
+	                                         "user:root group:root",
+	                                         &r, err,
+	                                         sizeof(err)),
+	                 0);
 	assert_int_equal(r.n, 5);
 	assert_int_equal(r.v[0].kind, PRINCIPAL_UID);
 	assert_int_equal(r.v[0].id, 0);
@@ -491,7 +499,8 @@ static void test_principals(void **state)
 	/* Failure leaves the rule untouched. */
 	r = (struct access_rule){NULL, 0};
 	assert_int_equal(config_parse_principals("uid:1 uid:two", &r, err,
-	                                         sizeof(err)), -EINVAL);
+	                                         sizeof(err)),
+	                 -EINVAL);
 	assert_null(r.v);
 	assert_string_equal(err, "bad principal 'uid:two': the id must be a number "
 	                         "from 0 to 4294967294");
@@ -517,13 +526,16 @@ static void test_grants_others(void **state)
 
 	(void)state;
 	assert_int_equal(parse(&c, "[busd]\ncreate = uid:500 uid:0\n"
-	                       "[queue a]\nproduce = uid:500\n", err,
-	                       sizeof(err)), 0);
+	                           "[queue a]\nproduce = uid:500\n",
+	                       err,
+	                       sizeof(err)),
+	                 0);
 	assert_false(config_grants_others(&c, 500));
 	assert_true(config_grants_others(&c, 501));
 	config_free(&c);
 	assert_int_equal(parse(&c, "[queue a]\nadmin = gid:500\n", err,
-	                       sizeof(err)), 0);
+	                       sizeof(err)),
+	                 0);
 	assert_true(config_grants_others(&c, 500));
 	config_free(&c);
 }

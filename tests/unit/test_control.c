@@ -203,7 +203,8 @@ static void test_decode_bounds(void **state)
 
 	(void)state;
 	assert_int_equal(control_decode_request(junk, sizeof(junk), arena, sizeof(arena),
-	                                        &out), -EBADMSG);
+	                                        &out),
+	                 -EBADMSG);
 	cq.name = "a-queue-name-long-enough-to-need-its-own-allocation";
 	req.op_case = BUS_CONTROL__REQUEST__OP_CREATE;
 	req.create = &cq;

@@ -241,15 +241,15 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_unknown_flags_skipped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_padding_flag_mid_ring_skipped, setup,
-		                                teardown),
+	                                        teardown),
 		cmocka_unit_test_setup_teardown(test_oversized_payload_breaks_queue, setup,
-		                                teardown),
+	                                        teardown),
 		cmocka_unit_test_setup_teardown(test_unframeable_breaks_queue, setup,
-		                                teardown),
+	                                        teardown),
 		cmocka_unit_test_setup_teardown(test_length_past_tail_breaks_queue, setup,
-		                                teardown),
+	                                        teardown),
 		cmocka_unit_test_setup_teardown(test_head_past_tail_breaks_queue, setup,
-		                                teardown),
+	                                        teardown),
 		cmocka_unit_test_setup_teardown(test_scribbled_positions, setup, teardown),
 	};
 

@@ -57,7 +57,7 @@ void free(void *p)
 	__libc_free(p);
 }
 #define ALLOCS_SINCE(n) (allocs - (n))
-#define ALLOCS_NOW() allocs
+#define ALLOCS_NOW()    allocs
 #endif
 
 static struct mem_seg ms;
@@ -123,7 +123,8 @@ static void test_roundtrip(void **state)
 	assert_int_equal(m.type, type);
 	assert_int_equal(m.len, bustest__probe__get_packed_size(&in));
 	assert_int_equal(bus_msg_unpack(&m, &bustest__probe__descriptor, arena,
-	                                sizeof(arena), &out), 0);
+	                                sizeof(arena), &out),
+	                 0);
 	p = (Bustest__Probe *)out;
 	assert_true(in_arena(p));
 	assert_int_equal(p->producer, 3);
@@ -166,7 +167,8 @@ static void test_nested(void **state)
 	assert_int_equal(bus_send_pb(prod, 2, &in.base, 0), 0);
 	assert_int_equal(bus_recv(cons, &m, 0), 0);
 	assert_int_equal(bus_msg_unpack(&m, &bustest__nested__descriptor, arena,
-	                                sizeof(arena), &o), 0);
+	                                sizeof(arena), &o),
+	                 0);
 	out = (Bustest__Nested *)o;
 	assert_string_equal(out->name, "batch");
 	assert_true(in_arena(out->name));
@@ -197,13 +199,15 @@ static void test_arena_bound(void **state)
 	assert_int_equal(bus_recv(cons, &m, 0), 0);
 	memset(small, 0xa5, sizeof(small));
 	assert_int_equal(bus_msg_unpack(&m, &bustest__probe__descriptor, small, 64,
-	                                &out), -ENOBUFS);
+	                                &out),
+	                 -ENOBUFS);
 	assert_null(out);
 	for (size_t i = 64; i < sizeof(small); i++)
 		assert_int_equal(small[i], 0xa5);
 	/* A misaligned arena start is aligned internally. */
 	assert_int_equal(bus_msg_unpack(&m, &bustest__probe__descriptor, arena + 1,
-	                                sizeof(arena) - 1, &out), 0);
+	                                sizeof(arena) - 1, &out),
+	                 0);
 	assert_int_equal(((uintptr_t)out) % _Alignof(max_align_t), 0);
 	assert_int_equal(((Bustest__Probe *)out)->body.len, sizeof(body));
 	bus_release(cons);
@@ -225,11 +229,13 @@ static void test_bad_record_then_good(void **state)
 
 	assert_int_equal(bus_recv(cons, &m, 0), 0);
 	assert_int_equal(bus_msg_unpack(&m, &bustest__probe__descriptor, arena,
-	                                sizeof(arena), &out), -EBADMSG);
+	                                sizeof(arena), &out),
+	                 -EBADMSG);
 	assert_int_equal(bus_recv(cons, &m, 0), 0);
 	assert_int_equal(m.seq, 1);
 	assert_int_equal(bus_msg_unpack(&m, &bustest__probe__descriptor, arena,
-	                                sizeof(arena), &out), 0);
+	                                sizeof(arena), &out),
+	                 0);
 	assert_int_equal(((Bustest__Probe *)out)->seq, 5);
 	bus_release(cons);
 }
@@ -246,7 +252,8 @@ static void test_empty_message(void **state)
 	assert_int_equal(bus_recv(cons, &m, 0), 0);
 	assert_int_equal(m.len, 0);
 	assert_int_equal(bus_msg_unpack(&m, &bustest__probe__descriptor, arena,
-	                                sizeof(arena), &out), 0);
+	                                sizeof(arena), &out),
+	                 0);
 	assert_int_equal(((Bustest__Probe *)out)->seq, 0);
 	bus_release(cons);
 }
@@ -291,7 +298,8 @@ static void test_no_malloc(void **state)
 		assert_int_equal(bus_send(prod, 1, body, sizeof(body), 0), 0);
 		assert_int_equal(bus_recv(cons, &m, 0), 0);
 		assert_int_equal(bus_msg_unpack(&m, &bustest__probe__descriptor, arena,
-		                                sizeof(arena), &out), 0);
+		                                sizeof(arena), &out),
+		                 0);
 		assert_int_equal(bus_recv(cons, &m, 0), 0);
 		bus_release(cons);
 	}

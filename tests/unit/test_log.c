@@ -31,10 +31,10 @@ static void test_fixed_keys(void **state)
 
 	(void)state;
 	n = log_format(line, TS, LOG_LEVEL_INFO, "queue.create", "queue created",
-		       "queue=%s capacity=%d", "orders", 4096);
+	               "queue=%s capacity=%d", "orders", 4096);
 	assert_string_equal(line, "ts=2026-01-05T10:20:30.123456Z level=info "
-				  "event=queue.create msg=\"queue created\" "
-				  "queue=orders capacity=4096\n");
+	                          "event=queue.create msg=\"queue created\" "
+	                          "queue=orders capacity=4096\n");
 	assert_int_equal(n, strlen(line));
 }
 
@@ -45,7 +45,7 @@ static void test_no_fields(void **state)
 	(void)state;
 	log_format(line, 0, LOG_LEVEL_ERROR, "stop", "stopped", NULL);
 	assert_string_equal(line, "ts=1970-01-01T00:00:00.000000Z level=error "
-				  "event=stop msg=\"stopped\"\n");
+	                          "event=stop msg=\"stopped\"\n");
 }
 
 static void test_control_characters(void **state)
@@ -54,10 +54,10 @@ static void test_control_characters(void **state)
 
 	(void)state;
 	log_format(line, TS, LOG_LEVEL_WARN, "access.denied", "request refused",
-		   "queue=%s reason=\"%s\"", "a\nb", "tab\there\x7f\r");
+	           "queue=%s reason=\"%s\"", "a\nb", "tab\there\x7f\r");
 	assert_string_equal(line, "ts=2026-01-05T10:20:30.123456Z level=warn "
-				  "event=access.denied msg=\"request refused\" "
-				  "queue=a?b reason=\"tab?here??\"\n");
+	                          "event=access.denied msg=\"request refused\" "
+	                          "queue=a?b reason=\"tab?here??\"\n");
 }
 
 static void test_overlong(void **state)
@@ -69,16 +69,16 @@ static void test_overlong(void **state)
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	n = log_format(line, TS, LOG_LEVEL_DEBUG, "packet.bad", "malformed",
-		       "junk=%s", big);
+	               "junk=%s", big);
 	assert_int_equal(n, LOG_LINE_MAX - 1);
 	assert_int_equal(strlen(line), n);
 	assert_int_equal(line[n - 1], '\n');
 	assert_int_equal(line[n - 2], 'x');
 	assert_ptr_equal(strchr(line, '\n'), line + n - 1);
 	assert_int_equal(strncmp(line, "ts=2026-01-05T10:20:30.123456Z "
-				       "level=debug event=packet.bad msg=\"malformed\" junk=x",
-				 82),
-			 0);
+	                               "level=debug event=packet.bad msg=\"malformed\" junk=x",
+	                         82),
+	                 0);
 }
 
 /* log_event() writes what log_format() makes, and only above threshold. */
@@ -108,9 +108,9 @@ static void test_threshold(void **state)
 	assert_null(strstr(buf, "client.open"));
 	assert_null(strstr(buf, "limit.fd"));
 	assert_non_null(strstr(buf, " level=info event=start msg=\"started\" "
-				    "pid=42\n"));
+	                            "pid=42\n"));
 	assert_non_null(strstr(buf, " level=error event=loop.failed "
-				    "msg=\"epoll_wait failed\"\n"));
+	                            "msg=\"epoll_wait failed\"\n"));
 	assert_int_equal(strncmp(buf, "ts=", 3), 0);
 }
 

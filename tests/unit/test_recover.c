@@ -87,7 +87,11 @@ static struct rec_hdr *claim(bus_producer *p, size_t len)
 	return r;
 }
 
-enum death { AFTER_CAS, AFTER_MARK, MID_PAYLOAD };
+enum death {
+	AFTER_CAS,
+	AFTER_MARK,
+	MID_PAYLOAD
+};
 
 static void kill_mid_claim(enum death when)
 {
@@ -304,7 +308,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_slot_kept_until_settled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_polling_consumer_recovers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_redelivery_after_consumer_death, setup,
-		                                teardown),
+	                                        teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

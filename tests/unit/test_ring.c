@@ -603,8 +603,7 @@ static void test_max_and_zero_size(void **state)
 	 * stand: with padding it never needs more than the capacity.
 	 */
 	for (uint64_t start = 0; start < 256; start += REC_ALIGN) {
-		struct seg_params at = {.name = "sizes", .capacity = 256,
-		                        .initial_pos = 7 * 256 + start};
+		struct seg_params at = {.name = "sizes", .capacity = 256, .initial_pos = 7 * 256 + start};
 		uint64_t rec = start + 128 <= 256 ? start : 256;
 
 		seg_new(&m, &at);
@@ -623,8 +622,7 @@ static void test_max_and_zero_size(void **state)
 
 	/* An explicit maximum below the capacity's. */
 	{
-		struct seg_params small = {.name = "sizes", .capacity = 4096,
-		                           .max_message = 100};
+		struct seg_params small = {.name = "sizes", .capacity = 4096, .max_message = 100};
 
 		seg_new(&m, &small);
 		assert_int_equal(m.seg.max_message, 100);
@@ -644,8 +642,7 @@ static void test_max_and_zero_size(void **state)
 
 	/* An explicit maximum equal to the largest allowed. */
 	{
-		struct seg_params top = {.name = "sizes", .capacity = 4096,
-		                         .max_message = 2016};
+		struct seg_params top = {.name = "sizes", .capacity = 4096, .max_message = 2016};
 
 		assert_int_equal(seg_max_message_for(4096), 2016);
 		seg_new(&m, &top);
@@ -683,13 +680,13 @@ struct expect {
 
 struct model {
 	uint64_t cap;
-	uint64_t head; /* released */
-	uint64_t tail; /* claimed */
-	uint64_t pos;  /* read */
+	uint64_t head;                /* released */
+	uint64_t tail;                /* claimed */
+	uint64_t pos;                 /* read */
 	struct expect q[MODEL_QUEUE]; /* sent and not released */
-	size_t first;  /* oldest held */
-	size_t unread; /* index of the oldest unread */
-	size_t n;      /* held + unread */
+	size_t first;                 /* oldest held */
+	size_t unread;                /* index of the oldest unread */
+	size_t n;                     /* held + unread */
 };
 
 static void model_init(struct model *md, uint64_t cap, uint64_t pos)
@@ -780,8 +777,7 @@ static void test_positions_wrap_2_64(void **state)
 {
 	const uint64_t cap = 1024;
 	const uint64_t initial = (uint64_t)0 - 3 * cap / 2;
-	struct seg_params sp = {.name = "wrap64", .capacity = cap,
-	                        .initial_pos = initial};
+	struct seg_params sp = {.name = "wrap64", .capacity = cap, .initial_pos = initial};
 	static struct model md;
 	struct mem_seg m;
 	bus_producer *p;
@@ -862,11 +858,19 @@ static void test_positions_wrap_2_64(void **state)
 static void test_batch_spans_wrap(void **state)
 {
 	const uint64_t cap = 1024;
-	struct seg_params sp = {.name = "batch", .capacity = cap,
-	                        .initial_pos = 824};
+	struct seg_params sp = {.name = "batch", .capacity = cap, .initial_pos = 824};
 	/* 824 + 96 * 2 = 1016: then 8 bytes of padding, and on from 0. */
 	static const uint64_t starts[10] = {
-		824, 920, 1024, 1120, 1216, 1312, 1408, 1504, 1600, 1696,
+		824,
+		920,
+		1024,
+		1120,
+		1216,
+		1312,
+		1408,
+		1504,
+		1600,
+		1696,
 	};
 	struct mem_seg m;
 	bus_producer *p;
@@ -943,7 +947,7 @@ static void test_batch_spans_wrap(void **state)
 
 struct bad_rec {
 	const char *what;
-	uint64_t idx;      /* ring index of the cursor */
+	uint64_t idx; /* ring index of the cursor */
 	int32_t len;
 	uint32_t flags;
 	uint64_t tail_off; /* tail - cursor */
@@ -1134,9 +1138,11 @@ static void test_claim_order(void **state)
 
 static void test_per_producer_fifo(void **state)
 {
-	enum { NP = 3, NMSG = 90 };
-	struct seg_params sp = {.name = "fifo", .capacity = 4096,
-	                        .max_producers = 4};
+	enum {
+		NP = 3,
+		NMSG = 90
+	};
+	struct seg_params sp = {.name = "fifo", .capacity = 4096, .max_producers = 4};
 	struct mem_seg m;
 	bus_producer *p[NP];
 	bus_consumer *c;
@@ -1163,7 +1169,8 @@ static void test_per_producer_fifo(void **state)
 		order[n] = who;
 		assert_int_equal(send_seeded(p[who], 100 + (uint32_t)who,
 		                             (size_t)(n % 40),
-		                             (uint64_t)who << 32 | sent[who]), 0);
+		                             (uint64_t)who << 32 | sent[who]),
+		                 0);
 		sent[who]++;
 		if (n % 11 != 10 && n != NMSG - 1)
 			continue;
@@ -1217,12 +1224,14 @@ static void test_per_producer_fifo(void **state)
 
 static void test_random_model(void **state)
 {
-	enum { NP = 3, MAX_BATCH = 8 };
+	enum {
+		NP = 3,
+		MAX_BATCH = 8
+	};
 	const uint64_t cap = 2048;
 	const uint64_t initial = (uint64_t)0 - 20 * cap;
 	const long ops = HARNESS_SCALE(200000L, 20000L);
-	struct seg_params sp = {.name = "model", .capacity = cap,
-	                        .max_producers = NP, .initial_pos = initial};
+	struct seg_params sp = {.name = "model", .capacity = cap, .max_producers = NP, .initial_pos = initial};
 	static struct model md;
 	struct mem_seg m;
 	bus_producer *p[NP];
@@ -1249,9 +1258,10 @@ static void test_random_model(void **state)
 		if (dice < 55) {
 			int who = (int)(rng_next(&rng) % NP);
 			uint64_t kind = rng_next(&rng) % 100;
-			uint32_t len = kind < 70 ? (uint32_t)(rng_next(&rng) % 65)
-			             : kind < 98 ? (uint32_t)(rng_next(&rng) % (maxm + 1))
-			             : kind < 99 ? maxm : maxm + 1;
+			uint32_t len = kind < 70   ? (uint32_t)(rng_next(&rng) % 65)
+			               : kind < 98 ? (uint32_t)(rng_next(&rng) % (maxm + 1))
+			               : kind < 99 ? maxm
+			                           : maxm + 1;
 			uint64_t seed = splitmix(((uint64_t)who << 48) ^ seq[who]);
 			uint32_t type = bus_type_id("model") + (uint32_t)who;
 			int r = send_seeded(p[who], type, len, seed);

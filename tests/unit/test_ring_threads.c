@@ -16,7 +16,7 @@
 
 #include "harness.h"
 
-#define PRODUCERS 3
+#define PRODUCERS    3
 #define PER_PRODUCER HARNESS_SCALE(200000u, 20000u)
 
 struct payload {

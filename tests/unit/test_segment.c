@@ -39,7 +39,8 @@ static size_t expected_size(uint64_t capacity, uint32_t producers)
 	uint64_t slots = align_to(sizeof(struct seg_header), SEG_LINE);
 
 	return (size_t)(align_to(slots + producers * (uint64_t)SEG_LINE,
-	                         SEG_RING_ALIGN) + capacity);
+	                         SEG_RING_ALIGN) +
+	                capacity);
 }
 
 static bool all_zero(const void *mem, size_t n)
@@ -100,16 +101,12 @@ static const struct bad_params bad_params[] = {
 	{"capacity 8", {.name = "q", .capacity = 8}},
 	{"capacity 2 GiB", {.name = "q", .capacity = UINT64_C(1) << 31}},
 	{"capacity 2^63", {.name = "q", .capacity = UINT64_C(1) << 63}},
-	{"capacity 1 GiB + 4096", {.name = "q",
-	                           .capacity = (UINT64_C(1) << 30) + 4096}},
+	{"capacity 1 GiB + 4096", {.name = "q", .capacity = (UINT64_C(1) << 30) + 4096}},
 	{"max_message 97 for 256", {.name = "q", .capacity = 256, .max_message = 97}},
-	{"max_message 2017 for 4096", {.name = "q", .capacity = 4096,
-	                               .max_message = 2017}},
-	{"max_message UINT32_MAX", {.name = "q", .capacity = 4096,
-	                            .max_message = UINT32_MAX}},
+	{"max_message 2017 for 4096", {.name = "q", .capacity = 4096, .max_message = 2017}},
+	{"max_message UINT32_MAX", {.name = "q", .capacity = 4096, .max_message = UINT32_MAX}},
 	{"1025 producers", {.name = "q", .capacity = 4096, .max_producers = 1025}},
-	{"UINT32_MAX producers", {.name = "q", .capacity = 4096,
-	                          .max_producers = UINT32_MAX}},
+	{"UINT32_MAX producers", {.name = "q", .capacity = 4096, .max_producers = UINT32_MAX}},
 	{"NULL name", {.name = NULL, .capacity = 4096}},
 	{"empty name", {.name = "", .capacity = 4096}},
 	{"65-character name", {.name = NAME65, .capacity = 4096}},
@@ -123,8 +120,7 @@ static const struct bad_params bad_params[] = {
 	{"name with UTF-8", {.name = "caf\xc3\xa9", .capacity = 4096}},
 	{"initial_pos 4", {.name = "q", .capacity = 4096, .initial_pos = 4}},
 	{"initial_pos 1", {.name = "q", .capacity = 4096, .initial_pos = 1}},
-	{"initial_pos UINT64_MAX", {.name = "q", .capacity = 4096,
-	                            .initial_pos = UINT64_MAX}},
+	{"initial_pos UINT64_MAX", {.name = "q", .capacity = 4096, .initial_pos = UINT64_MAX}},
 };
 
 static void test_params(void **state)
@@ -180,8 +176,7 @@ static void test_params(void **state)
 			{.name = "q", .capacity = 256},
 			{.name = "q", .capacity = UINT64_C(1) << 30},
 			{.name = "q", .capacity = 256, .max_message = 96},
-			{.name = "q", .capacity = UINT64_C(1) << 30,
-			 .max_message = (UINT32_C(1) << 29) - REC_HDR},
+			{.name = "q", .capacity = UINT64_C(1) << 30, .max_message = (UINT32_C(1) << 29) - REC_HDR},
 			{.name = "q", .capacity = 4096, .max_message = 1},
 			{.name = "q", .capacity = 4096, .max_producers = 1},
 			{.name = "q", .capacity = 4096, .max_producers = 1024},
@@ -191,7 +186,17 @@ static void test_params(void **state)
 			{.name = "q", .capacity = 4096, .initial_pos = UINT64_MAX - 7},
 		};
 		const uint32_t producers[] = {
-			64, 64, 64, 64, 64, 1, 1024, 64, 64, 64, 64,
+			64,
+			64,
+			64,
+			64,
+			64,
+			1,
+			1024,
+			64,
+			64,
+			64,
+			64,
 		};
 
 		for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
@@ -415,8 +420,7 @@ static void corrupt(struct seg_header *h, enum corruption c)
 
 static void test_validate(void **state)
 {
-	struct seg_params sp = {.name = "valid", .capacity = 4096,
-	                        .max_producers = 4, .initial_pos = 1 << 20};
+	struct seg_params sp = {.name = "valid", .capacity = 4096, .max_producers = 4, .initial_pos = 1 << 20};
 	struct mem_seg m;
 	const char *why = NULL;
 	uint8_t *copy, *before;
@@ -461,9 +465,9 @@ static void test_validate(void **state)
 
 	for (size_t i = 0; i < sizeof(bad_headers) / sizeof(bad_headers[0]); i++) {
 		const struct bad_header *b = &bad_headers[i];
-		size_t size = b->size_delta == LONG_MIN ? sizeof(struct seg_header) - 1
-		            : b->size_delta == LONG_MAX ? 0
-		            : (size_t)((long)m.size + b->size_delta);
+		size_t size = b->size_delta == LONG_MIN   ? sizeof(struct seg_header) - 1
+		              : b->size_delta == LONG_MAX ? 0
+		                                          : (size_t)((long)m.size + b->size_delta);
 		struct seg s, s_before;
 		int r;
 
@@ -503,8 +507,7 @@ static void test_validate(void **state)
 
 static void test_shm_round_trip(void **state)
 {
-	struct seg_params sp = {.name = "roundtrip", .capacity = 8192,
-	                        .max_producers = 4};
+	struct seg_params sp = {.name = "roundtrip", .capacity = 8192, .max_producers = 4};
 	struct seg_params sp2 = {.name = "other", .capacity = 4096};
 	const char *name, *name2;
 	struct seg a, b, c, dup;
@@ -580,9 +583,7 @@ static void test_shm_round_trip(void **state)
 
 	/* A uuid given in the parameters is kept. */
 	{
-		struct seg_params fixed = {.name = "fixed", .capacity = 256,
-		                           .uuid = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
-		                                    12, 13, 14, 15, 16}};
+		struct seg_params fixed = {.name = "fixed", .capacity = 256, .uuid = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}};
 		struct mem_seg m;
 
 		assert_int_equal(mem_seg_new(&m, &fixed), 0);
@@ -605,8 +606,7 @@ static int memfd_with(const void *src, size_t n)
 
 static void test_map_not_a_segment(void **state)
 {
-	struct seg_params sp = {.name = "image", .capacity = 4096,
-	                        .max_producers = 2};
+	struct seg_params sp = {.name = "image", .capacity = 4096, .max_producers = 2};
 	struct mem_seg m;
 	uint8_t junk[16384];
 	uint64_t x = 12345;
@@ -794,8 +794,7 @@ static void test_consumer_lease(void **state)
 
 static void test_producer_slots(void **state)
 {
-	struct seg_params sp = {.name = "slots", .capacity = 4096,
-	                        .max_producers = 2};
+	struct seg_params sp = {.name = "slots", .capacity = 4096, .max_producers = 2};
 	const char *name;
 	bus_producer *p1 = NULL, *p2 = NULL, *p3 = NULL;
 	bus_consumer *c = NULL;
@@ -884,13 +883,35 @@ static uint32_t fnv1a(const char *s)
 static void test_names_and_type_ids(void **state)
 {
 	static const char *const good[] = {
-		"a", "Z", "0", "-", "_", "...", ".a", "a.", "demo.Order",
-		"queue-1_b.c", NAME64,
+		"a",
+		"Z",
+		"0",
+		"-",
+		"_",
+		"...",
+		".a",
+		"a.",
+		"demo.Order",
+		"queue-1_b.c",
+		NAME64,
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._",
 	};
 	static const char *const bad[] = {
-		"", ".", "..", NAME65, "a/b", "/", "../etc", "a b", " a", "a\t",
-		"a\n", "a:b", "a*", "caf\xc3\xa9", "a\\b",
+		"",
+		".",
+		"..",
+		NAME65,
+		"a/b",
+		"/",
+		"../etc",
+		"a b",
+		" a",
+		"a\t",
+		"a\n",
+		"a:b",
+		"a*",
+		"caf\xc3\xa9",
+		"a\\b",
 	};
 
 	(void)state;

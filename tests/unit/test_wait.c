@@ -315,7 +315,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_timeout_deadline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spurious_wakeups, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_release_before_sleep, setup,
-		                                teardown),
+	                                        teardown),
 		cmocka_unit_test_setup_teardown(test_full_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spin_then_sleep, setup, teardown),
 	};

@@ -51,7 +51,7 @@ extern "C" {
 /* Queue names: 1 to BUS_NAME_MAX characters of [A-Za-z0-9._-]. */
 #define BUS_NAME_MAX 64
 
-typedef struct bus bus;                   /* a connection to busd */
+typedef struct bus bus; /* a connection to busd */
 typedef struct bus_producer bus_producer;
 typedef struct bus_consumer bus_consumer;
 
@@ -154,31 +154,31 @@ int bus_queue_list(bus *b, bus_queue_info *out, size_t cap);
 typedef struct bus_stats {
 	char name[BUS_NAME_MAX + 1];
 	uint8_t uuid[16];
-	uint64_t capacity;        /* ring bytes */
+	uint64_t capacity; /* ring bytes */
 	uint32_t max_message;
 	uint32_t max_producers;
-	uint64_t depth_bytes;     /* bytes claimed and not yet released */
-	uint64_t depth_msgs;      /* enqueued - dequeued */
-	uint64_t enqueued;        /* messages committed by producers */
+	uint64_t depth_bytes; /* bytes claimed and not yet released */
+	uint64_t depth_msgs;  /* enqueued - dequeued */
+	uint64_t enqueued;    /* messages committed by producers */
 	uint64_t enqueued_bytes;
-	uint64_t dequeued;        /* messages received by consumers */
+	uint64_t dequeued; /* messages received by consumers */
 	uint64_t dequeued_bytes;
-	uint32_t producers;       /* producers attached now */
-	uint32_t consumer_pid;    /* pid of the live consumer, 0 if none */
-	uint64_t full;            /* sends that found the queue full */
-	uint64_t blocked;         /* sends that slept waiting for space */
-	uint64_t consumer_wakeups; /* futex wakes producers made for the consumer */
-	uint64_t consumer_sleeps; /* times the consumer slept on an empty queue */
-	uint64_t producer_wakeups; /* futex wakes the consumer made for producers */
-	uint64_t recovered;       /* records recovered from dead producers */
-	uint64_t redelivered;     /* messages delivered again after a consumer died */
-	uint64_t oldest_age_ns;   /* age of the message at the head, 0 if empty */
-	uint64_t p50_ns, p99_ns, p999_ns; /* enqueue-to-receive, from the histogram
+	uint32_t producers;                       /* producers attached now */
+	uint32_t consumer_pid;                    /* pid of the live consumer, 0 if none */
+	uint64_t full;                            /* sends that found the queue full */
+	uint64_t blocked;                         /* sends that slept waiting for space */
+	uint64_t consumer_wakeups;                /* futex wakes producers made for the consumer */
+	uint64_t consumer_sleeps;                 /* times the consumer slept on an empty queue */
+	uint64_t producer_wakeups;                /* futex wakes the consumer made for producers */
+	uint64_t recovered;                       /* records recovered from dead producers */
+	uint64_t redelivered;                     /* messages delivered again after a consumer died */
+	uint64_t oldest_age_ns;                   /* age of the message at the head, 0 if empty */
+	uint64_t p50_ns, p99_ns, p999_ns;         /* enqueue-to-receive, from the histogram
 	                                     (sampled: 1 in 16 single receives) */
 	uint64_t latency_hist[BUS_STATS_BUCKETS]; /* [2^b, 2^(b+1)) ns */
-	int deleted;              /* the queue was deleted */
-	int broken;               /* a corrupt record stopped the queue */
-	uint64_t corrupt;         /* corrupt records reported and skipped */
+	int deleted;                              /* the queue was deleted */
+	int broken;                               /* a corrupt record stopped the queue */
+	uint64_t corrupt;                         /* corrupt records reported and skipped */
 } bus_stats;
 
 /*
