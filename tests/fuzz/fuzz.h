@@ -218,16 +218,31 @@ static inline unsigned fuzz_drain(bus_consumer *c, const struct fuzz_drain *o)
 
 /*
  * After a drain: the head the consumer published is where a producer
- * may write, and must still lie within a ring's length behind the tail.
+ * may write.  It lies within a ring's length behind the tail, or past the
+ * tail: the consumer does not check plain records against the tail, so
+ * records scribbled where nothing was claimed are read and released.  A
+ * claim that loads such a head must refuse it and claim nothing.
  */
 static inline void fuzz_check_positions(const struct seg *s)
 {
 	struct seg_header *h = s->hdr;
 	uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
 	uint64_t tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
+	struct seg view = *s;
+	struct ring_prod p;
+	struct rec_hdr *r = NULL;
+	uint64_t need;
 
 	FUZZ_CHECK(head % REC_ALIGN == 0);
-	FUZZ_CHECK(tail - head <= s->capacity);
+	if (tail - head <= s->capacity)
+		return;
+	/* The probe's claim clears slot 0's intent: keep the input's. */
+	need = atomic_load_explicit(&s->slots[0].claim_need, memory_order_relaxed);
+	ring_prod_init(&p, &view, 0);
+	FUZZ_CHECK(ring_claim(&p, 0, &r) == -EBADMSG);
+	FUZZ_CHECK(r == NULL);
+	FUZZ_CHECK(atomic_load_explicit(&h->tail, memory_order_relaxed) == tail);
+	atomic_store_explicit(&s->slots[0].claim_need, need, memory_order_relaxed);
 }
 
 #endif
