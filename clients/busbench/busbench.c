@@ -535,10 +535,10 @@ static void run_once(const struct run_opts *ro, struct row *r, unsigned k)
 }
 
 /*
- * Runs the rows of one test (rows[0..n-1]) round-robin, one run of each
- * per round, so that a disturbance on a shared machine lands on every
- * transport of the test alike rather than on one, and the ratios within
- * the test stay fair.  Then takes each row's medians.
+ * Runs the rows of one group (rows[0..n-1]: a test, or all the latency
+ * tests) round-robin, one run of each per round, so that a disturbance on
+ * a shared machine lands on every row of the group alike rather than on
+ * one, and the ratios within it stay fair.  Then takes each row's medians.
  */
 static void run_test(const struct options *o, const struct run_opts *ro,
                      struct row *rows, size_t n)
@@ -1105,8 +1105,16 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	/*
+	 * Each throughput test is a group; the latency tests are one group,
+	 * since the goals compare figures across them (default wait against
+	 * spinning), and the machine can change between two tests' runs.
+	 */
 	for (size_t i = 0, j; i < n; i = j) {
-		for (j = i; j < n && rows[j].t == rows[i].t; j++)
+		for (j = i; j < n && (rows[j].t == rows[i].t ||
+		                      (rows[j].t->kind == TEST_LATENCY &&
+		                       rows[i].t->kind == TEST_LATENCY));
+		     j++)
 			;
 		run_test(&o, &ro, &rows[i], j - i);
 	}
