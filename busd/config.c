@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "num.h"
 #include "segment.h"
 
 /* Keys, as bits, so a key given twice in a section is caught. */
@@ -163,56 +164,12 @@ bool config_grants_others(const struct busd_config *c, uint32_t self)
 
 int config_parse_uint(const char *s, uint64_t *ret)
 {
-	unsigned long long v;
-	char *end;
-
-	/* strtoull would take leading space, a sign and "0x"; we do not. */
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (*end != '\0')
-		return -EINVAL;
-	if (errno == ERANGE)
-		return -ERANGE;
-	*ret = v;
-	return 0;
+	return num_parse_u64(s, ret);
 }
 
 int config_parse_size(const char *s, uint64_t *ret)
 {
-	char num[32];
-	size_t n = strlen(s);
-	unsigned shift = 0;
-	uint64_t v;
-	int r;
-
-	if (n == 0 || n >= sizeof(num))
-		return n == 0 ? -EINVAL : -ERANGE;
-	switch (s[n - 1]) {
-	case 'K':
-	case 'k':
-		shift = 10;
-		break;
-	case 'M':
-	case 'm':
-		shift = 20;
-		break;
-	case 'G':
-	case 'g':
-		shift = 30;
-		break;
-	}
-	memcpy(num, s, n + 1);
-	if (shift)
-		num[n - 1] = '\0';
-	r = config_parse_uint(num, &v);
-	if (r < 0)
-		return r;
-	if (shift && v > UINT64_MAX >> shift)
-		return -ERANGE;
-	*ret = v << shift;
-	return 0;
+	return num_parse_size(s, ret);
 }
 
 void config_format_size(char *buf, size_t n, uint64_t v)
@@ -245,8 +202,8 @@ static int size_value(struct parser *p, const char *key, const char *val,
 	int r = config_parse_size(val, &v);
 
 	if (r == -EINVAL)
-		return fail(p, "%s: bad size '%s' (a number with an optional K, M "
-		               "or G suffix)",
+		return fail(p, "%s: bad size '%s' (a number with an optional K, M, "
+		               "G or T suffix)",
 		            key, val);
 	config_format_size(a, sizeof(a), lo);
 	config_format_size(b, sizeof(b), hi);

@@ -99,8 +99,9 @@ bool config_grants_others(const struct busd_config *c, uint32_t self);
 
 /*
  * Strict numbers: decimal digits only (no sign, no space), the whole
- * string, no overflow.  config_parse_size() also takes one K, M or G
- * suffix (1024-based, either case).  Return 0, -EINVAL for bad syntax, or
+ * string, no overflow.  config_parse_size() also takes one K, M, G or T
+ * suffix (1024-based, either case), optionally followed by B or iB, as
+ * buscli does (libbus/num.h).  Return 0, -EINVAL for bad syntax, or
  * -ERANGE for a value that does not fit 64 bits.
  */
 int config_parse_uint(const char *s, uint64_t *ret);

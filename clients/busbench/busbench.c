@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "num.h"
 
 #define MAX_RUNS 99
 
@@ -126,7 +127,7 @@ static void usage(FILE *f)
 	        "                       --duration-ms too, whichever comes first\n"
 	        "  --capacity BYTES     ring bytes of the bus queues and of the\n"
 	        "                       shm-spsc-limit ring, a power of two from 256K to\n"
-	        "                       256M; K, M, G suffixes (default 1M)\n"
+	        "                       256M; K, M, G, T suffixes (default 1M)\n"
 	        "  --transport LIST     comma-separated transports (default all):\n",
 	        QUICK_RUNS, QUICK_DURATION_MS, DEFAULT_RUNS, DEFAULT_DURATION_MS,
 	        SMOKE_MESSAGES, MAX_RUNS);
@@ -163,43 +164,17 @@ static void usage(FILE *f)
 	        "positive; 2 bad usage.  Timings never change the exit status.\n");
 }
 
-/* A whole decimal number in [min, max], with K/M/G (x1024) if sizes. */
+/*
+ * A whole decimal number in [min, max]; with sizes, one K, M, G or T
+ * suffix (powers of 1024; libbus/num.h).  Returns 0, or -EINVAL.
+ */
 static int parse_u64(const char *s, bool sizes, uint64_t min, uint64_t max,
                      uint64_t *ret)
 {
-	unsigned long long v;
-	uint64_t mult = 1;
-	char *end;
+	uint64_t v;
+	int r = sizes ? num_parse_size(s, &v) : num_parse_u64(s, &v);
 
-	if (s[0] < '0' || s[0] > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno == ERANGE)
-		return -EINVAL;
-	if (sizes && *end) {
-		switch (*end) {
-		case 'K':
-		case 'k':
-			mult = UINT64_C(1) << 10;
-			break;
-		case 'M':
-		case 'm':
-			mult = UINT64_C(1) << 20;
-			break;
-		case 'G':
-		case 'g':
-			mult = UINT64_C(1) << 30;
-			break;
-		default:
-			return -EINVAL;
-		}
-		end++;
-	}
-	if (*end != '\0' || v > UINT64_MAX / mult)
-		return -EINVAL;
-	v *= mult;
-	if (v < min || v > max)
+	if (r < 0 || v < min || v > max)
 		return -EINVAL;
 	*ret = v;
 	return 0;

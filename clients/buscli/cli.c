@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "buscli.h"
+#include "num.h"
 
 volatile sig_atomic_t cli_stop;
 
@@ -109,14 +110,9 @@ void cli_reason(char *buf, size_t n, const bus *b, int err)
 
 int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
 {
-	unsigned long long v;
-	char *end;
+	uint64_t v;
 
-	if (!s || s[0] < '0' || s[0] > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
+	if (num_parse_u64(s, &v) < 0 || v < min || v > max)
 		return -EINVAL;
 	*ret = v;
 	return 0;
@@ -124,47 +120,7 @@ int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
 
 int cli_parse_size(const char *s, uint64_t *ret)
 {
-	unsigned long long v;
-	unsigned shift = 0;
-	char *end;
-
-	if (!s || s[0] < '0' || s[0] > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0)
-		return -EINVAL;
-	if (*end) {
-		switch (*end) {
-		case 'k':
-		case 'K':
-			shift = 10;
-			break;
-		case 'm':
-		case 'M':
-			shift = 20;
-			break;
-		case 'g':
-		case 'G':
-			shift = 30;
-			break;
-		case 't':
-		case 'T':
-			shift = 40;
-			break;
-		default:
-			return -EINVAL;
-		}
-		end++;
-		/* "4K", "4KB" and "4KiB" all mean 4096 */
-		if (strcmp(end, "") != 0 && strcmp(end, "B") != 0 &&
-		    strcmp(end, "iB") != 0)
-			return -EINVAL;
-	}
-	if (shift && v > (UINT64_MAX >> shift))
-		return -EINVAL;
-	*ret = (uint64_t)v << shift;
-	return 0;
+	return num_parse_size(s, ret) < 0 ? -EINVAL : 0;
 }
 
 int cli_parse_timeout(const char *s, int *ret)

@@ -44,6 +44,7 @@
 #include "bus/bus.h"
 #include "demo.pb-c.h"
 #include "handle.h"
+#include "num.h"
 #include "segment.h"
 
 #define PROG "ring-demo"
@@ -127,46 +128,16 @@ static void usage(FILE *f)
 }
 
 /*
- * Parses a whole decimal number in [min, max]; with sizes, one K, M or G
- * suffix (powers of 1024).  Returns 0, or -EINVAL for anything else.
+ * A whole decimal number in [min, max]; with sizes, one K, M, G or T
+ * suffix (powers of 1024; libbus/num.h).  Returns 0, or -EINVAL.
  */
 static int parse_u64(const char *s, bool sizes, uint64_t min, uint64_t max,
                      uint64_t *ret)
 {
-	unsigned long long v;
-	uint64_t mult = 1;
-	char *end;
+	uint64_t v;
+	int r = sizes ? num_parse_size(s, &v) : num_parse_u64(s, &v);
 
-	/* strtoull would take leading blanks and a sign ("-1" wraps). */
-	if (s[0] < '0' || s[0] > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno == ERANGE)
-		return -EINVAL;
-	if (sizes && *end) {
-		switch (*end) {
-		case 'K':
-		case 'k':
-			mult = UINT64_C(1) << 10;
-			break;
-		case 'M':
-		case 'm':
-			mult = UINT64_C(1) << 20;
-			break;
-		case 'G':
-		case 'g':
-			mult = UINT64_C(1) << 30;
-			break;
-		default:
-			return -EINVAL;
-		}
-		end++;
-	}
-	if (*end != '\0' || v > UINT64_MAX / mult)
-		return -EINVAL;
-	v *= mult;
-	if (v < min || v > max)
+	if (r < 0 || v < min || v > max)
 		return -EINVAL;
 	*ret = v;
 	return 0;

@@ -243,16 +243,16 @@ static const struct bad bad[] = {
 	{"[queue a]\ncapacity = 99999999999G\n",
          "t.conf:2: capacity 99999999999G is out of range (256 to 1G)"},
 	{"[queue a]\ncapacity = 4X\n", "t.conf:2: capacity: bad size '4X' (a "
-                                       "number with an optional K, M or G suffix)"},
-	{"[queue a]\ncapacity = 4KB\n", "t.conf:2: capacity: bad size '4KB' (a "
-                                        "number with an optional K, M or G suffix)"},
+                                       "number with an optional K, M, G or T suffix)"},
+	{"[queue a]\ncapacity = 4KiBB\n", "t.conf:2: capacity: bad size '4KiBB' (a "
+                                          "number with an optional K, M, G or T suffix)"},
 	{"[queue a]\ncapacity = -4K\n", "t.conf:2: capacity: bad size '-4K' (a "
-                                        "number with an optional K, M or G suffix)"},
+                                        "number with an optional K, M, G or T suffix)"},
 	{"[queue a]\ncapacity = 0x1000\n", "t.conf:2: capacity: bad size '0x1000' "
-                                           "(a number with an optional K, M or G "
+                                           "(a number with an optional K, M, G or T "
                                            "suffix)"},
 	{"[queue a]\ncapacity = 4 K\n", "t.conf:2: capacity: bad size '4 K' (a "
-                                        "number with an optional K, M or G suffix)"},
+                                        "number with an optional K, M, G or T suffix)"},
 	{"[busd]\nmax-capacity = 100\n", "t.conf:2: max-capacity 100 is out of "
                                          "range (256 to 1G)"},
 	{"[busd]\ndefault-capacity = 3M\n", "t.conf:2: default-capacity 3M is not "
@@ -425,8 +425,16 @@ static void test_sizes(void **state)
 		{"999999999999999999999999999999999", -ERANGE, 0},
 		{"", -EINVAL, 0},
 		{"K", -EINVAL, 0},
-		{"1T", -EINVAL, 0},
-		{"1KB", -EINVAL, 0},
+		{"1T", 0, UINT64_C(1) << 40},
+		{"16777215t", 0, UINT64_C(16777215) << 40},
+		{"16777216T", -ERANGE, 0},
+		{"1KB", 0, 1024},
+		{"1KiB", 0, 1024},
+		{"2mib", -EINVAL, 0},
+		{"1Kb", -EINVAL, 0},
+		{"1KBB", -EINVAL, 0},
+		{"1B", -EINVAL, 0},
+		{"1P", -EINVAL, 0},
 		{"1KK", -EINVAL, 0},
 		{"1.5M", -EINVAL, 0},
 		{"-1", -EINVAL, 0},
