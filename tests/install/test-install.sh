@@ -174,6 +174,11 @@ check_exports() {
 	# ...and nothing else: not the control protocol's bus_control__* code.
 	bad=$(sort -u "$tmp/exports" | comm -23 - "$tmp/declared")
 	[[ -z "$bad" ]] || fail "libbus.so exports names bus.h does not declare: $bad"
+	# libbus.a too defines no other global name (localize-static.sh).
+	nm -g --defined-only "$lib/libbus.a" | awk 'NF == 3 { print $3 }' |
+		sort -u >"$tmp/static-exports"
+	bad=$(comm -3 "$tmp/static-exports" "$tmp/declared")
+	[[ -z "$bad" ]] || fail "libbus.a's global names differ from bus.h's functions: $bad"
 	echo "ok: soname libbus.so.0, $(wc -l <"$tmp/exports") names, exactly" \
 	     "the functions of bus.h"
 }
