@@ -74,6 +74,20 @@ enum recover_result ring_recover(struct ring_cons *c, struct seg *s)
 	/* Nobody's claim, or no single dead owner: not ours to overwrite. */
 	if (n == 0 || kept != 1)
 		return RECOVER_WAIT;
+	/*
+	 * The length was read before the owners' locks were asked about.
+	 * An owner that committed and then closed its handle (or exited)
+	 * in between looks dead now, and its record is committed: marking
+	 * it would lose the message.  Its commit came before it let go of
+	 * the lock, and the kernel orders the lock's release before our
+	 * probe that found it gone, so the length read again here shows the
+	 * commit.  A dead owner writes nothing more, so what is still
+	 * uncommitted now stays so while we mark it.
+	 *
+	 * acquire: pairs with the commit, as the read above.
+	 */
+	if (load_acquire(&r->len) != len)
+		return RECOVER_NOTHING;
 
 	uint64_t rest = found.pos + found.need - pos;
 	uint64_t idx = pos & mask;
