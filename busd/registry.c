@@ -2,7 +2,6 @@
  * registry.c - queues by name, their segments, adoption after a restart
  * (see registry.h).
  */
-#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -98,18 +97,10 @@ static void remove_at(struct registry *r, struct queue *q)
 /* Fills q's process-local copy of the identity from its validated header. */
 static void queue_fill(struct queue *q)
 {
-	const struct seg_header *h = q->seg.hdr;
-
-	/*
-	 * Called only once q->seg is mapped (seg_create_shm() or seg_map_fd()
-	 * succeeded); those live in libbus, where the analyzer cannot see
-	 * them set hdr.
-	 */
-	assert(h);
-	memcpy(q->name, h->name, sizeof(q->name));
-	q->name[BUS_NAME_MAX] = '\0';
-	memcpy(q->uuid, h->uuid, sizeof(q->uuid));
-	q->created_ns = h->created_ns;
+	/* The identity validated when mapped, not the header again. */
+	memcpy(q->name, q->seg.name, sizeof(q->name));
+	memcpy(q->uuid, q->seg.uuid, sizeof(q->uuid));
+	q->created_ns = q->seg.created_ns;
 }
 
 static bool is_pow2(uint64_t v)
@@ -281,12 +272,12 @@ static int adopt_open(const struct registry *r, const char *shm_name,
 		close(fd);
 		return e;
 	}
-	if (strcmp(s->hdr->name, queue) != 0) {
+	if (strcmp(s->name, queue) != 0) {
 		*why = "queue name in the header differs from the file name";
 		seg_close(s);
 		return -EBADMSG;
 	}
-	if (memcmp(s->hdr->uuid, uuid, 16) != 0) {
+	if (memcmp(s->uuid, uuid, 16) != 0) {
 		*why = "uuid in the header differs from the file name";
 		seg_close(s);
 		return -EBADMSG;

@@ -161,93 +161,156 @@ int seg_format(void *mem, size_t size, const struct seg_params *p,
 	return 0;
 }
 
-int seg_validate(const void *mem, size_t size, const char **why)
+/*
+ * The identity part of a header as this process read it.  A producer can
+ * write the whole segment, so a field checked and then read again could
+ * have changed in between: each is read exactly once, here, and only the
+ * copy is checked and used.
+ */
+struct ident {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t header_size;
+	uint64_t total_size;
+	uint64_t capacity;
+	uint32_t max_message;
+	uint32_t max_producers;
+	uint64_t slots_offset;
+	uint64_t ring_offset;
+	uint64_t created_ns;
+	uint8_t uuid[16];
+	char name[BUS_NAME_MAX + 1];
+};
+
+static void read_ident(const struct seg_header *h, struct ident *id)
 {
-	/* The version is atomic in shared memory; the const is ours only. */
-	struct seg_header *h = (struct seg_header *)mem;
+	/* acquire: pairs with seg_format's release, the identity is complete */
+	id->version = load_acquire((_Atomic uint32_t *)&h->version);
+	id->magic = h->magic;
+	id->header_size = h->header_size;
+	id->total_size = h->total_size;
+	id->capacity = h->capacity;
+	id->max_message = h->max_message;
+	id->max_producers = h->max_producers;
+	id->slots_offset = h->slots_offset;
+	id->ring_offset = h->ring_offset;
+	id->created_ns = h->created_ns;
+	memcpy(id->uuid, h->uuid, sizeof(id->uuid));
+	memcpy(id->name, h->name, sizeof(id->name));
+	/*
+	 * The copy is made here: without this the compiler could drop it
+	 * and load a field from shared memory again where the copy is used.
+	 */
+	compiler_barrier();
+}
+
+static int check_ident(const struct seg_header *h, const struct ident *id,
+                       size_t size, const char **why)
+{
 	struct layout l;
-	uint32_t v;
 	uint64_t head, tail;
 
-	if (size < sizeof(*h)) {
-		*why = "segment smaller than its header";
-		return -EBADMSG;
-	}
-	/* acquire: pairs with seg_format's release, the identity is complete */
-	v = load_acquire(&h->version);
-	if (h->magic != SEG_MAGIC) {
+	if (id->magic != SEG_MAGIC) {
 		*why = "bad magic: not a bus segment";
 		return -EBADMSG;
 	}
-	if (v == 0) {
+	if (id->version == 0) {
 		*why = "segment not initialised (version 0)";
 		return -EBADMSG;
 	}
-	if (v != SEG_VERSION) {
+	if (id->version != SEG_VERSION) {
 		*why = "segment layout version not supported";
 		return -EPROTO;
 	}
-	if (h->header_size != sizeof(*h)) {
+	if (id->header_size != sizeof(*h)) {
 		*why = "bad header size";
 		return -EBADMSG;
 	}
-	if (!is_pow2(h->capacity) || h->capacity < SEG_MIN_CAPACITY ||
-	    h->capacity > SEG_MAX_CAPACITY) {
+	if (!is_pow2(id->capacity) || id->capacity < SEG_MIN_CAPACITY ||
+	    id->capacity > SEG_MAX_CAPACITY) {
 		*why = "bad capacity";
 		return -EBADMSG;
 	}
-	if (h->max_producers == 0 || h->max_producers > SEG_MAX_PRODUCERS) {
+	if (id->max_producers == 0 || id->max_producers > SEG_MAX_PRODUCERS) {
 		*why = "bad producer slot count";
 		return -EBADMSG;
 	}
-	if (h->max_message > seg_max_message_for(h->capacity)) {
+	if (id->max_message > seg_max_message_for(id->capacity)) {
 		*why = "bad max message size";
 		return -EBADMSG;
 	}
-	l = layout_for(h->capacity, h->max_producers);
-	if (h->slots_offset != l.slots_offset) {
+	l = layout_for(id->capacity, id->max_producers);
+	if (id->slots_offset != l.slots_offset) {
 		*why = "bad slots offset";
 		return -EBADMSG;
 	}
-	if (h->ring_offset != l.ring_offset) {
+	if (id->ring_offset != l.ring_offset) {
 		*why = "bad ring offset";
 		return -EBADMSG;
 	}
-	if (h->total_size != l.total_size || size != l.total_size) {
+	if (id->total_size != l.total_size || size != l.total_size) {
 		*why = "segment size does not match its header";
 		return -EBADMSG;
 	}
-	if (memchr(h->name, 0, sizeof(h->name)) == NULL || !bus_name_valid(h->name)) {
+	if (memchr(id->name, 0, sizeof(id->name)) == NULL || !bus_name_valid(id->name)) {
 		*why = "bad queue name";
 		return -EBADMSG;
 	}
-	/* relaxed: a sanity check only; the ring re-reads both with ordering */
-	head = load_relaxed(&h->head);
-	tail = load_relaxed(&h->tail);
-	if (head % REC_ALIGN || tail % REC_ALIGN || tail - head > h->capacity) {
+	/*
+	 * relaxed: a sanity check only; the ring reads both again with
+	 * ordering, and checks what it reads (ring.h).  The capacity is the
+	 * copy's, each position is read once.
+	 */
+	head = load_relaxed((_Atomic uint64_t *)&h->head);
+	tail = load_relaxed((_Atomic uint64_t *)&h->tail);
+	if (head % REC_ALIGN || tail % REC_ALIGN || tail - head > id->capacity) {
 		*why = "bad head or tail position";
 		return -EBADMSG;
 	}
 	return 0;
 }
 
+static int validate(const void *mem, size_t size, struct ident *id,
+                    const char **why)
+{
+	const struct seg_header *h = mem;
+
+	if (size < sizeof(*h)) {
+		*why = "segment smaller than its header";
+		return -EBADMSG;
+	}
+	read_ident(h, id);
+	return check_ident(h, id, size, why);
+}
+
+int seg_validate(const void *mem, size_t size, const char **why)
+{
+	struct ident id;
+
+	return validate(mem, size, &id, why);
+}
+
 int seg_view(void *mem, size_t size, struct seg *s, const char **why)
 {
-	struct seg_header *h = mem;
-	int r = seg_validate(mem, size, why);
+	struct ident id;
+	int r = validate(mem, size, &id, why);
 
 	if (r < 0)
 		return r;
+	/* Only the validated copy from here on (struct seg). */
 	*s = (struct seg){
-		.hdr = h,
-		.slots = (struct seg_slot *)((uint8_t *)mem + h->slots_offset),
-		.ring = (uint8_t *)mem + h->ring_offset,
-		.capacity = h->capacity,
-		.max_message = h->max_message,
-		.max_producers = h->max_producers,
+		.hdr = mem,
+		.slots = (struct seg_slot *)((uint8_t *)mem + id.slots_offset),
+		.ring = (uint8_t *)mem + id.ring_offset,
+		.capacity = id.capacity,
+		.max_message = id.max_message,
+		.max_producers = id.max_producers,
+		.created_ns = id.created_ns,
 		.size = size,
 		.fd = -1,
 	};
+	memcpy(s->uuid, id.uuid, sizeof(s->uuid));
+	memcpy(s->name, id.name, sizeof(s->name));
 	return 0;
 }
 

@@ -145,7 +145,11 @@ struct seg_params {
 	uint8_t uuid[16];       /* all zero: generate one */
 };
 
-/* A process-local view of a validated, mapped segment. */
+/*
+ * A process-local view of a validated, mapped segment.  Everything but
+ * the pointers is the private copy that was validated: each header field
+ * was read once, and the shared header is never read for it again.
+ */
 struct seg {
 	struct seg_header *hdr;
 	struct seg_slot *slots;
@@ -153,6 +157,9 @@ struct seg {
 	uint64_t capacity;
 	uint32_t max_message;
 	uint32_t max_producers;
+	uint64_t created_ns;
+	uint8_t uuid[16];
+	char name[BUS_NAME_MAX + 1];
 	size_t size;
 	int fd;      /* -1 for a segment in caller-owned memory */
 	bool mapped; /* unmap on seg_close */
@@ -177,11 +184,17 @@ int seg_format(void *mem, size_t size, const struct seg_params *p,
 /*
  * Validates the segment in size bytes at mem.  Returns 0, -EPROTO for
  * another layout version, -EBADMSG for anything else wrong; *why then
- * names the field.  Touches nothing.
+ * names the field.  Touches nothing.  Every header field is read once
+ * into private memory and only the copy is checked, so a peer that
+ * rewrites the header meanwhile gets the segment refused or accepted as
+ * it was at one moment, never a mix the checks did not see.
  */
 int seg_validate(const void *mem, size_t size, const char **why);
 
-/* Validates mem and fills *s for a segment in caller-owned memory. */
+/*
+ * Validates mem and fills *s for a segment in caller-owned memory, from
+ * the same private copy the checks passed (struct seg above).
+ */
 int seg_view(void *mem, size_t size, struct seg *s, const char **why);
 
 /*

@@ -73,9 +73,9 @@ static void stats_fill(struct seg *s, bus_stats *st)
 	uint64_t total = 0;
 
 	memset(st, 0, sizeof(*st));
-	memcpy(st->name, h->name, sizeof(st->name));
-	st->name[BUS_NAME_MAX] = '\0';
-	memcpy(st->uuid, h->uuid, sizeof(st->uuid));
+	/* The identity validated when mapped, not the header again. */
+	memcpy(st->name, s->name, sizeof(st->name));
+	memcpy(st->uuid, s->uuid, sizeof(st->uuid));
 	st->capacity = s->capacity;
 	st->max_message = s->max_message;
 	st->max_producers = s->max_producers;

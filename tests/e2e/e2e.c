@@ -115,19 +115,6 @@ int e2e_wait(struct e2e *e, pid_t pid, int timeout_s)
 	}
 }
 
-pid_t e2e_fork(struct e2e *e, int (*fn)(void *), void *arg)
-{
-	pid_t pid;
-
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(fn(arg) & 0xff);
-	track(e, pid);
-	return pid;
-}
-
 static void child_default_signals(void)
 {
 	struct sigaction dfl = {.sa_handler = SIG_DFL};
@@ -137,8 +124,34 @@ static void child_default_signals(void)
 	sigaction(SIGPIPE, &dfl, NULL);
 	sigaction(SIGINT, &dfl, NULL);
 	sigaction(SIGTERM, &dfl, NULL);
+	/*
+	 * cmocka catches these to report a crash as a failed test and go on
+	 * with the next one: a forked child that crashed would run the rest
+	 * of the test group itself.  A child dies of them, for its parent
+	 * to see.
+	 */
+	sigaction(SIGSEGV, &dfl, NULL);
+	sigaction(SIGBUS, &dfl, NULL);
+	sigaction(SIGILL, &dfl, NULL);
+	sigaction(SIGFPE, &dfl, NULL);
+	sigaction(SIGABRT, &dfl, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+pid_t e2e_fork(struct e2e *e, int (*fn)(void *), void *arg)
+{
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		child_default_signals();
+		_exit(fn(arg) & 0xff);
+	}
+	track(e, pid);
+	return pid;
 }
 
 void e2e_spawn(struct e2e *e, struct e2e_proc *p, char *const argv[],
