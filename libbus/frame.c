@@ -3,16 +3,20 @@
  *
  * Packing needs nothing of its own: bus_send_pb() sizes the message,
  * claims a record of exactly that size and packs into it.  Unpacking
- * reads straight from the record and takes every allocation protobuf-c
- * makes from a caller-supplied arena, so receiving a protobuf message
- * never calls malloc and a hostile length cannot make it allocate more
- * than the arena holds.  free() is a no-op: the arena is dropped whole.
+ * copies the payload out of the ring into the caller-supplied arena
+ * (producers can rewrite the ring while it is decoded) and takes every
+ * allocation protobuf-c makes from the rest of the arena, so receiving a
+ * protobuf message never calls malloc and a hostile length cannot make it
+ * allocate more than the arena holds.  free() is a no-op: the arena is
+ * dropped whole.
  */
 #include <errno.h>
 #include <stdalign.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
+#include "atomics.h"
 #include "bus/bus.h"
 #include "frame.h"
 
@@ -74,7 +78,24 @@ int frame_unpack(const ProtobufCMessageDescriptor *desc, const void *data,
 int bus_msg_unpack(const bus_msg *msg, const ProtobufCMessageDescriptor *desc,
                    void *arena, size_t arena_size, ProtobufCMessage **ret)
 {
+	uint8_t *copy = arena;
+	size_t used;
+
 	if (!msg || !desc || !arena || !ret || (!msg->data && msg->len))
 		return -EINVAL;
-	return frame_unpack(desc, msg->data, msg->len, arena, arena_size, ret);
+	/*
+	 * The payload lies in the ring, which every producer of the queue
+	 * can write, and protobuf-c reads its input more than once (it
+	 * counts a packed field's elements, sizes the array, then decodes
+	 * them again).  Decoding a copy in private memory means both passes
+	 * see the same bytes, whatever a producer does meanwhile.  The copy
+	 * takes the start of the arena; the message is built after it.
+	 */
+	if (msg->len > arena_size)
+		return -ENOBUFS;
+	memcpy(copy, msg->data, msg->len);
+	/* The decoder must read the copy, not the ring again. */
+	compiler_barrier();
+	used = msg->len;
+	return frame_unpack(desc, copy, msg->len, copy + used, arena_size - used, ret);
 }

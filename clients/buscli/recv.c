@@ -27,6 +27,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,8 +85,18 @@ enum format {
 	FMT_RAW
 };
 
-static void format_msg(struct buf *out, const bus_msg *m, enum format fmt)
+/*
+ * Formats m into out.  JSON reads the payload twice (is it UTF-8? then
+ * escape it), and a producer can rewrite its record meanwhile, so it is
+ * formatted from a private copy in scratch: what was checked is what is
+ * printed, and a rewrite cannot smuggle an unescaped quote into the line.
+ * Text and raw output copy each byte once and check nothing.
+ */
+static void format_msg(struct buf *out, struct buf *scratch, const bus_msg *m,
+                       enum format fmt)
 {
+	const void *data;
+
 	if (fmt == FMT_RAW) {
 		buf_put(out, m->data, m->len);
 		return;
@@ -98,12 +109,21 @@ static void format_msg(struct buf *out, const bus_msg *m, enum format fmt)
 	buf_printf(out, "{\"type\":%" PRIu32 ",\"producer\":%" PRIu32 ",\"seq\":%" PRIu64 ",\"enqueue_ns\":%" PRIu64 ",\"len\":%zu,\"redelivered\":%s,",
 	           m->type, m->producer, m->seq, m->enqueue_ns, m->len,
 	           m->flags & BUS_MSG_REDELIVERED ? "true" : "false");
-	if (utf8_valid(m->data, m->len)) {
+	scratch->len = 0;
+	buf_put(scratch, m->data, m->len);
+	if (scratch->oom) {
+		out->oom = true;
+		return;
+	}
+	/* Only the copy from here on: keep the compiler from reading m->data. */
+	atomic_signal_fence(memory_order_seq_cst);
+	data = scratch->p;
+	if (utf8_valid(data, m->len)) {
 		buf_puts(out, "\"encoding\":\"utf-8\",\"payload\":");
-		buf_json_str(out, m->data, m->len);
+		buf_json_str(out, data, m->len);
 	} else {
 		buf_puts(out, "\"encoding\":\"base64\",\"payload\":\"");
-		buf_base64(out, m->data, m->len);
+		buf_base64(out, data, m->len);
 		buf_puts(out, "\"");
 	}
 	buf_puts(out, "}\n");
@@ -146,7 +166,7 @@ int cmd_recv(struct cli *cli, int argc, char **argv)
 	};
 	uint64_t count = 0, got = 0, batch = 1, deadline = 0, v;
 	bus_msg msgs[MAX_BATCH];
-	struct buf out = {0};
+	struct buf out = {0}, scratch = {0};
 	char reason[512];
 	const char *queue;
 	int timeout_ms = -1;
@@ -242,7 +262,7 @@ int cmd_recv(struct cli *cli, int argc, char **argv)
 		}
 		out.len = 0;
 		for (int i = 0; i < n; i++)
-			format_msg(&out, &msgs[i], fmt);
+			format_msg(&out, &scratch, &msgs[i], fmt);
 		rc = out.oom ? -ENOMEM : write_out(&out);
 		if (rc < 0) {
 			/*
@@ -263,6 +283,7 @@ int cmd_recv(struct cli *cli, int argc, char **argv)
 			deadline = now_ms() + (uint64_t)timeout_ms;
 	}
 	buf_free(&out);
+	buf_free(&scratch);
 	bus_consumer_close(cons); /* everything received was printed */
 	if (rc == -EPIPE) {
 		cli_error("recv from '%s': queue deleted (%" PRIu64 " messages received)",

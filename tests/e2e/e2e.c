@@ -494,6 +494,27 @@ int e2e_shm_count(const struct e2e *e, const char *queue)
 	return n;
 }
 
+bool e2e_shm_path(const struct e2e *e, const char *queue, char *buf, size_t n)
+{
+	DIR *d = opendir("/dev/shm");
+	struct dirent *de;
+	int found = 0;
+
+	if (!d)
+		return false;
+	while ((de = readdir(d)) != NULL) {
+		char q[BUS_NAME_MAX + 1];
+		uint8_t uuid[16];
+
+		if (seg_shm_parse(de->d_name, e->instance, q, uuid) == 0 &&
+		    strcmp(q, queue) == 0 &&
+		    snprintf(buf, n, "/dev/shm/%s", de->d_name) < (int)n)
+			found++;
+	}
+	closedir(d);
+	return found == 1;
+}
+
 /* --- busd --- */
 
 pid_t e2e_busd_spawn(struct e2e *e, const char *log_path)

@@ -170,6 +170,12 @@ bool e2e_parse_pmsg(const char *text, int nprod, int *k, int *i);
 /* Names in /dev/shm that belong to this busd, with queue (NULL: any). */
 int e2e_shm_count(const struct e2e *e, const char *queue);
 
+/*
+ * The path of this busd's one segment of queue ("/dev/shm/bus....") into
+ * buf; false if there is none or more than one.
+ */
+bool e2e_shm_path(const struct e2e *e, const char *queue, char *buf, size_t n);
+
 /* Creates a queue through buscli (asserts success). */
 void e2e_create(struct e2e *e, const char *queue, const char *capacity);
 

@@ -23,7 +23,6 @@
  * Cases, one field each: ring_offset, slots_offset, capacity,
  * max_producers, max_message, and the queue name without its NUL.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -78,28 +77,6 @@ struct flip_case {
 	enum field field;
 	const char *what;
 };
-
-/* Finds the /dev/shm file of this busd's queue into c->path. */
-static void find_segment(struct flip_case *c)
-{
-	DIR *d = opendir("/dev/shm");
-	struct dirent *de;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((de = readdir(d)) != NULL) {
-		char q[BUS_NAME_MAX + 1];
-		uint8_t uuid[16];
-
-		if (seg_shm_parse(de->d_name, c->e->instance, q, uuid) == 0 &&
-		    strcmp(q, QUEUE) == 0) {
-			snprintf(c->path, sizeof(c->path), "/dev/shm/%s", de->d_name);
-			n++;
-		}
-	}
-	closedir(d);
-	assert_int_equal(n, 1);
-}
 
 static int open_segment(const struct flip_case *c)
 {
@@ -340,7 +317,7 @@ static void run_case(void **state, enum field field, const char *what)
 	            MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	assert_true(c.sh != MAP_FAILED);
 	e2e_create(e, QUEUE, "4K");
-	find_segment(&c);
+	assert_true(e2e_shm_path(e, QUEUE, c.path, sizeof(c.path)));
 
 	att = e2e_fork(e, attacker, &c);
 	for (int i = 0; i < 2; i++)

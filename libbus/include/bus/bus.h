@@ -300,11 +300,14 @@ void bus_release(bus_consumer *c);
 int bus_consumer_set_spin(bus_consumer *c, uint32_t spin_ns);
 
 /*
- * Unpacks msg with the protobuf descriptor desc, reading straight from
- * the ring and allocating only from arena[0..arena_size-1] (no malloc).
- * The result lives in the arena and does not point into the ring, so it
- * stays valid after bus_release().  Returns 0 and sets *ret, -ENOBUFS if
- * the arena is too small, -EBADMSG if the payload does not decode.
+ * Unpacks msg with the protobuf descriptor desc, using only
+ * arena[0..arena_size-1] (no malloc): the payload is first copied into
+ * the arena, so the decoder reads memory no producer can change while it
+ * is decoded, and the message is built in the rest.  An arena of the
+ * payload's length plus the decoded message's size suffices.  The result
+ * lives in the arena and does not point into the ring, so it stays valid
+ * after bus_release().  Returns 0 and sets *ret, -ENOBUFS if the arena is
+ * too small, -EBADMSG if the payload does not decode.
  */
 int bus_msg_unpack(const bus_msg *msg, const ProtobufCMessageDescriptor *desc,
                    void *arena, size_t arena_size, ProtobufCMessage **ret);
