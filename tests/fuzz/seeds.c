@@ -552,6 +552,72 @@ static void ring_seeds(void)
 	free(m.p);
 }
 
+/* --- unpack --- */
+
+/* Writes an unpack seed: type, arena size, then A and B. */
+static void put_unpack(const char *name, uint8_t type, uint16_t arena,
+                       const uint8_t *a, size_t alen, const uint8_t *b,
+                       size_t blen)
+{
+	uint8_t buf[3 + 2 * 8192];
+
+	if (alen != blen || alen > 8192) {
+		fprintf(stderr, "seeds: unpack %s: A and B must be one length\n", name);
+		exit(1);
+	}
+	buf[0] = type;
+	buf[1] = (uint8_t)arena;
+	buf[2] = (uint8_t)(arena >> 8);
+	memcpy(buf + 3, a, alen);
+	memcpy(buf + 3 + alen, b, blen);
+	put("unpack", name, buf, 3 + alen + blen);
+}
+
+static size_t pack_samples(uint8_t *buf, size_t n, uint32_t v)
+{
+	static uint32_t vals[2000];
+	Bustest__Samples s;
+
+	bustest__samples__init(&s);
+	for (size_t i = 0; i < n; i++)
+		vals[i] = v;
+	s.n_values = n;
+	s.values = vals;
+	return bustest__samples__pack(&s, buf);
+}
+
+static void unpack_seeds(void)
+{
+	static uint8_t a[8192], b[8192];
+	uint8_t body[64];
+	Bustest__Probe probe;
+	size_t la, lb;
+
+	/*
+	 * The attack on a packed field: one length, 400 elements of five
+	 * bytes against 2,000 of one.  Counted as A and decoded as B, the
+	 * array overflows by 6,400 bytes.
+	 */
+	la = pack_samples(a, 400, UINT32_C(0xf0000000));
+	lb = pack_samples(b, 2000, 1);
+	put_unpack("samples-count-flip", 0, 4095, a, la, b, lb);
+	/* The same in a small arena: the copy alone does not fit. */
+	put_unpack("samples-small-arena", 0, 1024, a, la, b, lb);
+	/* A probe whose body length byte changes. */
+	bustest__probe__init(&probe);
+	memset(body, 'x', sizeof(body));
+	probe.producer = 7;
+	probe.seq = 42;
+	probe.body.data = body;
+	probe.body.len = sizeof(body);
+	la = bustest__probe__pack(&probe, a);
+	memcpy(b, a, la);
+	for (size_t i = 0; i < la; i++)
+		if (b[i] == sizeof(body))
+			b[i] = 0x7f;
+	put_unpack("probe-length-flip", 2, 512, a, la, b, la);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -566,6 +632,7 @@ int main(int argc, char **argv)
 	control_seeds();
 	segment_seeds();
 	ring_seeds();
+	unpack_seeds();
 	printf("wrote %u seeds under %s\n", written, outdir);
 	return 0;
 }

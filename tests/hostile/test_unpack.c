@@ -39,14 +39,14 @@
 #include "segment.h"
 #include "test.pb-c.h"
 
-#define QUEUE    "unpack"
-#define RUN_MS   E2E_SCALE(3000, 3000)
-#define FIELD    2000 /* bytes of the packed field, both encodings */
-#define N_A      (FIELD / 5)
-#define N_B      FIELD
-#define BIG      UINT32_C(0xf0000000) /* five bytes as a varint */
-#define ARENA    4096
-#define PAGE     4096
+#define QUEUE  "unpack"
+#define RUN_MS E2E_SCALE(3000, 3000)
+#define FIELD  2000 /* bytes of the packed field, both encodings */
+#define N_A    (FIELD / 5)
+#define N_B    FIELD
+#define BIG    UINT32_C(0xf0000000) /* five bytes as a varint */
+#define ARENA  4096
+#define PAGE   4096
 
 struct shared {
 	_Atomic int stop;
@@ -227,7 +227,7 @@ int main(void)
 {
 	const char *why = e2e_precheck();
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test_setup_teardown(rewrite_while_unpacking, e2e_setup,
+		cmocka_unit_test_setup_teardown(rewrite_while_unpacking, e2e_setup,
 	                                        e2e_teardown),
 	};
 
