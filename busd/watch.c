@@ -10,12 +10,23 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "recover.h"
 #include "watch.h"
 
 void watch_wake_all(struct busd *d)
 {
-	for (size_t i = 0; i < d->reg.n; i++)
-		seg_wake_consumer(&d->reg.v[i]->seg);
+	for (size_t i = 0; i < d->reg.n; i++) {
+		struct queue *q = d->reg.v[i];
+		uint64_t n;
+
+		seg_wake_consumer(&q->seg);
+		/* No consumer to wake: a dead claim at the head is ours. */
+		n = recover_unconsumed(&q->seg);
+		if (n)
+			log_info("queue.recovered",
+			         "dead producer's claim recovered with no consumer attached",
+			         "queue=%s bytes=%llu", q->name, (unsigned long long)n);
+	}
 }
 
 void watch_add(struct busd *d, pid_t pid)

@@ -5,7 +5,9 @@
  * a pidfd in busd's epoll set.  When one exits, busd wakes the consumer of
  * every queue, so a claim the dead process left uncommitted is recovered
  * at once (libbus/recover.h) rather than at the consumer's next periodic
- * look.  Nothing here touches records: the consumer does the recovery.
+ * look.  When a queue has no consumer attached, busd takes the consumer
+ * lease for a moment and recovers a dead claim at the head itself
+ * (recover_unconsumed), so its space is not held until a consumer comes.
  * Death comes from the kernel (the pidfd becomes readable), never from a
  * timeout, so a slow process is never taken for a dead one.
  */
@@ -41,7 +43,7 @@ void watch_add(struct busd *d, pid_t pid);
 /* The pidfd tagged tag became readable: the process exited. */
 void watch_fired(struct busd *d, uint64_t tag);
 
-/* Wakes the consumer of every queue. */
+/* Wakes the consumer of every queue; recovers where there is none. */
 void watch_wake_all(struct busd *d);
 
 /* Closes every pidfd. */

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "atomics.h"
 #include "handle.h"
@@ -35,6 +36,9 @@ struct bus_consumer {
  */
 #define LATENCY_SAMPLE 16u
 
+/* Tries of the consumer lease, 1 ms apart, before -EBUSY. */
+#define LEASE_RETRIES 10
+
 int consumer_attach(struct seg *s, const struct wait_ops *ops,
                     bus_consumer **ret)
 {
@@ -44,6 +48,18 @@ int consumer_attach(struct seg *s, const struct wait_ops *ops,
 	if (!c)
 		return -ENOMEM;
 	r = seg_claim(s, SEG_LOCK_CONSUMER, &s->hdr->cons_pid);
+	/*
+	 * busd takes the lease for a moment to recover a dead producer's
+	 * claim when no consumer is attached (recover_unconsumed): a
+	 * consumer that comes then waits for it, briefly, rather than be
+	 * told the queue has one.
+	 */
+	for (int i = 0; r == -EBUSY && i < LEASE_RETRIES; i++) {
+		struct timespec ms = {.tv_nsec = 1000000};
+
+		nanosleep(&ms, NULL);
+		r = seg_claim(s, SEG_LOCK_CONSUMER, &s->hdr->cons_pid);
+	}
 	if (r < 0) {
 		free(c);
 		return r;
@@ -81,10 +97,30 @@ int bus_consumer_open_fd(int seg_fd, bus_consumer **ret)
 	return r;
 }
 
+/*
+ * Gives back what the cursor stepped over (padding, dead claims) when no
+ * message is held: nothing returned since the last release (ring.last is
+ * then before the head).  Otherwise it goes with the next release.
+ */
+static void release_skipped(bus_consumer *c)
+{
+	if (c->ring.pos != c->ring.head &&
+	    (int64_t)(c->ring.last - c->ring.head) < 0)
+		bus_release(c);
+}
+
 void bus_consumer_close(bus_consumer *c)
 {
 	if (!c)
 		return;
+	/*
+	 * Holding nothing, step over a dead claim at the head and give its
+	 * space back now: after we are gone nobody may until the next
+	 * consumer (or busd, at the next death it sees).
+	 */
+	if (c->ring.pos == c->ring.head && recover_head(&c->ring, &c->seg) &&
+	    wait_signal(c->ops, &c->seg.hdr->full_wait, INT32_MAX))
+		counter_add(&c->seg.hdr->cons.wakes, 1);
 	/* Unreleased messages stay for the next consumer (ring_cons_init). */
 	seg_unclaim(&c->seg, SEG_LOCK_CONSUMER, &c->seg.hdr->cons_pid);
 	seg_close(&c->seg);
@@ -153,6 +189,8 @@ static int read_slow(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
 
 			until = soon < deadline ? soon : deadline;
 		}
+		/* Whatever was stepped over is free space, not a held message. */
+		release_skipped(c);
 		counter_add(&h->cons.sleeps, 1);
 		if (wait_sleep(c->ops, &h->cons_wait, v, until) == -ETIMEDOUT &&
 		    until == deadline) {
@@ -174,6 +212,7 @@ static int read_slow(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
 static int poll_recover(bus_consumer *c, struct rec_hdr **ret)
 {
 	uint64_t now;
+	int r;
 
 	/* relaxed: only whether anything is claimed beyond the cursor */
 	if (load_relaxed(&c->seg.hdr->tail) == c->ring.pos)
@@ -189,7 +228,10 @@ static int poll_recover(bus_consumer *c, struct rec_hdr **ret)
 	c->stuck_since = now;
 	if (ring_recover(&c->ring, &c->seg) != RECOVER_DONE)
 		return -EAGAIN;
-	return ring_read(&c->ring, ret);
+	r = ring_read(&c->ring, ret);
+	if (r == -EAGAIN)
+		release_skipped(c);
+	return r;
 }
 
 /*

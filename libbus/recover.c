@@ -1,8 +1,11 @@
 /*
  * recover.c - skipping dead producers' claims (see recover.h).
  */
+#include <errno.h>
+
 #include "atomics.h"
 #include "recover.h"
+#include "wait.h"
 
 /* A dead producer's intent that covers the stuck position. */
 struct candidate {
@@ -117,4 +120,59 @@ int recover_slot_settled(struct seg *s, uint32_t i)
 
 	/* acquire: the head, once past the claim, was released after it */
 	return need == 0 || (int64_t)(load_acquire(&s->hdr->head) - end) >= 0;
+}
+
+uint64_t recover_head(struct ring_cons *c, struct seg *s)
+{
+	/* relaxed: the lease is ours; restored below, read only by successors */
+	uint64_t read = load_relaxed(&s->hdr->cons.read_pos);
+	struct rec_hdr *r;
+	uint64_t n;
+
+	if (c->pos != c->head)
+		return 0;
+	/* Bounded: padding, then dead claims; each pass moves the cursor. */
+	for (int i = 0; i < 8; i++) {
+		int rc = ring_read(c, &r);
+
+		if (rc == 0) {
+			/* A message: not ours to take.  Back to its start. */
+			c->pos = c->last;
+			break;
+		}
+		if (rc != -EAGAIN || ring_recover(c, s) != RECOVER_DONE)
+			break;
+	}
+	n = ring_release(c);
+	/*
+	 * ring_read published its cursor; a predecessor's (messages it read
+	 * and did not release, to be flagged redelivered) stays as it was
+	 * unless it now lies behind the head.
+	 *
+	 * relaxed: for a successor, as ring_read's own store
+	 */
+	store_relaxed(&s->hdr->cons.read_pos,
+	              read - c->head <= s->capacity ? read : c->head);
+	/* Nothing returned since that release (consumer.c: held messages). */
+	c->last = c->head - REC_ALIGN;
+	return n;
+}
+
+uint64_t recover_unconsumed(struct seg *s)
+{
+	struct seg_header *h = s->hdr;
+	struct ring_cons c;
+	uint64_t n = 0;
+
+	/* relaxed: a hint; the lease and ring_read decide */
+	if (load_relaxed(&h->head) == load_relaxed(&h->tail))
+		return 0;
+	if (seg_claim(s, SEG_LOCK_CONSUMER, &h->cons_pid) < 0)
+		return 0;
+	if (ring_cons_init(&c, s) == 0)
+		n = recover_head(&c, s);
+	seg_unclaim(s, SEG_LOCK_CONSUMER, &h->cons_pid);
+	if (n)
+		wait_signal(&wait_futex_ops, &h->full_wait, INT32_MAX);
+	return n;
 }

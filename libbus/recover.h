@@ -12,11 +12,14 @@
  * word (its slot lock is gone); a slow live producer is waited for, never
  * overwritten.
  *
- * Only the consumer runs recovery, on its own cursor, in the slow path of
- * a receive: the record state has a single writer besides the producers.
- * busd's part is to wake the consumer when it learns of a death; without
- * busd the consumer looks again every RECOVER_POLL_NS while it waits on a
- * claimed record.
+ * Only the holder of the consumer lease runs recovery, so the record state
+ * has a single writer besides the producers.  That is the consumer, on its
+ * own cursor, in the slow path of a receive and when it closes; busd wakes
+ * it when it learns of a death, and, when no consumer is attached, takes
+ * the lease for a moment to recover a dead claim at the head itself so
+ * that its space is not held until a consumer comes.  Without busd the
+ * consumer looks again every RECOVER_POLL_NS while it waits on a claimed
+ * record.
  */
 #ifndef BUS_RECOVER_H
 #define BUS_RECOVER_H
@@ -38,6 +41,27 @@ enum recover_result {
  * consumer lease may call it.
  */
 enum recover_result ring_recover(struct ring_cons *c, struct seg *s);
+
+/*
+ * Steps c's cursor over what holds no message at the head (padding, dead
+ * claims, and claims of dead producers, which it recovers first) and
+ * releases it, when c holds nothing (cursor at the head): a dead claim's
+ * space goes back to the producers at once, not at the next release,
+ * which needs another message.  Stops at a message, a live claim or a
+ * corrupt record (those are the consumer's to read and report), leaving
+ * the published cursor (cons.read_pos) as it was.  Returns the bytes
+ * released; the caller wakes producers blocked on a full queue.  Only the
+ * holder of the consumer lease may call it.
+ */
+uint64_t recover_head(struct ring_cons *c, struct seg *s);
+
+/*
+ * For busd, when a producer died: if no consumer holds the lease, takes
+ * it for a moment and does recover_head() on the head, then wakes
+ * blocked producers.  Returns the bytes released (0 when a consumer is
+ * attached: it recovers by itself once woken).
+ */
+uint64_t recover_unconsumed(struct seg *s);
 
 /*
  * 1 if slot i's last claim is settled (committed, or skipped and passed

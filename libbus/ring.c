@@ -115,7 +115,8 @@ int ring_cons_init(struct ring_cons *c, struct seg *s)
 		.pos = head,
 		/* acquire: records up to the tail were claimed before we look */
 		.cached_tail = load_acquire(&s->hdr->tail),
-		.last = head,
+		/* Nothing returned yet: last is before the head (consumer.c). */
+		.last = head - REC_ALIGN,
 		.redeliver_end = read - head <= s->capacity ? read : head,
 		.max_message = s->max_message,
 	};
