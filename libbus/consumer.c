@@ -146,6 +146,23 @@ void bus_release(bus_consumer *c)
 		counter_add(&c->seg.hdr->cons.wakes, 1);
 }
 
+/*
+ * The record at the cursor is claimed and not committed, and we are about
+ * to wait for it: say so for stats (stats.c), once per position.  A note
+ * a predecessor left for the same record is older and kept.
+ */
+static void note_stall(bus_consumer *c, uint64_t now)
+{
+	struct seg_cons_stats *cs = &c->seg.hdr->cons;
+
+	/* relaxed: we are the only writer; only stats read them */
+	if (load_relaxed(&cs->stall_pos) == c->ring.pos && load_relaxed(&cs->stall_ns))
+		return;
+	store_relaxed(&cs->stall_ns, now);
+	/* release: a reader that sees this position sees its time */
+	store_release(&cs->stall_pos, c->ring.pos);
+}
+
 /* The queue is empty: spin, then sleep on cons_wait until a record comes. */
 static int read_slow(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
 {
@@ -185,8 +202,10 @@ static int read_slow(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
 		}
 		/* A claim is pending: look again soon, its owner may die. */
 		if (rr == RECOVER_WAIT) {
-			uint64_t soon = c->ops->now_ns() + RECOVER_POLL_NS;
+			uint64_t now = c->ops->now_ns();
+			uint64_t soon = now + RECOVER_POLL_NS;
 
+			note_stall(c, now);
 			until = soon < deadline ? soon : deadline;
 		}
 		/* Whatever was stepped over is free space, not a held message. */
@@ -221,6 +240,7 @@ static int poll_recover(bus_consumer *c, struct rec_hdr **ret)
 	if (c->stuck_pos != c->ring.pos || !c->stuck_since) {
 		c->stuck_pos = c->ring.pos;
 		c->stuck_since = now;
+		note_stall(c, now);
 		return -EAGAIN;
 	}
 	if (now - c->stuck_since < RECOVER_STUCK_NS)

@@ -210,12 +210,12 @@ int ring_skip(struct ring_cons *c)
 	return 0;
 }
 
-uint64_t ring_used(const struct seg_header *h)
+uint64_t ring_used(const struct seg *s)
 {
-	struct seg_header *m = (struct seg_header *)h;
 	/* relaxed: a report, not a decision */
-	uint64_t head = load_relaxed(&m->head);
-	uint64_t tail = load_relaxed(&m->tail);
+	uint64_t head = load_relaxed(&s->hdr->head);
+	uint64_t tail = load_relaxed(&s->hdr->tail);
 
-	return tail - head <= m->capacity ? tail - head : 0;
+	/* the validated capacity, not the header's (segment.h) */
+	return tail - head <= s->capacity ? tail - head : 0;
 }

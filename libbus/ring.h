@@ -339,6 +339,6 @@ static inline uint64_t ring_release(struct ring_cons *c)
 }
 
 /* Bytes committed or claimed but not yet released (approximate). */
-uint64_t ring_used(const struct seg_header *h);
+uint64_t ring_used(const struct seg *s);
 
 #endif

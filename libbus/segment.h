@@ -95,6 +95,16 @@ struct seg_cons_stats {
 	_Atomic uint64_t read_pos;               /* the consumer's cursor: read up to here */
 	_Atomic uint64_t corrupt;                /* corrupt records reported and skipped */
 	_Atomic uint64_t hist[SEG_HIST_BUCKETS]; /* enqueue-to-receive ns */
+	/*
+	 * For stats only: where the consumer found the record it reads next
+	 * claimed and not committed (a producer stopped or slow inside a
+	 * send), and when (CLOCK_MONOTONIC).  Written in the slow path of a
+	 * receive, never cleared: a reader believes them only while that
+	 * record is still uncommitted.  Zero in a segment no consumer of
+	 * this version has used.
+	 */
+	_Atomic uint64_t stall_pos;
+	_Atomic uint64_t stall_ns;
 };
 
 struct seg_header {

@@ -6,9 +6,27 @@
  * each figure is recent, the set is not one atomic snapshot.  Who is
  * attached is asked of the kernel (the liveness locks, segment.h), not
  * of pid fields that a dead process leaves behind.
+ *
+ * Besides counters, the reader looks at a few records: the oldest message
+ * waiting (for its age), and the record the consumer reads next.  When
+ * that one is claimed and not committed while the consumer waits at it or
+ * committed messages wait behind it, the queue is stalled: nothing behind
+ * it is delivered until its producer commits or recovery skips it.  The
+ * stall's age is a lower bound, the earliest of two moments the claim
+ * certainly existed at: when the consumer found it in its way (consumer.c
+ * notes that, in its slow path), and the commit of the first message
+ * behind it (claimed later, so committed later).  The producer named is
+ * the slot whose claim intent covers the record (recover.h).
+ *
+ * The segment is input, even mapped read-only: its writers may be hostile
+ * and are running.  Every shared field is loaded once into a local, the
+ * local is checked, and only the local is used; a record's fields are
+ * read only when its whole header lies inside the ring.  Nothing here
+ * writes to the segment.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,6 +34,14 @@
 #include "atomics.h"
 #include "ring.h"
 #include "segment.h"
+#include "stats.h"
+
+/* The consumer's stall note lies in the header's spare room (layout v1). */
+_Static_assert(offsetof(struct seg_header, cons.stall_pos) == 1592, "layout v1");
+_Static_assert(offsetof(struct seg_header, cons.stall_ns) == 1600, "layout v1");
+
+/* Records stepped over, at most, looking for a message or a claim. */
+#define WALK_HOPS 16
 
 /* Upper bound of the bucket holding the q-th (per mille) delay, 0 if none. */
 static uint64_t percentile(const uint64_t *hist, uint64_t total, uint64_t per_mille)
@@ -33,44 +59,219 @@ static uint64_t percentile(const uint64_t *hist, uint64_t total, uint64_t per_mi
 	return UINT64_MAX;
 }
 
-/* Age of the committed message at the head, 0 if none is there. */
-static uint64_t oldest_age(const struct seg *s)
+/* The ring as one reading of its positions saw it. */
+struct view {
+	struct seg *s;
+	uint64_t head, tail; /* loaded once; 8-aligned, tail - head <= capacity */
+};
+
+/* What the record at a position was when looked at. */
+enum seen_kind {
+	SEEN_END,   /* at or past the tail: nothing there yet */
+	SEEN_BAD,   /* a record that frames nothing: stop looking */
+	SEEN_SKIP,  /* padding or a recovered dead claim, ext bytes */
+	SEEN_MSG,   /* a committed message of ext bytes, committed at enq_ns */
+	SEEN_CLAIM, /* claimed, not committed; ext its extent, 0 if unknown */
+};
+
+struct seen {
+	enum seen_kind kind;
+	uint64_t ext;
+	uint64_t enq_ns;
+};
+
+/*
+ * Reads the record at pos once: its length and flags into locals, and
+ * its stamp only when a record of that length fits before the ring's
+ * end (a header starting in the last 24 bytes does not).
+ */
+static struct seen look(const struct view *v, uint64_t pos)
+{
+	struct seg *s = v->s;
+	uint64_t idx = pos & (s->capacity - 1);
+	uint64_t room = s->capacity - idx;
+	struct rec_hdr *r = (struct rec_hdr *)(s->ring + idx);
+	struct seen out = {SEEN_BAD, 0, 0};
+	uint32_t flags, plen;
+	int32_t len;
+
+	if (pos - v->head >= v->tail - v->head)
+		return (struct seen){SEEN_END, 0, 0};
+	/* 8-aligned, so the length and flags words lie inside the ring */
+	if (pos % REC_ALIGN)
+		return out;
+	/* acquire: pairs with the commit (or recovery's mark) of the record */
+	len = load_acquire(&r->len);
+	/* relaxed: one reading; only this copy is used */
+	flags = __atomic_load_n(&r->flags, __ATOMIC_RELAXED);
+	if (len <= 0) {
+		/* claimed: a negative length is the record's own size */
+		uint64_t claimed = len < 0 ? (uint64_t) - (int64_t)len : 0;
+
+		out.kind = SEEN_CLAIM;
+		if (claimed >= REC_HDR && claimed - REC_HDR <= s->max_message &&
+		    rec_extent(claimed - REC_HDR) <= room)
+			out.ext = rec_extent(claimed - REC_HDR);
+		return out;
+	}
+	if (flags == REC_PAD) {
+		/* padding runs exactly to the end of the ring */
+		if ((uint64_t)len == room)
+			out = (struct seen){SEEN_SKIP, room, 0};
+		return out;
+	}
+	if (flags == REC_DEAD) {
+		if ((uint32_t)len % REC_ALIGN == 0 && (uint32_t)len >= REC_HDR &&
+		    (uint64_t)len <= room)
+			out = (struct seen){SEEN_SKIP, (uint64_t)len, 0};
+		return out;
+	}
+	if (flags != 0 || (uint32_t)len < REC_HDR)
+		return out;
+	plen = (uint32_t)len - REC_HDR;
+	if (plen > s->max_message || rec_extent(plen) > room)
+		return out;
+	out = (struct seen){SEEN_MSG, rec_extent(plen), 0};
+	/* relaxed: the stamp of a committed record (acquired above) */
+	out.enq_ns = __atomic_load_n(&r->enqueue_ns, __ATOMIC_RELAXED);
+	return out;
+}
+
+/*
+ * The producer slot whose claim intent covers pos, and where that claim
+ * ends: an intent starting at pos first, else the first that covers it.
+ * Returns false if none does.
+ */
+static bool claim_owner(struct seg *s, uint64_t pos, uint32_t *slot,
+                        uint64_t *end)
+{
+	bool found = false;
+
+	for (uint32_t i = 0; i < s->max_producers; i++) {
+		/* relaxed: a report; a live owner's intent holds until it commits */
+		uint64_t need = load_relaxed(&s->slots[i].claim_need);
+		uint64_t at = load_relaxed(&s->slots[i].claim_pos);
+
+		if (need == 0 || need > s->capacity || pos - at >= need)
+			continue;
+		if (!found || at == pos) {
+			*slot = i;
+			*end = at + need;
+			found = true;
+		}
+		if (at == pos)
+			break;
+	}
+	return found;
+}
+
+/*
+ * The first committed message at or after pos, stepping over padding,
+ * dead claims and claims in progress.  Returns true and sets *enq_ns to
+ * its stamp, false if there is none within WALK_HOPS records.
+ */
+static bool first_msg(const struct view *v, uint64_t pos, uint64_t *enq_ns)
+{
+	for (int hop = 0; hop < WALK_HOPS; hop++) {
+		struct seen r = look(v, pos);
+		uint32_t slot;
+		uint64_t end;
+
+		switch (r.kind) {
+		case SEEN_MSG:
+			*enq_ns = r.enq_ns;
+			return true;
+		case SEEN_SKIP:
+			pos += r.ext;
+			break;
+		case SEEN_CLAIM:
+			/* pos - at < need, so the claim ends after pos */
+			if (r.ext)
+				pos += r.ext;
+			else if (claim_owner(v->s, pos, &slot, &end))
+				pos = end;
+			else
+				return false;
+			break;
+		default:
+			return false;
+		}
+	}
+	return false;
+}
+
+static uint64_t age(uint64_t now, uint64_t then)
+{
+	return now > then ? now - then : 0;
+}
+
+/*
+ * Finds the claim the consumer waits at, if any, and fills the stalled_*
+ * fields.  Where the consumer reads next: where it noted a stall, if
+ * that record is still claimed; else its published cursor (or the head,
+ * if the cursor is not in the ring) past padding and dead claims.
+ */
+static void find_stall(const struct view *v, uint64_t now, bus_stats *st)
+{
+	struct seg *s = v->s;
+	struct seg_header *h = s->hdr;
+	/* acquire: pairs with the consumer's release of stall_pos after stall_ns */
+	uint64_t note_pos = load_acquire(&h->cons.stall_pos);
+	/* relaxed: at least as new as note_pos (acquired above) */
+	uint64_t note_ns = load_relaxed(&h->cons.stall_ns);
+	/* relaxed: the consumer's cursor, a hint where to look */
+	uint64_t pos = load_relaxed(&h->cons.read_pos);
+	uint64_t since = UINT64_MAX, end = 0, enq;
+	uint32_t slot = BUS_STATS_NO_SLOT;
+	struct seen r = look(v, note_pos);
+
+	if (note_ns != 0 && r.kind == SEEN_CLAIM) {
+		pos = note_pos;
+		since = note_ns;
+	} else {
+		if (pos - v->head > v->tail - v->head)
+			pos = v->head;
+		for (int hop = 0;; hop++) {
+			if (hop == WALK_HOPS)
+				return;
+			r = look(v, pos);
+			if (r.kind == SEEN_CLAIM)
+				break;
+			if (r.kind != SEEN_SKIP)
+				return;
+			pos += r.ext;
+		}
+	}
+	if (!claim_owner(s, pos, &slot, &end))
+		slot = BUS_STATS_NO_SLOT;
+	if (r.ext)
+		end = pos + r.ext;
+	/* A message committed behind the claim was claimed after it. */
+	if (end && end != pos && first_msg(v, end, &enq) && enq < since)
+		since = enq;
+	/* Nobody waits on it: a send in progress, not a stall. */
+	if (since == UINT64_MAX)
+		return;
+	st->stalled_ns = now > since ? now - since : 1;
+	st->stalled_slot = slot;
+	if (slot != BUS_STATS_NO_SLOT) {
+		struct seg_slot *sl = &s->slots[slot];
+
+		/* relaxed: the pid its producer wrote at attach, for the report */
+		st->stalled_pid = load_relaxed(&sl->pid);
+		st->stalled_alive = seg_held(s, SEG_LOCK_SLOT(slot), &sl->pid);
+	}
+}
+
+int stats_read(struct seg *s, uint64_t now, bus_stats *st)
 {
 	struct seg_header *h = s->hdr;
 	/* acquire: the records before the tail were claimed before we look */
-	uint64_t head = load_acquire(&h->head);
-	uint64_t tail = load_acquire(&h->tail);
-	uint64_t mask = s->capacity - 1;
-	struct timespec now;
-	uint64_t at, ns;
-
-	/* A scribbled head would make us read across the ring's end. */
-	if (head % REC_ALIGN)
-		return 0;
-	for (int hop = 0; hop < 2 && tail != head; hop++) {
-		struct rec_hdr *r = (struct rec_hdr *)(s->ring + (head & mask));
-		/* acquire: pairs with the commit; the consumer may be zeroing it */
-		int32_t len = load_acquire(&r->len);
-
-		if (len <= 0)
-			return 0;
-		if (__atomic_load_n(&r->flags, __ATOMIC_RELAXED) == REC_PAD) {
-			head += s->capacity - (head & mask);
-			continue;
-		}
-		at = __atomic_load_n(&r->enqueue_ns, __ATOMIC_RELAXED);
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
-		return ns > at ? ns - at : 0;
-	}
-	return 0;
-}
-
-/* Fills *st from the segment; its locks answer who is attached. */
-static void stats_fill(struct seg *s, bus_stats *st)
-{
-	struct seg_header *h = s->hdr;
-	uint64_t total = 0;
+	struct view v = {s, load_acquire(&h->head), load_acquire(&h->tail)};
+	bool sound = v.head % REC_ALIGN == 0 && v.tail % REC_ALIGN == 0 &&
+	             v.tail - v.head <= s->capacity;
+	uint64_t total = 0, enq;
+	uint32_t state;
 
 	memset(st, 0, sizeof(*st));
 	/* The identity validated when mapped, not the header again. */
@@ -101,7 +302,8 @@ static void stats_fill(struct seg *s, bus_stats *st)
 	st->recovered = load_relaxed(&h->recovered);
 	if (seg_held(s, SEG_LOCK_CONSUMER, &h->cons_pid))
 		st->consumer_pid = load_relaxed(&h->cons_pid);
-	st->depth_bytes = ring_used(h);
+	/* The positions as loaded once, not the ring's own (shared) capacity. */
+	st->depth_bytes = sound ? v.tail - v.head : 0;
 	st->depth_msgs = st->enqueued > st->dequeued ? st->enqueued - st->dequeued : 0;
 	for (int b = 0; b < SEG_HIST_BUCKETS; b++) {
 		st->latency_hist[b] = load_relaxed(&h->cons.hist[b]);
@@ -110,14 +312,23 @@ static void stats_fill(struct seg *s, bus_stats *st)
 	st->p50_ns = percentile(st->latency_hist, total, 500);
 	st->p99_ns = percentile(st->latency_hist, total, 990);
 	st->p999_ns = percentile(st->latency_hist, total, 999);
-	st->oldest_age_ns = oldest_age(s);
-	st->deleted = !!(load_relaxed(&h->state) & SEG_STATE_DELETED);
-	st->broken = !!(load_relaxed(&h->state) & SEG_STATE_BROKEN);
+	st->stalled_slot = BUS_STATS_NO_SLOT;
+	if (sound) {
+		if (first_msg(&v, v.head, &enq))
+			st->oldest_age_ns = age(now, enq);
+		find_stall(&v, now, st);
+	}
+	state = load_relaxed(&h->state);
+	st->deleted = !!(state & SEG_STATE_DELETED);
+	st->broken = !!(state & SEG_STATE_BROKEN);
 	st->corrupt = load_relaxed(&h->cons.corrupt);
+	return 0;
 }
 
 int bus_stats_read_fd(int seg_fd, bus_stats *ret)
 {
+	struct timespec now;
+	bus_stats st;
 	struct seg s;
 	const char *why;
 	int fd, r;
@@ -133,7 +344,11 @@ int bus_stats_read_fd(int seg_fd, bus_stats *ret)
 		close(fd);
 		return r;
 	}
-	stats_fill(&s, ret);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	r = stats_read(&s, (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec,
+	               &st);
 	seg_close(&s);
-	return 0;
+	if (r == 0)
+		*ret = st;
+	return r;
 }

@@ -18,19 +18,20 @@
 # Usage: scripts/fuzz.sh [--seconds N] [--merge] [--target NAME]... [--help]
 #   --seconds N    run each target N seconds (default 60)
 #   --merge        merge new coverage into tests/fuzz/corpus/NAME
-#   --target NAME  only this target (segment, ring, control, unpack);
-#                  repeatable
+#   --target NAME  only this target (segment, ring, control, unpack,
+#                  stats); repeatable
 set -euo pipefail
 
 usage() {
 	sed -n '2,22s/^# \{0,1\}//p' "$0"
 }
 
-all_targets=(segment ring control unpack)
+all_targets=(segment ring control unpack stats)
 # Largest input per target: a segment image of a few KiB, the ring's
 # 16-byte prefix + 1 KiB, a control packet (the target accepts any size),
-# two versions of a payload of up to 4 KiB.
-declare -A max_len=([segment]=16384 [ring]=1040 [control]=4096 [unpack]=8192)
+# two versions of a payload of up to 4 KiB, the stats reader's 32-byte
+# prefix + 1 KiB.
+declare -A max_len=([segment]=16384 [ring]=1040 [control]=4096 [unpack]=8192 [stats]=1056)
 
 seconds=60
 merge=0

@@ -154,11 +154,20 @@ int utf8_valid(const void *data, size_t n);
  */
 int write_all(int fd, const void *data, size_t n);
 
+/* A queue whose stats could not be read (its segment is corrupt, ...). */
+#define STATS_FAULT_WHY 256
+struct stats_fault {
+	char name[BUS_NAME_MAX + 1];
+	char why[STATS_FAULT_WHY]; /* "cannot read its segment: ..." */
+};
+
 /*
- * Appends the n queues' stats v in the Prometheus text format (prom.c);
- * direct: they were read from /dev/shm because busd was down.
+ * Appends the n queues' stats v, and the nbad queues bad that could not
+ * be read, in the Prometheus text format (prom.c); direct: they were read
+ * from /dev/shm because busd was down.
  */
-void render_prometheus(struct buf *o, const bus_stats *v, size_t n, bool direct);
+void render_prometheus(struct buf *o, const bus_stats *v, size_t n,
+                       const struct stats_fault *bad, size_t nbad, bool direct);
 
 /* --- signals --- */
 

@@ -18,6 +18,12 @@
  * sample of what it receives (libbus reads the clock for one bus_recv()
  * in several, for every message of a batch), so _count is the number of
  * delays measured, not of messages received.
+ *
+ * Two families are not one sample per queue: bus_queue_stalled_producer
+ * has a sample (1, labelled with the slot, its pid and whether it lives)
+ * only for a queue that is stalled behind a slot's claim, and
+ * bus_queue_readable also has one (0) for each queue whose segment could
+ * not be read, which has no sample anywhere else.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -72,6 +78,9 @@ GETTER(v_producers, st->producers)
 GETTER(v_max_producers, st->max_producers)
 GETTER(v_consumer, st->consumer_pid != 0)
 GETTER(v_oldest, st->oldest_age_ns)
+GETTER(v_corrupt, st->corrupt)
+GETTER(v_broken, st->broken != 0)
+GETTER(v_stalled, st->stalled_ns)
 
 static const struct family families[] = {
 	{"bus_queue_messages_enqueued_total", COUNTER, UNIT_COUNT,
@@ -113,7 +122,16 @@ static const struct family families[] = {
 	{"bus_queue_consumer_attached", GAUGE, UNIT_COUNT,
          "1 if a live consumer is attached, else 0.", v_consumer},
 	{"bus_queue_oldest_message_age_seconds", GAUGE, UNIT_NS,
-         "Age of the message at the head of the queue, 0 if it is empty.", v_oldest},
+         "Age of the oldest message waiting in the queue, 0 if none.", v_oldest},
+	{"bus_queue_corrupt_records_total", COUNTER, UNIT_COUNT,
+         "Corrupt records the consumer reported and stepped over.", v_corrupt},
+	{"bus_queue_broken", GAUGE, UNIT_COUNT,
+         "1 if a record the consumer cannot step over stopped the queue, else 0.",
+         v_broken},
+	{"bus_queue_stalled_seconds", GAUGE, UNIT_NS,
+         "How long the record the consumer reads next has been claimed and not "
+         "committed while others wait behind it; 0 if the queue is not stalled.",
+         v_stalled},
 };
 
 /* A label value as the format wants it: \\, \" and \n escaped. */
@@ -202,7 +220,71 @@ static void put_histogram(struct buf *o, const bus_stats *st)
 	buf_printf(o, "%" PRIu64 "\n", total);
 }
 
-void render_prometheus(struct buf *o, const bus_stats *v, size_t n, bool direct)
+/* 1 if a queue of that name was read (a bad one then is a stale segment). */
+static bool listed(const bus_stats *v, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!v[i].deleted && strcmp(v[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Which producer a stalled queue waits for: a sample of 1 per stalled
+ * queue whose slot is known, labelled with the slot and the pid its
+ * producer wrote into it; no sample while the queue flows.
+ */
+static void put_stalled_producer(struct buf *o, const bus_stats *v, size_t n)
+{
+	static const char *name = "bus_queue_stalled_producer";
+
+	put_help(o, name, "1 for the producer slot whose uncommitted claim stalls the "
+	                  "queue, labelled with the slot and the pid that producer "
+	                  "wrote into its slot; no sample if the queue is not stalled.",
+	         "gauge");
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].deleted || !v[i].stalled_ns || v[i].stalled_slot == BUS_STATS_NO_SLOT)
+			continue;
+		buf_printf(o, "%s{queue=\"", name);
+		put_label(o, v[i].name);
+		buf_printf(o, "\",slot=\"%" PRIu32 "\",pid=\"%" PRIu32 "\",alive=\"%d\"} 1\n",
+		           v[i].stalled_slot, v[i].stalled_pid, v[i].stalled_alive ? 1 : 0);
+	}
+}
+
+/*
+ * Whether each queue's segment could be read: 1 for those shown, 0 for
+ * those that failed (and so have no other sample).
+ */
+static void put_readable(struct buf *o, const bus_stats *v, size_t n,
+                         const struct stats_fault *bad, size_t nbad)
+{
+	static const char *name = "bus_queue_readable";
+
+	put_help(o, name, "1 if the queue's segment was read, 0 if it could not be "
+	                  "(it fails validation: corrupt, or another layout version).",
+	         "gauge");
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].deleted)
+			continue;
+		put_sample(o, name, "", v[i].name, NULL);
+		buf_puts(o, "1\n");
+	}
+	for (size_t i = 0; i < nbad; i++) {
+		bool again = listed(v, n, bad[i].name);
+
+		/* one sample per name: a live queue, or its first bad segment */
+		for (size_t k = 0; k < i && !again; k++)
+			again = strcmp(bad[k].name, bad[i].name) == 0;
+		if (again)
+			continue;
+		put_sample(o, name, "", bad[i].name, NULL);
+		buf_puts(o, "0\n");
+	}
+}
+
+void render_prometheus(struct buf *o, const bus_stats *v, size_t n,
+                       const struct stats_fault *bad, size_t nbad, bool direct)
 {
 	put_help(o, "bus_busd_up", "1 if busd answered, 0 if these figures were "
 	                           "read from the segments in /dev/shm.",
@@ -226,6 +308,8 @@ void render_prometheus(struct buf *o, const bus_stats *v, size_t n, bool direct)
 			}
 		}
 	}
+	put_stalled_producer(o, v, n);
+	put_readable(o, v, n, bad, nbad);
 	put_help(o, "bus_queue_latency_seconds", "Enqueue-to-receive delay of a sample "
 	                                         "of received messages (_sum estimated from power-of-two buckets).",
 	         "histogram");

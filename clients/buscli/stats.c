@@ -16,6 +16,11 @@
  * readings of the segment's histogram).  On a terminal each refresh
  * clears the screen; into a pipe or file the tables follow one another.
  * --prometheus prints the Prometheus text format instead (prom.c).
+ *
+ * A queue whose segment cannot be read (it fails validation: corrupt,
+ * another layout version) does not hide the others: it is listed apart,
+ * in every format, each refresh, and said on stderr once the rest is
+ * printed; the exit status is then EXIT_FAIL.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -23,6 +28,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +63,9 @@ static const char stats_help[] =
 /* One refresh: every queue's stats, and where they came from. */
 struct snapshot {
 	bus_stats *v;
-	size_t n;
+	size_t n, cap;
+	struct stats_fault *bad; /* queues whose stats could not be read */
+	size_t nbad, badcap;
 	bool direct;       /* read from /dev/shm, busd down */
 	uint64_t taken_ns; /* CLOCK_MONOTONIC */
 };
@@ -73,22 +81,58 @@ static uint64_t mono_ns(void)
 static void snapshot_free(struct snapshot *s)
 {
 	free(s->v);
+	free(s->bad);
 	*s = (struct snapshot){0};
 }
 
-static int push(struct snapshot *s, size_t *cap, const bus_stats *st)
+static int push(struct snapshot *s, const bus_stats *st)
 {
-	if (s->n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 16;
+	if (s->n == s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 16;
 		bus_stats *v = realloc(s->v, ncap * sizeof(*v));
 
 		if (!v)
 			return -ENOMEM;
 		s->v = v;
-		*cap = ncap;
+		s->cap = ncap;
 	}
 	s->v[s->n++] = *st;
 	return 0;
+}
+
+/* Records queue as unreadable, for why (printf format). */
+static int push_bad(struct snapshot *s, const char *queue, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int push_bad(struct snapshot *s, const char *queue, const char *fmt, ...)
+{
+	struct stats_fault *f;
+	va_list ap;
+
+	if (s->nbad == s->badcap) {
+		size_t ncap = s->badcap ? s->badcap * 2 : 4;
+		struct stats_fault *v = realloc(s->bad, ncap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		s->bad = v;
+		s->badcap = ncap;
+	}
+	f = &s->bad[s->nbad++];
+	snprintf(f->name, sizeof(f->name), "%s", queue);
+	va_start(ap, fmt);
+	vsnprintf(f->why, sizeof(f->why), fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+/*
+ * A failure of one queue's stats that leaves the others readable: its
+ * segment fails validation, or busd refuses that one queue.
+ */
+static bool queue_fault(int rc)
+{
+	return rc == -EBADMSG || rc == -EPROTO || rc == -EACCES;
 }
 
 static int by_name(const void *a, const void *b)
@@ -98,6 +142,13 @@ static int by_name(const void *a, const void *b)
 
 	/* the same name twice: a deleted segment not yet gone, live one first */
 	return d ? d : x->deleted - y->deleted;
+}
+
+static int fault_by_name(const void *a, const void *b)
+{
+	const struct stats_fault *x = a, *y = b;
+
+	return strcmp(x->name, y->name);
 }
 
 /*
@@ -119,7 +170,6 @@ static uint32_t socket_instance(const char *socket)
 static int read_direct(struct cli *cli, const char *queue, struct snapshot *s)
 {
 	uint32_t inst = socket_instance(cli->socket);
-	size_t cap = 0;
 	struct dirent *d;
 	DIR *dir;
 	int rc = 0;
@@ -143,15 +193,36 @@ static int read_direct(struct cli *cli, const char *queue, struct snapshot *s)
 		r = bus_stats_read_fd(fd, &st);
 		close(fd);
 		/* the name is the index; the header must agree with it */
-		if (r < 0 || strcmp(st.name, qname) != 0 || memcmp(st.uuid, uuid, 16) != 0)
-			continue;
-		if ((rc = push(s, &cap, &st)) < 0)
+		if (r < 0)
+			rc = push_bad(s, qname, "cannot read its segment " SHM_DIR "/%s: %s",
+			              d->d_name, bus_strerror(r));
+		else if (strcmp(st.name, qname) != 0 || memcmp(st.uuid, uuid, 16) != 0)
+			rc = push_bad(s, qname, "segment " SHM_DIR "/%s holds another "
+			                        "queue ('%s')",
+			              d->d_name, st.name);
+		else
+			rc = push(s, &st);
+		if (rc < 0)
 			break;
 	}
 	closedir(dir);
 	if (rc == 0 && s->n > 1)
 		qsort(s->v, s->n, sizeof(*s->v), by_name);
+	if (rc == 0 && s->nbad > 1)
+		qsort(s->bad, s->nbad, sizeof(*s->bad), fault_by_name);
 	return rc;
+}
+
+/* Records that queue's stats failed with rc, in busd's words if it had some. */
+static int bad_stats(struct snapshot *s, bus *b, const char *queue, int rc)
+{
+	char why[STATS_FAULT_WHY];
+
+	/* busd handed the segment out; it failed validation here */
+	if (rc == -EBADMSG || rc == -EPROTO)
+		return push_bad(s, queue, "cannot read its segment: %s", bus_strerror(rc));
+	cli_reason(why, sizeof(why), b, rc);
+	return push_bad(s, queue, "%s", why);
 }
 
 /* Asks busd for every queue (or one), then reads each one's stats. */
@@ -159,14 +230,15 @@ static int read_busd(bus *b, const char *queue, struct snapshot *s,
                      char *reason, size_t rn)
 {
 	bus_queue_info *list = NULL;
-	size_t cap = 0;
 	bus_stats st;
 	int n, rc = 0;
 
 	if (queue) {
 		rc = bus_queue_stats(b, queue, &st);
 		if (rc == 0)
-			rc = push(s, &cap, &st);
+			rc = push(s, &st);
+		else if (queue_fault(rc))
+			rc = bad_stats(s, b, queue, rc);
 		if (rc < 0)
 			cli_reason(reason, rn, b, rc);
 		return rc;
@@ -183,8 +255,10 @@ static int read_busd(bus *b, const char *queue, struct snapshot *s,
 			continue;
 		}
 		if (rc == 0)
-			rc = push(s, &cap, &st);
-		else
+			rc = push(s, &st);
+		else if (queue_fault(rc))
+			rc = bad_stats(s, b, list[i].name, rc);
+		if (rc < 0)
 			cli_reason(reason, rn, b, rc);
 	}
 	free(list);
@@ -235,7 +309,7 @@ static int take(struct cli *cli, const char *queue, bool *was_direct,
 			snapshot_free(s);
 			return EXIT_FAIL;
 		}
-		if (queue && s->n == 0) {
+		if (queue && s->n == 0 && s->nbad == 0) {
 			cli_error("%s: no such queue (busd not reachable at %s, and no "
 			          "segment of it in " SHM_DIR ")",
 			          what, cli->socket);
@@ -271,6 +345,24 @@ static double rate(uint64_t now, uint64_t before, uint64_t dt_ns)
 	return now >= before && dt_ns ? (double)(now - before) * 1e9 / (double)dt_ns : 0;
 }
 
+/* A JSON string of a reason that may hold bytes that are not UTF-8 ('?' then). */
+static void json_text(struct buf *o, const char *text)
+{
+	char safe[STATS_FAULT_WHY];
+	size_t n = strnlen(text, sizeof(safe) - 1);
+
+	if (utf8_valid(text, n)) {
+		buf_json_str(o, text, n);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		safe[i] = text[i];
+		if ((unsigned char)safe[i] >= 0x80)
+			safe[i] = '?';
+	}
+	buf_json_str(o, safe, n);
+}
+
 static void render_json(struct buf *o, const struct snapshot *s,
                         const struct snapshot *prev)
 {
@@ -292,6 +384,14 @@ static void render_json(struct buf *o, const struct snapshot *s,
 		           st->producer_wakeups, st->recovered, st->redelivered,
 		           st->oldest_age_ns, st->p50_ns, st->p99_ns, st->p999_ns,
 		           st->deleted ? "true" : "false");
+		buf_printf(o, ",\"broken\":%s,\"corrupt\":%" PRIu64 ",\"stalled_ns\":%" PRIu64,
+		           st->broken ? "true" : "false", st->corrupt, st->stalled_ns);
+		if (st->stalled_slot != BUS_STATS_NO_SLOT)
+			buf_printf(o, ",\"stalled_slot\":%" PRIu32, st->stalled_slot);
+		else
+			buf_puts(o, ",\"stalled_slot\":null");
+		buf_printf(o, ",\"stalled_pid\":%" PRIu32 ",\"stalled_alive\":%s",
+		           st->stalled_pid, st->stalled_alive ? "true" : "false");
 		if (p) {
 			uint64_t dt = s->taken_ns - prev->taken_ns;
 
@@ -301,21 +401,43 @@ static void render_json(struct buf *o, const struct snapshot *s,
 		}
 		buf_puts(o, "}");
 	}
+	buf_puts(o, "],\"errors\":[");
+	for (size_t i = 0; i < s->nbad; i++) {
+		buf_puts(o, i ? ",{\"name\":" : "{\"name\":");
+		buf_json_str(o, s->bad[i].name, strlen(s->bad[i].name));
+		buf_puts(o, ",\"error\":");
+		json_text(o, s->bad[i].why);
+		buf_puts(o, "}");
+	}
 	buf_puts(o, "]}\n");
+}
+
+/* The stall of a queue in words: "4.2 s, behind producer slot 3 (pid 42, alive)". */
+static void fmt_stall(char *buf, size_t n, const bus_stats *st)
+{
+	char age[32];
+
+	cli_fmt_ns(age, sizeof(age), st->stalled_ns);
+	if (st->stalled_slot == BUS_STATS_NO_SLOT)
+		snprintf(buf, n, "%s, behind a claim no producer slot owns", age);
+	else
+		snprintf(buf, n, "%s, behind producer slot %" PRIu32 " (pid %" PRIu32 ", %s)",
+		         age, st->stalled_slot, st->stalled_pid,
+		         st->stalled_alive ? "alive" : "dead, not yet recovered");
 }
 
 static void render_text(struct buf *o, const struct snapshot *s)
 {
-	char uuid[37], a[32], b2[32], c[32];
+	char uuid[37], a[32], b2[32], c[32], stall[160];
 
-	if (s->n == 0)
+	if (s->n == 0 && s->nbad == 0)
 		buf_puts(o, "no queues\n");
 	for (size_t i = 0; i < s->n; i++) {
 		const bus_stats *st = &s->v[i];
 
 		cli_fmt_uuid(uuid, st->uuid);
-		buf_printf(o, "%squeue %s%s\n", i ? "\n" : "", st->name,
-		           st->deleted ? " (deleted)" : "");
+		buf_printf(o, "%squeue %s%s%s\n", i ? "\n" : "", st->name,
+		           st->deleted ? " (deleted)" : "", st->broken ? " (broken)" : "");
 		buf_printf(o, "  %-13s %s\n", "uuid", uuid);
 		cli_fmt_bytes(a, sizeof(a), st->capacity);
 		buf_printf(o, "  %-13s %s, max message %" PRIu32 " B, %" PRIu32 " producer slots\n", "capacity", a, st->max_message,
@@ -343,6 +465,17 @@ static void render_text(struct buf *o, const struct snapshot *s)
 		           st->recovered);
 		buf_printf(o, "  %-13s %" PRIu64 " messages after a consumer died\n",
 		           "redelivered", st->redelivered);
+		buf_printf(o, "  %-13s %" PRIu64 " records reported and stepped over%s\n",
+		           "corrupt", st->corrupt,
+		           st->broken ? "; broken: one it cannot step over stopped the "
+		                        "queue"
+		                      : "");
+		if (st->stalled_ns) {
+			fmt_stall(stall, sizeof(stall), st);
+			buf_printf(o, "  %-13s %s\n", "stalled", stall);
+		} else {
+			buf_printf(o, "  %-13s -\n", "stalled");
+		}
 		if (st->dequeued) {
 			cli_fmt_ns(a, sizeof(a), st->p50_ns);
 			cli_fmt_ns(b2, sizeof(b2), st->p99_ns);
@@ -353,6 +486,9 @@ static void render_text(struct buf *o, const struct snapshot *s)
 			buf_printf(o, "  %-13s -\n", "latency");
 		}
 	}
+	for (size_t i = 0; i < s->nbad; i++)
+		buf_printf(o, "%squeue %s (unreadable)\n  %-13s %s\n", i || s->n ? "\n" : "",
+		           s->bad[i].name, "error", s->bad[i].why);
 }
 
 /*
@@ -409,6 +545,9 @@ static void render_top(struct buf *o, const struct snapshot *s,
 	for (size_t i = 0; i < s->n; i++)
 		if ((int)strlen(s->v[i].name) > w)
 			w = (int)strlen(s->v[i].name);
+	for (size_t i = 0; i < s->nbad; i++)
+		if ((int)strlen(s->bad[i].name) > w)
+			w = (int)strlen(s->bad[i].name);
 	if (prev)
 		buf_printf(o, "rates and latency over the last %.1f s\n\n",
 		           (double)(s->taken_ns - prev->taken_ns) / 1e9);
@@ -423,6 +562,7 @@ static void render_top(struct buf *o, const struct snapshot *s,
 		uint64_t dt = p ? s->taken_ns - prev->taken_ns : 0;
 		uint64_t hist[BUS_STATS_BUCKETS];
 		char in[24], out[24], p50[24] = "-", p99[24] = "-", cons[24] = "-";
+		char note[200] = "";
 
 		for (int b = 0; b < BUS_STATS_BUCKETS; b++) {
 			uint64_t before = p ? p->latency_hist[b] : 0;
@@ -437,14 +577,23 @@ static void render_top(struct buf *o, const struct snapshot *s,
 		fmt_rate(out, sizeof(out), st, p, dt, false);
 		if (st->consumer_pid)
 			snprintf(cons, sizeof(cons), "%" PRIu32, st->consumer_pid);
-		buf_printf(o, "%-*s %10" PRIu64 " %5.1f%% %10s %10s %9s %9s %5" PRIu32 " %8s%s\n", w, st->name, st->depth_msgs,
+		if (st->stalled_ns) {
+			char stall[160];
+
+			fmt_stall(stall, sizeof(stall), st);
+			snprintf(note, sizeof(note), "  (stalled %s)", stall);
+		}
+		buf_printf(o, "%-*s %10" PRIu64 " %5.1f%% %10s %10s %9s %9s %5" PRIu32 " %8s%s%s%s\n", w, st->name, st->depth_msgs,
 		           st->capacity ? 100.0 * (double)st->depth_bytes /
 		                                  (double)st->capacity
 		                        : 0.0,
 		           in, out, p50, p99, st->producers, cons,
-		           st->deleted ? "  (deleted)" : "");
+		           st->deleted ? "  (deleted)" : "", st->broken ? "  (broken)" : "",
+		           note);
 	}
-	if (s->n == 0)
+	for (size_t i = 0; i < s->nbad; i++)
+		buf_printf(o, "%-*s  (unreadable: %s)\n", w, s->bad[i].name, s->bad[i].why);
+	if (s->n == 0 && s->nbad == 0)
 		buf_puts(o, "(no queues)\n");
 }
 
@@ -531,7 +680,7 @@ int cmd_stats(struct cli *cli, int argc, char **argv)
 			           cur.direct ? " (busd down: read from " SHM_DIR ")" : "");
 		}
 		if (prom)
-			render_prometheus(&out, cur.v, cur.n, cur.direct);
+			render_prometheus(&out, cur.v, cur.n, cur.bad, cur.nbad, cur.direct);
 		else if (json)
 			render_json(&out, &cur, watch && prev.taken_ns ? &prev : NULL);
 		else if (watch)
@@ -543,6 +692,13 @@ int cmd_stats(struct cli *cli, int argc, char **argv)
 			cli_error("stats: writing the output: %s", strerror(-c));
 			rc = EXIT_FAIL;
 			break;
+		}
+		/* The rest is printed; now what could not be (a watch shows rows). */
+		if (!watch) {
+			for (size_t i = 0; i < cur.nbad; i++)
+				cli_error("stats '%s': %s", cur.bad[i].name, cur.bad[i].why);
+			if (cur.nbad)
+				rc = EXIT_FAIL;
 		}
 		snapshot_free(&prev);
 		prev = cur;

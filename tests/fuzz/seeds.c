@@ -3,8 +3,8 @@
  *
  *   fuzz_seeds DIR      (DIR is tests/fuzz/corpus)
  *
- * Writes DIR/control, DIR/segment and DIR/ring, one small file per seed,
- * named for what it holds.  Every seed is built with the code it feeds
+ * Writes DIR/control, DIR/segment, DIR/ring and DIR/stats, one small
+ * file per seed, named for what it holds.  Every seed is built with the code it feeds
  * (protobuf-c packing of control requests, seg_format, a producer sending
  * into a segment in memory), so the seeds start the fuzzer on inputs the
  * targets accept, and near the edges (wrap, padding, dead claims,
@@ -618,6 +618,135 @@ static void unpack_seeds(void)
 	put_unpack("probe-length-flip", 2, 512, a, la, b, la);
 }
 
+/*
+ * Writes the stats seed: fuzz_stats's 32-byte prefix, then the ring from
+ * head.  The consumer's stall note is given (its position relative to the
+ * head, and how many microseconds before the target's clock), the rest
+ * is the segment's own.
+ */
+static void put_stats(const char *name, struct mem *m, uint8_t flags,
+                      int16_t note_off, int16_t note_us)
+{
+	uint8_t buf[32 + 1024];
+	uint64_t head = atomic_load(&m->s.hdr->head);
+	uint64_t tail = atomic_load(&m->s.hdr->tail);
+	uint64_t read = atomic_load(&m->s.hdr->cons.read_pos);
+	uint64_t base = flags & 0x01 ? UINT64_MAX - 4095 : 0;
+	uint64_t hv = (head - base) / 8, used = (tail - head) / 8;
+	int64_t rv = (int64_t)(read - head) / 8;
+	size_t n = sizeof(buf);
+
+	if (m->s.capacity != 1024 || m->s.max_producers != 4 || hv > 0xffff) {
+		fprintf(stderr, "seeds: stats seed %s does not fit fuzz_stats\n", name);
+		exit(1);
+	}
+	if (rv < INT16_MIN || rv > INT16_MAX)
+		rv = 0;
+	memset(buf, 0, sizeof(buf));
+	buf[0] = flags;
+	buf[1] = (uint8_t)hv;
+	buf[2] = (uint8_t)(hv >> 8);
+	buf[3] = (uint8_t)used;
+	buf[4] = (uint8_t)(used >> 8);
+	buf[5] = (uint8_t)rv;
+	buf[6] = (uint8_t)((uint16_t)rv >> 8);
+	buf[7] = (uint8_t)note_off;
+	buf[8] = (uint8_t)((uint16_t)note_off >> 8);
+	buf[9] = (uint8_t)note_us;
+	buf[10] = (uint8_t)((uint16_t)note_us >> 8);
+	for (uint32_t i = 0; i < 4; i++) {
+		struct seg_slot *slot = &m->s.slots[i];
+		uint64_t need = atomic_load(&slot->claim_need);
+		int64_t at = (int64_t)(atomic_load(&slot->claim_pos) - head);
+		uint8_t *b = buf + 11 + 5 * i;
+
+		if (need == 0 || at < INT16_MIN || at > INT16_MAX)
+			at = 0;
+		b[0] = (uint8_t)at;
+		b[1] = (uint8_t)((uint16_t)at >> 8);
+		b[2] = (uint8_t)need;
+		b[3] = (uint8_t)(need >> 8);
+		/* in memory a slot is held while its pid is not 0 */
+		b[4] = atomic_load(&slot->pid) ? 100 + (uint8_t)i : 0;
+	}
+	buf[31] = flags & 0x04 ? (uint8_t)'/' : (uint8_t)'x';
+	for (size_t i = 0; i < 1024; i++)
+		buf[32 + i] = m->s.ring[(head + i) & 1023];
+	/* Trailing zeros add nothing the target does not pad with itself. */
+	while (n > 32 && buf[n - 1] == 0)
+		n--;
+	put("stats", name, buf, n);
+}
+
+static void stats_seeds(void)
+{
+	struct mem m;
+	bus_producer *p, *q;
+	struct rec_hdr *r;
+	struct ring_prod rp;
+
+	mem_new(&m, 1024, 0, 4, 0);
+	put_stats("empty", &m, 0, 0, 0);
+	p = producer(&m);
+	send_probe(p, 1, 10);
+	send_probe(p, 2, 100);
+	send_raw(p, "hello");
+	put_stats("probes", &m, 0x02, 0, 0);
+	put_stats("name-scribbled", &m, 0x04, 0, 0);
+	bus_producer_close(p);
+	free(m.p);
+
+	/*
+	 * The head in the last 8, 16, 24 bytes of the ring: padding whose
+	 * flags read 0 (being zeroed), then a message at the ring's start.
+	 * The reader once took it for a message and read its stamp past the
+	 * end of the mapping.
+	 */
+	for (uint64_t off = 8; off <= 24; off += 8) {
+		char file[32];
+
+		mem_new(&m, 1024, 0, 4, 1024 - off);
+		p = producer(&m);
+		send_raw(p, "behind the padding");
+		rec_at(&m, 1024 - off)->flags = 0;
+		snprintf(file, sizeof(file), "head-last-%u", (unsigned)off);
+		put_stats(file, &m, 0, 0, 0);
+		bus_producer_close(p);
+		free(m.p);
+	}
+
+	/* A claim at the head (slot 0) with a message committed behind it. */
+	mem_new(&m, 1024, 0, 4, 64);
+	p = producer(&m);
+	q = producer(&m);
+	ring_prod_init(&rp, &m.s, bus_producer_slot(p));
+	if (ring_claim(&rp, 40, &r) < 0)
+		exit(1);
+	send_raw(q, "behind the stalled claim");
+	put_stats("stall-behind", &m, 0x02, 0, 0);
+	/* the consumer noted it 5 ms ago */
+	put_stats("stall-noted", &m, 0x02, 0, 5000);
+	/* stopped before its first store: only the slot's intent frames it */
+	atomic_store(&rec_at(&m, 64)->len, 0);
+	put_stats("stall-zeros", &m, 0x02, 0, 0);
+	bus_producer_close(q);
+	bus_producer_close(p);
+	free(m.p);
+
+	/* A claim that wraps: padding, then the claim at the ring's start. */
+	mem_new(&m, 1024, 0, 4, UINT64_MAX - 4095 + 1024 - 40);
+	p = producer(&m);
+	q = producer(&m);
+	ring_prod_init(&rp, &m.s, bus_producer_slot(p));
+	if (ring_claim(&rp, 32, &r) < 0)
+		exit(1);
+	send_raw(q, "after the wrap");
+	put_stats("stall-wrap-2-64", &m, 0x01, 40, 300);
+	bus_producer_close(q);
+	bus_producer_close(p);
+	free(m.p);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -633,6 +762,7 @@ int main(int argc, char **argv)
 	segment_seeds();
 	ring_seeds();
 	unpack_seeds();
+	stats_seeds();
 	printf("wrote %u seeds under %s\n", written, outdir);
 	return 0;
 }

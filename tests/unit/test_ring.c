@@ -428,7 +428,7 @@ static void test_full_ring(void **state)
 	assert_int_equal(bus_send(p, 1, NULL, 0, 0), -EAGAIN);
 	assert_int_equal(tail_of(&m), 256);
 	assert_int_equal(full_of(&m, slot), 2);
-	assert_int_equal(ring_used(m.seg.hdr), 256);
+	assert_int_equal(ring_used(&m.seg), 256);
 
 	/* Received but not released is still held: still full. */
 	assert_int_equal(bus_recv(c, &msg, 0), 0);

@@ -172,14 +172,33 @@ typedef struct bus_stats {
 	uint64_t producer_wakeups;                /* futex wakes the consumer made for producers */
 	uint64_t recovered;                       /* records recovered from dead producers */
 	uint64_t redelivered;                     /* messages delivered again after a consumer died */
-	uint64_t oldest_age_ns;                   /* age of the message at the head, 0 if empty */
+	uint64_t oldest_age_ns;                   /* age of the oldest message waiting (behind a
+	                                     stalled claim too), 0 if none */
 	uint64_t p50_ns, p99_ns, p999_ns;         /* enqueue-to-receive, from the histogram
 	                                     (sampled: 1 in 16 single receives) */
 	uint64_t latency_hist[BUS_STATS_BUCKETS]; /* [2^b, 2^(b+1)) ns */
 	int deleted;                              /* the queue was deleted */
 	int broken;                               /* a corrupt record stopped the queue */
 	uint64_t corrupt;                         /* corrupt records reported and skipped */
+	/*
+	 * A stall: the record the consumer reads next was claimed by a
+	 * producer that has not committed it (stopped, hung, or dead and not
+	 * yet recovered), while the consumer waits at it or committed
+	 * messages wait behind it.  Nothing behind it is delivered until it
+	 * is committed or recovered.  A send merely in progress with nobody
+	 * waiting on it is not a stall.
+	 */
+	uint64_t stalled_ns;   /* stalled for at least this long; 0: not stalled */
+	uint32_t stalled_slot; /* producer slot whose claim it is, BUS_STATS_NO_SLOT
+	                          if not stalled or no slot claims it */
+	uint32_t stalled_pid;  /* pid that slot's producer wrote into it when it
+	                          attached (self-reported), 0 if none */
+	int stalled_alive;     /* 1 if that producer lives (its kernel lock is held);
+	                          0 if it died and its claim awaits recovery */
 } bus_stats;
+
+/* bus_stats.stalled_slot when no producer slot is named. */
+#define BUS_STATS_NO_SLOT UINT32_MAX
 
 /*
  * Reads a queue's stats through busd (which hands out a read-only
