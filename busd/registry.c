@@ -294,7 +294,38 @@ static int adopt_open(const struct registry *r, const char *shm_name,
 	return 0;
 }
 
-static void adopt_one(struct registry *r, const char *entry)
+/*
+ * Removes entry, a temporary name of this instance: a segment whose
+ * creation a busd of this instance did not finish (it was killed before
+ * seg_create_shm() gave it its name).  Nobody can have it open but that
+ * busd, which is dead: only one busd serves a socket (it holds the lock),
+ * and the instance is a hash of the socket path.  Only busd's own files
+ * are removed; anything else under such a name is not busd's to judge.
+ */
+static void remove_temp(const struct registry *r, int dir, const char *entry)
+{
+	struct stat st;
+
+	if (fstatat(dir, entry, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	if (!S_ISREG(st.st_mode) || st.st_uid != r->self_uid) {
+		log_warn("queue.temp_foreign", "a file under one of busd's temporary "
+		                               "names that busd did not make: left in place",
+		         "shm=/%s uid=%u",
+		         entry, (unsigned)st.st_uid);
+		return;
+	}
+	if (unlinkat(dir, entry, 0) < 0) {
+		log_error("queue.remove_failed", "cannot remove an incomplete segment",
+		          "shm=/%s error=\"%s\"", entry, strerror(errno));
+		return;
+	}
+	log_info("queue.remove_temp", "removed an incomplete segment: busd died "
+	                              "while creating it",
+	         "shm=/%s bytes=%lld", entry, (long long)st.st_size);
+}
+
+static void adopt_one(struct registry *r, int dir, const char *entry)
 {
 	char queue[BUS_NAME_MAX + 1];
 	uint8_t uuid[16];
@@ -304,6 +335,10 @@ static void adopt_one(struct registry *r, const char *entry)
 	char *shm_name;
 	int e;
 
+	if (seg_shm_parse_temp(entry, r->instance) == 0) {
+		remove_temp(r, dir, entry);
+		return;
+	}
 	/* A name it parses is at most 124 bytes: queue, uuid, owner, dots. */
 	if (seg_shm_parse_owner(entry, r->instance, queue, uuid, &owner) < 0 ||
 	    strlen(entry) + 2 > SEG_SHM_NAME_MAX)
@@ -376,7 +411,7 @@ int registry_adopt(struct registry *r)
 	if (!d)
 		return -errno;
 	while ((errno = 0, de = readdir(d)) != NULL)
-		adopt_one(r, de->d_name);
+		adopt_one(r, dirfd(d), de->d_name);
 	if (errno) {
 		int e = -errno;
 

@@ -7,10 +7,11 @@
  *
  * At start, registry_adopt() takes over the segments a previous busd of
  * the same instance left: valid ones are adopted with their contents,
- * ones whose deletion was interrupted are unlinked, corrupt ones are
- * reported and left in place (never deleted silently).  Then
- * registry_declare() creates the config's queues that were not adopted.
- * Nothing a restart does loses a queued message.
+ * ones whose deletion was interrupted are unlinked, temporaries of
+ * creations that never finished are removed, corrupt ones are reported
+ * and left in place (never deleted silently).  Then registry_declare()
+ * creates the config's queues that were not adopted.  Nothing a restart
+ * does loses a queued message.
  *
  * Delete marks the segment deleted (attached producers then get -EPIPE,
  * the consumer drains what is left), unlinks its name and unmaps it; the
@@ -58,7 +59,9 @@ void registry_init(struct registry *r, const struct busd_config *cfg,
                    const char *socket_path, uint32_t self_uid);
 
 /*
- * Adopts this instance's segments from /dev/shm (logging each decision).
+ * Adopts this instance's segments from /dev/shm and removes its
+ * temporaries (logging each decision).  Call it only with the socket's
+ * lock held: no other busd of the instance may be creating segments.
  * Returns 0, or a negative errno if /dev/shm cannot be read.
  */
 int registry_adopt(struct registry *r);
