@@ -108,18 +108,60 @@ static bool is_pow2(uint64_t v)
 	return v && !(v & (v - 1));
 }
 
-int registry_create(struct registry *r, const struct queue_spec *spec,
+/* The largest payload a declaration asks for (0 there: all it can). */
+static uint32_t conf_max_message(const struct queue_conf *c)
+{
+	return c->max_message ? c->max_message : seg_max_message_for(c->capacity);
+}
+
+/*
+ * A client's create of a name the config declares: the queue is the
+ * config's, whoever makes it.  Only busd's uid and root may make it again
+ * (it comes back at busd's next start anyway), and they get it exactly as
+ * declared and owned by busd, so its rights stay the config's: the owner
+ * in a segment's name gets every right, and a client must never become
+ * the owner of a declared name.  Fills *spec (sizes) and *owner_uid.
+ * Returns 0, or -EACCES / -EINVAL with msg.
+ */
+static int reserved_create(const struct registry *r, const struct queue_conf *c,
+                           struct queue_spec *spec, uint32_t *owner_uid,
+                           char *msg, size_t msglen)
+{
+	char size[32];
+
+	if (*owner_uid != 0 && *owner_uid != r->self_uid) {
+		snprintf(msg, msglen, "queue '%s' is reserved: busd's config declares "
+		                      "it, and only root or busd's uid may create it "
+		                      "again (busd creates it at its next start)",
+		         c->name);
+		return -EACCES;
+	}
+	if ((spec->capacity && spec->capacity != c->capacity) ||
+	    (spec->max_message && spec->max_message != conf_max_message(c)) ||
+	    (spec->max_producers && spec->max_producers != c->max_producers)) {
+		config_format_size(size, sizeof(size), c->capacity);
+		snprintf(msg, msglen, "queue '%s' is declared in busd's config with "
+		                      "capacity %s, max message %" PRIu32 ", %" PRIu32 " producer slots: ask for those or for none",
+		         c->name, size, conf_max_message(c), c->max_producers);
+		return -EINVAL;
+	}
+	spec->capacity = c->capacity;
+	spec->max_message = c->max_message;
+	spec->max_producers = c->max_producers;
+	*owner_uid = r->self_uid;
+	return 0;
+}
+
+int registry_create(struct registry *r, const struct queue_spec *spec_in,
                     uint32_t owner_uid, struct queue **ret, char *msg,
                     size_t msglen)
 {
 	const struct busd_config *cfg = r->cfg;
+	const struct queue_conf *conf = NULL;
+	struct queue_spec spec_copy = *spec_in;
+	const struct queue_spec *spec = &spec_copy;
 	uint64_t max_cap = spec->from_client ? cfg->max_capacity : SEG_MAX_CAPACITY;
-	struct seg_params p = {
-		.name = spec->name,
-		.capacity = spec->capacity ? spec->capacity : cfg->default_capacity,
-		.max_message = spec->max_message,
-		.max_producers = spec->max_producers,
-	};
+	struct seg_params p;
 	char size_a[32], size_b[32];
 	const char *why = "";
 	struct queue *q;
@@ -136,6 +178,19 @@ int registry_create(struct registry *r, const struct queue_spec *spec,
 		snprintf(msg, msglen, "queue '%s' exists already", spec->name);
 		return -EEXIST;
 	}
+	if (spec->from_client && (conf = config_queue(cfg, spec->name)) != NULL) {
+		e = reserved_create(r, conf, &spec_copy, &owner_uid, msg, msglen);
+		if (e < 0)
+			return e;
+		/* the config's sizes, which may exceed max-capacity */
+		max_cap = SEG_MAX_CAPACITY;
+	}
+	p = (struct seg_params){
+		.name = spec->name,
+		.capacity = spec->capacity ? spec->capacity : cfg->default_capacity,
+		.max_message = spec->max_message,
+		.max_producers = spec->max_producers,
+	};
 	if (spec->from_client && r->n >= cfg->max_queues) {
 		snprintf(msg, msglen, "cannot create queue '%s': busd already has "
 		                      "%zu queues (max-queues %u)",
@@ -285,7 +340,50 @@ static int adopt_open(const struct registry *r, const char *shm_name,
 	return 0;
 }
 
-static void adopt_one(struct registry *r, const char *entry)
+/*
+ * Removes entry, a temporary name of this instance: a segment whose
+ * creation a busd of this instance did not finish (it was killed before
+ * seg_create_shm() gave it its name).  Nobody can have it open but that
+ * busd, which is dead: only one busd serves a socket (it holds the lock),
+ * and the instance is a hash of the socket path.  Only busd's own files
+ * are removed; anything else under such a name is not busd's to judge.
+ */
+static void remove_temp(const struct registry *r, int dir, const char *entry)
+{
+	struct stat st;
+
+	if (fstatat(dir, entry, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	if (!S_ISREG(st.st_mode) || st.st_uid != r->self_uid) {
+		log_warn("queue.temp_foreign", "a file under one of busd's temporary "
+		                               "names that busd did not make: left in place",
+		         "shm=/%s uid=%u",
+		         entry, (unsigned)st.st_uid);
+		return;
+	}
+	if (unlinkat(dir, entry, 0) < 0) {
+		log_error("queue.remove_failed", "cannot remove an incomplete segment",
+		          "shm=/%s error=\"%s\"", entry, strerror(errno));
+		return;
+	}
+	log_info("queue.remove_temp", "removed an incomplete segment: busd died "
+	                              "while creating it",
+	         "shm=/%s bytes=%lld", entry, (long long)st.st_size);
+}
+
+/*
+ * Whether a segment's owner (from its name) may hold a name the config
+ * declares: only if it gains nothing the config's rules do not give, that
+ * is busd's own uid (the owner of the queues busd creates from its
+ * config) or root, who are allowed everything anyway.  Any other owner
+ * would get every right on a queue the config reserves to its rules.
+ */
+static bool owner_fits_conf(const struct registry *r, uint32_t owner)
+{
+	return owner == r->self_uid || owner == 0;
+}
+
+static void adopt_one(struct registry *r, int dir, const char *entry)
 {
 	char queue[BUS_NAME_MAX + 1];
 	uint8_t uuid[16];
@@ -293,8 +391,13 @@ static void adopt_one(struct registry *r, const char *entry)
 	struct queue *q, *old;
 	const char *why = "";
 	char *shm_name;
+	bus_stats st;
 	int e;
 
+	if (seg_shm_parse_temp(entry, r->instance) == 0) {
+		remove_temp(r, dir, entry);
+		return;
+	}
 	/* A name it parses is at most 124 bytes: queue, uuid, owner, dots. */
 	if (seg_shm_parse_owner(entry, r->instance, queue, uuid, &owner) < 0 ||
 	    strlen(entry) + 2 > SEG_SHM_NAME_MAX)
@@ -332,6 +435,26 @@ static void adopt_one(struct registry *r, const char *entry)
 	queue_fill(q);
 	/* From the name: attached clients can write the segment, not rename it. */
 	q->owner_uid = owner;
+	/*
+	 * A declared name is the config's: a segment whose owner would get
+	 * rights the config does not give (a user created the name while it
+	 * was not declared, or took it while it was deleted, under an older
+	 * busd) is not adopted under it, whatever its age, so the queue the
+	 * config describes wins at every start.  Its messages are its
+	 * owner's: left in place, never deleted.
+	 */
+	if (config_queue(r->cfg, q->name) && !owner_fits_conf(r, owner)) {
+		if (bus_stats_read_fd(q->seg.fd, &st) < 0)
+			st.depth_msgs = 0;
+		log_error("queue.adopt_refused", "refused segment, left in place",
+		          "queue=%s shm=%s owner=%" PRIu32 " messages=%" PRIu64
+		          " reason=\"the config declares queue '%s': only busd's uid "
+		          "or root may own it\"",
+		          queue, shm_name, owner, st.depth_msgs, queue);
+		seg_close(&q->seg);
+		free(q);
+		return;
+	}
 	old = registry_find(r, q->name);
 	if (old) {
 		struct queue *keep = q->created_ns > old->created_ns ? q : old;
@@ -367,7 +490,7 @@ int registry_adopt(struct registry *r)
 	if (!d)
 		return -errno;
 	while ((errno = 0, de = readdir(d)) != NULL)
-		adopt_one(r, de->d_name);
+		adopt_one(r, dirfd(d), de->d_name);
 	if (errno) {
 		int e = -errno;
 

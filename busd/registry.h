@@ -7,10 +7,17 @@
  *
  * At start, registry_adopt() takes over the segments a previous busd of
  * the same instance left: valid ones are adopted with their contents,
- * ones whose deletion was interrupted are unlinked, corrupt ones are
- * reported and left in place (never deleted silently).  Then
- * registry_declare() creates the config's queues that were not adopted.
- * Nothing a restart does loses a queued message.
+ * ones whose deletion was interrupted are unlinked, temporaries of
+ * creations that never finished are removed, corrupt ones are reported
+ * and left in place (never deleted silently).  Then registry_declare()
+ * creates the config's queues that were not adopted.  Nothing a restart
+ * does loses a queued message.
+ *
+ * The names the config declares are reserved to it: their queues are
+ * owned by busd (the owner in a segment's name gets every right), a
+ * client's create of one makes it as declared or is refused, and a
+ * segment under one whose owner is anyone but busd's uid or root is never
+ * adopted under it.
  *
  * Delete marks the segment deleted (attached producers then get -EPIPE,
  * the consumer drains what is left), unlinks its name and unmaps it; the
@@ -58,7 +65,9 @@ void registry_init(struct registry *r, const struct busd_config *cfg,
                    const char *socket_path, uint32_t self_uid);
 
 /*
- * Adopts this instance's segments from /dev/shm (logging each decision).
+ * Adopts this instance's segments from /dev/shm and removes its
+ * temporaries (logging each decision).  Call it only with the socket's
+ * lock held: no other busd of the instance may be creating segments.
  * Returns 0, or a negative errno if /dev/shm cannot be read.
  */
 int registry_adopt(struct registry *r);
@@ -74,10 +83,13 @@ int registry_declare(struct registry *r, char *err, size_t errlen);
 struct queue *registry_find(const struct registry *r, const char *name);
 
 /*
- * Creates a queue owned by owner_uid.  Returns 0 and sets *ret, or a
- * negative errno with a message for humans naming the queue in msg:
- * -EINVAL (name or sizes), -EEXIST, -ENOSPC (no space in /dev/shm, or
- * max-queues reached), ...
+ * Creates a queue owned by owner_uid.  A client's create (from_client)
+ * of a name the config declares is allowed only for busd's uid and root,
+ * and makes the queue as declared, owned by busd's uid (-EACCES for anyone
+ * else, -EINVAL for sizes that differ from the config's).  Returns 0 and
+ * sets *ret, or a negative errno with a message for humans naming the
+ * queue in msg: -EINVAL (name or sizes), -EEXIST, -EACCES, -ENOSPC (no
+ * space in /dev/shm, or max-queues reached), ...
  */
 int registry_create(struct registry *r, const struct queue_spec *spec,
                     uint32_t owner_uid, struct queue **ret, char *msg,

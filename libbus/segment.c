@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -369,9 +370,54 @@ int seg_open_shm(const char *shm_name, struct seg *s, const char **why)
 	return r;
 }
 
+/*
+ * POSIX shared-memory objects are the files of this directory on Linux
+ * (glibc's shm_open() opens SHM_DIR/NAME): the only way to rename one,
+ * or to give one a second name, is through the file system.
+ */
+#define SHM_DIR "/dev/shm"
+
+/* "/dev/shm" + name (which starts with '/'); -ENAMETOOLONG if it does not fit. */
+static int shm_path(char *buf, size_t n, const char *shm_name)
+{
+	int len = snprintf(buf, n, SHM_DIR "%s", shm_name);
+
+	return len < 0 || (size_t)len >= n ? -ENAMETOOLONG : 0;
+}
+
+/*
+ * Gives the complete segment at from its final name to, atomically, and
+ * only if to does not exist: a name that exists is never replaced.
+ * rename(2) with RENAME_NOREPLACE does both at once; where the file system
+ * lacks the flag, link(2) (which never replaces either) and then unlink of
+ * the temporary do the same, at worst leaving the temporary as a second
+ * name of the complete segment, which busd removes at its next start.
+ */
+static int link_noreplace(const char *from, const char *to)
+{
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -errno;
+	if (link(from, to) < 0)
+		return -errno;
+	unlink(from);
+	return 0;
+}
+
+int seg_shm_temp_name(char *buf, size_t n, const char *shm_name)
+{
+	int len = snprintf(buf, n, "%s" SEG_SHM_TEMP_SUFFIX, shm_name);
+
+	return len < 0 || (size_t)len >= n ? -ENAMETOOLONG : 0;
+}
+
 int seg_create_shm(const char *shm_name, const struct seg_params *p,
                    struct seg *s, const char **why)
 {
+	char temp[NAME_MAX + 2]; /* "/", a file name, NUL */
+	char temp_path[sizeof(SHM_DIR) + sizeof(temp)];
+	char final_path[sizeof(temp_path)];
 	size_t size;
 	void *mem;
 	int fd, r;
@@ -379,7 +425,27 @@ int seg_create_shm(const char *shm_name, const struct seg_params *p,
 	r = seg_size(p, &size, why);
 	if (r < 0)
 		return r;
-	fd = shm_open(shm_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (*shm_name != '/' || strchr(shm_name + 1, '/') ||
+	    seg_shm_temp_name(temp, sizeof(temp), shm_name) < 0 ||
+	    shm_path(temp_path, sizeof(temp_path), temp) < 0 ||
+	    shm_path(final_path, sizeof(final_path), shm_name) < 0) {
+		*why = "bad shared-memory object name";
+		return -EINVAL;
+	}
+	/*
+	 * Fails early where the name is taken, before reserving the memory;
+	 * the link below is what guarantees it, whatever happens meanwhile.
+	 */
+	if (access(final_path, F_OK) == 0) {
+		*why = "shared-memory object exists";
+		return -EEXIST;
+	}
+	/*
+	 * Made and formatted under the temporary name: a process killed
+	 * before the link leaves only that, never a half-made segment under
+	 * a name someone would attach to or adopt.
+	 */
+	fd = shm_open(temp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		*why = errno == EEXIST ? "shared-memory object exists"
 		                       : "cannot create shared-memory object";
@@ -407,6 +473,13 @@ int seg_create_shm(const char *shm_name, const struct seg_params *p,
 	r = seg_format(mem, size, p, why);
 	if (r == 0)
 		r = seg_view(mem, size, s, why);
+	if (r == 0) {
+		/* Complete, its version published: now it may have its name. */
+		r = link_noreplace(temp_path, final_path);
+		if (r < 0)
+			*why = r == -EEXIST ? "shared-memory object exists"
+			                    : "cannot name the shared-memory object";
+	}
 	if (r < 0) {
 		munmap(mem, size);
 		goto fail;
@@ -416,8 +489,23 @@ int seg_create_shm(const char *shm_name, const struct seg_params *p,
 	return 0;
 fail:
 	close(fd);
-	shm_unlink(shm_name);
+	shm_unlink(temp);
 	return r;
+}
+
+int seg_shm_parse_temp(const char *name, uint32_t instance)
+{
+	char base[SEG_SHM_NAME_MAX], queue[BUS_NAME_MAX + 1];
+	size_t n = strlen(name), sn = strlen(SEG_SHM_TEMP_SUFFIX);
+	uint8_t uuid[16];
+	uint32_t owner;
+
+	if (n <= sn || n - sn >= sizeof(base) ||
+	    strcmp(name + n - sn, SEG_SHM_TEMP_SUFFIX) != 0)
+		return -EINVAL;
+	memcpy(base, name, n - sn);
+	base[n - sn] = '\0';
+	return seg_shm_parse_owner(base, instance, queue, uuid, &owner);
 }
 
 void seg_close(struct seg *s)

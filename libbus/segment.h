@@ -208,13 +208,22 @@ int seg_validate(const void *mem, size_t size, const char **why);
 int seg_view(void *mem, size_t size, struct seg *s, const char **why);
 
 /*
- * Creates the POSIX shared-memory object shm_name (O_EXCL, mode 0600),
+ * Creates the POSIX shared-memory object shm_name ("/NAME", mode 0600),
  * reserves its memory (a full /dev/shm fails here with -ENOSPC, never as
- * SIGBUS later), formats and maps it.  Returns 0 and fills *s, or a
- * negative errno; nothing is left behind on failure.
+ * SIGBUS later), formats and maps it.  The object is made under its
+ * temporary name (seg_shm_temp_name()) and given shm_name only once it is
+ * complete, its version published, atomically and never replacing an
+ * object that has the name already (-EEXIST): shm_name never exists
+ * half-made, even if the process is killed meanwhile; what such a kill
+ * leaves is the temporary, which busd removes at its next start.  Returns
+ * 0 and fills *s, or a negative errno; nothing is left behind on failure.
  */
 int seg_create_shm(const char *shm_name, const struct seg_params *p,
                    struct seg *s, const char **why);
+
+/* The temporary name of shm_name while it is made: shm_name + ".new". */
+#define SEG_SHM_TEMP_SUFFIX ".new"
+int seg_shm_temp_name(char *buf, size_t n, const char *shm_name);
 
 /*
  * Maps and validates the segment open on fd; *s owns fd on success.
@@ -255,6 +264,12 @@ int seg_shm_parse_owner(const char *name, uint32_t instance, char *queue,
 /* The same, for callers that do not need the owner. */
 int seg_shm_parse(const char *name, uint32_t instance, char *queue,
                   uint8_t uuid[16]);
+/*
+ * 0 if name (with or without the leading '/') is the temporary name of
+ * one of instance's segment names (seg_create_shm() died before it was
+ * complete), -EINVAL otherwise.  No segment name is also a temporary one.
+ */
+int seg_shm_parse_temp(const char *name, uint32_t instance);
 
 /*
  * Marks the queue deleted: producers get -EPIPE from then on, the consumer

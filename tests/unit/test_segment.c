@@ -7,15 +7,20 @@
  * error and a reason, without validation writing a byte.  The shared-
  * memory tests create objects under names private to this process (from
  * harness_shm_name), and a teardown unlinks every one of them even when a
- * check fails.  The lock tests use several open
- * file descriptions of one object in this one process: OFD locks conflict
- * between descriptions, not between processes, so no fork is needed.
+ * check fails.  Creation makes a segment under a temporary name and names
+ * it only once it is complete: a failed creation leaves neither name, and
+ * a watcher never finds the final name half-made.  The lock tests use
+ * several open file descriptions of one object in this one process: OFD
+ * locks conflict between descriptions, not between processes, so no fork
+ * is needed.
  */
 #include <fcntl.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <inttypes.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <cmocka.h>
@@ -57,12 +62,12 @@ static bool all_zero(const void *mem, size_t n)
  * Names of the shared-memory objects a test made: the teardown unlinks
  * them, so a failed check does not leave anything behind in /dev/shm.
  */
-static char shm_names[4][64];
+static char shm_names[8][64];
 static int shm_count;
 
 static const char *shm_name_new(const char *tag)
 {
-	assert_true(shm_count < 4);
+	assert_true(shm_count < 8);
 	harness_shm_name(shm_names[shm_count], sizeof(shm_names[0]), tag);
 	return shm_names[shm_count++];
 }
@@ -866,6 +871,210 @@ static void test_producer_slots(void **state)
 	}
 }
 
+/* name exists in /dev/shm (as a shared-memory object) */
+static bool shm_exists(const char *name)
+{
+	int fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
+
+	if (fd < 0) {
+		assert_int_equal(errno, ENOENT);
+		return false;
+	}
+	close(fd);
+	return true;
+}
+
+/* Registers name's temporary for the teardown and returns it. */
+static const char *shm_temp_of(const char *name)
+{
+	assert_true(shm_count < 8);
+	assert_int_equal(seg_shm_temp_name(shm_names[shm_count], sizeof(shm_names[0]),
+	                                   name),
+	                 0);
+	return shm_names[shm_count++];
+}
+
+/* In a child: a creation that fails at ftruncate (RLIMIT_FSIZE). */
+static int create_over_fsize_limit(const char *name)
+{
+	struct seg_params sp = {.name = "big", .capacity = 1 << 20};
+	struct rlimit rl = {.rlim_cur = 65536, .rlim_max = RLIM_INFINITY};
+	const char *why = NULL;
+	struct seg s;
+	int r;
+
+	signal(SIGXFSZ, SIG_IGN);
+	if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
+		return 2;
+	r = seg_create_shm(name, &sp, &s, &why);
+	if (r != -EFBIG || !why)
+		return 3;
+	return 0;
+}
+
+/*
+ * A creation that fails leaves nothing, neither the name nor its
+ * temporary, and never touches an object that exists already under
+ * either.
+ */
+static void test_create_failure_leaves_nothing(void **state)
+{
+	struct seg_params sp = {.name = "q", .capacity = 4096};
+	const char *name = shm_name_new("fail"), *temp = shm_temp_of(name);
+	const char *why = NULL;
+	struct seg s;
+	pid_t pid;
+	int st, fd;
+
+	(void)state;
+	/* fails midway, once the temporary exists */
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(create_over_fsize_limit(name));
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_false(shm_exists(name));
+	assert_false(shm_exists(temp));
+
+	/* the name taken: -EEXIST, the object there untouched, no temporary */
+	fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(seg_create_shm(name, &sp, &s, &why), -EEXIST);
+	assert_non_null(why);
+	assert_true(shm_exists(name));
+	assert_false(shm_exists(temp));
+	close(fd);
+	assert_int_equal(shm_unlink(name), 0);
+
+	/* the temporary taken (someone else's): -EEXIST, left alone */
+	fd = shm_open(temp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	why = NULL;
+	assert_int_equal(seg_create_shm(name, &sp, &s, &why), -EEXIST);
+	assert_non_null(why);
+	assert_true(shm_exists(temp));
+	assert_false(shm_exists(name));
+	close(fd);
+	assert_int_equal(shm_unlink(temp), 0);
+
+	/* not one name in /dev/shm: refused, nothing made */
+	why = NULL;
+	assert_int_equal(seg_create_shm("/a/b", &sp, &s, &why), -EINVAL);
+	assert_non_null(why);
+	assert_int_equal(seg_create_shm("nolead", &sp, &s, &why), -EINVAL);
+
+	/* and a good one has no temporary left beside it */
+	assert_int_equal(seg_create_shm(name, &sp, &s, &why), 0);
+	assert_true(shm_exists(name));
+	assert_false(shm_exists(temp));
+	seg_close(&s);
+}
+
+/* Temporary names: told apart from segment names, and by instance. */
+static void test_temp_names(void **state)
+{
+	static const uint8_t uuid[16] = {0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4,
+	                                 5, 6, 7, 8, 9, 10, 11, 12};
+	static const char *const queues[] = {"q", "x.new", "a.u0", NAME64};
+	char name[SEG_SHM_NAME_MAX], temp[SEG_SHM_NAME_MAX + 8], q[BUS_NAME_MAX + 1];
+	uint8_t u[16];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(queues) / sizeof(queues[0]); i++) {
+		seg_shm_name(name, 0x1234abcd, queues[i], uuid, UINT32_MAX);
+		assert_int_equal(seg_shm_temp_name(temp, sizeof(temp), name), 0);
+		assert_int_equal(strlen(temp), strlen(name) + strlen(SEG_SHM_TEMP_SUFFIX));
+		/* a temporary is never a segment name, nor the other way round */
+		assert_int_equal(seg_shm_parse_temp(temp, 0x1234abcd), 0);
+		assert_int_equal(seg_shm_parse_temp(temp + 1, 0x1234abcd), 0);
+		assert_int_equal(seg_shm_parse(temp, 0x1234abcd, q, u), -EINVAL);
+		assert_int_equal(seg_shm_parse(name, 0x1234abcd, q, u), 0);
+		assert_string_equal(q, queues[i]);
+		assert_int_equal(seg_shm_parse_temp(name, 0x1234abcd), -EINVAL);
+		/* another instance's */
+		assert_int_equal(seg_shm_parse_temp(temp, 0x1234abce), -EINVAL);
+		/* a temporary of a temporary */
+		strcat(temp, SEG_SHM_TEMP_SUFFIX);
+		assert_int_equal(seg_shm_parse_temp(temp, 0x1234abcd), -EINVAL);
+	}
+	assert_int_equal(seg_shm_parse_temp(".new", 0x1234abcd), -EINVAL);
+	assert_int_equal(seg_shm_parse_temp("bus.1234abcd..new", 0x1234abcd), -EINVAL);
+	assert_int_equal(seg_shm_temp_name(temp, 8, "/toolong"), -ENAMETOOLONG);
+}
+
+#define HALF_ROUNDS 30
+#define HALF_CAP    (UINT64_C(16) << 20)
+
+/* In a child: creates and removes name HALF_ROUNDS times. */
+static int create_remove_loop(const char *name)
+{
+	struct seg_params sp = {.name = "half", .capacity = HALF_CAP};
+	const char *why = NULL;
+	struct seg s;
+
+	for (int i = 0; i < HALF_ROUNDS; i++) {
+		if (seg_create_shm(name, &sp, &s, &why) < 0)
+			return 2;
+		usleep(2000); /* complete: let the watcher see it */
+		seg_close(&s);
+		if (shm_unlink(name) < 0)
+			return 3;
+	}
+	return 0;
+}
+
+/*
+ * Whenever a segment's name exists, the segment is complete: full size,
+ * magic and version written.  A watcher opens the name as fast as it can
+ * while another process creates and removes it again and again.
+ */
+static void test_create_never_half_made(void **state)
+{
+	const char *name = shm_name_new("half");
+	size_t want = expected_size(HALF_CAP, SEG_DEFAULT_PRODUCERS);
+	unsigned seen = 0, polls = 0;
+	pid_t pid;
+	int st;
+
+	(void)state;
+	shm_temp_of(name);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(create_remove_loop(name));
+	while (waitpid(pid, &st, WNOHANG) == 0) {
+		int fd = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
+		struct stat sb;
+		uint64_t magic = 0;
+		uint32_t version = 0;
+
+		polls++;
+		if (fd < 0)
+			continue;
+		seen++;
+		assert_int_equal(fstat(fd, &sb), 0);
+		if ((size_t)sb.st_size != want)
+			fail_msg("%s exists with %lld bytes of %zu", name,
+			         (long long)sb.st_size, want);
+		assert_int_equal(pread(fd, &magic, sizeof(magic), 0), sizeof(magic));
+		assert_int_equal(pread(fd, &version, sizeof(version),
+		                       offsetof(struct seg_header, version)),
+		                 sizeof(version));
+		if (magic != SEG_MAGIC || version != SEG_VERSION)
+			fail_msg("%s exists unformatted: magic %#" PRIx64 " version %u",
+			         name, magic, version);
+		close(fd);
+	}
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	fprintf(stderr, "saw the segment %u times in %u looks\n", seen, polls);
+	assert_true(seen > 0);
+}
+
 /* --- names and type ids --- */
 
 /* FNV-1a 32, written out here independently of libbus. */
@@ -959,6 +1168,9 @@ int main(void)
 		cmocka_unit_test_teardown(test_consumer_lease, unlink_shm_names),
 		cmocka_unit_test_teardown(test_producer_slots, unlink_shm_names),
 		cmocka_unit_test(test_names_and_type_ids),
+		cmocka_unit_test(test_temp_names),
+		cmocka_unit_test_teardown(test_create_failure_leaves_nothing, unlink_shm_names),
+		cmocka_unit_test_teardown(test_create_never_half_made, unlink_shm_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
