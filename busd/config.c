@@ -165,6 +165,59 @@ bool config_grants_others(const struct busd_config *c, uint32_t self)
 	return false;
 }
 
+static bool rule_has(const struct access_rule *r, enum principal_kind kind,
+                     uint32_t id)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->v[i].kind == kind && (kind == PRINCIPAL_ANYONE || r->v[i].id == id))
+			return true;
+	return false;
+}
+
+size_t config_produce_only(const struct queue_conf *q, uint32_t self,
+                           char *buf, size_t n)
+{
+	const struct access_rule *prod = &q->rules.produce;
+	const struct access_rule *cons = &q->rules.consume;
+	size_t found = 0, used = 0;
+	bool cut = false;
+
+	if (n)
+		buf[0] = '\0';
+	if (rule_has(cons, PRINCIPAL_ANYONE, 0))
+		return 0;
+	for (size_t i = 0; i < prod->n; i++) {
+		const struct principal *p = &prod->v[i];
+		char one[32];
+		size_t len;
+
+		if (p->kind == PRINCIPAL_UID &&
+		    (p->id == 0 || p->id == self || rule_has(cons, PRINCIPAL_UID, p->id)))
+			continue;
+		if (p->kind == PRINCIPAL_GID && rule_has(cons, PRINCIPAL_GID, p->id))
+			continue;
+		found++;
+		if (cut)
+			continue;
+		if (p->kind == PRINCIPAL_ANYONE)
+			snprintf(one, sizeof(one), "%s*", used ? " " : "");
+		else
+			snprintf(one, sizeof(one), "%s%s:%" PRIu32, used ? " " : "",
+			         p->kind == PRINCIPAL_UID ? "uid" : "gid", p->id);
+		len = strlen(one);
+		/* Room kept for " ..." and the NUL. */
+		if (used + len + 5 > n) {
+			if (used + 5 <= n)
+				memcpy(buf + used, " ...", 5);
+			cut = true;
+			continue;
+		}
+		memcpy(buf + used, one, len + 1);
+		used += len;
+	}
+	return found;
+}
+
 /* --- numbers --- */
 
 int config_parse_uint(const char *s, uint64_t *ret)

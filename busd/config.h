@@ -102,6 +102,19 @@ const struct queue_conf *config_queue(const struct busd_config *c,
 bool config_grants_others(const struct busd_config *c, uint32_t self);
 
 /*
+ * The principals of q's produce rule that its consume rule does not
+ * cover, written into buf as "uid:1000 gid:100 *" (cut short with "..."
+ * if it does not fit).  A producer maps the whole ring read-write, so
+ * each of them can read what others send to the queue and disturb it:
+ * busd warns about them at start.  Principals are compared as written:
+ * uid:N is covered by uid:N or * in consume (busd's uid and root always
+ * are), gid:N by gid:N or *, * only by *; a user covered only through
+ * one of its groups is still named.  Returns how many were found.
+ */
+size_t config_produce_only(const struct queue_conf *q, uint32_t self,
+                           char *buf, size_t n);
+
+/*
  * Strict numbers: decimal digits only (no sign, no space), the whole
  * string, no overflow.  config_parse_size() also takes one K, M, G or T
  * suffix (1024-based, either case), optionally followed by B or iB, as

@@ -18,7 +18,8 @@
  *  - many_uids: root holds 10 idle connections, three uids take 8 each:
  *    the table is full, so the newest push out root's longest-idle ones;
  *    root's evicted connections work again at once (libbus connects
- *    again), and root's buscli list works.
+ *    again), root's buscli list works, and the warning about produce
+ *    granted without consume is in busd's log.
  *  - garbage: 3 connections of another uid send thousands of undecodable
  *    packets, then 30 connections send some each: busd's log grows by a
  *    bounded number of packet.bad lines (per client and for all clients
@@ -486,6 +487,10 @@ static void many_uids(void **state)
 	bus *held[ROOT_HELD];
 	bus_producer *p = NULL;
 	int ok = 0, edquot = 0;
+
+	/* busd said at start what produce without consume means. */
+	assert_true(log_has(e, "event=queue.produce_only"));
+	assert_true(log_has(e, "who=\"uid:4242\""));
 
 	for (int i = 0; i < ROOT_HELD; i++)
 		assert_int_equal(bus_open(e->socket, &held[i]), 0);

@@ -6,7 +6,8 @@
  * line at fault; strict numbers and size suffixes; principal lists with
  * user and group names resolved ("root", which every system has);
  * defaults without a file; the per-uid connection limit and its default;
- * the settings written back parse to the same.
+ * the principals that may produce but not consume; the settings written
+ * back parse to the same.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -567,6 +568,36 @@ static void test_per_uid(void **state)
 	config_free(&c);
 }
 
+/* Who may produce on a queue without consuming from it. */
+static void test_produce_only(void **state)
+{
+	struct busd_config c;
+	char err[256], who[64];
+
+	(void)state;
+	assert_int_equal(parse(&c, "[queue a]\nproduce = uid:1000 gid:100 uid:7 uid:0 "
+	                           "uid:42 *\nconsume = uid:7 gid:100\n"
+	                           "[queue b]\nproduce = uid:1000\nconsume = *\n"
+	                           "[queue c]\nconsume = uid:5\n"
+	                           "[queue d]\nproduce = uid:1 uid:2 uid:3 uid:4 "
+	                           "uid:5 uid:6 uid:7 uid:8 uid:9 uid:10 uid:11 "
+	                           "uid:12 uid:13 uid:14 uid:15\n",
+	                       err, sizeof(err)),
+	                 0);
+	/* root and busd's own uid (42 here) always consume. */
+	assert_int_equal(config_produce_only(&c.queues[0], 42, who, sizeof(who)), 2);
+	assert_string_equal(who, "uid:1000 *");
+	assert_int_equal(config_produce_only(&c.queues[1], 42, who, sizeof(who)), 0);
+	assert_string_equal(who, "");
+	assert_int_equal(config_produce_only(&c.queues[2], 42, who, sizeof(who)), 0);
+	/* Too many to name: cut short, still counted. */
+	assert_int_equal(config_produce_only(&c.queues[3], 42, who, 40), 15);
+	assert_true(strlen(who) < 40);
+	assert_non_null(strstr(who, " ..."));
+	assert_int_equal(strncmp(who, "uid:1 uid:2 ", 12), 0);
+	config_free(&c);
+}
+
 /* What config_write() prints parses back to the same settings. */
 static void test_write(void **state)
 {
@@ -677,6 +708,7 @@ int main(void)
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_principals),
 		cmocka_unit_test(test_per_uid),
+		cmocka_unit_test(test_produce_only),
 		cmocka_unit_test(test_write),
 		cmocka_unit_test(test_grants_others),
 		cmocka_unit_test(test_load),
