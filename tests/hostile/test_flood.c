@@ -21,10 +21,12 @@
  *    again), root's buscli list works, and the warning about produce
  *    granted without consume is in busd's log.
  *  - garbage: 3 connections of another uid send thousands of undecodable
- *    packets, then 30 connections send some each: busd's log grows by a
- *    bounded number of packet.bad lines (per client and for all clients
- *    together), says how many it suppressed, and still serves a normal
- *    client.
+ *    packets: busd's log grows by at most 20 packet.bad lines per
+ *    connection and one a second (busd's limit per client), says how
+ *    many it suppressed, and still serves a normal client.
+ *  - garbage_many: 24 connections of 6 uids send 100 each, more than
+ *    the limit for all clients lets through: at most 200 lines and 20 a
+ *    second, and a line saying how many were suppressed.
  *  - nul_strings: raw requests whose strings hold a NUL ("a\0b") are
  *    refused with -EINVAL naming the field, for create, attach, delete
  *    and list; no queue "a" is created, an existing "a" is neither
