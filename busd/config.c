@@ -39,6 +39,7 @@ enum {
 	K_PRODUCE = 1u << 10,
 	K_CONSUME = 1u << 11,
 	K_ADMIN = 1u << 12,
+	K_MAX_PER_UID = 1u << 13,
 };
 
 struct key {
@@ -50,6 +51,7 @@ static const struct key busd_keys[] = {
 	{"socket", K_SOCKET},
 	{"log-level", K_LOG_LEVEL},
 	{"max-connections", K_MAX_CONNECTIONS},
+	{"max-connections-per-uid", K_MAX_PER_UID},
 	{"max-queues", K_MAX_QUEUES},
 	{"max-capacity", K_MAX_CAPACITY},
 	{"default-capacity", K_DEFAULT_CAPACITY},
@@ -86,6 +88,7 @@ struct parser {
 	bool busd_seen;
 	unsigned busd_keys_seen;
 	unsigned max_capacity_line, default_capacity_line, max_queues_line;
+	unsigned max_connections_line, per_uid_line;
 	struct queue_state *qs; /* parallel to c->queues */
 	size_t cap;
 };
@@ -111,6 +114,8 @@ void config_init(struct busd_config *c)
 	*c = (struct busd_config){
 		.log_level = LOG_LEVEL_INFO,
 		.max_connections = CONFIG_DEFAULT_CONNECTIONS,
+		.max_connections_per_uid =
+			CONFIG_DEFAULT_CONNECTIONS / CONFIG_DEFAULT_PER_UID_DIV,
 		.max_queues = CONFIG_DEFAULT_QUEUES,
 		.max_capacity = SEG_MAX_CAPACITY,
 		.default_capacity = SEG_DEFAULT_CAPACITY,
@@ -158,6 +163,59 @@ bool config_grants_others(const struct busd_config *c, uint32_t self)
 			return true;
 	}
 	return false;
+}
+
+static bool rule_has(const struct access_rule *r, enum principal_kind kind,
+                     uint32_t id)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->v[i].kind == kind && (kind == PRINCIPAL_ANYONE || r->v[i].id == id))
+			return true;
+	return false;
+}
+
+size_t config_produce_only(const struct queue_conf *q, uint32_t self,
+                           char *buf, size_t n)
+{
+	const struct access_rule *prod = &q->rules.produce;
+	const struct access_rule *cons = &q->rules.consume;
+	size_t found = 0, used = 0;
+	bool cut = false;
+
+	if (n)
+		buf[0] = '\0';
+	if (rule_has(cons, PRINCIPAL_ANYONE, 0))
+		return 0;
+	for (size_t i = 0; i < prod->n; i++) {
+		const struct principal *p = &prod->v[i];
+		char one[32];
+		size_t len;
+
+		if (p->kind == PRINCIPAL_UID &&
+		    (p->id == 0 || p->id == self || rule_has(cons, PRINCIPAL_UID, p->id)))
+			continue;
+		if (p->kind == PRINCIPAL_GID && rule_has(cons, PRINCIPAL_GID, p->id))
+			continue;
+		found++;
+		if (cut)
+			continue;
+		if (p->kind == PRINCIPAL_ANYONE)
+			snprintf(one, sizeof(one), "%s*", used ? " " : "");
+		else
+			snprintf(one, sizeof(one), "%s%s:%" PRIu32, used ? " " : "",
+			         p->kind == PRINCIPAL_UID ? "uid" : "gid", p->id);
+		len = strlen(one);
+		/* Room kept for " ..." and the NUL. */
+		if (used + len + 5 > n) {
+			if (used + 5 <= n)
+				memcpy(buf + used, " ...", 5);
+			cut = true;
+			continue;
+		}
+		memcpy(buf + used, one, len + 1);
+		used += len;
+	}
+	return found;
 }
 
 /* --- numbers --- */
@@ -517,8 +575,14 @@ static int busd_key(struct parser *p, unsigned bit, const char *key,
 		c->has_log_level = true;
 		return 0;
 	case K_MAX_CONNECTIONS:
+		p->max_connections_line = p->line;
 		return count_value(p, key, val, 1, CONFIG_MAX_LIMIT,
 		                   &c->max_connections);
+	case K_MAX_PER_UID:
+		/* Checked against max-connections at the end. */
+		p->per_uid_line = p->line;
+		return count_value(p, key, val, 1, CONFIG_MAX_LIMIT,
+		                   &c->max_connections_per_uid);
 	case K_MAX_QUEUES:
 		p->max_queues_line = p->line;
 		return count_value(p, key, val, 1, CONFIG_MAX_LIMIT, &c->max_queues);
@@ -619,6 +683,18 @@ static int finish(struct parser *p)
 	struct busd_config *c = p->c;
 	char a[32], b[32];
 
+	if (!(p->busd_keys_seen & K_MAX_PER_UID)) {
+		c->max_connections_per_uid = c->max_connections / CONFIG_DEFAULT_PER_UID_DIV;
+		if (c->max_connections_per_uid == 0)
+			c->max_connections_per_uid = 1;
+	} else if (c->max_connections_per_uid > c->max_connections) {
+		p->line = p->per_uid_line > p->max_connections_line
+		                  ? p->per_uid_line
+		                  : p->max_connections_line;
+		return fail(p, "max-connections-per-uid %" PRIu32 " is more than "
+		               "max-connections %" PRIu32,
+		            c->max_connections_per_uid, c->max_connections);
+	}
 	if (c->default_capacity > c->max_capacity) {
 		config_format_size(a, sizeof(a), c->default_capacity);
 		config_format_size(b, sizeof(b), c->max_capacity);
@@ -808,6 +884,9 @@ int config_write(FILE *f, const struct busd_config *c, uint32_t self)
 		fprintf(f, "socket = %s\n", c->socket);
 	fprintf(f, "log-level = %s\n", log_level_name(c->log_level));
 	fprintf(f, "max-connections = %" PRIu32 "\n", c->max_connections);
+	fputs("# max-connections-per-uid: busd's uid and root have no limit\n", f);
+	fprintf(f, "max-connections-per-uid = %" PRIu32 "\n",
+	        c->max_connections_per_uid);
 	fprintf(f, "max-queues = %" PRIu32 "\n", c->max_queues);
 	config_format_size(size, sizeof(size), c->max_capacity);
 	fprintf(f, "max-capacity = %s\n", size);

@@ -6,6 +6,7 @@
  *   socket = /run/bus/busd.sock
  *   log-level = info
  *   max-connections = 256
+ *   max-connections-per-uid = 64
  *   max-queues = 1024
  *   max-capacity = 1G
  *   default-capacity = 1M
@@ -48,6 +49,8 @@
 #define CONFIG_SOCKET_MAX     (sizeof(((struct sockaddr_un *)0)->sun_path))
 
 #define CONFIG_DEFAULT_CONNECTIONS 256u
+/* max-connections-per-uid when not set: this fraction of max-connections. */
+#define CONFIG_DEFAULT_PER_UID_DIV 4u
 #define CONFIG_DEFAULT_QUEUES      1024u
 
 /* A queue declared in the config. */
@@ -65,6 +68,7 @@ struct busd_config {
 	bool has_log_level;
 	enum log_level log_level;
 	uint32_t max_connections;
+	uint32_t max_connections_per_uid; /* busd's uid and root: no limit */
 	uint32_t max_queues;
 	uint64_t max_capacity;     /* largest capacity a client may ask for */
 	uint64_t default_capacity; /* capacity 0 in a request, or not configured */
@@ -96,6 +100,19 @@ const struct queue_conf *config_queue(const struct busd_config *c,
 
 /* True if some rule grants a right to anyone other than self and root. */
 bool config_grants_others(const struct busd_config *c, uint32_t self);
+
+/*
+ * The principals of q's produce rule that its consume rule does not
+ * cover, written into buf as "uid:1000 gid:100 *" (cut short with "..."
+ * if it does not fit).  A producer maps the whole ring read-write, so
+ * each of them can read what others send to the queue and disturb it:
+ * busd warns about them at start.  Principals are compared as written:
+ * uid:N is covered by uid:N or * in consume (busd's uid and root always
+ * are), gid:N by gid:N or *, * only by *; a user covered only through
+ * one of its groups is still named.  Returns how many were found.
+ */
+size_t config_produce_only(const struct queue_conf *q, uint32_t self,
+                           char *buf, size_t n);
 
 /*
  * Strict numbers: decimal digits only (no sign, no space), the whole

@@ -1,5 +1,6 @@
 /*
- * log.c - structured one-line events on stderr (see log.h).
+ * log.c - structured one-line events on stderr, and the rate limit that
+ * callers put in front of the lines a client can cause (see log.h).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -103,22 +104,46 @@ size_t log_format(char *buf, long long ts_ns, enum log_level level,
 	return n;
 }
 
-void log_event(enum log_level level, const char *event, const char *msg,
-               const char *fields_fmt, ...)
+void log_vevent(enum log_level level, const char *event, const char *msg,
+                const char *fields_fmt, va_list ap)
 {
 	char line[LOG_LINE_MAX];
 	struct timespec now;
-	va_list ap;
 	size_t n;
 
 	if (!log_enabled(level))
 		return;
 	clock_gettime(CLOCK_REALTIME, &now);
-	va_start(ap, fields_fmt);
 	n = vformat(line, (long long)now.tv_sec * 1000000000 + now.tv_nsec, level,
 	            event, msg, fields_fmt, ap);
-	va_end(ap);
 	/* One write per event: lines from one process never interleave. */
 	while (write(STDERR_FILENO, line, n) < 0 && errno == EINTR)
 		;
+}
+
+void log_event(enum log_level level, const char *event, const char *msg,
+               const char *fields_fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fields_fmt);
+	log_vevent(level, event, msg, fields_fmt, ap);
+	va_end(ap);
+}
+
+bool log_limit_take(struct log_limit *l, const struct log_rate *r,
+                    uint64_t now_ns)
+{
+	/* Each line moves the time the bucket is full again one interval on;
+	 * a line is refused while that time is more than burst - 1 intervals
+	 * ahead.  Time spent idle refills it (full_ns never lags now). */
+	uint64_t full = l->full_ns > now_ns ? l->full_ns : now_ns;
+	uint64_t slack = (uint64_t)(r->burst ? r->burst - 1 : 0) * r->interval_ns;
+
+	if (full - now_ns > slack) {
+		l->suppressed++;
+		return false;
+	}
+	l->full_ns = full + r->interval_ns;
+	return true;
 }

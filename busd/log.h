@@ -12,13 +12,17 @@
  * by '?', so every event is exactly one line whatever a client sent.
  * Each line is written with one write(2).
  *
- * The level threshold is the daemon's only piece of logging state.
+ * The level threshold is the daemon's only piece of logging state; the
+ * rate limits below are state the caller keeps (one per client, one for
+ * all of them) and passes in.
  */
 #ifndef BUSD_LOG_H
 #define BUSD_LOG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum log_level {
 	LOG_LEVEL_ERROR,
@@ -45,6 +49,39 @@ bool log_enabled(enum log_level level);
 void log_event(enum log_level level, const char *event, const char *msg,
                const char *fields_fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/* log_event() with the fields' arguments in ap. */
+void log_vevent(enum log_level level, const char *event, const char *msg,
+                const char *fields_fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+
+/*
+ * A rate limit on log lines, so that what clients do cannot fill the disk
+ * (a client sending garbage in a loop would otherwise cost a line per
+ * packet): on average one line per interval_ns, at most burst at once.
+ */
+struct log_rate {
+	uint64_t interval_ns;
+	uint32_t burst; /* >= 1 */
+};
+
+/*
+ * The state of one limit (a token bucket kept as the time at which it is
+ * full again, the GCRA form): zeroed, it allows a full burst.  suppressed
+ * counts the lines it refused since the caller last reported them.
+ */
+struct log_limit {
+	uint64_t full_ns;
+	uint64_t suppressed;
+};
+
+/*
+ * Takes one line from l at now_ns (CLOCK_MONOTONIC): returns true if the
+ * line may be written; otherwise counts it in l->suppressed and returns
+ * false.
+ */
+bool log_limit_take(struct log_limit *l, const struct log_rate *r,
+                    uint64_t now_ns);
 
 /*
  * Formats the line log_event() would write, newline included, into buf

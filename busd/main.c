@@ -201,6 +201,28 @@ static void warn_closed_dir(const char *path)
 }
 
 /*
+ * A producer maps its queue's whole ring read-write: it can read what
+ * other producers send and disturb the queue.  Granting produce to
+ * someone who may not consume is allowed, but said once per queue.
+ */
+static void warn_produce_only(const struct busd_config *cfg, uint32_t self)
+{
+	for (size_t i = 0; i < cfg->nqueues; i++) {
+		const struct queue_conf *q = &cfg->queues[i];
+		char who[512];
+		size_t n = config_produce_only(q, self, who, sizeof(who));
+
+		if (n)
+			log_warn("queue.produce_only", "produce granted without consume: "
+			                               "a producer maps the whole ring "
+			                               "read-write, so it can read what "
+			                               "others send to the queue and "
+			                               "disturb it",
+			         "queue=%s principals=%zu who=\"%s\"", q->name, n, who);
+	}
+}
+
+/*
  * The socket path: --socket, the config's, else the clients' default.
  * The instance that names the segments is a hash of the path: the same
  * relative path from two directories must not be one instance, so a
@@ -305,6 +327,7 @@ int main(int argc, char **argv)
 		die(EXIT_FAILURE, "%s", err);
 	if (others)
 		warn_closed_dir(path);
+	warn_produce_only(&cfg, d.policy.self_uid);
 
 	registry_init(&d.reg, &cfg, path, d.policy.self_uid);
 	r = registry_adopt(&d.reg);

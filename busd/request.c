@@ -52,34 +52,38 @@ static const char *role_name(BusControl__Role role)
 	}
 }
 
-static int send_response(struct client *c, BusControl__Response *resp, int fd)
+static int send_response(struct busd *d, struct client *c,
+                         BusControl__Response *resp, int fd)
 {
 	int r;
 
 	resp->version = CONTROL_VERSION;
 	r = control_send(c->fd, &resp->base, fd);
 	if (r == -EAGAIN) {
-		log_warn("client.drop", "client does not read its responses: dropped",
-		         "uid=%u pid=%d", (unsigned)c->peer.uid, (int)c->peer.pid);
+		client_log(d, c, LOG_LEVEL_WARN, "client.drop",
+		           "client does not read its responses: dropped",
+		           "uid=%u pid=%d", (unsigned)c->peer.uid, (int)c->peer.pid);
 		return r;
 	}
 	if (r < 0) {
-		log_info("client.drop", "cannot send response: client dropped",
-		         "uid=%u pid=%d error=\"%s\"", (unsigned)c->peer.uid,
-		         (int)c->peer.pid, strerror(-r));
+		client_log(d, c, LOG_LEVEL_INFO, "client.drop",
+		           "cannot send response: client dropped",
+		           "uid=%u pid=%d error=\"%s\"", (unsigned)c->peer.uid,
+		           (int)c->peer.pid, strerror(-r));
 		return r;
 	}
 	return 0;
 }
 
-int request_reply_error(struct client *c, uint64_t id, int err, const char *msg)
+int request_reply_error(struct busd *d, struct client *c, uint64_t id, int err,
+                        const char *msg)
 {
 	BusControl__Response resp = BUS_CONTROL__RESPONSE__INIT;
 
 	resp.id = id;
 	resp.error = err;
 	resp.message = (char *)msg;
-	return send_response(c, &resp, -1);
+	return send_response(d, c, &resp, -1);
 }
 
 /* "EACCES" for -EACCES: short and greppable in logs. */
@@ -109,18 +113,17 @@ static bool client_error(int err)
 }
 
 /* Logs a failed request and answers it. */
-static int fail(struct client *c, const BusControl__Request *req,
+static int fail(struct busd *d, struct client *c, const BusControl__Request *req,
                 const char *queue, int err, const char *msg)
 {
 	enum log_level level = client_error(err) ? LOG_LEVEL_INFO : LOG_LEVEL_WARN;
 
-	log_event(level, err == -EACCES ? "access.denied" : "request.failed",
-	          err == -EACCES ? "request refused" : "request failed",
-	          "op=%s queue=%s uid=%u pid=%d error=%s reason=\"%s\"",
-	          op_name(req->op_case), queue && bus_name_valid(queue) ? queue : "-",
-	          (unsigned)c->peer.uid, (int)c->peer.pid, errname(err),
-	          msg);
-	return request_reply_error(c, req->id, err, msg);
+	client_log(d, c, level, err == -EACCES ? "access.denied" : "request.failed",
+	           err == -EACCES ? "request refused" : "request failed",
+	           "op=%s queue=%s uid=%u pid=%d error=%s reason=\"%s\"",
+	           op_name(req->op_case), queue && bus_name_valid(queue) ? queue : "-",
+	           (unsigned)c->peer.uid, (int)c->peer.pid, errname(err), msg);
+	return request_reply_error(d, c, req->id, err, msg);
 }
 
 static void queue_info(struct queue *q, BusControl__QueueInfo *qi)
@@ -141,7 +144,7 @@ static const struct queue_rules *rules_of(const struct queue *q)
 }
 
 /* A name from a client: checked before it is used or echoed. */
-static int check_name(struct client *c,
+static int check_name(struct busd *d, struct client *c,
                       const BusControl__Request *req, const char *name)
 {
 	char msg[MSG_MAX];
@@ -152,7 +155,7 @@ static int check_name(struct client *c,
 	snprintf(msg, sizeof(msg), "invalid queue name: 1 to %d characters of "
 	                           "A-Z a-z 0-9 . _ -",
 	         BUS_NAME_MAX);
-	r = fail(c, req, NULL, -EINVAL, msg);
+	r = fail(d, c, req, NULL, -EINVAL, msg);
 	return r < 0 ? r : 1;
 }
 
@@ -162,7 +165,7 @@ static int find_queue(struct busd *d, struct client *c,
                       struct queue **ret)
 {
 	char msg[MSG_MAX];
-	int r = check_name(c, req, name);
+	int r = check_name(d, c, req, name);
 
 	if (r != 0)
 		return r;
@@ -170,7 +173,7 @@ static int find_queue(struct busd *d, struct client *c,
 	if (*ret)
 		return 0;
 	snprintf(msg, sizeof(msg), "no queue '%s'", name);
-	r = fail(c, req, name, -ENOENT, msg);
+	r = fail(d, c, req, name, -ENOENT, msg);
 	return r < 0 ? r : 1;
 }
 
@@ -185,7 +188,7 @@ static int do_ping(struct busd *d, struct client *c,
 	resp.id = req->id;
 	resp.result_case = BUS_CONTROL__RESPONSE__RESULT_PONG;
 	resp.pong = &pong;
-	return send_response(c, &resp, -1);
+	return send_response(d, c, &resp, -1);
 }
 
 static int do_create(struct busd *d, struct client *c,
@@ -203,26 +206,27 @@ static int do_create(struct busd *d, struct client *c,
 	};
 	char msg[MSG_MAX];
 	struct queue *q;
-	int r = check_name(c, req, m->name);
+	int r = check_name(d, c, req, m->name);
 
 	if (r != 0)
 		return r < 0 ? r : 0;
 	if (!access_allowed(&d->policy, NULL, 0, &c->peer, ACCESS_OP_CREATE)) {
 		access_refusal(msg, sizeof(msg), c->peer.uid, ACCESS_OP_CREATE, m->name);
-		return fail(c, req, m->name, -EACCES, msg);
+		return fail(d, c, req, m->name, -EACCES, msg);
 	}
 	r = registry_create(&d->reg, &spec, c->peer.uid, &q, msg, sizeof(msg));
 	if (r < 0)
-		return fail(c, req, m->name, r, msg);
-	log_info("queue.create", "queue created",
-	         "queue=%s capacity=%" PRIu64 " max_message=%" PRIu32 " max_producers=%" PRIu32 " uid=%u pid=%d", q->name,
-	         q->seg.capacity, q->seg.max_message, q->seg.max_producers,
-	         (unsigned)c->peer.uid, (int)c->peer.pid);
+		return fail(d, c, req, m->name, r, msg);
+	client_log(d, c, LOG_LEVEL_INFO, "queue.create", "queue created",
+	           "queue=%s capacity=%" PRIu64 " max_message=%" PRIu32
+	           " max_producers=%" PRIu32 " uid=%u pid=%d",
+	           q->name, q->seg.capacity, q->seg.max_message,
+	           q->seg.max_producers, (unsigned)c->peer.uid, (int)c->peer.pid);
 	queue_info(q, &qi);
 	resp.id = req->id;
 	resp.result_case = BUS_CONTROL__RESPONSE__RESULT_QUEUE;
 	resp.queue = &qi;
-	return send_response(c, &resp, -1);
+	return send_response(d, c, &resp, -1);
 }
 
 static int do_delete(struct busd *d, struct client *c,
@@ -238,15 +242,15 @@ static int do_delete(struct busd *d, struct client *c,
 	if (!access_allowed(&d->policy, rules_of(q), q->owner_uid, &c->peer,
 	                    ACCESS_OP_DELETE)) {
 		access_refusal(msg, sizeof(msg), c->peer.uid, ACCESS_OP_DELETE, q->name);
-		return fail(c, req, q->name, -EACCES, msg);
+		return fail(d, c, req, q->name, -EACCES, msg);
 	}
 	strcpy(name, q->name);
 	registry_delete(&d->reg, q);
-	log_info("queue.delete", "queue deleted",
-	         "queue=%s uid=%u pid=%d", name,
-	         (unsigned)c->peer.uid, (int)c->peer.pid);
+	client_log(d, c, LOG_LEVEL_INFO, "queue.delete", "queue deleted",
+	           "queue=%s uid=%u pid=%d", name, (unsigned)c->peer.uid,
+	           (int)c->peer.pid);
 	resp.id = req->id;
-	return send_response(c, &resp, -1);
+	return send_response(d, c, &resp, -1);
 }
 
 /* Bytes a length-delimited field of n bytes takes on the wire, tag included. */
@@ -276,7 +280,7 @@ static int do_list(struct busd *d, struct client *c,
 		if (!infos || !ptrs) {
 			free(infos);
 			free(ptrs);
-			return fail(c, req, NULL, -ENOMEM, "busd is out of memory");
+			return fail(d, c, req, NULL, -ENOMEM, "busd is out of memory");
 		}
 	}
 	for (size_t i = 0; i < d->reg.n; i++) {
@@ -306,7 +310,7 @@ static int do_list(struct busd *d, struct client *c,
 	resp.id = req->id;
 	resp.result_case = BUS_CONTROL__RESPONSE__RESULT_QUEUES;
 	resp.queues = &list;
-	r = send_response(c, &resp, -1);
+	r = send_response(d, c, &resp, -1);
 	free(infos);
 	free(ptrs);
 	return r;
@@ -337,29 +341,30 @@ static int do_attach(struct busd *d, struct client *c,
 		snprintf(msg, sizeof(msg), "attach needs a role: producer, "
 		                           "consumer or observer (got %d)",
 		         (int)m->role);
-		return fail(c, req, m->name, -EINVAL, msg);
+		return fail(d, c, req, m->name, -EINVAL, msg);
 	}
 	r = find_queue(d, c, req, m->name, &q);
 	if (r != 0)
 		return r < 0 ? r : 0;
 	if (!access_allowed(&d->policy, rules_of(q), q->owner_uid, &c->peer, op)) {
 		access_refusal(msg, sizeof(msg), c->peer.uid, op, q->name);
-		return fail(c, req, q->name, -EACCES, msg);
+		return fail(d, c, req, q->name, -EACCES, msg);
 	}
 	/* A description of its own per attach: liveness locks live on it. */
 	fd = registry_open(q, op == ACCESS_OP_OBSERVE);
 	if (fd < 0) {
 		snprintf(msg, sizeof(msg), "cannot open the segment of queue '%s': %s",
 		         q->name, strerror(-fd));
-		return fail(c, req, q->name, fd, msg);
+		return fail(d, c, req, q->name, fd, msg);
 	}
-	log_info("attach", "attach", "queue=%s role=%s uid=%u pid=%d", q->name,
-	         role_name(m->role), (unsigned)c->peer.uid, (int)c->peer.pid);
+	client_log(d, c, LOG_LEVEL_INFO, "attach", "attach",
+	           "queue=%s role=%s uid=%u pid=%d", q->name, role_name(m->role),
+	           (unsigned)c->peer.uid, (int)c->peer.pid);
 	queue_info(q, &qi);
 	resp.id = req->id;
 	resp.result_case = BUS_CONTROL__RESPONSE__RESULT_QUEUE;
 	resp.queue = &qi;
-	r = send_response(c, &resp, fd);
+	r = send_response(d, c, &resp, fd);
 	close(fd);
 	if (r == 0 && m->role != BUS_CONTROL__ROLE__ROLE_OBSERVER)
 		watch_add(d, c->peer.pid);
@@ -369,24 +374,38 @@ static int do_attach(struct busd *d, struct client *c,
 int request_handle(struct busd *d, struct client *c, const void *pkt,
                    size_t len)
 {
+	const ProtobufCMessageDescriptor *md = NULL;
+	const ProtobufCFieldDescriptor *fd = NULL;
 	BusControl__Request *req;
 	char msg[MSG_MAX];
 	int r;
 
 	r = control_decode_request(pkt, len, d->arena, CONTROL_ARENA, &req);
-	if (r < 0) {
-		log_info("packet.bad", "malformed request",
-		         "uid=%u pid=%d bytes=%zu error=%s",
-		         (unsigned)c->peer.uid, (int)c->peer.pid, len,
-		         errname(r));
-		return request_reply_error(c, 0, -EBADMSG,
+	if (r == 0)
+		r = control_check_strings(&bus_control__request__descriptor, pkt, len,
+		                          &md, &fd);
+	if (r < 0 && r != -EILSEQ) {
+		client_log(d, c, LOG_LEVEL_INFO, "packet.bad", "malformed request",
+		           "uid=%u pid=%d bytes=%zu error=%s", (unsigned)c->peer.uid,
+		           (int)c->peer.pid, len, errname(r));
+		return request_reply_error(d, c, 0, -EBADMSG,
 		                           "malformed request: not a bus.control.Request");
 	}
 	if (req->version != CONTROL_VERSION) {
 		snprintf(msg, sizeof(msg), "protocol version %" PRIu32 " not "
 		                           "supported, busd speaks %u",
 		         req->version, CONTROL_VERSION);
-		return fail(c, req, NULL, -EPROTO, msg);
+		return fail(d, c, req, NULL, -EPROTO, msg);
+	}
+	client_said_hello(d, c);
+	/*
+	 * protobuf-c made C strings of the string fields: one with a NUL in
+	 * it would be read cut short ("a\0b" as "a"), so it is refused.
+	 */
+	if (r == -EILSEQ) {
+		snprintf(msg, sizeof(msg), "string field '%s' of %s holds a NUL byte",
+		         fd ? fd->name : "?", md ? md->name : "?");
+		return fail(d, c, req, NULL, -EINVAL, msg);
 	}
 	switch (req->op_case) {
 	case BUS_CONTROL__REQUEST__OP_PING:
@@ -400,7 +419,7 @@ int request_handle(struct busd *d, struct client *c, const void *pkt,
 	case BUS_CONTROL__REQUEST__OP_ATTACH:
 		return do_attach(d, c, req);
 	default:
-		return fail(c, req, NULL, -EOPNOTSUPP,
+		return fail(d, c, req, NULL, -EOPNOTSUPP,
 		            "request has no operation this busd knows");
 	}
 }

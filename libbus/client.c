@@ -6,8 +6,16 @@
  * allocated once, at bus_open, so a busd (or an impostor on the socket)
  * cannot make a client allocate.  busd is never on the data path: once a
  * producer or consumer holds its segment, the connection may close.
+ *
+ * busd may close a connection: an idle one when its connection table is
+ * full, any one when it restarts.  It says why first when it can (a
+ * Response with id 0 and an error).  A request that finds the connection
+ * gone before busd read it connects again, once, and is sent again, so a
+ * bus may be kept open and idle for as long as a program likes; any other
+ * loss is -ECONNRESET.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,8 +32,9 @@
 #define CLIENT_TIMEOUT_S 10
 
 struct bus {
-	int sock;
+	int sock; /* -1 once the connection is lost: the next request reconnects */
 	uint64_t next_id;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char last_error[256];
 	uint8_t packet[CONTROL_MAX_PACKET];
 	_Alignas(16) uint8_t arena[CONTROL_ARENA];
@@ -43,29 +52,141 @@ const char *bus_last_error(const bus *b)
 	return b ? b->last_error : "";
 }
 
+/* Errors of the socket that mean busd closed the connection, or died. */
+static bool conn_lost(int rc)
+{
+	return rc == -ECONNRESET || rc == -EPIPE || rc == -ENOTCONN;
+}
+
+/* The errors busd gives, in a response with id 0, when it closes a connection. */
+static bool closing_error(int rc)
+{
+	return rc == -ECONNRESET || rc == -EDQUOT || rc == -ETIMEDOUT || rc == -ENFILE;
+}
+
+static void drop_sock(bus *b)
+{
+	if (b->sock >= 0)
+		close(b->sock);
+	b->sock = -1;
+}
+
+/*
+ * Decodes a packet as a Response.  Returns 0 with *ret set, or -EBADMSG
+ * (also for a string field with a NUL in it, which protobuf-c would cut
+ * short), -ENOBUFS.
+ */
+static int decode(bus *b, size_t len, BusControl__Response **ret)
+{
+	int rc = control_decode_response(b->packet, len, b->arena, sizeof(b->arena), ret);
+
+	if (rc == 0 && control_check_strings(&bus_control__response__descriptor,
+	                                     b->packet, len, NULL, NULL) < 0)
+		rc = -EBADMSG;
+	return rc;
+}
+
+/*
+ * The connection failed.  busd may have said why before it closed it: a
+ * Response with id 0 and an error (see docs/busd.md) may be waiting.  The
+ * kernel reports a reset before the packets queued ahead of it, so look
+ * twice.  Drops the socket either way.  Returns busd's error with its
+ * message in last_error and *said set, or -ECONNRESET: the connection is
+ * lost.
+ */
+static int lost(bus *b, bool *said)
+{
+	int rc = -ECONNRESET;
+
+	*said = false;
+	if (fcntl(b->sock, F_SETFL, O_NONBLOCK) == 0) {
+		for (int i = 0; i < 2; i++) {
+			BusControl__Response *r;
+			size_t len;
+			int got = control_recv(b->sock, b->packet, sizeof(b->packet), &len, NULL);
+
+			if (got == -ECONNRESET)
+				continue;
+			if (got == 0 && decode(b, len, &r) == 0 && r->id == 0 &&
+			    r->error < 0 && r->error >= -4095) {
+				if (r->message)
+					snprintf(b->last_error, sizeof(b->last_error), "%s",
+					         r->message);
+				rc = r->error;
+				*said = true;
+			}
+			break;
+		}
+	}
+	drop_sock(b);
+	return rc;
+}
+
 /*
  * Sends req and receives the matching response into b's arena.  Returns
  * the response's error (0 or negative errno) with *resp set, or a
- * negative errno of the exchange itself.  *fd gets a received
- * descriptor or -1 (fd NULL: none expected; any is closed).
+ * negative errno of the exchange itself (-ECONNRESET: the connection to
+ * busd is lost).  *unsent is set when busd certainly did not carry the
+ * request out: it was never sent, or busd closed the connection as idle
+ * without reading it.  *fd gets a received descriptor or -1 (fd NULL:
+ * none expected; any is closed).
  */
-static int request(bus *b, BusControl__Request *req, BusControl__Response **resp,
-                   int *fd)
+static int exchange(bus *b, BusControl__Request *req, BusControl__Response **resp,
+                    int *fd, bool *unsent)
 {
 	BusControl__Response *r;
+	bool said;
 	size_t len;
 	int got = -1, rc;
 
+	*unsent = false;
 	req->version = CONTROL_VERSION;
 	req->id = ++b->next_id;
 	b->last_error[0] = '\0';
+	if (b->sock < 0) {
+		*unsent = true;
+		return -ECONNRESET;
+	}
 	rc = control_send(b->sock, &req->base, -1);
+	if (conn_lost(rc)) {
+		*unsent = true;
+		return lost(b, &said);
+	}
 	if (rc < 0)
 		return rc == -EAGAIN ? -ETIMEDOUT : rc;
 	rc = control_recv(b->sock, b->packet, sizeof(b->packet), &len, fd ? &got : NULL);
+	if (conn_lost(rc)) {
+		rc = lost(b, &said);
+		/* Closed as idle: busd never read the request. */
+		*unsent = rc == -ECONNRESET && said;
+		return rc;
+	}
+	if (rc == -EAGAIN) {
+		/* Its answer may still come: never read it as the next one's. */
+		drop_sock(b);
+		return -ETIMEDOUT;
+	}
 	if (rc < 0)
-		return rc == -EAGAIN ? -ETIMEDOUT : rc;
-	rc = control_decode_response(b->packet, len, b->arena, sizeof(b->arena), &r);
+		return rc;
+	rc = decode(b, len, &r);
+	/*
+	 * id 0 with an error: busd did not answer this request but says why
+	 * (a malformed packet, or why it closes the connection: then it
+	 * follows with the close).
+	 */
+	if (rc == 0 && r->id == 0 && r->version == CONTROL_VERSION && r->error < 0 &&
+	    r->error >= -4095) {
+		if (got >= 0)
+			close(got);
+		if (r->message)
+			snprintf(b->last_error, sizeof(b->last_error), "%s", r->message);
+		rc = r->error;
+		if (closing_error(rc)) {
+			*unsent = rc == -ECONNRESET;
+			drop_sock(b);
+		}
+		return rc;
+	}
 	if (rc == 0 && (r->version != CONTROL_VERSION || r->id != req->id))
 		rc = -EPROTO;
 	if (rc < 0) {
@@ -90,14 +211,64 @@ static int request(bus *b, BusControl__Request *req, BusControl__Response **resp
 	return r->error;
 }
 
-int bus_open(const char *socket_path, bus **ret)
+/* Connects b->sock to b->path and pings: the hello busd waits for. */
+static int connect_busd(bus *b)
 {
 	BusControl__Request req = BUS_CONTROL__REQUEST__INIT;
 	BusControl__Ping ping = BUS_CONTROL__PING__INIT;
-	BusControl__Response *resp;
+	BusControl__Response *resp = NULL;
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct timeval tv = {.tv_sec = CLIENT_TIMEOUT_S};
-	char path[sizeof(sa.sun_path)];
+	bool unsent;
+	int rc;
+
+	drop_sock(b);
+	memcpy(sa.sun_path, b->path, sizeof(b->path));
+	b->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (b->sock < 0)
+		return -errno;
+	if (setsockopt(b->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(b->sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
+	    connect(b->sock, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = -errno;
+		drop_sock(b);
+		return rc;
+	}
+	req.op_case = BUS_CONTROL__REQUEST__OP_PING;
+	req.ping = &ping;
+	rc = exchange(b, &req, &resp, NULL, &unsent);
+	if (rc == 0 && (!resp || resp->result_case != BUS_CONTROL__RESPONSE__RESULT_PONG))
+		rc = -EPROTO;
+	if (rc < 0)
+		drop_sock(b);
+	return rc;
+}
+
+/*
+ * One request, as exchange() does it.  When the connection turns out to
+ * be lost before busd read the request (busd closed it as idle, or was
+ * restarted meanwhile), connects again once and sends it again: a
+ * program may keep a bus open and idle for as long as it likes.  A
+ * request that may have been carried out is never sent twice.
+ */
+static int request(bus *b, BusControl__Request *req, BusControl__Response **resp,
+                   int *fd)
+{
+	bool unsent;
+	int rc = exchange(b, req, resp, fd, &unsent);
+
+	if (rc != -ECONNRESET || !unsent)
+		return rc;
+	rc = connect_busd(b);
+	if (rc < 0)
+		/* Refused for too many connections (busd says so), or lost. */
+		return rc == -EDQUOT ? rc : -ECONNRESET;
+	return exchange(b, req, resp, fd, &unsent);
+}
+
+int bus_open(const char *socket_path, bus **ret)
+{
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	bus *b;
 	int rc;
 
@@ -109,32 +280,17 @@ int bus_open(const char *socket_path, bus **ret)
 			return rc;
 		socket_path = path;
 	}
-	if (strlen(socket_path) >= sizeof(sa.sun_path))
+	if (strlen(socket_path) >= sizeof(path))
 		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, socket_path);
 	b = malloc(sizeof(*b));
 	if (!b)
 		return -ENOMEM;
+	b->sock = -1;
 	b->next_id = 0;
 	b->last_error[0] = '\0';
-	b->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (b->sock < 0) {
-		rc = -errno;
-		free(b);
-		return rc;
-	}
-	if (setsockopt(b->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
-	    setsockopt(b->sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
-	    connect(b->sock, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		rc = -errno;
-		bus_close(b);
-		return rc;
-	}
-	req.op_case = BUS_CONTROL__REQUEST__OP_PING;
-	req.ping = &ping;
-	rc = request(b, &req, &resp, NULL);
-	if (rc == 0 && resp->result_case != BUS_CONTROL__RESPONSE__RESULT_PONG)
-		rc = -EPROTO;
+	memset(b->path, 0, sizeof(b->path));
+	strcpy(b->path, socket_path);
+	rc = connect_busd(b);
 	if (rc < 0) {
 		bus_close(b);
 		return rc;
@@ -147,7 +303,7 @@ void bus_close(bus *b)
 {
 	if (!b)
 		return;
-	close(b->sock);
+	drop_sock(b);
 	free(b);
 }
 

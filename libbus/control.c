@@ -2,6 +2,7 @@
  * control.c - control packets on a SOCK_SEQPACKET socket (see control.h).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +122,102 @@ int control_decode_response(const void *buf, size_t len, void *arena,
 {
 	return frame_unpack(&bus_control__response__descriptor, buf, len, arena,
 	                    arena_size, (ProtobufCMessage **)ret);
+}
+
+/* Reads a varint at *p, before end.  Returns false if it is malformed. */
+static bool get_varint(const uint8_t **p, const uint8_t *end, uint64_t *ret)
+{
+	uint64_t v = 0;
+
+	for (unsigned shift = 0; shift < 64; shift += 7) {
+		uint8_t b;
+
+		if (*p == end)
+			return false;
+		b = *(*p)++;
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*ret = v;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Nesting is bounded by the .proto; this bounds a hostile packet's. */
+#define STRINGS_MAX_DEPTH 8
+
+int control_check_strings(const ProtobufCMessageDescriptor *desc,
+                          const void *buf, size_t len,
+                          const ProtobufCMessageDescriptor **msg,
+                          const ProtobufCFieldDescriptor **field)
+{
+	/* The messages being walked, outermost first: an explicit stack. */
+	struct {
+		const ProtobufCMessageDescriptor *desc;
+		const uint8_t *end;
+	} stack[STRINGS_MAX_DEPTH + 1];
+	const uint8_t *p = buf;
+	int depth = 0;
+
+	stack[0].desc = desc;
+	stack[0].end = p + len;
+	for (;;) {
+		const ProtobufCMessageDescriptor *d = stack[depth].desc;
+		const ProtobufCFieldDescriptor *f;
+		uint64_t key, v;
+
+		if (p == stack[depth].end) {
+			if (depth == 0)
+				return 0;
+			depth--; /* that message is done: back to its parent */
+			continue;
+		}
+		if (!get_varint(&p, stack[depth].end, &key))
+			return -EBADMSG;
+		switch (key & 7) {
+		case 0: /* varint */
+			if (!get_varint(&p, stack[depth].end, &v))
+				return -EBADMSG;
+			break;
+		case 1: /* 64-bit */
+			if (stack[depth].end - p < 8)
+				return -EBADMSG;
+			p += 8;
+			break;
+		case 5: /* 32-bit */
+			if (stack[depth].end - p < 4)
+				return -EBADMSG;
+			p += 4;
+			break;
+		case 2: /* length-delimited: strings, bytes, messages, packed */
+			if (!get_varint(&p, stack[depth].end, &v) ||
+			    v > (uint64_t)(stack[depth].end - p))
+				return -EBADMSG;
+			f = key >> 3 <= UINT32_MAX
+			            ? protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3))
+			            : NULL;
+			if (f && f->type == PROTOBUF_C_TYPE_STRING && memchr(p, 0, (size_t)v)) {
+				if (msg)
+					*msg = d;
+				if (field)
+					*field = f;
+				return -EILSEQ;
+			}
+			if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
+				if (depth == STRINGS_MAX_DEPTH)
+					return -EBADMSG;
+				depth++;
+				stack[depth].desc = f->descriptor;
+				stack[depth].end = p + v;
+				continue; /* its fields next */
+			}
+			p += v;
+			break;
+		default: /* groups, which protobuf-c refuses too */
+			return -EBADMSG;
+		}
+	}
 }
 
 int control_peer(int sock, struct control_peer *p)

@@ -59,6 +59,21 @@ int control_decode_request(const void *buf, size_t len, void *arena,
 int control_decode_response(const void *buf, size_t len, void *arena,
                             size_t arena_size, BusControl__Response **ret);
 
+/*
+ * Checks that no string field of a message of type desc, anywhere in the
+ * packet (nested messages included), holds a NUL byte.  protobuf-c hands
+ * a string field over as a C string, so "a\0b" on the wire would read as
+ * "a": a packet that decodes must still pass this before its strings are
+ * used.  The check walks the wire form, where every string has its
+ * length, guided by desc.  Returns 0; -EILSEQ with the message type and
+ * field in *msg and *field (when not NULL); or -EBADMSG when the packet
+ * is not well-formed protobuf.
+ */
+int control_check_strings(const ProtobufCMessageDescriptor *desc,
+                          const void *buf, size_t len,
+                          const ProtobufCMessageDescriptor **msg,
+                          const ProtobufCFieldDescriptor **field);
+
 #define CONTROL_MAX_GROUPS 64
 
 /*

@@ -67,6 +67,10 @@ const char *bus_strerror(int err)
 		return "no space left for the segment";
 	case -ENOMEM:
 		return "out of memory";
+	case -ECONNRESET:
+		return "connection to busd lost";
+	case -EDQUOT:
+		return "too many connections to busd from this user";
 	default:
 		return err < 0 ? strerror(-err) : "not an error code";
 	}

@@ -248,6 +248,10 @@ int cli_connect(struct cli *cli, const char *what, bool quiet, bus **ret)
 		if (rc == -ENOENT || rc == -ECONNREFUSED)
 			cli_error("%s: busd not reachable at %s (%s; is busd running?)",
 			          what, cli->socket, strerror(-rc));
+		else if (rc == -EDQUOT)
+			cli_error("%s: busd at %s refused the connection: too many "
+			          "connections from uid %u (busd's max-connections-per-uid)",
+			          what, cli->socket, (unsigned)geteuid());
 		else
 			cli_error("%s: cannot talk to busd at %s: %s", what, cli->socket,
 			          bus_strerror(rc));

@@ -52,6 +52,7 @@ cat >"$tmp/good.conf" <<EOF
 socket = $tmp/from-config.sock
 log-level = warn
 max-connections = 17
+max-connections-per-uid = 5
 max-queues = 9
 max-capacity = 64M
 default-capacity = 64K
@@ -70,7 +71,7 @@ EOF
 
 out=$("$BUSD" --check-config --config "$tmp/good.conf" --socket "$sock")
 for line in "socket = $sock" 'log-level = warn' 'max-connections = 17' \
-            'max-queues = 9' 'max-capacity = 64M' 'default-capacity = 64K' \
+            'max-connections-per-uid = 5' 'max-queues = 9' 'max-capacity = 64M' 'default-capacity = 64K' \
             'create = uid:4242 gid:4343' '[queue orders]' 'capacity = 4M' \
             'max-message = 65536' 'max-producers = 8' 'produce = uid:4242 *' \
             "consume = uid:$uid" 'admin = gid:4343' '[queue ticks]' \
@@ -102,6 +103,7 @@ expect 1 'socket path too long' --check-config \
 # No config: the defaults, owner-only.
 expect 0 '^# access: owner-only' --check-config --socket "$sock"
 expect 0 '^max-connections = 256$' --check-config --socket "$sock"
+expect 0 '^max-connections-per-uid = 64$' --check-config --socket "$sock"
 echo "ok: options checked and applied"
 
 # Bad configs: FILE:LINE and the reason, status 1.

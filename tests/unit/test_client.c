@@ -4,10 +4,12 @@
  * A child process plays busd on a private socket and answers each request
  * the way a test tells it to: correctly, or with the wrong id, version,
  * result or error, pages that do not ascend, a missing or unexpected
- * descriptor, garbage, or a closed connection.  What is checked is that
- * the client turns every one of them into the documented negative errno
- * (never a crash, a loop or a leaked descriptor), and that correct
- * answers are read back faithfully.
+ * descriptor, garbage, a string with a NUL in it, or a closed connection,
+ * with or without busd's reason first.  What is checked is that the
+ * client turns every one of them into the documented negative errno
+ * (never a crash, a loop or a leaked descriptor), that correct answers
+ * are read back faithfully, and that a connection busd closed as idle is
+ * made again, once, without the caller noticing.
  */
 #include <fcntl.h>
 #include <setjmp.h>
@@ -32,7 +34,15 @@ enum reply {
 	REPLY_SEND,
 	REPLY_GARBAGE,
 	REPLY_CLOSE,
-	REPLY_FAIL
+	REPLY_FAIL,
+	/* resp with id 0 (busd's reason for closing), close, exit */
+	REPLY_BYE,
+	/* the same, then serve the next connection */
+	REPLY_BYE_AGAIN,
+	/* resp, then the reason busd closes an idle one, close, the next */
+	REPLY_SEND_BYE,
+	/* resp with each "aXb" in it made "a\0b" on the wire */
+	REPLY_NUL,
 };
 typedef enum reply (*script_fn)(int n, const BusControl__Request *req,
                                 BusControl__Response *resp, int *fd);
@@ -43,7 +53,33 @@ struct peer {
 	pid_t pid;
 };
 
-/* Serves one connection on lsock with script; the child's exit status. */
+/* Sends what busd says when it closes an idle connection. */
+static int send_idle_bye(int c)
+{
+	BusControl__Response bye = BUS_CONTROL__RESPONSE__INIT;
+
+	bye.version = CONTROL_VERSION;
+	bye.error = -ECONNRESET;
+	bye.message = "idle connection closed";
+	return control_send(c, &bye.base, -1);
+}
+
+/* Packs resp and sends it with each "aXb" in it made "a\0b". */
+static int send_nul(int c, BusControl__Response *resp)
+{
+	static uint8_t out[CONTROL_MAX_PACKET];
+	size_t len = protobuf_c_message_pack(&resp->base, out);
+
+	for (size_t i = 0; i + 2 < len; i++)
+		if (memcmp(out + i, "aXb", 3) == 0)
+			out[i + 1] = '\0';
+	return send(c, out, len, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
+}
+
+/*
+ * Serves connections on lsock with script, one after the other while it
+ * says BYE; the child's exit status.  Requests are numbered across them.
+ */
 static int serve(int lsock, script_fn script)
 {
 	static uint8_t buf[CONTROL_MAX_PACKET];
@@ -55,6 +91,7 @@ static int serve(int lsock, script_fn script)
 	for (int n = 0;; n++) {
 		BusControl__Response resp = BUS_CONTROL__RESPONSE__INIT;
 		BusControl__Request *req;
+		enum reply op;
 		size_t len;
 		int fd = -1, r;
 
@@ -65,7 +102,8 @@ static int serve(int lsock, script_fn script)
 			return 11;
 		resp.version = CONTROL_VERSION;
 		resp.id = req->id;
-		switch (script(n, req, &resp, &fd)) {
+		op = script(n, req, &resp, &fd);
+		switch (op) {
 		case REPLY_SEND:
 			r = control_send(c, &resp.base, fd);
 			break;
@@ -77,6 +115,28 @@ static int serve(int lsock, script_fn script)
 			return 0;
 		case REPLY_FAIL:
 			return 12;
+		case REPLY_NUL:
+			r = send_nul(c, &resp);
+			break;
+		case REPLY_BYE:
+			resp.id = 0;
+			r = control_send(c, &resp.base, -1);
+			close(c);
+			return r < 0 ? 13 : 0;
+		case REPLY_BYE_AGAIN:
+		case REPLY_SEND_BYE:
+			if (op == REPLY_BYE_AGAIN)
+				resp.id = 0;
+			r = control_send(c, &resp.base, -1);
+			if (r == 0 && op == REPLY_SEND_BYE)
+				r = send_idle_bye(c);
+			close(c);
+			if (r < 0)
+				return 13;
+			c = accept(lsock, NULL, NULL);
+			if (c < 0)
+				return 14;
+			continue;
 		}
 		if (fd >= 0)
 			close(fd);
@@ -466,22 +526,204 @@ static void test_delete_then_hangup(void **state)
 	assert_int_equal(bus_open(p.path, &b), 0);
 	assert_int_equal(bus_queue_delete(b, "bad/name"), -EINVAL);
 	assert_int_equal(bus_queue_delete(b, "q"), -ENOENT);
+	/* Hung up after reading it: maybe done, so not sent again. */
 	r = bus_queue_delete(b, "q");
-	assert_true(r == -ECONNRESET || r == -EPIPE);
+	assert_int_equal(r, -ECONNRESET);
+	assert_string_equal(bus_strerror(r), "connection to busd lost");
 	bus_close(b);
 	peer_stop(&p);
+}
+
+/*
+ * busd closes connections, saying why: an idle one (a request in flight
+ * or the next one is made again on a new connection), one over the
+ * per-uid limit, one that said no hello in time.
+ */
+static enum reply bye_script(int n, const BusControl__Request *req,
+                             BusControl__Response *resp, int *fd)
+{
+	static BusControl__QueueList ql = BUS_CONTROL__QUEUE_LIST__INIT;
+
+	(void)fd;
+	/* 0: ping; 1: list answered with "closed as idle"; 2: ping; 3: the
+	 * same list; 4: delete, answered, then closed as idle; 5: ping;
+	 * 6: the list sent after; 7: delete, closed for want of a hello. */
+	switch (n) {
+	case 0:
+	case 2:
+	case 5:
+		return answer_ping(req, resp);
+	case 1:
+	case 3:
+	case 6:
+		if (req->op_case != BUS_CONTROL__REQUEST__OP_LIST)
+			return REPLY_FAIL;
+		if (n == 1) {
+			resp->error = -ECONNRESET;
+			resp->message = "idle connection closed";
+			return REPLY_BYE_AGAIN;
+		}
+		ql.total = 0;
+		resp->result_case = BUS_CONTROL__RESPONSE__RESULT_QUEUES;
+		resp->queues = &ql;
+		return REPLY_SEND;
+	case 4:
+		if (req->op_case != BUS_CONTROL__REQUEST__OP_DELETE)
+			return REPLY_FAIL;
+		return REPLY_SEND_BYE;
+	case 7:
+		if (req->op_case != BUS_CONTROL__REQUEST__OP_DELETE)
+			return REPLY_FAIL;
+		resp->error = -ETIMEDOUT;
+		resp->message = "no request within 5000 ms of connecting";
+		return REPLY_BYE;
+	}
+	return REPLY_FAIL;
+}
+
+static void test_bye(void **state)
+{
+	bus_queue_info out[1];
+	struct peer p;
+	int fds = open_fds();
+	bus *b;
+
+	(void)state;
+	peer_start(&p, bye_script);
+	assert_int_equal(bus_open(p.path, &b), 0);
+	/* Closed as idle instead of an answer: made again, sent again. */
+	assert_int_equal(bus_queue_list(b, out, 1), 0);
+	assert_int_equal(bus_queue_delete(b, "q"), 0);
+	/* Closed as idle while the bus was: the next request reconnects. */
+	nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
+	assert_int_equal(bus_queue_list(b, out, 1), 0);
+	/* Closed with another reason: that reason, and no second try. */
+	assert_int_equal(bus_queue_delete(b, "q"), -ETIMEDOUT);
+	assert_string_equal(bus_last_error(b), "no request within 5000 ms of connecting");
+	bus_close(b);
+	peer_stop(&p);
+	assert_int_equal(open_fds(), fds);
+}
+
+/* Refused at once: too many connections from this uid. */
+static enum reply quota_script(int n, const BusControl__Request *req,
+                               BusControl__Response *resp, int *fd)
+{
+	(void)fd;
+	if (n != 0 || !is_ping(req))
+		return REPLY_FAIL;
+	resp->error = -EDQUOT;
+	resp->message = "too many connections from uid 1000: at most 8";
+	return REPLY_BYE;
+}
+
+static void test_refused(void **state)
+{
+	struct peer p;
+	bus *b = NULL;
+
+	(void)state;
+	peer_start(&p, quota_script);
+	assert_int_equal(bus_open(p.path, &b), -EDQUOT);
+	assert_null(b);
+	assert_string_equal(bus_strerror(-EDQUOT),
+	                    "too many connections to busd from this user");
+	peer_stop(&p);
+}
+
+/* Strings with a NUL in them: refused, never cut short. */
+static enum reply nul_script(int n, const BusControl__Request *req,
+                             BusControl__Response *resp, int *fd)
+{
+	static BusControl__QueueInfo qi = BUS_CONTROL__QUEUE_INFO__INIT;
+	static BusControl__QueueInfo *qp[1] = {&qi};
+	static BusControl__QueueList ql = BUS_CONTROL__QUEUE_LIST__INIT;
+
+	(void)fd;
+	if (n == 0)
+		return answer_ping(req, resp);
+	if (n == 1) {
+		resp->error = -ENOENT;
+		resp->message = "no queue 'aXb'";
+		return REPLY_NUL;
+	}
+	qi.name = "aXb";
+	ql.queues = qp;
+	ql.n_queues = 1;
+	ql.total = 1;
+	resp->result_case = BUS_CONTROL__RESPONSE__RESULT_QUEUES;
+	resp->queues = &ql;
+	return REPLY_NUL;
+}
+
+static void test_nul_strings(void **state)
+{
+	bus_queue_info out[1];
+	struct peer p;
+	bus *b;
+
+	(void)state;
+	peer_start(&p, nul_script);
+	assert_int_equal(bus_open(p.path, &b), 0);
+	assert_int_equal(bus_queue_delete(b, "q"), -EBADMSG);
+	assert_int_equal(bus_queue_list(b, out, 1), -EBADMSG);
+	bus_close(b);
+	peer_stop(&p);
+}
+
+/* control_check_strings() on packets built by hand. */
+static void test_check_strings(void **state)
+{
+	const ProtobufCMessageDescriptor *md = NULL;
+	const ProtobufCFieldDescriptor *fd = NULL;
+	/* Request{version 1, create{name "a\0b"}} */
+	static const uint8_t nul[] = {0x08, 0x01, 0x5a, 0x05, 0x0a, 0x03, 'a', 0, 'b'};
+	static const uint8_t fine[] = {0x08, 0x01, 0x5a, 0x05, 0x0a, 0x03, 'a', 'c', 'b'};
+	/* uuid is bytes: a NUL there is data */
+	static const uint8_t bytes[] = {0x12, 0x02, 0, 0};
+	/* a length past the end; a group; a truncated varint */
+	static const uint8_t past[] = {0x5a, 0x09, 0x0a, 0x03, 'a', 'b', 'c'};
+	static const uint8_t group[] = {0x0b, 0x0c};
+	static const uint8_t varint[] = {0x08, 0x80};
+
+	(void)state;
+	assert_int_equal(control_check_strings(&bus_control__request__descriptor, nul,
+	                                       sizeof(nul), &md, &fd),
+	                 -EILSEQ);
+	assert_string_equal(md->name, "bus_control.CreateQueue");
+	assert_string_equal(fd->name, "name");
+	assert_int_equal(control_check_strings(&bus_control__request__descriptor, fine,
+	                                       sizeof(fine), NULL, NULL),
+	                 0);
+	assert_int_equal(control_check_strings(&bus_control__queue_info__descriptor,
+	                                       bytes, sizeof(bytes), NULL, NULL),
+	                 0);
+	assert_int_equal(control_check_strings(&bus_control__request__descriptor, past,
+	                                       sizeof(past), NULL, NULL),
+	                 -EBADMSG);
+	assert_int_equal(control_check_strings(&bus_control__request__descriptor, group,
+	                                       sizeof(group), NULL, NULL),
+	                 -EBADMSG);
+	assert_int_equal(control_check_strings(&bus_control__request__descriptor, varint,
+	                                       sizeof(varint), NULL, NULL),
+	                 -EBADMSG);
+	assert_int_equal(control_check_strings(&bus_control__request__descriptor, "",
+	                                       0, NULL, NULL),
+	                 0);
 }
 
 static void test_strerror(void **state)
 {
 	static const int codes[] = {
 		-EAGAIN, -ETIMEDOUT, -EMSGSIZE, -EBUSY, -EPROTO, -EBADMSG, -ENOBUFS,
-		-EUSERS, -ENOENT, -EACCES, -EPIPE, -EINVAL, -ENOSPC, -ENOMEM};
+		-EUSERS, -ENOENT, -EACCES, -EPIPE, -EINVAL, -ENOSPC, -ENOMEM,
+		-ECONNRESET, -EDQUOT};
 	const size_t n = sizeof(codes) / sizeof(codes[0]);
 
 	(void)state;
 	assert_string_equal(bus_strerror(0), "success");
 	assert_string_equal(bus_strerror(-EPIPE), "queue deleted");
+	assert_string_equal(bus_strerror(-ECONNRESET), "connection to busd lost");
 	assert_string_equal(bus_strerror(-EBUSY), "queue already has a live consumer");
 	/* Each code of the API has its own words, none the generic ones. */
 	for (size_t i = 0; i < n; i++) {
@@ -534,6 +776,10 @@ int main(void)
 		cmocka_unit_test(test_list),
 		cmocka_unit_test(test_attach),
 		cmocka_unit_test(test_delete_then_hangup),
+		cmocka_unit_test(test_bye),
+		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_nul_strings),
+		cmocka_unit_test(test_check_strings),
 		cmocka_unit_test(test_strerror),
 		cmocka_unit_test(test_names_and_types),
 	};

@@ -5,7 +5,9 @@
  * mistake must be refused with "FILE:LINE: what is wrong", naming the
  * line at fault; strict numbers and size suffixes; principal lists with
  * user and group names resolved ("root", which every system has);
- * defaults without a file.
+ * defaults without a file; the per-uid connection limit and its default;
+ * the principals that may produce but not consume; the settings written
+ * back parse to the same.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,6 +44,7 @@ static void test_defaults(void **state)
 	assert_false(c.has_log_level);
 	assert_int_equal(c.log_level, LOG_LEVEL_INFO);
 	assert_int_equal(c.max_connections, 256);
+	assert_int_equal(c.max_connections_per_uid, 64);
 	assert_int_equal(c.max_queues, 1024);
 	assert_int_equal(c.max_capacity, UINT64_C(1) << 30);
 	assert_int_equal(c.default_capacity, UINT64_C(1) << 20);
@@ -91,6 +94,7 @@ static void test_good(void **state)
 	assert_true(c.has_log_level);
 	assert_int_equal(c.log_level, LOG_LEVEL_DEBUG);
 	assert_int_equal(c.max_connections, 100);
+	assert_int_equal(c.max_connections_per_uid, 25);
 	assert_int_equal(c.max_queues, 10);
 	assert_int_equal(c.max_capacity, 64u << 20);
 	assert_int_equal(c.default_capacity, 64u << 10);
@@ -288,6 +292,15 @@ static const struct bad bad[] = {
 	{"[busd]\nmax-connections = 65537\n", "t.conf:2: max-connections 65537 is "
                                               "out of range (1 to 65536)"},
 	{"[busd]\nmax-queues = 1 2\n", "t.conf:2: max-queues: bad number '1 2'"},
+	{"[busd]\nmax-connections-per-uid = 0\n", "t.conf:2: "
+                                                  "max-connections-per-uid 0 is out of range "
+                                                  "(1 to 65536)"},
+	{"[busd]\nmax-connections = 8\nmax-connections-per-uid = 9\n",
+         "t.conf:3: max-connections-per-uid 9 is more than max-connections 8"},
+	{"[busd]\nmax-connections-per-uid = 9\n\nmax-connections = 8\n",
+         "t.conf:4: max-connections-per-uid 9 is more than max-connections 8"},
+	{"[busd]\nmax-connections-per-uid = 300\n",
+         "t.conf:2: max-connections-per-uid 300 is more than max-connections 256"},
 	{"[busd]\nmax-queues = 1\n[queue a]\n[queue b]\n",
          "t.conf:4: queue 'b' is one more than max-queues allows (1)"},
 	/* strings */
@@ -527,6 +540,91 @@ static void test_principals(void **state)
 	assert_null(r.v);
 }
 
+static void test_per_uid(void **state)
+{
+	struct busd_config c;
+	char err[256];
+
+	(void)state;
+	/* Not set: a quarter of max-connections, at least 1. */
+	assert_int_equal(parse(&c, "[busd]\nmax-connections = 32\n", err, sizeof(err)), 0);
+	assert_int_equal(c.max_connections_per_uid, 8);
+	config_free(&c);
+	assert_int_equal(parse(&c, "[busd]\nmax-connections = 3\n", err, sizeof(err)), 0);
+	assert_int_equal(c.max_connections_per_uid, 1);
+	config_free(&c);
+	/* Set: as given, up to max-connections. */
+	assert_int_equal(parse(&c, "[busd]\nmax-connections-per-uid = 5\n", err,
+	                       sizeof(err)),
+	                 0);
+	assert_int_equal(c.max_connections, 256);
+	assert_int_equal(c.max_connections_per_uid, 5);
+	config_free(&c);
+	assert_int_equal(parse(&c, "[busd]\nmax-connections-per-uid = 8\n"
+	                           "max-connections = 8\n",
+	                       err, sizeof(err)),
+	                 0);
+	assert_int_equal(c.max_connections_per_uid, 8);
+	config_free(&c);
+}
+
+/* Who may produce on a queue without consuming from it. */
+static void test_produce_only(void **state)
+{
+	struct busd_config c;
+	char err[256], who[64];
+
+	(void)state;
+	assert_int_equal(parse(&c, "[queue a]\nproduce = uid:1000 gid:100 uid:7 uid:0 "
+	                           "uid:42 *\nconsume = uid:7 gid:100\n"
+	                           "[queue b]\nproduce = uid:1000\nconsume = *\n"
+	                           "[queue c]\nconsume = uid:5\n"
+	                           "[queue d]\nproduce = uid:1 uid:2 uid:3 uid:4 "
+	                           "uid:5 uid:6 uid:7 uid:8 uid:9 uid:10 uid:11 "
+	                           "uid:12 uid:13 uid:14 uid:15\n",
+	                       err, sizeof(err)),
+	                 0);
+	/* root and busd's own uid (42 here) always consume. */
+	assert_int_equal(config_produce_only(&c.queues[0], 42, who, sizeof(who)), 2);
+	assert_string_equal(who, "uid:1000 *");
+	assert_int_equal(config_produce_only(&c.queues[1], 42, who, sizeof(who)), 0);
+	assert_string_equal(who, "");
+	assert_int_equal(config_produce_only(&c.queues[2], 42, who, sizeof(who)), 0);
+	/* Too many to name: cut short, still counted. */
+	assert_int_equal(config_produce_only(&c.queues[3], 42, who, 40), 15);
+	assert_true(strlen(who) < 40);
+	assert_non_null(strstr(who, " ..."));
+	assert_int_equal(strncmp(who, "uid:1 uid:2 ", 12), 0);
+	config_free(&c);
+}
+
+/* What config_write() prints parses back to the same settings. */
+static void test_write(void **state)
+{
+	struct busd_config c, again;
+	char err[256], text[4096];
+	FILE *f = tmpfile();
+	size_t n;
+
+	(void)state;
+	assert_non_null(f);
+	assert_int_equal(parse(&c, good, err, sizeof(err)), 0);
+	c.max_connections_per_uid = 7;
+	assert_int_equal(config_write(f, &c, 1000), 0);
+	rewind(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	assert_non_null(strstr(text, "\nmax-connections-per-uid = 7\n"));
+	config_init(&again);
+	assert_int_equal(config_parse(&again, "w.conf", text, n, err, sizeof(err)), 0);
+	assert_int_equal(again.max_connections, 100);
+	assert_int_equal(again.max_connections_per_uid, 7);
+	assert_int_equal(again.nqueues, 2);
+	config_free(&again);
+	config_free(&c);
+}
+
 static void test_grants_others(void **state)
 {
 	struct busd_config c;
@@ -609,6 +707,9 @@ int main(void)
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_principals),
+		cmocka_unit_test(test_per_uid),
+		cmocka_unit_test(test_produce_only),
+		cmocka_unit_test(test_write),
 		cmocka_unit_test(test_grants_others),
 		cmocka_unit_test(test_load),
 	};

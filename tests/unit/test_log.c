@@ -5,7 +5,9 @@
  * level, event, msg), the caller's fields after them; a control character
  * anywhere, such as a newline a client put in a queue name, becomes '?'
  * so the event stays one line; an overlong line is cut and still ends
- * with its newline; the level threshold filters.
+ * with its newline; the level threshold filters; the rate limit allows a
+ * burst, then one line per interval, refills while idle and counts what
+ * it refuses.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -114,6 +116,44 @@ static void test_threshold(void **state)
 	assert_int_equal(strncmp(buf, "ts=", 3), 0);
 }
 
+static void test_limit(void **state)
+{
+	const struct log_rate r = {.interval_ns = 1000, .burst = 3};
+	struct log_limit l = {0};
+	uint64_t t = 1000000;
+
+	(void)state;
+	/* A burst of 3 at once, then nothing until an interval has passed. */
+	for (int i = 0; i < 3; i++)
+		assert_true(log_limit_take(&l, &r, t));
+	assert_false(log_limit_take(&l, &r, t));
+	assert_false(log_limit_take(&l, &r, t + 999));
+	assert_int_equal(l.suppressed, 2);
+	assert_true(log_limit_take(&l, &r, t + 1000));
+	assert_false(log_limit_take(&l, &r, t + 1000));
+	/* Steady: one per interval. */
+	for (int i = 2; i < 100; i++) {
+		assert_true(log_limit_take(&l, &r, t + 1000 * (uint64_t)i));
+		assert_false(log_limit_take(&l, &r, t + 1000 * (uint64_t)i + 1));
+	}
+	assert_int_equal(l.suppressed, 3 + 98);
+	/* Idle long enough refills the whole burst, and no more. */
+	t += 1000000;
+	for (int i = 0; i < 3; i++)
+		assert_true(log_limit_take(&l, &r, t));
+	assert_false(log_limit_take(&l, &r, t));
+	/* A burst of 1 is one line per interval. */
+	{
+		const struct log_rate one = {.interval_ns = 50, .burst = 1};
+		struct log_limit m = {0};
+
+		assert_true(log_limit_take(&m, &one, 100));
+		assert_false(log_limit_take(&m, &one, 149));
+		assert_true(log_limit_take(&m, &one, 150));
+		assert_int_equal(m.suppressed, 1);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -122,6 +162,7 @@ int main(void)
 		cmocka_unit_test(test_control_characters),
 		cmocka_unit_test(test_overlong),
 		cmocka_unit_test(test_threshold),
+		cmocka_unit_test(test_limit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -30,6 +30,8 @@
  *  -EACCES     busd refused: the caller's uid/gid lacks the right
  *  -EPIPE      the queue was deleted (a consumer first drains what is left)
  *  -ECONNREFUSED, -ENOENT from bus_open: no busd on that socket
+ *  -ECONNRESET the connection to busd was lost
+ *  -EDQUOT     busd refused the connection: too many from this uid
  *  -EINVAL     bad argument
  */
 #ifndef BUS_BUS_H
@@ -92,7 +94,13 @@ int bus_name_valid(const char *name);
  * $BUS_SOCKET, else $XDG_RUNTIME_DIR/bus/busd.sock, else
  * /tmp/bus-$UID/busd.sock.  Checks that busd speaks this protocol
  * version.  Returns 0 and sets *ret, or a negative errno (-ENOENT or
- * -ECONNREFUSED: no busd there; -EPROTO: incompatible busd).
+ * -ECONNREFUSED: no busd there; -EPROTO: incompatible busd; -EDQUOT:
+ * busd refused, too many connections from this uid).
+ *
+ * The connection may stay open and idle for as long as the program
+ * likes: a request that finds it closed before busd read it (busd closes
+ * idle connections when its table is full, and may be restarted) connects
+ * again, once, and is sent again.  Any other loss is -ECONNRESET.
  */
 int bus_open(const char *socket_path, bus **ret);
 
