@@ -113,6 +113,8 @@ void bus_consumer_close(bus_consumer *c)
 {
 	if (!c)
 		return;
+	/* What a poll stepped over (padding) first: then pos is the head. */
+	release_skipped(c);
 	/*
 	 * Holding nothing, step over a dead claim at the head and give its
 	 * space back now: after we are gone nobody may until the next

@@ -57,8 +57,12 @@ enum recover_result ring_recover(struct ring_cons *c, struct seg *s)
 		return RECOVER_NOTHING;
 	for (uint32_t i = 0; i < s->max_producers; i++) {
 		struct seg_slot *slot = &s->slots[i];
-		/* relaxed: a live owner's intent for pos is stable until it commits */
-		uint64_t need = load_relaxed(&slot->claim_need);
+		/*
+		 * acquire: pairs with the commit's release of the intent, so
+		 * an intent seen cleared means the commit is seen too.  A
+		 * live owner's intent for pos is stable until it commits.
+		 */
+		uint64_t need = load_acquire(&slot->claim_need);
 		uint64_t at = load_relaxed(&slot->claim_pos);
 
 		if (need == 0 || pos - at >= need)
@@ -131,8 +135,12 @@ uint64_t recover_head(struct ring_cons *c, struct seg *s)
 
 	if (c->pos != c->head)
 		return 0;
-	/* Bounded: padding, then dead claims; each pass moves the cursor. */
-	for (int i = 0; i < 8; i++) {
+	/*
+	 * Bounded: padding, then a dead claim per slot at most (one process
+	 * may hold many slots and die with a claim in each); each pass that
+	 * goes on moves the cursor.
+	 */
+	for (uint32_t i = 0; i < s->max_producers + 2; i++) {
 		int rc = ring_read(c, &r);
 
 		if (rc == 0) {
@@ -164,8 +172,18 @@ uint64_t recover_unconsumed(struct seg *s)
 	struct ring_cons c;
 	uint64_t n = 0;
 
-	/* relaxed: a hint; the lease and ring_read decide */
-	if (load_relaxed(&h->head) == load_relaxed(&h->tail))
+	/* relaxed: hints; the lease and ring_read decide */
+	uint64_t head = load_relaxed(&h->head);
+	struct rec_hdr *r = (struct rec_hdr *)(s->ring + (head & (s->capacity - 1)));
+
+	/*
+	 * Cheap for busd, which calls this for every queue at every death:
+	 * an empty queue, or a message at the head (the consumer to come
+	 * will read it and what follows), is left alone without the lease.
+	 */
+	if (head == load_relaxed(&h->tail) || head % REC_ALIGN)
+		return 0;
+	if (load_relaxed(&r->len) > 0 && __atomic_load_n(&r->flags, __ATOMIC_RELAXED) == 0)
 		return 0;
 	if (seg_claim(s, SEG_LOCK_CONSUMER, &h->cons_pid) < 0)
 		return 0;

@@ -99,12 +99,32 @@ int ring_has_room(struct ring_prod *p, size_t len)
 	return tail + need - p->cached_head <= p->capacity;
 }
 
+/*
+ * Where redelivery ends for a consumer starting at head: the furthest of
+ * the previous consumer's cursor and the end its own predecessor left,
+ * each only if it lies within a ring ahead of the head.
+ */
+static uint64_t redelivery_end(struct seg *s, uint64_t head)
+{
+	/* relaxed: the previous consumers are gone; hostile values are bounded */
+	uint64_t read = load_relaxed(&s->hdr->cons.read_pos);
+	uint64_t kept = load_relaxed(&s->hdr->cons.redeliver_end);
+	uint64_t end = head;
+
+	if (read - head <= s->capacity)
+		end = read;
+	if ((kept & 1) && (kept - 1) - head <= s->capacity &&
+	    (kept - 1) - head > end - head)
+		end = kept - 1;
+	/* relaxed: for our successors; the lease is ours */
+	store_relaxed(&s->hdr->cons.redeliver_end, end + 1);
+	return end;
+}
+
 int ring_cons_init(struct ring_cons *c, struct seg *s)
 {
 	/* acquire: pairs with the previous consumer's release of head */
 	uint64_t head = load_acquire(&s->hdr->head);
-	/* relaxed: the previous consumer is gone; a hostile value is bounded */
-	uint64_t read = load_relaxed(&s->hdr->cons.read_pos);
 
 	*c = (struct ring_cons){
 		.hdr = s->hdr,
@@ -117,7 +137,7 @@ int ring_cons_init(struct ring_cons *c, struct seg *s)
 		.cached_tail = load_acquire(&s->hdr->tail),
 		/* Nothing returned yet: last is before the head (consumer.c). */
 		.last = head - REC_ALIGN,
-		.redeliver_end = read - head <= s->capacity ? read : head,
+		.redeliver_end = head % REC_ALIGN ? head : redelivery_end(s, head),
 		.max_message = s->max_message,
 	};
 	return head % REC_ALIGN ? -EBADMSG : 0;

@@ -233,8 +233,13 @@ static inline void ring_commit(struct ring_prod *p, struct rec_hdr *r,
 	 * ordered before the producer's load of the consumer's wait word.
 	 */
 	store_sc(&r->len, (int32_t)(REC_HDR + len));
-	/* relaxed: the claim is committed; recovery has nothing to find */
-	store_relaxed(&slot->claim_need, 0);
+	/*
+	 * release: the claim is committed; recovery has nothing to find.
+	 * Ordered after the commit, so that recovery (which loads the
+	 * intent with acquire) never sees the intent gone and the record
+	 * still claimed.  A plain store on x86-64.
+	 */
+	store_release(&slot->claim_need, 0);
 	/*
 	 * relaxed: single-writer counters, readers want only a recent value.
 	 * next_seq also counts the slot's messages (stats.c).

@@ -38,6 +38,7 @@ _Static_assert(offsetof(struct seg_header, full_wait) == 768, "layout v1");
 _Static_assert(offsetof(struct seg_header, cons) == 1024, "layout v1");
 _Static_assert(offsetof(struct seg_header, recovered) == 264, "layout v1");
 _Static_assert(offsetof(struct seg_header, cons.hist) == 1080, "layout v1");
+_Static_assert(offsetof(struct seg_header, cons.redeliver_end) == 1608, "layout v1");
 _Static_assert(sizeof(struct seg_header) == 1664, "layout v1");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
                "shared atomics must be lock-free to work across processes");
@@ -572,8 +573,12 @@ int seg_held(struct seg *s, uint64_t which, _Atomic uint32_t *pid)
 	};
 
 	if (s->fd < 0)
-		/* relaxed: memory-only segments are the tests' stand-in */
-		return load_relaxed(pid) != 0;
+		/*
+		 * acquire: memory-only segments are the tests' stand-in; pairs
+		 * with seg_unclaim's release, as the kernel lock orders a real
+		 * holder's writes before its unlock.
+		 */
+		return load_acquire(pid) != 0;
 	/* A lock probe that fails says nothing: assume alive, never overwrite. */
 	if (fcntl(s->fd, F_OFD_GETLK, &fl) < 0)
 		return 1;

@@ -105,6 +105,15 @@ struct seg_cons_stats {
 	 */
 	_Atomic uint64_t stall_pos;
 	_Atomic uint64_t stall_ns;
+	/*
+	 * Where redelivery ends, plus one (0: never set; an even value is a
+	 * scribble): records before it were read by a consumer that died
+	 * holding them.  Kept apart from read_pos, which a successor moves on
+	 * as it reads, so that a successor that dies in turn does not take
+	 * its predecessor's unreleased messages out of redelivery.  Written
+	 * by each consumer once, when it takes the lease (ring_cons_init).
+	 */
+	_Atomic uint64_t redeliver_end;
 };
 
 struct seg_header {

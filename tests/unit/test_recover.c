@@ -194,6 +194,29 @@ static void test_dead_after_padding(void **state)
 	bus_producer_close(a);
 }
 
+/*
+ * A polling consumer steps over padding to a dead claim at the ring's
+ * start, then closes before it recovers: closing gives back the padding
+ * and the dead claim, so the space is free with no consumer attached.
+ */
+static void test_close_after_poll_padding(void **state)
+{
+	bus_producer *a = new_producer(), *b = new_producer();
+	bus_msg m;
+
+	(void)state;
+	advance_to(b, 960);
+	(void)claim(a, 100);
+	die(a);
+	assert_int_equal(bus_recv(cons, &m, 0), -EAGAIN);
+	bus_consumer_close(cons);
+	cons = NULL;
+	assert_int_equal(atomic_load(&ms.seg.hdr->head), atomic_load(&ms.seg.hdr->tail));
+	assert_int_equal(atomic_load(&ms.seg.hdr->recovered), 1);
+	bus_producer_close(b);
+	bus_producer_close(a);
+}
+
 /* A live producer's claim is waited for, never overwritten. */
 static void test_live_claim_untouched(void **state)
 {
@@ -296,6 +319,44 @@ static void test_redelivery_after_consumer_death(void **state)
 	bus_producer_close(p);
 }
 
+/*
+ * Two consumers die in turn: the first holding 0..2, the second after it
+ * received 0 again and released it.  The third still gets 1 and 2
+ * flagged: the second consumer's cursor moved on from the first one's,
+ * but the end of redelivery is kept apart from the cursor.
+ */
+static void test_redelivery_after_two_deaths(void **state)
+{
+	bus_producer *p = new_producer();
+	struct seg s = ms.seg;
+	bus_msg m;
+
+	(void)state;
+	for (uint32_t i = 0; i < 4; i++)
+		send_u32(p, i);
+	for (uint32_t i = 0; i < 3; i++)
+		assert_int_equal(recv_u32(0), i);
+	/* Dies holding 0, 1 and 2. */
+	atomic_store(&ms.seg.hdr->cons_pid, 0);
+	free(cons);
+	assert_int_equal(consumer_attach(&s, NULL, &cons), 0);
+	assert_int_equal(bus_recv(cons, &m, 0), 0);
+	assert_int_equal(*(const uint32_t *)m.data, 0);
+	assert_int_equal(m.flags, BUS_MSG_REDELIVERED);
+	bus_release(cons);
+	/* The second dies holding nothing, its cursor past 0 only. */
+	atomic_store(&ms.seg.hdr->cons_pid, 0);
+	free(cons);
+	assert_int_equal(consumer_attach(&s, NULL, &cons), 0);
+	for (uint32_t i = 1; i < 4; i++) {
+		assert_int_equal(bus_recv(cons, &m, 0), 0);
+		assert_int_equal(*(const uint32_t *)m.data, i);
+		assert_int_equal(m.flags, i < 3 ? BUS_MSG_REDELIVERED : 0);
+	}
+	bus_release(cons);
+	bus_producer_close(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -304,10 +365,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dead_mid_payload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dead_before_padding, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dead_after_padding, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_after_poll_padding, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_live_claim_untouched, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slot_kept_until_settled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_polling_consumer_recovers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_redelivery_after_consumer_death, setup,
+	                                        teardown),
+		cmocka_unit_test_setup_teardown(test_redelivery_after_two_deaths, setup,
 	                                        teardown),
 	};
 
