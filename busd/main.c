@@ -30,6 +30,7 @@
 #include "config.h"
 #include "control.h"
 #include "daemon.h"
+#include "guard.h"
 #include "log.h"
 #include "registry.h"
 
@@ -158,6 +159,9 @@ static void setup_signals(void)
 		die(EXIT_FAILURE, "sigprocmask: %s", strerror(errno));
 	sigemptyset(&ign.sa_mask);
 	if (sigaction(SIGPIPE, &ign, NULL) < 0)
+		die(EXIT_FAILURE, "sigaction: %s", strerror(errno));
+	/* A producer can truncate a segment busd maps: SIGBUS is guarded. */
+	if (guard_init() < 0)
 		die(EXIT_FAILURE, "sigaction: %s", strerror(errno));
 }
 

@@ -16,6 +16,7 @@
 #include <uuid/uuid.h>
 
 #include "atomics.h"
+#include "guard.h"
 #include "log.h"
 #include "registry.h"
 
@@ -263,15 +264,54 @@ int registry_create(struct registry *r, const struct queue_spec *spec_in,
 	return 0;
 }
 
+static int set_deleted(void *arg)
+{
+	seg_set_deleted(arg);
+	return 0;
+}
+
 void registry_delete(struct registry *r, struct queue *q)
 {
 	remove_at(r, q);
-	/* Deleted first: a busd that dies before the unlink finishes the job
-	 * when it adopts the segment again. */
-	seg_set_deleted(&q->seg);
+	/*
+	 * Deleted first: a busd that dies before the unlink finishes the job
+	 * when it adopts the segment again.  Guarded: a truncated segment
+	 * has nothing to mark, and must not take busd down (guard.h).
+	 */
+	if (guard_run(set_deleted, &q->seg) == -EFAULT)
+		log_error("queue.truncated", "segment truncated by an attached process",
+		          "queue=%s shm=%s", q->name, q->shm_name);
 	shm_unlink(q->shm_name);
 	seg_close(&q->seg);
 	free(q);
+}
+
+void registry_drop(struct registry *r, struct queue *q)
+{
+	remove_at(r, q);
+	shm_unlink(q->shm_name);
+	seg_close(&q->seg);
+	free(q);
+}
+
+struct stats_call {
+	int fd;
+	bus_stats *st;
+};
+
+static int stats_cb(void *arg)
+{
+	struct stats_call *c = arg;
+
+	return bus_stats_read_fd(c->fd, c->st);
+}
+
+/* bus_stats_read_fd(), -EFAULT if a producer truncated the segment. */
+static int guarded_stats(int fd, bus_stats *st)
+{
+	struct stats_call c = {fd, st};
+
+	return guard_run(stats_cb, &c);
 }
 
 int registry_open(const struct queue *q, bool read_only)
@@ -383,8 +423,48 @@ static bool owner_fits_conf(const struct registry *r, uint32_t owner)
 	return owner == r->self_uid || owner == 0;
 }
 
+struct open_call {
+	const struct registry *r;
+	const char *shm_name, *queue;
+	const uint8_t *uuid;
+	struct seg *s;
+	const char **why;
+	bool deleted;
+};
+
+static int open_cb(void *arg)
+{
+	struct open_call *c = arg;
+	int e = adopt_open(c->r, c->shm_name, c->queue, c->uuid, c->s, c->why);
+
+	/* relaxed: busd is the only writer of state, and nobody races it now */
+	if (e == 0)
+		c->deleted = load_relaxed(&c->s->hdr->state) & SEG_STATE_DELETED;
+	return e;
+}
+
+/*
+ * adopt_open(), and whether the segment was deleted, guarded: a producer
+ * of the last busd may truncate the segment while it is validated
+ * (guard.h).  Should it, the mapping made meanwhile is left behind: at
+ * most one per segment name at each start.
+ */
+static int guarded_open(const struct registry *r, const char *shm_name,
+                        const char *queue, const uint8_t uuid[16],
+                        struct seg *s, const char **why, bool *deleted)
+{
+	struct open_call c = {r, shm_name, queue, uuid, s, why, false};
+	int e = guard_run(open_cb, &c);
+
+	if (e == -EFAULT)
+		*why = "segment truncated while it was read";
+	*deleted = c.deleted;
+	return e;
+}
+
 static void adopt_one(struct registry *r, int dir, const char *entry)
 {
+	bool deleted;
 	char queue[BUS_NAME_MAX + 1];
 	uint8_t uuid[16];
 	uint32_t owner;
@@ -412,7 +492,7 @@ static void adopt_one(struct registry *r, int dir, const char *entry)
 	shm_name = q->shm_name;
 	shm_name[0] = '/';
 	memcpy(shm_name + 1, entry, strlen(entry) + 1);
-	e = adopt_open(r, shm_name, queue, uuid, &q->seg, &why);
+	e = guarded_open(r, shm_name, queue, uuid, &q->seg, &why, &deleted);
 	if (e < 0) {
 		log_error("queue.adopt_refused", "refused segment, left in place",
 		          "queue=%s shm=%s "
@@ -422,8 +502,7 @@ static void adopt_one(struct registry *r, int dir, const char *entry)
 		free(q);
 		return;
 	}
-	/* relaxed: busd is the only writer of state, and nobody races it now */
-	if (load_relaxed(&q->seg.hdr->state) & SEG_STATE_DELETED) {
+	if (deleted) {
 		log_info("queue.remove", "removed segment of a deleted queue",
 		         "queue=%s shm=%s",
 		         queue, shm_name);
@@ -444,7 +523,7 @@ static void adopt_one(struct registry *r, int dir, const char *entry)
 	 * owner's: left in place, never deleted.
 	 */
 	if (config_queue(r->cfg, q->name) && !owner_fits_conf(r, owner)) {
-		if (bus_stats_read_fd(q->seg.fd, &st) < 0)
+		if (guarded_stats(q->seg.fd, &st) < 0)
 			st.depth_msgs = 0;
 		log_error("queue.adopt_refused", "refused segment, left in place",
 		          "queue=%s shm=%s owner=%" PRIu32 " messages=%" PRIu64
@@ -504,7 +583,7 @@ int registry_adopt(struct registry *r)
 		bus_stats st;
 
 		q->conf = config_queue(r->cfg, q->name);
-		if (bus_stats_read_fd(q->seg.fd, &st) == 0)
+		if (guarded_stats(q->seg.fd, &st) == 0)
 			log_info("queue.adopt", "adopted queue",
 			         "queue=%s messages=%" PRIu64 " bytes=%" PRIu64 " capacity=%" PRIu64 " owner=%" PRIu32, q->name,
 			         st.depth_msgs, st.depth_bytes, q->seg.capacity,

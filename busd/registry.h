@@ -99,6 +99,12 @@ int registry_create(struct registry *r, const struct queue_spec *spec,
 void registry_delete(struct registry *r, struct queue *q);
 
 /*
+ * Forgets q without touching its memory, unlinks its name and frees it:
+ * for a segment an attached process truncated (nothing left to mark).
+ */
+void registry_drop(struct registry *r, struct queue *q);
+
+/*
  * Opens a new open file description of q's segment, read-write or
  * read-only.  Returns the descriptor, or a negative errno.
  */

@@ -9,23 +9,50 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "guard.h"
 #include "log.h"
 #include "recover.h"
 #include "watch.h"
 
+struct wake {
+	struct seg *seg;
+	uint64_t recovered;
+};
+
+static int wake_one(void *arg)
+{
+	struct wake *w = arg;
+
+	seg_wake_consumer(w->seg);
+	/* No consumer to wake: a dead claim at the head is ours. */
+	w->recovered = recover_unconsumed(w->seg);
+	return 0;
+}
+
 void watch_wake_all(struct busd *d)
 {
-	for (size_t i = 0; i < d->reg.n; i++) {
+	for (size_t i = 0; i < d->reg.n;) {
 		struct queue *q = d->reg.v[i];
-		uint64_t n;
+		struct wake w = {&q->seg, 0};
 
-		seg_wake_consumer(&q->seg);
-		/* No consumer to wake: a dead claim at the head is ours. */
-		n = recover_unconsumed(&q->seg);
-		if (n)
+		/*
+		 * Guarded (guard.h): a producer can truncate the segment, and
+		 * it is the death of such a producer that brings us here.
+		 * Nothing is left to serve of a truncated queue: its name goes.
+		 */
+		if (guard_run(wake_one, &w) == -EFAULT) {
+			log_error("queue.truncated",
+			          "segment truncated by an attached process: queue removed",
+			          "queue=%s shm=%s", q->name, q->shm_name);
+			registry_drop(&d->reg, q);
+			continue;
+		}
+		if (w.recovered)
 			log_info("queue.recovered",
 			         "dead producer's claim recovered with no consumer attached",
-			         "queue=%s bytes=%llu", q->name, (unsigned long long)n);
+			         "queue=%s bytes=%llu", q->name,
+			         (unsigned long long)w.recovered);
+		i++;
 	}
 }
 

@@ -8,11 +8,13 @@
  * line to the command.  Each command parses its own options with
  * getopt_long, accepts --help, and may be given --socket as well.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "buscli.h"
+#include "guard.h"
 
 static const struct command {
 	const char *name;
@@ -60,6 +62,12 @@ int main(int argc, char **argv)
 	struct cli cli = {0};
 	int c, rc;
 
+	/* stats must outlive a segment a producer truncated (guard.h) */
+	if (guard_init() < 0) {
+		fprintf(stderr, "buscli: cannot set up the SIGBUS guard: %s\n",
+		        strerror(errno));
+		return EXIT_FAIL;
+	}
 	opterr = 0;
 	/* '+': stop at the command; what follows is the command's */
 	while ((c = getopt_long(argc, argv, "+:s:hV", opts, NULL)) != -1) {

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "buscli.h"
+#include "guard.h"
 #include "segment.h"
 
 #define SHM_DIR     "/dev/shm"
@@ -132,7 +133,49 @@ static int push_bad(struct snapshot *s, const char *queue, const char *fmt, ...)
  */
 static bool queue_fault(int rc)
 {
-	return rc == -EBADMSG || rc == -EPROTO || rc == -EACCES;
+	return rc == -EBADMSG || rc == -EPROTO || rc == -EACCES || rc == -EFAULT;
+}
+
+/*
+ * Stats reads, guarded (guard.h): a producer can truncate a segment, and
+ * touching it then raises SIGBUS; that queue is reported, the rest shown.
+ * A read cut short so leaves its descriptor and mapping behind, for the
+ * few moments buscli has left to run.
+ */
+struct stats_call {
+	bus *b;
+	const char *queue;
+	int fd;
+	bus_stats *st;
+};
+
+static int stats_cb(void *arg)
+{
+	struct stats_call *c = arg;
+
+	return c->b ? bus_queue_stats(c->b, c->queue, c->st)
+	            : bus_stats_read_fd(c->fd, c->st);
+}
+
+static int queue_stats(bus *b, const char *queue, bus_stats *st)
+{
+	struct stats_call c = {b, queue, -1, st};
+
+	return guard_run(stats_cb, &c);
+}
+
+static int read_fd_stats(int fd, bus_stats *st)
+{
+	struct stats_call c = {NULL, NULL, fd, st};
+
+	return guard_run(stats_cb, &c);
+}
+
+/* Words for rc from reading a segment. */
+static const char *seg_error(int rc)
+{
+	return rc == -EFAULT ? "segment truncated by another process"
+	                     : bus_strerror(rc);
 }
 
 static int by_name(const void *a, const void *b)
@@ -190,12 +233,12 @@ static int read_direct(struct cli *cli, const char *queue, struct snapshot *s)
 		fd = openat(dirfd(dir), d->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0)
 			continue; /* unlinked meanwhile, or not ours to read */
-		r = bus_stats_read_fd(fd, &st);
+		r = read_fd_stats(fd, &st);
 		close(fd);
 		/* the name is the index; the header must agree with it */
 		if (r < 0)
 			rc = push_bad(s, qname, "cannot read its segment " SHM_DIR "/%s: %s",
-			              d->d_name, bus_strerror(r));
+			              d->d_name, seg_error(r));
 		else if (strcmp(st.name, qname) != 0 || memcmp(st.uuid, uuid, 16) != 0)
 			rc = push_bad(s, qname, "segment " SHM_DIR "/%s holds another "
 			                        "queue ('%s')",
@@ -219,8 +262,8 @@ static int bad_stats(struct snapshot *s, bus *b, const char *queue, int rc)
 	char why[STATS_FAULT_WHY];
 
 	/* busd handed the segment out; it failed validation here */
-	if (rc == -EBADMSG || rc == -EPROTO)
-		return push_bad(s, queue, "cannot read its segment: %s", bus_strerror(rc));
+	if (rc == -EBADMSG || rc == -EPROTO || rc == -EFAULT)
+		return push_bad(s, queue, "cannot read its segment: %s", seg_error(rc));
 	cli_reason(why, sizeof(why), b, rc);
 	return push_bad(s, queue, "%s", why);
 }
@@ -234,7 +277,7 @@ static int read_busd(bus *b, const char *queue, struct snapshot *s,
 	int n, rc = 0;
 
 	if (queue) {
-		rc = bus_queue_stats(b, queue, &st);
+		rc = queue_stats(b, queue, &st);
 		if (rc == 0)
 			rc = push(s, &st);
 		else if (queue_fault(rc))
@@ -249,7 +292,7 @@ static int read_busd(bus *b, const char *queue, struct snapshot *s,
 		return n;
 	}
 	for (int i = 0; i < n && rc == 0; i++) {
-		rc = bus_queue_stats(b, list[i].name, &st);
+		rc = queue_stats(b, list[i].name, &st);
 		if (rc == -ENOENT) {
 			rc = 0; /* deleted since the list */
 			continue;
