@@ -276,7 +276,7 @@ void registry_delete(struct registry *r, struct queue *q)
 	/*
 	 * Deleted first: a busd that dies before the unlink finishes the job
 	 * when it adopts the segment again.  Guarded: a truncated segment
-	 * has nothing to mark, and must not take busd down (guard.h).
+	 * must not take busd down (guard.h).
 	 */
 	if (guard_run(set_deleted, &q->seg) == -EFAULT)
 		log_error("queue.truncated", "segment truncated by an attached process",
@@ -429,7 +429,7 @@ struct open_call {
 	const uint8_t *uuid;
 	struct seg *s;
 	const char **why;
-	bool deleted;
+	bool opened, deleted;
 };
 
 static int open_cb(void *arg)
@@ -437,6 +437,7 @@ static int open_cb(void *arg)
 	struct open_call *c = arg;
 	int e = adopt_open(c->r, c->shm_name, c->queue, c->uuid, c->s, c->why);
 
+	c->opened = e == 0;
 	/* relaxed: busd is the only writer of state, and nobody races it now */
 	if (e == 0)
 		c->deleted = load_relaxed(&c->s->hdr->state) & SEG_STATE_DELETED;
@@ -445,19 +446,20 @@ static int open_cb(void *arg)
 
 /*
  * adopt_open(), and whether the segment was deleted, guarded: a producer
- * of the last busd may truncate the segment while it is validated
- * (guard.h).  Should it, the mapping made meanwhile is left behind: at
- * most one per segment name at each start.
+ * of the last busd may truncate the segment while it is read (guard.h).
  */
 static int guarded_open(const struct registry *r, const char *shm_name,
                         const char *queue, const uint8_t uuid[16],
                         struct seg *s, const char **why, bool *deleted)
 {
-	struct open_call c = {r, shm_name, queue, uuid, s, why, false};
+	struct open_call c = {r, shm_name, queue, uuid, s, why, false, false};
 	int e = guard_run(open_cb, &c);
 
-	if (e == -EFAULT)
+	if (e == -EFAULT) {
 		*why = "segment truncated while it was read";
+		if (c.opened)
+			seg_close(s);
+	}
 	*deleted = c.deleted;
 	return e;
 }

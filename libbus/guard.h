@@ -6,10 +6,11 @@
  * end then raises SIGBUS when touched, and the kernel offers no way to
  * seal a /dev/shm object against it.  A program that must outlive such a
  * segment (busd, buscli) runs each piece of work that touches one through
- * guard_run(): a SIGBUS inside it becomes -EFAULT from guard_run(), and
- * the work is abandoned where it faulted.  Work run so must touch only
- * the segment and memory it does not leave half-changed (no malloc, no
- * locks held across the access).
+ * guard_run(): a SIGBUS inside it is answered with a private zero page
+ * where the segment was cut, the work runs to its end over zeros, and
+ * guard_run() returns -EFAULT; what the work concluded is then void.
+ * Work run so must treat the segment as hostile memory (zeros are one of
+ * the values it can find there), as all code here does anyway.
  *
  * libbus's producer and consumer handles do not do this: a library does
  * not own its process's signal dispositions.  docs/busd.md ("Trust
@@ -25,8 +26,10 @@
  */
 int guard_init(void);
 
-/* Runs fn(arg); returns its result, or -EFAULT if it touched a truncated
- * mapping. */
+/*
+ * Runs fn(arg); returns its result, or -EFAULT if it touched a truncated
+ * mapping (fn has then run to its end over zero pages).
+ */
 int guard_run(int (*fn)(void *), void *arg);
 
 #endif

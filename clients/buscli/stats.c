@@ -139,8 +139,6 @@ static bool queue_fault(int rc)
 /*
  * Stats reads, guarded (guard.h): a producer can truncate a segment, and
  * touching it then raises SIGBUS; that queue is reported, the rest shown.
- * A read cut short so leaves its descriptor and mapping behind, for the
- * few moments buscli has left to run.
  */
 struct stats_call {
 	bus *b;
