@@ -52,9 +52,10 @@ int consumer_attach(struct seg *s, const struct wait_ops *ops,
 	 * busd takes the lease for a moment to recover a dead producer's
 	 * claim when no consumer is attached (recover_unconsumed): a
 	 * consumer that comes then waits for it, briefly, rather than be
-	 * told the queue has one.
+	 * told the queue has one.  (busd maps files; a segment in
+	 * caller-owned memory is not busd's.)
 	 */
-	for (int i = 0; r == -EBUSY && i < LEASE_RETRIES; i++) {
+	for (int i = 0; r == -EBUSY && s->fd >= 0 && i < LEASE_RETRIES; i++) {
 		struct timespec ms = {.tv_nsec = 1000000};
 
 		nanosleep(&ms, NULL);

@@ -93,7 +93,8 @@ int bus_msg_unpack(const bus_msg *msg, const ProtobufCMessageDescriptor *desc,
 	 */
 	if (msg->len > arena_size)
 		return -ENOBUFS;
-	memcpy(copy, msg->data, msg->len);
+	if (msg->len)
+		memcpy(copy, msg->data, msg->len);
 	/* The decoder must read the copy, not the ring again. */
 	compiler_barrier();
 	used = msg->len;

@@ -312,7 +312,9 @@ int seg_view(void *mem, size_t size, struct seg *s, const char **why)
 		.fd = -1,
 	};
 	memcpy(s->uuid, id.uuid, sizeof(s->uuid));
-	memcpy(s->name, id.name, sizeof(s->name));
+	/* Up to its NUL (validated), and zeros after: no stale bytes. */
+	memset(s->name, 0, sizeof(s->name));
+	memcpy(s->name, id.name, strlen(id.name));
 	return 0;
 }
 
