@@ -560,6 +560,21 @@ void e2e_dump_log(const struct e2e *e)
 	fclose(f);
 }
 
+int e2e_log_count(const struct e2e *e, const char *a, const char *b)
+{
+	FILE *f = fopen(e->log, "r");
+	char line[4096];
+	int n = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, a) && (!b || strstr(line, b)))
+			n++;
+	fclose(f);
+	return n;
+}
+
 void e2e_busd_start(struct e2e *e)
 {
 	uint64_t deadline = e2e_now_ms() + READY_TIMEOUT_MS;

@@ -92,6 +92,8 @@ int e2e_busd_stop(struct e2e *e);
 void e2e_busd_kill(struct e2e *e);
 /* Prints busd's log on stderr (called on failures). */
 void e2e_dump_log(const struct e2e *e);
+/* Lines of busd's log that contain a, and b too unless b is NULL. */
+int e2e_log_count(const struct e2e *e, const char *a, const char *b);
 
 /* Opens a libbus connection to this test's busd; fails the test if not. */
 bus *e2e_open(const struct e2e *e);

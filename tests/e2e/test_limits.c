@@ -67,20 +67,6 @@ static void expect_fail(struct e2e_run *r, const char *what, const char *needle)
 	assert_non_null(strstr(r->err, needle));
 }
 
-static bool log_has(const struct e2e *e, const char *needle)
-{
-	FILE *f = fopen(e->log, "r");
-	char line[4096];
-	bool found = false;
-
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, needle) != NULL;
-	fclose(f);
-	return found;
-}
-
 #ifndef LIMITS_SHMFULL
 
 #define FLOOD 50
@@ -137,7 +123,7 @@ static void connection_flood(void **state)
 	assert_true(closed >= FLOOD - 8);
 	assert_true(closed < FLOOD); /* the last 8 are held */
 	busd_alive(e);
-	assert_true(log_has(e, "connection limit reached"));
+	assert_true(e2e_log_count(e, "connection limit reached", NULL) > 0);
 
 	for (int i = 0; i < FLOOD; i++)
 		if (fds[i] >= 0)
@@ -373,7 +359,7 @@ static void shm_full(void **state)
 	e2e_cli(e, &r, NULL, 0, 30, "create", "big", "--capacity", "4M", NULL);
 	expect_fail(&r, "create 4M in a 2M /dev/shm", "no space in /dev/shm for queue 'big'");
 	e2e_run_free(&r);
-	assert_true(log_has(e, "ENOSPC"));
+	assert_true(e2e_log_count(e, "ENOSPC", NULL) > 0);
 	busd_alive(e);
 
 	/* the host's /dev/shm saw nothing */

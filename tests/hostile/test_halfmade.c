@@ -64,20 +64,6 @@ static uint64_t pick_size(void)
 	return 0;
 }
 
-static int log_count(const struct e2e *e, const char *needle)
-{
-	FILE *f = fopen(e->log, "r");
-	char line[4096];
-	int n = 0;
-
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, needle))
-			n++;
-	fclose(f);
-	return n;
-}
-
 /*
  * Every name of this busd in /dev/shm is a complete segment: no
  * temporary left, nothing that fails validation.  Returns how many.
@@ -188,7 +174,7 @@ static void kill_during_create(void **state)
 		assert_true(st == 0 || st == 1);
 
 		e2e_busd_start(e);
-		removed = (unsigned)log_count(e, "event=queue.remove_temp");
+		removed = (unsigned)e2e_log_count(e, "event=queue.remove_temp", NULL);
 		check_shm(e);
 		b = e2e_open(e);
 		if (st == 0) {
@@ -260,7 +246,7 @@ static void kill_during_declare(void **state)
 		e2e_wait(e, pid, 30);
 
 		e2e_busd_start(e);
-		removed = (unsigned)log_count(e, "event=queue.remove_temp");
+		removed = (unsigned)e2e_log_count(e, "event=queue.remove_temp", NULL);
 		n = check_shm(e);
 		assert_int_equal(n, 2);
 		b = e2e_open(e);

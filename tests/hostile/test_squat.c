@@ -243,21 +243,6 @@ static void count_secret(struct e2e *e, int *busd_owned, int *user_owned)
 	closedir(d);
 }
 
-/* Lines of busd's log that contain both needles. */
-static int log_count(const struct e2e *e, const char *a, const char *b)
-{
-	FILE *f = fopen(e->log, "r");
-	char line[4096];
-	int n = 0;
-
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, a) && (!b || strstr(line, b)))
-			n++;
-	fclose(f);
-	return n;
-}
-
 static void runtime_squat(void **state)
 {
 	struct e2e *e = *state;
@@ -336,8 +321,8 @@ static void adoption_refuses_squatter(void **state)
 
 	restart_busd(e, CONF_DECLARED);
 	/* reported with the message it holds */
-	assert_int_equal(log_count(e, "queue.adopt_refused", ".u65534"), 1);
-	assert_int_equal(log_count(e, "queue.adopt_refused", "messages=1 "), 1);
+	assert_int_equal(e2e_log_count(e, "queue.adopt_refused", ".u65534"), 1);
+	assert_int_equal(e2e_log_count(e, "queue.adopt_refused", "messages=1 "), 1);
 	count_secret(e, &mine, &theirs);
 	assert_int_equal(mine, 1);   /* created as the config declares it */
 	assert_int_equal(theirs, 1); /* left in place, with its message */
@@ -348,10 +333,10 @@ static void adoption_refuses_squatter(void **state)
 	assert_int_equal(e2e_busd_stop(e), 0);
 	plant_squatter(e);
 	for (int i = 0; i < 2; i++) {
-		int before = log_count(e, "queue.adopt_refused", ".u65534");
+		int before = e2e_log_count(e, "queue.adopt_refused", ".u65534");
 
 		e2e_busd_start(e);
-		assert_int_equal(log_count(e, "queue.adopt_refused", ".u65534"),
+		assert_int_equal(e2e_log_count(e, "queue.adopt_refused", ".u65534"),
 		                 before + 2);
 		count_secret(e, &mine, &theirs);
 		assert_int_equal(mine, 1);
@@ -361,7 +346,7 @@ static void adoption_refuses_squatter(void **state)
 			assert_int_equal(e2e_busd_stop(e), 0);
 	}
 	recv_root(e, "root-1\n");
-	assert_int_equal(log_count(e, "queue.adopt_duplicate", NULL), 0);
+	assert_int_equal(e2e_log_count(e, "queue.adopt_duplicate", NULL), 0);
 }
 
 static int setup(void **state)

@@ -114,19 +114,6 @@ static void expect_serving(struct e2e *e)
 	e2e_run_free(&r);
 }
 
-static bool log_has(const struct e2e *e, const char *what)
-{
-	FILE *f = fopen(e->log, "r");
-	char line[4096];
-	bool found = false;
-
-	assert_non_null(f);
-	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, what) != NULL;
-	fclose(f);
-	return found;
-}
-
 static void death_after_truncate(void **state)
 {
 	struct e2e *e = *state;
@@ -137,9 +124,9 @@ static void death_after_truncate(void **state)
 	assert_int_equal(e2e_wait(e, e2e_fork(e, truncator, NULL), 30), 0);
 	/* busd hears of the death through the pidfd and wakes every queue */
 	until = e2e_now_ms() + 5000;
-	while (!log_has(e, "event=queue.truncated") && e2e_now_ms() < until)
+	while (e2e_log_count(e, "event=queue.truncated", NULL) == 0 && e2e_now_ms() < until)
 		e2e_sleep_ms(10);
-	if (!log_has(e, "event=queue.truncated")) {
+	if (e2e_log_count(e, "event=queue.truncated", NULL) == 0) {
 		e2e_dump_log(e);
 		fail_msg("busd did not report the truncated queue (%s)",
 		         busd_alive(e) ? "alive" : "dead");
