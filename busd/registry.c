@@ -597,6 +597,18 @@ int registry_adopt(struct registry *r)
 	return 0;
 }
 
+/*
+ * 1 if q holds nothing and nobody is attached to it (the kernel's locks
+ * say so), so that making it again loses and splits nothing.
+ */
+static int idle(struct queue *q)
+{
+	bus_stats st;
+
+	return guarded_stats(q->seg.fd, &st) == 0 && st.depth_bytes == 0 &&
+	       st.producers == 0 && st.consumer_pid == 0;
+}
+
 int registry_declare(struct registry *r, char *err, size_t errlen)
 {
 	const struct busd_config *cfg = r->cfg;
@@ -614,13 +626,23 @@ int registry_declare(struct registry *r, char *err, size_t errlen)
 		};
 		int e;
 
-		if (q) {
-			q->conf = c;
-			if (q->seg.capacity != c->capacity ||
-			    q->seg.max_message != want_msg ||
-			    q->seg.max_producers != c->max_producers)
+		if (q && (q->seg.capacity != c->capacity ||
+		          q->seg.max_message != want_msg ||
+		          q->seg.max_producers != c->max_producers)) {
+			if (idle(q)) {
+				/*
+				 * Empty, and nobody attached: nothing to split or
+				 * lose.  The config's sizes win.
+				 */
+				log_info("queue.config_applied",
+				         "adopted queue was empty and unattached: made again with the config's sizes",
+				         "queue=%s capacity=%" PRIu64 " config_capacity=%" PRIu64,
+				         q->name, q->seg.capacity, c->capacity);
+				registry_delete(r, q);
+				q = NULL;
+			} else {
 				log_warn("queue.config_mismatch", "adopted queue keeps "
-				                                  "its existing size, not the config's",
+				                                  "its existing size, not the config's: it holds messages or attached processes",
 				         "queue=%s capacity=%" PRIu64
 				         " max_message=%" PRIu32 " max_producers=%" PRIu32
 				         " config_capacity=%" PRIu64 " config_max_message=%" PRIu32 " config_max_producers=%" PRIu32,
@@ -628,6 +650,10 @@ int registry_declare(struct registry *r, char *err, size_t errlen)
 				         q->seg.capacity, q->seg.max_message,
 				         q->seg.max_producers, c->capacity, want_msg,
 				         c->max_producers);
+			}
+		}
+		if (q) {
+			q->conf = c;
 			continue;
 		}
 		e = registry_create(r, &spec, r->self_uid, &q, err, errlen);

@@ -19,6 +19,10 @@
  *    creates `secret` as declared.  A second squatter segment, newer than
  *    the right one, changes nothing: over two more restarts the right
  *    one is kept with root's message, and the user still gets nothing.
+ *  - config_sizes: the config changes secret's capacity between starts.
+ *    Adopted empty and unattached, the queue is made again with the
+ *    config's sizes; holding a message, it keeps its own (with a
+ *    warning) until it is empty at a later start.
  *
  * Needs root (to act as a second uid); otherwise exits 77.
  */
@@ -349,6 +353,44 @@ static void adoption_refuses_squatter(void **state)
 	assert_int_equal(e2e_log_count(e, "queue.adopt_duplicate", NULL), 0);
 }
 
+/* secret's capacity as stats read it now. */
+static uint64_t secret_capacity(struct e2e *e)
+{
+	bus *b = e2e_open(e);
+	bus_stats st;
+
+	assert_int_equal(bus_queue_stats(b, "secret", &st), 0);
+	bus_close(b);
+	return st.capacity;
+}
+
+/*
+ * The config's sizes for a declared queue: applied at a start when the
+ * queue adopted is empty and unattached; never at the cost of a message.
+ */
+static void config_sizes(void **state)
+{
+	struct e2e *e = *state;
+
+	restart_busd(e, CONF_DECLARED);
+	assert_int_equal(secret_capacity(e), 4096);
+	/* Empty: the new size is applied, the old segment goes. */
+	restart_busd(e, CONF_OPEN "[queue secret]\ncapacity = 8K\n");
+	assert_int_equal(secret_capacity(e), 8192);
+	assert_int_equal(e2e_log_count(e, "event=queue.config_applied", NULL), 1);
+	assert_int_equal(e2e_shm_count(e, "secret"), 1);
+	/* A message in it: kept as it is, with its message, and a warning. */
+	publish_root(e, "kept");
+	restart_busd(e, CONF_OPEN "[queue secret]\ncapacity = 16K\n");
+	assert_int_equal(secret_capacity(e), 8192);
+	assert_int_equal(e2e_log_count(e, "event=queue.config_mismatch", NULL), 1);
+	recv_root(e, "kept\n");
+	/* Empty again: the next start applies the config. */
+	restart_busd(e, CONF_OPEN "[queue secret]\ncapacity = 16K\n");
+	assert_int_equal(secret_capacity(e), 16384);
+	assert_int_equal(e2e_shm_count(e, "secret"), 1);
+}
+
 static int setup(void **state)
 {
 	const char *why = e2e_precheck();
@@ -387,6 +429,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(runtime_squat, setup, teardown),
 		cmocka_unit_test_setup_teardown(adoption_refuses_squatter, setup, teardown),
+		cmocka_unit_test_setup_teardown(config_sizes, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
