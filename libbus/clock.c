@@ -17,26 +17,67 @@
 #define LIMIT_MAX                   (1ull << 26)
 #define MULT_MAX                    (1ull << 37)
 
+/* Whether word is one of the blank-separated words of list. */
+static bool has_word(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = list; (p = strstr(p, word)) != NULL; p += n)
+		if ((p == list || p[-1] == ' ' || p[-1] == '\t') &&
+		    (p[n] == '\0' || p[n] == ' ' || p[n] == '\n'))
+			return true;
+	return false;
+}
+
+bool stamp_tsc_decide(const char *clocksource, const char *cpu_flags)
+{
+	if (!STAMP_HAVE_TSC)
+		return false;
+	if (strcmp(clocksource, "tsc") == 0)
+		return true;
+	/*
+	 * Another clocksource (kvm-clock in most virtual machines, which
+	 * keep it even when the TSC is good): an invariant TSC, one that
+	 * neither changes rate with the CPU's frequency nor stops in deep
+	 * idle, is as good a ruler, and the anchoring takes care of the
+	 * rest: the rate is measured against CLOCK_MONOTONIC, once per
+	 * STAMP_PERIOD_NS.
+	 */
+	return has_word(cpu_flags, "constant_tsc") && has_word(cpu_flags, "nonstop_tsc");
+}
+
+/* Reads up to n - 1 bytes of path into buf; "" if it cannot. */
+static void read_text(const char *path, char *buf, size_t n)
+{
+	ssize_t got = -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		got = read(fd, buf, n - 1);
+		close(fd);
+	}
+	buf[got > 0 ? got : 0] = '\0';
+}
+
 bool stamp_tsc_usable(void)
 {
 	/* 0 not looked yet, 1 usable, 2 not: the answer cannot change. */
 	static _Atomic int known;
 	int k = atomic_load_explicit(&known, memory_order_relaxed);
-	char buf[16] = "";
-	ssize_t n = -1;
-	int fd;
+	char source[32], info[8192], *flags, *end;
 
 	if (k)
 		return k == 1;
-	if (!STAMP_HAVE_TSC)
-		return false;
-	fd = open("/sys/devices/system/clocksource/clocksource0/current_clocksource",
-	          O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-	}
-	k = n == 4 && memcmp(buf, "tsc\n", 4) == 0 ? 1 : 2;
+	read_text("/sys/devices/system/clocksource/clocksource0/current_clocksource",
+	          source, sizeof(source));
+	source[strcspn(source, "\n")] = '\0';
+	/* The first processor's flags line: every processor has the same. */
+	read_text("/proc/cpuinfo", info, sizeof(info));
+	flags = strstr(info, "\nflags");
+	flags = flags ? strchr(flags, ':') : NULL;
+	if (flags && (end = strchr(flags, '\n')) != NULL)
+		*end = '\0';
+	k = stamp_tsc_decide(source, flags ? flags + 1 : "") ? 1 : 2;
 	/* relaxed: every thread that looks finds the same answer */
 	atomic_store_explicit(&known, k, memory_order_relaxed);
 	return k == 1;

@@ -8,9 +8,11 @@
  * TSC and converts it with a rate it measured against CLOCK_MONOTONIC:
  * it re-anchors on the real clock once per STAMP_PERIOD_NS, so a stamp is
  * off by the rate's error over at most that period (well under a
- * microsecond; the rate is measured over the previous period).  Stamps of
- * one producer never go back.  Elsewhere (another clocksource, another
- * architecture, a test's clock) every stamp reads the clock itself.
+ * microsecond; the rate is measured over the previous period).  So it
+ * does where the kernel keeps time otherwise (kvm-clock) but the TSC is
+ * invariant (constant_tsc, nonstop_tsc).  Stamps of one producer never go
+ * back.  Elsewhere (a TSC that is not invariant, another architecture, a
+ * test's clock) every stamp reads the clock itself.
  */
 #ifndef BUS_CLOCK_H
 #define BUS_CLOCK_H
@@ -45,8 +47,16 @@ struct stamp_clock {
  */
 void stamp_init(struct stamp_clock *c, uint64_t (*now_ns)(void), bool use_tsc);
 
-/* Whether the kernel's clocksource is the TSC (so it is stable and synced). */
+/*
+ * Whether stamps may come from the TSC: the kernel's clocksource is the
+ * TSC, or the processor's TSC is invariant (constant_tsc and nonstop_tsc
+ * in /proc/cpuinfo), as under kvm-clock on most virtual machines.  Read
+ * once per process.
+ */
 bool stamp_tsc_usable(void);
+
+/* The rule of stamp_tsc_usable() on the clocksource's name and the flags. */
+bool stamp_tsc_decide(const char *clocksource, const char *cpu_flags);
 
 /* The slow path of stamp_now(): anchors on the reference clock. */
 uint64_t stamp_anchor(struct stamp_clock *c);

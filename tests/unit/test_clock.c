@@ -139,9 +139,31 @@ static void test_long_idle_keeps_the_rate(void **state)
 	stamp_for(&c, 3);
 }
 
+/* Which clocksources and processor flags let stamps come from the TSC. */
+static void test_tsc_decision(void **state)
+{
+	static const char invariant[] = " fpu vme tsc msr constant_tsc rep_good nopl nonstop_tsc cpuid";
+
+	(void)state;
+	if (!STAMP_HAVE_TSC) {
+		assert_false(stamp_tsc_decide("tsc", invariant));
+		return;
+	}
+	assert_true(stamp_tsc_decide("tsc", ""));
+	assert_true(stamp_tsc_decide("kvm-clock", invariant));
+	assert_true(stamp_tsc_decide("kvm-clock", "constant_tsc nonstop_tsc"));
+	/* both flags are needed, as whole words */
+	assert_false(stamp_tsc_decide("kvm-clock", " fpu constant_tsc cpuid"));
+	assert_false(stamp_tsc_decide("kvm-clock", " fpu nonstop_tsc cpuid"));
+	assert_false(stamp_tsc_decide("kvm-clock", " xconstant_tsc nonstop_tscx"));
+	assert_false(stamp_tsc_decide("hpet", ""));
+	assert_false(stamp_tsc_decide("", ""));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tsc_decision),
 		cmocka_unit_test(test_fallback_reads_the_clock),
 		cmocka_unit_test(test_tsc_tracks_the_clock),
 		cmocka_unit_test(test_wrong_rate_is_measured_again),
