@@ -13,9 +13,15 @@
  * like bus's consumer, this one never loads a line the producer writes
  * per message other than the record itself (a polled tail would cost a
  * cache-line transfer per message whenever the consumer keeps up, and
- * made this "limit" slower than bus).  Both sides spin with a pause and
- * never yield or sleep (bus spins, then sleeps; a yield would be work bus
- * does not do).  Nothing a general-purpose queue needs is there: several
+ * made this "limit" slower than bus).  Waiting is bus's, no more: with
+ * the spinning wait (latency) both sides spin with a pause and never
+ * sleep; with the default wait (throughput) a side spins as long as a bus
+ * handle does by default, then sleeps on a futex, with the same
+ * store-then-load handshake as bus (a seq_cst commit or head store, then
+ * a load of the peer's wait word), so that on a machine shared with other
+ * work a side whose peer lost its CPU gives its own away instead of
+ * burning it (a pure spinner then fell to a few percent of bus).  It never
+ * yields (bus does not).  Nothing a general-purpose queue needs is there: several
  * producers, sleeping, crash recovery, validation, counters, timestamps,
  * zeroing on release (the lap in the commit word tells a new record from
  * last lap's, and every message of a channel has the same size, so
@@ -36,6 +42,7 @@
 #include <sys/mman.h>
 
 #include "bench.h"
+#include "handle.h"
 
 /* --- shm-spsc-limit --- */
 
@@ -51,7 +58,67 @@ struct spsc {
 	uint64_t data_offset;
 	/* Written by the consumer, once per batch: bytes it is done with. */
 	alignas(BENCH_LINE) _Atomic uint64_t head;
+	/* Futex words, 1 while the consumer (producer) sleeps or is about to. */
+	alignas(BENCH_LINE) _Atomic uint32_t cons_wait;
+	alignas(BENCH_LINE) _Atomic uint32_t prod_wait;
 };
+
+/* Vain polls between clock reads while spinning (bus reads it every poll). */
+#define SPSC_CLOCK_POLLS 64u
+
+/*
+ * One vain poll of a side that waits with mode w: true to poll on, false
+ * once the spin is over and the side should sleep.  *polls and *end start
+ * at 0 for each wait.
+ */
+static bool spsc_spin(enum wait_mode w, unsigned *polls, uint64_t *end)
+{
+	if (w == WAIT_SPIN) {
+		bench_relax();
+		return true;
+	}
+	if (w == WAIT_BLOCK)
+		return false;
+	if ((*polls)++ % SPSC_CLOCK_POLLS == 0) {
+		uint64_t now = bench_now_ns();
+
+		/* As long as a bus handle spins by default. */
+		if (*end == 0)
+			*end = now + BUS_DEFAULT_SPIN_NS;
+		else if (now >= *end)
+			return false;
+	}
+	bench_relax();
+	return true;
+}
+
+/*
+ * After a seq_cst store that makes the peer's condition true: wakes the
+ * peer if it announced itself on w.  Bus's signallers do the same load.
+ */
+static void spsc_signal(_Atomic uint32_t *w)
+{
+	/* seq_cst: the load half of the handshake, after the caller's store */
+	if (atomic_load_explicit(w, memory_order_seq_cst)) {
+		/* relaxed: the futex call orders it for the sleeper */
+		atomic_store_explicit(w, 0, memory_order_relaxed);
+		bench_futex_wake(w, 1);
+	}
+}
+
+/* Announces a sleeper on w; the caller then re-checks with seq_cst. */
+static void spsc_announce(_Atomic uint32_t *w)
+{
+	/* seq_cst: the store half of the handshake, before the re-check */
+	atomic_store_explicit(w, 1, memory_order_seq_cst);
+}
+
+/* The re-check found the condition true: no sleep after all. */
+static void spsc_cancel(_Atomic uint32_t *w)
+{
+	/* relaxed: only spares the peer a wake; a stale 1 costs one call */
+	atomic_store_explicit(w, 0, memory_order_relaxed);
+}
 
 /* Bytes a record of len payload bytes occupies. */
 static uint64_t spsc_extent(uint64_t len)
@@ -129,19 +196,36 @@ static int spsc_open(struct chan *ch)
 	return 0;
 }
 
+/* Room for need more bytes at tail t, by the cached head (reloaded). */
+static bool spsc_room(struct chan *ch, struct spsc *s, uint64_t t,
+                      uint64_t need, memory_order mo)
+{
+	if (t + need - ch->cached <= s->capacity)
+		return true;
+	/* acquire (seq_cst after an announce): the consumer is done reading
+	 * the bytes before head */
+	ch->cached = atomic_load_explicit(&s->head, mo);
+	return t + need - ch->cached <= s->capacity;
+}
+
 static int spsc_send(struct chan *ch, const void *buf, size_t len)
 {
 	struct spsc *s = ch->map;
 	uint64_t t = ch->pos, ext = spsc_extent(len);
 	uint64_t to_end = s->capacity - (t & s->mask);
 	uint64_t pad = ext > to_end ? to_end : 0;
+	unsigned polls = 0;
+	uint64_t end = 0;
 	_Atomic uint64_t *w;
 
-	while (t + pad + ext - ch->cached > s->capacity) {
-		/* acquire: the consumer is done reading the bytes before head */
-		ch->cached = atomic_load_explicit(&s->head, memory_order_acquire);
-		if (t + pad + ext - ch->cached > s->capacity)
-			bench_relax();
+	while (!spsc_room(ch, s, t, pad + ext, memory_order_acquire)) {
+		if (spsc_spin(ch->cfg.wait, &polls, &end))
+			continue;
+		spsc_announce(&s->prod_wait);
+		if (spsc_room(ch, s, t, pad + ext, memory_order_seq_cst))
+			spsc_cancel(&s->prod_wait);
+		else
+			bench_futex_wait(&s->prod_wait, 1);
 	}
 	if (pad) {
 		/* release: nothing to publish but the skip; the order is free */
@@ -151,17 +235,33 @@ static int spsc_send(struct chan *ch, const void *buf, size_t len)
 	}
 	w = spsc_rec(s, t);
 	memcpy((uint8_t *)w + SPSC_HDR, buf, len);
-	/* release: the payload is visible before the commit word */
-	atomic_store_explicit(w, spsc_word(s, t, (uint32_t)len),
-	                      memory_order_release);
 	ch->pos = t + ext;
+	if (ch->cfg.wait == WAIT_SPIN) {
+		/* release: the payload is visible before the commit word; a
+		 * consumer that never sleeps needs no more */
+		atomic_store_explicit(w, spsc_word(s, t, (uint32_t)len),
+		                      memory_order_release);
+		return 0;
+	}
+	/* seq_cst: releases the payload, and is the store half of the
+	 * handshake with a consumer going to sleep (as bus's commit) */
+	atomic_store_explicit(w, spsc_word(s, t, (uint32_t)len),
+	                      memory_order_seq_cst);
+	spsc_signal(&s->cons_wait);
 	return 0;
+}
+
+/* Whether the commit word at pos is this lap's (a record or padding). */
+static bool spsc_committed(struct spsc *s, uint64_t pos, uint64_t word)
+{
+	return word >> 32 == spsc_word(s, pos, 0) >> 32;
 }
 
 static int spsc_recv(struct chan *ch, struct view *v, int max)
 {
 	struct spsc *s = ch->map;
-	uint64_t pos = ch->pos;
+	uint64_t pos = ch->pos, end = 0;
+	unsigned polls = 0;
 	int n = 0;
 
 	while (n < max) {
@@ -171,10 +271,18 @@ static int spsc_recv(struct chan *ch, struct view *v, int max)
 		uint32_t len = (uint32_t)word;
 
 		/* Last lap's word (or the whole ring held): not committed yet. */
-		if (word >> 32 != spsc_word(s, pos, 0) >> 32) {
+		if (!spsc_committed(s, pos, word)) {
 			if (n > 0)
 				break;
-			bench_relax();
+			if (spsc_spin(ch->cfg.wait, &polls, &end))
+				continue;
+			spsc_announce(&s->cons_wait);
+			/* seq_cst: the re-check, the load half of the handshake */
+			word = atomic_load_explicit(w, memory_order_seq_cst);
+			if (spsc_committed(s, pos, word))
+				spsc_cancel(&s->cons_wait);
+			else
+				bench_futex_wait(&s->cons_wait, 1);
 			continue;
 		}
 		if (len == SPSC_PAD) {
@@ -196,8 +304,16 @@ static void spsc_release(struct chan *ch)
 	if (ch->held == 0)
 		return;
 	ch->held = 0;
-	/* release: our reads of the records are done before the producer reuses them */
-	atomic_store_explicit(&s->head, ch->pos, memory_order_release);
+	if (ch->cfg.wait == WAIT_SPIN) {
+		/* release: our reads of the records are done before the
+		 * producer reuses them; a producer that never sleeps needs no more */
+		atomic_store_explicit(&s->head, ch->pos, memory_order_release);
+		return;
+	}
+	/* seq_cst: as above, and the store half of the handshake with a
+	 * producer going to sleep on a full ring (as bus's release) */
+	atomic_store_explicit(&s->head, ch->pos, memory_order_seq_cst);
+	spsc_signal(&s->prod_wait);
 }
 
 static void spsc_close(struct chan *ch)
