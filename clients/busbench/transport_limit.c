@@ -323,7 +323,7 @@ static void spsc_close(struct chan *ch)
 
 const struct transport tp_spsc = {
 	.name = "shm-spsc-limit",
-	.what = "limit: a bare single-producer ring in shared memory, busy polling",
+	.what = "limit: a bare single-producer ring in shared memory, waiting as bus does",
 	.throughput = true,
 	.multi_producer = false,
 	.waits = 1u << WAIT_SPIN,
