@@ -101,9 +101,9 @@ struct chan {
 	bus_consumer *cons;
 	bus_msg *msgs;   /* bus: batch of received messages */
 	uint8_t *buf;    /* copying transports: receive buffer */
-	uint64_t pos;    /* shm-spsc-limit: our index; futex-limit: value */
-	uint64_t cached; /* shm-spsc-limit: the peer's index, last seen */
-	uint64_t held;   /* shm-spsc-limit: slots read, not yet released */
+	uint64_t pos;    /* shm-spsc-limit: tail or cursor; futex-limit: value */
+	uint64_t cached; /* shm-spsc-limit: the producer's head, last seen */
+	uint64_t held;   /* shm-spsc-limit: bytes read, not yet released */
 	char err[BENCH_ERR];
 };
 

@@ -1,19 +1,33 @@
 /*
  * transport_limit.c - the two physical limits the bus is measured against.
  *
- * shm-spsc-limit: a bare single-producer, single-consumer ring in an
- * anonymous shared mapping: fixed slots of exactly the payload size (no
- * record header, no framing), the producer's tail and the consumer's head
- * on separate 128-byte lines, each side caching the other's index and
- * reloading it only when the ring looks full or empty, acquire/release
- * ordering, busy polling on both sides, and the consumer publishing its
- * head once per batch it read.  A side that has polled SPSC_POLLS times
- * in vain yields the processor (sched_yield) before polling on: with
- * dedicated cores that never happens while the peer keeps up, and on an
- * oversubscribed machine it lets a peer that shares the core run instead
- * of burning the rest of a time slice.  Nothing a general-purpose queue needs is
- * there: several producers, sleeping, crash recovery, counters, timestamps.
- * It is what copying a message through shared memory costs on this machine.
+ * shm-spsc-limit: a bare single-producer, single-consumer byte ring in an
+ * anonymous shared mapping, laid out as bus's ring is but with less in
+ * it.  Each message is one 8-byte-aligned record: an 8-byte commit word
+ * (the payload length, and the lap the record was written in), then the
+ * payload.  The producer copies the payload in and stores the commit word
+ * (release); the consumer polls the commit word at its cursor (acquire),
+ * reads as many committed records as the batch holds, and publishes its
+ * head once per batch, on release; the producer caches that head and
+ * reloads it only when the ring looks full.  There is no shared tail:
+ * like bus's consumer, this one never loads a line the producer writes
+ * per message other than the record itself (a polled tail would cost a
+ * cache-line transfer per message whenever the consumer keeps up, and
+ * made this "limit" slower than bus).  Waiting is bus's, no more: with
+ * the spinning wait (latency) both sides spin with a pause and never
+ * sleep; with the default wait (throughput) a side spins as long as a bus
+ * handle does by default, then sleeps on a futex, with the same
+ * store-then-load handshake as bus (a seq_cst commit or head store, then
+ * a load of the peer's wait word), so that on a machine shared with other
+ * work a side whose peer lost its CPU gives its own away instead of
+ * burning it (a pure spinner then fell to a few percent of bus).  It never
+ * yields (bus does not).  Nothing a general-purpose queue needs is there: several
+ * producers, sleeping, crash recovery, validation, counters, timestamps,
+ * zeroing on release (the lap in the commit word tells a new record from
+ * last lap's, and every message of a channel has the same size, so
+ * records sit at the same offsets every lap and no payload byte is ever
+ * taken for a commit word).  It is what copying a message through shared
+ * memory costs on this machine: a bound on bus.
  *
  * futex-limit: a bare shared-futex ping-pong that carries no data.  The
  * sender stores a new value into a 32-bit word and always calls
@@ -25,35 +39,99 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sched.h>
 #include <sys/mman.h>
 
 #include "bench.h"
+#include "handle.h"
 
 /* --- shm-spsc-limit --- */
 
-/* Vain polls before a side yields the processor. */
-#define SPSC_POLLS 256u
-
-/* One vain poll: pause, and now and then let someone else run. */
-static void spsc_idle(unsigned *polls)
-{
-	if (++*polls % SPSC_POLLS == 0)
-		sched_yield();
-	else
-		bench_relax();
-}
+#define SPSC_ALIGN 8u
+#define SPSC_HDR   8u         /* the commit word */
+#define SPSC_PAD   UINT32_MAX /* length of padding to the end of the ring */
 
 struct spsc {
 	/* Written before the fork, read-only afterwards. */
-	alignas(BENCH_LINE) uint64_t slots; /* a power of two */
-	uint64_t stride;                    /* bytes per slot */
+	alignas(BENCH_LINE) uint64_t capacity; /* ring bytes, a power of two */
+	uint64_t mask;
+	unsigned shift; /* log2(capacity): a position's lap is pos >> shift */
 	uint64_t data_offset;
-	/* Written by the consumer: slots it is done with. */
+	/* Written by the consumer, once per batch: bytes it is done with. */
 	alignas(BENCH_LINE) _Atomic uint64_t head;
-	/* Written by the producer: slots it has filled. */
-	alignas(BENCH_LINE) _Atomic uint64_t tail;
+	/* Futex words, 1 while the consumer (producer) sleeps or is about to. */
+	alignas(BENCH_LINE) _Atomic uint32_t cons_wait;
+	alignas(BENCH_LINE) _Atomic uint32_t prod_wait;
 };
+
+/* Vain polls between clock reads while spinning (bus reads it every poll). */
+#define SPSC_CLOCK_POLLS 64u
+
+/*
+ * One vain poll of a side that waits with mode w: true to poll on, false
+ * once the spin is over and the side should sleep.  *polls and *end start
+ * at 0 for each wait.
+ */
+static bool spsc_spin(enum wait_mode w, unsigned *polls, uint64_t *end)
+{
+	if (w == WAIT_SPIN) {
+		bench_relax();
+		return true;
+	}
+	if (w == WAIT_BLOCK)
+		return false;
+	if ((*polls)++ % SPSC_CLOCK_POLLS == 0) {
+		uint64_t now = bench_now_ns();
+
+		/* As long as a bus handle spins by default. */
+		if (*end == 0)
+			*end = now + BUS_DEFAULT_SPIN_NS;
+		else if (now >= *end)
+			return false;
+	}
+	bench_relax();
+	return true;
+}
+
+/*
+ * After a seq_cst store that makes the peer's condition true: wakes the
+ * peer if it announced itself on w.  Bus's signallers do the same load.
+ */
+static void spsc_signal(_Atomic uint32_t *w)
+{
+	/* seq_cst: the load half of the handshake, after the caller's store */
+	if (atomic_load_explicit(w, memory_order_seq_cst)) {
+		/* relaxed: the futex call orders it for the sleeper */
+		atomic_store_explicit(w, 0, memory_order_relaxed);
+		bench_futex_wake(w, 1);
+	}
+}
+
+/* Announces a sleeper on w; the caller then re-checks with seq_cst. */
+static void spsc_announce(_Atomic uint32_t *w)
+{
+	/* seq_cst: the store half of the handshake, before the re-check */
+	atomic_store_explicit(w, 1, memory_order_seq_cst);
+}
+
+/* The re-check found the condition true: no sleep after all. */
+static void spsc_cancel(_Atomic uint32_t *w)
+{
+	/* relaxed: only spares the peer a wake; a stale 1 costs one call */
+	atomic_store_explicit(w, 0, memory_order_relaxed);
+}
+
+/* Bytes a record of len payload bytes occupies. */
+static uint64_t spsc_extent(uint64_t len)
+{
+	return (SPSC_HDR + len + SPSC_ALIGN - 1) & ~(uint64_t)(SPSC_ALIGN - 1);
+}
+
+/* The commit word of a record of len bytes at position pos. */
+static uint64_t spsc_word(const struct spsc *s, uint64_t pos, uint32_t len)
+{
+	/* Lap + 1: the zeroed ring's words (0) never read as committed. */
+	return (uint64_t)((uint32_t)(pos >> s->shift) + 1u) << 32 | len;
+}
 
 static bool spsc_unsupported(const struct chan_cfg *cfg, char *why, size_t n)
 {
@@ -61,8 +139,8 @@ static bool spsc_unsupported(const struct chan_cfg *cfg, char *why, size_t n)
 		snprintf(why, n, "a single-producer ring");
 		return true;
 	}
-	if (cfg->size * 2 > cfg->capacity) {
-		snprintf(why, n, "fewer than two %zu-byte slots in %llu bytes "
+	if (spsc_extent(cfg->size) * 2 > cfg->capacity) {
+		snprintf(why, n, "fewer than two %zu-byte records in %llu bytes "
 		                 "(raise --capacity)",
 		         cfg->size,
 		         (unsigned long long)cfg->capacity);
@@ -73,14 +151,14 @@ static bool spsc_unsupported(const struct chan_cfg *cfg, char *why, size_t n)
 
 static int spsc_setup(struct chan *ch)
 {
-	uint64_t stride = (ch->cfg.size + 7) & ~(uint64_t)7;
-	uint64_t slots = 2;
 	size_t hdr = (sizeof(struct spsc) + 4095) & ~(size_t)4095;
+	uint64_t cap = ch->cfg.capacity;
 	struct spsc *s;
 
-	while (slots * 2 * stride <= ch->cfg.capacity)
-		slots *= 2;
-	ch->map_size = hdr + (size_t)(slots * stride);
+	if (cap == 0 || (cap & (cap - 1)) != 0)
+		return chan_fail(ch, -EINVAL, "ring of %llu bytes: not a power of two",
+		                 (unsigned long long)cap);
+	ch->map_size = hdr + (size_t)cap;
 	ch->map = mmap(NULL, ch->map_size, PROT_READ | PROT_WRITE,
 	               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (ch->map == MAP_FAILED) {
@@ -89,11 +167,12 @@ static int spsc_setup(struct chan *ch)
 		                 strerror(errno));
 	}
 	s = ch->map;
-	s->slots = slots;
-	s->stride = stride;
+	s->capacity = cap;
+	s->mask = cap - 1;
+	s->shift = (unsigned)__builtin_ctzll(cap);
 	s->data_offset = hdr;
 	/* Fault the ring in before the fork, as a segment's is. */
-	memset((uint8_t *)ch->map + hdr, 0, (size_t)(slots * stride));
+	memset((uint8_t *)ch->map + hdr, 0, (size_t)cap);
 	return 0;
 }
 
@@ -104,65 +183,137 @@ static void unmap(struct chan *ch)
 	ch->map = NULL;
 }
 
-static uint8_t *spsc_slot(struct spsc *s, uint64_t i)
+static _Atomic uint64_t *spsc_rec(struct spsc *s, uint64_t pos)
 {
-	return (uint8_t *)s + s->data_offset + (i & (s->slots - 1)) * s->stride;
+	return (_Atomic uint64_t *)((uint8_t *)s + s->data_offset + (pos & s->mask));
 }
 
 static int spsc_open(struct chan *ch)
 {
+	/* Producer: pos is the tail, cached the head last seen.  Consumer:
+	 * pos is the cursor, held the bytes read since the last release. */
 	ch->pos = ch->cached = ch->held = 0;
 	return 0;
+}
+
+/* Room for need more bytes at tail t, by the cached head (reloaded). */
+static bool spsc_room(struct chan *ch, struct spsc *s, uint64_t t,
+                      uint64_t need, memory_order mo)
+{
+	if (t + need - ch->cached <= s->capacity)
+		return true;
+	/* acquire (seq_cst after an announce): the consumer is done reading
+	 * the bytes before head */
+	ch->cached = atomic_load_explicit(&s->head, mo);
+	return t + need - ch->cached <= s->capacity;
 }
 
 static int spsc_send(struct chan *ch, const void *buf, size_t len)
 {
 	struct spsc *s = ch->map;
-	uint64_t t = ch->pos;
+	uint64_t t = ch->pos, ext = spsc_extent(len);
+	uint64_t to_end = s->capacity - (t & s->mask);
+	uint64_t pad = ext > to_end ? to_end : 0;
 	unsigned polls = 0;
+	uint64_t end = 0;
+	_Atomic uint64_t *w;
 
-	while (t - ch->cached >= s->slots) {
-		/* acquire: the consumer is done reading the slots before head */
-		ch->cached = atomic_load_explicit(&s->head, memory_order_acquire);
-		if (t - ch->cached >= s->slots)
-			spsc_idle(&polls);
+	while (!spsc_room(ch, s, t, pad + ext, memory_order_acquire)) {
+		if (spsc_spin(ch->cfg.wait, &polls, &end))
+			continue;
+		spsc_announce(&s->prod_wait);
+		if (spsc_room(ch, s, t, pad + ext, memory_order_seq_cst))
+			spsc_cancel(&s->prod_wait);
+		else
+			bench_futex_wait(&s->prod_wait, 1);
 	}
-	memcpy(spsc_slot(s, t), buf, len);
-	/* release: the slot's bytes are visible before the new tail */
-	atomic_store_explicit(&s->tail, t + 1, memory_order_release);
-	ch->pos = t + 1;
+	if (pad) {
+		/* release: nothing to publish but the skip; the order is free */
+		atomic_store_explicit(spsc_rec(s, t), spsc_word(s, t, SPSC_PAD),
+		                      memory_order_release);
+		t += pad;
+	}
+	w = spsc_rec(s, t);
+	memcpy((uint8_t *)w + SPSC_HDR, buf, len);
+	ch->pos = t + ext;
+	if (ch->cfg.wait == WAIT_SPIN) {
+		/* release: the payload is visible before the commit word; a
+		 * consumer that never sleeps needs no more */
+		atomic_store_explicit(w, spsc_word(s, t, (uint32_t)len),
+		                      memory_order_release);
+		return 0;
+	}
+	/* seq_cst: releases the payload, and is the store half of the
+	 * handshake with a consumer going to sleep (as bus's commit) */
+	atomic_store_explicit(w, spsc_word(s, t, (uint32_t)len),
+	                      memory_order_seq_cst);
+	spsc_signal(&s->cons_wait);
 	return 0;
+}
+
+/* Whether the commit word at pos is this lap's (a record or padding). */
+static bool spsc_committed(struct spsc *s, uint64_t pos, uint64_t word)
+{
+	return word >> 32 == spsc_word(s, pos, 0) >> 32;
 }
 
 static int spsc_recv(struct chan *ch, struct view *v, int max)
 {
 	struct spsc *s = ch->map;
+	uint64_t pos = ch->pos, end = 0;
 	unsigned polls = 0;
-	uint64_t n;
+	int n = 0;
 
-	while (ch->cached == ch->pos) {
-		/* acquire: pairs with the producer's release of tail */
-		ch->cached = atomic_load_explicit(&s->tail, memory_order_acquire);
-		if (ch->cached == ch->pos)
-			spsc_idle(&polls);
+	while (n < max) {
+		_Atomic uint64_t *w = spsc_rec(s, pos);
+		/* acquire: pairs with the producer's release of the commit word */
+		uint64_t word = atomic_load_explicit(w, memory_order_acquire);
+		uint32_t len = (uint32_t)word;
+
+		/* Last lap's word (or the whole ring held): not committed yet. */
+		if (!spsc_committed(s, pos, word)) {
+			if (n > 0)
+				break;
+			if (spsc_spin(ch->cfg.wait, &polls, &end))
+				continue;
+			spsc_announce(&s->cons_wait);
+			/* seq_cst: the re-check, the load half of the handshake */
+			word = atomic_load_explicit(w, memory_order_seq_cst);
+			if (spsc_committed(s, pos, word))
+				spsc_cancel(&s->cons_wait);
+			else
+				bench_futex_wait(&s->cons_wait, 1);
+			continue;
+		}
+		if (len == SPSC_PAD) {
+			pos += s->capacity - (pos & s->mask);
+			continue;
+		}
+		v[n++] = (struct view){(uint8_t *)w + SPSC_HDR, len};
+		pos += spsc_extent(len);
 	}
-	n = ch->cached - ch->pos;
-	if (n > (uint64_t)max)
-		n = (uint64_t)max;
-	for (uint64_t i = 0; i < n; i++)
-		v[i] = (struct view){spsc_slot(s, ch->pos + i), ch->cfg.size};
-	ch->held = n;
-	return (int)n;
+	ch->held += pos - ch->pos;
+	ch->pos = pos;
+	return n;
 }
 
 static void spsc_release(struct chan *ch)
 {
 	struct spsc *s = ch->map;
 
-	ch->pos += ch->held;
+	if (ch->held == 0)
+		return;
 	ch->held = 0;
-	/* release: our reads of the slots are done before the producer reuses them */
-	atomic_store_explicit(&s->head, ch->pos, memory_order_release);
+	if (ch->cfg.wait == WAIT_SPIN) {
+		/* release: our reads of the records are done before the
+		 * producer reuses them; a producer that never sleeps needs no more */
+		atomic_store_explicit(&s->head, ch->pos, memory_order_release);
+		return;
+	}
+	/* seq_cst: as above, and the store half of the handshake with a
+	 * producer going to sleep on a full ring (as bus's release) */
+	atomic_store_explicit(&s->head, ch->pos, memory_order_seq_cst);
+	spsc_signal(&s->prod_wait);
 }
 
 static void spsc_close(struct chan *ch)
@@ -172,7 +323,7 @@ static void spsc_close(struct chan *ch)
 
 const struct transport tp_spsc = {
 	.name = "shm-spsc-limit",
-	.what = "limit: a bare single-producer ring in shared memory, busy polling",
+	.what = "limit: a bare single-producer ring in shared memory, waiting as bus does",
 	.throughput = true,
 	.multi_producer = false,
 	.waits = 1u << WAIT_SPIN,
