@@ -74,6 +74,7 @@ static const struct transport *const transports[] = {
 	&tp_uds,
 	&tp_pipe,
 	&tp_mq,
+	&tp_zmq,
 };
 #define NTRANSPORTS (sizeof(transports) / sizeof(transports[0]))
 
@@ -151,8 +152,10 @@ static void usage(FILE *f)
 	        "\n"
 	        "Not every transport runs every test: shm-spsc-limit has one producer\n"
 	        "and only spins; futex-limit carries no data and only ping-pongs,\n"
-	        "blocking; uds, pipe and posix-mq block by nature.  Rows a system limit\n"
-	        "rules out (posix-mq above msgsize_max) are listed as skipped.\n"
+	        "blocking; uds, pipe, posix-mq and zeromq block by nature (zeromq's\n"
+	        "library default; it has no spinning wait).  Rows a system limit rules\n"
+	        "out (posix-mq above msgsize_max) are listed as skipped, and so are\n"
+	        "zeromq's if busbench was built without libzmq.\n"
 	        "\n"
 	        "Ratios: this row's figure over the baseline's in the same run; for\n"
 	        "throughput (msgs/s) higher is better, for latency (p50 round trip)\n"
