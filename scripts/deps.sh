@@ -39,6 +39,10 @@ packages=(
 	# scripts/bench-plot.sh
 	gnuplot-nox
 	jq
+	# busbench's zeromq transport (optional at build time: without it
+	# busbench lists the zeromq rows as skipped); libzmq5 is its runtime
+	libzmq3-dev
+	libzmq5
 )
 
 check_only=0

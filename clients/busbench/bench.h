@@ -68,6 +68,7 @@ struct chan_cfg {
 	uint64_t capacity;   /* ring bytes (bus, shm-spsc-limit) */
 	enum wait_mode wait; /* how its ends wait */
 	const char *socket;  /* bus: attach through busd here (NULL: directly) */
+	bool ping_pong;      /* one of a latency test's two opposite channels */
 };
 
 /* Counters a transport can report after a run (bus: the segment's). */
@@ -79,6 +80,7 @@ struct chan_counters {
 
 struct transport;
 struct bus_side;
+struct zmq_side;
 
 /*
  * One one-way channel.  The parent fills it in setup(); each child works
@@ -95,6 +97,7 @@ struct chan {
 	void *map;        /* shm-spsc-limit, futex-limit: shared mapping */
 	size_t map_size;
 	struct bus_side *bus; /* bus: the segment or busd queue */
+	struct zmq_side *zmq; /* zeromq: the endpoint; in a child, its socket */
 
 	/* Per end, in the child. */
 	bus_producer *prod;
@@ -146,6 +149,7 @@ extern const struct transport tp_pipe;
 extern const struct transport tp_mq;
 extern const struct transport tp_spsc;
 extern const struct transport tp_futex;
+extern const struct transport tp_zmq; /* skips every row if built without libzmq */
 
 /* Fills ch->err and returns r (a negative errno). */
 int chan_fail(struct chan *ch, int r, const char *fmt, ...)
@@ -217,12 +221,20 @@ int run_latency(const struct transport *tp, size_t size, enum wait_mode wait,
  */
 int run_install_signals(void);
 
-/* Kills the current run's processes, removes its shm names; signal-safe. */
+/*
+ * Kills the current run's processes, removes its shm names and zeromq
+ * endpoints; signal-safe.
+ */
 void run_emergency_cleanup(void);
 
 /* --- the bus transport's names (transport_bus.c) --- */
 
 /* Unlinks the bus segments' names still linked; async-signal-safe. */
 void bus_side_unlink_all(void);
+
+/* --- the zeromq transport's endpoints (transport_zmq.c) --- */
+
+/* Removes the ipc:// endpoints' files and directories; async-signal-safe. */
+void zmq_side_unlink_all(void);
 
 #endif

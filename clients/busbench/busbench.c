@@ -74,6 +74,7 @@ static const struct transport *const transports[] = {
 	&tp_uds,
 	&tp_pipe,
 	&tp_mq,
+	&tp_zmq,
 };
 #define NTRANSPORTS (sizeof(transports) / sizeof(transports[0]))
 
@@ -151,9 +152,11 @@ static void usage(FILE *f)
 	        "\n"
 	        "Not every transport runs every test: shm-spsc-limit has one producer\n"
 	        "and waits as bus does (spins, then sleeps; lat-spin: only spins);\n"
-	        "futex-limit carries no data and only ping-pongs, blocking; uds, pipe\n"
-	        "and posix-mq block by nature.  Rows a system limit rules out\n"
-	        "(posix-mq above msgsize_max) are listed as skipped.\n"
+	        "futex-limit carries no data and only ping-pongs, blocking; uds, pipe,\n"
+	        "posix-mq and zeromq block by nature (zeromq's library default; it has\n"
+	        "no spinning wait).  Rows a system limit rules out (posix-mq above\n"
+	        "msgsize_max) are listed as skipped, and so are zeromq's if busbench\n"
+	        "was built without libzmq.\n"
 	        "\n"
 	        "Ratios: this row's figure over the baseline's in the same run; for\n"
 	        "throughput (msgs/s) higher is better, for latency (p50 round trip)\n"

@@ -152,6 +152,7 @@ void run_emergency_cleanup(void)
 		if (child_pids[i] > 0)
 			kill(child_pids[i], SIGKILL);
 	bus_side_unlink_all();
+	zmq_side_unlink_all();
 }
 
 static void on_fatal_signal(int sig)
@@ -856,6 +857,7 @@ int run_latency(const struct transport *tp, size_t size, enum wait_mode wait,
 		.capacity = o->capacity,
 		.wait = wait,
 		.socket = o->socket,
+		.ping_pong = true,
 	};
 	struct runner rn = {
 		.o = o,
