@@ -158,7 +158,8 @@ static void usage(FILE *f)
 	        "msgsize_max) are listed as skipped, and so are zeromq's if busbench\n"
 	        "was built without libzmq.\n"
 	        "\n"
-	        "Ratios: this row's figure over the baseline's in the same run; for\n"
+	        "Ratios: this row's figure over the baseline's, round by round (the\n"
+	        "median of the rounds' ratios; rows of one test run round-robin); for\n"
 	        "throughput (msgs/s) higher is better, for latency (p50 round trip)\n"
 	        "lower.  /limit is shm-spsc-limit (futex-limit for lat-block); /uds is\n"
 	        "uds (lat-block for latency rows).\n"
@@ -581,10 +582,39 @@ static double figure(const struct row *r)
 	                                     : (double)r->med.p50_ns;
 }
 
+/* The figure of round k of r. */
+static double round_figure(const struct row *r, unsigned k)
+{
+	return r->t->kind == TEST_THROUGHPUT ? r->results[k].msgs_per_sec
+	                                     : (double)r->results[k].p50_ns;
+}
+
+/*
+ * r's figure over base's.  Rows of one group (a throughput test, or all
+ * the latency tests) ran round-robin, so round k of each ran next to the
+ * other's: the ratio is the median over rounds of the two rounds' ratio,
+ * so that a change of the machine's pace between rounds (the placement of
+ * a shared host's vCPUs) does not set one row's median against the
+ * other's from another pace.  Rows of different groups: their medians.
+ */
 static double ratio(const struct row *r, const struct row *base)
 {
+	double v[MAX_RUNS];
+
 	if (!r || !base || !(figure(base) > 0))
 		return NAN;
+	if ((r->t == base->t || (r->t->kind == TEST_LATENCY &&
+	                         base->t->kind == TEST_LATENCY)) &&
+	    r->runs == base->runs) {
+		for (unsigned k = 0; k < r->runs; k++) {
+			double b = round_figure(base, k);
+
+			if (!(b > 0))
+				return figure(r) / figure(base);
+			v[k] = round_figure(r, k) / b;
+		}
+		return median(v, r->runs);
+	}
 	return figure(r) / figure(base);
 }
 
