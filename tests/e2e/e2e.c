@@ -374,6 +374,15 @@ int e2e_read_lines(int fd, char **buf, size_t *len, size_t *cap,
 	return 0;
 }
 
+void e2e_write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_true(fputs(text, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+}
+
 int e2e_write_all(int fd, const void *data, size_t n)
 {
 	const char *p = data;
@@ -604,6 +613,28 @@ void e2e_busd_start(struct e2e *e)
 		}
 		e2e_sleep_ms(10);
 	}
+}
+
+void e2e_busd_restart_config(struct e2e *e, const char *text, char *run_dir,
+                             size_t n)
+{
+	if (e->busd) {
+		int st = e2e_busd_stop(e);
+
+		if (st != 0)
+			e2e_dump_log(e);
+		assert_int_equal(st, 0);
+	}
+	assert_true(snprintf(run_dir, n, "%s/run", e->dir) < (int)n);
+	rmdir(run_dir); /* busd removed its socket and lock file */
+	assert_int_equal(chmod(e->dir, 0755), 0);
+	assert_true(snprintf(e->socket, sizeof(e->socket), "%s/busd.sock", run_dir) <
+	            (int)sizeof(e->socket));
+	e->instance = seg_instance(e->socket);
+	snprintf(e->config_path, sizeof(e->config_path), "%s/busd.conf", e->dir);
+	e2e_write_file(e->config_path, text);
+	e->config = e->config_path;
+	e2e_busd_start(e);
 }
 
 int e2e_busd_stop(struct e2e *e)

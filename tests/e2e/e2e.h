@@ -44,7 +44,8 @@ struct e2e {
 	const char *buscli_path;
 	pid_t busd; /* running busd, 0 if none */
 	pid_t children[E2E_MAX_CHILDREN];
-	const char *config; /* if set, busd is started with --config config */
+	const char *config;    /* if set, busd is started with --config config */
+	char config_path[300]; /* dir/busd.conf, for e2e_busd_restart_config */
 };
 
 /* Output of a finished process. */
@@ -84,6 +85,15 @@ int e2e_teardown(void **state);
  * the socket) and waits until it answers; fails the test otherwise.
  */
 void e2e_busd_start(struct e2e *e);
+/*
+ * (Re)starts busd (a running one must stop cleanly) with config text in
+ * DIR/busd.conf and its socket in DIR/run/busd.sock, a directory busd
+ * makes itself with the mode the config implies; DIR is made reachable
+ * by anyone (0755) so that other users can get there.  DIR/run's path
+ * goes to run_dir (n bytes).
+ */
+void e2e_busd_restart_config(struct e2e *e, const char *text, char *run_dir,
+                             size_t n);
 /* Starts a busd without waiting (for the "second busd" test). */
 pid_t e2e_busd_spawn(struct e2e *e, const char *log_path);
 /* SIGTERM, wait; returns its exit status (as e2e_wait). */
@@ -145,6 +155,9 @@ pid_t e2e_fork(struct e2e *e, int (*fn)(void *), void *arg);
  */
 int e2e_read_lines(int fd, char **buf, size_t *len, size_t *cap,
                    size_t want_lines, int timeout_ms);
+
+/* Writes text to the file at path (created or emptied); asserts success. */
+void e2e_write_file(const char *path, const char *text);
 
 /* Writes all n bytes to fd; returns 0 or -1 (errno set). */
 int e2e_write_all(int fd, const void *data, size_t n);

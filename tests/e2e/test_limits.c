@@ -41,11 +41,7 @@
 
 static void write_file(const char *path, const char *text, mode_t mode)
 {
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	assert_true(fputs(text, f) >= 0);
-	assert_int_equal(fclose(f), 0);
+	e2e_write_file(path, text);
 	assert_int_equal(chmod(path, mode), 0);
 }
 

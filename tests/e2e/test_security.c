@@ -40,7 +40,6 @@ static uid_t nobody_uid;
 static gid_t nobody_gid;
 static const char *runuser_path;
 static char run_dir[300];
-static char conf[300];
 
 static const char *find_runuser(void)
 {
@@ -53,33 +52,13 @@ static const char *find_runuser(void)
 	return NULL;
 }
 
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	assert_true(fputs(text, f) >= 0);
-	assert_int_equal(fclose(f), 0);
-}
-
 /*
  * Restarts busd with config text on DIR/run/busd.sock, a directory busd
  * creates itself (mode by the config), with DIR reachable by anyone.
  */
 static void restart_busd(struct e2e *e, const char *text)
 {
-	if (e->busd)
-		assert_int_equal(e2e_busd_stop(e), 0);
-	rmdir(run_dir); /* busd removed its socket and lock file */
-	assert_int_equal(chmod(e->dir, 0755), 0);
-	snprintf(run_dir, sizeof(run_dir), "%s/run", e->dir);
-	assert_true(snprintf(e->socket, sizeof(e->socket), "%s/busd.sock", run_dir) <
-	            (int)sizeof(e->socket));
-	e->instance = seg_instance(e->socket);
-	snprintf(conf, sizeof(conf), "%s/busd.conf", e->dir);
-	write_file(conf, text);
-	e->config = conf;
-	e2e_busd_start(e);
+	e2e_busd_restart_config(e, text, run_dir, sizeof(run_dir));
 }
 
 /* Runs buscli --socket S args... as nobody. */
@@ -191,28 +170,6 @@ static void owner_only(void **state)
 	assert_int_equal(e2e_shm_count(e, NULL), 0);
 }
 
-/* The path of queue's segment in /dev/shm (asserts there is exactly one). */
-static void segment_path(struct e2e *e, const char *queue, char *buf, size_t n)
-{
-	DIR *d = opendir("/dev/shm");
-	struct dirent *de;
-	int found = 0;
-
-	assert_non_null(d);
-	while ((de = readdir(d)) != NULL) {
-		char q[BUS_NAME_MAX + 1];
-		uint8_t uuid[16];
-
-		if (seg_shm_parse(de->d_name, e->instance, q, uuid) == 0 &&
-		    strcmp(q, queue) == 0) {
-			snprintf(buf, n, "/dev/shm/%s", de->d_name);
-			found++;
-		}
-	}
-	closedir(d);
-	assert_int_equal(found, 1);
-}
-
 /* In a child as nobody: open(path) must fail with EACCES, read or write. */
 static int open_as_nobody(void *arg)
 {
@@ -293,7 +250,7 @@ static void produce_only(void **state)
 	e2e_run_free(&r);
 
 	/* the segment: 0600, root's, and nobody cannot open it */
-	segment_path(e, "q", seg, sizeof(seg));
+	assert_true(e2e_shm_path(e, "q", seg, sizeof(seg)));
 	assert_int_equal(stat(seg, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0600);
 	assert_int_equal(st.st_uid, 0);

@@ -72,27 +72,18 @@
 
 static char conf[300];
 
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	assert_true(fputs(text, f) >= 0);
-	assert_int_equal(fclose(f), 0);
-}
-
 /* Restarts busd with the test's config, its socket reachable by others. */
 static void restart_busd(struct e2e *e)
 {
 	assert_int_equal(e2e_busd_stop(e), 0);
 	assert_int_equal(chmod(e->dir, 0755), 0);
 	snprintf(conf, sizeof(conf), "%s/busd.conf", e->dir);
-	write_file(conf, "[busd]\n"
-	                 "max-connections = 32\n"
-	                 "\n"
-	                 "[queue " QUEUE "]\n"
-	                 "capacity = 4K\n"
-	                 "produce = uid:4242\n");
+	e2e_write_file(conf, "[busd]\n"
+	                     "max-connections = 32\n"
+	                     "\n"
+	                     "[queue " QUEUE "]\n"
+	                     "capacity = 4K\n"
+	                     "produce = uid:4242\n");
 	e->config = conf;
 	e2e_busd_start(e);
 }

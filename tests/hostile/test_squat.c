@@ -60,7 +60,6 @@
 	"produce = uid:65534\nconsume = uid:65534\n"
 
 static char run_dir[300];
-static char conf[300];
 
 /* What a child acting as the user found, written into shared memory. */
 struct report {
@@ -75,15 +74,6 @@ struct report {
 
 static struct report *rep;
 
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	assert_true(fputs(text, f) >= 0);
-	assert_int_equal(fclose(f), 0);
-}
-
 /*
  * (Re)starts busd with config text on DIR/run/busd.sock, in a directory
  * busd makes itself (0755, since the config grants others), reachable by
@@ -91,22 +81,7 @@ static void write_file(const char *path, const char *text)
  */
 static void restart_busd(struct e2e *e, const char *text)
 {
-	if (e->busd) {
-		int st = e2e_busd_stop(e);
-
-		if (st != 0)
-			e2e_dump_log(e);
-		assert_int_equal(st, 0);
-	}
-	assert_int_equal(chmod(e->dir, 0755), 0);
-	snprintf(run_dir, sizeof(run_dir), "%s/run", e->dir);
-	assert_true(snprintf(e->socket, sizeof(e->socket), "%s/busd.sock", run_dir) <
-	            (int)sizeof(e->socket));
-	e->instance = seg_instance(e->socket);
-	snprintf(conf, sizeof(conf), "%s/busd.conf", e->dir);
-	write_file(conf, text);
-	e->config = conf;
-	e2e_busd_start(e);
+	e2e_busd_restart_config(e, text, run_dir, sizeof(run_dir));
 }
 
 static int become_user(void)

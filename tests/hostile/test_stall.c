@@ -97,23 +97,12 @@ static double prom_value(const char *text, const char *prefix)
 /* Maps queue's segment in /dev/shm read-write into *s. */
 static void map_queue(struct e2e *e, const char *queue, struct seg *s)
 {
-	DIR *d = opendir("/dev/shm");
-	struct dirent *de;
+	char path[300];
 	const char *why = NULL;
-	int fd = -1;
+	int fd;
 
-	assert_non_null(d);
-	while ((de = readdir(d)) != NULL) {
-		char q[BUS_NAME_MAX + 1];
-		uint8_t uuid[16];
-
-		if (seg_shm_parse(de->d_name, e->instance, q, uuid) == 0 &&
-		    strcmp(q, queue) == 0) {
-			fd = openat(dirfd(d), de->d_name, O_RDWR | O_CLOEXEC);
-			break;
-		}
-	}
-	closedir(d);
+	assert_true(e2e_shm_path(e, queue, path, sizeof(path)));
+	fd = open(path, O_RDWR | O_CLOEXEC);
 	assert_true(fd >= 0);
 	assert_int_equal(seg_map_fd(fd, s, &why), 0);
 }
