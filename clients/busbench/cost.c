@@ -27,9 +27,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bus/bus.h"
+#include "clock.h"
 #include "segment.h"
 
 #define PROG     "bus-cost"
@@ -80,7 +82,7 @@ static unsigned long allocs;
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "Usage: " PROG " [--pairs N] [--size BYTES]\n"
+	        "Usage: " PROG " [--pairs N] [--size BYTES] [--stamps N]\n"
 	        "\n"
 	        "Sends and receives N messages on one queue in this process\n"
 	        "(bus_send, bus_recv, bus_release per message), after %u for warm-up,\n"
@@ -89,6 +91,9 @@ static void usage(FILE *f)
 	        "\n"
 	        "  -n, --pairs N     send+receive pairs, 0 to 100000000 (default 10000)\n"
 	        "  -s, --size BYTES  payload bytes, 8 to 4096 (default 64)\n"
+	        "  -t, --stamps N    also time N enqueue timestamps against N\n"
+	        "                    clock_gettime(CLOCK_MONOTONIC) calls, one after\n"
+	        "                    the other in this run, 0 to 100000000 (default 0)\n"
 	        "  -h, --help        print this help and exit\n"
 	        "  -V, --version     print the version and exit\n"
 	        "\n"
@@ -155,17 +160,51 @@ __attribute__((noinline)) static int measured_pairs(bus_producer *p, bus_consume
 	return pairs(p, c, buf, size, n, seq);
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Times n stamps as a producer takes them (clock.h: the TSC where it may,
+ * else the clock) against n clock reads, back to back in this run, and
+ * prints both and their ratio.  A timing, so informational only.
+ */
+static void time_stamps(uint64_t n)
+{
+	struct stamp_clock c;
+	uint64_t t0, t1, t2, sum = 0;
+
+	stamp_init(&c, mono_ns, true);
+	t0 = mono_ns();
+	for (uint64_t i = 0; i < n; i++)
+		sum += stamp_now(&c);
+	t1 = mono_ns();
+	for (uint64_t i = 0; i < n; i++)
+		sum += mono_ns();
+	t2 = mono_ns();
+	printf("stamps: %llu each, TSC %s: %.1f ns per stamp, %.1f ns per "
+	       "clock_gettime (%.2fx) [%llu]\n",
+	       (unsigned long long)n, c.tsc ? "in use" : "not used",
+	       (double)(t1 - t0) / (double)n, (double)(t2 - t1) / (double)n,
+	       (double)(t1 - t0) / (double)(t2 - t1), (unsigned long long)(sum & 1));
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"pairs", required_argument, NULL, 'n'},
 		{"size", required_argument, NULL, 's'},
+		{"stamps", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	struct seg_params params = {.name = "buscost", .capacity = CAPACITY, .max_producers = 1};
-	unsigned long long npairs = 10000, size = 64, v;
+	unsigned long long npairs = 10000, size = 64, nstamps = 0, v;
 	bus_producer *p = NULL;
 	bus_consumer *c = NULL;
 	uint8_t buf[4096];
@@ -177,7 +216,7 @@ int main(int argc, char **argv)
 	int opt, fd, r, status;
 
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":n:s:hV", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":n:s:t:hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'n':
 			if (parse_num(optarg, 100000000, &v) < 0) {
@@ -196,6 +235,15 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			size = v;
+			break;
+		case 't':
+			if (parse_num(optarg, 100000000, &v) < 0) {
+				fprintf(stderr, PROG ": --stamps: expected a whole number from "
+				                     "0 to 100000000, got '%s'\n",
+				        optarg);
+				return 2;
+			}
+			nstamps = v;
 			break;
 		case 'h':
 			usage(stdout);
@@ -266,5 +314,7 @@ int main(int argc, char **argv)
 	}
 	bus_consumer_close(c);
 	bus_producer_close(p);
+	if (status == 0 && nstamps)
+		time_stamps(nstamps);
 	return status;
 }
