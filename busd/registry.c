@@ -21,6 +21,82 @@
 #include "registry.h"
 
 #define SHM_DIR "/dev/shm"
+/* A queue's wake FIFO is its segment's name with this after it. */
+#define WAKE_SUFFIX ".wake"
+
+/* --- wake FIFOs (docs/wait-protocol.md, "Descriptors") --- */
+
+static void wake_path(char *buf, size_t n, const char *shm_name)
+{
+	snprintf(buf, n, SHM_DIR "%s" WAKE_SUFFIX, shm_name);
+}
+
+/*
+ * Opens path read-write and non-blocking if it is busd's own FIFO (a
+ * FIFO, busd's uid, mode 0600): anything else under that name is not
+ * busd's to use.  Returns the descriptor or a negative errno.
+ */
+static int wake_open(const struct registry *r, const char *path)
+{
+	struct stat st;
+	int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode) ||
+	    st.st_uid != r->self_uid || (st.st_mode & 0077)) {
+		close(fd);
+		return -EPERM;
+	}
+	return fd;
+}
+
+/*
+ * Gives q its wake FIFO: made (create) or found (adopt, made again if
+ * missing), held open in q->seg.wake_fd for as long as busd serves the
+ * queue, so that the FIFO always has a reader.  Returns 0 or a negative
+ * errno (with the queue left without one).
+ */
+static int wake_attach(const struct registry *r, struct queue *q, bool create)
+{
+	char path[sizeof(SHM_DIR) + SEG_SHM_NAME_MAX + sizeof(WAKE_SUFFIX)];
+	int fd;
+
+	wake_path(path, sizeof(path), q->shm_name);
+	if ((create || access(path, F_OK) < 0) && mkfifo(path, 0600) < 0 &&
+	    (create || errno != EEXIST))
+		return -errno;
+	fd = wake_open(r, path);
+	if (fd < 0)
+		return fd;
+	q->seg.wake_fd = fd;
+	return 0;
+}
+
+static void wake_unlink(const struct queue *q)
+{
+	char path[sizeof(SHM_DIR) + SEG_SHM_NAME_MAX + sizeof(WAKE_SUFFIX)];
+
+	wake_path(path, sizeof(path), q->shm_name);
+	unlink(path);
+}
+
+int registry_open_wake(const struct queue *q)
+{
+	char proc[64];
+	int fd;
+
+	if (q->seg.wake_fd < 0)
+		return -EOPNOTSUPP;
+	/*
+	 * A description of its own for each client (flags are per
+	 * description), of the very FIFO busd holds, whatever became of its
+	 * name since.
+	 */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", q->seg.wake_fd);
+	fd = open(proc, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
 
 void registry_init(struct registry *r, const struct busd_config *cfg,
                    const char *socket_path, uint32_t self_uid)
@@ -251,10 +327,20 @@ int registry_create(struct registry *r, const struct queue_spec *spec_in,
 	}
 	queue_fill(q);
 	q->conf = config_queue(cfg, q->name);
+	e = wake_attach(r, q, true);
+	if (e < 0) {
+		snprintf(msg, msglen, "cannot create the wake FIFO of queue '%s': %s",
+		         spec->name, strerror(-e));
+		shm_unlink(q->shm_name);
+		seg_close(&q->seg);
+		free(q);
+		return e;
+	}
 	e = insert(r, q);
 	if (e < 0) {
 		snprintf(msg, msglen, "cannot create queue '%s': out of memory",
 		         spec->name);
+		wake_unlink(q);
 		shm_unlink(q->shm_name);
 		seg_close(&q->seg);
 		free(q);
@@ -282,6 +368,7 @@ void registry_delete(struct registry *r, struct queue *q)
 		log_error("queue.truncated", "segment truncated by an attached process",
 		          "queue=%s shm=%s", q->name, q->shm_name);
 	shm_unlink(q->shm_name);
+	wake_unlink(q);
 	seg_close(&q->seg);
 	free(q);
 }
@@ -290,6 +377,7 @@ void registry_drop(struct registry *r, struct queue *q)
 {
 	remove_at(r, q);
 	shm_unlink(q->shm_name);
+	wake_unlink(q);
 	seg_close(&q->seg);
 	free(q);
 }
@@ -509,6 +597,7 @@ static void adopt_one(struct registry *r, int dir, const char *entry)
 		         "queue=%s shm=%s",
 		         queue, shm_name);
 		shm_unlink(shm_name);
+		wake_unlink(q);
 		seg_close(&q->seg);
 		free(q);
 		return;
@@ -516,6 +605,12 @@ static void adopt_one(struct registry *r, int dir, const char *entry)
 	queue_fill(q);
 	/* From the name: attached clients can write the segment, not rename it. */
 	q->owner_uid = owner;
+	e = wake_attach(r, q, false);
+	if (e < 0)
+		log_warn("queue.wake_refused", "no usable wake FIFO: consumers "
+		                               "cannot wait on a descriptor",
+		         "queue=%s shm=%s" WAKE_SUFFIX " error=\"%s\"", queue,
+		         shm_name, strerror(-e));
 	/*
 	 * A declared name is the config's: a segment whose owner would get
 	 * rights the config does not give (a user created the name while it
@@ -563,6 +658,38 @@ static void adopt_one(struct registry *r, int dir, const char *entry)
 	}
 }
 
+/*
+ * Removes entry if it is one of this instance's wake FIFOs whose queue
+ * is not served (busd died between removing a segment and its FIFO).
+ * Only busd's own FIFOs go.
+ */
+static void sweep_wake(const struct registry *r, int dir, const char *entry)
+{
+	char base[SEG_SHM_NAME_MAX], queue[BUS_NAME_MAX + 1];
+	size_t n = strlen(entry), sn = strlen(WAKE_SUFFIX);
+	uint8_t uuid[16];
+	struct stat st;
+
+	if (n <= sn || n - sn + 2 > sizeof(base) ||
+	    strcmp(entry + n - sn, WAKE_SUFFIX) != 0)
+		return;
+	base[0] = '/';
+	memcpy(base + 1, entry, n - sn);
+	base[n - sn + 1] = '\0';
+	if (seg_shm_parse(base, r->instance, queue, uuid) < 0)
+		return;
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->v[i]->shm_name, base) == 0)
+			return;
+	if (fstatat(dir, entry, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISFIFO(st.st_mode) || st.st_uid != r->self_uid)
+		return;
+	if (unlinkat(dir, entry, 0) == 0)
+		log_info("queue.remove_wake", "removed the wake FIFO of a queue "
+		                              "that is gone",
+		         "shm=/%s", entry);
+}
+
 int registry_adopt(struct registry *r)
 {
 	DIR *d = opendir(SHM_DIR);
@@ -578,6 +705,10 @@ int registry_adopt(struct registry *r)
 		closedir(d);
 		return e;
 	}
+	/* Then the wake FIFOs whose segments are gone. */
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL)
+		sweep_wake(r, dirfd(d), de->d_name);
 	closedir(d);
 	/* Logged once every duplicate is settled: these are the ones kept. */
 	for (size_t i = 0; i < r->n; i++) {

@@ -110,6 +110,12 @@ void registry_drop(struct registry *r, struct queue *q);
  */
 int registry_open(const struct queue *q, bool read_only);
 
+/*
+ * A new read-write, non-blocking descriptor of q's wake FIFO, for a
+ * producer or consumer; -EOPNOTSUPP if q has none.
+ */
+int registry_open_wake(const struct queue *q);
+
 /* Unmaps every queue, leaving the segments in place. */
 void registry_close(struct registry *r);
 

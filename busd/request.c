@@ -52,13 +52,14 @@ static const char *role_name(BusControl__Role role)
 	}
 }
 
-static int send_response(struct busd *d, struct client *c,
-                         BusControl__Response *resp, int fd)
+static int send_response_fds(struct busd *d, struct client *c,
+                             BusControl__Response *resp, const int *fds,
+                             size_t nfds)
 {
 	int r;
 
 	resp->version = CONTROL_VERSION;
-	r = control_send(c->fd, &resp->base, fd);
+	r = control_send_fds(c->fd, &resp->base, fds, nfds);
 	if (r == -EAGAIN) {
 		client_log(d, c, LOG_LEVEL_WARN, "client.drop",
 		           "client does not read its responses: dropped",
@@ -73,6 +74,12 @@ static int send_response(struct busd *d, struct client *c,
 		return r;
 	}
 	return 0;
+}
+
+static int send_response(struct busd *d, struct client *c,
+                         BusControl__Response *resp, int fd)
+{
+	return send_response_fds(d, c, resp, &fd, fd >= 0 ? 1 : 0);
 }
 
 int request_reply_error(struct busd *d, struct client *c, uint64_t id, int err,
@@ -325,7 +332,7 @@ static int do_attach(struct busd *d, struct client *c,
 	enum access_op op;
 	char msg[MSG_MAX];
 	struct queue *q;
-	int r, fd;
+	int r, fd, fds[CONTROL_MAX_FDS];
 
 	switch (m->role) {
 	case BUS_CONTROL__ROLE__ROLE_PRODUCER:
@@ -364,8 +371,13 @@ static int do_attach(struct busd *d, struct client *c,
 	resp.id = req->id;
 	resp.result_case = BUS_CONTROL__RESPONSE__RESULT_QUEUE;
 	resp.queue = &qi;
-	r = send_response(d, c, &resp, fd);
+	/* The wake FIFO too, for the sides that wait (none: no descriptor). */
+	fds[0] = fd;
+	fds[1] = op == ACCESS_OP_OBSERVE ? -1 : registry_open_wake(q);
+	r = send_response_fds(d, c, &resp, fds, fds[1] >= 0 ? 2 : 1);
 	close(fd);
+	if (fds[1] >= 0)
+		close(fds[1]);
 	if (r == 0 && m->role != BUS_CONTROL__ROLE__ROLE_OBSERVER)
 		watch_add(d, c->peer.pid);
 	return r;

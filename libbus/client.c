@@ -27,6 +27,7 @@
 
 #include "bus/bus.h"
 #include "control.h"
+#include "handle.h"
 
 /* How long a request may wait for busd's answer. */
 #define CLIENT_TIMEOUT_S 10
@@ -128,16 +129,27 @@ static int lost(bus *b, bool *said)
  * negative errno of the exchange itself (-ECONNRESET: the connection to
  * busd is lost).  *unsent is set when busd certainly did not carry the
  * request out: it was never sent, or busd closed the connection as idle
- * without reading it.  *fd gets a received descriptor or -1 (fd NULL:
+ * without reading it.  fds[] (CONTROL_MAX_FDS of them) gets the received
+ * descriptors, -1 for each one not sent (fds NULL:
  * none expected; any is closed).
  */
+/* Closes the descriptors a response brought (-1: none). */
+static void close_fds(int *fds)
+{
+	for (int i = 0; i < CONTROL_MAX_FDS; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+}
+
 static int exchange(bus *b, BusControl__Request *req, BusControl__Response **resp,
-                    int *fd, bool *unsent)
+                    int *fds, bool *unsent)
 {
 	BusControl__Response *r;
 	bool said;
 	size_t len;
-	int got = -1, rc;
+	int got[CONTROL_MAX_FDS] = {-1, -1}, rc;
 
 	*unsent = false;
 	req->version = CONTROL_VERSION;
@@ -154,7 +166,8 @@ static int exchange(bus *b, BusControl__Request *req, BusControl__Response **res
 	}
 	if (rc < 0)
 		return rc == -EAGAIN ? -ETIMEDOUT : rc;
-	rc = control_recv(b->sock, b->packet, sizeof(b->packet), &len, fd ? &got : NULL);
+	rc = control_recv_fds(b->sock, b->packet, sizeof(b->packet), &len, got,
+	                      fds ? CONTROL_MAX_FDS : 0);
 	if (conn_lost(rc)) {
 		rc = lost(b, &said);
 		/* Closed as idle: busd never read the request. */
@@ -176,8 +189,7 @@ static int exchange(bus *b, BusControl__Request *req, BusControl__Response **res
 	 */
 	if (rc == 0 && r->id == 0 && r->version == CONTROL_VERSION && r->error < 0 &&
 	    r->error >= -4095) {
-		if (got >= 0)
-			close(got);
+		close_fds(got);
 		if (r->message)
 			snprintf(b->last_error, sizeof(b->last_error), "%s", r->message);
 		rc = r->error;
@@ -190,24 +202,20 @@ static int exchange(bus *b, BusControl__Request *req, BusControl__Response **res
 	if (rc == 0 && (r->version != CONTROL_VERSION || r->id != req->id))
 		rc = -EPROTO;
 	if (rc < 0) {
-		if (got >= 0)
-			close(got);
+		close_fds(got);
 		return rc;
 	}
 	if (r->message)
 		snprintf(b->last_error, sizeof(b->last_error), "%s", r->message);
 	if (r->error > 0 || r->error < -4095) {
-		if (got >= 0)
-			close(got);
+		close_fds(got);
 		return -EPROTO;
 	}
-	if (r->error < 0 && got >= 0) {
-		close(got);
-		got = -1;
-	}
+	if (r->error < 0)
+		close_fds(got);
 	*resp = r;
-	if (fd)
-		*fd = got;
+	if (fds)
+		memcpy(fds, got, sizeof(got));
 	return r->error;
 }
 
@@ -252,10 +260,10 @@ static int connect_busd(bus *b)
  * request that may have been carried out is never sent twice.
  */
 static int request(bus *b, BusControl__Request *req, BusControl__Response **resp,
-                   int *fd)
+                   int *fds)
 {
 	bool unsent;
-	int rc = exchange(b, req, resp, fd, &unsent);
+	int rc = exchange(b, req, resp, fds, &unsent);
 
 	if (rc != -ECONNRESET || !unsent)
 		return rc;
@@ -263,7 +271,7 @@ static int request(bus *b, BusControl__Request *req, BusControl__Response **resp
 	if (rc < 0)
 		/* Refused for too many connections (busd says so), or lost. */
 		return rc == -EDQUOT ? rc : -ECONNRESET;
-	return exchange(b, req, resp, fd, &unsent);
+	return exchange(b, req, resp, fds, &unsent);
 }
 
 int bus_open(const char *socket_path, bus **ret)
@@ -405,13 +413,17 @@ int bus_queue_list(bus *b, bus_queue_info *out, size_t cap)
 	return (int)total;
 }
 
-/* Asks busd for the segment of queue in role; returns its descriptor. */
-static int attach(bus *b, const char *queue, BusControl__Role role)
+/*
+ * Asks busd for the segment of queue in role: fds[0] gets its descriptor,
+ * fds[1] the queue's wake FIFO (-1 from a busd without one).  Returns 0
+ * or a negative errno.
+ */
+static int attach(bus *b, const char *queue, BusControl__Role role, int *fds)
 {
 	BusControl__Request req = BUS_CONTROL__REQUEST__INIT;
 	BusControl__Attach at = BUS_CONTROL__ATTACH__INIT;
 	BusControl__Response *resp;
-	int fd = -1, rc;
+	int rc;
 
 	if (!b || !bus_name_valid(queue))
 		return -EINVAL;
@@ -419,54 +431,63 @@ static int attach(bus *b, const char *queue, BusControl__Role role)
 	at.role = role;
 	req.op_case = BUS_CONTROL__REQUEST__OP_ATTACH;
 	req.attach = &at;
-	rc = request(b, &req, &resp, &fd);
+	rc = request(b, &req, &resp, fds);
 	if (rc < 0)
 		return rc;
-	if (fd < 0)
+	if (fds[0] < 0) {
+		close_fds(fds);
 		return -EPROTO;
-	return fd;
+	}
+	return 0;
 }
 
 int bus_producer_open(bus *b, const char *queue, bus_producer **ret)
 {
-	int fd, rc;
+	int fds[CONTROL_MAX_FDS], rc;
 
 	if (!ret)
 		return -EINVAL;
-	fd = attach(b, queue, BUS_CONTROL__ROLE__ROLE_PRODUCER);
-	if (fd < 0)
-		return fd;
-	rc = bus_producer_open_fd(fd, ret);
+	rc = attach(b, queue, BUS_CONTROL__ROLE__ROLE_PRODUCER, fds);
 	if (rc < 0)
-		close(fd);
-	return rc;
+		return rc;
+	rc = bus_producer_open_fd(fds[0], ret);
+	if (rc < 0) {
+		close_fds(fds);
+		return rc;
+	}
+	/* The handle owns it from here (seg_close). */
+	producer_seg(*ret)->wake_fd = fds[1];
+	return 0;
 }
 
 int bus_consumer_open(bus *b, const char *queue, bus_consumer **ret)
 {
-	int fd, rc;
+	int fds[CONTROL_MAX_FDS], rc;
 
 	if (!ret)
 		return -EINVAL;
-	fd = attach(b, queue, BUS_CONTROL__ROLE__ROLE_CONSUMER);
-	if (fd < 0)
-		return fd;
-	rc = bus_consumer_open_fd(fd, ret);
+	rc = attach(b, queue, BUS_CONTROL__ROLE__ROLE_CONSUMER, fds);
 	if (rc < 0)
-		close(fd);
-	return rc;
+		return rc;
+	rc = bus_consumer_open_fd(fds[0], ret);
+	if (rc < 0) {
+		close_fds(fds);
+		return rc;
+	}
+	consumer_seg(*ret)->wake_fd = fds[1];
+	return 0;
 }
 
 int bus_queue_stats(bus *b, const char *name, bus_stats *ret)
 {
-	int fd, rc;
+	int fds[CONTROL_MAX_FDS], rc;
 
 	if (!ret)
 		return -EINVAL;
-	fd = attach(b, name, BUS_CONTROL__ROLE__ROLE_OBSERVER);
-	if (fd < 0)
-		return fd;
-	rc = bus_stats_read_fd(fd, ret);
-	close(fd);
+	rc = attach(b, name, BUS_CONTROL__ROLE__ROLE_OBSERVER, fds);
+	if (rc < 0)
+		return rc;
+	rc = bus_stats_read_fd(fds[0], ret);
+	close_fds(fds);
 	return rc;
 }

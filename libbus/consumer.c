@@ -27,6 +27,7 @@ struct bus_consumer {
 	uint64_t stuck_pos;   /* where a polling consumer found a pending claim */
 	uint64_t stuck_since; /* and when */
 	uint32_t received;    /* single receives, for sampling the latency */
+	bool use_fd;          /* bus_consumer_fd() was called: -EAGAIN arms it */
 };
 
 /*
@@ -122,7 +123,7 @@ void bus_consumer_close(bus_consumer *c)
 	 * consumer (or busd, at the next death it sees).
 	 */
 	if (c->ring.pos == c->ring.head && recover_head(&c->ring, &c->seg) &&
-	    wait_signal(c->ops, &c->seg.hdr->full_wait, INT32_MAX))
+	    wait_signal(c->ops, &c->seg.hdr->full_wait, INT32_MAX, -1))
 		counter_add(&c->seg.hdr->cons.wakes, 1);
 	/* Unreleased messages stay for the next consumer (ring_cons_init). */
 	seg_unclaim(&c->seg, SEG_LOCK_CONSUMER, &c->seg.hdr->cons_pid);
@@ -145,7 +146,7 @@ void bus_release(bus_consumer *c)
 {
 	if (!c || ring_release(&c->ring) == 0)
 		return;
-	if (wait_signal(c->ops, &c->seg.hdr->full_wait, INT32_MAX))
+	if (wait_signal(c->ops, &c->seg.hdr->full_wait, INT32_MAX, -1))
 		counter_add(&c->seg.hdr->cons.wakes, 1);
 }
 
@@ -270,6 +271,45 @@ static int corrupt(bus_consumer *c)
 	return -EBADMSG;
 }
 
+/*
+ * An event loop's receive found nothing: arms the wake descriptor (see
+ * wait.h), or finds the record that came meanwhile.  Drained before the
+ * announce, so that a byte written after the announce stays.
+ */
+static int arm_fd(bus_consumer *c, struct rec_hdr **ret)
+{
+	struct seg_header *h = c->seg.hdr;
+	uint32_t v;
+	int r;
+
+	c->ops->drain(c->seg.wake_fd);
+	v = wait_prepare_poll(&h->cons_wait);
+	r = ring_read(&c->ring, ret);
+	if (r == -EAGAIN) {
+		/* seq_cst: the load half of the handshake with set_state */
+		uint32_t state = load_sc(&h->state);
+
+		if (state != SEG_STATE_LIVE)
+			r = seg_state_error(state);
+	}
+	/*
+	 * A claim at the cursor: its owner commits (and wakes us) or dies,
+	 * and then only busd wakes us (seg_wake_consumer), once: recover
+	 * now if it is dead already, since nothing else will.
+	 */
+	if (r == -EAGAIN &&
+	    ring_recover(&c->ring, &c->seg) == RECOVER_DONE) {
+		r = ring_read(&c->ring, ret);
+		if (r == -EAGAIN)
+			release_skipped(c);
+	}
+	if (r != -EAGAIN)
+		wait_cancel(&h->cons_wait, v);
+	else
+		counter_add(&h->cons.sleeps, 1);
+	return r;
+}
+
 /* Reads the next record; an empty deleted queue is -EPIPE. */
 HOT_INLINE int read_one(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
 {
@@ -284,6 +324,8 @@ HOT_INLINE int read_one(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
 			return seg_state_error(state);
 		r = timeout_ms != 0 ? read_slow(c, timeout_ms, ret)
 		                    : poll_recover(c, ret);
+		if (r == -EAGAIN && timeout_ms == 0 && c->use_fd)
+			r = arm_fd(c, ret);
 	}
 	return r == -EBADMSG ? corrupt(c) : r;
 }
@@ -352,4 +394,14 @@ int bus_recv_batch(bus_consumer *c, bus_msg *msgs, size_t n, int timeout_ms)
 	for (size_t k = 0; k < i; k++)
 		note_latency(c, &msgs[k], now);
 	return (int)i;
+}
+
+int bus_consumer_fd(bus_consumer *c)
+{
+	if (!c)
+		return -EINVAL;
+	if (c->seg.wake_fd < 0)
+		return -EOPNOTSUPP;
+	c->use_fd = true;
+	return c->seg.wake_fd;
 }

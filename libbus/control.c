@@ -15,30 +15,36 @@
 
 int control_send(int sock, const ProtobufCMessage *m, int fd)
 {
+	return control_send_fds(sock, m, &fd, fd >= 0 ? 1 : 0);
+}
+
+int control_send_fds(int sock, const ProtobufCMessage *m, const int *fds,
+                     size_t nfds)
+{
 	uint8_t buf[CONTROL_MAX_PACKET];
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(CONTROL_MAX_FDS * sizeof(int))];
 	} cm;
 	struct iovec iov;
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	size_t len = protobuf_c_message_get_packed_size(m);
 
-	if (len > sizeof(buf))
+	if (len > sizeof(buf) || nfds > CONTROL_MAX_FDS)
 		return -EMSGSIZE;
 	protobuf_c_message_pack(m, buf);
 	iov = (struct iovec){.iov_base = buf, .iov_len = len};
-	if (fd >= 0) {
+	if (nfds > 0) {
 		struct cmsghdr *c;
 
 		memset(&cm, 0, sizeof(cm));
 		mh.msg_control = cm.buf;
-		mh.msg_controllen = sizeof(cm.buf);
+		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
 		c = CMSG_FIRSTHDR(&mh);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
 	}
 	for (;;) {
 		ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
@@ -50,9 +56,14 @@ int control_send(int sock, const ProtobufCMessage *m, int fd)
 	}
 }
 
-/* Closes every descriptor in the control data, but keeps the first in *keep. */
-static void take_fds(struct msghdr *mh, int *keep)
+/*
+ * Closes every descriptor in the control data but the first nkeep, which
+ * go to keep[] in order (the rest of keep[] is left at -1).
+ */
+static void take_fds(struct msghdr *mh, int *keep, size_t nkeep)
 {
+	size_t kept = 0;
+
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
 		size_t n;
 
@@ -63,15 +74,30 @@ static void take_fds(struct msghdr *mh, int *keep)
 			int fd;
 
 			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (keep && *keep < 0)
-				*keep = fd;
+			if (kept < nkeep)
+				keep[kept++] = fd;
 			else
 				close(fd);
 		}
 	}
 }
 
+static void close_all(int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+}
+
 int control_recv(int sock, void *buf, size_t cap, size_t *len, int *fd)
+{
+	return control_recv_fds(sock, buf, cap, len, fd, fd ? 1 : 0);
+}
+
+int control_recv_fds(int sock, void *buf, size_t cap, size_t *len, int *fds,
+                     size_t nfds)
 {
 	union {
 		struct cmsghdr align;
@@ -84,29 +110,31 @@ int control_recv(int sock, void *buf, size_t cap, size_t *len, int *fd)
 		.msg_control = cm.buf,
 		.msg_controllen = sizeof(cm.buf),
 	};
-	int got = -1;
+	int got[CONTROL_MAX_FDS];
 	ssize_t n;
 
+	if (nfds > CONTROL_MAX_FDS)
+		nfds = CONTROL_MAX_FDS;
+	for (size_t i = 0; i < CONTROL_MAX_FDS; i++)
+		got[i] = -1;
 	do
 		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
-	take_fds(&mh, fd ? &got : NULL);
+	take_fds(&mh, got, nfds);
 	if (n == 0 && !(mh.msg_flags & MSG_TRUNC)) {
 		/* SEQPACKET: a zero-length read is the peer's orderly close. */
-		if (got >= 0)
-			close(got);
+		close_all(got, nfds);
 		return -ECONNRESET;
 	}
 	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
-		if (got >= 0)
-			close(got);
+		close_all(got, nfds);
 		return (mh.msg_flags & MSG_TRUNC) ? -EMSGSIZE : -EBADMSG;
 	}
 	*len = (size_t)n;
-	if (fd)
-		*fd = got;
+	for (size_t i = 0; i < nfds; i++)
+		fds[i] = got[i];
 	return 0;
 }
 

@@ -39,6 +39,13 @@
  */
 int control_send(int sock, const ProtobufCMessage *m, int fd);
 
+/* The most descriptors one packet carries: a segment and its wake FIFO. */
+#define CONTROL_MAX_FDS 2
+
+/* control_send() with nfds (at most CONTROL_MAX_FDS) descriptors. */
+int control_send_fds(int sock, const ProtobufCMessage *m, const int *fds,
+                     size_t nfds);
+
 /*
  * Receives one packet into buf (cap bytes; CONTROL_MAX_PACKET is always
  * enough for a well-formed peer).  Sets *len, and *fd to a received
@@ -48,6 +55,14 @@ int control_send(int sock, const ProtobufCMessage *m, int fd);
  * another negative errno.
  */
 int control_recv(int sock, void *buf, size_t cap, size_t *len, int *fd);
+
+/*
+ * control_recv() keeping the first nfds descriptors received (at most
+ * CONTROL_MAX_FDS) in fds[], in order, -1 for each one not sent; any
+ * more are closed.
+ */
+int control_recv_fds(int sock, void *buf, size_t cap, size_t *len, int *fds,
+                     size_t nfds);
 
 /*
  * Decodes a request or response packet into arena (CONTROL_ARENA bytes

@@ -204,7 +204,7 @@ HOT_INLINE void commit(bus_producer *p, struct rec_hdr *r, uint32_t type,
                        size_t len)
 {
 	ring_commit(&p->ring, r, type, len, stamp_now(&p->clock));
-	if (wait_signal(p->ops, &p->seg.hdr->cons_wait, 1))
+	if (wait_signal(p->ops, &p->seg.hdr->cons_wait, 1, p->seg.wake_fd))
 		counter_add(&p->ring.slot->wakes, 1);
 }
 

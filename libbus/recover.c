@@ -191,6 +191,6 @@ uint64_t recover_unconsumed(struct seg *s)
 		n = recover_head(&c, s);
 	seg_unclaim(s, SEG_LOCK_CONSUMER, &h->cons_pid);
 	if (n)
-		wait_signal(&wait_futex_ops, &h->full_wait, INT32_MAX);
+		wait_signal(&wait_futex_ops, &h->full_wait, INT32_MAX, -1);
 	return n;
 }

@@ -310,6 +310,7 @@ int seg_view(void *mem, size_t size, struct seg *s, const char **why)
 		.created_ns = id.created_ns,
 		.size = size,
 		.fd = -1,
+		.wake_fd = -1,
 	};
 	memcpy(s->uuid, id.uuid, sizeof(s->uuid));
 	/* Up to its NUL (validated), and zeros after: no stale bytes. */
@@ -517,7 +518,9 @@ void seg_close(struct seg *s)
 		munmap(s->hdr, s->size);
 	if (s->fd >= 0)
 		close(s->fd);
-	*s = (struct seg){.fd = -1};
+	if (s->wake_fd >= 0)
+		close(s->wake_fd);
+	*s = (struct seg){.fd = -1, .wake_fd = -1};
 }
 
 static int ofd_lock(int fd, short type, uint64_t which)
@@ -680,8 +683,8 @@ static void set_state(struct seg *s, uint32_t flag)
 	 * that re-checks after announcing sees the state or gets woken.
 	 */
 	atomic_fetch_or_explicit(&s->hdr->state, flag, memory_order_seq_cst);
-	wait_signal(&wait_futex_ops, &s->hdr->cons_wait, 1);
-	wait_signal(&wait_futex_ops, &s->hdr->full_wait, INT32_MAX);
+	wait_signal(&wait_futex_ops, &s->hdr->cons_wait, 1, s->wake_fd);
+	wait_signal(&wait_futex_ops, &s->hdr->full_wait, INT32_MAX, -1);
 }
 
 void seg_set_deleted(struct seg *s)
@@ -696,11 +699,5 @@ void seg_set_broken(struct seg *s)
 
 void seg_wake_consumer(struct seg *s)
 {
-	/*
-	 * seq_cst: moves the word (keeping its sleep bit) so that a consumer
-	 * between its announce and its futex wait returns at once, then
-	 * wakes one that already sleeps.
-	 */
-	atomic_fetch_add_explicit(&s->hdr->cons_wait, 2, memory_order_seq_cst);
-	wait_futex_ops.wake(&s->hdr->cons_wait, 1);
+	wait_bump(&wait_futex_ops, &s->hdr->cons_wait, s->wake_fd);
 }

@@ -181,6 +181,12 @@ struct seg {
 	char name[BUS_NAME_MAX + 1];
 	size_t size;
 	int fd;      /* -1 for a segment in caller-owned memory */
+	/*
+	 * The queue's wake FIFO (docs/wait-protocol.md, "Descriptors"), read
+	 * and write, non-blocking; -1 where there is none (a segment not
+	 * attached through busd).  Closed by seg_close().
+	 */
+	int wake_fd;
 	bool mapped; /* unmap on seg_close */
 };
 

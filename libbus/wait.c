@@ -37,6 +37,29 @@ static void futex_wake(_Atomic uint32_t *w, int n)
 	syscall(SYS_futex, w, FUTEX_WAKE, n, NULL, NULL, 0);
 }
 
+static void fifo_notify(int fd)
+{
+	const char b = 1;
+
+	/*
+	 * Non-blocking: a full FIFO (EAGAIN) is readable already.  The
+	 * descriptor is open for reading too, so there is always a reader
+	 * and never an EPIPE or SIGPIPE.
+	 */
+	while (write(fd, &b, 1) < 0 && errno == EINTR)
+		;
+}
+
+static void fifo_drain(int fd)
+{
+	char buf[64];
+	ssize_t n;
+
+	do
+		n = read(fd, buf, sizeof(buf));
+	while (n > 0 || (n < 0 && errno == EINTR));
+}
+
 static uint64_t mono_now_ns(void)
 {
 	struct timespec ts;
@@ -49,6 +72,8 @@ const struct wait_ops wait_futex_ops = {
 	.wait = futex_wait,
 	.wake = futex_wake,
 	.now_ns = mono_now_ns,
+	.notify = fifo_notify,
+	.drain = fifo_drain,
 };
 
 uint32_t wait_prepare(_Atomic uint32_t *w)
@@ -58,13 +83,22 @@ uint32_t wait_prepare(_Atomic uint32_t *w)
 	       WAIT_SLEEPING;
 }
 
+uint32_t wait_prepare_poll(_Atomic uint32_t *w)
+{
+	/* seq_cst: the announce is ordered before the waiter's re-check */
+	return atomic_fetch_or_explicit(w, WAIT_SLEEPING | WAIT_POLL,
+	                                memory_order_seq_cst) |
+	       WAIT_SLEEPING | WAIT_POLL;
+}
+
 void wait_cancel(_Atomic uint32_t *w, uint32_t val)
 {
 	/*
 	 * relaxed: only clears the bit if no signaller moved the word; a
 	 * failed CAS means a wake is already on its way, which is harmless.
 	 */
-	atomic_compare_exchange_strong_explicit(w, &val, val & ~WAIT_SLEEPING,
+	atomic_compare_exchange_strong_explicit(w, &val,
+	                                        val & ~(WAIT_SLEEPING | WAIT_POLL),
 	                                        memory_order_relaxed,
 	                                        memory_order_relaxed);
 }
@@ -78,19 +112,30 @@ int wait_sleep(const struct wait_ops *ops, _Atomic uint32_t *w, uint32_t val,
 }
 
 bool wait_signal_slow(const struct wait_ops *ops, _Atomic uint32_t *w,
-                      uint32_t v, int n)
+                      uint32_t v, int n, int wake_fd)
 {
 	/*
 	 * Only one signaller needs to change the word; a loser of this CAS
 	 * knows a winner will wake.  relaxed on failure: nothing to order.
 	 */
-	if (!atomic_compare_exchange_strong_explicit(w, &v,
-	                                             (v + 2) & ~WAIT_SLEEPING,
-	                                             memory_order_seq_cst,
-	                                             memory_order_relaxed))
+	if (!atomic_compare_exchange_strong_explicit(
+	            w, &v, (v + WAIT_STEP) & ~(WAIT_SLEEPING | WAIT_POLL),
+	            memory_order_seq_cst, memory_order_relaxed))
 		return false;
 	ops->wake(w, n);
+	if ((v & WAIT_POLL) && wake_fd >= 0)
+		ops->notify(wake_fd);
 	return true;
+}
+
+void wait_bump(const struct wait_ops *ops, _Atomic uint32_t *w, int wake_fd)
+{
+	/* seq_cst: a waiter that announced before this sees the word moved */
+	atomic_fetch_add_explicit(w, WAIT_STEP, memory_order_seq_cst);
+	ops->wake(w, 1);
+	/* Spurious for a consumer that waits on the futex: allowed. */
+	if (wake_fd >= 0)
+		ops->notify(wake_fd);
 }
 
 uint64_t wait_deadline(const struct wait_ops *ops, int timeout_ms)

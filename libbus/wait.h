@@ -23,6 +23,14 @@
  * producers signal after commit) and full_wait (producers wait for space,
  * the consumer signals after release).
  *
+ * A consumer in an event loop waits on a descriptor instead of the futex
+ * (bus_consumer_fd): a FIFO that every handle attached through busd holds.
+ * It drains the FIFO, announces with WAIT_POLL beside WAIT_SLEEPING
+ * (wait_prepare_poll), re-checks, and returns to its loop; a signaller
+ * that changes a word with WAIT_POLL set also writes a byte to the FIFO.
+ * Draining before the announce is what makes a byte written after it
+ * stay for the poll to see.
+ *
  * The OS calls that block or read the clock go through struct wait_ops so
  * that tests can drive and count them.
  */
@@ -33,7 +41,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define WAIT_SLEEPING 1u
+#define WAIT_SLEEPING 1u /* a sleeper announced itself */
+#define WAIT_POLL     2u /* and it waits on the wake descriptor */
+#define WAIT_STEP     4u /* the counter above the two bits */
 #define WAIT_FOREVER  UINT64_MAX
 
 struct wait_ops {
@@ -47,18 +57,33 @@ struct wait_ops {
 	void (*wake)(_Atomic uint32_t *w, int n);
 	/* CLOCK_MONOTONIC in nanoseconds. */
 	uint64_t (*now_ns)(void);
+	/* Makes the wake descriptor fd readable (writes a byte). */
+	void (*notify)(int fd);
+	/* Empties the wake descriptor fd (reads until it would block). */
+	void (*drain)(int fd);
 };
 
-/* Shared (not FUTEX_PRIVATE) futexes and clock_gettime(CLOCK_MONOTONIC). */
+/*
+ * Shared (not FUTEX_PRIVATE) futexes, clock_gettime(CLOCK_MONOTONIC), and
+ * write(2)/read(2) of a byte on a non-blocking wake FIFO.
+ */
 extern const struct wait_ops wait_futex_ops;
 
 /* Announces a sleeper on w; returns the value to pass to wait_sleep(). */
 uint32_t wait_prepare(_Atomic uint32_t *w);
 
 /*
- * The waiter found its condition true after wait_prepare(): withdraws the
- * announcement so signallers stop paying for a wake.  Only for a word with
- * a single waiter (cons_wait): with several, another may share the bit.
+ * Announces a waiter on w that waits on the wake descriptor, not the
+ * futex; the caller has drained the descriptor before (ops->drain).
+ * Returns the announced value, for wait_cancel().
+ */
+uint32_t wait_prepare_poll(_Atomic uint32_t *w);
+
+/*
+ * The waiter found its condition true after wait_prepare(_poll)():
+ * withdraws the announcement so signallers stop paying for a wake.  Only
+ * for a word with a single waiter (cons_wait): with several, another may
+ * share the bit.
  */
 void wait_cancel(_Atomic uint32_t *w, uint32_t val);
 
@@ -68,23 +93,33 @@ int wait_sleep(const struct wait_ops *ops, _Atomic uint32_t *w, uint32_t val,
 
 /* Out of line: wait_signal() once a sleeper announced itself. */
 bool wait_signal_slow(const struct wait_ops *ops, _Atomic uint32_t *w,
-                      uint32_t v, int n);
+                      uint32_t v, int n, int wake_fd);
 
 /*
  * After making the condition true with a seq_cst store: wakes up to n
- * sleepers if any announced.  Returns true if it made the wake call.
- * Inline: on a busy queue this one load is all a signaller does.
+ * sleepers if any announced, and makes wake_fd readable if the waiter
+ * waits on it (wake_fd -1: there is none).  Returns true if it made the
+ * wake call.  Inline: on a busy queue this one load is all a signaller
+ * does.
  */
 static inline bool wait_signal(const struct wait_ops *ops, _Atomic uint32_t *w,
-                               int n)
+                               int n, int wake_fd)
 {
 	/* seq_cst: ordered after the caller's seq_cst store of the condition */
 	uint32_t v = atomic_load_explicit(w, memory_order_seq_cst);
 
 	if (!(v & WAIT_SLEEPING))
 		return false;
-	return wait_signal_slow(ops, w, v, n);
+	return wait_signal_slow(ops, w, v, n, wake_fd);
 }
+
+/*
+ * Moves w (keeping its bits) so that a waiter between its announce and
+ * its futex wait returns at once, wakes one that already sleeps, and
+ * makes wake_fd readable (if not -1): a wake for a reason other than
+ * the waiter's condition (a producer's death).
+ */
+void wait_bump(const struct wait_ops *ops, _Atomic uint32_t *w, int wake_fd);
 
 /* Deadline for a timeout in ms (negative: WAIT_FOREVER). */
 uint64_t wait_deadline(const struct wait_ops *ops, int timeout_ms);

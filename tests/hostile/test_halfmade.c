@@ -65,6 +65,34 @@ static uint64_t pick_size(void)
 }
 
 /*
+ * Whether name is a queue's wake FIFO: a FIFO named after a segment of
+ * this busd with ".wake" after it.  Its segment must be there too: a FIFO
+ * left without one fails the test.
+ */
+static bool wake_fifo(struct e2e *e, const char *name)
+{
+	char base[300], q[BUS_NAME_MAX + 1], path[320];
+	size_t n = strlen(name), sn = strlen(".wake");
+	uint8_t uuid[16];
+	struct stat st;
+
+	if (n <= sn || n - sn >= sizeof(base) || strcmp(name + n - sn, ".wake"))
+		return false;
+	memcpy(base, name, n - sn);
+	base[n - sn] = '\0';
+	snprintf(path, sizeof(path), "/dev/shm/%s", name);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISFIFO(st.st_mode));
+	assert_int_equal(seg_shm_parse(base, e->instance, q, uuid), 0);
+	snprintf(path, sizeof(path), "/dev/shm/%s", base);
+	if (access(path, F_OK) < 0) {
+		e2e_dump_log(e);
+		fail_msg("%s: a wake FIFO without its segment", path);
+	}
+	return true;
+}
+
+/*
  * Every name of this busd in /dev/shm is a complete segment: no
  * temporary left, nothing that fails validation.  Returns how many.
  */
@@ -85,6 +113,8 @@ static int check_shm(struct e2e *e)
 		int fd, r;
 
 		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+			continue;
+		if (wake_fifo(e, de->d_name))
 			continue;
 		if (seg_shm_parse(de->d_name, e->instance, q, uuid) < 0) {
 			e2e_dump_log(e);

@@ -160,7 +160,7 @@ static int staller(void *arg)
 	raise(SIGSTOP);
 	memset(rec_payload(r), 'S', STALL_LEN);
 	ring_commit(&rp, r, 1, STALL_LEN, mono_ns());
-	wait_signal(&wait_futex_ops, &s->hdr->cons_wait, 1);
+	wait_signal(&wait_futex_ops, &s->hdr->cons_wait, 1, -1);
 	bus_producer_close(p);
 	bus_close(b);
 	return 0;

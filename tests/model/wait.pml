@@ -15,10 +15,23 @@
  * operations of the handshake are in C11.  Records are committed in any
  * order but read in claim order, as the ring does.
  *
+ * The consumer waits in either of two ways, chosen afresh at every wait:
+ * on the futex, or on its descriptor (bus_consumer_fd), as an event loop
+ * does.  For the descriptor it drains the descriptor, announces with a
+ * second bit (POLL, 2) beside the sleep bit, re-checks, and then blocks
+ * until the descriptor holds a byte; a signaller that wins the CAS on a
+ * word with POLL set also writes a byte.  The word's counter then steps
+ * by 4.  A consumer waiting on its descriptor may also die there and be
+ * replaced (a takeover): the successor finds the dead one's bits in the
+ * word and its byte, if any, in the descriptor, and starts again.
+ *
  * spin checks that every process ends (no lost wakeup leaves a process
  * asleep forever: an "invalid end state") and that the consumer received
- * every message once.  With -DBROKEN the consumer skips its re-check; the
- * checker must then find the lost wakeup, which shows the model can fail.
+ * every message once.  Mutants, each of which the checker must catch,
+ * show the model can fail: -DBROKEN skips the consumer's re-check before
+ * the futex wait, -DBROKEN_FD the re-check before the descriptor wait,
+ * -DBROKEN_DRAIN drains the descriptor after the announce instead of
+ * before (a byte written in between is lost).
  */
 #ifndef N
 #define N 2
@@ -37,6 +50,8 @@ bool committed[TOTAL];
 byte cw;                /* cons_wait */
 byte fw;                /* full_wait */
 bool cons_asleep;
+byte fifo;              /* bytes in the consumer's descriptor (at most 1 kept) */
+bool took_over;         /* the consumer died once and was replaced */
 bool prod_asleep[N];
 byte received;
 
@@ -52,7 +67,13 @@ inline signal_cons(v) {
 	:: (v & 1) ->
 		atomic {
 			if
-			:: cw == v -> cw = (v + 2) & 254; cons_asleep = false
+			:: cw == v ->
+				cw = (v + 4) & 252;
+				cons_asleep = false;
+				if
+				:: (v & 2) -> fifo = 1
+				:: else -> skip
+				fi
 			:: else -> skip
 			fi
 		}
@@ -67,7 +88,7 @@ inline signal_full(v, i) {
 		atomic {
 			if
 			:: fw == v ->
-				fw = (v + 2) & 254;
+				fw = (v + 4) & 252;
 				i = 0;
 				do
 				:: i < N -> prod_asleep[i] = false; i++
@@ -126,18 +147,46 @@ proctype consumer()
 			used--;                                   /* release */
 			signal_full(v, i)
 		:: else ->
-			atomic { v = cw | 1; cw = cw | 1 };       /* wait_prepare */
-#ifdef BROKEN
-			FUTEX_WAIT(cw, v, cons_asleep)
-#else
 			if
-			:: committed[received] ->                 /* re-check */
-				atomic { if :: cw == v -> cw = v & 254 :: else -> skip fi }
-			:: else ->
+			:: true ->
+				/* the futex: bus_recv with a timeout */
+				atomic { v = cw | 1; cw = cw | 1 };   /* wait_prepare */
+#ifdef BROKEN
 				FUTEX_WAIT(cw, v, cons_asleep)
-			fi
+#else
+				if
+				:: committed[received] ->             /* re-check */
+					atomic { if :: cw == v -> cw = v & 252 :: else -> skip fi }
+				:: else ->
+					FUTEX_WAIT(cw, v, cons_asleep)
+				fi
 #endif
-		fi
+			:: true ->
+				/* the descriptor: bus_recv(.., 0), then poll */
+#ifndef BROKEN_DRAIN
+				fifo = 0;                             /* drain */
+#endif
+				atomic { v = cw | 3; cw = cw | 3 };   /* announce, POLL */
+#ifdef BROKEN_DRAIN
+				fifo = 0;
+#endif
+#ifdef BROKEN_FD
+				skip;
+#else
+				if
+				:: committed[received] ->             /* re-check */
+					atomic { if :: cw == v -> cw = v & 252 :: else -> skip fi };
+					goto next
+				:: else -> skip
+				fi;
+#endif
+				if
+				:: fifo > 0                           /* readable */
+				:: !took_over -> took_over = true     /* dies; a successor */
+				fi
+			fi
+		fi;
+next:		skip
 	:: else -> break
 	od;
 	assert(received == TOTAL)

@@ -121,19 +121,19 @@ static uint32_t recv_one(void)
 /* Primitives: prepare sets the bit, signal clears it, bumps and wakes. */
 static void test_primitives(void **state)
 {
-	_Atomic uint32_t w = 6;
+	_Atomic uint32_t w = 8;
 	uint32_t v;
 
 	(void)state;
-	assert_false(wait_signal(&fake_ops, &w, 1));
-	assert_int_equal(atomic_load(&w), 6);
+	assert_false(wait_signal(&fake_ops, &w, 1, -1));
+	assert_int_equal(atomic_load(&w), 8);
 	assert_int_equal(fake.wakes, 0);
 
 	v = wait_prepare(&w);
-	assert_int_equal(v, 7);
-	assert_int_equal(wait_prepare(&w), 7); /* a second waiter: same value */
-	assert_true(wait_signal(&fake_ops, &w, 1));
-	assert_int_equal(atomic_load(&w), 8);
+	assert_int_equal(v, 9);
+	assert_int_equal(wait_prepare(&w), 9); /* a second waiter: same value */
+	assert_true(wait_signal(&fake_ops, &w, 1, -1));
+	assert_int_equal(atomic_load(&w), 12);
 	assert_int_equal(fake.wakes, 1);
 	/* A sleeper with the old value returns at once, like FUTEX_WAIT. */
 	assert_int_equal(wait_sleep(&fake_ops, &w, v, WAIT_FOREVER), 0);
@@ -141,17 +141,17 @@ static void test_primitives(void **state)
 	/* A waiter that found its condition withdraws: no wake is paid. */
 	v = wait_prepare(&w);
 	wait_cancel(&w, v);
-	assert_int_equal(atomic_load(&w), 8);
-	assert_false(wait_signal(&fake_ops, &w, 1));
+	assert_int_equal(atomic_load(&w), 12);
+	assert_false(wait_signal(&fake_ops, &w, 1, -1));
 	assert_int_equal(fake.wakes, 1);
 	/* A withdrawal after a signaller moved the word changes nothing. */
 	v = wait_prepare(&w);
-	assert_true(wait_signal(&fake_ops, &w, 1));
+	assert_true(wait_signal(&fake_ops, &w, 1, -1));
 	wait_cancel(&w, v);
-	assert_int_equal(atomic_load(&w), 10);
-	/* Counter wrap keeps the bit clear. */
+	assert_int_equal(atomic_load(&w), 16);
+	/* Counter wrap keeps both bits clear. */
 	atomic_store(&w, UINT32_MAX);
-	assert_true(wait_signal(&fake_ops, &w, 1));
+	assert_true(wait_signal(&fake_ops, &w, 1, -1));
 	assert_int_equal(atomic_load(&w), 0);
 }
 
@@ -220,7 +220,7 @@ static int spurious_left;
 static void spurious(void)
 {
 	/* Move the word as a signal or stale wake would, with no message. */
-	atomic_fetch_add(&ms.seg.hdr->cons_wait, 2);
+	atomic_fetch_add(&ms.seg.hdr->cons_wait, WAIT_STEP);
 	if (--spurious_left > 0)
 		fake.before_sleep = spurious;
 	else

@@ -327,6 +327,22 @@ void bus_release(bus_consumer *c);
 int bus_consumer_set_spin(bus_consumer *c, uint32_t spin_ns);
 
 /*
+ * A descriptor for an event loop (poll, epoll, select, libuv, tokio,
+ * asyncio), owned by the handle: valid until bus_consumer_close(); do not
+ * close it, read it or change its flags.  From the first call on, every
+ * bus_recv(c, &m, 0) or bus_recv_batch(c, .., 0) that returns -EAGAIN
+ * arms it: it becomes readable (POLLIN) as soon as a message is
+ * committed, the queue is deleted or it breaks.  A spurious readable is
+ * possible, a missed one is not.  When it fires, call bus_recv(c, &m, 0)
+ * until -EAGAIN (which re-arms and empties it): level- and edge-triggered
+ * loops alike.  No system call is made per message while messages flow.
+ * Returns the descriptor, -EOPNOTSUPP for a handle opened with
+ * bus_consumer_open_fd() (only busd hands out the descriptor's other
+ * end), or -EINVAL.
+ */
+int bus_consumer_fd(bus_consumer *c);
+
+/*
  * Unpacks msg with the protobuf descriptor desc, using only
  * arena[0..arena_size-1] (no malloc): the payload is first copied into
  * the arena, so the decoder reads memory no producer can change while it

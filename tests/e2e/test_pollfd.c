@@ -1,0 +1,384 @@
+/*
+ * test_pollfd.c - the consumer's descriptor (bus_consumer_fd) with real
+ * processes and a real busd: every way an event loop waits, and
+ * everything that must make it readable.
+ *
+ *  - poll_wakes: armed by a receive that found nothing, the descriptor is
+ *    not readable until another process commits a message, then is; the
+ *    receive that drains the queue empties it again.
+ *  - epoll_edge: four producer processes send in bursts with pauses while
+ *    the consumer waits in an edge-triggered epoll loop; every message
+ *    arrives once, in each producer's order, and no wait hangs.
+ *  - select_level: the same with select(2) and one producer.
+ *  - delete_wakes: a queue deleted while the consumer waits makes the
+ *    descriptor readable and the receive says -EPIPE.
+ *  - busd_restart: busd is killed while the consumer waits; a producer
+ *    attached through the restarted busd wakes it within 100 ms.
+ *  - consumer_replaced: a consumer killed while armed is replaced; the
+ *    new one's descriptor is woken by the next message.
+ *  - bare_segment: a handle opened on a bare segment descriptor has no
+ *    wake descriptor: -EOPNOTSUPP.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "e2e.h"
+
+#define NPROD  4
+#define PER    E2E_SCALE(20000, 2000)
+#define BURST  500
+#define WAIT_S E2E_SCALE(30, 120)
+
+static bool readable(int fd, int timeout_ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	return poll(&p, 1, timeout_ms) == 1 && (p.revents & POLLIN);
+}
+
+struct prod_arg {
+	const char *socket;
+	const char *queue;
+	int id, count, pause_ms;
+};
+
+/* A producer process: count messages "pID SEQ", a pause every BURST. */
+static int producer(void *arg)
+{
+	const struct prod_arg *a = arg;
+	bus_producer *p;
+	char buf[32];
+	bus *b;
+
+	if (bus_open(a->socket, &b) < 0 || bus_producer_open(b, a->queue, &p) < 0)
+		return 2;
+	if (a->pause_ms)
+		e2e_sleep_ms((unsigned)a->pause_ms);
+	for (int i = 0; i < a->count; i++) {
+		int n = snprintf(buf, sizeof(buf), "p%d %d", a->id, i);
+
+		if (bus_send(p, 1, buf, (size_t)n, -1) < 0)
+			return 3;
+		if (i % BURST == BURST - 1)
+			e2e_sleep_ms(1 + (unsigned)(i / BURST) % 3);
+	}
+	bus_producer_close(p);
+	bus_close(b);
+	return 0;
+}
+
+/* Checks a received message against next[] (per-producer order). */
+static void check_msg(const bus_msg *m, int nprod, int *next)
+{
+	char text[32];
+	int k, i;
+
+	assert_true(m->len < sizeof(text));
+	memcpy(text, m->data, m->len);
+	text[m->len] = '\0';
+	assert_true(e2e_parse_pmsg(text, nprod, &k, &i));
+	assert_int_equal(i, next[k]);
+	next[k]++;
+}
+
+/* Receives until -EAGAIN; returns how many came. */
+static int drain(bus_consumer *c, int nprod, int *next)
+{
+	bus_msg m;
+	int n = 0, r;
+
+	while ((r = bus_recv(c, &m, 0)) == 0) {
+		check_msg(&m, nprod, next);
+		bus_release(c);
+		n++;
+	}
+	assert_int_equal(r, -EAGAIN);
+	return n;
+}
+
+static void open_consumer(struct e2e *e, const char *queue, bus **b,
+                          bus_consumer **c, int *fd)
+{
+	e2e_create(e, queue, "64K");
+	*b = e2e_open(e);
+	assert_int_equal(bus_consumer_open(*b, queue, c), 0);
+	*fd = bus_consumer_fd(*c);
+	assert_true(*fd >= 0);
+	/* The same descriptor every time. */
+	assert_int_equal(bus_consumer_fd(*c), *fd);
+}
+
+static void poll_wakes(void **state)
+{
+	struct e2e *e = *state;
+	struct prod_arg a = {e->socket, "pw", 0, 1, 200};
+	int next[1] = {0}, fd;
+	bus_consumer *c;
+	bus_msg m;
+	pid_t pid;
+	bus *b;
+
+	open_consumer(e, "pw", &b, &c, &fd);
+	assert_int_equal(bus_recv(c, &m, 0), -EAGAIN);
+	assert_false(readable(fd, 0));
+	pid = e2e_fork(e, producer, &a);
+	assert_true(readable(fd, WAIT_S * 1000));
+	assert_int_equal(drain(c, 1, next), 1);
+	/* The receive that found nothing emptied and re-armed it. */
+	assert_false(readable(fd, 0));
+	assert_int_equal(e2e_wait(e, pid, WAIT_S), 0);
+	bus_consumer_close(c);
+	bus_close(b);
+}
+
+static void epoll_edge(void **state)
+{
+	struct e2e *e = *state;
+	struct prod_arg a[NPROD];
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLET}, out;
+	int next[NPROD] = {0}, fd, ep, got = 0, wakes = 0;
+	pid_t pids[NPROD];
+	bus_consumer *c;
+	bus *b;
+
+	open_consumer(e, "et", &b, &c, &fd);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	assert_true(ep >= 0);
+	assert_int_equal(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev), 0);
+	for (int k = 0; k < NPROD; k++) {
+		a[k] = (struct prod_arg){e->socket, "et", k, PER, 50};
+		pids[k] = e2e_fork(e, producer, &a[k]);
+	}
+	/* Edge-triggered: drain until -EAGAIN after every event. */
+	got += drain(c, NPROD, next);
+	while (got < NPROD * PER) {
+		int n = epoll_wait(ep, &out, 1, WAIT_S * 1000);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		/* A timeout here is a lost wakeup. */
+		assert_int_equal(n, 1);
+		wakes++;
+		got += drain(c, NPROD, next);
+	}
+	for (int k = 0; k < NPROD; k++) {
+		assert_int_equal(next[k], PER);
+		assert_int_equal(e2e_wait(e, pids[k], WAIT_S), 0);
+	}
+	print_message("epoll_edge: %d messages, %d wakes\n", got, wakes);
+	close(ep);
+	bus_consumer_close(c);
+	bus_close(b);
+}
+
+static void select_level(void **state)
+{
+	struct e2e *e = *state;
+	struct prod_arg a = {e->socket, "sel", 0, PER / 4, 50};
+	int next[1] = {0}, fd, got = 0;
+	bus_consumer *c;
+	pid_t pid;
+	bus *b;
+
+	open_consumer(e, "sel", &b, &c, &fd);
+	assert_true(fd < FD_SETSIZE);
+	pid = e2e_fork(e, producer, &a);
+	got += drain(c, 1, next);
+	while (got < PER / 4) {
+		fd_set r;
+		struct timeval tv = {.tv_sec = WAIT_S};
+		int n;
+
+		FD_ZERO(&r);
+		FD_SET(fd, &r);
+		n = select(fd + 1, &r, NULL, NULL, &tv);
+		if (n < 0 && errno == EINTR)
+			continue;
+		assert_int_equal(n, 1);
+		got += drain(c, 1, next);
+	}
+	assert_int_equal(e2e_wait(e, pid, WAIT_S), 0);
+	bus_consumer_close(c);
+	bus_close(b);
+}
+
+struct del_arg {
+	const char *socket;
+	const char *queue;
+};
+
+static int deleter(void *arg)
+{
+	const struct del_arg *a = arg;
+	bus *b;
+
+	e2e_sleep_ms(200);
+	if (bus_open(a->socket, &b) < 0)
+		return 2;
+	if (bus_queue_delete(b, a->queue) < 0)
+		return 3;
+	bus_close(b);
+	return 0;
+}
+
+static void delete_wakes(void **state)
+{
+	struct e2e *e = *state;
+	struct del_arg a = {e->socket, "del"};
+	bus_consumer *c;
+	bus_msg m;
+	pid_t pid;
+	bus *b;
+	int fd;
+
+	open_consumer(e, "del", &b, &c, &fd);
+	assert_int_equal(bus_recv(c, &m, 0), -EAGAIN);
+	pid = e2e_fork(e, deleter, &a);
+	assert_true(readable(fd, WAIT_S * 1000));
+	assert_int_equal(bus_recv(c, &m, 0), -EPIPE);
+	assert_int_equal(e2e_wait(e, pid, WAIT_S), 0);
+	bus_consumer_close(c);
+	bus_close(b);
+}
+
+static void busd_restart(void **state)
+{
+	struct e2e *e = *state;
+	struct prod_arg a = {e->socket, "rs", 0, 1, 0};
+	int next[1] = {0}, fd;
+	bus_consumer *c;
+	uint64_t t0;
+	bus_msg m;
+	pid_t pid;
+	bus *b;
+
+	open_consumer(e, "rs", &b, &c, &fd);
+	assert_int_equal(bus_recv(c, &m, 0), -EAGAIN);
+	e2e_busd_kill(e);
+	e2e_busd_start(e);
+	/* A starting busd wakes consumers to look for dead producers' claims. */
+	assert_int_equal(bus_recv(c, &m, 0), -EAGAIN);
+	assert_false(readable(fd, 0));
+	/* Attached through the new busd, after the restart. */
+	pid = e2e_fork(e, producer, &a);
+	assert_int_equal(e2e_wait(e, pid, WAIT_S), 0);
+	t0 = e2e_now_ms();
+	assert_true(readable(fd, 100));
+	assert_true(e2e_now_ms() - t0 <= 100);
+	assert_int_equal(drain(c, 1, next), 1);
+	bus_consumer_close(c);
+	bus_close(b);
+}
+
+struct armed_arg {
+	const char *socket;
+	const char *queue;
+	int ready; /* write end of a pipe: a byte once armed */
+};
+
+/* A consumer that arms its descriptor, says so, and waits to be killed. */
+static int armed_consumer(void *arg)
+{
+	const struct armed_arg *a = arg;
+	bus_consumer *c;
+	bus_msg m;
+	bus *b;
+
+	if (bus_open(a->socket, &b) < 0 || bus_consumer_open(b, a->queue, &c) < 0)
+		return 2;
+	if (bus_consumer_fd(c) < 0 || bus_recv(c, &m, 0) != -EAGAIN)
+		return 3;
+	if (write(a->ready, "r", 1) != 1)
+		return 4;
+	for (;;)
+		pause();
+}
+
+static void consumer_replaced(void **state)
+{
+	struct e2e *e = *state;
+	struct prod_arg pa = {e->socket, "rep", 0, 1, 0};
+	struct armed_arg ca = {e->socket, "rep", -1};
+	int next[1] = {0}, fd, ready[2];
+	bus_consumer *c;
+	char byte;
+	bus_msg m;
+	pid_t pid;
+	bus *b;
+
+	e2e_create(e, "rep", "64K");
+	b = e2e_open(e);
+	assert_int_equal(pipe(ready), 0);
+	ca.ready = ready[1];
+	pid = e2e_fork(e, armed_consumer, &ca);
+	close(ready[1]);
+	/* Armed, with its bits in the wait word: kill it there. */
+	assert_int_equal(read(ready[0], &byte, 1), 1);
+	close(ready[0]);
+	assert_int_equal(bus_consumer_open(b, "rep", &c), -EBUSY);
+	kill(pid, SIGKILL);
+	assert_int_equal(e2e_wait(e, pid, WAIT_S), 1000 + SIGKILL);
+	assert_int_equal(bus_consumer_open(b, "rep", &c), 0);
+	fd = bus_consumer_fd(c);
+	assert_true(fd >= 0);
+	assert_int_equal(bus_recv(c, &m, 0), -EAGAIN);
+	assert_false(readable(fd, 0));
+	pid = e2e_fork(e, producer, &pa);
+	assert_true(readable(fd, WAIT_S * 1000));
+	assert_int_equal(drain(c, 1, next), 1);
+	assert_int_equal(e2e_wait(e, pid, WAIT_S), 0);
+	bus_consumer_close(c);
+	bus_close(b);
+}
+
+static void bare_segment(void **state)
+{
+	struct e2e *e = *state;
+	char path[512];
+	bus_consumer *c;
+	int fd;
+
+	e2e_create(e, "bare", "64K");
+	assert_true(e2e_shm_path(e, "bare", path, sizeof(path)));
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(bus_consumer_open_fd(fd, &c), 0);
+	assert_int_equal(bus_consumer_fd(c), -EOPNOTSUPP);
+	assert_int_equal(bus_consumer_fd(NULL), -EINVAL);
+	bus_consumer_close(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(poll_wakes, e2e_setup, e2e_teardown),
+		cmocka_unit_test_setup_teardown(epoll_edge, e2e_setup, e2e_teardown),
+		cmocka_unit_test_setup_teardown(select_level, e2e_setup, e2e_teardown),
+		cmocka_unit_test_setup_teardown(delete_wakes, e2e_setup, e2e_teardown),
+		cmocka_unit_test_setup_teardown(busd_restart, e2e_setup, e2e_teardown),
+		cmocka_unit_test_setup_teardown(consumer_replaced, e2e_setup,
+		                                e2e_teardown),
+		cmocka_unit_test_setup_teardown(bare_segment, e2e_setup, e2e_teardown),
+	};
+	const char *why = e2e_precheck();
+
+	if (why) {
+		printf("SKIP: %s\n", why);
+		return 77;
+	}
+	return cmocka_run_group_tests_name("e2e pollfd", tests, NULL, NULL);
+}
