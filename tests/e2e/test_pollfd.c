@@ -18,6 +18,10 @@
  *    new one's descriptor is woken by the next message.
  *  - bare_segment: a handle opened on a bare segment descriptor has no
  *    wake descriptor: -EOPNOTSUPP.
+ *  - example_epoll: clients/examples/epoll-consumer on two queues against
+ *    four producer processes: every message once, in each producer's
+ *    order; then, the queues idle for 2 s, under 20 ms of its CPU time (no
+ *    busy polling); SIGTERM ends it with exit 0 and its counts.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -362,6 +366,114 @@ static void bare_segment(void **state)
 	bus_consumer_close(c);
 }
 
+#define EX_PER E2E_SCALE(5000, 1000)
+
+/* utime + stime of pid, in milliseconds (/proc/PID/stat). */
+static long cpu_ms(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut, st;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	/* After the command's closing parenthesis: state is field 3. */
+	p = strrchr(buf, ')');
+	assert_non_null(p);
+	assert_int_equal(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+	                        &ut, &st),
+	                 2);
+	return (long)((ut + st) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
+}
+
+static void example_epoll(void **state)
+{
+	struct e2e *e = *state;
+	const char *exe = getenv("EPOLL_CONSUMER");
+	char *argv[] = {(char *)exe, "qa", "qb", NULL};
+	struct prod_arg a[NPROD];
+	int next[NPROD] = {0}, status;
+	char *buf = NULL, *line, *save;
+	size_t len = 0, cap = 0, lines = 0;
+	struct e2e_run r = {0};
+	struct e2e_proc ec;
+	pid_t pids[NPROD];
+	bus_consumer *c;
+	long before;
+	bus *b;
+
+	/* meson sets it; without it the test cannot say anything. */
+	assert_non_null(exe);
+	e2e_create(e, "qa", "64K");
+	e2e_create(e, "qb", "64K");
+	assert_int_equal(setenv("BUS_SOCKET", e->socket, 1), 0);
+	e2e_spawn(e, &ec, argv, false, true, true);
+	/* Attached to both once a second consumer is refused. */
+	b = e2e_open(e);
+	for (int i = 0; i < WAIT_S * 100; i++) {
+		int ra = bus_consumer_open(b, "qa", &c);
+
+		if (ra == 0)
+			bus_consumer_close(c);
+		if (ra == -EBUSY && bus_consumer_open(b, "qb", &c) == -EBUSY)
+			break;
+		if (ra == -EBUSY)
+			bus_consumer_close(c);
+		e2e_sleep_ms(10);
+	}
+	for (int k = 0; k < NPROD; k++) {
+		a[k] = (struct prod_arg){e->socket, k % 2 ? "qb" : "qa", k, EX_PER, 0};
+		pids[k] = e2e_fork(e, producer, &a[k]);
+	}
+	while (lines < (size_t)NPROD * EX_PER) {
+		assert_int_equal(e2e_read_lines(ec.out, &buf, &len, &cap,
+		                                (size_t)NPROD * EX_PER, WAIT_S * 1000),
+		                 0);
+		lines = e2e_count_lines(buf, len);
+		assert_true(lines > 0);
+	}
+	assert_int_equal(lines, (size_t)NPROD * EX_PER);
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char q[8];
+		int k, i;
+
+		assert_int_equal(sscanf(line, "%7s p%d %d", q, &k, &i), 3);
+		assert_true(k >= 0 && k < NPROD);
+		assert_string_equal(q, k % 2 ? "qb" : "qa");
+		assert_int_equal(i, next[k]);
+		next[k]++;
+	}
+	for (int k = 0; k < NPROD; k++) {
+		assert_int_equal(next[k], EX_PER);
+		assert_int_equal(e2e_wait(e, pids[k], WAIT_S), 0);
+	}
+	/* Idle: only the 1 s timer may cost it anything. */
+	before = cpu_ms(ec.pid);
+	e2e_sleep_ms(2000);
+	print_message("example_epoll: %ld ms of CPU in 2 s idle\n", cpu_ms(ec.pid) - before);
+	assert_true(cpu_ms(ec.pid) - before < 20);
+	kill(ec.pid, SIGTERM);
+	e2e_communicate(e, &ec, NULL, 0, WAIT_S, &r);
+	status = r.status;
+	assert_int_equal(status, 0);
+	assert_non_null(strstr(r.err, "received: qa"));
+	{
+		unsigned long long na, nb;
+		const char *last = r.err, *p;
+
+		while ((p = strstr(last + 1, "received: ")))
+			last = p;
+		assert_int_equal(sscanf(last, "received: qa %llu, qb %llu", &na, &nb), 2);
+		assert_int_equal(na + nb, (unsigned long long)NPROD * EX_PER);
+	}
+	e2e_run_free(&r);
+	free(buf);
+	bus_close(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -373,6 +485,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(consumer_replaced, e2e_setup,
 		                                e2e_teardown),
 		cmocka_unit_test_setup_teardown(bare_segment, e2e_setup, e2e_teardown),
+		cmocka_unit_test_setup_teardown(example_epoll, e2e_setup, e2e_teardown),
 	};
 	const char *why = e2e_precheck();
 
