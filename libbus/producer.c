@@ -17,10 +17,23 @@
 #include "recover.h"
 #include "ring.h"
 
+/* Not a SEG_STATE_* flag: the handle has a loan open (see state below). */
+#define LOAN_OPEN 0x80000000u
+
 struct bus_producer {
 	struct ring_prod ring;
 	struct seg seg;
 	const struct wait_ops *ops;
+	/*
+	 * The state word every claim checks: the segment's, or while a loan
+	 * is open loan_state, which holds LOAN_OPEN.  A send then fails the
+	 * check it makes anyway, and learns why (-EBUSY) out of its fast
+	 * path: refusing sends during a loan costs bus_send() nothing.
+	 */
+	_Atomic uint32_t *state;
+	_Atomic uint32_t loan_state;
+	struct rec_hdr *loan;     /* the open loan's record, NULL if none */
+	size_t loan_max;          /* and the payload bytes it claimed */
 	struct stamp_clock clock; /* enqueue timestamps */
 	uint32_t spin_ns;
 };
@@ -64,6 +77,9 @@ int producer_attach(struct seg *s, const struct wait_ops *ops,
 		return r;
 	}
 	p->seg = *s;
+	p->state = &p->seg.hdr->state;
+	/* relaxed: the handle is private; only claim() reads it, through state */
+	store_relaxed(&p->loan_state, LOAN_OPEN);
 	p->ops = ops ? ops : &wait_futex_ops;
 	p->spin_ns = BUS_DEFAULT_SPIN_NS;
 	/* The TSC only stands in for CLOCK_MONOTONIC, not for a test's clock. */
@@ -96,6 +112,7 @@ void bus_producer_close(bus_producer *p)
 {
 	if (!p)
 		return;
+	bus_send_abort(p);
 	seg_unclaim(&p->seg, SEG_LOCK_SLOT(p->ring.slot_index),
 	            &p->seg.slots[p->ring.slot_index].pid);
 	seg_close(&p->seg);
@@ -181,16 +198,22 @@ static int claim_slow(bus_producer *p, size_t len, int timeout_ms,
 	return r;
 }
 
+/* Why a claim may not go on: a loan is open, or the queue's state. */
+static int claim_refused(const bus_producer *p, uint32_t state)
+{
+	return p->loan ? -EBUSY : seg_state_error(state);
+}
+
 /* Claims a record for len bytes, waiting as timeout_ms says. */
 HOT_INLINE int claim(bus_producer *p, size_t len, int timeout_ms,
                      struct rec_hdr **ret)
 {
 	/* relaxed: a read-mostly flag; nothing we write depends on it */
-	uint32_t state = load_relaxed(&p->seg.hdr->state);
+	uint32_t state = load_relaxed(p->state);
 	int r;
 
 	if (state != SEG_STATE_LIVE)
-		return seg_state_error(state);
+		return claim_refused(p, state);
 	r = try_claim(p, len, ret);
 	if (r != -EAGAIN)
 		return r;
@@ -246,4 +269,69 @@ int bus_send_pb(bus_producer *p, uint32_t type, const ProtobufCMessage *m,
 		memset(rec_payload(r), 0, len);
 	commit(p, r, type, len);
 	return 0;
+}
+
+/*
+ * The loan API: a record claimed for up to max_len payload bytes, which
+ * the caller writes in place, then commits (possibly shorter) or gives
+ * up.  The claim is bus_send()'s own (claim(): the same intent and claim
+ * mark), so a producer that dies holding a loan is recovered as one that
+ * died inside bus_send().
+ */
+int bus_send_reserve(bus_producer *p, size_t max_len, int timeout_ms, void **buf)
+{
+	struct rec_hdr *r;
+	int rc;
+
+	if (!p || !buf)
+		return -EINVAL;
+	rc = claim(p, max_len, timeout_ms, &r);
+	if (rc < 0)
+		return rc;
+	p->loan = r;
+	p->loan_max = max_len;
+	p->state = &p->loan_state;
+	*buf = rec_payload(r);
+	return 0;
+}
+
+static struct rec_hdr *loan_end(bus_producer *p)
+{
+	struct rec_hdr *r = p->loan;
+
+	p->loan = NULL;
+	p->state = &p->seg.hdr->state;
+	return r;
+}
+
+int bus_send_commit(bus_producer *p, uint32_t type, size_t len)
+{
+	uint64_t ext, claimed;
+	struct rec_hdr *r;
+
+	if (!p || !p->loan || len > p->loan_max)
+		return -EINVAL;
+	ext = rec_extent(len);
+	claimed = rec_extent(p->loan_max);
+	r = loan_end(p);
+	/*
+	 * Committed shorter: the record says len, and the bytes claimed
+	 * beyond it become a record the consumer skips (ring.h).  Marked
+	 * before the commit, which publishes both.
+	 */
+	if (claimed > ext)
+		ring_give_back(&p->ring, (uint64_t)((uint8_t *)r - p->ring.ring) + ext,
+		               claimed - ext);
+	commit(p, r, type, len);
+	return 0;
+}
+
+void bus_send_abort(bus_producer *p)
+{
+	if (!p || !p->loan)
+		return;
+	ring_abort(&p->ring, loan_end(p), p->loan_max);
+	/* The consumer may sleep at this record: wake it as a commit does. */
+	if (wait_signal(p->ops, &p->seg.hdr->cons_wait, 1))
+		counter_add(&p->ring.slot->wakes, 1);
 }

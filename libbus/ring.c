@@ -87,6 +87,32 @@ int ring_claim_slow(struct ring_prod *p, size_t len, struct rec_hdr **ret)
 	return 0;
 }
 
+void ring_give_back(struct ring_prod *p, uint64_t pos, uint64_t ext)
+{
+	struct rec_hdr *r = (struct rec_hdr *)(p->ring + (pos & p->mask));
+
+	assert(pos % REC_ALIGN == 0 && ext % REC_ALIGN == 0 && ext >= REC_ALIGN);
+	r->flags = REC_SKIP;
+	/* release: the flags word is visible before the length */
+	store_release(&r->len, (int32_t)ext);
+}
+
+void ring_abort(struct ring_prod *p, struct rec_hdr *r, size_t len)
+{
+	struct seg_slot *slot = p->slot;
+
+	r->flags = REC_SKIP;
+	/*
+	 * seq_cst: as ring_commit(): releases the flags word to the
+	 * consumer, and is the store half of the consumer-wake handshake.
+	 */
+	store_sc(&r->len, (int32_t)rec_extent(len));
+	/* release: as ring_commit(), after the record is settled */
+	store_release(&slot->claim_need, 0);
+	/* relaxed: a single-writer counter */
+	counter_add(&slot->aborted, 1);
+}
+
 int ring_has_room(struct ring_prod *p, size_t len)
 {
 	uint64_t pad, tail, need;
@@ -187,9 +213,13 @@ int ring_read_slow(struct ring_cons *c, struct rec_hdr **ret)
 			c->pos += to_end;
 			continue;
 		}
-		if (flags == REC_DEAD) {
-			/* A dead producer's claim, as recovery marked it. */
-			if ((uint32_t)len % REC_ALIGN || (uint32_t)len < REC_HDR ||
+		if (flags == REC_DEAD || flags == REC_SKIP) {
+			/*
+			 * A dead producer's claim, as recovery marked it, or
+			 * bytes a producer gave back (ring_give_back).
+			 */
+			if ((uint32_t)len % REC_ALIGN ||
+			    (uint32_t)len < (flags == REC_DEAD ? REC_HDR : REC_ALIGN) ||
 			    (uint64_t)len > to_end || !before_tail(c, (uint64_t)len))
 				return -EBADMSG;
 			c->pos += (uint64_t)len;

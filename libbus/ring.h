@@ -45,6 +45,7 @@
 /* rec_hdr.flags */
 #define REC_PAD  0x1u /* padding to the end of the ring */
 #define REC_DEAD 0x2u /* a claim whose producer died: skipped (recover.h) */
+#define REC_SKIP 0x4u /* bytes a producer claimed and gave back: skipped */
 
 struct rec_hdr {
 	_Atomic int32_t len; /* commit word, see above */
@@ -247,6 +248,33 @@ static inline void ring_commit(struct ring_prod *p, struct rec_hdr *r,
 	store_relaxed(&slot->next_seq, p->seq);
 	counter_add(&slot->bytes, len);
 }
+
+/*
+ * A loan (bus_send_reserve) claims a record for its largest payload and
+ * may commit fewer bytes, or none.  What it does not use is given back as
+ * a REC_SKIP record: at least 8 bytes (its length and flags words), a
+ * multiple of 8, never past the end of the ring, which the consumer steps
+ * over like a dead claim and zeroes on release.  The record's own length
+ * word always says what was committed, so no byte of the slack is ever
+ * delivered; and nothing moves back the shared tail, which other
+ * producers may already have claimed past.
+ */
+
+/*
+ * Marks the ext bytes at pos (inside a claim of ours, 8-aligned, ext a
+ * multiple of 8 and at least 8) as skipped.  Call it before the commit
+ * that publishes the record in front of them: the commit word's release
+ * makes the mark visible first.
+ */
+void ring_give_back(struct ring_prod *p, uint64_t pos, uint64_t ext);
+
+/*
+ * Gives up the claimed record r of len payload bytes: it becomes one
+ * REC_SKIP record, nothing is delivered, no sequence number is used, and
+ * the slot's aborted counter counts it.  Like ring_commit() its store
+ * of the length is the store half of the consumer-wake handshake.
+ */
+void ring_abort(struct ring_prod *p, struct rec_hdr *r, size_t len);
 
 /* Out of line: ring_read() for anything but a plain committed record. */
 int ring_read_slow(struct ring_cons *c, struct rec_hdr **ret);

@@ -83,6 +83,11 @@ struct seg_slot {
 	 */
 	_Atomic uint64_t claim_pos;
 	_Atomic uint64_t claim_need;
+	/*
+	 * Loans given up (bus_send_abort).  In the slot's spare room: a
+	 * segment made before it has zero there.
+	 */
+	_Atomic uint64_t aborted;
 };
 
 /* Written only by the consumer. */

@@ -39,6 +39,8 @@
 /* The consumer's stall note lies in the header's spare room (layout v1). */
 _Static_assert(offsetof(struct seg_header, cons.stall_pos) == 1592, "layout v1");
 _Static_assert(offsetof(struct seg_header, cons.stall_ns) == 1600, "layout v1");
+/* So is a slot's aborted counter. */
+_Static_assert(offsetof(struct seg_slot, aborted) == 72, "layout v1");
 
 /* Records stepped over, at most, looking for a message or a claim. */
 #define WALK_HOPS 16
@@ -69,7 +71,7 @@ struct view {
 enum seen_kind {
 	SEEN_END,   /* at or past the tail: nothing there yet */
 	SEEN_BAD,   /* a record that frames nothing: stop looking */
-	SEEN_SKIP,  /* padding or a recovered dead claim, ext bytes */
+	SEEN_SKIP,  /* padding, a recovered dead claim or bytes given back, ext bytes */
 	SEEN_MSG,   /* a committed message of ext bytes, committed at enq_ns */
 	SEEN_CLAIM, /* claimed, not committed; ext its extent, 0 if unknown */
 };
@@ -120,8 +122,9 @@ static struct seen look(const struct view *v, uint64_t pos)
 			out = (struct seen){SEEN_SKIP, room, 0};
 		return out;
 	}
-	if (flags == REC_DEAD) {
-		if ((uint32_t)len % REC_ALIGN == 0 && (uint32_t)len >= REC_HDR &&
+	if (flags == REC_DEAD || flags == REC_SKIP) {
+		if ((uint32_t)len % REC_ALIGN == 0 &&
+		    (uint32_t)len >= (flags == REC_DEAD ? REC_HDR : REC_ALIGN) &&
 		    (uint64_t)len <= room)
 			out = (struct seen){SEEN_SKIP, (uint64_t)len, 0};
 		return out;
@@ -290,6 +293,7 @@ int stats_read(struct seg *s, uint64_t now, bus_stats *st)
 		st->full += load_relaxed(&slot->full);
 		st->blocked += load_relaxed(&slot->blocked);
 		st->consumer_wakeups += load_relaxed(&slot->wakes);
+		st->aborted += load_relaxed(&slot->aborted);
 		if (load_relaxed(&slot->pid) != 0 &&
 		    seg_held(s, SEG_LOCK_SLOT(i), &slot->pid))
 			st->producers++;

@@ -144,6 +144,7 @@ struct transport {
 };
 
 extern const struct transport tp_bus;
+extern const struct transport tp_bus_loan;
 extern const struct transport tp_uds;
 extern const struct transport tp_pipe;
 extern const struct transport tp_mq;

@@ -69,6 +69,7 @@ static const struct test tests[] = {
 
 static const struct transport *const transports[] = {
 	&tp_bus,
+	&tp_bus_loan,
 	&tp_spsc,
 	&tp_futex,
 	&tp_uds,
@@ -647,7 +648,7 @@ struct goal {
 	bool percent; /* show as a percentage */
 };
 
-#define NGOALS 12
+#define NGOALS 13
 
 /*
  * The highest bus/limit ratio over the throughput rows both ran: the
@@ -728,6 +729,9 @@ static void eval_goals(const struct row *rows, size_t n, struct goal *g)
 	                      futex, 0.01, true, true, false};
 	g[11] = (struct goal){"bus below shm-spsc-limit in every throughput row",
 	                      worst_vs_limit(rows, n), 1, true, true, false};
+	g[12] = (struct goal){"loan-API throughput at 64 B >= 95% of bus_send()",
+	                      ratio(find_row(rows, n, &tp_bus_loan, "tp-64"), bus64),
+	                      0.95, false, false, true};
 }
 
 static int goal_pass(const struct goal *g)

@@ -79,6 +79,7 @@ GETTER(v_max_producers, st->max_producers)
 GETTER(v_consumer, st->consumer_pid != 0)
 GETTER(v_oldest, st->oldest_age_ns)
 GETTER(v_corrupt, st->corrupt)
+GETTER(v_aborted, st->aborted)
 GETTER(v_broken, st->broken != 0)
 GETTER(v_stalled, st->stalled_ns)
 
@@ -125,6 +126,9 @@ static const struct family families[] = {
          "Age of the oldest message waiting in the queue, 0 if none.", v_oldest},
 	{"bus_queue_corrupt_records_total", COUNTER, UNIT_COUNT,
          "Corrupt records the consumer reported and stepped over.", v_corrupt},
+	{"bus_queue_aborted_total", COUNTER, UNIT_COUNT,
+         "Loans producers gave up (bus_send_abort): skipped, never delivered.",
+         v_aborted},
 	{"bus_queue_broken", GAUGE, UNIT_COUNT,
          "1 if a record the consumer cannot step over stopped the queue, else 0.",
          v_broken},

@@ -425,8 +425,9 @@ static void render_json(struct buf *o, const struct snapshot *s,
 		           st->producer_wakeups, st->recovered, st->redelivered,
 		           st->oldest_age_ns, st->p50_ns, st->p99_ns, st->p999_ns,
 		           st->deleted ? "true" : "false");
-		buf_printf(o, ",\"broken\":%s,\"corrupt\":%" PRIu64 ",\"stalled_ns\":%" PRIu64,
-		           st->broken ? "true" : "false", st->corrupt, st->stalled_ns);
+		buf_printf(o, ",\"broken\":%s,\"corrupt\":%" PRIu64 ",\"aborted\":%" PRIu64 ",\"stalled_ns\":%" PRIu64,
+		           st->broken ? "true" : "false", st->corrupt, st->aborted,
+		           st->stalled_ns);
 		if (st->stalled_slot != BUS_STATS_NO_SLOT)
 			buf_printf(o, ",\"stalled_slot\":%" PRIu32, st->stalled_slot);
 		else
@@ -506,6 +507,8 @@ static void render_text(struct buf *o, const struct snapshot *s)
 		           st->recovered);
 		buf_printf(o, "  %-13s %" PRIu64 " messages after a consumer died\n",
 		           "redelivered", st->redelivered);
+		buf_printf(o, "  %-13s %" PRIu64 " loans given up, never delivered\n",
+		           "aborted", st->aborted);
 		buf_printf(o, "  %-13s %" PRIu64 " records reported and stepped over%s\n",
 		           "corrupt", st->corrupt,
 		           st->broken ? "; broken: one it cannot step over stopped the "

@@ -617,6 +617,84 @@ static void examples(void **state)
 	unsetenv("BUS_SOCKET");
 }
 
+/* The loan example's line i, as loan-producer.c writes it. */
+static size_t loan_line(char *buf, long i)
+{
+	int n = snprintf(buf, 64, "line %ld: ", i);
+	size_t len = (size_t)n;
+
+	for (long k = 0; k < i % 40; k++)
+		buf[len++] = (char)('a' + (i + k) % 26);
+	buf[len] = '\0';
+	return len;
+}
+
+/*
+ * clients/examples/loan-producer writes 20 records in place and aborts
+ * every third: the consumer gets exactly the 14 committed ones, in order,
+ * each with its own length and bytes, and none of the aborted ones.
+ */
+static void loan_example(void **state)
+{
+	struct e2e *e = *state;
+	const char *prod = getenv("LOAN_PRODUCER");
+	char want[256], line[64];
+	const char *at;
+	struct e2e_proc p;
+	struct e2e_run r;
+
+	if (!prod)
+		skip();
+	assert_int_equal(setenv("BUS_SOCKET", e->socket, 1), 0);
+	e2e_create(e, "loans", NULL);
+	{
+		char *argv[] = {(char *)prod, "loans", "20", NULL};
+
+		e2e_spawn(e, &p, argv, false, true, true);
+		e2e_communicate(e, &p, NULL, 0, 30, &r);
+		assert_int_equal(r.status, 0);
+		assert_string_equal(r.out, "loan-producer: committed 14, aborted 6 records "
+		                           "to 'loans'\n");
+		e2e_run_free(&r);
+	}
+	unsetenv("BUS_SOCKET");
+	e2e_cli(e, &r, NULL, 0, 30, "recv", "loans", "--json", "--count", "14", NULL);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(e2e_count_lines(r.out, r.out_len), 14);
+	at = r.out;
+	for (long i = 1; i <= 20; i++) {
+		size_t len = loan_line(line, i);
+
+		snprintf(want, sizeof(want),
+		         ",\"len\":%zu,\"redelivered\":false,\"encoding\":\"utf-8\","
+		         "\"payload\":\"%s\"}\n",
+		         len, line);
+		if (i % 3 == 0) {
+			if (strstr(r.out, want))
+				fail_msg("aborted line %ld was delivered", i);
+			continue;
+		}
+		at = strstr(at, want);
+		if (!at)
+			fail_msg("line %ld missing or out of order: %s", i, r.out);
+	}
+	e2e_run_free(&r);
+	/* Nothing else waits: the aborted records were skipped. */
+	e2e_cli(e, &r, NULL, 0, 30, "recv", "loans", "--timeout", "200", NULL);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.out_len, 0);
+	e2e_run_free(&r);
+	e2e_cli(e, &r, NULL, 0, 30, "stats", "loans", "--json", NULL);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "\"enqueued\":14,"));
+	assert_non_null(strstr(r.out, "\"aborted\":6,"));
+	e2e_run_free(&r);
+	e2e_cli(e, &r, NULL, 0, 30, "stats", "loans", "--prometheus", NULL);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "bus_queue_aborted_total{queue=\"loans\"} 6\n"));
+	e2e_run_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -628,6 +706,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(publish_recv_raw, e2e_setup, e2e_teardown),
 		cmocka_unit_test_setup_teardown(help_and_version, e2e_setup, e2e_teardown),
 		cmocka_unit_test_setup_teardown(examples, e2e_setup, e2e_teardown),
+		cmocka_unit_test_setup_teardown(loan_example, e2e_setup, e2e_teardown),
 	};
 	const char *why = e2e_precheck();
 

@@ -977,7 +977,7 @@ static const struct bad_rec bad_recs[] = {
 	{"padding longer than the end", 192, 72, REC_PAD, 128, -EBADMSG},
 	{"padding of 16 with 8 left", 248, 16, REC_PAD, 64, -EBADMSG},
 	{"padding in the middle", 0, 64, REC_PAD, 128, -EBADMSG},
-	{"unknown flag 0x4", 0, 40, 0x4, 64, -EBADMSG},
+	{"unknown flag 0x8", 0, 40, 0x8, 64, -EBADMSG},
 	{"pad and dead flags together", 0, 40, REC_PAD | REC_DEAD, 64, -EBADMSG},
 	{"dead record not 8-aligned", 0, 36, REC_DEAD, 64, -EBADMSG},
 	{"dead record shorter than a header", 0, 24, REC_DEAD, 64, -EBADMSG},
@@ -989,7 +989,7 @@ static const struct bad_rec bad_recs[] = {
 	{"record behind the tail", 0, 40, 0, (uint64_t)0 - 8, REFUSED_BY_CLAIM},
 	{"padding beyond the tail", 192, 64, REC_PAD, 0, -EBADMSG},
 	{"padding partly beyond the tail", 192, 64, REC_PAD, 32, -EBADMSG},
-	{"padding with unknown flag", 192, 64, REC_PAD | 0x4, 128, -EBADMSG},
+	{"padding with unknown flag", 192, 64, REC_PAD | 0x8, 128, -EBADMSG},
 };
 
 static void check_bad_rec(struct mem_seg *m, const struct bad_rec *b,

@@ -20,7 +20,8 @@
  *  -EAGAIN     queue full (send) or empty (recv), and the call may not wait
  *  -ETIMEDOUT  the timeout passed before space or a message arrived
  *  -EMSGSIZE   message larger than the queue's maximum message size
- *  -EBUSY      the queue already has a live consumer
+ *  -EBUSY      the queue already has a live consumer; or a producer
+ *              handle with a loan open (bus_send_reserve) was asked to send
  *  -EPROTO     incompatible segment layout version
  *  -EBADMSG    corrupt segment header or record, or undecodable protobuf
  *  -ENOBUFS    an unpack arena too small for the message
@@ -203,6 +204,7 @@ typedef struct bus_stats {
 	                          attached (self-reported), 0 if none */
 	int stalled_alive;     /* 1 if that producer lives (its kernel lock is held);
 	                          0 if it died and its claim awaits recovery */
+	uint64_t aborted;      /* loans given up (bus_send_abort), skipped */
 } bus_stats;
 
 /* bus_stats.stalled_slot when no producer slot is named. */
@@ -247,7 +249,7 @@ void bus_producer_close(bus_producer *p);
 /*
  * Copies len bytes into one new record of the given type.  Returns 0, or
  * -EMSGSIZE, -EAGAIN (full and timeout_ms == 0), -ETIMEDOUT, -EPIPE
- * (queue deleted).
+ * (queue deleted), -EBUSY (a loan is open, see bus_send_reserve).
  */
 int bus_send(bus_producer *p, uint32_t type, const void *data, size_t len,
              int timeout_ms);
@@ -258,6 +260,33 @@ int bus_send(bus_producer *p, uint32_t type, const void *data, size_t len,
  */
 int bus_send_pb(bus_producer *p, uint32_t type, const ProtobufCMessage *m,
                 int timeout_ms);
+
+/*
+ * The loan API: write a message in place, in the ring, with no copy.
+ *
+ * bus_send_reserve() claims a record for up to max_len payload bytes,
+ * waiting for room as bus_send() does, and sets *buf to its payload (8-byte
+ * aligned, max_len bytes, write-only in spirit: nothing is delivered until
+ * the commit).  Returns 0, or -EMSGSIZE, -EAGAIN, -ETIMEDOUT, -EPIPE as
+ * bus_send(), -EBUSY if a loan is open already, -EINVAL.
+ *
+ * bus_send_commit() delivers the first len bytes of the loan (len <=
+ * max_len) as one message of the given type; the consumer sees exactly
+ * len bytes, and the rest of the claim is skipped.  Returns 0, or -EINVAL
+ * when no loan is open or len > max_len (the loan then stays open).
+ *
+ * bus_send_abort() gives the loan up: nothing is delivered, and the
+ * queue's aborted counter counts it.  No loan open: does nothing.
+ *
+ * One loan at a time per handle: while it is open every send on the
+ * handle (bus_send, bus_send_pb, bus_send_reserve) returns -EBUSY.
+ * bus_producer_close() aborts an open loan.  A producer that dies holding
+ * one is recovered as one that died inside bus_send(): the consumer skips
+ * the claim and counts it recovered.
+ */
+int bus_send_reserve(bus_producer *p, size_t max_len, int timeout_ms, void **buf);
+int bus_send_commit(bus_producer *p, uint32_t type, size_t len);
+void bus_send_abort(bus_producer *p);
 
 /*
  * How long a producer blocked on a full queue spins before it sleeps, in
