@@ -332,6 +332,6 @@ void bus_send_abort(bus_producer *p)
 		return;
 	ring_abort(&p->ring, loan_end(p), p->loan_max);
 	/* The consumer may sleep at this record: wake it as a commit does. */
-	if (wait_signal(p->ops, &p->seg.hdr->cons_wait, 1))
+	if (wait_signal(p->ops, &p->seg.hdr->cons_wait, 1, p->seg.wake_fd))
 		counter_add(&p->ring.slot->wakes, 1);
 }
