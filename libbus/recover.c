@@ -166,7 +166,7 @@ uint64_t recover_head(struct ring_cons *c, struct seg *s)
 	return n;
 }
 
-uint64_t recover_unconsumed(struct seg *s)
+uint64_t recover_unconsumed(struct seg *s, const struct wait_ops *ops)
 {
 	struct seg_header *h = s->hdr;
 	struct ring_cons c;
@@ -191,6 +191,6 @@ uint64_t recover_unconsumed(struct seg *s)
 		n = recover_head(&c, s);
 	seg_unclaim(s, SEG_LOCK_CONSUMER, &h->cons_pid);
 	if (n)
-		wait_signal(&wait_futex_ops, &h->full_wait, INT32_MAX);
+		wait_signal(ops, &h->full_wait, INT32_MAX);
 	return n;
 }

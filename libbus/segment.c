@@ -673,34 +673,28 @@ int seg_shm_parse(const char *name, uint32_t instance, char *queue,
 	return seg_shm_parse_owner(name, instance, queue, uuid, &owner);
 }
 
-static void set_state(struct seg *s, uint32_t flag)
+static void set_state(struct seg *s, const struct wait_ops *ops, uint32_t flag)
 {
 	/*
 	 * seq_cst: the store half of both wait handshakes (wait.h); a waiter
 	 * that re-checks after announcing sees the state or gets woken.
 	 */
 	atomic_fetch_or_explicit(&s->hdr->state, flag, memory_order_seq_cst);
-	wait_signal(&wait_futex_ops, &s->hdr->cons_wait, 1);
-	wait_signal(&wait_futex_ops, &s->hdr->full_wait, INT32_MAX);
+	wait_signal(ops, &s->hdr->cons_wait, 1);
+	wait_signal(ops, &s->hdr->full_wait, INT32_MAX);
 }
 
-void seg_set_deleted(struct seg *s)
+void seg_set_deleted(struct seg *s, const struct wait_ops *ops)
 {
-	set_state(s, SEG_STATE_DELETED);
+	set_state(s, ops, SEG_STATE_DELETED);
 }
 
-void seg_set_broken(struct seg *s)
+void seg_set_broken(struct seg *s, const struct wait_ops *ops)
 {
-	set_state(s, SEG_STATE_BROKEN);
+	set_state(s, ops, SEG_STATE_BROKEN);
 }
 
-void seg_wake_consumer(struct seg *s)
+void seg_wake_consumer(struct seg *s, const struct wait_ops *ops)
 {
-	/*
-	 * seq_cst: moves the word (keeping its sleep bit) so that a consumer
-	 * between its announce and its futex wait returns at once, then
-	 * wakes one that already sleeps.
-	 */
-	atomic_fetch_add_explicit(&s->hdr->cons_wait, 2, memory_order_seq_cst);
-	wait_futex_ops.wake(&s->hdr->cons_wait, 1);
+	wait_bump(ops, &s->hdr->cons_wait, 1);
 }

@@ -93,6 +93,17 @@ bool wait_signal_slow(const struct wait_ops *ops, _Atomic uint32_t *w,
 	return true;
 }
 
+void wait_bump(const struct wait_ops *ops, _Atomic uint32_t *w, int n)
+{
+	/*
+	 * seq_cst: moves the word (keeping its sleep bit) after whatever the
+	 * caller wrote, so that a waiter between its announce and its futex
+	 * wait returns at once; then wakes one that already sleeps.
+	 */
+	atomic_fetch_add_explicit(w, 2, memory_order_seq_cst);
+	ops->wake(w, n);
+}
+
 uint64_t wait_deadline(const struct wait_ops *ops, int timeout_ms)
 {
 	if (timeout_ms < 0)

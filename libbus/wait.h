@@ -21,10 +21,13 @@
  *
  * Two words per segment use it: cons_wait (one consumer waits for records,
  * producers signal after commit) and full_wait (producers wait for space,
- * the consumer signals after release).
+ * the consumer signals after release).  Only the functions declared here
+ * write a wait word; everything else makes its condition true and calls
+ * them.
  *
- * The OS calls that block or read the clock go through struct wait_ops so
- * that tests can drive and count them.
+ * The OS calls that block, wake or read the clock go through struct
+ * wait_ops, which every function here that may wake takes, so that tests
+ * can drive and count them.
  */
 #ifndef BUS_WAIT_H
 #define BUS_WAIT_H
@@ -85,6 +88,14 @@ static inline bool wait_signal(const struct wait_ops *ops, _Atomic uint32_t *w,
 		return false;
 	return wait_signal_slow(ops, w, v, n);
 }
+
+/*
+ * Moves w on (keeping its sleep bit) and wakes up to n sleepers, whether
+ * or not one announced itself: a waiter between its announce and its
+ * futex wait returns at once, one that sleeps is woken.  For a wake with
+ * no condition the waiter could check first (a producer's death).
+ */
+void wait_bump(const struct wait_ops *ops, _Atomic uint32_t *w, int n);
 
 /* Deadline for a timeout in ms (negative: WAIT_FOREVER). */
 uint64_t wait_deadline(const struct wait_ops *ops, int timeout_ms);
