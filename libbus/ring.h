@@ -203,10 +203,7 @@ HOT_INLINE bool ring_claim_try(struct ring_prod *p, uint64_t *tail,
 	 * only decides who owns [tail, tail + need); what we write there is
 	 * published by the commit word.
 	 */
-	return atomic_compare_exchange_strong_explicit(&p->hdr->tail, tail,
-	                                               *tail + need,
-	                                               memory_order_release,
-	                                               memory_order_relaxed);
+	return cas_release(&p->hdr->tail, tail, *tail + need);
 }
 
 /*

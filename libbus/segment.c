@@ -558,9 +558,7 @@ int seg_claim(struct seg *s, uint64_t which, _Atomic uint32_t *pid)
 		return r;
 	}
 	/* acq_rel: take the role after the last holder's release below */
-	if (!atomic_compare_exchange_strong_explicit(pid, &free_pid, me,
-	                                             memory_order_acq_rel,
-	                                             memory_order_relaxed))
+	if (!cas_acq_rel(pid, &free_pid, me))
 		return -EBUSY;
 	return 0;
 }
@@ -679,7 +677,7 @@ static void set_state(struct seg *s, const struct wait_ops *ops, uint32_t flag)
 	 * seq_cst: the store half of both wait handshakes (wait.h); a waiter
 	 * that re-checks after announcing sees the state or gets woken.
 	 */
-	atomic_fetch_or_explicit(&s->hdr->state, flag, memory_order_seq_cst);
+	fetch_or_sc(&s->hdr->state, flag);
 	wait_signal(ops, &s->hdr->cons_wait, 1);
 	wait_signal(ops, &s->hdr->full_wait, INT32_MAX);
 }

@@ -54,8 +54,7 @@ const struct wait_ops wait_futex_ops = {
 uint32_t wait_prepare(_Atomic uint32_t *w)
 {
 	/* seq_cst: the announce is ordered before the waiter's re-check */
-	return atomic_fetch_or_explicit(w, WAIT_SLEEPING, memory_order_seq_cst) |
-	       WAIT_SLEEPING;
+	return fetch_or_sc(w, WAIT_SLEEPING) | WAIT_SLEEPING;
 }
 
 void wait_cancel(_Atomic uint32_t *w, uint32_t val)
@@ -64,9 +63,7 @@ void wait_cancel(_Atomic uint32_t *w, uint32_t val)
 	 * relaxed: only clears the bit if no signaller moved the word; a
 	 * failed CAS means a wake is already on its way, which is harmless.
 	 */
-	atomic_compare_exchange_strong_explicit(w, &val, val & ~WAIT_SLEEPING,
-	                                        memory_order_relaxed,
-	                                        memory_order_relaxed);
+	cas_relaxed(w, &val, val & ~WAIT_SLEEPING);
 }
 
 int wait_sleep(const struct wait_ops *ops, _Atomic uint32_t *w, uint32_t val,
@@ -82,12 +79,10 @@ bool wait_signal_slow(const struct wait_ops *ops, _Atomic uint32_t *w,
 {
 	/*
 	 * Only one signaller needs to change the word; a loser of this CAS
-	 * knows a winner will wake.  relaxed on failure: nothing to order.
+	 * knows a winner will wake.  seq_cst: part of the handshake's total
+	 * order; relaxed on failure: nothing to order.
 	 */
-	if (!atomic_compare_exchange_strong_explicit(w, &v,
-	                                             (v + 2) & ~WAIT_SLEEPING,
-	                                             memory_order_seq_cst,
-	                                             memory_order_relaxed))
+	if (!cas_sc(w, &v, (v + 2) & ~WAIT_SLEEPING))
 		return false;
 	ops->wake(w, n);
 	return true;
@@ -100,7 +95,7 @@ void wait_bump(const struct wait_ops *ops, _Atomic uint32_t *w, int n)
 	 * caller wrote, so that a waiter between its announce and its futex
 	 * wait returns at once; then wakes one that already sleeps.
 	 */
-	atomic_fetch_add_explicit(w, 2, memory_order_seq_cst);
+	fetch_add_sc(w, 2);
 	ops->wake(w, n);
 }
 

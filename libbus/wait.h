@@ -36,6 +36,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "atomics.h"
+
 #define WAIT_SLEEPING 1u
 #define WAIT_FOREVER  UINT64_MAX
 
@@ -82,7 +84,7 @@ static inline bool wait_signal(const struct wait_ops *ops, _Atomic uint32_t *w,
                                int n)
 {
 	/* seq_cst: ordered after the caller's seq_cst store of the condition */
-	uint32_t v = atomic_load_explicit(w, memory_order_seq_cst);
+	uint32_t v = load_sc(w);
 
 	if (!(v & WAIT_SLEEPING))
 		return false;
