@@ -19,6 +19,7 @@
 #include "guard.h"
 #include "log.h"
 #include "registry.h"
+#include "wait.h"
 
 #define SHM_DIR "/dev/shm"
 /* A queue's wake FIFO is its segment's name with this after it. */
@@ -352,7 +353,7 @@ int registry_create(struct registry *r, const struct queue_spec *spec_in,
 
 static int set_deleted(void *arg)
 {
-	seg_set_deleted(arg);
+	seg_set_deleted(arg, &wait_futex_ops);
 	return 0;
 }
 

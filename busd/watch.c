@@ -12,6 +12,7 @@
 #include "guard.h"
 #include "log.h"
 #include "recover.h"
+#include "wait.h"
 #include "watch.h"
 
 struct wake {
@@ -23,9 +24,9 @@ static int wake_one(void *arg)
 {
 	struct wake *w = arg;
 
-	seg_wake_consumer(w->seg);
+	seg_wake_consumer(w->seg, &wait_futex_ops);
 	/* No consumer to wake: a dead claim at the head is ours. */
-	w->recovered = recover_unconsumed(w->seg);
+	w->recovered = recover_unconsumed(w->seg, &wait_futex_ops);
 	return 0;
 }
 

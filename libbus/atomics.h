@@ -3,7 +3,8 @@
  *
  * Every access to a shared field goes through one of these, so the ordering
  * is visible at the call site and each call carries a comment saying what
- * it orders.  They are thin wrappers over C11 <stdatomic.h>; the _sc forms
+ * it orders.  They are thin wrappers over C11 <stdatomic.h> (and GCC's
+ * __atomic builtins for a field not declared _Atomic); the _sc forms
  * are sequentially consistent and are used only for the two store-then-load
  * (Dekker) handshakes of the wait protocol (see wait.h).
  */
@@ -18,6 +19,39 @@
 #define store_relaxed(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
 #define store_release(p, v) atomic_store_explicit((p), (v), memory_order_release)
 #define store_sc(p, v)      atomic_store_explicit((p), (v), memory_order_seq_cst)
+
+/*
+ * A field not declared _Atomic that another process may write meanwhile
+ * (a record's header words): one relaxed reading, never torn.
+ */
+#define load_relaxed_plain(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+
+/* Read-modify-writes; each returns the value before. */
+#define fetch_add_relaxed(p, v) atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
+#define fetch_add_sc(p, v)      atomic_fetch_add_explicit((p), (v), memory_order_seq_cst)
+#define fetch_or_sc(p, v)       atomic_fetch_or_explicit((p), (v), memory_order_seq_cst)
+
+/*
+ * Strong compare-and-swap of *p from *expected to desired, with the named
+ * ordering on success.  A failed CAS orders nothing here (relaxed); it
+ * stores what it found in *expected.  Returns true on success.
+ */
+#define cas_relaxed(p, expected, desired)                                   \
+	atomic_compare_exchange_strong_explicit((p), (expected), (desired), \
+	                                        memory_order_relaxed,       \
+	                                        memory_order_relaxed)
+#define cas_release(p, expected, desired)                                   \
+	atomic_compare_exchange_strong_explicit((p), (expected), (desired), \
+	                                        memory_order_release,       \
+	                                        memory_order_relaxed)
+#define cas_acq_rel(p, expected, desired)                                   \
+	atomic_compare_exchange_strong_explicit((p), (expected), (desired), \
+	                                        memory_order_acq_rel,       \
+	                                        memory_order_relaxed)
+#define cas_sc(p, expected, desired)                                        \
+	atomic_compare_exchange_strong_explicit((p), (expected), (desired), \
+	                                        memory_order_seq_cst,       \
+	                                        memory_order_relaxed)
 
 /* Single-writer counter bump: only the owner writes, readers may load. */
 #define counter_add(p, n) store_relaxed((p), load_relaxed(p) + (n))

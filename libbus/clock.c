@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "atomics.h"
 #include "clock.h"
 
 /* An anchor read in more ticks than this was interrupted: try again. */
@@ -63,7 +64,8 @@ bool stamp_tsc_usable(void)
 {
 	/* 0 not looked yet, 1 usable, 2 not: the answer cannot change. */
 	static _Atomic int known;
-	int k = atomic_load_explicit(&known, memory_order_relaxed);
+	/* relaxed: the answer alone, nothing it guards */
+	int k = load_relaxed(&known);
 	char source[32], info[8192], *flags, *end;
 
 	if (k)
@@ -79,7 +81,7 @@ bool stamp_tsc_usable(void)
 		*end = '\0';
 	k = stamp_tsc_decide(source, flags ? flags + 1 : "") ? 1 : 2;
 	/* relaxed: every thread that looks finds the same answer */
-	atomic_store_explicit(&known, k, memory_order_relaxed);
+	store_relaxed(&known, k);
 	return k == 1;
 }
 

@@ -267,7 +267,7 @@ static int corrupt(bus_consumer *c)
 	if (ring_skip(&c->ring) == 0)
 		counter_add(&c->seg.hdr->cons.corrupt, 1);
 	else
-		seg_set_broken(&c->seg);
+		seg_set_broken(&c->seg, c->ops);
 	return -EBADMSG;
 }
 

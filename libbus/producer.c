@@ -146,7 +146,7 @@ HOT_INLINE int try_claim(bus_producer *p, size_t len, struct rec_hdr **ret)
 	int r = ring_claim(&p->ring, len, ret);
 
 	if (r == -EBADMSG)
-		seg_set_broken(&p->seg);
+		seg_set_broken(&p->seg, p->ops);
 	return r;
 }
 

@@ -111,7 +111,7 @@ enum recover_result ring_recover(struct ring_cons *c, struct seg *s)
 	/* release: the flags word before the length that makes it valid */
 	store_release(&r->len, (int32_t)rest);
 	/* relaxed: a counter; the lease makes us its only writer now */
-	atomic_fetch_add_explicit(&h->recovered, 1, memory_order_relaxed);
+	fetch_add_relaxed(&h->recovered, 1);
 	return RECOVER_DONE;
 }
 
@@ -166,7 +166,7 @@ uint64_t recover_head(struct ring_cons *c, struct seg *s)
 	return n;
 }
 
-uint64_t recover_unconsumed(struct seg *s)
+uint64_t recover_unconsumed(struct seg *s, const struct wait_ops *ops)
 {
 	struct seg_header *h = s->hdr;
 	struct ring_cons c;
@@ -183,7 +183,7 @@ uint64_t recover_unconsumed(struct seg *s)
 	 */
 	if (head == load_relaxed(&h->tail) || head % REC_ALIGN)
 		return 0;
-	if (load_relaxed(&r->len) > 0 && __atomic_load_n(&r->flags, __ATOMIC_RELAXED) == 0)
+	if (load_relaxed(&r->len) > 0 && load_relaxed_plain(&r->flags) == 0)
 		return 0;
 	if (seg_claim(s, SEG_LOCK_CONSUMER, &h->cons_pid) < 0)
 		return 0;
@@ -191,6 +191,6 @@ uint64_t recover_unconsumed(struct seg *s)
 		n = recover_head(&c, s);
 	seg_unclaim(s, SEG_LOCK_CONSUMER, &h->cons_pid);
 	if (n)
-		wait_signal(&wait_futex_ops, &h->full_wait, INT32_MAX, -1);
+		wait_signal(ops, &h->full_wait, INT32_MAX, -1);
 	return n;
 }

@@ -58,10 +58,10 @@ uint64_t recover_head(struct ring_cons *c, struct seg *s);
 /*
  * For busd, when a producer died: if no consumer holds the lease, takes
  * it for a moment and does recover_head() on the head, then wakes
- * blocked producers.  Returns the bytes released (0 when a consumer is
- * attached: it recovers by itself once woken).
+ * blocked producers through ops.  Returns the bytes released (0 when a
+ * consumer is attached: it recovers by itself once woken).
  */
-uint64_t recover_unconsumed(struct seg *s);
+uint64_t recover_unconsumed(struct seg *s, const struct wait_ops *ops);
 
 /*
  * 1 if slot i's last claim is settled (committed, or skipped and passed

@@ -35,23 +35,21 @@ static int no_claim(struct ring_prod *p, int err)
 	return err;
 }
 
-int ring_claim_slow(struct ring_prod *p, size_t len, struct rec_hdr **ret)
+int ring_claim_slow(struct ring_prod *p, size_t len, uint64_t tail,
+                    struct rec_hdr **ret)
 {
 	struct seg_header *h = p->hdr;
-	uint64_t ext = rec_extent(len), tail, need, pad;
+	uint64_t ext = rec_extent(len), need, pad;
 
-	/* relaxed: a guess; the CAS below decides */
-	tail = load_relaxed(&h->tail);
 	for (;;) {
-		/* Producers only ever move it by 8-aligned amounts: scribbled. */
+		/* Scribbled (ring_claim_try()): nothing can be claimed. */
 		if (tail % REC_ALIGN)
 			return no_claim(p, -EBADMSG);
 		need = ring_claim_need(p, tail, ext, &pad);
-		/* As ring_claim(): a head past the tail reads as no room. */
-		if (tail - p->cached_head > p->capacity - need) {
+		if (!ring_room(p, tail, need)) {
 			/* acquire: the consumer zeroed everything before head */
 			p->cached_head = load_acquire(&h->head);
-			if (tail - p->cached_head > p->capacity - need) {
+			if (!ring_room(p, tail, need)) {
 				/*
 				 * relaxed: only to tell "full" from "stale
 				 * tail"; loaded after the head, so in a sound
@@ -74,13 +72,7 @@ int ring_claim_slow(struct ring_prod *p, size_t len, struct rec_hdr **ret)
 				return no_claim(p, -EAGAIN);
 			}
 		}
-		/* The intent first, as in ring_claim(). */
-		store_relaxed(&p->slot->claim_pos, tail);
-		store_relaxed(&p->slot->claim_need, need);
-		/* release: as in ring_claim() */
-		if (atomic_compare_exchange_weak_explicit(&h->tail, &tail, tail + need,
-		                                          memory_order_release,
-		                                          memory_order_relaxed))
+		if (ring_claim_try(p, &tail, ext, &pad))
 			break;
 	}
 	*ret = ring_claimed(p, tail, pad, len);
@@ -179,41 +171,20 @@ static int before_tail(struct ring_cons *c, uint64_t ext)
 	return c->cached_tail - c->pos >= ext && c->cached_tail - c->pos <= c->capacity;
 }
 
-int ring_read_slow(struct ring_cons *c, struct rec_hdr **ret)
+int ring_read_slow(struct ring_cons *c, struct rec_hdr **ret, int32_t len,
+                   uint32_t flags)
 {
-	for (;;) {
-		/*
-		 * Holding the whole ring unreleased: the cursor is back at
-		 * the first held record, nothing after it can be new.
-		 */
-		if (c->pos - c->head >= c->capacity)
-			return -EAGAIN;
-		uint64_t idx = c->pos & c->mask;
-		uint64_t to_end = c->capacity - idx;
-		struct rec_hdr *r = (struct rec_hdr *)(c->ring + idx);
-		/*
-		 * seq_cst: acquires the record (pairs with the commit store),
-		 * and is the load half of the consumer's wait handshake.  On
-		 * x86-64 and AArch64 it is the same instruction as acquire.
-		 */
-		int32_t len = load_sc(&r->len);
-		/*
-		 * Read once: a producer can rewrite its record at any time, so
-		 * what is checked must be what is used (see also last_len).
-		 */
-		uint32_t flags = r->flags;
-		uint64_t ext;
+	int r;
 
-		if (len <= 0)
-			return -EAGAIN;
+	do {
+		uint64_t to_end = c->capacity - (c->pos & c->mask);
+
 		if (flags == REC_PAD) {
 			/* Padding always runs exactly to the end of the ring. */
 			if ((uint64_t)len != to_end || !before_tail(c, to_end))
 				return -EBADMSG;
 			c->pos += to_end;
-			continue;
-		}
-		if (flags == REC_DEAD || flags == REC_SKIP) {
+		} else if (flags == REC_DEAD || flags == REC_SKIP) {
 			/*
 			 * A dead producer's claim, as recovery marked it, or
 			 * bytes a producer gave back (ring_give_back).
@@ -223,23 +194,16 @@ int ring_read_slow(struct ring_cons *c, struct rec_hdr **ret)
 			    (uint64_t)len > to_end || !before_tail(c, (uint64_t)len))
 				return -EBADMSG;
 			c->pos += (uint64_t)len;
-			continue;
+		} else {
+			/*
+			 * Other flags, or a length that does not frame a
+			 * record here (ring_read_step()): corrupt.
+			 */
+			return -EBADMSG;
 		}
-		if (flags != 0 || (uint32_t)len < REC_HDR ||
-		    (uint32_t)len - REC_HDR > c->max_message)
-			return -EBADMSG;
-		ext = rec_extent((uint32_t)len - REC_HDR);
-		/* As ring_read(): not checked against the tail. */
-		if (ext > to_end)
-			return -EBADMSG;
-		c->last = c->pos;
-		c->last_len = (uint32_t)len - REC_HDR;
-		c->pos += ext;
-		/* relaxed: for a successor, should we die before releasing */
-		store_relaxed(&c->hdr->cons.read_pos, c->pos);
-		*ret = r;
-		return 0;
-	}
+		r = ring_read_step(c, ret, &len, &flags);
+	} while (r == RING_READ_OTHER);
+	return r;
 }
 
 int ring_skip(struct ring_cons *c)

@@ -32,6 +32,7 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -163,8 +164,56 @@ static inline struct rec_hdr *ring_claimed(struct ring_prod *p, uint64_t tail,
 	return r;
 }
 
-/* Out of line: ring_claim() when its first try did not succeed. */
-int ring_claim_slow(struct ring_prod *p, size_t len, struct rec_hdr **ret);
+/*
+ * Room for need bytes at tail by the cached head: tail - head <= capacity
+ * - need (need <= capacity: max_message keeps a record within half the
+ * ring).  Written so, a head past the tail reads as no room, never as
+ * room.
+ */
+static inline bool ring_room(const struct ring_prod *p, uint64_t tail,
+                             uint64_t need)
+{
+	return tail - p->cached_head <= p->capacity - need;
+}
+
+/*
+ * One try at claiming a record of extent ext at *tail, the claim's body
+ * for ring_claim() and ring_claim_slow(): if the tail is 8-aligned and
+ * the cached head leaves room, publishes the intent and moves the tail
+ * with a CAS.  Returns true if the claim is ours (*pad set); false with
+ * *tail as the CAS found it, or as it was when the tail is not 8-aligned
+ * (scribbled) or the cached head says full: ring_claim_slow() tells which.
+ */
+HOT_INLINE bool ring_claim_try(struct ring_prod *p, uint64_t *tail,
+                               uint64_t ext, uint64_t *pad)
+{
+	struct seg_slot *slot = p->slot;
+	uint64_t need = ring_claim_need(p, *tail, ext, pad);
+
+	/* Producers only ever move the tail by 8-aligned amounts. */
+	if (*tail % REC_ALIGN || !ring_room(p, *tail, need))
+		return false;
+	/*
+	 * The intent, for recovery should we die before the commit.
+	 * relaxed stores, kept before the CAS by its release order.
+	 */
+	store_relaxed(&slot->claim_pos, *tail);
+	store_relaxed(&slot->claim_need, need);
+	/*
+	 * release: the intent is in place before the claim exists.  The CAS
+	 * only decides who owns [tail, tail + need); what we write there is
+	 * published by the commit word.
+	 */
+	return cas_release(&p->hdr->tail, tail, *tail + need);
+}
+
+/*
+ * Out of line: ring_claim() when its first try at tail did not succeed:
+ * reloads the head when the ring looks full, tells a full ring from a
+ * stale tail and a scribbled one, and tries again.
+ */
+int ring_claim_slow(struct ring_prod *p, size_t len, uint64_t tail,
+                    struct rec_hdr **ret);
 
 /*
  * Claims a record for len payload bytes and marks it claimed.  Returns 0
@@ -176,42 +225,17 @@ int ring_claim_slow(struct ring_prod *p, size_t len, struct rec_hdr **ret);
  */
 static inline int ring_claim(struct ring_prod *p, size_t len, struct rec_hdr **ret)
 {
-	struct seg_header *h = p->hdr;
-	uint64_t ext = rec_extent(len), tail, need, pad;
+	uint64_t ext = rec_extent(len), tail, pad;
 
 	if (len > p->max_message)
 		return -EMSGSIZE;
-	/* relaxed: a guess; the CAS below decides */
-	tail = load_relaxed(&h->tail);
-	need = ring_claim_need(p, tail, ext, &pad);
-	/*
-	 * Room if tail - head <= capacity - need (need <= capacity:
-	 * max_message keeps a record within half the ring).  Written so, a
-	 * head past the tail reads as no room, never as room.  A tail not
-	 * 8-aligned (scribbled) is left to the slow path to refuse.
-	 */
-	if (tail % REC_ALIGN == 0 && tail - p->cached_head <= p->capacity - need) {
-		struct seg_slot *slot = p->slot;
-
-		/*
-		 * The intent, for recovery should we die before the commit.
-		 * relaxed stores, kept before the CAS by its release order.
-		 */
-		store_relaxed(&slot->claim_pos, tail);
-		store_relaxed(&slot->claim_need, need);
-		/*
-		 * release: the intent is in place before the claim exists.
-		 * The CAS only decides who owns [tail, tail + need); what we
-		 * write there is published by the commit word.
-		 */
-		if (atomic_compare_exchange_strong_explicit(&h->tail, &tail, tail + need,
-		                                            memory_order_release,
-		                                            memory_order_relaxed)) {
-			*ret = ring_claimed(p, tail, pad, len);
-			return 0;
-		}
+	/* relaxed: a guess; the CAS decides */
+	tail = load_relaxed(&p->hdr->tail);
+	if (ring_claim_try(p, &tail, ext, &pad)) {
+		*ret = ring_claimed(p, tail, pad, len);
+		return 0;
 	}
-	return ring_claim_slow(p, len, ret);
+	return ring_claim_slow(p, len, tail, ret);
 }
 
 /*
@@ -276,21 +300,19 @@ void ring_give_back(struct ring_prod *p, uint64_t pos, uint64_t ext);
  */
 void ring_abort(struct ring_prod *p, struct rec_hdr *r, size_t len);
 
-/* Out of line: ring_read() for anything but a plain committed record. */
-int ring_read_slow(struct ring_cons *c, struct rec_hdr **ret);
+/* ring_read_step() found something other than a plain committed record. */
+#define RING_READ_OTHER 1
 
 /*
- * Reads the next committed record at the cursor, skipping padding, and
- * moves the cursor past it; its validated payload length is in
- * c->last_len (use it, not the record's length word, which a producer
- * could rewrite).  The record stays valid until ring_release().
- * Returns 0 and sets *ret, -EAGAIN if the next record is not committed
- * yet, or -EBADMSG if it is corrupt (the cursor stays on it).  A record
- * is not checked against the tail (see ring.c; ring_claim() refuses a
- * head released past it).
+ * One step of a read at the cursor, the body of ring_read() and
+ * ring_read_slow().  A plain committed record is read: returns 0, sets
+ * *ret and moves the cursor past it.  Nothing committed there yet (or the
+ * ring held whole) is -EAGAIN.  Anything else (padding, a dead claim, a
+ * corrupt record) returns RING_READ_OTHER with its length and flags, as
+ * read once, in *lenp and *flagsp, the cursor left on it.
  */
-
-static inline int ring_read(struct ring_cons *c, struct rec_hdr **ret)
+HOT_INLINE int ring_read_step(struct ring_cons *c, struct rec_hdr **ret,
+                              int32_t *lenp, uint32_t *flagsp)
 {
 	uint64_t idx = c->pos & c->mask;
 	struct rec_hdr *r = (struct rec_hdr *)(c->ring + idx);
@@ -329,8 +351,11 @@ static inline int ring_read(struct ring_cons *c, struct rec_hdr **ret)
 	 * ring_claim().
 	 */
 	if (flags != 0 || (uint32_t)len < REC_HDR || plen > c->max_message ||
-	    ext > c->capacity - idx)
-		return ring_read_slow(c, ret);
+	    ext > c->capacity - idx) {
+		*lenp = len;
+		*flagsp = flags;
+		return RING_READ_OTHER;
+	}
 	c->last = c->pos;
 	c->last_len = plen;
 	c->pos += ext;
@@ -338,6 +363,33 @@ static inline int ring_read(struct ring_cons *c, struct rec_hdr **ret)
 	store_relaxed(&c->hdr->cons.read_pos, c->pos);
 	*ret = r;
 	return 0;
+}
+
+/*
+ * Out of line: ring_read() once ring_read_step() returned
+ * RING_READ_OTHER for a record of commit word len and flags at the
+ * cursor: steps over padding and dead claims, refuses anything else.
+ */
+int ring_read_slow(struct ring_cons *c, struct rec_hdr **ret, int32_t len,
+                   uint32_t flags);
+
+/*
+ * Reads the next committed record at the cursor, skipping padding, and
+ * moves the cursor past it; its validated payload length is in
+ * c->last_len (use it, not the record's length word, which a producer
+ * could rewrite).  The record stays valid until ring_release().
+ * Returns 0 and sets *ret, -EAGAIN if the next record is not committed
+ * yet, or -EBADMSG if it is corrupt (the cursor stays on it).  A record
+ * is not checked against the tail (see ring_read_step(); ring_claim()
+ * refuses a head released past it).
+ */
+static inline int ring_read(struct ring_cons *c, struct rec_hdr **ret)
+{
+	int32_t len;
+	uint32_t flags;
+	int r = ring_read_step(c, ret, &len, &flags);
+
+	return r != RING_READ_OTHER ? r : ring_read_slow(c, ret, len, flags);
 }
 
 /*

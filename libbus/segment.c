@@ -561,9 +561,7 @@ int seg_claim(struct seg *s, uint64_t which, _Atomic uint32_t *pid)
 		return r;
 	}
 	/* acq_rel: take the role after the last holder's release below */
-	if (!atomic_compare_exchange_strong_explicit(pid, &free_pid, me,
-	                                             memory_order_acq_rel,
-	                                             memory_order_relaxed))
+	if (!cas_acq_rel(pid, &free_pid, me))
 		return -EBUSY;
 	return 0;
 }
@@ -676,28 +674,28 @@ int seg_shm_parse(const char *name, uint32_t instance, char *queue,
 	return seg_shm_parse_owner(name, instance, queue, uuid, &owner);
 }
 
-static void set_state(struct seg *s, uint32_t flag)
+static void set_state(struct seg *s, const struct wait_ops *ops, uint32_t flag)
 {
 	/*
 	 * seq_cst: the store half of both wait handshakes (wait.h); a waiter
 	 * that re-checks after announcing sees the state or gets woken.
 	 */
-	atomic_fetch_or_explicit(&s->hdr->state, flag, memory_order_seq_cst);
-	wait_signal(&wait_futex_ops, &s->hdr->cons_wait, 1, s->wake_fd);
-	wait_signal(&wait_futex_ops, &s->hdr->full_wait, INT32_MAX, -1);
+	fetch_or_sc(&s->hdr->state, flag);
+	wait_signal(ops, &s->hdr->cons_wait, 1, s->wake_fd);
+	wait_signal(ops, &s->hdr->full_wait, INT32_MAX, -1);
 }
 
-void seg_set_deleted(struct seg *s)
+void seg_set_deleted(struct seg *s, const struct wait_ops *ops)
 {
-	set_state(s, SEG_STATE_DELETED);
+	set_state(s, ops, SEG_STATE_DELETED);
 }
 
-void seg_set_broken(struct seg *s)
+void seg_set_broken(struct seg *s, const struct wait_ops *ops)
 {
-	set_state(s, SEG_STATE_BROKEN);
+	set_state(s, ops, SEG_STATE_BROKEN);
 }
 
-void seg_wake_consumer(struct seg *s)
+void seg_wake_consumer(struct seg *s, const struct wait_ops *ops)
 {
-	wait_bump(&wait_futex_ops, &s->hdr->cons_wait, s->wake_fd);
+	wait_bump(ops, &s->hdr->cons_wait, 1, s->wake_fd);
 }

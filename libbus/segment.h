@@ -36,6 +36,8 @@
 
 #include "bus/bus.h"
 
+struct wait_ops; /* wait.h */
+
 #define SEG_MAGIC   UINT64_C(0x0a31515553554221) /* "!BUSQ1\n\0" little-endian */
 #define SEG_VERSION 1u
 #define SEG_LINE    128
@@ -293,21 +295,23 @@ int seg_shm_parse_temp(const char *name, uint32_t instance);
 
 /*
  * Marks the queue deleted: producers get -EPIPE from then on, the consumer
- * once it has drained what is left.  Wakes every sleeper so they notice.
+ * once it has drained what is left.  Wakes every sleeper so they notice,
+ * through ops (wait.h; busd: wait_futex_ops, a handle: its own).
  */
-void seg_set_deleted(struct seg *s);
+void seg_set_deleted(struct seg *s, const struct wait_ops *ops);
 
 /*
  * Marks the queue broken (a corrupt record the consumer cannot step
  * over): senders get -EBADMSG from then on.  Wakes every sleeper.
  */
-void seg_set_broken(struct seg *s);
+void seg_set_broken(struct seg *s, const struct wait_ops *ops);
 
 /*
  * Wakes the consumer if it sleeps, whatever it announced: after a
- * producer's death, so it looks for a claim to recover at once.
+ * producer's death, so it looks for a claim to recover at once
+ * (wait_bump()).
  */
-void seg_wake_consumer(struct seg *s);
+void seg_wake_consumer(struct seg *s, const struct wait_ops *ops);
 
 /* Unmaps and closes; accepts a seg already closed (fd -1, nothing mapped). */
 void seg_close(struct seg *s);

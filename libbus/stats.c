@@ -105,7 +105,7 @@ static struct seen look(const struct view *v, uint64_t pos)
 	/* acquire: pairs with the commit (or recovery's mark) of the record */
 	len = load_acquire(&r->len);
 	/* relaxed: one reading; only this copy is used */
-	flags = __atomic_load_n(&r->flags, __ATOMIC_RELAXED);
+	flags = load_relaxed_plain(&r->flags);
 	if (len <= 0) {
 		/* claimed: a negative length is the record's own size */
 		uint64_t claimed = len < 0 ? (uint64_t) - (int64_t)len : 0;
@@ -136,7 +136,7 @@ static struct seen look(const struct view *v, uint64_t pos)
 		return out;
 	out = (struct seen){SEEN_MSG, rec_extent(plen), 0};
 	/* relaxed: the stamp of a committed record (acquired above) */
-	out.enq_ns = __atomic_load_n(&r->enqueue_ns, __ATOMIC_RELAXED);
+	out.enq_ns = load_relaxed_plain(&r->enqueue_ns);
 	return out;
 }
 

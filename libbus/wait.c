@@ -79,16 +79,13 @@ const struct wait_ops wait_futex_ops = {
 uint32_t wait_prepare(_Atomic uint32_t *w)
 {
 	/* seq_cst: the announce is ordered before the waiter's re-check */
-	return atomic_fetch_or_explicit(w, WAIT_SLEEPING, memory_order_seq_cst) |
-	       WAIT_SLEEPING;
+	return fetch_or_sc(w, WAIT_SLEEPING) | WAIT_SLEEPING;
 }
 
 uint32_t wait_prepare_poll(_Atomic uint32_t *w)
 {
 	/* seq_cst: the announce is ordered before the waiter's re-check */
-	return atomic_fetch_or_explicit(w, WAIT_SLEEPING | WAIT_POLL,
-	                                memory_order_seq_cst) |
-	       WAIT_SLEEPING | WAIT_POLL;
+	return fetch_or_sc(w, WAIT_SLEEPING | WAIT_POLL) | WAIT_SLEEPING | WAIT_POLL;
 }
 
 void wait_cancel(_Atomic uint32_t *w, uint32_t val)
@@ -97,10 +94,7 @@ void wait_cancel(_Atomic uint32_t *w, uint32_t val)
 	 * relaxed: only clears the bit if no signaller moved the word; a
 	 * failed CAS means a wake is already on its way, which is harmless.
 	 */
-	atomic_compare_exchange_strong_explicit(w, &val,
-	                                        val & ~(WAIT_SLEEPING | WAIT_POLL),
-	                                        memory_order_relaxed,
-	                                        memory_order_relaxed);
+	cas_relaxed(w, &val, val & ~(WAIT_SLEEPING | WAIT_POLL));
 }
 
 int wait_sleep(const struct wait_ops *ops, _Atomic uint32_t *w, uint32_t val,
@@ -116,11 +110,10 @@ bool wait_signal_slow(const struct wait_ops *ops, _Atomic uint32_t *w,
 {
 	/*
 	 * Only one signaller needs to change the word; a loser of this CAS
-	 * knows a winner will wake.  relaxed on failure: nothing to order.
+	 * knows a winner will wake.  seq_cst: part of the handshake's total
+	 * order; relaxed on failure: nothing to order.
 	 */
-	if (!atomic_compare_exchange_strong_explicit(
-	            w, &v, (v + WAIT_STEP) & ~(WAIT_SLEEPING | WAIT_POLL),
-	            memory_order_seq_cst, memory_order_relaxed))
+	if (!cas_sc(w, &v, (v + WAIT_STEP) & ~(WAIT_SLEEPING | WAIT_POLL)))
 		return false;
 	ops->wake(w, n);
 	if ((v & WAIT_POLL) && wake_fd >= 0)
@@ -128,11 +121,16 @@ bool wait_signal_slow(const struct wait_ops *ops, _Atomic uint32_t *w,
 	return true;
 }
 
-void wait_bump(const struct wait_ops *ops, _Atomic uint32_t *w, int wake_fd)
+void wait_bump(const struct wait_ops *ops, _Atomic uint32_t *w, int n,
+               int wake_fd)
 {
-	/* seq_cst: a waiter that announced before this sees the word moved */
-	atomic_fetch_add_explicit(w, WAIT_STEP, memory_order_seq_cst);
-	ops->wake(w, 1);
+	/*
+	 * seq_cst: moves the word (keeping its bits) after whatever the
+	 * caller wrote, so that a waiter between its announce and its futex
+	 * wait returns at once; then wakes one that already sleeps.
+	 */
+	fetch_add_sc(w, WAIT_STEP);
+	ops->wake(w, n);
 	/* Spurious for a consumer that waits on the futex: allowed. */
 	if (wake_fd >= 0)
 		ops->notify(wake_fd);

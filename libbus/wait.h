@@ -21,7 +21,9 @@
  *
  * Two words per segment use it: cons_wait (one consumer waits for records,
  * producers signal after commit) and full_wait (producers wait for space,
- * the consumer signals after release).
+ * the consumer signals after release).  Only the functions declared here
+ * write a wait word; everything else makes its condition true and calls
+ * them.
  *
  * A consumer in an event loop waits on a descriptor instead of the futex
  * (bus_consumer_fd): a FIFO that every handle attached through busd holds.
@@ -31,8 +33,9 @@
  * Draining before the announce is what makes a byte written after it
  * stay for the poll to see.
  *
- * The OS calls that block or read the clock go through struct wait_ops so
- * that tests can drive and count them.
+ * The OS calls that block, wake or read the clock go through struct
+ * wait_ops, which every function here that may wake takes, so that tests
+ * can drive and count them.
  */
 #ifndef BUS_WAIT_H
 #define BUS_WAIT_H
@@ -40,6 +43,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "atomics.h"
 
 #define WAIT_SLEEPING 1u /* a sleeper announced itself */
 #define WAIT_POLL     2u /* and it waits on the wake descriptor */
@@ -106,7 +111,7 @@ static inline bool wait_signal(const struct wait_ops *ops, _Atomic uint32_t *w,
                                int n, int wake_fd)
 {
 	/* seq_cst: ordered after the caller's seq_cst store of the condition */
-	uint32_t v = atomic_load_explicit(w, memory_order_seq_cst);
+	uint32_t v = load_sc(w);
 
 	if (!(v & WAIT_SLEEPING))
 		return false;
@@ -114,12 +119,15 @@ static inline bool wait_signal(const struct wait_ops *ops, _Atomic uint32_t *w,
 }
 
 /*
- * Moves w (keeping its bits) so that a waiter between its announce and
- * its futex wait returns at once, wakes one that already sleeps, and
- * makes wake_fd readable (if not -1): a wake for a reason other than
- * the waiter's condition (a producer's death).
+ * Moves w on (keeping its bits) and wakes up to n sleepers, whether or
+ * not one announced itself, and makes wake_fd readable (if not -1): a
+ * waiter between its announce and its futex wait returns at once, one
+ * that sleeps is woken, one that waits on the descriptor sees it
+ * readable.  For a wake with no condition the waiter could check first
+ * (a producer's death).
  */
-void wait_bump(const struct wait_ops *ops, _Atomic uint32_t *w, int wake_fd);
+void wait_bump(const struct wait_ops *ops, _Atomic uint32_t *w, int n,
+               int wake_fd);
 
 /* Deadline for a timeout in ms (negative: WAIT_FOREVER). */
 uint64_t wait_deadline(const struct wait_ops *ops, int timeout_ms);

@@ -38,7 +38,7 @@ static void delete_queue(void)
 	const char *why;
 
 	assert_int_equal(seg_open_shm(name, &s, &why), 0);
-	seg_set_deleted(&s);
+	seg_set_deleted(&s, &wait_futex_ops);
 	seg_close(&s);
 }
 
@@ -88,7 +88,7 @@ static void test_sleeping_consumer_wakes(void **state)
 	while (atomic_load(&s.hdr->cons.sleeps) == 0 && harness_now_ns() < deadline)
 		usleep(1000);
 	assert_true(atomic_load(&s.hdr->cons.sleeps) > 0);
-	seg_set_deleted(&s);
+	seg_set_deleted(&s, &wait_futex_ops);
 	seg_close(&s);
 	assert_int_equal(harness_wait(pid, 10), 0);
 }
@@ -107,7 +107,7 @@ static void test_blocked_producer_wakes(void **state)
 	while (atomic_load(&s.slots[0].blocked) == 0 && harness_now_ns() < deadline)
 		usleep(1000);
 	assert_true(atomic_load(&s.slots[0].blocked) > 0);
-	seg_set_deleted(&s);
+	seg_set_deleted(&s, &wait_futex_ops);
 	seg_close(&s);
 	assert_int_equal(harness_wait(pid, 10), 0);
 }

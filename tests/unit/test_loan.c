@@ -319,7 +319,7 @@ static void test_busy(void **state)
 	assert_int_equal(bus_recv(c, &msg, 0), -EAGAIN);
 	bus_release(c);
 	/* The deleted queue's error comes back once no loan is open. */
-	seg_set_deleted(&m->seg);
+	seg_set_deleted(&m->seg, &wait_futex_ops);
 	assert_int_equal(bus_send(p, 1, &byte, 1, 0), -EPIPE);
 	assert_int_equal(bus_send_reserve(p, 8, 0, &buf), -EPIPE);
 }

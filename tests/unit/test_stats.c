@@ -136,7 +136,7 @@ static void test_percentiles(void **state)
 	assert_int_equal(st.p999_ns, UINT64_C(1) << 31);
 	assert_int_equal(st.latency_hist[40], 1);
 	assert_false(st.deleted);
-	seg_set_deleted(&s);
+	seg_set_deleted(&s, &wait_futex_ops);
 	read_stats(&st);
 	assert_true(st.deleted);
 	seg_close(&s);

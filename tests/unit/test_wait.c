@@ -8,6 +8,8 @@
  * sleeps until the deadline), and a "wake" that counts.  That makes the
  * racy windows of the protocol reproducible: a wakeup that the protocol
  * could lose shows up here as a timeout or a "would sleep forever".
+ * Deletion, a broken queue and the wake after a producer's death take the
+ * same table, so they are driven the same way.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,9 +23,12 @@
 static struct fake {
 	uint64_t now;
 	int waits;
+	int moved; /* waits that returned at once: the word had moved */
 	int wakes;
 	uint64_t last_deadline;
 	_Atomic uint32_t *last_word;
+	_Atomic uint32_t *last_wake_word;
+	int last_wake_n;
 	void (*before_sleep)(void);
 	bool slept_forever;
 } fake;
@@ -38,8 +43,10 @@ static int fake_wait(_Atomic uint32_t *w, uint32_t val, uint64_t deadline_ns)
 	fake.before_sleep = NULL;
 	if (hook)
 		hook();
-	if (atomic_load(w) != val)
+	if (atomic_load(w) != val) {
+		fake.moved++;
 		return 0; /* the kernel's EAGAIN: the word moved */
+	}
 	if (deadline_ns == WAIT_FOREVER) {
 		/* Nobody is left to wake us: a real futex would hang here. */
 		fake.slept_forever = true;
@@ -52,9 +59,9 @@ static int fake_wait(_Atomic uint32_t *w, uint32_t val, uint64_t deadline_ns)
 
 static void fake_wake(_Atomic uint32_t *w, int n)
 {
-	(void)w;
-	(void)n;
 	fake.wakes++;
+	fake.last_wake_word = w;
+	fake.last_wake_n = n;
 }
 
 static uint64_t fake_now(void)
@@ -153,6 +160,30 @@ static void test_primitives(void **state)
 	atomic_store(&w, UINT32_MAX);
 	assert_true(wait_signal(&fake_ops, &w, 1, -1));
 	assert_int_equal(atomic_load(&w), 0);
+}
+
+/* A bump moves the word whatever it holds, keeps the bits and wakes. */
+static void test_bump(void **state)
+{
+	_Atomic uint32_t w = 8;
+	uint32_t v;
+
+	(void)state;
+	wait_bump(&fake_ops, &w, 1, -1);
+	assert_int_equal(atomic_load(&w), 12);
+	assert_int_equal(fake.wakes, 1);
+	assert_ptr_equal(fake.last_wake_word, &w);
+	assert_int_equal(fake.last_wake_n, 1);
+	/* A waiter between its announce and its sleep does not sleep. */
+	v = wait_prepare(&w);
+	wait_bump(&fake_ops, &w, 1, -1);
+	assert_int_equal(atomic_load(&w), v + WAIT_STEP);
+	assert_int_equal(wait_sleep(&fake_ops, &w, v, WAIT_FOREVER), 0);
+	assert_false(fake.slept_forever);
+	assert_int_equal(fake.moved, 1);
+	/* The bit stays: a signaller still owes the waiter a wake. */
+	assert_true(wait_signal(&fake_ops, &w, 1, -1));
+	assert_int_equal(fake.wakes, 3);
 }
 
 /* A busy queue: producers never call into the kernel. */
@@ -292,6 +323,131 @@ static void test_full_timeout(void **state)
 	bus_release(cons);
 }
 
+static void delete_queue(void)
+{
+	seg_set_deleted(&ms.seg, &fake_ops);
+}
+
+static void break_queue(void)
+{
+	seg_set_broken(&ms.seg, &fake_ops);
+}
+
+/*
+ * The queue is deleted in the window before the consumer's futex wait:
+ * the deletion must move the word and wake it, and the consumer then
+ * finds the queue deleted and drained.
+ */
+static void test_delete_before_sleep(void **state)
+{
+	bus_msg m;
+
+	(void)state;
+	fake.before_sleep = delete_queue;
+	assert_int_equal(bus_recv(cons, &m, -1), -EPIPE);
+	assert_false(fake.slept_forever);
+	assert_int_equal(fake.waits, 1);
+	assert_int_equal(fake.moved, 1);
+	/* Only the consumer announced itself: one wake, of it. */
+	assert_int_equal(fake.wakes, 1);
+	assert_ptr_equal(fake.last_wake_word, &ms.seg.hdr->cons_wait);
+	assert_int_equal(fake.last_wake_n, 1);
+	assert_int_equal(bus_send(prod, 1, "x", 1, 0), -EPIPE);
+}
+
+/*
+ * A producer sleeps on a full queue and the queue is deleted (or found
+ * broken) before its futex wait: every producer sleeping there is woken,
+ * and this one fails as the state says.
+ */
+static void full_then_state(void (*hook)(void), int err)
+{
+	uint32_t v = 0;
+
+	while (bus_send(prod, 1, &v, sizeof(v), 0) == 0)
+		v++;
+	fake.before_sleep = hook;
+	assert_int_equal(bus_send(prod, 1, &v, sizeof(v), -1), err);
+	assert_false(fake.slept_forever);
+	assert_int_equal(fake.waits, 1);
+	assert_int_equal(fake.moved, 1);
+	assert_int_equal(fake.wakes, 1);
+	assert_ptr_equal(fake.last_wake_word, &ms.seg.hdr->full_wait);
+	assert_int_equal(fake.last_wake_n, INT32_MAX);
+}
+
+static void test_full_delete_before_sleep(void **state)
+{
+	(void)state;
+	full_then_state(delete_queue, -EPIPE);
+}
+
+static void test_full_broken_before_sleep(void **state)
+{
+	(void)state;
+	full_then_state(break_queue, -EBADMSG);
+}
+
+/* Nobody waits: a state change costs a load of each word, no wake. */
+static void test_delete_no_sleeper(void **state)
+{
+	uint32_t cw = atomic_load(&ms.seg.hdr->cons_wait);
+	uint32_t fw = atomic_load(&ms.seg.hdr->full_wait);
+
+	(void)state;
+	seg_set_deleted(&ms.seg, &fake_ops);
+	assert_int_equal(fake.wakes, 0);
+	assert_int_equal(atomic_load(&ms.seg.hdr->cons_wait), cw);
+	assert_int_equal(atomic_load(&ms.seg.hdr->full_wait), fw);
+}
+
+static void producer_died(void)
+{
+	seg_wake_consumer(&ms.seg, &fake_ops);
+	/* Nothing to recover: the next sleep gets a message. */
+	fake.before_sleep = send_7;
+}
+
+/*
+ * busd saw a producer die and wakes the consumer, in the window before its
+ * futex wait: the wait returns at once (the word moved), the consumer
+ * looks again, sleeps again and gets the next message.
+ */
+static void test_death_wake_before_sleep(void **state)
+{
+	bus_msg m;
+
+	(void)state;
+	fake.before_sleep = producer_died;
+	assert_int_equal(bus_recv(cons, &m, -1), 0);
+	assert_int_equal(*(const uint32_t *)m.data, 7);
+	assert_false(fake.slept_forever);
+	assert_int_equal(fake.waits, 2);
+	assert_int_equal(fake.moved, 2);
+	/* The death's wake, then the commit's: the bump kept the bit. */
+	assert_int_equal(fake.wakes, 2);
+	assert_ptr_equal(fake.last_wake_word, &ms.seg.hdr->cons_wait);
+	assert_int_equal(fake.last_wake_n, 1);
+	assert_int_equal(atomic_load(&ms.seg.slots[0].wakes), 1);
+	bus_release(cons);
+}
+
+/* A death wake with nobody asleep still calls wake: it cannot know. */
+static void test_death_wake_no_sleeper(void **state)
+{
+	uint32_t cw = atomic_load(&ms.seg.hdr->cons_wait);
+
+	(void)state;
+	seg_wake_consumer(&ms.seg, &fake_ops);
+	assert_int_equal(fake.wakes, 1);
+	assert_int_equal(atomic_load(&ms.seg.hdr->cons_wait), cw + WAIT_STEP);
+	/* The bit was clear and stays clear: a send makes no call. */
+	send_one(1);
+	assert_int_equal(fake.wakes, 1);
+	assert_int_equal(recv_one(), 1);
+	bus_release(cons);
+}
+
 /* With a spin budget the consumer polls the clock before sleeping. */
 static void test_spin_then_sleep(void **state)
 {
@@ -318,6 +474,17 @@ int main(void)
 	                                        teardown),
 		cmocka_unit_test_setup_teardown(test_full_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spin_then_sleep, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bump, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delete_before_sleep, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_delete_before_sleep, setup,
+	                                        teardown),
+		cmocka_unit_test_setup_teardown(test_full_broken_before_sleep, setup,
+	                                        teardown),
+		cmocka_unit_test_setup_teardown(test_delete_no_sleeper, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_death_wake_before_sleep, setup,
+	                                        teardown),
+		cmocka_unit_test_setup_teardown(test_death_wake_no_sleeper, setup,
+	                                        teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
