@@ -22,14 +22,31 @@
 #include "wait.h"
 
 #define SHM_DIR "/dev/shm"
-/* A queue's wake FIFO is its segment's name with this after it. */
-#define WAKE_SUFFIX ".wake"
+/*
+ * A queue's FIFOs are its segment's name with these after it: the wake
+ * FIFO, on which the consumer waits for messages.  (Producers wait for
+ * room on sockets of their own: see docs/wait-protocol.md.)
+ */
+static const char *const fifo_suffix[QUEUE_FIFOS] = {".wake"};
+#define FIFO_PATH_MAX (sizeof(SHM_DIR) + SEG_SHM_NAME_MAX + 8)
 
-/* --- wake FIFOs (docs/wait-protocol.md, "Descriptors") --- */
+/* --- wake and space FIFOs (docs/wait-protocol.md, "Descriptors") --- */
 
-static void wake_path(char *buf, size_t n, const char *shm_name)
+static void fifo_path(char *buf, size_t n, const char *shm_name, int which)
 {
-	snprintf(buf, n, SHM_DIR "%s" WAKE_SUFFIX, shm_name);
+	snprintf(buf, n, SHM_DIR "%s%s", shm_name, fifo_suffix[which]);
+}
+
+static int *fifo_fd(struct queue *q, int which)
+{
+	(void)which; /* QUEUE_FIFO_WAKE, the only one */
+	return &q->seg.wake_fd;
+}
+
+static int fifo_fd_of(const struct queue *q, int which)
+{
+	(void)which;
+	return q->seg.wake_fd;
 }
 
 /*
@@ -37,7 +54,7 @@ static void wake_path(char *buf, size_t n, const char *shm_name)
  * FIFO, busd's uid, mode 0600): anything else under that name is not
  * busd's to use.  Returns the descriptor or a negative errno.
  */
-static int wake_open(const struct registry *r, const char *path)
+static int fifo_open(const struct registry *r, const char *path)
 {
 	struct stat st;
 	int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
@@ -53,48 +70,53 @@ static int wake_open(const struct registry *r, const char *path)
 }
 
 /*
- * Gives q its wake FIFO: made (create) or found (adopt, made again if
- * missing), held open in q->seg.wake_fd for as long as busd serves the
- * queue, so that the FIFO always has a reader.  Returns 0 or a negative
- * errno (with the queue left without one).
+ * Gives q its FIFOs: made (create) or found (adopt, made again if
+ * missing), each held open in q->seg for as long as busd serves the
+ * queue, so that it always has a reader.  Returns 0 or a negative errno
+ * (what was opened stays open; a queue without a FIFO has no descriptor
+ * for that side).
  */
-static int wake_attach(const struct registry *r, struct queue *q, bool create)
+static int fifo_attach(const struct registry *r, struct queue *q, bool create)
 {
-	char path[sizeof(SHM_DIR) + SEG_SHM_NAME_MAX + sizeof(WAKE_SUFFIX)];
-	int fd;
+	for (int i = 0; i < QUEUE_FIFOS; i++) {
+		char path[FIFO_PATH_MAX];
+		int fd;
 
-	wake_path(path, sizeof(path), q->shm_name);
-	if ((create || access(path, F_OK) < 0) && mkfifo(path, 0600) < 0 &&
-	    (create || errno != EEXIST))
-		return -errno;
-	fd = wake_open(r, path);
-	if (fd < 0)
-		return fd;
-	q->seg.wake_fd = fd;
+		fifo_path(path, sizeof(path), q->shm_name, i);
+		if ((create || access(path, F_OK) < 0) && mkfifo(path, 0600) < 0 &&
+		    (create || errno != EEXIST))
+			return -errno;
+		fd = fifo_open(r, path);
+		if (fd < 0)
+			return fd;
+		*fifo_fd(q, i) = fd;
+	}
 	return 0;
 }
 
-static void wake_unlink(const struct queue *q)
+static void fifo_unlink(const struct queue *q)
 {
-	char path[sizeof(SHM_DIR) + SEG_SHM_NAME_MAX + sizeof(WAKE_SUFFIX)];
+	for (int i = 0; i < QUEUE_FIFOS; i++) {
+		char path[FIFO_PATH_MAX];
 
-	wake_path(path, sizeof(path), q->shm_name);
-	unlink(path);
+		fifo_path(path, sizeof(path), q->shm_name, i);
+		unlink(path);
+	}
 }
 
-int registry_open_wake(const struct queue *q)
+int registry_open_fifo(const struct queue *q, int which)
 {
 	char proc[64];
 	int fd;
 
-	if (q->seg.wake_fd < 0)
+	if (fifo_fd_of(q, which) < 0)
 		return -EOPNOTSUPP;
 	/*
 	 * A description of its own for each client (flags are per
 	 * description), of the very FIFO busd holds, whatever became of its
 	 * name since.
 	 */
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", q->seg.wake_fd);
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fifo_fd_of(q, which));
 	fd = open(proc, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
 }
@@ -328,10 +350,11 @@ int registry_create(struct registry *r, const struct queue_spec *spec_in,
 	}
 	queue_fill(q);
 	q->conf = config_queue(cfg, q->name);
-	e = wake_attach(r, q, true);
+	e = fifo_attach(r, q, true);
 	if (e < 0) {
-		snprintf(msg, msglen, "cannot create the wake FIFO of queue '%s': %s",
+		snprintf(msg, msglen, "cannot create the FIFOs of queue '%s': %s",
 		         spec->name, strerror(-e));
+		fifo_unlink(q);
 		shm_unlink(q->shm_name);
 		seg_close(&q->seg);
 		free(q);
@@ -341,7 +364,7 @@ int registry_create(struct registry *r, const struct queue_spec *spec_in,
 	if (e < 0) {
 		snprintf(msg, msglen, "cannot create queue '%s': out of memory",
 		         spec->name);
-		wake_unlink(q);
+		fifo_unlink(q);
 		shm_unlink(q->shm_name);
 		seg_close(&q->seg);
 		free(q);
@@ -369,7 +392,7 @@ void registry_delete(struct registry *r, struct queue *q)
 		log_error("queue.truncated", "segment truncated by an attached process",
 		          "queue=%s shm=%s", q->name, q->shm_name);
 	shm_unlink(q->shm_name);
-	wake_unlink(q);
+	fifo_unlink(q);
 	seg_close(&q->seg);
 	free(q);
 }
@@ -378,7 +401,7 @@ void registry_drop(struct registry *r, struct queue *q)
 {
 	remove_at(r, q);
 	shm_unlink(q->shm_name);
-	wake_unlink(q);
+	fifo_unlink(q);
 	seg_close(&q->seg);
 	free(q);
 }
@@ -598,7 +621,7 @@ static void adopt_one(struct registry *r, int dir, const char *entry)
 		         "queue=%s shm=%s",
 		         queue, shm_name);
 		shm_unlink(shm_name);
-		wake_unlink(q);
+		fifo_unlink(q);
 		seg_close(&q->seg);
 		free(q);
 		return;
@@ -606,12 +629,12 @@ static void adopt_one(struct registry *r, int dir, const char *entry)
 	queue_fill(q);
 	/* From the name: attached clients can write the segment, not rename it. */
 	q->owner_uid = owner;
-	e = wake_attach(r, q, false);
+	e = fifo_attach(r, q, false);
 	if (e < 0)
-		log_warn("queue.wake_refused", "no usable wake FIFO: consumers "
-		                               "cannot wait on a descriptor",
-		         "queue=%s shm=%s" WAKE_SUFFIX " error=\"%s\"", queue,
-		         shm_name, strerror(-e));
+		log_warn("queue.fifo_refused", "no usable wake or space FIFO: "
+		                               "handles cannot wait on a descriptor",
+		         "queue=%s shm=%s error=\"%s\"", queue, shm_name,
+		         strerror(-e));
 	/*
 	 * A declared name is the config's: a segment whose owner would get
 	 * rights the config does not give (a user created the name while it
@@ -660,19 +683,24 @@ static void adopt_one(struct registry *r, int dir, const char *entry)
 }
 
 /*
- * Removes entry if it is one of this instance's wake FIFOs whose queue
- * is not served (busd died between removing a segment and its FIFO).
- * Only busd's own FIFOs go.
+ * Removes entry if it is one of this instance's FIFOs whose queue is not
+ * served (busd died between removing a segment and its FIFOs).  Only
+ * busd's own FIFOs go.
  */
-static void sweep_wake(const struct registry *r, int dir, const char *entry)
+static void sweep_fifo(const struct registry *r, int dir, const char *entry)
 {
 	char base[SEG_SHM_NAME_MAX], queue[BUS_NAME_MAX + 1];
-	size_t n = strlen(entry), sn = strlen(WAKE_SUFFIX);
+	size_t n = strlen(entry), sn = 0;
 	uint8_t uuid[16];
 	struct stat st;
 
-	if (n <= sn || n - sn + 2 > sizeof(base) ||
-	    strcmp(entry + n - sn, WAKE_SUFFIX) != 0)
+	for (int i = 0; i < QUEUE_FIFOS && !sn; i++) {
+		size_t k = strlen(fifo_suffix[i]);
+
+		if (n > k && strcmp(entry + n - k, fifo_suffix[i]) == 0)
+			sn = k;
+	}
+	if (!sn || n - sn + 2 > sizeof(base))
 		return;
 	base[0] = '/';
 	memcpy(base + 1, entry, n - sn);
@@ -686,8 +714,7 @@ static void sweep_wake(const struct registry *r, int dir, const char *entry)
 	    !S_ISFIFO(st.st_mode) || st.st_uid != r->self_uid)
 		return;
 	if (unlinkat(dir, entry, 0) == 0)
-		log_info("queue.remove_wake", "removed the wake FIFO of a queue "
-		                              "that is gone",
+		log_info("queue.remove_fifo", "removed a FIFO of a queue that is gone",
 		         "shm=/%s", entry);
 }
 
@@ -706,10 +733,10 @@ int registry_adopt(struct registry *r)
 		closedir(d);
 		return e;
 	}
-	/* Then the wake FIFOs whose segments are gone. */
+	/* Then the FIFOs whose segments are gone. */
 	rewinddir(d);
 	while ((de = readdir(d)) != NULL)
-		sweep_wake(r, dirfd(d), de->d_name);
+		sweep_fifo(r, dirfd(d), de->d_name);
 	closedir(d);
 	/* Logged once every duplicate is settled: these are the ones kept. */
 	for (size_t i = 0; i < r->n; i++) {

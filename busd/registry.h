@@ -110,11 +110,15 @@ void registry_drop(struct registry *r, struct queue *q);
  */
 int registry_open(const struct queue *q, bool read_only);
 
+/* A queue's FIFOs (docs/wait-protocol.md, "Descriptors"). */
+#define QUEUE_FIFO_WAKE 0 /* the consumer waits on it for messages */
+#define QUEUE_FIFOS     1
+
 /*
- * A new read-write, non-blocking descriptor of q's wake FIFO, for a
+ * A new read-write, non-blocking descriptor of one of q's FIFOs, for a
  * producer or consumer; -EOPNOTSUPP if q has none.
  */
-int registry_open_wake(const struct queue *q);
+int registry_open_fifo(const struct queue *q, int which);
 
 /* Unmaps every queue, leaving the segments in place. */
 void registry_close(struct registry *r);

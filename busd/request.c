@@ -371,13 +371,17 @@ static int do_attach(struct busd *d, struct client *c,
 	resp.id = req->id;
 	resp.result_case = BUS_CONTROL__RESPONSE__RESULT_QUEUE;
 	resp.queue = &qi;
-	/* The wake FIFO too, for the sides that wait (none: no descriptor). */
+	/*
+	 * The wake FIFO too, for the sides that wait; without it (an
+	 * observer, or a queue without one) the consumer has no descriptor
+	 * to offer.
+	 */
 	fds[0] = fd;
-	fds[1] = op == ACCESS_OP_OBSERVE ? -1 : registry_open_wake(q);
+	fds[1] = op == ACCESS_OP_OBSERVE ? -1 : registry_open_fifo(q, QUEUE_FIFO_WAKE);
 	r = send_response_fds(d, c, &resp, fds, fds[1] >= 0 ? 2 : 1);
-	close(fd);
-	if (fds[1] >= 0)
-		close(fds[1]);
+	for (int i = 0; i < 2; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
 	if (r == 0 && m->role != BUS_CONTROL__ROLE__ROLE_OBSERVER)
 		watch_add(d, c->peer.pid);
 	return r;

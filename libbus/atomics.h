@@ -30,6 +30,7 @@
 #define fetch_add_relaxed(p, v) atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
 #define fetch_add_sc(p, v)      atomic_fetch_add_explicit((p), (v), memory_order_seq_cst)
 #define fetch_or_sc(p, v)       atomic_fetch_or_explicit((p), (v), memory_order_seq_cst)
+#define exchange_acquire(p, v)  atomic_exchange_explicit((p), (v), memory_order_acquire)
 
 /*
  * Strong compare-and-swap of *p from *expected to desired, with the named

@@ -16,6 +16,7 @@
 
 #include "atomics.h"
 #include "handle.h"
+#include "pollwake.h"
 #include "recover.h"
 #include "ring.h"
 
@@ -123,7 +124,7 @@ void bus_consumer_close(bus_consumer *c)
 	 * consumer (or busd, at the next death it sees).
 	 */
 	if (c->ring.pos == c->ring.head && recover_head(&c->ring, &c->seg) &&
-	    wait_signal(c->ops, &c->seg.hdr->full_wait, INT32_MAX, -1))
+	    pollwake_signal_full(c->ops, &c->seg))
 		counter_add(&c->seg.hdr->cons.wakes, 1);
 	/* Unreleased messages stay for the next consumer (ring_cons_init). */
 	seg_unclaim(&c->seg, SEG_LOCK_CONSUMER, &c->seg.hdr->cons_pid);
@@ -146,7 +147,7 @@ void bus_release(bus_consumer *c)
 {
 	if (!c || ring_release(&c->ring) == 0)
 		return;
-	if (wait_signal(c->ops, &c->seg.hdr->full_wait, INT32_MAX, -1))
+	if (pollwake_signal_full(c->ops, &c->seg))
 		counter_add(&c->seg.hdr->cons.wakes, 1);
 }
 

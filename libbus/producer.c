@@ -14,6 +14,7 @@
 #include "atomics.h"
 #include "clock.h"
 #include "handle.h"
+#include "pollwake.h"
 #include "recover.h"
 #include "ring.h"
 
@@ -36,6 +37,7 @@ struct bus_producer {
 	size_t loan_max;          /* and the payload bytes it claimed */
 	struct stamp_clock clock; /* enqueue timestamps */
 	uint32_t spin_ns;
+	bool use_fd; /* bus_producer_fd() was called: -EAGAIN arms it */
 };
 
 static int slot_acquire(struct seg *s, uint32_t *ret)
@@ -204,6 +206,31 @@ static int claim_refused(const bus_producer *p, uint32_t state)
 	return p->loan ? -EBUSY : seg_state_error(state);
 }
 
+/*
+ * An event loop's send found the queue full: arms the producer's wake
+ * socket (pollwake.h), or claims the room that came meanwhile.
+ */
+static int arm_fd(bus_producer *p, size_t len, struct rec_hdr **ret)
+{
+	struct seg_header *h = p->seg.hdr;
+	uint32_t state;
+
+	pollwake_arm(p->ops, &p->seg, p->ring.slot);
+	/* Not withdrawn if room is found: other producers may share it. */
+	wait_prepare_poll(&h->full_wait);
+	/* seq_cst: the load half of the handshake with set_state */
+	state = load_sc(&h->state);
+	if (state != SEG_STATE_LIVE)
+		return seg_state_error(state);
+	if (!ring_has_room(&p->ring, len)) {
+		counter_add(&p->ring.slot->blocked, 1);
+		return -EAGAIN;
+	}
+	/* relaxed: spares us a wake we no longer need; a late one is harmless */
+	store_relaxed(&p->ring.slot->wake_armed, 0);
+	return try_claim(p, len, ret);
+}
+
 /* Claims a record for len bytes, waiting as timeout_ms says. */
 HOT_INLINE int claim(bus_producer *p, size_t len, int timeout_ms,
                      struct rec_hdr **ret)
@@ -219,7 +246,7 @@ HOT_INLINE int claim(bus_producer *p, size_t len, int timeout_ms,
 		return r;
 	counter_add(&p->ring.slot->full, 1);
 	if (timeout_ms == 0)
-		return -EAGAIN;
+		return p->use_fd ? arm_fd(p, len, ret) : -EAGAIN;
 	return claim_slow(p, len, timeout_ms, ret);
 }
 
@@ -334,4 +361,16 @@ void bus_send_abort(bus_producer *p)
 	/* The consumer may sleep at this record: wake it as a commit does. */
 	if (wait_signal(p->ops, &p->seg.hdr->cons_wait, 1, p->seg.wake_fd))
 		counter_add(&p->ring.slot->wakes, 1);
+}
+
+int bus_producer_fd(bus_producer *p)
+{
+	int fd;
+
+	if (!p)
+		return -EINVAL;
+	fd = pollwake_bind(&p->seg, p->ring.slot);
+	if (fd >= 0)
+		p->use_fd = true;
+	return fd;
 }

@@ -5,6 +5,7 @@
 
 #include "atomics.h"
 #include "recover.h"
+#include "pollwake.h"
 #include "wait.h"
 
 /* A dead producer's intent that covers the stuck position. */
@@ -191,6 +192,6 @@ uint64_t recover_unconsumed(struct seg *s, const struct wait_ops *ops)
 		n = recover_head(&c, s);
 	seg_unclaim(s, SEG_LOCK_CONSUMER, &h->cons_pid);
 	if (n)
-		wait_signal(ops, &h->full_wait, INT32_MAX, -1);
+		pollwake_signal_full(ops, s);
 	return n;
 }

@@ -22,6 +22,7 @@
 #include "atomics.h"
 #include "ring.h"
 #include "segment.h"
+#include "pollwake.h"
 #include "wait.h"
 
 _Static_assert(sizeof(struct seg_slot) == SEG_LINE, "one slot, one line");
@@ -311,6 +312,7 @@ int seg_view(void *mem, size_t size, struct seg *s, const char **why)
 		.size = size,
 		.fd = -1,
 		.wake_fd = -1,
+		.sock_fd = -1,
 	};
 	memcpy(s->uuid, id.uuid, sizeof(s->uuid));
 	/* Up to its NUL (validated), and zeros after: no stale bytes. */
@@ -520,7 +522,9 @@ void seg_close(struct seg *s)
 		close(s->fd);
 	if (s->wake_fd >= 0)
 		close(s->wake_fd);
-	*s = (struct seg){.fd = -1, .wake_fd = -1};
+	if (s->sock_fd >= 0)
+		close(s->sock_fd);
+	*s = (struct seg){.fd = -1, .wake_fd = -1, .sock_fd = -1};
 }
 
 static int ofd_lock(int fd, short type, uint64_t which)
@@ -682,7 +686,7 @@ static void set_state(struct seg *s, const struct wait_ops *ops, uint32_t flag)
 	 */
 	fetch_or_sc(&s->hdr->state, flag);
 	wait_signal(ops, &s->hdr->cons_wait, 1, s->wake_fd);
-	wait_signal(ops, &s->hdr->full_wait, INT32_MAX, -1);
+	pollwake_signal_full(ops, s);
 }
 
 void seg_set_deleted(struct seg *s, const struct wait_ops *ops)

@@ -73,11 +73,15 @@ struct seg_slot {
 	_Atomic uint32_t gen;                   /* bumped at each attach */
 	_Atomic uint64_t next_seq;              /* seq of its next message, and
 	                                           so the messages committed */
-	_Atomic uint64_t unused;                /* zero (was a second message count) */
-	_Atomic uint64_t bytes;                 /* payload bytes committed */
-	_Atomic uint64_t full;                  /* sends that found it full */
-	_Atomic uint64_t blocked;               /* sends that slept for space */
-	_Atomic uint64_t wakes;                 /* futex wakes of the consumer */
+	/*
+	 * The name of the producer's wake socket, once it asked for
+	 * bus_producer_fd() (pollwake.h); 0: none.  Was an unused zero word.
+	 */
+	_Atomic uint64_t wake_name;
+	_Atomic uint64_t bytes;   /* payload bytes committed */
+	_Atomic uint64_t full;    /* sends that found it full */
+	_Atomic uint64_t blocked; /* sends that slept for space */
+	_Atomic uint64_t wakes;   /* futex wakes of the consumer */
 	/*
 	 * The claim in progress: [claim_pos, claim_pos + claim_need), set
 	 * before the CAS on the tail and cleared (need 0) after the commit,
@@ -90,6 +94,12 @@ struct seg_slot {
 	 * segment made before it has zero there.
 	 */
 	_Atomic uint64_t aborted;
+	/*
+	 * 1 while the producer waits on its wake socket for room: set before
+	 * it announces on full_wait, taken (set to 0) by the signaller that
+	 * sends it the wake.  In the slot's spare room, as aborted.
+	 */
+	_Atomic uint32_t wake_armed;
 };
 
 /* Written only by the consumer. */
@@ -187,13 +197,20 @@ struct seg {
 	uint8_t uuid[16];
 	char name[BUS_NAME_MAX + 1];
 	size_t size;
-	int fd;      /* -1 for a segment in caller-owned memory */
+	int fd; /* -1 for a segment in caller-owned memory */
 	/*
 	 * The queue's wake FIFO (docs/wait-protocol.md, "Descriptors"), read
 	 * and write, non-blocking; -1 where there is none (a segment not
 	 * attached through busd).  Closed by seg_close().
 	 */
 	int wake_fd;
+	/*
+	 * A datagram socket for the space wake (docs/wait-protocol.md,
+	 * "Descriptors"): a producer's own, bound, once it asked for
+	 * bus_producer_fd(); the consumer's or busd's, unbound, to send from
+	 * once it had to.  -1 until then.  Closed by seg_close().
+	 */
+	int sock_fd;
 	bool mapped; /* unmap on seg_close */
 };
 

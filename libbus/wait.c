@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "atomics.h"
+#include "pollwake.h"
 #include "wait.h"
 
 static int futex_wait(_Atomic uint32_t *w, uint32_t val, uint64_t deadline_ns)
@@ -50,14 +51,17 @@ static void fifo_notify(int fd)
 		;
 }
 
-static void fifo_drain(int fd)
+static bool fifo_drain(int fd)
 {
+	bool any = false;
 	char buf[64];
 	ssize_t n;
 
-	do
+	do {
 		n = read(fd, buf, sizeof(buf));
-	while (n > 0 || (n < 0 && errno == EINTR));
+		any |= n > 0;
+	} while (n > 0 || (n < 0 && errno == EINTR));
+	return any;
 }
 
 static uint64_t mono_now_ns(void)
@@ -74,6 +78,7 @@ const struct wait_ops wait_futex_ops = {
 	.now_ns = mono_now_ns,
 	.notify = fifo_notify,
 	.drain = fifo_drain,
+	.poke = pollwake_poke,
 };
 
 uint32_t wait_prepare(_Atomic uint32_t *w)
@@ -105,8 +110,8 @@ int wait_sleep(const struct wait_ops *ops, _Atomic uint32_t *w, uint32_t val,
 	return ops->wait(w, val, deadline_ns);
 }
 
-bool wait_signal_slow(const struct wait_ops *ops, _Atomic uint32_t *w,
-                      uint32_t v, int n, int wake_fd)
+uint32_t wait_signal_slow(const struct wait_ops *ops, _Atomic uint32_t *w,
+                          uint32_t v, int n, int wake_fd)
 {
 	/*
 	 * Only one signaller needs to change the word; a loser of this CAS
@@ -114,11 +119,11 @@ bool wait_signal_slow(const struct wait_ops *ops, _Atomic uint32_t *w,
 	 * order; relaxed on failure: nothing to order.
 	 */
 	if (!cas_sc(w, &v, (v + WAIT_STEP) & ~(WAIT_SLEEPING | WAIT_POLL)))
-		return false;
+		return 0;
 	ops->wake(w, n);
 	if ((v & WAIT_POLL) && wake_fd >= 0)
 		ops->notify(wake_fd);
-	return true;
+	return v & (WAIT_SLEEPING | WAIT_POLL);
 }
 
 void wait_bump(const struct wait_ops *ops, _Atomic uint32_t *w, int n,

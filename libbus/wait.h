@@ -64,8 +64,16 @@ struct wait_ops {
 	uint64_t (*now_ns)(void);
 	/* Makes the wake descriptor fd readable (writes a byte). */
 	void (*notify)(int fd);
-	/* Empties the wake descriptor fd (reads until it would block). */
-	void (*drain)(int fd);
+	/*
+	 * Empties the wake descriptor fd (reads until it would block);
+	 * returns whether there was anything to read.
+	 */
+	bool (*drain)(int fd);
+	/*
+	 * Sends a wake to the producer socket called name (pollwake.h),
+	 * from *sock, made first if it is -1 (and then kept by the caller).
+	 */
+	void (*poke)(int *sock, uint64_t name);
 };
 
 /*
@@ -97,24 +105,26 @@ int wait_sleep(const struct wait_ops *ops, _Atomic uint32_t *w, uint32_t val,
                uint64_t deadline_ns);
 
 /* Out of line: wait_signal() once a sleeper announced itself. */
-bool wait_signal_slow(const struct wait_ops *ops, _Atomic uint32_t *w,
-                      uint32_t v, int n, int wake_fd);
+uint32_t wait_signal_slow(const struct wait_ops *ops, _Atomic uint32_t *w,
+                          uint32_t v, int n, int wake_fd);
 
 /*
  * After making the condition true with a seq_cst store: wakes up to n
  * sleepers if any announced, and makes wake_fd readable if the waiter
- * waits on it (wake_fd -1: there is none).  Returns true if it made the
- * wake call.  Inline: on a busy queue this one load is all a signaller
- * does.
+ * waits on it (wake_fd -1: there is none, or, for full_wait, the caller
+ * wakes the producers' sockets itself: pollwake.h).  Returns the bits it
+ * took from the word (WAIT_SLEEPING, with WAIT_POLL if a waiter polls):
+ * non-zero when it made the wake call.  Inline: on a busy queue this one
+ * load is all a signaller does.
  */
-static inline bool wait_signal(const struct wait_ops *ops, _Atomic uint32_t *w,
-                               int n, int wake_fd)
+static inline uint32_t wait_signal(const struct wait_ops *ops,
+                                   _Atomic uint32_t *w, int n, int wake_fd)
 {
 	/* seq_cst: ordered after the caller's seq_cst store of the condition */
 	uint32_t v = load_sc(w);
 
 	if (!(v & WAIT_SLEEPING))
-		return false;
+		return 0;
 	return wait_signal_slow(ops, w, v, n, wake_fd);
 }
 

@@ -712,6 +712,20 @@ int e2e_setup(void **state)
 }
 
 /* Removes every file of dir, then dir. */
+/* Whether name is the wake FIFO of one of this busd's segments. */
+static bool wake_fifo_of(const struct e2e *e, const char *name)
+{
+	char base[SEG_SHM_NAME_MAX], q[BUS_NAME_MAX + 1];
+	size_t n = strlen(name), sn = strlen(".wake");
+	uint8_t uuid[16];
+
+	if (n <= sn || n - sn >= sizeof(base) || strcmp(name + n - sn, ".wake") != 0)
+		return false;
+	memcpy(base, name, n - sn);
+	base[n - sn] = '\0';
+	return seg_shm_parse(base, e->instance, q, uuid) == 0;
+}
+
 static void remove_dir(const char *dir)
 {
 	DIR *d = opendir(dir);
@@ -761,6 +775,9 @@ int e2e_teardown(void **state)
 			if (seg_shm_parse(de->d_name, e->instance, q, uuid) == 0) {
 				fprintf(stderr, "e2e: removing leftover segment /dev/shm/%s\n",
 				        de->d_name);
+				unlinkat(dirfd(d), de->d_name, 0);
+			} else if (wake_fifo_of(e, de->d_name)) {
+				/* a queue's wake FIFO: it stays with its queue */
 				unlinkat(dirfd(d), de->d_name, 0);
 			}
 		}

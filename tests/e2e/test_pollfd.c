@@ -18,6 +18,18 @@
  *    new one's descriptor is woken by the next message.
  *  - bare_segment: a handle opened on a bare segment descriptor has no
  *    wake descriptor: -EOPNOTSUPP.
+ *  - producer_poll: a producer's descriptor (bus_producer_fd), armed by a
+ *    send that found the queue full, is not readable until the consumer
+ *    (another process) releases room, then is, and the send succeeds.
+ *  - producers_mixed: two producer processes, of 64-byte and 4 KiB
+ *    messages, each in its own poll loop on a small queue, against a
+ *    consumer that releases in small steps: every message arrives, no
+ *    poll times out (each producer has a socket of its own: one cannot
+ *    swallow the other's wake).
+ *  - producer_deleted: a queue deleted while a producer polls wakes it,
+ *    and its send says -EPIPE.
+ *  - producer_bare: a producer opened on a bare segment has a descriptor
+ *    too (it needs no busd), woken by a consumer opened the same way.
  *  - example_epoll: clients/examples/epoll-consumer on two queues against
  *    four producer processes: every message once, in each producer's
  *    order; then, the queues idle for 2 s, under 20 ms of its CPU time (no
@@ -366,6 +378,207 @@ static void bare_segment(void **state)
 	bus_consumer_close(c);
 }
 
+/* Sends with timeout 0 until the queue is full; returns how many went. */
+static int fill(bus_producer *p, size_t size)
+{
+	static char buf[4096];
+	int n = 0, r;
+
+	while ((r = bus_send(p, 1, buf, size, 0)) == 0)
+		n++;
+	assert_int_equal(r, -EAGAIN);
+	return n;
+}
+
+struct slow_arg {
+	const char *socket;
+	const char *queue;
+	int count;
+};
+
+/* A consumer that waits 200 ms, then receives and releases count. */
+static int slow_consumer(void *arg)
+{
+	const struct slow_arg *a = arg;
+	bus_consumer *c;
+	bus_msg m;
+	bus *b;
+
+	if (bus_open(a->socket, &b) < 0 || bus_consumer_open(b, a->queue, &c) < 0)
+		return 2;
+	e2e_sleep_ms(200);
+	for (int i = 0; i < a->count; i++) {
+		if (bus_recv(c, &m, 5000) < 0)
+			return 3;
+		bus_release(c);
+	}
+	bus_consumer_close(c);
+	bus_close(b);
+	return 0;
+}
+
+static void producer_poll(void **state)
+{
+	struct e2e *e = *state;
+	struct slow_arg a = {e->socket, "pp", 10};
+	bus_producer *p;
+	char byte = 0;
+	pid_t pid;
+	bus *b;
+	int fd;
+
+	e2e_create(e, "pp", "64K");
+	b = e2e_open(e);
+	assert_int_equal(bus_producer_open(b, "pp", &p), 0);
+	fd = bus_producer_fd(p);
+	assert_true(fd >= 0);
+	assert_int_equal(bus_producer_fd(p), fd);
+	assert_true(fill(p, 64) > 100);
+	assert_false(readable(fd, 0));
+	pid = e2e_fork(e, slow_consumer, &a);
+	assert_true(readable(fd, WAIT_S * 1000));
+	assert_int_equal(bus_send(p, 1, &byte, 1, 0), 0);
+	assert_int_equal(e2e_wait(e, pid, WAIT_S), 0);
+	bus_producer_close(p);
+	bus_close(b);
+}
+
+struct loop_arg {
+	const char *socket;
+	const char *queue;
+	int id, count;
+	size_t size;
+};
+
+/* A producer in a poll loop: count messages of size, "pID SEQ" first. */
+static int poll_producer(void *arg)
+{
+	const struct loop_arg *a = arg;
+	static char buf[4096];
+	bus_producer *p;
+	int fd, r;
+	bus *b;
+
+	if (bus_open(a->socket, &b) < 0 || bus_producer_open(b, a->queue, &p) < 0)
+		return 2;
+	fd = bus_producer_fd(p);
+	if (fd < 0)
+		return 3;
+	for (int i = 0; i < a->count;) {
+		int n = snprintf(buf, sizeof(buf), "p%d %d", a->id, i);
+
+		memset(buf + n, 0, a->size - (size_t)n);
+		r = bus_send(p, 1, buf, a->size, 0);
+		if (r == 0) {
+			i++;
+			continue;
+		}
+		if (r != -EAGAIN)
+			return 4;
+		/* A lost wake would leave us here. */
+		if (!readable(fd, WAIT_S * 1000))
+			return 5;
+	}
+	bus_producer_close(p);
+	bus_close(b);
+	return 0;
+}
+
+static void producers_mixed(void **state)
+{
+	struct e2e *e = *state;
+	struct loop_arg a[2] = {
+		{e->socket, "mix", 0, E2E_SCALE(4000, 1000), 64},
+		{e->socket, "mix", 1, E2E_SCALE(4000, 1000), 4096},
+	};
+	int next[2] = {0}, total = a[0].count + a[1].count;
+	bus_consumer *c;
+	pid_t pids[2];
+	bus *b;
+
+	e2e_create(e, "mix", "64K");
+	b = e2e_open(e);
+	assert_int_equal(bus_consumer_open(b, "mix", &c), 0);
+	for (int k = 0; k < 2; k++)
+		pids[k] = e2e_fork(e, poll_producer, &a[k]);
+	for (int got = 0; got < total; got++) {
+		char text[32];
+		bus_msg m;
+		int k, i;
+
+		assert_int_equal(bus_recv(c, &m, WAIT_S * 1000), 0);
+		assert_true(m.len >= 4);
+		memcpy(text, m.data, sizeof(text) - 1);
+		text[sizeof(text) - 1] = '\0';
+		text[strnlen(text, sizeof(text) - 1)] = '\0';
+		assert_true(e2e_parse_pmsg(text, 2, &k, &i));
+		assert_int_equal(m.len, a[k].size);
+		assert_int_equal(i, next[k]);
+		next[k]++;
+		/* Release in small steps, so the producers fill it again. */
+		bus_release(c);
+		if (got % 64 == 63)
+			e2e_sleep_ms(1);
+	}
+	for (int k = 0; k < 2; k++)
+		assert_int_equal(e2e_wait(e, pids[k], WAIT_S), 0);
+	bus_consumer_close(c);
+	bus_close(b);
+}
+
+static void producer_deleted(void **state)
+{
+	struct e2e *e = *state;
+	struct del_arg a = {e->socket, "pdel"};
+	bus_producer *p;
+	char byte = 0;
+	pid_t pid;
+	bus *b;
+	int fd;
+
+	e2e_create(e, "pdel", "64K");
+	b = e2e_open(e);
+	assert_int_equal(bus_producer_open(b, "pdel", &p), 0);
+	fd = bus_producer_fd(p);
+	assert_true(fd >= 0);
+	fill(p, 64);
+	pid = e2e_fork(e, deleter, &a);
+	assert_true(readable(fd, WAIT_S * 1000));
+	assert_int_equal(bus_send(p, 1, &byte, 1, 0), -EPIPE);
+	assert_int_equal(e2e_wait(e, pid, WAIT_S), 0);
+	bus_producer_close(p);
+	bus_close(b);
+}
+
+static void producer_bare(void **state)
+{
+	struct e2e *e = *state;
+	char path[512], byte = 0;
+	bus_producer *p;
+	bus_consumer *c;
+	int sfd, cfd, pfd;
+	bus_msg m;
+
+	e2e_create(e, "pbare", "64K");
+	assert_true(e2e_shm_path(e, "pbare", path, sizeof(path)));
+	sfd = open(path, O_RDWR | O_CLOEXEC);
+	cfd = open(path, O_RDWR | O_CLOEXEC);
+	assert_true(sfd >= 0 && cfd >= 0);
+	assert_int_equal(bus_producer_open_fd(sfd, &p), 0);
+	assert_int_equal(bus_consumer_open_fd(cfd, &c), 0);
+	pfd = bus_producer_fd(p);
+	assert_true(pfd >= 0);
+	assert_int_equal(bus_producer_fd(NULL), -EINVAL);
+	fill(p, 64);
+	assert_false(readable(pfd, 0));
+	assert_int_equal(bus_recv(c, &m, 0), 0);
+	bus_release(c);
+	assert_true(readable(pfd, 1000));
+	assert_int_equal(bus_send(p, 1, &byte, 1, 0), 0);
+	bus_producer_close(p);
+	bus_consumer_close(c);
+}
+
 #define EX_PER E2E_SCALE(5000, 1000)
 
 /* utime + stime of pid, in milliseconds (/proc/PID/stat). */
@@ -380,12 +593,17 @@ static long cpu_ms(pid_t pid)
 	assert_non_null(f);
 	assert_non_null(fgets(buf, sizeof(buf), f));
 	fclose(f);
-	/* After the command's closing parenthesis: state is field 3. */
+	/* After the command's closing parenthesis: state, then 12 fields on. */
 	p = strrchr(buf, ')');
 	assert_non_null(p);
-	assert_int_equal(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-	                        &ut, &st),
-	                 2);
+	p += 2;
+	for (int field = 0; field < 11; field++) {
+		p = strchr(p, ' ');
+		assert_non_null(p);
+		p++;
+	}
+	ut = strtoul(p, &p, 10);
+	st = strtoul(p, NULL, 10);
 	return (long)((ut + st) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
 }
 
@@ -437,12 +655,13 @@ static void example_epoll(void **state)
 	}
 	assert_int_equal(lines, (size_t)NPROD * EX_PER);
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char q[8];
+		char *space = strchr(line, ' ');
 		int k, i;
 
-		assert_int_equal(sscanf(line, "%7s p%d %d", q, &k, &i), 3);
-		assert_true(k >= 0 && k < NPROD);
-		assert_string_equal(q, k % 2 ? "qb" : "qa");
+		assert_non_null(space);
+		*space = '\0';
+		assert_true(e2e_parse_pmsg(space + 1, NPROD, &k, &i));
+		assert_string_equal(line, k % 2 ? "qb" : "qa");
 		assert_int_equal(i, next[k]);
 		next[k]++;
 	}
@@ -466,7 +685,12 @@ static void example_epoll(void **state)
 
 		while ((p = strstr(last + 1, "received: ")))
 			last = p;
-		assert_int_equal(sscanf(last, "received: qa %llu, qb %llu", &na, &nb), 2);
+		char *end;
+
+		assert_int_equal(strncmp(last, "received: qa ", 13), 0);
+		na = strtoull(last + 13, &end, 10);
+		assert_int_equal(strncmp(end, ", qb ", 5), 0);
+		nb = strtoull(end + 5, NULL, 10);
 		assert_int_equal(na + nb, (unsigned long long)NPROD * EX_PER);
 	}
 	e2e_run_free(&r);
@@ -483,8 +707,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(delete_wakes, e2e_setup, e2e_teardown),
 		cmocka_unit_test_setup_teardown(busd_restart, e2e_setup, e2e_teardown),
 		cmocka_unit_test_setup_teardown(consumer_replaced, e2e_setup,
-		                                e2e_teardown),
+	                                        e2e_teardown),
 		cmocka_unit_test_setup_teardown(bare_segment, e2e_setup, e2e_teardown),
+		cmocka_unit_test_setup_teardown(producer_poll, e2e_setup, e2e_teardown),
+		cmocka_unit_test_setup_teardown(producers_mixed, e2e_setup, e2e_teardown),
+		cmocka_unit_test_setup_teardown(producer_deleted, e2e_setup,
+	                                        e2e_teardown),
+		cmocka_unit_test_setup_teardown(producer_bare, e2e_setup, e2e_teardown),
 		cmocka_unit_test_setup_teardown(example_epoll, e2e_setup, e2e_teardown),
 	};
 	const char *why = e2e_precheck();

@@ -72,11 +72,13 @@ static uint64_t pick_size(void)
 static bool wake_fifo(struct e2e *e, const char *name)
 {
 	char base[300], q[BUS_NAME_MAX + 1], path[320];
-	size_t n = strlen(name), sn = strlen(".wake");
+	size_t n = strlen(name), sn = 0;
 	uint8_t uuid[16];
 	struct stat st;
 
-	if (n <= sn || n - sn >= sizeof(base) || strcmp(name + n - sn, ".wake"))
+	if (n > 5 && strcmp(name + n - 5, ".wake") == 0)
+		sn = 5;
+	if (sn == 0 || n - sn >= sizeof(base))
 		return false;
 	memcpy(base, name, n - sn);
 	base[n - sn] = '\0';

@@ -24,6 +24,12 @@
  * by 4.  A consumer waiting on its descriptor may also die there and be
  * replaced (a takeover): the successor finds the dead one's bits in the
  * word and its byte, if any, in the descriptor, and starts again.
+ * Producers likewise wait on full_wait or on a socket of their own
+ * (bus_producer_fd): drain it, set their slot's flag, announce with POLL,
+ * re-check; the consumer's signal, when it took a word with POLL set,
+ * goes through the slots one by one and sends a wake to each flagged
+ * one, taking its flag.  A producer never withdraws an announce (others
+ * may share it); it only drops its own flag when it finds room.
  *
  * spin checks that every process ends (no lost wakeup leaves a process
  * asleep forever: an "invalid end state") and that the consumer received
@@ -31,7 +37,10 @@
  * show the model can fail: -DBROKEN skips the consumer's re-check before
  * the futex wait, -DBROKEN_FD the re-check before the descriptor wait,
  * -DBROKEN_DRAIN drains the descriptor after the announce instead of
- * before (a byte written in between is lost).
+ * before (a byte written in between is lost); -DBROKEN_PFD and
+ * -DBROKEN_PDRAIN do the same two wrongs on the producers' side, and
+ * -DBROKEN_ARM sets a producer's flag after its announce instead of
+ * before (a signaller may see the announce and not the flag).
  */
 #ifndef N
 #define N 2
@@ -51,6 +60,8 @@ byte cw;                /* cons_wait */
 byte fw;                /* full_wait */
 bool cons_asleep;
 byte fifo;              /* bytes in the consumer's descriptor (at most 1 kept) */
+bool pf[N];             /* a wake in producer i's socket */
+bool armed[N];          /* producer i's slot flag: it waits on its socket */
 bool took_over;         /* the consumer died once and was replaced */
 bool prod_asleep[N];
 byte received;
@@ -94,9 +105,21 @@ inline signal_full(v, i) {
 				:: i < N -> prod_asleep[i] = false; i++
 				:: else -> break
 				od
-			:: else -> skip
+			:: else -> v = 0                      /* lost the CAS */
 			fi
-		}
+		};
+		/* The winner, if a poller announced: each armed slot, in turn. */
+		if
+		:: (v & 2) ->
+			i = 0;
+			do
+			:: i < N ->
+				atomic { if :: armed[i] -> armed[i] = false; pf[i] = true :: else -> skip fi };
+				i++
+			:: else -> break
+			od
+		:: else -> skip
+		fi
 	:: else -> skip
 	fi
 }
@@ -119,12 +142,41 @@ claim:
 		};
 		if
 		:: !ok ->
-			atomic { v = fw | 1; fw = fw | 1 };      /* wait_prepare */
 			if
-			:: used < Q -> goto claim                 /* re-check */
-			:: else ->
-				FUTEX_WAIT(fw, v, prod_asleep[id]);
-				goto claim
+			:: true ->
+				/* the futex: bus_send with a timeout */
+				atomic { v = fw | 1; fw = fw | 1 };  /* wait_prepare */
+				if
+				:: used < Q -> goto claim            /* re-check */
+				:: else ->
+					FUTEX_WAIT(fw, v, prod_asleep[id]);
+					goto claim
+				fi
+			:: true ->
+				/* its socket: bus_send(.., 0), then poll */
+#ifndef BROKEN_PDRAIN
+				pf[id] = false;                      /* drain */
+#endif
+#ifdef BROKEN_ARM
+				atomic { v = fw | 3; fw = fw | 3 };  /* announce, POLL */
+				armed[id] = true;                    /* flag after: wrong */
+#else
+				armed[id] = true;                    /* the slot's flag */
+				atomic { v = fw | 3; fw = fw | 3 };  /* announce, POLL */
+#endif
+#ifdef BROKEN_PDRAIN
+				pf[id] = false;
+#endif
+				if
+#ifndef BROKEN_PFD
+				:: used < Q ->                       /* re-check */
+					armed[id] = false;
+					goto claim
+#endif
+				:: else ->
+					pf[id];                      /* readable */
+					goto claim
+				fi
 			fi
 		:: else -> skip
 		fi;

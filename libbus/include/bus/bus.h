@@ -294,6 +294,19 @@ void bus_send_abort(bus_producer *p);
  */
 int bus_producer_set_spin(bus_producer *p, uint32_t spin_ns);
 
+/*
+ * A descriptor for an event loop, owned by the handle (valid until
+ * bus_producer_close(); do not close it, read it or change its flags):
+ * from the first call on, every send with timeout 0 that returns -EAGAIN
+ * (a full queue) arms it, and it becomes readable (POLLIN) once the
+ * consumer releases room, or the queue is deleted or breaks.  Then send
+ * again.  A spurious readable is possible, a missed one is not; producers
+ * of a queue share the descriptor's other end, so one may see another's
+ * wake.  Returns the descriptor, -EOPNOTSUPP for a handle opened with
+ * bus_producer_open_fd(), or -EINVAL.
+ */
+int bus_producer_fd(bus_producer *p);
+
 /* The largest payload the producer's queue accepts, in bytes. */
 size_t bus_producer_max_message(const bus_producer *p);
 
