@@ -61,24 +61,53 @@ bool stamp_tsc_decide(const char *clocksource, const char *cpu_flags);
 /* The slow path of stamp_now(): anchors on the reference clock. */
 uint64_t stamp_anchor(struct stamp_clock *c);
 
+#if STAMP_HAVE_TSC
+/* The stamp d ticks after the anchor (d < limit), never before the last. */
+static inline uint64_t stamp_tsc(struct stamp_clock *c, uint64_t d)
+{
+	/* d < 2^26 and mult < 2^37 (stamp_anchor): no overflow */
+	uint64_t ns = c->ns0 + ((d * c->mult) >> 32);
+
+	if (ns < c->last)
+		ns = c->last;
+	c->last = ns;
+	return ns;
+}
+#endif
+
 static inline uint64_t stamp_now(struct stamp_clock *c)
 {
 #if STAMP_HAVE_TSC
 	if (c->tsc) {
 		uint64_t d = __rdtsc() - c->tsc0;
-		uint64_t ns;
 
 		if (d >= c->limit)
 			return stamp_anchor(c);
-		/* d < 2^26 and mult < 2^37 (stamp_anchor): no overflow */
-		ns = c->ns0 + ((d * c->mult) >> 32);
-		if (ns < c->last)
-			ns = c->last;
-		c->last = ns;
-		return ns;
+		return stamp_tsc(c, d);
 	}
 #endif
 	return c->now_ns();
+}
+
+/*
+ * stamp_now() where it needs no call: returns true and sets *ns from the
+ * TSC, or returns false having changed nothing (then stamp_now()).
+ */
+static inline bool stamp_quick(struct stamp_clock *c, uint64_t *ns)
+{
+#if STAMP_HAVE_TSC
+	if (c->tsc) {
+		uint64_t d = __rdtsc() - c->tsc0;
+
+		if (d >= c->limit)
+			return false;
+		*ns = stamp_tsc(c, d);
+		return true;
+	}
+#endif
+	(void)c;
+	(void)ns;
+	return false;
 }
 
 #endif

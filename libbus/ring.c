@@ -30,8 +30,7 @@ void ring_prod_init(struct ring_prod *p, struct seg *s, uint32_t slot_index)
 /* Returns err with no claim in progress (recover.h reads the intent). */
 static int no_claim(struct ring_prod *p, int err)
 {
-	/* relaxed: only recovery reads it, after our death */
-	store_relaxed(&p->slot->claim_need, 0);
+	ring_claim_forget(p);
 	return err;
 }
 

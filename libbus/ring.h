@@ -239,6 +239,36 @@ static inline int ring_claim(struct ring_prod *p, size_t len, struct rec_hdr **r
 }
 
 /*
+ * ring_claim()'s inline first try alone, for a caller with a slow path of
+ * its own: returns true and sets *ret to the claimed record, or returns
+ * false having claimed nothing, whatever the reason (ring_claim() then
+ * tells).  A lost CAS leaves the intent published: before giving up, the
+ * slow path either claims, which rewrites it, or withdraws it
+ * (ring_claim_forget).
+ */
+HOT_INLINE bool ring_claim_first(struct ring_prod *p, size_t len,
+                                 struct rec_hdr **ret)
+{
+	uint64_t tail, pad;
+
+	if (len > p->max_message)
+		return false;
+	/* relaxed: a guess; the CAS decides */
+	tail = load_relaxed(&p->hdr->tail);
+	if (!ring_claim_try(p, &tail, rec_extent(len), &pad))
+		return false;
+	*ret = ring_claimed(p, tail, pad, len);
+	return true;
+}
+
+/* No claim in progress any more: recovery has no intent to read. */
+static inline void ring_claim_forget(struct ring_prod *p)
+{
+	/* relaxed: only recovery reads it, after our death */
+	store_relaxed(&p->slot->claim_need, 0);
+}
+
+/*
  * Fills the claimed record's header and commits it; the payload must be
  * written.  len must be the length it was claimed with.
  */

@@ -129,6 +129,19 @@ static inline uint32_t wait_signal(const struct wait_ops *ops,
 }
 
 /*
+ * wait_signal()'s load alone, for a caller that makes the slow call
+ * itself (out of its own fast path): returns the word if a sleeper
+ * announced itself, for wait_signal_slow(), else 0.
+ */
+static inline uint32_t wait_signal_pending(_Atomic uint32_t *w)
+{
+	/* seq_cst: as wait_signal() */
+	uint32_t v = load_sc(w);
+
+	return v & WAIT_SLEEPING ? v : 0;
+}
+
+/*
  * Moves w on (keeping its bits) and wakes up to n sleepers, whether or
  * not one announced itself, and makes wake_fd readable (if not -1): a
  * waiter between its announce and its futex wait returns at once, one

@@ -8,15 +8,19 @@
 # the difference of the two instruction totals by 10000, so that set-up,
 # warm-up and exit cancel out.  Prints
 #   instructions per send+receive pair (64 B): X
+# With --loan the messages go through the loan API instead
+# (bus_send_reserve, the payload copied into the record, bus_send_commit),
+# and the line says "(64 B, loan API)".
 # Counts depend on the compiler and build type (say which with the
 # figure).  Under valgrind the clock is read through a system call, not
 # the vDSO, so the two clock reads per pair count only glibc's wrapper.
 #
 # Usage: scripts/callgrind-cost.sh [--build DIR] [--max N] [--size BYTES]
-#                                  [--annotate]
+#                                  [--loan] [--annotate]
 #   --build DIR   meson build directory (default: build)
 #   --max N       exit 1 if the cost is above N instructions
 #   --size BYTES  payload bytes (default 64)
+#   --loan        send through the loan API (bus-cost --loan)
 #   --annotate    also print each function's instructions per pair (self
 #                 and inclusive), from a third run that counts only the
 #                 measured pairs (--toggle-collect)
@@ -25,7 +29,7 @@
 set -euo pipefail
 
 usage() {
-	sed -n '2,24s/^# \{0,1\}//p' "$0"
+	sed -n '2,28s/^# \{0,1\}//p' "$0"
 }
 
 die() {
@@ -38,6 +42,7 @@ build=build
 max=
 size=64
 annotate=0
+loan=()
 small=1000
 large=11000
 
@@ -57,6 +62,10 @@ while (($#)); do
 			;;
 		--annotate)
 			annotate=1
+			shift
+			;;
+		--loan)
+			loan=(--loan)
 			shift
 			;;
 		-h | --help)
@@ -103,7 +112,7 @@ count() {
 	local pairs=$1 out="$tmp/callgrind.$1"
 	shift
 	if ! valgrind --tool=callgrind --callgrind-out-file="$out" "$@" \
-		"$exe" --pairs "$pairs" --size "$size" >"$tmp/log.$pairs" 2>&1; then
+		"$exe" --pairs "$pairs" --size "$size" "${loan[@]}" >"$tmp/log.$pairs" 2>&1; then
 		cat "$tmp/log.$pairs" >&2
 		die "bus-cost --pairs $pairs failed under valgrind"
 	fi
@@ -124,7 +133,9 @@ buildtype=$(grep -o '"name": "buildtype", "value": "[a-z]*"' \
 compiler=$(sed -n 's/^ *"command": "\([^ "]*\).*/\1/p' "$build/compile_commands.json" 2>/dev/null |
 	head -n 1)
 compiler=$("${compiler:-cc}" --version 2>/dev/null | head -n 1 || true)
-echo "instructions per send+receive pair ($size B): $cost"
+label="$size B"
+((${#loan[@]})) && label="$size B, loan API"
+echo "instructions per send+receive pair ($label): $cost"
 echo "  (callgrind totals: $a for $small pairs, $b for $large;" \
 	"$(basename "$build"), buildtype ${buildtype:-unknown}, ${compiler:-unknown compiler})"
 

@@ -115,6 +115,11 @@ static uint32_t flags_at(const struct mem_seg *m, uint64_t idx)
 	return v;
 }
 
+static uint64_t claim_need_of(const struct mem_seg *m)
+{
+	return atomic_load(&m->seg.slots[0].claim_need);
+}
+
 static bool all_zero(const uint8_t *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -296,6 +301,8 @@ static void test_busy(void **state)
 	(void)state;
 	assert_int_equal(bus_send_reserve(p, 16, 0, &buf), 0);
 	pattern(buf, 16, 5);
+	/* The loan's intent, for recovery should we die holding it. */
+	assert_int_equal(claim_need_of(m), 48);
 	assert_int_equal(bus_send(p, 1, &byte, 1, 0), -EBUSY);
 	/* Refused without waiting, whatever the size. */
 	assert_int_equal(bus_send(p, 1, NULL, 0, -1), -EBUSY);
@@ -305,7 +312,11 @@ static void test_busy(void **state)
 	assert_int_equal(bus_send_reserve(p, 1u << 20, 0, &again), -EBUSY);
 	assert_ptr_equal(again, &again);
 	assert_int_equal(tail_of(m), 48);
+	/* Refusals leave the open loan's intent as it was. */
+	assert_int_equal(claim_need_of(m), 48);
+	assert_int_equal(atomic_load(&m->seg.slots[0].claim_pos), 0);
 	assert_int_equal(bus_send_commit(p, 2, 16), 0);
+	assert_int_equal(claim_need_of(m), 0);
 	/* Closed: sending works again. */
 	assert_int_equal(bus_send(p, 1, &byte, 1, 0), 0);
 	assert_int_equal(bus_send_pb(p, 1, &probe.base, 0), 0);
@@ -387,7 +398,9 @@ static void test_full(void **state)
 		assert_int_equal(bus_send_commit(p, 1, 96), 0);
 	}
 	assert_int_equal(bus_send_reserve(p, 96, 0, &buf), -EAGAIN);
+	assert_int_equal(claim_need_of(m), 0); /* no intent left behind */
 	assert_int_equal(bus_send_reserve(p, 96, 1, &buf), -ETIMEDOUT);
+	assert_int_equal(claim_need_of(m), 0);
 	assert_int_equal(atomic_load(&m->seg.slots[0].full), 2);
 	/* No loan was left open. */
 	assert_int_equal(bus_send(p, 1, NULL, 0, 0), -EAGAIN);
@@ -478,6 +491,53 @@ static void test_close_aborts(void **state)
  * least 8, within the ring's end and the tail; else the record is
  * corrupt.  Written by hand, as a hostile producer could.
  */
+/*
+ * A consumer announced itself asleep: each commit, whole or shorter, and
+ * each abort wakes it and counts the wake, as bus_send() does.
+ */
+static void test_commit_wakes(void **state)
+{
+	struct mem_seg *m = seg_new(4096, 0);
+	bus_producer *p = prod_new(m);
+	bus_consumer *c = cons_new(m);
+	_Atomic uint32_t *w = &m->seg.hdr->cons_wait;
+	void *buf = NULL;
+	bus_msg msg;
+
+	(void)state;
+	/* Nobody asleep: no wake. */
+	assert_int_equal(bus_send_reserve(p, 64, 0, &buf), 0);
+	pattern(buf, 64, 1);
+	assert_int_equal(bus_send_commit(p, 1, 64), 0);
+	assert_int_equal(atomic_load(&m->seg.slots[0].wakes), 0);
+	recv_one(c, 1, 64, 1, 0);
+
+	wait_prepare(w);
+	assert_int_equal(bus_send_reserve(p, 64, 0, &buf), 0);
+	pattern(buf, 64, 2);
+	assert_int_equal(bus_send_commit(p, 2, 64), 0);
+	assert_int_equal(atomic_load(&m->seg.slots[0].wakes), 1);
+	assert_int_equal(atomic_load(w) & WAIT_SLEEPING, 0);
+	recv_one(c, 2, 64, 2, 1);
+
+	wait_prepare(w);
+	assert_int_equal(bus_send_reserve(p, 64, 0, &buf), 0);
+	pattern(buf, 40, 3);
+	assert_int_equal(bus_send_commit(p, 3, 40), 0);
+	assert_int_equal(atomic_load(&m->seg.slots[0].wakes), 2);
+	assert_int_equal(atomic_load(w) & WAIT_SLEEPING, 0);
+	recv_one(c, 3, 40, 3, 2);
+
+	wait_prepare(w);
+	assert_int_equal(bus_send_reserve(p, 64, 0, &buf), 0);
+	bus_send_abort(p);
+	assert_int_equal(atomic_load(&m->seg.slots[0].wakes), 3);
+	assert_int_equal(atomic_load(w) & WAIT_SLEEPING, 0);
+
+	assert_int_equal(bus_recv(c, &msg, 0), -EAGAIN);
+	assert_int_equal(claim_need_of(m), 0);
+}
+
 static void test_skip_checked(void **state)
 {
 	static const struct {
@@ -521,6 +581,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_full, let_go),
 		cmocka_unit_test_teardown(test_wrap, let_go),
 		cmocka_unit_test_teardown(test_close_aborts, let_go),
+		cmocka_unit_test_teardown(test_commit_wakes, let_go),
 		cmocka_unit_test_teardown(test_skip_checked, let_go),
 	};
 
