@@ -88,8 +88,9 @@ jq -r '
 	["bus", "shm-spsc-limit", "uds", "pipe", "posix-mq"] as $tr
 	| .results as $r
 	| (["test"] + $tr | @tsv),
-	  ([["tp-16", "1x16 B"], ["tp-64", "1x64 B"], ["tp-1k", "1x1 KiB"],
-	    ["tp-64k", "1x64 KiB"], ["tp-4x64", "4x64 B"]][] as [$t, $name]
+	  ([["tp-16", "1x16 B"], ["tp-64", "1x64 B"], ["tp-64-fd", "1x64 B epoll"],
+	    ["tp-1k", "1x1 KiB"], ["tp-64k", "1x64 KiB"],
+	    ["tp-4x64", "4x64 B"]][] as [$t, $name]
 	   | select(any($r[]; .name == $t and .msgs_per_sec != null))
 	   | [$name] + [$tr[] as $x
 	                 | (first($r[] | select(.name == $t and .transport == $x)
@@ -103,7 +104,7 @@ jq -r '
 	| .results as $r
 	| (["test"] + [$tr[] | (. + " p50", . + " p99")] | @tsv),
 	  ([["lat-spin", "spinning"], ["lat-default", "default wait"],
-	    ["lat-block", "blocking"]][] as [$t, $name]
+	    ["lat-block", "blocking"], ["lat-fd", "descriptor"]][] as [$t, $name]
 	   | select(any($r[]; .name == $t and .p50_ns != null))
 	   | [$name] + [$tr[] as $x
 	                 | (first($r[] | select(.name == $t and .transport == $x)

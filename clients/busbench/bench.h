@@ -42,6 +42,13 @@ enum wait_mode {
 	WAIT_SPIN,    /* busy polling, never sleeps */
 	WAIT_DEFAULT, /* the library's default: a brief spin, then sleep */
 	WAIT_BLOCK,   /* sleeps at once */
+	/*
+	 * bus only: each receiving end is an event loop, receiving with
+	 * timeout 0 and sleeping in epoll_wait on bus_consumer_fd() when the
+	 * queue is empty (queues attached through busd); senders keep the
+	 * library's default wait.
+	 */
+	WAIT_FD,
 };
 
 /* The first bytes of every payload; the smallest payload is this size. */
@@ -68,6 +75,7 @@ struct chan_cfg {
 	uint64_t capacity;   /* ring bytes (bus, shm-spsc-limit) */
 	enum wait_mode wait; /* how its ends wait */
 	const char *socket;  /* bus: attach through busd here (NULL: directly) */
+	bool private_busd;   /* ... a busd this busbench started (bench_busd_*) */
 	bool ping_pong;      /* one of a latency test's two opposite channels */
 };
 
@@ -103,6 +111,7 @@ struct chan {
 	bus_producer *prod;
 	bus_consumer *cons;
 	bus_msg *msgs;   /* bus: batch of received messages */
+	int ep;          /* bus, WAIT_FD: the consumer's epoll instance */
 	uint8_t *buf;    /* copying transports: receive buffer */
 	uint64_t pos;    /* shm-spsc-limit: tail or cursor; futex-limit: value */
 	uint64_t cached; /* shm-spsc-limit: the producer's head, last seen */
@@ -188,6 +197,7 @@ struct run_opts {
 	uint64_t messages;    /* 0: no count limit (throughput: per run; latency: rounds) */
 	uint64_t capacity;
 	const char *socket; /* bus through busd, or NULL */
+	bool private_busd;  /* socket is bench_busd_socket()'s */
 	bool pin;           /* two-process tests: one CPU each */
 };
 
@@ -209,8 +219,8 @@ struct run_result {
  * error).
  */
 int run_throughput(const struct transport *tp, uint32_t producers, size_t size,
-                   const struct run_opts *o, struct run_result *res,
-                   char *err, size_t errn);
+                   enum wait_mode wait, const struct run_opts *o,
+                   struct run_result *res, char *err, size_t errn);
 int run_latency(const struct transport *tp, size_t size, enum wait_mode wait,
                 const struct run_opts *o, struct run_result *res, char *err,
                 size_t errn);
@@ -223,14 +233,49 @@ int run_latency(const struct transport *tp, size_t size, enum wait_mode wait,
 int run_install_signals(void);
 
 /*
- * Kills the current run's processes, removes its shm names and zeromq
- * endpoints; signal-safe.
+ * Kills the current run's processes and a private busd, removes its shm
+ * names and zeromq endpoints; signal-safe.
  */
 void run_emergency_cleanup(void);
 
+/* --- a busd of busbench's own (private_busd.c) --- */
+
+/*
+ * Finds the busd to start: given (--busd), else $BUSD, else the one
+ * built beside busbench (busd/busd of the same build tree), else the
+ * installed one.  Returns 0 with its path in out and *named set when it
+ * was named (--busd, $BUSD); else -ENOENT with the places looked at in
+ * why.
+ */
+int bench_busd_find(const char *given, char *out, size_t n, bool *named,
+                    char *why, size_t whyn);
+
+/*
+ * Starts busd at path on a socket in a new private directory (mode 0700,
+ * under $TMPDIR or /tmp) and waits until it serves.  Returns 0, or a
+ * negative errno with the reason in err (nothing left behind).
+ */
+int bench_busd_start(const char *path, char *err, size_t errn);
+
+/* The socket of the busd started, or NULL. */
+const char *bench_busd_socket(void);
+
+/*
+ * Stops it (SIGTERM, then SIGKILL after a while) and removes its
+ * directory.  Returns 0, or -1 with the reason in err if it did not stop
+ * cleanly.  Does nothing if none was started.
+ */
+int bench_busd_stop(char *err, size_t errn);
+
+/* Kills it at once and removes its socket directory; async-signal-safe. */
+void bench_busd_kill(void);
+
 /* --- the bus transport's names (transport_bus.c) --- */
 
-/* Unlinks the bus segments' names still linked; async-signal-safe. */
+/*
+ * Unlinks the bus segments' names still linked (and, for queues of a
+ * private busd, their wake FIFOs); async-signal-safe.
+ */
 void bus_side_unlink_all(void);
 
 /* --- the zeromq transport's endpoints (transport_zmq.c) --- */

@@ -52,6 +52,9 @@ static const struct test tests[] = {
          "throughput, 1 producer, 16-byte messages"},
 	{"tp-64", TEST_THROUGHPUT, 1, 64, WAIT_DEFAULT,
          "throughput, 1 producer, 64 B"},
+	/* Next to tp-64: the two run round-robin (same_group()). */
+	{"tp-64-fd", TEST_THROUGHPUT, 1, 64, WAIT_FD,
+         "tp-64, the consumer an epoll loop on bus_consumer_fd() (bus)"},
 	{"tp-1k", TEST_THROUGHPUT, 1, 1024, WAIT_DEFAULT,
          "throughput, 1 producer, 1 KiB"},
 	{"tp-64k", TEST_THROUGHPUT, 1, 65536, WAIT_DEFAULT,
@@ -64,6 +67,8 @@ static const struct test tests[] = {
          "ping-pong, the default wait (brief spin, then sleep)"},
 	{"lat-block", TEST_LATENCY, 1, 64, WAIT_BLOCK,
          "ping-pong, both sides sleeping at once (pure blocking)"},
+	{"lat-fd", TEST_LATENCY, 1, 64, WAIT_FD,
+         "ping-pong, both sides sleeping in epoll on bus_consumer_fd() (bus)"},
 };
 #define NTESTS (sizeof(tests) / sizeof(tests[0]))
 
@@ -83,6 +88,7 @@ static const char *const wait_names[] = {
 	[WAIT_SPIN] = "spin",
 	[WAIT_DEFAULT] = "default",
 	[WAIT_BLOCK] = "block",
+	[WAIT_FD] = "fd",
 };
 
 /* --- options --- */
@@ -98,6 +104,8 @@ struct options {
 	unsigned transports; /* bit i: transports[i] */
 	unsigned tests;      /* bit i: tests[i] */
 	const char *socket;
+	const char *busd;      /* --busd: the busd to start for the fd rows */
+	bool own_busd;         /* one was started (set by main) */
 	const char *save_json; /* also write the JSON object here */
 	bool no_pin;
 };
@@ -148,6 +156,11 @@ static void usage(FILE *f)
 	        "  --socket PATH        attach the bus transport through busd at PATH\n"
 	        "                       (it creates and deletes its own queues there)\n"
 	        "                       instead of directly to a segment in /dev/shm\n"
+	        "  --busd PATH          without --socket, the busd to start on a private\n"
+	        "                       socket for the fd rows (tp-64-fd, lat-fd), whose\n"
+	        "                       descriptor needs busd (default: $BUSD, else the\n"
+	        "                       busd built beside busbench, else the installed\n"
+	        "                       one; none found: those rows are skipped)\n"
 	        "  -h, --help           print this help and exit\n"
 	        "  -V, --version        print the version and exit\n"
 	        "\n"
@@ -155,15 +168,18 @@ static void usage(FILE *f)
 	        "and waits as bus does (spins, then sleeps; lat-spin: only spins);\n"
 	        "futex-limit carries no data and only ping-pongs, blocking; uds, pipe,\n"
 	        "posix-mq and zeromq block by nature (zeromq's library default; it has\n"
-	        "no spinning wait).  Rows a system limit rules out (posix-mq above\n"
-	        "msgsize_max) are listed as skipped, and so are zeromq's if busbench\n"
-	        "was built without libzmq.\n"
+	        "no spinning wait); only bus has the fd wait, in which each receiving\n"
+	        "end is an event loop (receive with timeout 0, then epoll_wait on\n"
+	        "bus_consumer_fd()) and senders keep the default wait.  Rows a system\n"
+	        "limit rules out (posix-mq above msgsize_max) are listed as skipped,\n"
+	        "and so are zeromq's if busbench was built without libzmq.\n"
 	        "\n"
 	        "Ratios: this row's figure over the baseline's, round by round (the\n"
-	        "median of the rounds' ratios; rows of one test run round-robin); for\n"
-	        "throughput (msgs/s) higher is better, for latency (p50 round trip)\n"
-	        "lower.  /limit is shm-spsc-limit (futex-limit for lat-block); /uds is\n"
-	        "uds (lat-block for latency rows).\n"
+	        "median of the rounds' ratios; rows of one test run round-robin, and\n"
+	        "tp-64-fd with tp-64); for throughput (msgs/s) higher is better, for\n"
+	        "latency (p50 round trip) lower.  /limit is shm-spsc-limit (tp-64's for\n"
+	        "tp-64-fd; futex-limit for lat-block and lat-fd); /uds is uds (tp-64's\n"
+	        "for tp-64-fd, lat-block for latency rows).\n"
 	        "\n"
 	        "Exit status: 0 every selected row ran or was skipped for a stated\n"
 	        "reason, with positive figures; 1 a run failed or a figure was not\n"
@@ -253,6 +269,7 @@ enum {
 	OPT_TRANSPORT,
 	OPT_TEST,
 	OPT_SOCKET,
+	OPT_BUSD,
 	OPT_NO_PIN,
 	OPT_SAVE_JSON,
 };
@@ -271,6 +288,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"transport", required_argument, NULL, OPT_TRANSPORT},
 		{"test", required_argument, NULL, OPT_TEST},
 		{"socket", required_argument, NULL, OPT_SOCKET},
+		{"busd", required_argument, NULL, OPT_BUSD},
 		{"no-pin", no_argument, NULL, OPT_NO_PIN},
 		{"save-json", required_argument, NULL, OPT_SAVE_JSON},
 		{"help", no_argument, NULL, 'h'},
@@ -353,6 +371,13 @@ static int parse_args(int argc, char **argv, struct options *o)
 			}
 			o->socket = optarg;
 			break;
+		case OPT_BUSD:
+			if (!optarg[0]) {
+				fprintf(stderr, PROG ": --busd: empty path\n");
+				return 2;
+			}
+			o->busd = optarg;
+			break;
 		case OPT_SAVE_JSON:
 			if (!optarg[0]) {
 				fprintf(stderr, PROG ": --save-json: empty path\n");
@@ -413,18 +438,49 @@ static int parse_args(int argc, char **argv, struct options *o)
 struct row {
 	const struct transport *tp;
 	const struct test *t;
-	char skipped[200]; /* non-empty: not run, and why */
-	char error[400];   /* non-empty: a run failed */
-	unsigned runs;     /* runs that succeeded */
+	const char *socket; /* bus: through busd here, or NULL */
+	bool private_busd;  /* ... busbench's own */
+	char skipped[200];  /* non-empty: not run, and why */
+	char error[400];    /* non-empty: a run failed */
+	unsigned runs;      /* runs that succeeded */
 	struct run_result results[MAX_RUNS];
 	struct run_result med;
 };
 
 static bool applies(const struct transport *tp, const struct test *t)
 {
+	bool waits = (tp->waits & (1u << t->wait)) != 0;
+
+	/* Throughput tests use the default wait, but for their variants. */
 	if (t->kind == TEST_THROUGHPUT)
-		return tp->throughput && (t->producers == 1 || tp->multi_producer);
-	return (tp->waits & (1u << t->wait)) != 0;
+		return tp->throughput && (t->producers == 1 || tp->multi_producer) &&
+		       (t->wait == WAIT_DEFAULT || waits);
+	return waits;
+}
+
+/*
+ * Rows of tests a and b run round-robin and compare round by round: one
+ * test; all the latency tests; a throughput test and its variant of
+ * another wait (tp-64 and tp-64-fd).
+ */
+static bool same_group(const struct test *a, const struct test *b)
+{
+	if (a == b)
+		return true;
+	if (a->kind != b->kind)
+		return false;
+	return a->kind == TEST_LATENCY ||
+	       (a->producers == b->producers && a->size == b->size);
+}
+
+/* The default-wait test that a throughput test varies (itself, mostly). */
+static const char *tp_base_name(const struct test *t)
+{
+	for (size_t i = 0; i < NTESTS; i++)
+		if (tests[i].kind == TEST_THROUGHPUT && tests[i].wait == WAIT_DEFAULT &&
+		    tests[i].producers == t->producers && tests[i].size == t->size)
+			return tests[i].name;
+	return t->name;
 }
 
 static size_t row_size(const struct row *r)
@@ -499,15 +555,18 @@ static void progress(const struct row *r, unsigned run, unsigned runs)
 /* Run k of row r; on failure the row keeps the error and runs no more. */
 static void run_once(const struct run_opts *ro, struct row *r, unsigned k)
 {
+	struct run_opts o = *ro;
 	char err[sizeof(r->error) - 40];
 	int rc;
 
+	o.socket = r->socket;
+	o.private_busd = r->private_busd;
 	memset(&r->results[k], 0, sizeof(r->results[k]));
 	if (r->t->kind == TEST_THROUGHPUT)
-		rc = run_throughput(r->tp, r->t->producers, r->t->size, ro,
-		                    &r->results[k], err, sizeof(err));
+		rc = run_throughput(r->tp, r->t->producers, r->t->size, r->t->wait,
+		                    &o, &r->results[k], err, sizeof(err));
 	else
-		rc = run_latency(r->tp, r->t->size, r->t->wait, ro, &r->results[k],
+		rc = run_latency(r->tp, r->t->size, r->t->wait, &o, &r->results[k],
 		                 err, sizeof(err));
 	if (rc < 0)
 		snprintf(r->error, sizeof(r->error), "run %u: %s", k + 1, err);
@@ -591,12 +650,13 @@ static double round_figure(const struct row *r, unsigned k)
 }
 
 /*
- * r's figure over base's.  Rows of one group (a throughput test, or all
- * the latency tests) ran round-robin, so round k of each ran next to the
- * other's: the ratio is the median over rounds of the two rounds' ratio,
- * so that a change of the machine's pace between rounds (the placement of
- * a shared host's vCPUs) does not set one row's median against the
- * other's from another pace.  Rows of different groups: their medians.
+ * r's figure over base's.  Rows of one group (same_group(): a throughput
+ * test and its variants, or all the latency tests) ran round-robin, so
+ * round k of each ran next to the other's: the ratio is the median over
+ * rounds of the two rounds' ratio, so that a change of the machine's pace
+ * between rounds (the placement of a shared host's vCPUs) does not set
+ * one row's median against the other's from another pace.  Rows of
+ * different groups: their medians.
  */
 static double ratio(const struct row *r, const struct row *base)
 {
@@ -604,9 +664,7 @@ static double ratio(const struct row *r, const struct row *base)
 
 	if (!r || !base || !(figure(base) > 0))
 		return NAN;
-	if ((r->t == base->t || (r->t->kind == TEST_LATENCY &&
-	                         base->t->kind == TEST_LATENCY)) &&
-	    r->runs == base->runs) {
+	if (same_group(r->t, base->t) && r->runs == base->runs) {
 		for (unsigned k = 0; k < r->runs; k++) {
 			double b = round_figure(base, k);
 
@@ -623,8 +681,8 @@ static const struct row *limit_base(const struct row *rows, size_t n,
                                     const struct row *r)
 {
 	if (r->t->kind == TEST_THROUGHPUT)
-		return find_row(rows, n, &tp_spsc, r->t->name);
-	if (r->t->wait == WAIT_BLOCK)
+		return find_row(rows, n, &tp_spsc, tp_base_name(r->t));
+	if (r->t->wait == WAIT_BLOCK || r->t->wait == WAIT_FD)
 		return find_row(rows, n, &tp_futex, "lat-block");
 	return find_row(rows, n, &tp_spsc, "lat-spin");
 }
@@ -633,7 +691,7 @@ static const struct row *uds_base(const struct row *rows, size_t n,
                                   const struct row *r)
 {
 	if (r->t->kind == TEST_THROUGHPUT)
-		return find_row(rows, n, &tp_uds, r->t->name);
+		return find_row(rows, n, &tp_uds, tp_base_name(r->t));
 	return find_row(rows, n, &tp_uds, "lat-block");
 }
 
@@ -648,7 +706,7 @@ struct goal {
 	bool percent; /* show as a percentage */
 };
 
-#define NGOALS 13
+#define NGOALS 16
 
 /*
  * The highest bus/limit ratio over the throughput rows both ran: the
@@ -665,7 +723,7 @@ static double worst_vs_limit(const struct row *rows, size_t n)
 		if (r->tp != &tp_bus || r->t->kind != TEST_THROUGHPUT ||
 		    r->t->producers != 1 || find_row(rows, n, &tp_bus, r->t->name) != r)
 			continue;
-		x = ratio(r, find_row(rows, n, &tp_spsc, r->t->name));
+		x = ratio(r, limit_base(rows, n, r));
 		if (!isnan(x) && (isnan(worst) || x > worst))
 			worst = x;
 	}
@@ -681,6 +739,9 @@ static void eval_goals(const struct row *rows, size_t n, struct goal *g)
 	const struct row *spin = find_row(rows, n, &tp_bus, "lat-spin");
 	const struct row *dflt = find_row(rows, n, &tp_bus, "lat-default");
 	const struct row *block = find_row(rows, n, &tp_bus, "lat-block");
+	const struct row *fd64 = find_row(rows, n, &tp_bus, "tp-64-fd");
+	const struct row *fdlat = find_row(rows, n, &tp_bus, "lat-fd");
+	const struct row *futex_block = find_row(rows, n, &tp_futex, "lat-block");
 	double min_share = NAN, futex = NAN;
 
 	if (bus4) {
@@ -693,6 +754,7 @@ static void eval_goals(const struct row *rows, size_t n, struct goal *g)
 		const struct row *r = &rows[i];
 
 		if (r->tp == &tp_bus && r->t->kind == TEST_THROUGHPUT &&
+		    r->t->wait == WAIT_DEFAULT &&
 		    find_row(rows, n, &tp_bus, r->t->name) == r &&
 		    r->med.futex_per_msg >= 0 &&
 		    (isnan(futex) || r->med.futex_per_msg > futex))
@@ -721,8 +783,7 @@ static void eval_goals(const struct row *rows, size_t n, struct goal *g)
 	                     ratio(spin, find_row(rows, n, &tp_spsc, "lat-spin")),
 	                     1.5, true, false, false};
 	g[8] = (struct goal){"latency, pure blocking: bus p50 round trip <= 1.1x futex-limit",
-	                     ratio(block, find_row(rows, n, &tp_futex, "lat-block")),
-	                     1.1, true, false, false};
+	                     ratio(block, futex_block), 1.1, true, false, false};
 	g[9] = (struct goal){"latency, default wait: bus p50 round trip <= 3x bus spinning",
 	                     ratio(dflt, spin), 3, true, false, false};
 	g[10] = (struct goal){"throughput tests: bus futex calls per message < 0.01",
@@ -732,6 +793,14 @@ static void eval_goals(const struct row *rows, size_t n, struct goal *g)
 	g[12] = (struct goal){"loan-API throughput at 64 B >= 95% of bus_send()",
 	                      ratio(find_row(rows, n, &tp_bus_loan, "tp-64"), bus64),
 	                      0.95, false, false, true};
+	g[13] = (struct goal){"latency, descriptor: bus p50 round trip <= 1.15x futex-limit",
+	                      ratio(fdlat, futex_block), 1.15, true, false, false};
+	g[14] = (struct goal){"throughput 64 B, epoll consumer: >= 90% of bus's default wait",
+	                      ratio(fd64, bus64), 0.9, false, false, true};
+	g[15] = (struct goal){"throughput 64 B, epoll consumer: wakes+arms per message < 0.01",
+	                      fd64 && fd64->med.futex_per_msg >= 0 ? fd64->med.futex_per_msg
+	                                                           : NAN,
+	                      0.01, true, true, false};
 }
 
 static int goal_pass(const struct goal *g)
@@ -850,8 +919,10 @@ static void fmt_ratio(char *buf, size_t n, double v)
 
 static void test_label(char *buf, size_t n, const struct test *t)
 {
-	if (t->kind == TEST_THROUGHPUT)
+	if (t->kind == TEST_THROUGHPUT && t->wait == WAIT_DEFAULT)
 		snprintf(buf, n, "throughput");
+	else if (t->kind == TEST_THROUGHPUT)
+		snprintf(buf, n, "throughput/%s", wait_names[t->wait]);
 	else
 		snprintf(buf, n, "latency/%s", wait_names[t->wait]);
 }
@@ -870,9 +941,10 @@ static void print_table(const struct options *o, const struct machine *mc,
 		printf(" or ");
 	if (o->messages_set)
 		printf("%llu messages", (unsigned long long)o->messages);
-	printf(" each; queues of %llu KiB; bus attached %s; %s\n",
+	printf(" each; queues of %llu KiB; bus attached %s%s; %s\n",
 	       (unsigned long long)(o->capacity >> 10),
 	       o->socket ? "through busd" : "directly to its segments",
+	       o->own_busd ? " (fd rows: through a busd of busbench's own)" : "",
 	       o->no_pin ? "no CPU pinning" : "pairs pinned to two CPUs");
 	printf("machine: %s, %ld CPUs, Linux %s %s", mc->cpu, mc->cpus, mc->kernel,
 	       mc->arch);
@@ -926,7 +998,10 @@ static void print_table(const struct options *o, const struct machine *mc,
 	}
 	printf("\nmsgs/s of latency rows: round trips per second.  Ratios: this row's\n"
 	       "msgs/s (throughput) or p50 (latency) over the baseline's: /limit is\n"
-	       "shm-spsc-limit (futex-limit for latency/block), /uds is uds.\n");
+	       "shm-spsc-limit (futex-limit for latency/block and latency/fd), /uds\n"
+	       "is uds; throughput/fd rows against the plain throughput row's.\n"
+	       "futex/msg of fd rows: wake calls (a futex wake and a descriptor\n"
+	       "write) and descriptor arms (each then an epoll_wait), per message.\n");
 	if (any_skipped) {
 		printf("\nskipped:\n");
 		for (size_t i = 0; i < n; i++)
@@ -1009,8 +1084,11 @@ static void print_json(FILE *f, const struct options *o, const struct machine *m
 		fprintf(f, "%llu", (unsigned long long)o->messages);
 	else
 		fprintf(f, "null");
-	fprintf(f, ",\"capacity\":%llu,\"attach\":\"%s\",\"pin\":%s,\"machine\":{\"cpu\":",
+	fprintf(f, ",\"capacity\":%llu,\"attach\":\"%s\",\"attach_fd\":%s,"
+	           "\"pin\":%s,\"machine\":{\"cpu\":",
 	        (unsigned long long)o->capacity, o->socket ? "busd" : "segment",
+	        o->socket ? "\"busd\"" : o->own_busd ? "\"private-busd\""
+	                                             : "null",
 	        o->no_pin ? "false" : "true");
 	json_str(f, mc->cpu);
 	fprintf(f, ",\"cpus\":%ld,\"kernel\":", mc->cpus);
@@ -1033,7 +1111,7 @@ static void print_json(FILE *f, const struct options *o, const struct machine *m
 		        first ? "" : ",", r->tp->name, tput ? "throughput" : "latency",
 		        r->t->name);
 		first = false;
-		if (!tput)
+		if (!tput || r->t->wait != WAIT_DEFAULT)
 			fprintf(f, ",\"wait\":\"%s\"", wait_names[r->t->wait]);
 		fprintf(f, ",\"producers\":%u,\"size\":%zu", r->t->producers, row_size(r));
 		fprintf(f, ",\"msgs_per_sec\":");
@@ -1091,12 +1169,45 @@ static void print_json(FILE *f, const struct options *o, const struct machine *m
 	fprintf(f, "]}\n");
 }
 
+/*
+ * Without --socket, rows that wait on the descriptor need a busd: starts
+ * one if a selected row needs it (o->own_busd).  Returns 0, or -1 with
+ * the reason in why, *fatal set if busd was found but would not serve
+ * (those rows then fail rather than being skipped).
+ */
+static int start_busd(struct options *o, char *why, size_t n, bool *fatal)
+{
+	char path[4096];
+	bool needed = false, named;
+
+	*fatal = false;
+	if (o->socket)
+		return 0;
+	for (size_t t = 0; t < NTESTS; t++)
+		for (size_t k = 0; k < NTRANSPORTS; k++)
+			if ((o->tests & (1u << t)) && (o->transports & (1u << k)) &&
+			    tests[t].wait == WAIT_FD && applies(transports[k], &tests[t]))
+				needed = true;
+	if (!needed)
+		return 0;
+	if (bench_busd_find(o->busd, path, sizeof(path), &named, why, n) < 0)
+		return -1;
+	if (bench_busd_start(path, why, n) < 0) {
+		*fatal = true;
+		return -1;
+	}
+	o->own_busd = true;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct row *rows;
 	struct options o;
 	struct run_opts ro;
 	struct machine mc;
+	char busd_why[200] = "", err[200];
+	bool busd_fatal = false;
 	size_t n = 0;
 	int rc, status = 0;
 
@@ -1113,6 +1224,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	machine_read(&mc);
+	start_busd(&o, busd_why, sizeof(busd_why), &busd_fatal);
 	ro = (struct run_opts){
 		.duration_ns = o.duration_set ? o.duration_ms * 1000000u : 0,
 		.messages = o.messages_set ? o.messages : 0,
@@ -1130,15 +1242,26 @@ int main(int argc, char **argv)
 
 			if (!(o.transports & (1u << k)) || !applies(transports[k], &tests[t]))
 				continue;
-			*r = (struct row){.tp = transports[k], .t = &tests[t]};
+			*r = (struct row){.tp = transports[k], .t = &tests[t], .socket = o.socket};
+			if (tests[t].wait == WAIT_FD && !o.socket && o.own_busd) {
+				r->socket = bench_busd_socket();
+				r->private_busd = true;
+			}
 			cfg = (struct chan_cfg){
 				.size = tests[t].size,
 				.producers = tests[t].producers,
 				.capacity = o.capacity,
 				.wait = tests[t].wait,
-				.socket = o.socket,
+				.socket = r->socket,
+				.private_busd = r->private_busd,
 			};
-			r->tp->unsupported(&cfg, r->skipped, sizeof(r->skipped));
+			if (tests[t].wait == WAIT_FD && !r->socket && busd_fatal)
+				snprintf(r->error, sizeof(r->error), "starting busd: %s",
+				         busd_why);
+			else if (tests[t].wait == WAIT_FD && !r->socket && busd_why[0])
+				snprintf(r->skipped, sizeof(r->skipped), "%s", busd_why);
+			else
+				r->tp->unsupported(&cfg, r->skipped, sizeof(r->skipped));
 			n++;
 		}
 	}
@@ -1146,19 +1269,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": none of the selected transports runs the "
 		                     "selected tests (see --help)\n");
 		free(rows);
+		bench_busd_stop(err, sizeof(err));
 		return 2;
 	}
 
 	/*
-	 * Each throughput test is a group; the latency tests are one group,
+	 * Each throughput test is a group, with its variants of another wait
+	 * (tp-64-fd, next to it in tests[]); the latency tests are one group,
 	 * since the goals compare figures across them (default wait against
 	 * spinning), and the machine can change between two tests' runs.
 	 */
 	for (size_t i = 0, j; i < n; i = j) {
-		for (j = i; j < n && (rows[j].t == rows[i].t ||
-		                      (rows[j].t->kind == TEST_LATENCY &&
-		                       rows[i].t->kind == TEST_LATENCY));
-		     j++)
+		for (j = i; j < n && same_group(rows[j].t, rows[i].t); j++)
 			;
 		run_test(&o, &ro, &rows[i], j - i);
 	}
@@ -1174,6 +1296,10 @@ int main(int argc, char **argv)
 	if (isatty(STDERR_FILENO))
 		fprintf(stderr, "\r\033[K");
 	mc.psi_end = cpu_pressure();
+	if (bench_busd_stop(err, sizeof(err)) < 0) {
+		fprintf(stderr, PROG ": %s\n", err);
+		status = 1;
+	}
 
 	if (o.json)
 		print_json(stdout, &o, &mc, rows, n);

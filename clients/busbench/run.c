@@ -116,6 +116,7 @@ void chan_init(struct chan *ch, const struct transport *tp,
 		.tx_fd = -1,
 		.rx_fd = -1,
 		.mq = (mqd_t)-1,
+		.ep = -1,
 	};
 }
 
@@ -153,6 +154,7 @@ void run_emergency_cleanup(void)
 			kill(child_pids[i], SIGKILL);
 	bus_side_unlink_all();
 	zmq_side_unlink_all();
+	bench_busd_kill();
 }
 
 static void on_fatal_signal(int sig)
@@ -795,15 +797,16 @@ static void abandon(struct runner *rn)
 }
 
 int run_throughput(const struct transport *tp, uint32_t producers, size_t size,
-                   const struct run_opts *o, struct run_result *res,
-                   char *err, size_t errn)
+                   enum wait_mode wait, const struct run_opts *o,
+                   struct run_result *res, char *err, size_t errn)
 {
 	struct chan_cfg cfg = {
 		.size = size,
 		.producers = producers,
 		.capacity = o->capacity,
-		.wait = WAIT_DEFAULT,
+		.wait = wait,
 		.socket = o->socket,
+		.private_busd = o->private_busd,
 	};
 	struct runner rn = {
 		.o = o,
@@ -857,6 +860,7 @@ int run_latency(const struct transport *tp, size_t size, enum wait_mode wait,
 		.capacity = o->capacity,
 		.wait = wait,
 		.socket = o->socket,
+		.private_busd = o->private_busd,
 		.ping_pong = true,
 	};
 	struct runner rn = {

@@ -22,7 +22,14 @@
  * Waiting: WAIT_SPIN sets both handles' spin to the largest value (4.3 s,
  * far beyond any run's gaps), WAIT_DEFAULT keeps the library's, and
  * WAIT_BLOCK sets it to 0; every send and receive waits forever
- * (timeout -1): a peer that dies is the parent's to notice.
+ * (timeout -1): a peer that dies is the parent's to notice.  WAIT_FD
+ * receives as an event loop does: bus_recv() or bus_recv_batch() with
+ * timeout 0 and, on -EAGAIN (which arms the descriptor), epoll_wait() on
+ * bus_consumer_fd() with no timeout, then again; senders keep the
+ * library's wait.  The descriptor needs a queue busd made, so these rows
+ * always go through busd: --socket's, or one busbench started
+ * (private_busd.c), whose queues' segments and wake FIFOs are registered
+ * for the signal handler as a direct segment's name is.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -45,14 +53,16 @@ struct bus_side {
 	struct seg seg;               /* direct: the parent's mapping */
 	char queue[BUS_NAME_MAX + 1]; /* busd: the queue's name */
 	bus *b;                       /* busd: the parent's connection */
+	int busd_slot[2];             /* private busd: segment, FIFO; or -1 */
 };
 
 /*
  * Names still linked in /dev/shm, for the signal handler: a run has at
- * most two bus channels.  Each path is written before its flag is set.
+ * most two bus channels, each a segment and, with a private busd, a wake
+ * FIFO.  Each path is written before its flag is set.
  */
-#define LINKED_MAX 4
-static char linked_path[LINKED_MAX][96];
+#define LINKED_MAX 8
+static char linked_path[LINKED_MAX][sizeof("/dev/shm") + SEG_SHM_NAME_MAX + 8];
 static volatile sig_atomic_t linked_flag[LINKED_MAX];
 
 static unsigned name_counter;
@@ -68,17 +78,23 @@ void bus_side_unlink_all(void)
 	}
 }
 
-static int name_link(const char *shm_name)
+/* Registers /dev/shm<shm_name><suffix>; returns its slot or -1. */
+static int name_link_suffix(const char *shm_name, const char *suffix)
 {
 	for (int i = 0; i < LINKED_MAX; i++) {
 		if (!linked_flag[i]) {
-			snprintf(linked_path[i], sizeof(linked_path[i]), "/dev/shm%s",
-			         shm_name);
+			snprintf(linked_path[i], sizeof(linked_path[i]), "/dev/shm%s%s",
+			         shm_name, suffix);
 			linked_flag[i] = 1;
 			return i;
 		}
 	}
 	return -1;
+}
+
+static int name_link(const char *shm_name)
+{
+	return name_link_suffix(shm_name, "");
 }
 
 static void name_unlink(struct bus_side *bs)
@@ -94,6 +110,11 @@ static bool bus_unsupported(const struct chan_cfg *cfg, char *why, size_t n)
 {
 	uint32_t max = seg_max_message_for(cfg->capacity);
 
+	if (cfg->wait == WAIT_FD && !cfg->socket) {
+		snprintf(why, n, "the wake descriptor needs a queue attached through "
+		                 "busd (--socket, or a busd busbench can start: --busd)");
+		return true;
+	}
 	if (cfg->size > max) {
 		snprintf(why, n, "a %zu-byte message does not fit a %llu-byte queue "
 		                 "(largest %u; raise --capacity)",
@@ -129,6 +150,15 @@ static int setup_busd(struct chan *ch, struct bus_side *bs)
 		bs->queue[0] = '\0';
 		return r;
 	}
+	if (ch->cfg.private_busd) {
+		char shm[SEG_SHM_NAME_MAX];
+
+		/* The names busd gives the queue's files (docs/wait-protocol.md). */
+		seg_shm_name(shm, seg_instance(ch->cfg.socket), bs->queue, info.uuid,
+		             (uint32_t)geteuid());
+		bs->busd_slot[0] = name_link_suffix(shm, "");
+		bs->busd_slot[1] = name_link_suffix(shm, ".wake");
+	}
 	if (info.max_message < ch->cfg.size)
 		return chan_fail(ch, -EMSGSIZE, "busd made queue %s with messages of "
 		                                "at most %u bytes",
@@ -150,6 +180,7 @@ static int bus_setup(struct chan *ch)
 	if (!bs)
 		return chan_fail(ch, -ENOMEM, "out of memory");
 	bs->name_slot = -1;
+	bs->busd_slot[0] = bs->busd_slot[1] = -1;
 	bs->seg.fd = -1;
 	ch->bus = bs;
 	if (ch->cfg.socket)
@@ -206,8 +237,18 @@ static void bus_teardown(struct chan *ch)
 	if (!bs)
 		return;
 	if (bs->b) {
-		if (bs->queue[0])
-			bus_queue_delete(bs->b, bs->queue);
+		bool deleted = bs->queue[0] && bus_queue_delete(bs->b, bs->queue) == 0;
+
+		/* A private busd's queue that would outlive it: remove its files. */
+		for (int i = 0; i < 2; i++) {
+			int slot = bs->busd_slot[i];
+
+			if (slot < 0)
+				continue;
+			linked_flag[slot] = 0;
+			if (!deleted)
+				unlink(linked_path[slot]);
+		}
 		bus_close(bs->b);
 	}
 	name_unlink(bs);
@@ -256,8 +297,8 @@ static int bus_tx_open(struct chan *ch)
 	}
 	if (r < 0)
 		return chan_fail(ch, r, "attaching a producer: %s", bus_strerror(r));
-	/* WAIT_DEFAULT: whatever the library's handles start with. */
-	if (ch->cfg.wait != WAIT_DEFAULT)
+	/* WAIT_DEFAULT, WAIT_FD: whatever the library's handles start with. */
+	if (ch->cfg.wait == WAIT_SPIN || ch->cfg.wait == WAIT_BLOCK)
 		bus_producer_set_spin(ch->prod, spin_for(ch->cfg.wait));
 	return 0;
 }
@@ -292,6 +333,23 @@ static int bus_loan_send_msg(struct chan *ch, const void *buf, size_t len)
 	return 0;
 }
 
+/* WAIT_FD: an epoll instance watching the consumer's wake descriptor. */
+static int watch_fd(struct chan *ch)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+	int fd = bus_consumer_fd(ch->cons);
+
+	if (fd < 0)
+		return chan_fail(ch, fd, "bus_consumer_fd: %s", bus_strerror(fd));
+	ch->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ch->ep < 0)
+		return chan_fail(ch, -errno, "epoll_create1: %s", strerror(errno));
+	ev.data.fd = fd;
+	if (epoll_ctl(ch->ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return chan_fail(ch, -errno, "epoll_ctl: %s", strerror(errno));
+	return 0;
+}
+
 static int bus_rx_open(struct chan *ch)
 {
 	int fd, r;
@@ -317,6 +375,8 @@ static int bus_rx_open(struct chan *ch)
 	}
 	if (r < 0)
 		return chan_fail(ch, r, "attaching the consumer: %s", bus_strerror(r));
+	if (ch->cfg.wait == WAIT_FD)
+		return watch_fd(ch);
 	if (ch->cfg.wait != WAIT_DEFAULT)
 		bus_consumer_set_spin(ch->cons, spin_for(ch->cfg.wait));
 	return 0;
@@ -324,14 +384,27 @@ static int bus_rx_open(struct chan *ch)
 
 static int bus_recv_msgs(struct chan *ch, struct view *v, int max)
 {
+	/* WAIT_FD: never wait in the library; the loop sleeps in epoll. */
+	int timeout = ch->ep >= 0 ? 0 : -1;
 	int n;
 
-	if (max == 1) {
-		n = bus_recv(ch->cons, &ch->msgs[0], -1);
-		if (n == 0)
-			n = 1;
-	} else {
-		n = bus_recv_batch(ch->cons, ch->msgs, (size_t)max, -1);
+	for (;;) {
+		struct epoll_event ev;
+
+		if (max == 1) {
+			n = bus_recv(ch->cons, &ch->msgs[0], timeout);
+			if (n == 0)
+				n = 1;
+		} else {
+			n = bus_recv_batch(ch->cons, ch->msgs, (size_t)max, timeout);
+		}
+		if (n != -EAGAIN || timeout != 0)
+			break;
+		/* Empty, and the descriptor armed: sleep until it is readable. */
+		while (epoll_wait(ch->ep, &ev, 1, -1) < 0)
+			if (errno != EINTR)
+				return chan_fail(ch, -errno, "epoll_wait: %s",
+				                 strerror(errno));
 	}
 	if (n < 0)
 		return chan_fail(ch, n, "bus_recv: %s", bus_strerror(n));
@@ -355,6 +428,9 @@ static void bus_close_end(struct chan *ch)
 	bus_consumer_close(ch->cons);
 	ch->prod = NULL;
 	ch->cons = NULL;
+	if (ch->ep >= 0)
+		close(ch->ep);
+	ch->ep = -1;
 	free(ch->msgs);
 	ch->msgs = NULL;
 }
@@ -364,7 +440,8 @@ const struct transport tp_bus = {
 	.what = "the bus: bus_send / bus_recv(_batch) + bus_release on a queue segment",
 	.throughput = true,
 	.multi_producer = true,
-	.waits = 1u << WAIT_SPIN | 1u << WAIT_DEFAULT | 1u << WAIT_BLOCK,
+	.waits = 1u << WAIT_SPIN | 1u << WAIT_DEFAULT | 1u << WAIT_BLOCK |
+                 1u << WAIT_FD,
 	.has_size = true,
 	.unsupported = bus_unsupported,
 	.setup = bus_setup,
