@@ -9,7 +9,10 @@
  * racy windows of the protocol reproducible: a wakeup that the protocol
  * could lose shows up here as a timeout or a "would sleep forever".
  * Deletion, a broken queue and the wake after a producer's death take the
- * same table, so they are driven the same way.
+ * same table, so they are driven the same way.  So do the descriptors of
+ * event loops: a "drain" that first lets the test run the other side (as
+ * if it ran between the drain and the announce), and a "notify" and
+ * "poke" that count the writes that would make a descriptor readable.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,6 +34,9 @@ static struct fake {
 	int last_wake_n;
 	void (*before_sleep)(void);
 	bool slept_forever;
+	void (*before_drain)(void);
+	int drains, notifies, pokes;
+	uint64_t last_poke_name;
 } fake;
 
 static int fake_wait(_Atomic uint32_t *w, uint32_t val, uint64_t deadline_ns)
@@ -69,10 +75,38 @@ static uint64_t fake_now(void)
 	return fake.now += 1000;
 }
 
+static void fake_notify(int fd)
+{
+	(void)fd;
+	fake.notifies++;
+}
+
+static bool fake_drain(int fd)
+{
+	void (*hook)(void) = fake.before_drain;
+
+	(void)fd;
+	fake.drains++;
+	fake.before_drain = NULL;
+	if (hook)
+		hook();
+	return false;
+}
+
+static void fake_poke(int *sock, uint64_t name)
+{
+	(void)sock;
+	fake.pokes++;
+	fake.last_poke_name = name;
+}
+
 static const struct wait_ops fake_ops = {
 	.wait = fake_wait,
 	.wake = fake_wake,
 	.now_ns = fake_now,
+	.notify = fake_notify,
+	.drain = fake_drain,
+	.poke = fake_poke,
 };
 
 static struct mem_seg ms;
@@ -462,6 +496,174 @@ static void test_spin_then_sleep(void **state)
 	assert_int_equal(fake.waits, 1);
 }
 
+/* --- descriptors (bus_consumer_fd, bus_producer_fd) --- */
+
+/*
+ * Gives the consumer and the producer the wake descriptor, as busd would
+ * (a pipe stands in for the FIFO; the fake table never touches it), and
+ * has the consumer ask for it.
+ */
+static void consumer_fd_on(void)
+{
+	int p[2];
+
+	assert_int_equal(pipe(p), 0);
+	consumer_seg(cons)->wake_fd = p[0];
+	producer_seg(prod)->wake_fd = p[1];
+	assert_int_equal(bus_consumer_fd(cons), p[0]);
+}
+
+static uint32_t cons_bits(void)
+{
+	return atomic_load(&ms.seg.hdr->cons_wait) & (WAIT_SLEEPING | WAIT_POLL);
+}
+
+/* Armed by a receive that found nothing; the next commit writes once. */
+static void test_fd_arm_then_commit(void **state)
+{
+	bus_msg m;
+
+	(void)state;
+	consumer_fd_on();
+	assert_int_equal(bus_recv(cons, &m, 0), -EAGAIN);
+	assert_int_equal(fake.drains, 1);
+	assert_int_equal(cons_bits(), WAIT_SLEEPING | WAIT_POLL);
+	send_one(7);
+	assert_int_equal(fake.notifies, 1);
+	assert_int_equal(cons_bits(), 0);
+	/* Until the next arm, commits write nothing. */
+	send_one(8);
+	assert_int_equal(fake.notifies, 1);
+	assert_int_equal(recv_one(), 7);
+	assert_int_equal(recv_one(), 8);
+	bus_release(cons);
+	assert_int_equal(fake.waits, 0); /* never the futex */
+}
+
+/* A commit between the drain and the announce: the re-check finds it. */
+static void test_fd_commit_before_announce(void **state)
+{
+	bus_msg m;
+
+	(void)state;
+	consumer_fd_on();
+	fake.before_drain = send_7;
+	assert_int_equal(bus_recv(cons, &m, 0), 0);
+	assert_int_equal(*(const uint32_t *)m.data, 7);
+	bus_release(cons);
+	/* Withdrawn: no bits left for a signaller to pay for. */
+	assert_int_equal(cons_bits(), 0);
+	assert_int_equal(fake.notifies, 0);
+	send_one(8);
+	assert_int_equal(fake.notifies, 0);
+	assert_int_equal(recv_one(), 8);
+	bus_release(cons);
+}
+
+/* A busy queue with a descriptor: no arm, no write, no drain. */
+static void test_fd_busy_no_calls(void **state)
+{
+	(void)state;
+	consumer_fd_on();
+	for (uint32_t i = 0; i < 1000; i++) {
+		send_one(i);
+		assert_int_equal(recv_one(), i);
+		bus_release(cons);
+	}
+	assert_int_equal(fake.drains, 0);
+	assert_int_equal(fake.notifies, 0);
+}
+
+/* Deletion, or a producer's death seen by busd, writes it too. */
+static void test_fd_delete_and_death(void **state)
+{
+	bus_msg m;
+
+	(void)state;
+	consumer_fd_on();
+	assert_int_equal(bus_recv(cons, &m, 0), -EAGAIN);
+	ms.seg.wake_fd = consumer_seg(cons)->wake_fd;
+	seg_wake_consumer(&ms.seg, &fake_ops);
+	assert_int_equal(fake.notifies, 1);
+	assert_int_equal(bus_recv(cons, &m, 0), -EAGAIN);
+	seg_set_deleted(&ms.seg, &fake_ops);
+	ms.seg.wake_fd = -1; /* the consumer's to close */
+	assert_int_equal(fake.notifies, 2);
+	assert_int_equal(bus_recv(cons, &m, 0), -EPIPE);
+}
+
+static void fill_ring(void)
+{
+	uint32_t v = 0;
+
+	while (bus_send(prod, 1, &v, sizeof(v), 0) == 0)
+		v++;
+	assert_true(v > 0);
+}
+
+/* A producer armed on a full queue; the release sends it one wake. */
+static void test_pfd_arm_then_release(void **state)
+{
+	struct seg_slot *slot = &ms.seg.slots[bus_producer_slot(prod)];
+	uint32_t v = 0;
+
+	(void)state;
+	fill_ring();
+	assert_true(bus_producer_fd(prod) >= 0);
+	assert_true(atomic_load(&slot->wake_name) != 0);
+	assert_int_equal(bus_send(prod, 1, &v, sizeof(v), 0), -EAGAIN);
+	assert_int_equal(atomic_load(&slot->wake_armed), 1);
+	assert_true(atomic_load(&ms.seg.hdr->full_wait) & WAIT_POLL);
+	drain_one();
+	assert_int_equal(fake.pokes, 1);
+	assert_int_equal(fake.last_poke_name, atomic_load(&slot->wake_name));
+	assert_int_equal(atomic_load(&slot->wake_armed), 0);
+	/* Taken: the next release sends nothing. */
+	assert_int_equal(bus_send(prod, 1, &v, sizeof(v), 0), 0);
+	drain_one();
+	assert_int_equal(fake.pokes, 1);
+	assert_int_equal(fake.waits, 0);
+}
+
+/* A release between the producer's drain and its announce: it sends. */
+static void test_pfd_release_before_announce(void **state)
+{
+	struct seg_slot *slot = &ms.seg.slots[bus_producer_slot(prod)];
+	uint32_t v = 0;
+
+	(void)state;
+	fill_ring();
+	assert_true(bus_producer_fd(prod) >= 0);
+	fake.before_drain = drain_one;
+	assert_int_equal(bus_send(prod, 1, &v, sizeof(v), 0), 0);
+	/* It found the room itself: its flag is down, nobody pokes it. */
+	assert_int_equal(atomic_load(&slot->wake_armed), 0);
+	assert_int_equal(fake.pokes, 0);
+}
+
+/* Deletion wakes a producer that waits on its socket. */
+static void test_pfd_delete(void **state)
+{
+	uint32_t v = 0;
+
+	(void)state;
+	fill_ring();
+	assert_true(bus_producer_fd(prod) >= 0);
+	assert_int_equal(bus_send(prod, 1, &v, sizeof(v), 0), -EAGAIN);
+	seg_set_deleted(&ms.seg, &fake_ops);
+	assert_int_equal(fake.pokes, 1);
+	assert_int_equal(bus_send(prod, 1, &v, sizeof(v), 0), -EPIPE);
+}
+
+/* A bare in-memory segment has no wake FIFO for its consumer. */
+static void test_fd_none(void **state)
+{
+	(void)state;
+	assert_int_equal(bus_consumer_fd(cons), -EOPNOTSUPP);
+	assert_int_equal(bus_consumer_fd(NULL), -EINVAL);
+	assert_int_equal(bus_producer_fd(NULL), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -483,6 +685,18 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_delete_no_sleeper, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_death_wake_before_sleep, setup,
 	                                        teardown),
+		cmocka_unit_test_setup_teardown(test_fd_arm_then_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fd_commit_before_announce, setup,
+	                                        teardown),
+		cmocka_unit_test_setup_teardown(test_fd_busy_no_calls, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fd_delete_and_death, setup,
+	                                        teardown),
+		cmocka_unit_test_setup_teardown(test_pfd_arm_then_release, setup,
+	                                        teardown),
+		cmocka_unit_test_setup_teardown(test_pfd_release_before_announce, setup,
+	                                        teardown),
+		cmocka_unit_test_setup_teardown(test_pfd_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fd_none, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_death_wake_no_sleeper, setup,
 	                                        teardown),
 	};
