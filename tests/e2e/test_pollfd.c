@@ -30,6 +30,8 @@
  *    and its send says -EPIPE.
  *  - producer_bare: a producer opened on a bare segment has a descriptor
  *    too (it needs no busd), woken by a consumer opened the same way.
+ *  - fifo_private: the wake FIFO beside the segment is a FIFO of busd's
+ *    uid, mode 0600; run as root, a process of another uid cannot open it.
  *  - example_epoll: clients/examples/epoll-consumer on two queues against
  *    four producer processes: every message once, in each producer's
  *    order; then, the queues idle for 2 s, under 20 ms of its CPU time (no
@@ -48,6 +50,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -579,6 +582,37 @@ static void producer_bare(void **state)
 	bus_consumer_close(c);
 }
 
+/* Opens path (the argument) as uid 65534; exits with errno, 0 if opened. */
+static int open_as_other(void *arg)
+{
+	int fd;
+
+	if (setgid(65534) < 0 || setuid(65534) < 0)
+		return 100;
+	fd = open(arg, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	return fd >= 0 ? 0 : errno;
+}
+
+static void fifo_private(void **state)
+{
+	struct e2e *e = *state;
+	char path[512];
+	struct stat st;
+
+	e2e_create(e, "priv", "64K");
+	assert_true(e2e_shm_path(e, "priv", path, sizeof(path) - 8));
+	strcat(path, ".wake");
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISFIFO(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(st.st_uid, geteuid());
+	if (geteuid() != 0) {
+		print_message("fifo_private: not root, the other uid is not tried\n");
+		return;
+	}
+	assert_int_equal(e2e_wait(e, e2e_fork(e, open_as_other, path), WAIT_S), EACCES);
+}
+
 #define EX_PER E2E_SCALE(5000, 1000)
 
 /* utime + stime of pid, in milliseconds (/proc/PID/stat). */
@@ -714,6 +748,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(producer_deleted, e2e_setup,
 	                                        e2e_teardown),
 		cmocka_unit_test_setup_teardown(producer_bare, e2e_setup, e2e_teardown),
+		cmocka_unit_test_setup_teardown(fifo_private, e2e_setup, e2e_teardown),
 		cmocka_unit_test_setup_teardown(example_epoll, e2e_setup, e2e_teardown),
 	};
 	const char *why = e2e_precheck();
