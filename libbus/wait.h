@@ -51,6 +51,7 @@
 #define WAIT_STEP     4u /* the counter above the two bits */
 #define WAIT_FOREVER  UINT64_MAX
 
+/* Every member must be set: a segment's bits decide which are called. */
 struct wait_ops {
 	/*
 	 * Sleeps while *w == val, until woken or CLOCK_MONOTONIC reaches

@@ -83,10 +83,31 @@ static inline void fuzz_wake(_Atomic uint32_t *w, int n)
 	(void)n;
 }
 
+/* Descriptors: a segment's bits may ask for their writes; none is made. */
+static inline void fuzz_notify(int fd)
+{
+	(void)fd;
+}
+
+static inline bool fuzz_drain_fd(int fd)
+{
+	(void)fd;
+	return false;
+}
+
+static inline void fuzz_poke(int *sock, uint64_t name)
+{
+	(void)sock;
+	(void)name;
+}
+
 __attribute__((unused)) static const struct wait_ops fuzz_ops = {
 	.wait = fuzz_wait,
 	.wake = fuzz_wake,
 	.now_ns = fuzz_now_ns,
+	.notify = fuzz_notify,
+	.drain = fuzz_drain_fd,
+	.poke = fuzz_poke,
 };
 
 /*

@@ -259,10 +259,30 @@ static void test_wake(_Atomic uint32_t *w, int n)
 	(void)n;
 }
 
+static void test_notify(int fd)
+{
+	(void)fd;
+}
+
+static bool test_drain(int fd)
+{
+	(void)fd;
+	return false;
+}
+
+static void test_poke(int *sock, uint64_t wake_name)
+{
+	(void)sock;
+	(void)wake_name;
+}
+
 static const struct wait_ops test_ops = {
 	.wait = test_wait,
 	.wake = test_wake,
 	.now_ns = test_now,
+	.notify = test_notify,
+	.drain = test_drain,
+	.poke = test_poke,
 };
 
 /*
