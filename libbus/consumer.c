@@ -182,7 +182,7 @@ static int read_slow(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
 	} while (r == -EAGAIN && c->spin_ns && c->ops->now_ns() < spin_end);
 
 	while (r == -EAGAIN) {
-		uint32_t v = wait_prepare(&h->cons_wait);
+		uint32_t v = wait_prepare_sole(&h->cons_wait);
 		uint64_t until = deadline;
 		enum recover_result rr;
 

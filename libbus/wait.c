@@ -87,6 +87,17 @@ uint32_t wait_prepare(_Atomic uint32_t *w)
 	return fetch_or_sc(w, WAIT_SLEEPING) | WAIT_SLEEPING;
 }
 
+uint32_t wait_prepare_sole(_Atomic uint32_t *w)
+{
+	/* relaxed: only a first guess for the CAS, which orders */
+	uint32_t v = load_relaxed(w);
+
+	/* seq_cst: the announce is ordered before the waiter's re-check */
+	while (!cas_sc(w, &v, (v | WAIT_SLEEPING) & ~WAIT_POLL))
+		;
+	return (v | WAIT_SLEEPING) & ~WAIT_POLL;
+}
+
 uint32_t wait_prepare_poll(_Atomic uint32_t *w)
 {
 	/* seq_cst: the announce is ordered before the waiter's re-check */
@@ -120,7 +131,9 @@ uint32_t wait_signal_slow(const struct wait_ops *ops, _Atomic uint32_t *w,
 	 */
 	if (!cas_sc(w, &v, (v + WAIT_STEP) & ~(WAIT_SLEEPING | WAIT_POLL)))
 		return 0;
-	ops->wake(w, n);
+	/* A sole waiter on the descriptor sleeps on no futex. */
+	if (!(v & WAIT_POLL) || n != 1)
+		ops->wake(w, n);
 	if ((v & WAIT_POLL) && wake_fd >= 0)
 		ops->notify(wake_fd);
 	return v & (WAIT_SLEEPING | WAIT_POLL);

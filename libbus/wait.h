@@ -87,6 +87,14 @@ extern const struct wait_ops wait_futex_ops;
 uint32_t wait_prepare(_Atomic uint32_t *w);
 
 /*
+ * wait_prepare() for a word with a single waiter (cons_wait): also clears
+ * WAIT_POLL, which a waiter that died on the descriptor may have left,
+ * since a signaller that finds WAIT_POLL on such a word writes the
+ * descriptor instead of making the futex wake.
+ */
+uint32_t wait_prepare_sole(_Atomic uint32_t *w);
+
+/*
  * Announces a waiter on w that waits on the wake descriptor, not the
  * futex; the caller has drained the descriptor before (ops->drain).
  * Returns the announced value, for wait_cancel().
@@ -113,7 +121,9 @@ uint32_t wait_signal_slow(const struct wait_ops *ops, _Atomic uint32_t *w,
  * After making the condition true with a seq_cst store: wakes up to n
  * sleepers if any announced, and makes wake_fd readable if the waiter
  * waits on it (wake_fd -1: there is none, or, for full_wait, the caller
- * wakes the producers' sockets itself: pollwake.h).  Returns the bits it
+ * wakes the producers' sockets itself: pollwake.h).  n 1 means a word
+ * with a single waiter (cons_wait): one that waits on the descriptor
+ * waits on nothing else, so the futex wake is skipped.  Returns the bits it
  * took from the word (WAIT_SLEEPING, with WAIT_POLL if a waiter polls):
  * non-zero when it made the wake call.  Inline: on a busy queue this one
  * load is all a signaller does.

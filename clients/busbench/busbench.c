@@ -1000,8 +1000,8 @@ static void print_table(const struct options *o, const struct machine *mc,
 	       "msgs/s (throughput) or p50 (latency) over the baseline's: /limit is\n"
 	       "shm-spsc-limit (futex-limit for latency/block and latency/fd), /uds\n"
 	       "is uds; throughput/fd rows against the plain throughput row's.\n"
-	       "futex/msg of fd rows: wake calls (a futex wake and a descriptor\n"
-	       "write) and descriptor arms (each then an epoll_wait), per message.\n");
+	       "futex/msg of fd rows: wake calls (a descriptor write, no futex\n"
+	       "wake) and descriptor arms (each then an epoll_wait), per message.\n");
 	if (any_skipped) {
 		printf("\nskipped:\n");
 		for (size_t i = 0; i < n; i++)

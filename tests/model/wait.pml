@@ -20,7 +20,7 @@
  * does.  For the descriptor it drains the descriptor, announces with a
  * second bit (POLL, 2) beside the sleep bit, re-checks, and then blocks
  * until the descriptor holds a byte; a signaller that wins the CAS on a
- * word with POLL set also writes a byte.  The word's counter then steps
+ * word with POLL set writes a byte instead of the futex wake.  The word's counter then steps
  * by 4.  A consumer waiting on its descriptor may also die there and be
  * replaced (a takeover): the successor finds the dead one's bits in the
  * word and its byte, if any, in the descriptor, and starts again.
@@ -41,6 +41,12 @@
  * -DBROKEN_PDRAIN do the same two wrongs on the producers' side, and
  * -DBROKEN_ARM sets a producer's flag after its announce instead of
  * before (a signaller may see the announce and not the flag).
+ *
+ * cons_wait has one waiter, so a signaller that finds POLL in it writes
+ * the descriptor and skips the futex wake, which nobody waits on; the
+ * consumer's futex announce therefore clears POLL, which a consumer that
+ * died waiting on its descriptor may have left.  -DBROKEN_STALE keeps it,
+ * and its successor then sleeps on the futex for ever.
  */
 #ifndef N
 #define N 2
@@ -80,10 +86,10 @@ inline signal_cons(v) {
 			if
 			:: cw == v ->
 				cw = (v + 4) & 252;
-				cons_asleep = false;
+				/* One waiter: on the descriptor or on the futex. */
 				if
 				:: (v & 2) -> fifo = 1
-				:: else -> skip
+				:: else -> cons_asleep = false
 				fi
 			:: else -> skip
 			fi
@@ -202,7 +208,11 @@ proctype consumer()
 			if
 			:: true ->
 				/* the futex: bus_recv with a timeout */
-				atomic { v = cw | 1; cw = cw | 1 };   /* wait_prepare */
+#ifdef BROKEN_STALE
+				atomic { v = cw | 1; cw = v };        /* keeps a stale POLL */
+#else
+				atomic { v = (cw | 1) & 253; cw = v }; /* wait_prepare_sole */
+#endif
 #ifdef BROKEN
 				FUTEX_WAIT(cw, v, cons_asleep)
 #else
