@@ -43,6 +43,15 @@ packages=(
 	# busbench lists the zeromq rows as skipped); libzmq5 is its runtime
 	libzmq3-dev
 	libzmq5
+	# the Rust binding (bindings/rust): Debian's rustc and cargo, and the
+	# packaged crates it builds against offline (/usr/share/cargo/registry)
+	rustc
+	cargo
+	librust-libc-dev
+	librust-tokio-dev
+	librust-prost-dev
+	# the Python binding (bindings/python): protobuf messages in its tests
+	python3-protobuf
 )
 
 check_only=0
