@@ -109,6 +109,7 @@ except AttributeError:  # no CPython C API: a ctypes array, cast to bytes
         return memoryview((ctypes.c_char * n).from_address(ptr)).cast("B")
 
 
+_string_at = ctypes.string_at
 _MSG = struct.Struct("@PNIIQQI4x")
 assert _MSG.size == ctypes.sizeof(_lib.bus_msg), "bus_msg layout mismatch"
 
@@ -172,7 +173,9 @@ class Message:
         return self._len
 
     def __bytes__(self):
-        return self.data.tobytes()
+        if self._consumer._gen != self._gen:
+            raise ValueError("message released: its data is gone")
+        return _string_at(self._ptr, self._len) if self._len else b""
 
     def parse(self, message_class):
         """Decodes the payload as a protobuf message of message_class (a
@@ -501,8 +504,11 @@ class Bus:
         h = ctypes.c_void_p()
         rc = _lib.bus_open(path, ctypes.byref(h))
         if rc < 0:
-            raise _error(rc, "connect to busd at %s" % (
-                socket if socket is not None else "the default socket"))
+            where = "connect to busd at %s" % (
+                socket if socket is not None else "the default socket")
+            if -rc in (_errno.ENOENT, _errno.ECONNREFUSED):
+                raise BusError(-rc, where + ": no busd there")
+            raise _error(rc, where)
         self._h = h
 
     def _handle(self):
