@@ -1,0 +1,48 @@
+//! prost messages typed as the C side types them.
+#![cfg(feature = "prost")]
+
+mod common;
+
+use bus_ipc::{type_id, Named, QueueOptions};
+use common::Busd;
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct Order {
+    #[prost(uint64, tag = "1")]
+    id: u64,
+    #[prost(string, tag = "2")]
+    symbol: String,
+    #[prost(int64, tag = "3")]
+    quantity: i64,
+    #[prost(int64, tag = "4")]
+    price_micros: i64,
+}
+
+impl Named for Order {
+    const FULL_NAME: &'static str = "demo.Order";
+}
+
+#[test]
+fn orders_round_trip() {
+    let d = Busd::start();
+    let bus = d.bus();
+    bus.create_queue("pb", &QueueOptions::default()).unwrap();
+    let tx = bus.sender("pb").unwrap();
+    let mut rx = bus.receiver("pb").unwrap();
+    let o = Order {
+        id: 7,
+        symbol: "ACME".into(),
+        quantity: -300,
+        price_micros: 12_750_000,
+    };
+    tx.send_named(&o).unwrap();
+    tx.send_message(&o, "demo.Other").unwrap();
+    let m = rx.recv().unwrap();
+    assert_eq!(m.type_id(), type_id("demo.Order"));
+    assert!(m.is::<Order>());
+    assert_eq!(m.decode_named::<Order>().unwrap(), o);
+    drop(m);
+    let m = rx.recv().unwrap();
+    assert_eq!(m.decode_named::<Order>().unwrap_err().errno(), libc::EBADMSG);
+    assert_eq!(m.decode::<Order>("demo.Other").unwrap(), o);
+}
