@@ -49,7 +49,15 @@ packages=(
 	cargo
 	librust-libc-dev
 	librust-tokio-dev
+	librust-tokio-macros-dev
+	librust-mio-dev
+	librust-socket2-dev
+	librust-num-cpus-dev
+	librust-bytes-dev
+	librust-memchr-dev
+	librust-pin-project-lite-dev
 	librust-prost-dev
+	librust-prost-derive-dev
 	# the Python binding (bindings/python): protobuf messages in its tests
 	python3-protobuf
 )
