@@ -319,12 +319,22 @@ def part1(bus, tmp, producer_c, rust, py, pyenv, env):
                 k[1].poll() is not None for k in kids):
             break
         time.sleep(0.02)
-    check(n == 3, "%d producers attached to the queue at once, want 3", n)
-    t0 = time.monotonic()
-    consumer = spawn([rust["order_consumer"], q, str(3 * COUNT), str(WAIT * 1000)],
-                     env, tmp, "Rust consumer")
-    deadline = time.monotonic() + WAIT * 2
-    outs = {k[0]: finish(k, deadline) for k in kids + [consumer]}
+    try:
+        if n != 3:
+            for k in kids:  # one that failed to start says why
+                if k[1].poll() is not None:
+                    finish(k, time.monotonic())
+        check(n == 3, "%d producers attached to the queue at once, want 3", n)
+        t0 = time.monotonic()
+        kids.append(spawn([rust["order_consumer"], q, str(3 * COUNT),
+                           str(WAIT * 1000)], env, tmp, "Rust consumer"))
+        deadline = time.monotonic() + WAIT * 2
+        outs = {k[0]: finish(k, deadline) for k in kids}
+    finally:
+        for k in kids:  # none outlives a failure
+            if k[1].poll() is None:
+                k[1].kill()
+                k[1].wait()
     elapsed = time.monotonic() - t0
     rows = []
     for line in outs["Rust consumer"].splitlines():

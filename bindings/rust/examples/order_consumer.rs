@@ -39,7 +39,10 @@ fn main() {
     }
     let queue = &args[1];
     let count: u64 = args[2].parse().unwrap_or_else(|_| usage());
-    let timeout: u64 = args.get(3).map_or(Ok(30_000), |t| t.parse()).unwrap_or_else(|_| usage());
+    let timeout: u64 = args
+        .get(3)
+        .map_or(Ok(30_000), |t| t.parse())
+        .unwrap_or_else(|_| usage());
     let mut rx = Bus::open(None)
         .and_then(|bus| bus.receiver(queue))
         .unwrap_or_else(|e| {

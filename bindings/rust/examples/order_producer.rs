@@ -39,7 +39,10 @@ fn main() {
     }
     let queue = &args[1];
     let count: i64 = args[2].parse().unwrap_or_else(|_| usage());
-    let first: u64 = args.get(3).map_or(Ok(1), |f| f.parse()).unwrap_or_else(|_| usage());
+    let first: u64 = args
+        .get(3)
+        .map_or(Ok(1), |f| f.parse())
+        .unwrap_or_else(|_| usage());
     let symbol = args.get(4).map_or("ACME", |s| s.as_str());
     if count < 1 {
         usage();
