@@ -14,7 +14,7 @@
 int main(int argc, char **argv)
 {
 	bus *b;
-	bus_producer *p;
+	bus_producer *p = NULL;
 	char buf[65536];
 	unsigned long size, count;
 	int rc;
@@ -35,7 +35,7 @@ int main(int argc, char **argv)
 		rc = bus_producer_open(b, argv[2], &p);
 		bus_close(b);
 	}
-	if (rc < 0) {
+	if (rc != 0 || !p) {
 		fprintf(stderr, "bench-producer: %s: %s\n", argv[2], bus_strerror(rc));
 		return 1;
 	}

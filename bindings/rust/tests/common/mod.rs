@@ -90,6 +90,15 @@ impl Busd {
 
 impl Drop for Busd {
     fn drop(&mut self) {
+        // busd keeps its queues across restarts: delete them, or their
+        // segments and wake FIFOs would stay in /dev/shm.
+        if let Ok(bus) = Bus::open(Some(&self.socket)) {
+            if let Ok(queues) = bus.list_queues() {
+                for q in queues {
+                    let _ = bus.delete_queue(&q.name);
+                }
+            }
+        }
         unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
