@@ -238,19 +238,49 @@ async def _readable(fd):
 
 # --- handles ----------------------------------------------------------------
 
-class Producer:
+class _Handle:
+    """What Producer, Consumer and Bus share: a libbus handle, closed once
+    (by close(), a with block, or garbage collection)."""
+
+    _what = "handle"
+
+    def _handle(self):
+        if not self._h:
+            raise ValueError("%s is closed" % self._what)
+        return self._h
+
+    def _free(self, h):
+        raise NotImplementedError
+
+    def close(self):
+        """Closes the handle; later calls do nothing."""
+        h, self._h = self._h, None
+        if h:
+            self._free(h)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class Producer(_Handle):
     """A producer attached to one queue (from ``Bus.producer()``).
 
     Not thread-safe: one handle per thread, or a lock."""
 
+    _what = "producer"
+
     def __init__(self, handle, queue):
         self._h = handle
         self.queue = queue
-
-    def _handle(self):
-        if not self._h:
-            raise ValueError("producer is closed")
-        return self._h
 
     def send(self, data, type=0, timeout=None):
         """Sends data (any bytes-like object) as one message of the given
@@ -315,33 +345,21 @@ class Producer:
         """This producer's slot: the ``producer`` of its messages."""
         return _lib.bus_producer_slot(self._handle())
 
-    def close(self):
+    def _free(self, h):
         """Detaches the producer."""
-        h, self._h = self._h, None
-        if h:
-            _lib.bus_producer_close(h)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
+        _lib.bus_producer_close(h)
 
 
 builtin_type = type
 
 
-class Consumer:
+class Consumer(_Handle):
     """The consumer of one queue (from ``Bus.consumer()``).
 
     Received messages keep their space in the ring until released; a
     consumer that holds too much blocks its producers.  Not thread-safe."""
+
+    _what = "consumer"
 
     def __init__(self, handle, queue):
         self._h = handle
@@ -353,10 +371,6 @@ class Consumer:
         self._arr = None
         self._raw = None
 
-    def _handle(self):
-        if not self._h:
-            raise ValueError("consumer is closed")
-        return self._h
 
     def recv(self, timeout=None):
         """Receives the next message.  timeout: seconds; None waits
@@ -438,25 +452,11 @@ class Consumer:
             raise _error(fd, "consumer fd")
         return fd
 
-    def close(self):
+    def _free(self, h):
         """Detaches the consumer.  Messages not released are delivered
         again to the next consumer, flagged redelivered."""
-        h, self._h = self._h, None
-        if h:
-            self._invalidate()
-            _lib.bus_consumer_close(h)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
+        self._invalidate()
+        _lib.bus_consumer_close(h)
 
 
 _STATS_FIELDS = (
@@ -490,13 +490,15 @@ def _info_dict(i):
     }
 
 
-class Bus:
+class Bus(_Handle):
     """A connection to busd.
 
     socket: busd's socket path; None means the default ($BUS_SOCKET, else
     $XDG_RUNTIME_DIR/bus/busd.sock, else /tmp/bus-$UID/busd.sock).
     Producers and consumers opened through it stay usable after close().
     """
+
+    _what = "bus connection"
 
     def __init__(self, socket=None):
         self._h = None
@@ -510,11 +512,6 @@ class Bus:
                 raise BusError(-rc, where + ": no busd there")
             raise _error(rc, where)
         self._h = h
-
-    def _handle(self):
-        if not self._h:
-            raise ValueError("bus connection is closed")
-        return self._h
 
     def _fail(self, rc, what):
         last = _lib.bus_last_error(self._h).decode("utf-8", "replace")
@@ -582,20 +579,6 @@ class Bus:
             raise self._fail(rc, "consumer of queue %s" % name)
         return Consumer(h, name)
 
-    def close(self):
+    def _free(self, h):
         """Closes the connection."""
-        h, self._h = self._h, None
-        if h:
-            _lib.bus_close(h)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
+        _lib.bus_close(h)
