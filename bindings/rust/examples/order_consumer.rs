@@ -5,27 +5,13 @@
 //! Exits 1 if a message is not a demo.Order or does not decode, or if no
 //! message comes for TIMEOUT_MS milliseconds (default 30000).
 
-use bus_ipc::{Bus, Named};
+use bus_ipc::Bus;
 use std::io::Write;
 use std::process::exit;
 use std::time::Duration;
 
-/// demo.Order (clients/examples/demo.proto), as prost-build would generate it.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct Order {
-    #[prost(uint64, tag = "1")]
-    pub id: u64,
-    #[prost(string, tag = "2")]
-    pub symbol: String,
-    #[prost(int64, tag = "3")]
-    pub quantity: i64,
-    #[prost(int64, tag = "4")]
-    pub price_micros: i64,
-}
-
-impl Named for Order {
-    const FULL_NAME: &'static str = "demo.Order";
-}
+mod demo;
+use demo::Order;
 
 fn usage() -> ! {
     eprintln!("usage: order_consumer QUEUE COUNT [TIMEOUT_MS]");

@@ -7,25 +7,11 @@
 //! -100 i for even i, and price_micros 12 500 000 + 250 000 i: the C example
 //! producer's orders, shifted by FIRST_ID - 1.  Prints its producer slot.
 
-use bus_ipc::{Bus, Named, QueueOptions};
+use bus_ipc::{Bus, QueueOptions};
 use std::process::exit;
 
-/// demo.Order (clients/examples/demo.proto), as prost-build would generate it.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct Order {
-    #[prost(uint64, tag = "1")]
-    pub id: u64,
-    #[prost(string, tag = "2")]
-    pub symbol: String,
-    #[prost(int64, tag = "3")]
-    pub quantity: i64,
-    #[prost(int64, tag = "4")]
-    pub price_micros: i64,
-}
-
-impl Named for Order {
-    const FULL_NAME: &'static str = "demo.Order";
-}
+mod demo;
+use demo::Order;
 
 fn usage() -> ! {
     eprintln!("usage: order_producer QUEUE COUNT [FIRST_ID [SYMBOL]]");

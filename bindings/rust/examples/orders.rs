@@ -2,24 +2,10 @@
 //! clients/examples/demo.proto) and decodes them back.
 //! `cargo run --features prost --example orders -- QUEUE [COUNT]`.
 
-use bus_ipc::{Bus, Named, QueueOptions};
+use bus_ipc::{Bus, QueueOptions};
 
-/// demo.Order, as prost-build would generate it.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct Order {
-    #[prost(uint64, tag = "1")]
-    pub id: u64,
-    #[prost(string, tag = "2")]
-    pub symbol: String,
-    #[prost(int64, tag = "3")]
-    pub quantity: i64,
-    #[prost(int64, tag = "4")]
-    pub price_micros: i64,
-}
-
-impl Named for Order {
-    const FULL_NAME: &'static str = "demo.Order";
-}
+mod demo;
+use demo::Order;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();

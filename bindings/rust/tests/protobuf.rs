@@ -3,24 +3,12 @@
 
 mod common;
 
-use bus_ipc::{type_id, Named, QueueOptions};
+use bus_ipc::{type_id, QueueOptions};
 use common::Busd;
 
-#[derive(Clone, PartialEq, prost::Message)]
-struct Order {
-    #[prost(uint64, tag = "1")]
-    id: u64,
-    #[prost(string, tag = "2")]
-    symbol: String,
-    #[prost(int64, tag = "3")]
-    quantity: i64,
-    #[prost(int64, tag = "4")]
-    price_micros: i64,
-}
-
-impl Named for Order {
-    const FULL_NAME: &'static str = "demo.Order";
-}
+#[path = "../examples/demo/mod.rs"]
+mod demo;
+use demo::Order;
 
 #[test]
 fn orders_round_trip() {
