@@ -118,6 +118,19 @@ uint32_t wait_signal_slow(const struct wait_ops *ops, _Atomic uint32_t *w,
                           uint32_t v, int n, int wake_fd);
 
 /*
+ * The load of wait_signal() below, also for a caller that makes the slow call
+ * itself (out of its own fast path): returns the word if a sleeper
+ * announced itself, for wait_signal_slow(), else 0.
+ */
+static inline uint32_t wait_signal_pending(_Atomic uint32_t *w)
+{
+	/* seq_cst: ordered after the caller's seq_cst store of the condition */
+	uint32_t v = load_sc(w);
+
+	return v & WAIT_SLEEPING ? v : 0;
+}
+
+/*
  * After making the condition true with a seq_cst store: wakes up to n
  * sleepers if any announced, and makes wake_fd readable if the waiter
  * waits on it (wake_fd -1: there is none, or, for full_wait, the caller
@@ -131,25 +144,9 @@ uint32_t wait_signal_slow(const struct wait_ops *ops, _Atomic uint32_t *w,
 static inline uint32_t wait_signal(const struct wait_ops *ops,
                                    _Atomic uint32_t *w, int n, int wake_fd)
 {
-	/* seq_cst: ordered after the caller's seq_cst store of the condition */
-	uint32_t v = load_sc(w);
+	uint32_t v = wait_signal_pending(w);
 
-	if (!(v & WAIT_SLEEPING))
-		return 0;
-	return wait_signal_slow(ops, w, v, n, wake_fd);
-}
-
-/*
- * wait_signal()'s load alone, for a caller that makes the slow call
- * itself (out of its own fast path): returns the word if a sleeper
- * announced itself, for wait_signal_slow(), else 0.
- */
-static inline uint32_t wait_signal_pending(_Atomic uint32_t *w)
-{
-	/* seq_cst: as wait_signal() */
-	uint32_t v = load_sc(w);
-
-	return v & WAIT_SLEEPING ? v : 0;
+	return v ? wait_signal_slow(ops, w, v, n, wake_fd) : 0;
 }
 
 /*
