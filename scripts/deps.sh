@@ -60,6 +60,10 @@ packages=(
 	librust-prost-derive-dev
 	# the Python binding (bindings/python): protobuf messages in its tests
 	python3-protobuf
+	# busbridge (clients/busbridge): the NATS C client, and the JetStream
+	# server its tests and benchmark start on loopback ports
+	libnats-dev
+	nats-server
 )
 
 check_only=0
