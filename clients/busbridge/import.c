@@ -320,7 +320,8 @@ static int send_one(struct import_state *im, struct batch *bt, uint64_t seq)
 
 /*
  * One fetched message: skipped if committed already, else sent, its
- * position stored, then acked.  Returns 0, or -1 if told to stop.
+ * position stored, then acked.  Returns 0, -1 if told to stop, or -2
+ * if the message cannot be placed in the stream (no metadata).
  */
 static int handle(struct import_state *im, struct batch *bt)
 {
@@ -330,11 +331,17 @@ static int handle(struct import_state *im, struct batch *bt)
 	uint64_t seq;
 
 	if (natsMsg_GetMetaData(&meta, m) != NATS_OK || !meta) {
+		/*
+		 * Not one to step over: committing the ones behind it would
+		 * move L past it, and its redelivery would then be skipped.
+		 * Connect again, and the consumer starts at L + 1 once more.
+		 */
 		stat_add(&st->errors, 1);
 		route_log(im->r, LOG_LEVEL_ERROR, "bad_message", "a fetched message has no "
-		                                                 "JetStream metadata: left unacked",
+		                                                 "JetStream metadata: fetching "
+		                                                 "again from the last commit",
 		          NULL);
-		return 0;
+		return -2;
 	}
 	seq = meta->Sequence.Stream;
 	stat_add(&st->redeliveries, meta->NumDelivered > 1);
@@ -362,6 +369,7 @@ static void import_batch(struct import_state *im)
 {
 	struct batch bt = {.progress_ns = bridge_now_ns()};
 	jsErrCode jerr = 0;
+	int rc = 0;
 	char why[512];
 	natsStatus s = natsSubscription_Fetch(&bt.list, im->sub, (int)im->r->cfg->batch,
 	                                      FETCH_TIMEOUT_MS, &jerr);
@@ -378,11 +386,14 @@ static void import_batch(struct import_state *im)
 	natsconn_ok(&im->conn);
 	stat_set(&im->r->st->in_flight, (uint64_t)bt.list.Count);
 	for (; bt.next < bt.list.Count; bt.next++) {
-		if (handle(im, &bt) < 0)
+		rc = handle(im, &bt);
+		if (rc < 0)
 			break;
 		stat_sub(&im->r->st->in_flight, 1);
 	}
 	natsMsgList_Destroy(&bt.list);
+	if (rc == -2)
+		disconnect(im, "a message without JetStream metadata");
 	stat_set(&im->r->st->in_flight, 0);
 }
 
