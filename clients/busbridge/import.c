@@ -59,7 +59,6 @@ struct import_state {
 	struct route *r;
 	struct natsconn conn;
 	natsSubscription *sub;
-	bool known; /* the position file governs (it existed, or was written) */
 	bus_producer *p;
 	int local_err; /* the attach failure logged last, 0: none */
 	struct backoff local_bo;
@@ -128,11 +127,14 @@ static int adopt_durable(struct import_state *im, char *why, size_t n)
 		         natsconn_error(s), (int)jerr);
 		return -1;
 	}
-	seq_store(r->seq, ci->AckFloor.Stream);
-	seq_sync(r->seq, true);
-	route_log(r, LOG_LEVEL_INFO, "durable_adopted", "no position file: starting "
-	                                                "after what the durable acked",
-	          "last_seq=%" PRIu64, ci->AckFloor.Stream);
+	if (ci->AckFloor.Stream > 0) {
+		seq_store(r->seq, ci->AckFloor.Stream);
+		seq_sync(r->seq, true);
+		route_log(r, LOG_LEVEL_INFO, "durable_adopted", "nothing committed yet: "
+		                                                "starting after what the "
+		                                                "durable acked",
+		          "last_seq=%" PRIu64, ci->AckFloor.Stream);
+	}
 	jsConsumerInfo_Destroy(ci);
 	return 0;
 }
@@ -180,9 +182,14 @@ static int subscribe(struct import_state *im, char *why, size_t n)
 	jsErrCode jerr = 0;
 	natsStatus s;
 
-	if (!im->known && seq_last(r->seq) == 0 && adopt_durable(im, why, n) < 0)
+	/*
+	 * Nothing committed by us yet: a durable's acks can only be another
+	 * importer's (we ack only after recording a commit), so start after
+	 * them.  Also when the position file exists at 0, which a busbridge
+	 * killed before its first connection leaves.
+	 */
+	if (seq_last(r->seq) == 0 && adopt_durable(im, why, n) < 0)
 		return -1;
-	im->known = true;
 	if (make_consumer(im, seq_last(r->seq), why, n) < 0)
 		return -1;
 	jsSubOptions_Init(&so);
@@ -412,7 +419,7 @@ static void shut_down(struct import_state *im)
 void *import_run(void *arg)
 {
 	struct route *r = arg;
-	struct import_state im = {.r = r, .known = r->seq->existed};
+	struct import_state im = {.r = r};
 
 	natsconn_init(&im.conn, r, NULL, IMPORT_SEND_ASAP);
 	backoff_reset(&im.local_bo);
