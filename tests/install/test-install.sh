@@ -91,27 +91,38 @@ map_paths() {
 	printf '%s\n' "${out[@]}"
 }
 
-test_unit_verify() {
-	local unit="$BUILD_ROOT/busd/busd.service" copy="$tmp/busd.service"
-	local busd="$BUILD_ROOT/busd/busd" out
+# verify_unit UNIT PROGRAM EXAMPLE: the unit from the build tree, run
+# with the program built here and the example config, passes verify.
+verify_unit() {
+	local unit=$1 prog=$2 example=$3 copy out
 
+	copy="$tmp/$(basename "$unit")"
 	[[ -f "$unit" ]] || fail "the build made no $unit"
-	# Accepted by the busd in the build tree, with the example config.
-	sed -e "s|^\(ExecStart[A-Za-z]*=\)[^ ]*|\1$busd|" \
-	    -e "s|--config [^ ]*|--config $SOURCE_ROOT/busd/busd.conf.example|" \
+	sed -e "s|^\(ExecStart[A-Za-z]*=\)[^ ]*|\1$prog|" \
+	    -e "s|--config [^ ]*|--config $example|" \
 	    "$unit" >"$copy"
+	# verify exits 0 on settings it ignores, so any word from it fails.
+	if ! out=$(systemd-analyze verify --man=no "$copy" 2>&1) ||
+	   [[ -n "$out" ]]; then
+		fail "systemd-analyze verify $(basename "$unit"):
+$out"
+	fi
+	echo "ok: systemd-analyze verify accepts $(basename "$unit")"
+}
+
+test_unit_verify() {
 	if ! command -v systemd-analyze >/dev/null; then
 		echo "SKIP: systemd-analyze is not installed (package systemd):" \
 		     "cannot verify busd.service"
 		exit 77
 	fi
-	# verify exits 0 on settings it ignores, so any word from it fails.
-	if ! out=$(systemd-analyze verify --man=no "$copy" 2>&1) ||
-	   [[ -n "$out" ]]; then
-		fail "systemd-analyze verify busd.service:
-$out"
+	verify_unit "$BUILD_ROOT/busd/busd.service" "$BUILD_ROOT/busd/busd" \
+		"$SOURCE_ROOT/busd/busd.conf.example"
+	# busbridge is built where libnats is (BUSBRIDGE is set then).
+	if [[ -n "${BUSBRIDGE:-}" ]]; then
+		verify_unit "$BUILD_ROOT/clients/busbridge/busbridge.service" \
+			"$BUSBRIDGE" "$SOURCE_ROOT/clients/busbridge/busbridge.conf.example"
 	fi
-	echo "ok: systemd-analyze verify accepts busd.service"
 }
 
 # --- outside ---
@@ -143,6 +154,18 @@ check_files() {
 	if [[ "$UNITDIR" != no ]]; then
 		[[ -f "$dest$UNITDIR/busd.service" ]] ||
 			fail "not installed: $UNITDIR/busd.service"
+	fi
+	if [[ -n "${BUSBRIDGE:-}" ]]; then
+		[[ -x "$dest$SBINDIR/busbridge" ]] || fail "not installed: $SBINDIR/busbridge"
+		f="$DATADIR/doc/bus/busbridge.conf.example"
+		[[ -f "$dest$f" ]] || fail "not installed: $f"
+		"$dest$SBINDIR/busbridge" --check-config --config "$dest$f" \
+			--state-dir "$tmp/bridge-state" >/dev/null ||
+			fail "the installed busbridge refuses the installed example config"
+		if [[ "$UNITDIR" != no ]]; then
+			[[ -f "$dest$UNITDIR/busbridge.service" ]] ||
+				fail "not installed: $UNITDIR/busbridge.service"
+		fi
 	fi
 	echo "ok: every file installed"
 }
