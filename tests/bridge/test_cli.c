@@ -132,8 +132,8 @@ static void bad_usage(void **state)
 	};
 	char never[400];
 
-	memset(long_subject, 'x', sizeof(long_subject) - 1);
-	memcpy(long_subject, "q:", 2); /* subject of 297 characters */
+	/* q: and a subject of 297 characters, 255 at most */
+	snprintf(long_subject, sizeof(long_subject), "q:%0297d", 0);
 	snprintf(never, sizeof(never), "%s/never", n->dir);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *args[16] = {"--state-dir", never, "--nats", DEAD_NATS};
