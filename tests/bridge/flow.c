@@ -242,8 +242,9 @@ static int consume_batch(const struct flow *f, bus_consumer *c, int log)
 		return 23;
 	}
 	atomic_fetch_add(&f->sh->logged, (uint64_t)got);
-	if (f->delay_us)
-		e2e_sleep_ms((unsigned)((uint64_t)f->delay_us * (uint64_t)got / 1000u));
+	if (f->delay_us || f->hold_ms)
+		e2e_sleep_ms(f->hold_ms +
+		             (unsigned)((uint64_t)f->delay_us * (uint64_t)got / 1000u));
 	bus_release(c);
 	return 0;
 }

@@ -55,6 +55,7 @@ struct flow {
 	unsigned rate;                /* per producer per second; 0: no limit */
 	size_t max_len;               /* payloads of FLOW_HDR_LEN..max_len bytes */
 	unsigned delay_us;            /* consumer: pause per message */
+	unsigned hold_ms;             /* consumer: pause per batch, holding it */
 	int deadline_s;               /* children give up after this long */
 	char log_path[300];           /* the consumer's log */
 };
