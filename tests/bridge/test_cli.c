@@ -9,17 +9,23 @@
  *  - check_config: settings and routes printed (default durable spelled
  *    as the brief says), exit 0, nothing created or connected to; a
  *    config file's routes add to the command line's; a bad file line is
- *    reported as FILE:LINE with exit 1.
+ *    reported as FILE:LINE with exit 1; the printed settings, read back
+ *    as a config file, give the same settings.
  *  - one_per_state_dir: a second busbridge on a state directory in use
  *    is refused (exit 1, saying so); SIGTERM stops the first, waiting for
  *    NATS, with exit 0.
+ *  - dup_window_short: a stream whose duplicate window is shorter than
+ *    --dup-window gets a warning (kill safety depends on it), and the
+ *    second bridge's subject is added to it all the same.
  *  - stats_outputs: after traffic, --stats as a table, --json and
  *    --prometheus (families declared, counters _total, the route's
  *    labels and values); after the stop the last figures, marked stopped.
  *  - corrupt_stats: a stats file is untrusted input: truncated, bad
- *    magic or version, route counts that do not fit, not a regular file,
+ *    magic or version, route counts that do not fit, a directory,
  *    strings without their NUL: refused with exit 1 (or printed within
- *    the fields' bounds), never a crash or a hang.
+ *    the fields' bounds), never a crash.
+ *  - stats_fifo: a FIFO for the stats file is refused and a FIFO for the
+ *    lock file ignored, without hanging on either.
  *  - bad_seq_file: an import-*.seq state file with a bad magic or size
  *    is refused (exit 1, naming it) and left as it was, not reset.
  */
@@ -154,6 +160,49 @@ static void bad_usage(void **state)
 	}
 }
 
+/* The text without its comment lines. */
+static char *uncommented(const char *text)
+{
+	char *out = calloc(1, strlen(text) + 1), *o = out;
+
+	assert_non_null(out);
+	for (const char *p = text; *p;) {
+		const char *end = strchr(p, '\n');
+		size_t len = end ? (size_t)(end - p + 1) : strlen(p);
+
+		if (*p != '#') {
+			memcpy(o, p, len);
+			o += len;
+		}
+		p += len;
+	}
+	return out;
+}
+
+/*
+ * --check-config prints the settings as a config file: read back, it
+ * gives the same settings.
+ */
+static void round_trip(struct nenv *n, const char *printed)
+{
+	char conf[400];
+	struct e2e_run r;
+	char *a, *b;
+
+	snprintf(conf, sizeof(conf), "%s/printed.conf", n->dir);
+	e2e_write_file(conf, printed);
+	nenv_run(n, &r, RUN_S, "--check-config", "--config", conf, NULL);
+	if (r.status != 0)
+		fail_msg("--check-config on its own output: status %d: %s", r.status, r.err);
+	a = uncommented(printed);
+	b = uncommented(r.out);
+	if (strcmp(a, b) != 0)
+		fail_msg("--check-config's output read back differs:\n%s\n---\n%s", a, b);
+	free(a);
+	free(b);
+	e2e_run_free(&r);
+}
+
 static void check_config(void **state)
 {
 	struct nenv *n = *state;
@@ -184,7 +233,7 @@ static void check_config(void **state)
 	         DEAD_NATS, never);
 	e2e_write_file(conf, text);
 	nenv_run(n, &r, RUN_S, "--check-config", "--config", conf, "--export",
-	         "fromcli:bus.cli", NULL);
+	         "fromcli:bus.cli", "--window", "20", NULL);
 	if (r.status != 0)
 		fail_msg("--check-config --config: status %d: %s", r.status, r.err);
 	for (const char *const *w = (const char *const[]){"fromfile", "bus.file", "tofile",
@@ -192,8 +241,12 @@ static void check_config(void **state)
 	     *w; w++)
 		if (!strstr(r.out, *w))
 			fail_msg("--check-config does not print %s:\n%s", *w, r.out);
-	e2e_run_free(&r);
+	/* the command line's scalar wins over the file's */
+	assert_non_null(strstr(r.out, "\nwindow 20\n"));
+	assert_null(strstr(r.out, "window 16"));
 	assert_int_equal(access(never, F_OK), -1);
+	round_trip(n, r.out);
+	e2e_run_free(&r);
 
 	/* a bad line: FILE:LINE and exit 1 */
 	e2e_write_file(conf, "# comment\nexport fromfile bus.file\nexport lonely\n");
@@ -250,6 +303,36 @@ static void one_per_state_dir(void **state)
 	assert_non_null(strstr(r.out, "bus.q"));
 	assert_non_null(strstr(r.out, "stopped"));
 	e2e_run_free(&r);
+}
+
+/*
+ * A stream made by one busbridge with a 5 s duplicate window: a second
+ * one, wanting the default 120 s, warns that its kill safety depends on a
+ * longer window, and still adds its subject to the stream.
+ */
+static void dup_window_short(void **state)
+{
+	struct nenv *n = *state;
+	struct nenv_bridge *one, *two;
+
+	nenv_nats_start(n);
+	nenv_queue(n->a, "q1", 0);
+	nenv_queue(n->a, "q2", 0);
+	one = nenv_bridge_new(n, n->a, "short", "--dup-window", "5", "--export", "q1:bus.one",
+	                      NULL);
+	nenv_bridge_start(n, one);
+	nenv_bridge_wait_up(n, one, WAIT_MS);
+	assert_int_equal(nenv_bridge_log_count(one, "event=dup_window_short", NULL), 0);
+
+	two = nenv_bridge_new(n, n->a, "default", "--export", "q2:bus.two", NULL);
+	nenv_bridge_start(n, two);
+	nenv_bridge_wait_up(n, two, WAIT_MS);
+	if (nenv_bridge_log_count(two, "event=dup_window_short", "duplicates_s=5") < 1) {
+		nenv_dump_logs(n);
+		fail_msg("no dup_window_short warning for a 5 s window");
+	}
+	assert_int_equal(nenv_bridge_stop(n, two), 0);
+	assert_int_equal(nenv_bridge_stop(n, one), 0);
 }
 
 /* --- stats outputs --- */
@@ -554,12 +637,7 @@ static void corrupt_stats(void **state)
 		stats_refused(n, dir, "strings without a NUL", true);
 	}
 
-	/* not a regular file: a FIFO must not hang it, a directory not fool it */
-	snprintf(dir, sizeof(dir), "%s/corrupt-%zu", n->dir, k++);
-	assert_int_equal(mkdir(dir, 0700), 0);
-	snprintf(path, sizeof(path), "%s/stats", dir);
-	assert_int_equal(mkfifo(path, 0600), 0);
-	stats_refused(n, dir, "a FIFO for a file", false);
+	/* not a regular file: a directory must not fool it */
 	snprintf(dir, sizeof(dir), "%s/corrupt-%zu", n->dir, k++);
 	assert_int_equal(mkdir(dir, 0700), 0);
 	snprintf(path, sizeof(path), "%s/stats", dir);
@@ -570,6 +648,38 @@ static void corrupt_stats(void **state)
 	snprintf(dir, sizeof(dir), "%s/corrupt-%zu", n->dir, k++);
 	assert_int_equal(mkdir(dir, 0700), 0);
 	stats_refused(n, dir, "no file", false);
+	free(orig);
+}
+
+/*
+ * FIFOs where --stats expects its files: opening one to read waits for a
+ * writer, forever.  A stats file that is one must be refused, a lock file
+ * that is one must not stop --stats from printing.
+ */
+static void stats_fifo(void **state)
+{
+	struct nenv *n = *state;
+	size_t len;
+	char *orig = real_stats(n, &len);
+	char dir[400], path[460];
+	struct e2e_run r;
+
+	snprintf(dir, sizeof(dir), "%s/fifo-stats", n->dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/stats", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	stats_refused(n, dir, "a FIFO for a file", false);
+
+	snprintf(dir, sizeof(dir), "%s/fifo-lock", n->dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/stats", dir);
+	write_bytes(path, orig, len);
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	nenv_run(n, &r, RUN_S, "--stats", "--state-dir", dir, NULL);
+	if (r.status != 0 && r.status != 1)
+		fail_msg("--stats with a FIFO for its lock file: status %d", r.status);
+	e2e_run_free(&r);
 	free(orig);
 }
 
@@ -619,8 +729,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(bad_usage, nenv_setup, nenv_teardown),
 		cmocka_unit_test_setup_teardown(check_config, nenv_setup, nenv_teardown),
 		cmocka_unit_test_setup_teardown(one_per_state_dir, nenv_setup, nenv_teardown),
+		cmocka_unit_test_setup_teardown(dup_window_short, nenv_setup, nenv_teardown),
 		cmocka_unit_test_setup_teardown(stats_outputs, nenv_setup, nenv_teardown),
 		cmocka_unit_test_setup_teardown(corrupt_stats, nenv_setup, nenv_teardown),
+		cmocka_unit_test_setup_teardown(stats_fifo, nenv_setup, nenv_teardown),
 		cmocka_unit_test_setup_teardown(bad_seq_file, nenv_setup, nenv_teardown),
 	};
 
