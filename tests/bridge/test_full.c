@@ -43,6 +43,8 @@ static void watch_stall(struct nenv *n, struct nenv_bridge *im, const struct flo
 		e2e_sleep_ms(2000);
 		nenv_bridge_alive(n, im);
 		inflight = nenv_stat(n, im, 0, "in_flight");
+		/* the import route's lag: what waits in the stream for it */
+		assert_true(nenv_stat(n, im, 0, "lag") > 0);
 		messages = nenv_stat(n, im, 0, "messages");
 		if (samples++ == 0)
 			first = messages;

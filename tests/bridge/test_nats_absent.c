@@ -84,6 +84,8 @@ static void nats_absent(void **state)
 	assert_true(flow_committed(&f) < total);
 	check_waiting(n, ex);
 	check_waiting(n, im);
+	/* the export route's lag: what waits in A's queue */
+	assert_true(nenv_stat(n, ex, 0, "lag") > 0);
 	fprintf(stderr, "nats-absent: %" PRIu64 " of %" PRIu64 " sent before NATS\n",
 	        flow_committed(&f), total);
 

@@ -34,6 +34,8 @@ static void check_route(struct nenv *n, struct nenv_bridge *br, uint64_t total,
 {
 	/* the exporter may still wait for the last acks B did not need */
 	assert_true(nenv_wait_stat(n, br, 0, "in_flight", 0, STAT_MS));
+	/* nothing waits: A's queue is empty, the stream has nothing pending */
+	assert_true(nenv_wait_stat(n, br, 0, "lag", 0, STAT_MS));
 	assert_int_equal(nenv_stat(n, br, 0, "messages"), total);
 	assert_int_equal(nenv_stat(n, br, 0, "bytes"), bytes);
 	assert_int_equal(nenv_stat(n, br, 0, "duplicates"), 0);
