@@ -9,6 +9,11 @@
  *    import route (an error counted and logged once, nothing after it
  *    delivered, nothing dropped); deleting the queue and creating it
  *    larger lets the message and the rest through, each once.
+ *  - queue_busy: A's queue has another consumer: the export route waits
+ *    (an error logged) and takes over once that consumer leaves.
+ *  - durable_without_state: the import route's state file is lost but
+ *    its durable remains: a busbridge with a fresh state directory goes
+ *    on from the durable's ack floor, delivering nothing twice.
  *  - sigterm_restarts: during traffic each bridge is stopped with SIGTERM
  *    (exit 0) and started again, several times: a clean stop leaves no
  *    duplicate window, so B gets everything exactly once.
@@ -55,17 +60,20 @@ static void wait_state(struct nenv *n, const struct nenv_bridge *br, int want)
 	}
 }
 
-/* Runs a flow of count messages per producer to the end; exactly once. */
-static void run_flow(struct nenv *n, struct flow *f, const char *what)
+/*
+ * Runs producers first..nprod-1 of f, count messages each, to the end:
+ * exactly once (and nothing of the others).
+ */
+static void run_flow_from(struct nenv *n, struct flow *f, int first, const char *what)
 {
-	uint64_t total = (uint64_t)f->nprod * f->count;
+	uint64_t total = (uint64_t)(f->nprod - first) * f->count;
 	struct flow_result r;
 	pid_t prod[FLOW_MAX_PROD], cons;
 
 	cons = flow_start_consumer(n->b, f);
-	for (int k = 0; k < f->nprod; k++)
+	for (int k = first; k < f->nprod; k++)
 		prod[k] = flow_start_producer(n->a, f, k);
-	for (int k = 0; k < f->nprod; k++)
+	for (int k = first; k < f->nprod; k++)
 		assert_int_equal(e2e_wait(n->a, prod[k], f->deadline_s), 0);
 	if (!flow_wait_all(f, WAIT_MS, &r))
 		nenv_dump_logs(n);
@@ -76,6 +84,11 @@ static void run_flow(struct nenv *n, struct flow *f, const char *what)
 	assert_int_equal(r.missing, 0);
 	assert_int_equal(r.distinct, total);
 	assert_int_equal(r.records, total);
+}
+
+static void run_flow(struct nenv *n, struct flow *f, const char *what)
+{
+	run_flow_from(n, f, 0, what);
 }
 
 static void queues_later(void **state)
@@ -202,6 +215,82 @@ static void too_large(void **state)
 	assert_int_equal(nenv_bridge_stop(n, im), 0);
 }
 
+/* --- queue_busy: A's queue has a consumer already --- */
+
+static void queue_busy(void **state)
+{
+	struct nenv *n = *state;
+	struct flow f = {.nprod = 2, .count = E2E_SCALE(1000, 200), .max_len = 200, .queue_a = "busy", .queue_b = "busy"};
+	struct nenv_bridge *ex, *im;
+	bus_consumer *other;
+	bus *b;
+
+	nenv_nats_start(n);
+	nenv_pair(n, "busy", "bus.busy", "busy", 0, 0, &ex, &im);
+	b = e2e_open(n->a);
+	assert_int_equal(bus_consumer_open(b, "busy", &other), 0);
+	bus_close(b);
+	nenv_bridge_start(n, ex);
+	nenv_bridge_start(n, im);
+	/* the queue's one consumer is someone else: the route waits, saying so */
+	wait_state(n, ex, NENV_STATE_LOCAL);
+	e2e_sleep_ms(1000);
+	nenv_bridge_alive(n, ex);
+	assert_true(nenv_bridge_log_count(ex, "level=error", NULL) >= 1);
+
+	bus_consumer_close(other);
+	nenv_bridge_wait_up(n, ex, WAIT_MS);
+	f.sock_a = n->a->socket;
+	f.sock_b = n->b->socket;
+	flow_init(&f, n->dir);
+	run_flow(n, &f, "queue-busy");
+	assert_int_equal(nenv_bridge_stop(n, ex), 0);
+	assert_int_equal(nenv_bridge_stop(n, im), 0);
+	flow_free(&f);
+}
+
+/*
+ * The import route's state file lost (a new host, a wiped disk) while its
+ * durable consumer remains: the new busbridge starts from the durable's
+ * ack floor, not from the stream's start, so B gets nothing twice.
+ */
+static void durable_without_state(void **state)
+{
+	struct nenv *n = *state;
+	/* producers 0 and 1 before the loss, 2 and 3 after, each to its own log */
+	struct flow f = {.nprod = 4, .count = E2E_SCALE(2000, 300), .max_len = 200, .queue_a = "orders", .queue_b = "orders"};
+	struct flow g;
+	struct nenv_bridge *ex, *im, *im2;
+	char fresh[400];
+
+	nenv_nats_start(n);
+	nenv_pair(n, "orders", "bus.orders", "orders", 0, 0, &ex, &im);
+	nenv_bridge_start(n, ex);
+	nenv_bridge_start(n, im);
+	f.sock_a = n->a->socket;
+	f.sock_b = n->b->socket;
+	g = f;
+	flow_init(&f, n->dir);
+	f.nprod = 2;
+	run_flow(n, &f, "before the loss");
+	assert_int_equal(nenv_bridge_stop(n, im), 0);
+
+	/* the same durable from a state directory that has never seen it */
+	snprintf(fresh, sizeof(fresh), "%s/state-fresh", n->dir);
+	im2 = nenv_bridge_new(n, n->b, "import-fresh", "--import", "bus.orders:orders", NULL);
+	nenv_bridge_set_state_dir(im2, fresh);
+	nenv_bridge_start(n, im2);
+	nenv_bridge_wait_up(n, im2, WAIT_MS);
+	flow_init(&g, n->dir);
+	snprintf(g.log_path, sizeof(g.log_path), "%s/after.log", n->dir);
+	run_flow_from(n, &g, 2, "after the loss");
+	assert_int_equal(nenv_stat(n, im2, 0, "messages"), 2 * g.count);
+	assert_int_equal(nenv_bridge_stop(n, ex), 0);
+	assert_int_equal(nenv_bridge_stop(n, im2), 0);
+	flow_free(&f);
+	flow_free(&g);
+}
+
 /* --- sigterm_restarts --- */
 
 static void restart(struct nenv *n, struct nenv_bridge *br)
@@ -260,6 +349,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(queues_later, nenv_setup, nenv_teardown),
 		cmocka_unit_test_setup_teardown(too_large, nenv_setup, nenv_teardown),
+		cmocka_unit_test_setup_teardown(queue_busy, nenv_setup, nenv_teardown),
+		cmocka_unit_test_setup_teardown(durable_without_state, nenv_setup, nenv_teardown),
 		cmocka_unit_test_setup_teardown(sigterm_restarts, nenv_setup, nenv_teardown),
 	};
 
