@@ -526,6 +526,8 @@ bool nenv_wait_stat(struct nenv *n, const struct nenv_bridge *br, int idx,
 {
 	uint64_t deadline = e2e_now_ms() + (uint64_t)timeout_ms, v;
 
+	if (br->pid)
+		nenv_bridge_wait_stats(n, br, timeout_ms);
 	for (;;) {
 		v = nenv_stat(n, br, idx, key);
 		if (v == want)
