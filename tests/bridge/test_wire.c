@@ -170,7 +170,7 @@ static void export_headers(void **state)
 	js = js_open(n, &nc);
 	for (int p = 0; p < 2; p++)
 		for (int i = 0; i < PER; i++)
-			check_stored(js, (uint64_t)(p * PER + i + 1), p, i, &s[p], uuid);
+			check_stored(js, (uint64_t)p * PER + (uint64_t)i + 1, p, i, &s[p], uuid);
 	/* each once: nothing after them */
 	assert_int_not_equal(js_GetMsg(&m, js, NENV_STREAM, 2 * PER + 1, NULL, NULL), NATS_OK);
 	js_close(js, nc);
