@@ -322,6 +322,21 @@ void nenv_bridge_set_state_dir(struct nenv_bridge *br, const char *dir)
 	fail_msg("busbridge %s has no --state-dir", br->name);
 }
 
+void nenv_bridge_default_state_dir(struct nenv_bridge *br, const char *dir)
+{
+	for (int i = 0; br->argv[i]; i++) {
+		if (strcmp(br->argv[i], "--state-dir") == 0 && br->argv[i + 1]) {
+			free(br->argv[i]);
+			free(br->argv[i + 1]);
+			for (int k = i; br->argv[k + 1]; k++)
+				br->argv[k] = br->argv[k + 2];
+			snprintf(br->state_dir, sizeof(br->state_dir), "%s", dir);
+			return;
+		}
+	}
+	fail_msg("busbridge %s has no --state-dir", br->name);
+}
+
 void nenv_bridge_start(struct nenv *n, struct nenv_bridge *br)
 {
 	assert_int_equal(br->pid, 0);

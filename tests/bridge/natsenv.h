@@ -94,6 +94,11 @@ struct nenv_bridge *nenv_bridge_new(struct nenv *n, const struct e2e *h,
                                     const char *name, ...);
 /* Gives br another --state-dir (before it starts). */
 void nenv_bridge_set_state_dir(struct nenv_bridge *br, const char *dir);
+/*
+ * Takes --state-dir off br's command line, for the default to apply;
+ * dir is where the test expects that default to be.
+ */
+void nenv_bridge_default_state_dir(struct nenv_bridge *br, const char *dir);
 void nenv_bridge_start(struct nenv *n, struct nenv_bridge *br);
 /* SIGTERM and wait: returns the exit status (e2e_wait's codes). */
 int nenv_bridge_stop(struct nenv *n, struct nenv_bridge *br);

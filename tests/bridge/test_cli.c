@@ -11,9 +11,12 @@
  *    config file's routes add to the command line's; a bad file line is
  *    reported as FILE:LINE with exit 1; the printed settings, read back
  *    as a config file, give the same settings.
- *  - one_per_state_dir: a second busbridge on a state directory in use
- *    is refused (exit 1, saying so); SIGTERM stops the first, waiting for
- *    NATS, with exit 0.
+ *  - one_per_state_dir: the state directory is made 0700; a second
+ *    busbridge on it is refused (exit 1, saying so); SIGTERM stops the
+ *    first, waiting for NATS, with exit 0.
+ *  - default_state_dir: without --state-dir, $STATE_DIRECTORY, else the
+ *    root or user default; daemon and --stats agree; SIGINT stops it
+ *    with exit 0.  state_dir_unusable: exit 1, naming it.
  *  - dup_window_short: a stream whose duplicate window is shorter than
  *    --dup-window gets a warning (kill safety depends on it), and the
  *    second bridge's subject is added to it all the same.
@@ -276,9 +279,14 @@ static void one_per_state_dir(void **state)
 	struct e2e_run r;
 	int st;
 
+	struct stat sb;
+
 	/* NATS is not running: the first waits for it, holding the directory */
 	nenv_bridge_start(n, one);
 	nenv_bridge_wait_stats(n, one, WAIT_MS);
+	/* made private: it says what runs and where it is in the stream */
+	assert_int_equal(stat(one->state_dir, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0700);
 	nenv_bridge_set_state_dir(two, one->state_dir);
 	nenv_bridge_start(n, two);
 	st = e2e_wait(n->a, two->pid, RUN_S);
@@ -302,6 +310,92 @@ static void one_per_state_dir(void **state)
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, "bus.q"));
 	assert_non_null(strstr(r.out, "stopped"));
+	e2e_run_free(&r);
+}
+
+/* The state-dir line --check-config prints with the environment as it is. */
+static void printed_state_dir(struct nenv *n, char *buf, size_t len)
+{
+	struct e2e_run r;
+	const char *p, *end;
+
+	nenv_run(n, &r, RUN_S, "--check-config", "--export", "q:s", NULL);
+	assert_int_equal(r.status, 0);
+	p = strstr(r.out, "\nstate-dir ");
+	assert_non_null(p);
+	p += strlen("\nstate-dir ");
+	end = strchr(p, '\n');
+	assert_non_null(end);
+	assert_true((size_t)(end - p) < len);
+	memcpy(buf, p, (size_t)(end - p));
+	buf[end - p] = '\0';
+	e2e_run_free(&r);
+}
+
+/*
+ * Without --state-dir: systemd's $STATE_DIRECTORY (its first entry), else
+ * /var/lib/busbridge for root, else $XDG_STATE_HOME/busbridge, else
+ * $HOME/.local/state/busbridge; the daemon and --stats agree on it.
+ */
+static void default_state_dir(void **state)
+{
+	struct nenv *n = *state;
+	char sd[300], got[400], want[400];
+	struct nenv_bridge *br;
+	struct e2e_run r;
+
+	snprintf(sd, sizeof(sd), "%s/systemd-state", n->dir);
+	snprintf(want, sizeof(want), "%s:/elsewhere", sd);
+	assert_int_equal(setenv("STATE_DIRECTORY", want, 1), 0);
+	printed_state_dir(n, got, sizeof(got));
+	assert_string_equal(got, sd);
+
+	/* the daemon writes there, and --stats reads there, neither told */
+	br = nenv_bridge_new(n, n->a, "env", "--export", "q:bus.q", NULL);
+	nenv_bridge_default_state_dir(br, sd);
+	nenv_bridge_start(n, br);
+	nenv_bridge_wait_stats(n, br, WAIT_MS);
+	nenv_run(n, &r, RUN_S, "--stats", NULL);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "bus.q"));
+	e2e_run_free(&r);
+	/* SIGINT stops it as SIGTERM does */
+	kill(br->pid, SIGINT);
+	assert_int_equal(e2e_wait(n->a, br->pid, NENV_STOP_S), 0);
+	br->pid = 0;
+	assert_int_equal(unsetenv("STATE_DIRECTORY"), 0);
+
+	if (geteuid() == 0) {
+		printed_state_dir(n, got, sizeof(got));
+		assert_string_equal(got, "/var/lib/busbridge");
+		return;
+	}
+	assert_int_equal(setenv("XDG_STATE_HOME", "/xdg/state", 1), 0);
+	printed_state_dir(n, got, sizeof(got));
+	assert_string_equal(got, "/xdg/state/busbridge");
+	assert_int_equal(unsetenv("XDG_STATE_HOME"), 0);
+	if (!getenv("HOME"))
+		return;
+	snprintf(want, sizeof(want), "%s/.local/state/busbridge", getenv("HOME"));
+	printed_state_dir(n, got, sizeof(got));
+	assert_string_equal(got, want);
+}
+
+/* A state directory that cannot be made: exit 1, naming it. */
+static void state_dir_unusable(void **state)
+{
+	struct nenv *n = *state;
+	char file[400], below[460];
+	struct e2e_run r;
+
+	snprintf(file, sizeof(file), "%s/a-file", n->dir);
+	e2e_write_file(file, "not a directory\n");
+	snprintf(below, sizeof(below), "%s/state", file);
+	nenv_run(n, &r, RUN_S, "--state-dir", below, "--nats", DEAD_NATS, "--export", "q:s",
+	         NULL);
+	if (r.status != 1 || !strstr(r.err, below))
+		fail_msg("--state-dir %s: status %d, expected 1 naming it: %s", below, r.status,
+		         r.err);
 	e2e_run_free(&r);
 }
 
@@ -729,6 +823,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(bad_usage, nenv_setup, nenv_teardown),
 		cmocka_unit_test_setup_teardown(check_config, nenv_setup, nenv_teardown),
 		cmocka_unit_test_setup_teardown(one_per_state_dir, nenv_setup, nenv_teardown),
+		cmocka_unit_test_setup_teardown(default_state_dir, nenv_setup, nenv_teardown),
+		cmocka_unit_test_setup_teardown(state_dir_unusable, nenv_setup, nenv_teardown),
 		cmocka_unit_test_setup_teardown(dup_window_short, nenv_setup, nenv_teardown),
 		cmocka_unit_test_setup_teardown(stats_outputs, nenv_setup, nenv_teardown),
 		cmocka_unit_test_setup_teardown(corrupt_stats, nenv_setup, nenv_teardown),
