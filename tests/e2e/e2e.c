@@ -191,6 +191,29 @@ void e2e_spawn(struct e2e *e, struct e2e_proc *p, char *const argv[],
 		close(err[1]);
 }
 
+pid_t e2e_spawn_logged(struct e2e *e, char *const argv[], const char *log_path)
+{
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		child_default_signals();
+		if (log < 0 || null < 0 || dup2(null, STDIN_FILENO) < 0 ||
+		    dup2(log, STDERR_FILENO) < 0 || dup2(log, STDOUT_FILENO) < 0)
+			_exit(126);
+		execv(argv[0], argv);
+		fprintf(stderr, "e2e: exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	track(e, pid);
+	return pid;
+}
+
 /* argv for buscli: path, --socket, S, then args (NULL-terminated). */
 static char **cli_argv(struct e2e *e, char *const args[])
 {

@@ -116,6 +116,13 @@ bus *e2e_open(const struct e2e *e);
 void e2e_spawn(struct e2e *e, struct e2e_proc *p, char *const argv[],
                bool want_in, bool want_out, bool want_err);
 
+/*
+ * Spawns argv[0] with argv, stdin /dev/null, stdout and stderr appended
+ * to log_path (a server's log that must outlive pipes nobody reads).
+ * The child is tracked for the teardown.  Returns its pid.
+ */
+pid_t e2e_spawn_logged(struct e2e *e, char *const argv[], const char *log_path);
+
 /* Pipes for e2e_spawn_cli(). */
 #define E2E_IN  1
 #define E2E_OUT 2

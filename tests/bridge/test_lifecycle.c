@@ -1,0 +1,358 @@
+/*
+ * test_lifecycle.c - the local ends come and go; the bridges are stopped
+ * and started again.
+ *
+ *  - queues_later: both bridges start before their queues exist: they
+ *    wait (routes "waiting for busd or the queue"), then carry everything
+ *    once the queues are created.
+ *  - too_large: a message larger than B's queue's max_message stalls the
+ *    import route (an error counted and logged once, nothing after it
+ *    delivered, nothing dropped); deleting the queue and creating it
+ *    larger lets the message and the rest through, each once.
+ *  - queue_busy: A's queue has another consumer: the export route waits
+ *    (an error logged) and takes over once that consumer leaves.
+ *  - durable_without_state: the import route's state file is lost but
+ *    its durable remains: a busbridge with a fresh state directory goes
+ *    on from the durable's ack floor, delivering nothing twice.
+ *  - sigterm_restarts: during traffic each bridge is stopped with SIGTERM
+ *    (exit 0) and started again, several times: a clean stop leaves no
+ *    duplicate window, so B gets everything exactly once.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "flow.h"
+#include "natsenv.h"
+
+#define WAIT_MS E2E_SCALE(30000, 120000)
+
+/* Waits until route 0 of br is in state want (NENV_STATE_*). */
+static void wait_state(struct nenv *n, const struct nenv_bridge *br, int want)
+{
+	uint64_t deadline = e2e_now_ms() + WAIT_MS;
+
+	nenv_bridge_wait_stats(n, br, WAIT_MS);
+	for (;;) {
+		char *json = nenv_stats_json(n, br);
+		int st = nenv_route_state(json, 0);
+
+		if (st == want) {
+			free(json);
+			return;
+		}
+		if (e2e_now_ms() > deadline) {
+			nenv_dump_logs(n);
+			fail_msg("busbridge %s: route state %d, not %d: %s", br->name, st, want,
+			         json);
+		}
+		free(json);
+		e2e_sleep_ms(100);
+	}
+}
+
+/*
+ * Runs producers first..nprod-1 of f, count messages each, to the end:
+ * exactly once (and nothing of the others).
+ */
+static void run_flow_from(struct nenv *n, struct flow *f, int first, const char *what)
+{
+	uint64_t total = (uint64_t)(f->nprod - first) * f->count;
+	struct flow_result r;
+	pid_t prod[FLOW_MAX_PROD], cons;
+
+	cons = flow_start_consumer(n->b, f);
+	for (int k = first; k < f->nprod; k++)
+		prod[k] = flow_start_producer(n->a, f, k);
+	for (int k = first; k < f->nprod; k++)
+		assert_int_equal(e2e_wait(n->a, prod[k], f->deadline_s), 0);
+	if (!flow_wait_all(f, WAIT_MS, &r))
+		nenv_dump_logs(n);
+	flow_print(what, &r);
+	atomic_store(&f->sh->stop_consumer, 1);
+	assert_int_equal(e2e_wait(n->b, cons, 30), 0);
+	flow_check(f, &r);
+	assert_int_equal(r.missing, 0);
+	assert_int_equal(r.distinct, total);
+	assert_int_equal(r.records, total);
+}
+
+static void run_flow(struct nenv *n, struct flow *f, const char *what)
+{
+	run_flow_from(n, f, 0, what);
+}
+
+static void queues_later(void **state)
+{
+	struct nenv *n = *state;
+	struct flow f = {.nprod = 2, .count = E2E_SCALE(2000, 300), .max_len = 200, .queue_a = "later", .queue_b = "later_b"};
+	struct nenv_bridge *ex, *im;
+
+	nenv_nats_start(n);
+	ex = nenv_bridge_new(n, n->a, "export", "--export", "later:bus.later", NULL);
+	im = nenv_bridge_new(n, n->b, "import", "--import", "bus.later:later_b", NULL);
+	nenv_bridge_start(n, ex);
+	nenv_bridge_start(n, im);
+	wait_state(n, ex, NENV_STATE_LOCAL);
+	wait_state(n, im, NENV_STATE_LOCAL);
+
+	nenv_queue(n->a, "later", 0);
+	nenv_queue(n->b, "later_b", 0);
+	nenv_bridge_wait_up(n, ex, WAIT_MS);
+	nenv_bridge_wait_up(n, im, WAIT_MS);
+	f.sock_a = n->a->socket;
+	f.sock_b = n->b->socket;
+	flow_init(&f, n->dir);
+	run_flow(n, &f, "queues-later");
+	assert_int_equal(nenv_bridge_stop(n, ex), 0);
+	assert_int_equal(nenv_bridge_stop(n, im), 0);
+	flow_free(&f);
+}
+
+/* --- too_large: raw messages, one of them too large for B --- */
+
+#define SMALL  20
+#define BIG    3000
+#define MAXMSG 1024
+
+static void send_text(bus_producer *p, int i)
+{
+	char buf[BIG];
+	size_t len = (size_t)snprintf(buf, sizeof(buf), "m%d", i);
+
+	if (i == SMALL) {
+		memset(buf + len, 'x', BIG - len); /* the big one: "m20xxx..." */
+		len = BIG;
+	}
+	assert_int_equal(bus_send(p, 7, buf, len, 5000), 0);
+}
+
+/* Receives message i (its text, or the big one) on c within the deadline. */
+static void expect(bus_consumer *c, int i)
+{
+	char want[16];
+	bus_msg m;
+	int rc = bus_recv(c, &m, WAIT_MS);
+
+	if (rc < 0)
+		fail_msg("message %d: recv: %s", i, bus_strerror(rc));
+	snprintf(want, sizeof(want), "m%d", i);
+	assert_int_equal(m.type, 7);
+	assert_true(m.len >= strlen(want));
+	assert_memory_equal(m.data, want, strlen(want));
+	assert_int_equal(m.len, i == SMALL ? BIG : strlen(want));
+	assert_int_equal(m.flags, 0);
+	bus_release(c);
+}
+
+/* Creates B's queue with max_message bytes; returns its consumer. */
+static bus_consumer *make_b(struct nenv *n, uint32_t max_message)
+{
+	bus_queue_opts qo = {.max_message = max_message};
+	bus *b = e2e_open(n->b);
+	bus_consumer *c;
+
+	assert_int_equal(bus_queue_create(b, "small", &qo, NULL), 0);
+	assert_int_equal(bus_consumer_open(b, "small", &c), 0);
+	bus_close(b);
+	return c;
+}
+
+static void too_large(void **state)
+{
+	struct nenv *n = *state;
+	struct nenv_bridge *ex, *im;
+	bus_producer *p;
+	bus_consumer *c;
+	bus_msg m;
+	bus *b;
+
+	nenv_nats_start(n);
+	nenv_queue(n->a, "src", 0);
+	c = make_b(n, MAXMSG);
+	ex = nenv_bridge_new(n, n->a, "export", "--export", "src:bus.src", NULL);
+	im = nenv_bridge_new(n, n->b, "import", "--import", "bus.src:small", NULL);
+	nenv_bridge_start(n, ex);
+	nenv_bridge_start(n, im);
+	b = e2e_open(n->a);
+	assert_int_equal(bus_producer_open(b, "src", &p), 0);
+	bus_close(b);
+	for (int i = 0; i <= 2 * SMALL; i++)
+		send_text(p, i);
+	bus_producer_close(p);
+
+	/* everything before the big one, then nothing: the route waits */
+	for (int i = 0; i < SMALL; i++)
+		expect(c, i);
+	assert_true(nenv_wait_stat(n, im, 0, "errors", 1, WAIT_MS));
+	assert_int_equal(bus_recv(c, &m, 2000), -ETIMEDOUT);
+	assert_int_equal(nenv_stat(n, im, 0, "errors"), 1);
+	assert_int_equal(nenv_bridge_log_count(im, "event=message_too_large", NULL), 1);
+	nenv_bridge_alive(n, im);
+
+	/* the operator's fix: the queue again, larger */
+	b = e2e_open(n->b);
+	assert_int_equal(bus_queue_delete(b, "small"), 0);
+	bus_close(b);
+	assert_int_equal(bus_recv(c, &m, 1000), -EPIPE);
+	bus_consumer_close(c);
+	c = make_b(n, 2 * BIG);
+	for (int i = SMALL; i <= 2 * SMALL; i++)
+		expect(c, i);
+	assert_int_equal(bus_recv(c, &m, 1000), -ETIMEDOUT);
+	bus_consumer_close(c);
+	assert_int_equal(nenv_stat(n, im, 0, "messages"), 2 * SMALL + 1);
+	assert_int_equal(nenv_bridge_stop(n, ex), 0);
+	assert_int_equal(nenv_bridge_stop(n, im), 0);
+}
+
+/* --- queue_busy: A's queue has a consumer already --- */
+
+static void queue_busy(void **state)
+{
+	struct nenv *n = *state;
+	struct flow f = {.nprod = 2, .count = E2E_SCALE(1000, 200), .max_len = 200, .queue_a = "busy", .queue_b = "busy"};
+	struct nenv_bridge *ex, *im;
+	bus_consumer *other;
+	bus *b;
+
+	nenv_nats_start(n);
+	nenv_pair(n, "busy", "bus.busy", "busy", 0, 0, &ex, &im);
+	b = e2e_open(n->a);
+	assert_int_equal(bus_consumer_open(b, "busy", &other), 0);
+	bus_close(b);
+	nenv_bridge_start(n, ex);
+	nenv_bridge_start(n, im);
+	/* the queue's one consumer is someone else: the route waits, saying so */
+	wait_state(n, ex, NENV_STATE_LOCAL);
+	e2e_sleep_ms(1000);
+	nenv_bridge_alive(n, ex);
+	assert_true(nenv_bridge_log_count(ex, "level=error", NULL) >= 1);
+
+	bus_consumer_close(other);
+	nenv_bridge_wait_up(n, ex, WAIT_MS);
+	f.sock_a = n->a->socket;
+	f.sock_b = n->b->socket;
+	flow_init(&f, n->dir);
+	run_flow(n, &f, "queue-busy");
+	assert_int_equal(nenv_bridge_stop(n, ex), 0);
+	assert_int_equal(nenv_bridge_stop(n, im), 0);
+	flow_free(&f);
+}
+
+/*
+ * The import route's state file lost (a new host, a wiped disk) while its
+ * durable consumer remains: the new busbridge starts from the durable's
+ * ack floor, not from the stream's start, so B gets nothing twice.
+ */
+static void durable_without_state(void **state)
+{
+	struct nenv *n = *state;
+	/* producers 0 and 1 before the loss, 2 and 3 after, each to its own log */
+	struct flow f = {.nprod = 4, .count = E2E_SCALE(2000, 300), .max_len = 200, .queue_a = "orders", .queue_b = "orders"};
+	struct flow g;
+	struct nenv_bridge *ex, *im, *im2;
+	char fresh[400];
+
+	nenv_nats_start(n);
+	nenv_pair(n, "orders", "bus.orders", "orders", 0, 0, &ex, &im);
+	nenv_bridge_start(n, ex);
+	nenv_bridge_start(n, im);
+	f.sock_a = n->a->socket;
+	f.sock_b = n->b->socket;
+	g = f;
+	flow_init(&f, n->dir);
+	f.nprod = 2;
+	run_flow(n, &f, "before the loss");
+	assert_int_equal(nenv_bridge_stop(n, im), 0);
+
+	/* the same durable from a state directory that has never seen it */
+	snprintf(fresh, sizeof(fresh), "%s/state-fresh", n->dir);
+	im2 = nenv_bridge_new(n, n->b, "import-fresh", "--import", "bus.orders:orders", NULL);
+	nenv_bridge_set_state_dir(im2, fresh);
+	nenv_bridge_start(n, im2);
+	nenv_bridge_wait_up(n, im2, WAIT_MS);
+	flow_init(&g, n->dir);
+	snprintf(g.log_path, sizeof(g.log_path), "%s/after.log", n->dir);
+	run_flow_from(n, &g, 2, "after the loss");
+	assert_int_equal(nenv_stat(n, im2, 0, "messages"), 2 * g.count);
+	assert_int_equal(nenv_bridge_stop(n, ex), 0);
+	assert_int_equal(nenv_bridge_stop(n, im2), 0);
+	flow_free(&f);
+	flow_free(&g);
+}
+
+/* --- sigterm_restarts --- */
+
+static void restart(struct nenv *n, struct nenv_bridge *br)
+{
+	nenv_bridge_alive(n, br);
+	assert_int_equal(nenv_bridge_stop(n, br), 0);
+	e2e_sleep_ms(200);
+	nenv_bridge_start(n, br);
+}
+
+static void sigterm_restarts(void **state)
+{
+	struct nenv *n = *state;
+	struct flow f = {.nprod = 3, .count = E2E_SCALE(8000, 1000), .rate = E2E_SCALE(1000, 150), .max_len = 200, .queue_a = "orders", .queue_b = "orders"};
+	uint64_t total = (uint64_t)f.nprod * f.count;
+	struct nenv_bridge *ex, *im;
+	struct flow_result r;
+	pid_t prod[3], cons;
+
+	nenv_nats_start(n);
+	nenv_pair(n, "orders", "bus.orders", "orders", 0, 0, &ex, &im);
+	nenv_bridge_start(n, ex);
+	nenv_bridge_start(n, im);
+	f.sock_a = n->a->socket;
+	f.sock_b = n->b->socket;
+	flow_init(&f, n->dir);
+	cons = flow_start_consumer(n->b, &f);
+	for (int k = 0; k < f.nprod; k++)
+		prod[k] = flow_start_producer(n->a, &f, k);
+	/* stops spread over the producers' run (8 s) */
+	for (int i = 0; i < 6; i++) {
+		e2e_sleep_ms(1000);
+		restart(n, i % 3 == 1 ? im : ex);
+		if (i % 3 == 2)
+			restart(n, im);
+	}
+	for (int k = 0; k < f.nprod; k++)
+		assert_int_equal(e2e_wait(n->a, prod[k], f.deadline_s), 0);
+	if (!flow_wait_all(&f, WAIT_MS, &r))
+		nenv_dump_logs(n);
+	assert_int_equal(nenv_bridge_stop(n, ex), 0);
+	assert_int_equal(nenv_bridge_stop(n, im), 0);
+	atomic_store(&f.sh->stop_consumer, 1);
+	assert_int_equal(e2e_wait(n->b, cons, 30), 0);
+	flow_check(&f, &r);
+	flow_print("sigterm-restarts", &r);
+	assert_int_equal(r.missing, 0);
+	assert_int_equal(r.distinct, total);
+	assert_int_equal(r.dups + r.gaps + r.extra + r.bad + r.redelivered_copies, 0);
+	assert_int_equal(r.records, total);
+	flow_free(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(queues_later, nenv_setup, nenv_teardown),
+		cmocka_unit_test_setup_teardown(too_large, nenv_setup, nenv_teardown),
+		cmocka_unit_test_setup_teardown(queue_busy, nenv_setup, nenv_teardown),
+		cmocka_unit_test_setup_teardown(durable_without_state, nenv_setup, nenv_teardown),
+		cmocka_unit_test_setup_teardown(sigterm_restarts, nenv_setup, nenv_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

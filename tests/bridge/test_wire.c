@@ -1,0 +1,282 @@
+/*
+ * test_wire.c - what busbridge puts into JetStream and what it takes
+ * from it, read and written with libnats as any other client would.
+ *
+ *  - export_headers: each message of A's queue is stored once, in ring
+ *    order, with its payload and the bus header fields as NATS headers:
+ *    Bus-Queue (the queue's UUID, 32 hex digits), Bus-Type, Bus-Producer
+ *    (the slot), Bus-Seq (per producer, from 0), Bus-Enqueue-Ns (decimal,
+ *    CLOCK_MONOTONIC at the commit), and Nats-Msg-Id
+ *    <uuid>-<slot>-<seq>-<enqueue_ns>, so that a copy republished after a
+ *    crash has the same id.
+ *  - import_foreign: messages that a plain NATS client published reach
+ *    B's queue in stream order, typed as their Bus-Type header says: 0
+ *    when it is absent or malformed, the malformed one logged once.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "natsenv.h"
+
+#if HAVE_LIBNATS
+#include <nats/nats.h>
+
+#define WAIT_MS E2E_SCALE(20000, 60000)
+#define PER     5 /* messages per producer */
+
+/* A JetStream context on the test's server; fails the test otherwise. */
+static jsCtx *js_open(const struct nenv *n, natsConnection **nc)
+{
+	jsCtx *js = NULL;
+	natsStatus s = natsConnection_ConnectTo(nc, n->url);
+
+	if (s != NATS_OK)
+		fail_msg("connect %s: %s", n->url, natsStatus_GetText(s));
+	s = natsConnection_JetStream(&js, *nc, NULL);
+	if (s != NATS_OK)
+		fail_msg("JetStream context: %s", natsStatus_GetText(s));
+	return js;
+}
+
+static void js_close(jsCtx *js, natsConnection *nc)
+{
+	jsCtx_Destroy(js);
+	natsConnection_Destroy(nc);
+}
+
+/* Header key of m as an unsigned decimal; fails the test otherwise. */
+static uint64_t header_u64(natsMsg *m, const char *key)
+{
+	const char *v = NULL;
+	char *end;
+	uint64_t x;
+
+	if (natsMsgHeader_Get(m, key, &v) != NATS_OK || !v || !*v)
+		fail_msg("no header %s", key);
+	errno = 0;
+	x = strtoull(v, &end, 10);
+	if (errno || *end || *v < '0' || *v > '9')
+		fail_msg("header %s: '%s' is not a decimal", key, v);
+	return x;
+}
+
+struct sent {
+	uint32_t slot;
+	uint64_t t0, t1; /* CLOCK_MONOTONIC around the sends, ns */
+};
+
+/* A producer on A's queue; its slot into s. */
+static bus_producer *producer(const struct e2e *h, struct sent *s)
+{
+	bus *b = e2e_open(h);
+	bus_producer *prod;
+
+	assert_int_equal(bus_producer_open(b, "orders", &prod), 0);
+	bus_close(b);
+	s->slot = bus_producer_slot(prod);
+	return prod;
+}
+
+/* PER messages "pP-I" of type 100 * (p + 1) + I. */
+static void send_some(bus_producer *prod, int p, struct sent *s)
+{
+	s->t0 = e2e_now_ms() * 1000000u;
+	for (int i = 0; i < PER; i++) {
+		char text[32];
+		int len = snprintf(text, sizeof(text), "p%d-%d", p, i);
+
+		assert_int_equal(bus_send(prod, (uint32_t)(100 * (p + 1) + i), text, (size_t)len,
+		                          5000),
+		                 0);
+	}
+	s->t1 = (e2e_now_ms() + 1) * 1000000u;
+	bus_producer_close(prod);
+}
+
+static void uuid_hex(const uint8_t uuid[16], char out[33])
+{
+	for (int i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", uuid[i]);
+}
+
+/* Stream message seq: producer p's message i, every header right. */
+static void check_stored(jsCtx *js, uint64_t seq, int p, int i, const struct sent *s,
+                         const char *uuid)
+{
+	char text[32], id[128];
+	const char *v = NULL;
+	natsMsg *m = NULL;
+	uint64_t enq;
+	natsStatus st = js_GetMsg(&m, js, NENV_STREAM, seq, NULL, NULL);
+
+	if (st != NATS_OK)
+		fail_msg("stream message %" PRIu64 ": %s", seq, natsStatus_GetText(st));
+	snprintf(text, sizeof(text), "p%d-%d", p, i);
+	assert_string_equal(natsMsg_GetSubject(m), "bus.orders");
+	assert_int_equal(natsMsg_GetDataLength(m), strlen(text));
+	assert_memory_equal(natsMsg_GetData(m), text, strlen(text));
+	assert_int_equal(natsMsgHeader_Get(m, "Bus-Queue", &v), NATS_OK);
+	assert_string_equal(v, uuid);
+	assert_int_equal(header_u64(m, "Bus-Type"), 100 * (p + 1) + i);
+	assert_int_equal(header_u64(m, "Bus-Producer"), s->slot);
+	assert_int_equal(header_u64(m, "Bus-Seq"), i);
+	enq = header_u64(m, "Bus-Enqueue-Ns");
+	assert_true(enq >= s->t0 - 1000000u && enq <= s->t1);
+	snprintf(id, sizeof(id), "%s-%" PRIu32 "-%d-%" PRIu64, uuid, s->slot, i, enq);
+	assert_int_equal(natsMsgHeader_Get(m, "Nats-Msg-Id", &v), NATS_OK);
+	assert_string_equal(v, id);
+	natsMsg_Destroy(m);
+}
+
+static void export_headers(void **state)
+{
+	struct nenv *n = *state;
+	struct nenv_bridge *ex;
+	struct sent s[2];
+	natsConnection *nc = NULL;
+	natsMsg *m = NULL;
+	char uuid[33];
+	bus_stats st;
+	bus *b;
+	jsCtx *js;
+
+	nenv_nats_start(n);
+	nenv_queue(n->a, "orders", 0);
+	b = e2e_open(n->a);
+	assert_int_equal(bus_queue_stats(b, "orders", &st), 0);
+	bus_close(b);
+	uuid_hex(st.uuid, uuid);
+	ex = nenv_bridge_new(n, n->a, "export", "--export", "orders:bus.orders", NULL);
+	nenv_bridge_start(n, ex);
+	{
+		/* both attached at once: two slots, each with its sequence from 0 */
+		bus_producer *p0 = producer(n->a, &s[0]), *p1 = producer(n->a, &s[1]);
+
+		assert_int_not_equal(s[0].slot, s[1].slot);
+		send_some(p0, 0, &s[0]);
+		send_some(p1, 1, &s[1]);
+	}
+	assert_true(nenv_wait_stat(n, ex, 0, "messages", 2 * PER, WAIT_MS));
+
+	js = js_open(n, &nc);
+	for (int p = 0; p < 2; p++)
+		for (int i = 0; i < PER; i++)
+			check_stored(js, (uint64_t)p * PER + (uint64_t)i + 1, p, i, &s[p], uuid);
+	/* each once: nothing after them */
+	assert_int_not_equal(js_GetMsg(&m, js, NENV_STREAM, 2 * PER + 1, NULL, NULL), NATS_OK);
+	js_close(js, nc);
+	assert_int_equal(nenv_bridge_stop(n, ex), 0);
+}
+
+struct foreign {
+	const char *type; /* Bus-Type header, NULL: none */
+	uint32_t want;
+};
+
+static void publish(jsCtx *js, const char *payload, const char *type)
+{
+	natsMsg *m = NULL;
+	jsPubAck *ack = NULL;
+	natsStatus s = natsMsg_Create(&m, "bus.in", NULL, payload, (int)strlen(payload));
+
+	if (s == NATS_OK && type)
+		s = natsMsgHeader_Set(m, "Bus-Type", type);
+	if (s == NATS_OK)
+		s = js_PublishMsg(&ack, js, m, NULL, NULL);
+	if (s != NATS_OK)
+		fail_msg("publish %s: %s", payload, natsStatus_GetText(s));
+	jsPubAck_Destroy(ack);
+	natsMsg_Destroy(m);
+}
+
+static void import_foreign(void **state)
+{
+	struct nenv *n = *state;
+	const struct foreign msgs[] = {
+		{"4242", 4242},
+		{NULL, 0},
+		{"x12", 0},
+		{"99999999999", 0},
+		{"-1", 0},
+		{"7", 7},
+	};
+	const size_t count = sizeof(msgs) / sizeof(msgs[0]);
+	struct nenv_bridge *im;
+	natsConnection *nc = NULL;
+	bus_consumer *c;
+	jsCtx *js;
+	bus *b;
+
+	nenv_nats_start(n);
+	nenv_queue(n->b, "in", 0);
+	im = nenv_bridge_new(n, n->b, "import", "--import", "bus.in:in", NULL);
+	nenv_bridge_start(n, im);
+	/* up: the stream exists and covers bus.in */
+	nenv_bridge_wait_up(n, im, WAIT_MS);
+	js = js_open(n, &nc);
+	for (size_t i = 0; i < count; i++) {
+		char payload[16];
+
+		snprintf(payload, sizeof(payload), "f%zu", i);
+		publish(js, payload, msgs[i].type);
+	}
+	js_close(js, nc);
+
+	b = e2e_open(n->b);
+	assert_int_equal(bus_consumer_open(b, "in", &c), 0);
+	bus_close(b);
+	for (size_t i = 0; i < count; i++) {
+		char payload[16];
+		bus_msg m;
+		int rc = bus_recv(c, &m, WAIT_MS);
+
+		if (rc < 0)
+			fail_msg("message %zu: %s", i, bus_strerror(rc));
+		snprintf(payload, sizeof(payload), "f%zu", i);
+		assert_int_equal(m.len, strlen(payload));
+		assert_memory_equal(m.data, payload, m.len);
+		if (m.type != msgs[i].want)
+			fail_msg("message %zu (Bus-Type %s): type %" PRIu32 ", expected %" PRIu32, i,
+			         msgs[i].type ? msgs[i].type : "absent", m.type, msgs[i].want);
+		bus_release(c);
+	}
+	{
+		bus_msg m;
+
+		assert_int_equal(bus_recv(c, &m, 500), -ETIMEDOUT);
+	}
+	bus_consumer_close(c);
+	assert_int_equal(nenv_bridge_log_count(im, "event=bad_type_header", NULL), 1);
+	assert_int_equal(nenv_bridge_stop(n, im), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(export_headers, nenv_setup, nenv_teardown),
+		cmocka_unit_test_setup_teardown(import_foreign, nenv_setup, nenv_teardown),
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+
+	nats_Close();
+	return rc;
+}
+
+#else
+
+int main(void)
+{
+	fprintf(stderr, "skipped: libnats not found at build time (libnats-dev)\n");
+	return 77;
+}
+
+#endif
