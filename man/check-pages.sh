@@ -1,7 +1,7 @@
 #!/bin/sh
 # check-pages.sh - keeps the manual pages honest.
 #
-#   check-pages.sh options MANDIR BUSD BUSCLI BUSBENCH BUS_H
+#   check-pages.sh options MANDIR BUSD BUSCLI BUSBENCH BUS_H [BUSBRIDGE]
 #       Every long option a program's --help defines (and, for buscli, each
 #       command's --help) must appear in bold (*--name*) in its page source,
 #       a buscli command's options in that command's section; every bus_*
@@ -74,8 +74,8 @@ help_of() {
 }
 
 check_options() {
-	mandir=$1 busd=$2 buscli=$3 busbench=$4 bus_h=$5
-	for f in busd.8 buscli.1 busbench.1 libbus.3; do
+	mandir=$1 busd=$2 buscli=$3 busbench=$4 bus_h=$5 busbridge=${6:-}
+	for f in busd.8 buscli.1 busbench.1 libbus.3 busbridge.8; do
 		[ -r "$mandir/$f.scd" ] || problem "no $mandir/$f.scd"
 	done
 	failed && exit 1
@@ -86,6 +86,11 @@ check_options() {
 		check_in busbench "$mandir/busbench.1.scd" busbench.1.scd
 	help_of "$buscli" | long_options |
 		check_in buscli "$mandir/buscli.1.scd" buscli.1.scd
+	# busbridge is built only where libnats is; its page exists anyway.
+	if [ -n "$busbridge" ]; then
+		help_of "$busbridge" | long_options |
+			check_in busbridge "$mandir/busbridge.8.scd" busbridge.8.scd
+	fi
 
 	# The commands buscli --help lists, each with a section of its own.
 	cmds=$("$buscli" --help | sed -n '/^Commands:/,/^$/p' |
@@ -193,7 +198,8 @@ links)
 	check_links "$@"
 	;;
 options)
-	[ $# -eq 6 ] || { echo "usage: $0 options MANDIR BUSD BUSCLI BUSBENCH BUS_H" >&2; exit 2; }
+	[ $# -eq 6 ] || [ $# -eq 7 ] ||
+		{ echo "usage: $0 options MANDIR BUSD BUSCLI BUSBENCH BUS_H [BUSBRIDGE]" >&2; exit 2; }
 	shift
 	check_options "$@"
 	;;
@@ -202,7 +208,7 @@ render)
 	check_render "$@"
 	;;
 *)
-	echo "usage: $0 options MANDIR BUSD BUSCLI BUSBENCH BUS_H | render PAGE... | links FILE.md..." >&2
+	echo "usage: $0 options MANDIR BUSD BUSCLI BUSBENCH BUS_H [BUSBRIDGE] | render PAGE... | links FILE.md..." >&2
 	exit 2
 	;;
 esac
