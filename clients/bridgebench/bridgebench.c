@@ -47,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -100,6 +101,7 @@ struct options {
 	bool stop_wait;   /* baseline: publish a window, wait for its acks */
 	enum ack_style ack;
 	bool json;
+	pid_t server_pid; /* the server's CPU time is reported, 0: not */
 	/* bridge mode */
 	const char *socket_a, *socket_b;
 	const char *queue_a, *queue_b;
@@ -128,10 +130,10 @@ static struct {
 	atomic_bool stop;      /* a failure or the deadline: every thread ends */
 	atomic_bool warm_done; /* the consumer received every warm-up message */
 	atomic_bool prod_done, cons_done;
-	_Atomic uint64_t t_start; /* first counted send (CLOCK_MONOTONIC ns) */
-	uint64_t t_end;           /* last receive, written by the consumer */
-	uint64_t *lat;            /* ns, one per counted message */
-	_Atomic uint64_t pub_errors;
+	_Atomic uint64_t t_start;    /* first counted send (CLOCK_MONOTONIC ns) */
+	uint64_t t_end;              /* last receive, written by the consumer */
+	uint64_t *lat;               /* ns, one per counted message */
+	double cpu_self, cpu_server; /* over the run, s; cpu_server -1: unknown */
 	pthread_mutex_t err_lock;
 	char err[512]; /* the first failure */
 } sh = {.err_lock = PTHREAD_MUTEX_INITIALIZER};
@@ -150,6 +152,61 @@ static void sleep_ms(long ms)
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+}
+
+static double tv_s(const struct timeval *tv)
+{
+	return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
+}
+
+/* This process's CPU time (every thread's, libnats's too), in seconds. */
+static double self_cpu_s(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		return 0;
+	return tv_s(&ru.ru_utime) + tv_s(&ru.ru_stime);
+}
+
+/* The CPU time of process pid (--server-pid) in seconds, or -1. */
+static double proc_cpu_s(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* after "pid (comm) ", whose comm may hold anything but ends at the last ')' */
+	p = strrchr(buf, ')');
+	if (!p)
+		return -1;
+	p += 2;
+	/* state is field 3; utime and stime are fields 14 and 15 */
+	for (int field = 3; field < 14 && p; field++) {
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	if (!p)
+		return -1;
+	errno = 0;
+	ut = strtoull(p, &p, 10);
+	if (errno || *p != ' ')
+		return -1;
+	st = strtoull(p + 1, &p, 10);
+	if (errno)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 /* Records the first failure and stops every thread. */
@@ -355,7 +412,6 @@ static void pub_error(jsCtx *js, jsPubAckErr *pae, void *closure)
 {
 	(void)js;
 	(void)closure;
-	atomic_fetch_add(&sh.pub_errors, 1);
 	fail("publish failed: %s", pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err));
 }
 
@@ -618,6 +674,7 @@ out:
 struct bridge {
 	const char *what; /* "export", "import" */
 	pid_t pid;
+	double cpu_s;       /* user + system time, once it exited */
 	char dir[PATH_MAX]; /* its state directory, and its log */
 };
 
@@ -738,18 +795,19 @@ static void bridges_check(void)
 static int bridge_stop(struct bridge *br)
 {
 	int st = 0, waited = 0;
+	struct rusage ru = {0};
 	pid_t r = 0;
 
 	if (br->pid <= 0)
 		return -1;
 	kill(br->pid, SIGTERM);
-	while ((r = waitpid(br->pid, &st, WNOHANG)) == 0 && waited < STOP_TIMEOUT_MS) {
+	while ((r = wait4(br->pid, &st, WNOHANG, &ru)) == 0 && waited < STOP_TIMEOUT_MS) {
 		sleep_ms(10);
 		waited += 10;
 	}
 	if (r == 0) {
 		kill(br->pid, SIGKILL);
-		waitpid(br->pid, &st, 0);
+		wait4(br->pid, &st, 0, &ru);
 		br->pid = 0;
 		fprintf(stderr, PROG ": the %s busbridge did not stop within %d ms of "
 		                     "SIGTERM: killed\n",
@@ -757,6 +815,7 @@ static int bridge_stop(struct bridge *br)
 		return -1;
 	}
 	br->pid = 0;
+	br->cpu_s = tv_s(&ru.ru_utime) + tv_s(&ru.ru_stime);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		fprintf(stderr, PROG ": the %s busbridge stopped with %s %d\n", br->what,
 		        WIFEXITED(st) ? "status" : "signal",
@@ -827,40 +886,48 @@ static void usage(FILE *f)
 	        "                      figures are those of an idle path, not of queues\n"
 	        "  --timeout S         give up S seconds after the clock started\n"
 	        "                      (default 300); the warm-up has 30 s\n"
-	        "  --json              print the row as one JSON object\n"
-	        "\n"
-	        "Baseline only:\n"
-	        "  --send-asap WHICH   natsOptions_SetSendAsap on the connection of the\n"
-	        "                      pub(lisher), the sub(scriber), both or none (default)\n"
-	        "  --headers           publish with the headers and the Nats-Msg-Id that\n"
-	        "                      busbridge adds (js_PublishMsgAsync), the same bytes\n"
-	        "                      on the wire and the same duplicate tracking\n"
-	        "  --stop-and-wait     publish a window, wait for all its acks, and so on\n"
-	        "                      (busbridge's export loop) instead of a sliding window\n"
-	        "  --ack STYLE         each: explicit policy, every message acked (default,\n"
-	        "                      busbridge's); last: AckAll policy, the last message of\n"
-	        "                      each fetch acked\n"
-	        "\n"
-	        "Bridge only:\n"
-	        "  --socket-a PATH     busd of the sending side; --queue-a QUEUE its queue\n"
-	        "  --socket-b PATH     busd of the receiving side; --queue-b QUEUE its queue\n"
-	        "                      (both queues must exist, be empty and have no\n"
-	        "                      consumer; make them hold 2 x --window messages)\n"
-	        "  --busbridge PATH    the daemon to run (default: $BUSBRIDGE, else\n"
-	        "                      busbridge from PATH)\n"
-	        "  --bridge-opt ARG    one more argument for both busbridges (up to %d)\n"
-	        "\n"
-	        "  -h, --help          print this help and exit\n"
-	        "\n"
-	        "Each busbridge gets a state directory of its own in a new directory under\n"
-	        "$TMPDIR (or /tmp), removed at the end, with its log: the export one\n"
-	        "--export QUEUE_A:SUBJECT --window N, the import one --import\n"
-	        "SUBJECT:QUEUE_B:DURABLE --batch N.  A busbridge that exits early, a lost,\n"
-	        "repeated or reordered message, a failed publish or a timeout fails the\n"
-	        "run; the busbridges' logs are then shown.\n"
-	        "\n"
-	        "Exit status: 0 the run passed, 1 it failed, 2 bad usage.  Timings never\n"
-	        "change the exit status.\n",
+	        "  --json              print the row as one JSON object\n");
+	fprintf(f,
+	        "  --server-pid PID    also report the CPU time of process PID (the NATS\n"
+	        "                      server) during the run\n"
+	        "\n");
+	fprintf(f, "Baseline only:\n"
+	           "  --send-asap WHICH   natsOptions_SetSendAsap on the connection of the\n"
+	           "                      pub(lisher), the sub(scriber), both or none (default)\n"
+	           "  --headers           publish with the headers and the Nats-Msg-Id that\n"
+	           "                      busbridge adds (js_PublishMsgAsync), the same bytes\n"
+	           "                      on the wire and the same duplicate tracking\n"
+	           "  --stop-and-wait     publish a window, wait for all its acks, and so on\n"
+	           "                      (busbridge's export loop) instead of a sliding window\n"
+	           "  --ack STYLE         each: explicit policy, every message acked (default,\n"
+	           "                      busbridge's); last: AckAll policy, the last message of\n"
+	           "                      each fetch acked\n"
+	           "\n"
+	           "Bridge only:\n"
+	           "  --socket-a PATH     busd of the sending side; --queue-a QUEUE its queue\n"
+	           "  --socket-b PATH     busd of the receiving side; --queue-b QUEUE its queue\n"
+	           "                      (both queues must exist, be empty and have no\n"
+	           "                      consumer; make them hold 2 x --window messages)\n"
+	           "  --busbridge PATH    the daemon to run (default: $BUSBRIDGE, else\n"
+	           "                      busbridge from PATH)\n"
+	           "  --bridge-opt ARG    one more argument for both busbridges (up to %d)\n"
+	           "\n"
+	           "  -h, --help          print this help and exit\n"
+	           "\n"
+	           "Besides the figures, the row has the CPU time (user + system) of the run:\n"
+	           "this process (every thread, libnats's too), each busbridge, and the\n"
+	           "server with --server-pid.  On a machine with few cores the ratio is\n"
+	           "mostly a matter of CPU: the server takes most of a core.\n"
+	           "\n"
+	           "Each busbridge gets a state directory of its own in a new directory under\n"
+	           "$TMPDIR (or /tmp), removed at the end, with its log: the export one\n"
+	           "--export QUEUE_A:SUBJECT --window N, the import one --import\n"
+	           "SUBJECT:QUEUE_B:DURABLE --batch N.  A busbridge that exits early, a lost,\n"
+	           "repeated or reordered message, a failed publish or a timeout fails the\n"
+	           "run; the busbridges' logs are then shown.\n"
+	           "\n"
+	           "Exit status: 0 the run passed, 1 it failed, 2 bad usage.  Timings never\n"
+	           "change the exit status.\n",
 	        MAX_BRIDGE_OPTS);
 }
 
@@ -905,6 +972,7 @@ enum {
 	OPT_RATE,
 	OPT_TIMEOUT,
 	OPT_JSON,
+	OPT_SERVER_PID,
 	OPT_ASAP,
 	OPT_HEADERS,
 	OPT_STOP_WAIT,
@@ -935,6 +1003,7 @@ static int parse_options(int argc, char **argv)
 		{"rate", required_argument, NULL, OPT_RATE},
 		{"timeout", required_argument, NULL, OPT_TIMEOUT},
 		{"json", no_argument, NULL, OPT_JSON},
+		{"server-pid", required_argument, NULL, OPT_SERVER_PID},
 		{"send-asap", required_argument, NULL, OPT_ASAP},
 		{"headers", no_argument, NULL, OPT_HEADERS},
 		{"stop-and-wait", no_argument, NULL, OPT_STOP_WAIT},
@@ -998,6 +1067,13 @@ static int parse_options(int argc, char **argv)
 		case OPT_JSON:
 			opt.json = true;
 			break;
+		case OPT_SERVER_PID: {
+			uint64_t v = 0;
+
+			r = parse_num("server pid", optarg, false, 1, INT_MAX, &v);
+			opt.server_pid = (pid_t)v;
+			break;
+		}
 		case OPT_ASAP:
 			baseline_only = true;
 			if (strcmp(optarg, "none") == 0) {
@@ -1147,6 +1223,12 @@ static void report(uint64_t elapsed)
 			       asap_name(), opt.headers ? "true" : "false",
 			       opt.stop_wait ? "true" : "false",
 			       opt.ack == ACK_EACH ? "each" : "last");
+		printf(",\"cpu_bench_s\":%.3f", sh.cpu_self);
+		if (opt.mode == MODE_BRIDGE)
+			printf(",\"cpu_export_s\":%.3f,\"cpu_import_s\":%.3f", bridges[0].cpu_s,
+			       bridges[1].cpu_s);
+		if (sh.cpu_server >= 0)
+			printf(",\"cpu_server_s\":%.3f", sh.cpu_server);
 		printf(",\"elapsed_s\":%.6f,\"msgs_per_sec\":%.1f,\"mb_per_sec\":%.3f,"
 		       "\"p50_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f,\"load1\":%.2f}\n",
 		       secs, rate, rate * (double)opt.size / 1e6, (double)p50 / 1e3,
@@ -1162,9 +1244,14 @@ static void report(uint64_t elapsed)
 		       opt.headers ? ", headers" : "", opt.stop_wait ? ", stop-and-wait" : "",
 		       opt.ack == ACK_EACH ? "each" : "last");
 	printf(": %.0f msgs/s, %.2f MB/s, latency p50 %.3f ms, p99 %.3f ms, max %.3f ms "
-	       "(%.3f s)\n",
+	       "(%.3f s); CPU s: bench %.2f",
 	       rate, rate * (double)opt.size / 1e6, (double)p50 / 1e6, (double)p99 / 1e6,
-	       (double)max / 1e6, secs);
+	       (double)max / 1e6, secs, sh.cpu_self);
+	if (opt.mode == MODE_BRIDGE)
+		printf(", export %.2f, import %.2f", bridges[0].cpu_s, bridges[1].cpu_s);
+	if (sh.cpu_server >= 0)
+		printf(", server %.2f", sh.cpu_server);
+	printf("\n");
 }
 
 /* --- the run --- */
@@ -1257,6 +1344,8 @@ int main(int argc, char **argv)
 	} else if (bridges_start() < 0) {
 		goto out_bridges;
 	}
+	sh.cpu_self = self_cpu_s();
+	sh.cpu_server = opt.server_pid ? proc_cpu_s(opt.server_pid) : -1;
 	r = pthread_create(&cons, NULL,
 	                   opt.mode == MODE_BASELINE ? baseline_consumer : bridge_consumer,
 	                   NULL);
@@ -1277,6 +1366,12 @@ int main(int argc, char **argv)
 	supervise();
 	pthread_join(prod, NULL);
 	pthread_join(cons, NULL);
+	sh.cpu_self = self_cpu_s() - sh.cpu_self;
+	if (sh.cpu_server >= 0) {
+		double end = proc_cpu_s(opt.server_pid);
+
+		sh.cpu_server = end >= 0 ? end - sh.cpu_server : -1;
+	}
 
 out_bridges:
 	if (opt.mode == MODE_BRIDGE) {
