@@ -19,6 +19,7 @@
 #
 # Usage: scripts/bridge-bench.sh [OPTION]...
 #   --build DIR         meson build directory (default: build-rel)
+#   --busbridge PATH    the busbridge to measure (default: the build's)
 #   --messages N        messages per throughput run (default 100000)
 #   --rounds R          rounds, each figure the median (default 3)
 #   --sizes LIST        comma-separated payload sizes (default 64,1024)
@@ -54,7 +55,7 @@ bad_usage() {
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=$root/build-rel
 messages=100000 rounds=3 sizes=64,1024 window=1024 batch=256
-rate=1000 lat_messages=1000 capacity=16M baseline_only=0 save_json=
+rate=1000 lat_messages=1000 capacity=16M baseline_only=0 save_json='' busbridge=''
 bridge_opts=() baseline_opts=()
 
 need_value() {
@@ -74,6 +75,7 @@ while (($#)); do
 		continue
 		;;
 	--build) need_value "$@"; build=$2; shift ;;
+	--busbridge) need_value "$@"; busbridge=$2; shift ;;
 	--messages) need_value "$@"; is_count messages "$2" 1; messages=$((10#$2)); shift ;;
 	--rounds) need_value "$@"; is_count rounds "$2" 1; rounds=$((10#$2)); shift ;;
 	--sizes) need_value "$@"; sizes=$2; shift ;;
@@ -109,7 +111,7 @@ build=$(cd "$build" && pwd)
 bench=$build/clients/bridgebench/bridgebench
 busd=$build/busd/busd
 buscli=$build/clients/buscli
-busbridge=$build/clients/busbridge/busbridge
+busbridge=${busbridge:-$build/clients/busbridge/busbridge}
 tools=("$bench" "$busd" "$buscli")
 ((baseline_only)) || tools+=("$busbridge")
 for f in "${tools[@]}"; do
@@ -166,6 +168,7 @@ start "$tmp/nats/log" "$nats_server" -js -a 127.0.0.1 -p -1 -sd "$tmp/nats/store
 	--ports_file_dir "$tmp/nats"
 wait_for "$tmp/nats/nats-server_${pids[-1]}.ports" nats-server "$tmp/nats/log"
 url=$(jq -r '.nats[0]' "$tmp/nats/nats-server_${pids[-1]}.ports")
+nats_pid=${pids[-1]}
 [[ "$url" == nats://127.0.0.1:* ]] || die "nats-server: unexpected address '$url'"
 
 queue=bridgebench-$$
@@ -193,7 +196,8 @@ export TMPDIR=$tmp # bridgebench's busbridge state directories
 # run ROUND KIND(tp|lat) MODE SIZE
 run() {
 	local round=$1 kind=$2 mode=$3 size=$4 args
-	args=(--nats "$url" --size "$size" --window "$window" --batch "$batch" --json)
+	args=(--nats "$url" --server-pid "$nats_pid" --size "$size" --window "$window"
+		--batch "$batch" --json)
 	if [[ $kind == tp ]]; then
 		args+=(--messages "$messages")
 	else
@@ -234,7 +238,7 @@ load_end=$(load) psi_end=$(psi)
 [[ -z "$save_json" ]] || cp "$results" "$save_json"
 
 # The table: medians over the rounds, by jq.
-jq -r -s --argjson sizes "[$sizes]" --argjson lat "$lat_messages" \
+jq -r -s --argjson sizes "[$sizes]" --argjson lat "$lat_messages" --argjson cpus "$(nproc)" \
 	--arg head "$(printf '%s' "bridge-bench: median of $rounds rounds; $messages messages per throughput run, window $window, batch $batch; latency runs: $lat_messages messages at $rate msgs/s
 machine: $(nproc) CPUs, load average $load_start at start, $load_end at end; CPU pressure (some, avg10) $psi_start at start, $psi_end at end")" '
 def median: sort | if length == 0 then null
@@ -266,6 +270,22 @@ def lpad($n): tostring | (" " * ([$n - length, 0] | max)) + .;
         else ("-" | lpad(8)) + ("" | lpad(10)) end)
      + (([$b[].p50_us] | median | ms) + " / " + ([$b[].p99_us] | median | ms) | lpad(21))
      + (([$g[].p50_us] | median | ms) + " / " + ([$g[].p99_us] | median | ms) | lpad(19))),
+  "",
+  "CPU per message (us, user + system, medians; the machine has \($cpus) CPUs):",
+  "size      baseline: client server  total    bridge: bench export import server  total",
+  ($sizes[] as $s
+   | ($all | pick("tp"; "baseline"; $s)) as $b
+   | ($all | pick("tp"; "bridge"; $s)) as $g
+   | def us($rows; $k): [$rows[] | .[$k] / (.messages + .warmup) * 1e6] | median
+         | if . == null then "-" else (. * 10 | round / 10 | tostring) end;
+     def tot($rows; $ks): [$rows[] | ([.[$ks[]]] | add) / (.messages + .warmup) * 1e6]
+         | median | if . == null then "-" else (. * 10 | round / 10 | tostring) end;
+     (($s | tostring) + " B" | lpad(6))
+     + (us($b; "cpu_bench_s") | lpad(17)) + (us($b; "cpu_server_s") | lpad(7))
+     + (tot($b; ["cpu_bench_s", "cpu_server_s"]) | lpad(7))
+     + (us($g; "cpu_bench_s") | lpad(16)) + (us($g; "cpu_export_s") | lpad(7))
+     + (us($g; "cpu_import_s") | lpad(7)) + (us($g; "cpu_server_s") | lpad(7))
+     + (tot($g; ["cpu_bench_s", "cpu_export_s", "cpu_import_s", "cpu_server_s"]) | lpad(7))),
   (if $lat > 0 then
      "",
      "latency at a paced rate (ms, send to receive; the throughput runs above measure",
