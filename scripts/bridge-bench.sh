@@ -33,9 +33,13 @@
 #                       e.g. --baseline-opt=--headers
 #   --baseline-only     run no bridge (no busbridge needed)
 #   --save-json FILE    also write every run's row, one JSON object a line
+#   --smoke             1 round of 2000 messages (200 paced): checks the
+#                       plumbing, not the speed (meson test --suite bench);
+#                       exits 77 if a tool it needs is missing
 #   -h, --help          print this help
 # The defaults take about a minute on 2 cores.  Exit status: 0 every run
-# passed, 1 a run failed or something could not start, 2 bad usage.
+# passed (timings never change it), 1 a run failed or something could not
+# start, 2 bad usage, 77 (--smoke) a tool is missing.
 set -euo pipefail
 
 usage() {
@@ -47,6 +51,13 @@ die() {
 	exit 1
 }
 
+# A missing tool: the smoke test cannot run (77), a measurement fails.
+missing() {
+	echo "bridge-bench.sh: $*" >&2
+	((smoke)) && exit 77
+	exit 1
+}
+
 bad_usage() {
 	echo "bridge-bench.sh: $* (see --help)" >&2
 	exit 2
@@ -55,7 +66,7 @@ bad_usage() {
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=$root/build-rel
 messages=100000 rounds=3 sizes=64,1024 window=1024 batch=256
-rate=1000 lat_messages=1000 capacity=16M baseline_only=0 save_json='' busbridge=''
+rate=1000 lat_messages=1000 capacity=16M baseline_only=0 smoke=0 warmup=1000 save_json='' busbridge=''
 bridge_opts=() baseline_opts=()
 
 need_value() {
@@ -89,12 +100,16 @@ while (($#)); do
 	--bridge-opt) need_value "$@"; bridge_opts+=("--bridge-opt=$2"); shift ;;
 	--baseline-opt) need_value "$@"; baseline_opts+=("$2"); shift ;;
 	--baseline-only) baseline_only=1 ;;
+	--smoke) smoke=1 ;;
 	--save-json) need_value "$@"; save_json=$2; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) bad_usage "unknown argument '$1'" ;;
 	esac
 	shift
 done
+if ((smoke)); then
+	rounds=1 messages=2000 lat_messages=200 warmup=100
+fi
 IFS=, read -r -a size_list <<<"$sizes"
 ((${#size_list[@]})) || bad_usage "no sizes"
 for i in "${!size_list[@]}"; do
@@ -115,11 +130,11 @@ busbridge=${busbridge:-$build/clients/busbridge/busbridge}
 tools=("$bench" "$busd" "$buscli")
 ((baseline_only)) || tools+=("$busbridge")
 for f in "${tools[@]}"; do
-	[[ -x "$f" ]] || die "$f is missing: ninja -C $build (bridgebench and busbridge need libnats-dev)"
+	[[ -x "$f" ]] || missing "$f is missing: ninja -C $build (bridgebench and busbridge need libnats-dev)"
 done
 nats_server=$(command -v nats-server || true)
-[[ -n "$nats_server" ]] || die "nats-server not found (scripts/deps.sh installs it)"
-command -v jq >/dev/null || die "jq not found (scripts/deps.sh installs it)"
+[[ -n "$nats_server" ]] || missing "nats-server not found (scripts/deps.sh installs it)"
+command -v jq >/dev/null || missing "jq not found (scripts/deps.sh installs it)"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bridge-bench.XXXXXX")
 pids=() instances=() queue=
@@ -199,7 +214,7 @@ run() {
 	args=(--nats "$url" --server-pid "$nats_pid" --size "$size" --window "$window"
 		--batch "$batch" --json)
 	if [[ $kind == tp ]]; then
-		args+=(--messages "$messages")
+		args+=(--messages "$messages" --warmup "$warmup")
 	else
 		args+=(--messages "$lat_messages" --rate "$rate" --warmup 100)
 	fi
