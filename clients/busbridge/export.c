@@ -84,9 +84,10 @@ struct export_state {
 	bool republish; /* the held messages were published before */
 	char uuid[33];  /* the queue's UUID in hex, for the ids */
 	uint64_t lag_ns;
-	int local_err; /* the attach failure logged last, 0: none */
-	int recv_err;  /* the receive failure logged last, 0: none */
-	uint64_t too_large_seq;
+	int local_err;           /* the attach failure logged last, 0: none */
+	int recv_err;            /* the receive failure logged last, 0: none */
+	uint32_t too_large_slot; /* the message logged as too large: */
+	uint64_t too_large_seq;  /* its slot and seq + 1 (0: none) */
 	struct backoff local_bo;
 };
 
@@ -489,14 +490,16 @@ static void too_large(struct export_state *ex, size_t i)
 {
 	const bus_msg *m = &ex->msgs[i];
 
-	stat_add(&ex->r->st->errors, 1);
-	if (ex->too_large_seq != m->seq + 1)
+	if (ex->too_large_slot != m->producer || ex->too_large_seq != m->seq + 1) {
+		stat_add(&ex->r->st->errors, 1);
 		route_log(ex->r, LOG_LEVEL_ERROR, "message_too_large",
 		          "a message exceeds the NATS server's max_payload: the route "
 		          "waits until the server takes it",
 		          "slot=%" PRIu32 " seq=%" PRIu64 " len=%zu max_payload=%lld",
 		          m->producer, m->seq, m->len,
 		          (long long)natsConnection_GetMaxPayload(ex->conn.nc));
+	}
+	ex->too_large_slot = m->producer;
 	ex->too_large_seq = m->seq + 1;
 	bridge_nap(TOO_LARGE_MS, ex->r->stop);
 }

@@ -14,8 +14,9 @@
  * "committed already": such a delivery is acked and skipped.
  *
  * What can still duplicate: a busbridge killed between bus_send()'s
- * commit and the store of L (a few instructions) delivers that one
- * message again; a host crash can lose the last second of stores (see
+ * commit and the store of L (the rest of bus_send(), which may make a
+ * futex wake for the consumer, and one store) delivers that one message
+ * again; a host crash can lose the last second of stores (see
  * state.h) and deliver up to that second again.  Nothing else does.
  *
  * A full queue stops the route: it retries the send in 1 s slices and
@@ -258,13 +259,14 @@ static void keep_alive(struct batch *bt)
 
 static void too_large(struct import_state *im, uint64_t seq, int len)
 {
-	stat_add(&im->r->st->errors, 1);
-	if (im->too_large != seq)
+	if (im->too_large != seq) {
+		stat_add(&im->r->st->errors, 1);
 		route_log(im->r, LOG_LEVEL_ERROR, "message_too_large",
 		          "a message exceeds the queue's max_message: the route waits "
 		          "(retrying every 5 s) until the queue is made larger",
 		          "seq=%" PRIu64 " len=%d max_message=%zu", seq, len,
 		          bus_producer_max_message(im->p));
+	}
 	im->too_large = seq;
 	bridge_nap(TOO_LARGE_MS, im->r->stop);
 }
