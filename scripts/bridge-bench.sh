@@ -11,7 +11,9 @@
 #             busbridge --import into B's queue, bus_recv_batch from it
 # for each size: N messages as fast as they go (msgs/s, and the latency of
 # a loaded path), then LAT messages paced at RATE a second (the latency of
-# an idle path).  The two modes alternate within a round (ABBA over the
+# an idle path).  It also prints the CPU time per message of each process
+# (the bench's, each busbridge's, the server's): on a machine with few
+# cores that is where a bridge loses throughput.  The two modes alternate within a round (ABBA over the
 # rounds), so a change of the machine's pace lands on both; every figure
 # is the median of the rounds, the ratio the median of the rounds' ratios.
 # Stops everything it started and removes its files (temporary directory,
@@ -20,13 +22,13 @@
 # Usage: scripts/bridge-bench.sh [OPTION]...
 #   --build DIR         meson build directory (default: build-rel)
 #   --busbridge PATH    the busbridge to measure (default: the build's)
-#   --messages N        messages per throughput run (default 100000)
-#   --rounds R          rounds, each figure the median (default 3)
+#   --messages N        messages per throughput run (default 60000)
+#   --rounds R          rounds, each figure the median (default 5)
 #   --sizes LIST        comma-separated payload sizes (default 64,1024)
 #   --window N          publishes in flight, both modes (default 1024)
 #   --batch N           fetch batch, both modes (default 256)
 #   --rate R            pace of the latency runs, msgs/s (default 1000)
-#   --latency-messages N  messages per latency run, 0: none (default 1000)
+#   --latency-messages N  messages per latency run, 0: none (default 500)
 #   --capacity SIZE     ring size of the two bus queues (default 16M)
 #   --bridge-opt ARG    pass ARG to both busbridges (repeatable)
 #   --baseline-opt ARG  pass ARG to bridgebench's baseline runs (repeatable),
@@ -65,8 +67,8 @@ bad_usage() {
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=$root/build-rel
-messages=100000 rounds=3 sizes=64,1024 window=1024 batch=256
-rate=1000 lat_messages=1000 capacity=16M baseline_only=0 smoke=0 warmup=1000 save_json='' busbridge=''
+messages=60000 rounds=5 sizes=64,1024 window=1024 batch=256
+rate=1000 lat_messages=500 capacity=16M baseline_only=0 smoke=0 warmup=1000 save_json='' busbridge=''
 bridge_opts=() baseline_opts=()
 
 need_value() {
