@@ -107,12 +107,18 @@ int state_lock(const char *dir, char *err, size_t n)
 int state_running(const char *dir)
 {
 	char path[4096 + 16];
+	struct stat st;
 	int fd, r;
 
 	snprintf(path, sizeof(path), "%s/lock", dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: a FIFO put in its place must not hang the reader. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EBADMSG;
+	}
 	r = flock(fd, LOCK_SH | LOCK_NB);
 	if (r < 0)
 		r = errno == EWOULDBLOCK ? 1 : -errno;

@@ -243,12 +243,18 @@ static const char *check(struct view *v, const unsigned char *buf, size_t len)
 /* Reads DIR/stats once into buf (STATS_MAX_SIZE + 1 bytes). */
 static int read_stats(const char *path, unsigned char *buf, size_t *len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: a FIFO put in its place must not hang the reader. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	struct stat st;
 	size_t got = 0;
 	ssize_t r;
 
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EBADMSG;
+	}
 	/* One byte more than the largest valid file tells a longer one apart. */
 	while (got <= STATS_MAX_SIZE &&
 	       ((r = read(fd, buf + got, STATS_MAX_SIZE + 1 - got)) > 0 ||
@@ -425,7 +431,8 @@ int stats_show(const char *dir, enum stats_format fmt)
 		return EXIT_FAILURE;
 	}
 	if (r < 0) {
-		fprintf(stderr, "busbridge: cannot read %s: %s\n", path, strerror(-r));
+		fprintf(stderr, "busbridge: cannot read %s: %s\n", path,
+		        r == -EBADMSG ? "not a regular file" : strerror(-r));
 		return EXIT_FAILURE;
 	}
 	why = check(&v, buf, len);
@@ -438,7 +445,7 @@ int stats_show(const char *dir, enum stats_format fmt)
 	if (r < 0)
 		fprintf(stderr, "busbridge: cannot tell whether busbridge runs (%s/lock: "
 		                "%s); showing it as stopped\n",
-		        dir, strerror(-r));
+		        dir, r == -EBADMSG ? "not a regular file" : strerror(-r));
 	if (fmt == STATS_JSON)
 		show_json(&v, dir);
 	else if (fmt == STATS_PROMETHEUS)
