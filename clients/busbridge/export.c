@@ -36,13 +36,14 @@
 #include "natsconn.h"
 #include "stats.h"
 
-#define RECV_TIMEOUT_MS 100 /* how often a quiet route looks at stop and NATS */
-#define ACK_TIMEOUT_NS  (5 * 1000000000ull)
-#define WAIT_SLICE_NS   (50 * 1000000ull)
-#define BUSY_RETRY_MS   5000 /* the queue has another consumer */
-#define TOO_LARGE_MS    5000 /* a message above NATS's max_payload */
-#define LAG_PERIOD_NS   1000000000ull
-#define MSG_ID_MAX      128
+#define RECV_TIMEOUT_MS  100 /* how often a quiet route looks at stop and NATS */
+#define ACK_TIMEOUT_NS   (5 * 1000000000ull)
+#define WAIT_SLICE_NS    (50 * 1000000ull)
+#define BUSY_RETRY_MS    5000 /* the queue has another consumer */
+#define TOO_LARGE_MS     5000 /* a message above NATS's max_payload */
+#define LAG_PERIOD_NS    1000000000ull
+#define MSG_ID_MAX       128
+#define FLUSH_TIMEOUT_MS 1000
 
 /*
  * libnats delays ordinary publishes ~1 ms in its flusher thread; a round
@@ -510,7 +511,16 @@ static void forward(struct export_state *ex)
 	char why[512];
 	natsStatus s;
 	size_t sent = publish_round(ex, &s);
-	int rc = await_acks(ex, why, sizeof(why));
+	int rc;
+
+	/*
+	 * Out now rather than after libnats's flusher delay (about 1 ms):
+	 * the round's acks are all we wait for.  One PING per round, not a
+	 * write per publish as SendAsap would make.
+	 */
+	if (sent > 0)
+		natsConnection_FlushTimeout(ex->conn.nc, FLUSH_TIMEOUT_MS);
+	rc = await_acks(ex, why, sizeof(why));
 
 	if (s == NATS_MAX_PAYLOAD && rc == 0) {
 		too_large(ex, sent);
@@ -528,6 +538,25 @@ static void forward(struct export_state *ex)
 }
 
 /* --- the thread --- */
+
+/*
+ * The ack wait's deadlines are CLOCK_MONOTONIC (wait_slice); a condition
+ * variable on the default CLOCK_REALTIME would take them for long past
+ * and return at once, turning the wait into a spin against libnats's
+ * thread.
+ */
+static int cond_init_monotonic(pthread_cond_t *cv)
+{
+	pthread_condattr_t ca;
+	int r = pthread_condattr_init(&ca);
+
+	if (r == 0)
+		r = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (r == 0)
+		r = pthread_cond_init(cv, &ca);
+	pthread_condattr_destroy(&ca);
+	return r;
+}
 
 static struct export_state *state_new(struct route *r)
 {
@@ -548,7 +577,14 @@ static struct export_state *state_new(struct route *r)
 		free(ex);
 		return NULL;
 	}
-	pthread_cond_init(&ex->cv, NULL);
+	if (cond_init_monotonic(&ex->cv) != 0) {
+		pthread_mutex_destroy(&ex->mu);
+		free(ex->sent);
+		free(ex->ack);
+		free(ex->msgs);
+		free(ex);
+		return NULL;
+	}
 	jsOptions_Init(&jo);
 	jo.PublishAsync.AckHandler = on_ack;
 	jo.PublishAsync.AckHandlerClosure = ex;
