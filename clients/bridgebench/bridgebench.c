@@ -436,30 +436,20 @@ static bool pub_complete(jsCtx *js)
 	}
 }
 
-/* One message with the headers and the message id busbridge sets. */
+/* One message with the header and the message id busbridge sets. */
 static natsStatus pub_with_headers(jsCtx *js, const unsigned char *buf, uint64_t i)
 {
-	char seq[24], ns[24], id[96];
+	char id[96];
 	natsMsg *m = NULL;
 	jsPubOptions po;
 	natsStatus s;
 	uint64_t enq = get_u64(buf + 8);
 
-	snprintf(seq, sizeof(seq), "%" PRIu64, i);
-	snprintf(ns, sizeof(ns), "%" PRIu64, enq);
 	snprintf(id, sizeof(id), "0123456789abcdef0123456789abcdef-0-%" PRIu64 "-%" PRIu64,
 	         i, enq);
 	s = natsMsg_Create(&m, opt.subject, NULL, (const char *)buf, (int)opt.size);
 	if (s == NATS_OK)
-		s = natsMsgHeader_Set(m, "Bus-Queue", "0123456789abcdef0123456789abcdef");
-	if (s == NATS_OK)
 		s = natsMsgHeader_Set(m, "Bus-Type", "0");
-	if (s == NATS_OK)
-		s = natsMsgHeader_Set(m, "Bus-Producer", "0");
-	if (s == NATS_OK)
-		s = natsMsgHeader_Set(m, "Bus-Seq", seq);
-	if (s == NATS_OK)
-		s = natsMsgHeader_Set(m, "Bus-Enqueue-Ns", ns);
 	jsPubOptions_Init(&po);
 	po.MsgId = id;
 	while (s == NATS_OK || s == NATS_TIMEOUT) {
