@@ -14,6 +14,9 @@
  *  - durable_without_state: the import route's state file is lost but
  *    its durable remains: a busbridge with a fresh state directory goes
  *    on from the durable's ack floor, delivering nothing twice.
+ *  - six_routes: one busbridge with six export routes and one with six
+ *    import routes start on a fresh stream, their routes racing to add
+ *    their subjects to it; every message of every queue arrives once.
  *  - sigterm_restarts: during traffic each bridge is stopped with SIGTERM
  *    (exit 0) and started again, several times: a clean stop leaves no
  *    duplicate window, so B gets everything exactly once.
@@ -291,6 +294,103 @@ static void durable_without_state(void **state)
 	flow_free(&g);
 }
 
+/*
+ * One busbridge on A with six export routes, one on B with six import
+ * routes, on a fresh stream: the routes (threads) each add their subject
+ * to the one stream at the same time (read, add, update: they race), and
+ * every message of every queue must arrive once all the same.
+ */
+#define NSUBJ 6
+#define PERQ  100
+
+/*
+ * PERQ messages "qN-I" into each queue, round robin, 1 ms apart: they
+ * arrive while the routes start and update the stream.
+ */
+static void send_texts(const struct e2e *h, char names[][16], int nq)
+{
+	bus_producer *p[NSUBJ];
+	bus *b = e2e_open(h);
+
+	for (int q = 0; q < nq; q++)
+		assert_int_equal(bus_producer_open(b, names[q], &p[q]), 0);
+	bus_close(b);
+	for (int i = 0; i < PERQ; i++) {
+		for (int q = 0; q < nq; q++) {
+			char text[32];
+			int len = snprintf(text, sizeof(text), "%s-%d", names[q], i);
+
+			assert_int_equal(bus_send(p[q], 1, text, (size_t)len, 5000), 0);
+		}
+		e2e_sleep_ms(1);
+	}
+	for (int q = 0; q < nq; q++)
+		bus_producer_close(p[q]);
+}
+
+static void receive_texts(struct nenv *n, const struct e2e *h, const char *queue)
+{
+	bus *b = e2e_open(h);
+	bus_consumer *c;
+	bus_msg m;
+
+	assert_int_equal(bus_consumer_open(b, queue, &c), 0);
+	bus_close(b);
+	for (int i = 0; i < PERQ; i++) {
+		char text[32];
+		int len = snprintf(text, sizeof(text), "%s-%d", queue, i);
+		int rc = bus_recv(c, &m, WAIT_MS);
+
+		if (rc < 0) {
+			nenv_dump_logs(n);
+			fail_msg("%s: message %d: %s", queue, i, bus_strerror(rc));
+		}
+		assert_int_equal(m.len, (size_t)len);
+		assert_memory_equal(m.data, text, (size_t)len);
+		bus_release(c);
+	}
+	assert_int_equal(bus_recv(c, &m, 300), -ETIMEDOUT);
+	bus_consumer_close(c);
+}
+
+static void six_routes(void **state)
+{
+	struct nenv *n = *state;
+	struct nenv_bridge *ex, *im;
+	char *exargs[2 * NSUBJ] = {0}, *imargs[2 * NSUBJ] = {0};
+	char names[NSUBJ][16], exr[NSUBJ][64], imr[NSUBJ][64];
+
+	nenv_nats_start(n);
+	for (int i = 0; i < NSUBJ; i++) {
+		snprintf(names[i], sizeof(names[i]), "q%d", i);
+		nenv_queue(n->a, names[i], 0);
+		nenv_queue(n->b, names[i], 0);
+		snprintf(exr[i], sizeof(exr[i]), "%s:bus.%s", names[i], names[i]);
+		snprintf(imr[i], sizeof(imr[i]), "bus.%s:%s", names[i], names[i]);
+		exargs[2 * i] = "--export";
+		exargs[2 * i + 1] = exr[i];
+		imargs[2 * i] = "--import";
+		imargs[2 * i + 1] = imr[i];
+	}
+	ex = nenv_bridge_new(n, n->a, "export", exargs[0], exargs[1], exargs[2], exargs[3],
+	                     exargs[4], exargs[5], exargs[6], exargs[7], exargs[8], exargs[9],
+	                     exargs[10], exargs[11], NULL);
+	im = nenv_bridge_new(n, n->b, "import", imargs[0], imargs[1], imargs[2], imargs[3],
+	                     imargs[4], imargs[5], imargs[6], imargs[7], imargs[8], imargs[9],
+	                     imargs[10], imargs[11], NULL);
+	nenv_bridge_start(n, ex);
+	nenv_bridge_start(n, im);
+	send_texts(n->a, names, NSUBJ);
+	for (int i = 0; i < NSUBJ; i++)
+		receive_texts(n, n->b, names[i]);
+	for (int i = 0; i < NSUBJ; i++) {
+		assert_int_equal(nenv_stat(n, ex, i, "messages"), PERQ);
+		assert_int_equal(nenv_stat(n, im, i, "messages"), PERQ);
+	}
+	assert_int_equal(nenv_bridge_stop(n, ex), 0);
+	assert_int_equal(nenv_bridge_stop(n, im), 0);
+}
+
 /* --- sigterm_restarts --- */
 
 static void restart(struct nenv *n, struct nenv_bridge *br)
@@ -351,6 +451,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(too_large, nenv_setup, nenv_teardown),
 		cmocka_unit_test_setup_teardown(queue_busy, nenv_setup, nenv_teardown),
 		cmocka_unit_test_setup_teardown(durable_without_state, nenv_setup, nenv_teardown),
+		cmocka_unit_test_setup_teardown(six_routes, nenv_setup, nenv_teardown),
 		cmocka_unit_test_setup_teardown(sigterm_restarts, nenv_setup, nenv_teardown),
 	};
 

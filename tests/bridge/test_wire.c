@@ -24,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "flow.h"
 #include "natsenv.h"
 
 #if HAVE_LIBNATS
@@ -256,11 +257,169 @@ static void import_foreign(void **state)
 	assert_int_equal(nenv_bridge_stop(n, im), 0);
 }
 
+/*
+ * Sets the stream's subjects to keep, plus subject if add: as another
+ * busbridge's update, made from an older read, would leave them.
+ */
+static void set_subjects(jsCtx *js, const char *keep, const char *subject, bool add)
+{
+	const char *subjects[2] = {keep, subject};
+	jsStreamInfo *si = NULL;
+	jsStreamConfig sc;
+	natsStatus s = js_GetStreamInfo(&si, js, NENV_STREAM, NULL, NULL);
+
+	if (s != NATS_OK)
+		fail_msg("stream info: %s", natsStatus_GetText(s));
+	sc = *si->Config;
+	sc.Subjects = subjects;
+	sc.SubjectsLen = add ? 2 : 1;
+	s = js_UpdateStream(NULL, js, &sc, NULL, NULL);
+	jsStreamInfo_Destroy(si);
+	if (s != NATS_OK)
+		fail_msg("stream update: %s", natsStatus_GetText(s));
+}
+
+/*
+ * The export route's subject taken off the stream again and again while
+ * messages flow (a lost update between busbridges that share the
+ * stream): each time its publishes find no stream, and it must put its
+ * subject back and republish, losing and duplicating nothing, without
+ * spinning, and still stop cleanly.
+ */
+static void subject_removed(void **state)
+{
+	struct nenv *n = *state;
+	struct flow f = {.nprod = 2, .count = E2E_SCALE(6000, 1000), .rate = E2E_SCALE(1000, 200), .max_len = 100, .queue_a = "orders", .queue_b = "orders"};
+	uint64_t total = (uint64_t)f.nprod * f.count;
+	struct nenv_bridge *ex, *im;
+	natsConnection *nc = NULL;
+	struct flow_result r;
+	pid_t prod[2], cons;
+	int removals = 0;
+	jsCtx *js;
+
+	nenv_nats_start(n);
+	nenv_pair(n, "orders", "bus.orders", "orders", 0, 0, &ex, &im);
+	nenv_bridge_start(n, ex);
+	nenv_bridge_start(n, im);
+	nenv_bridge_wait_up(n, ex, WAIT_MS);
+	nenv_bridge_wait_up(n, im, WAIT_MS);
+	js = js_open(n, &nc);
+	set_subjects(js, "bus.other", "bus.orders", true);
+	f.sock_a = n->a->socket;
+	f.sock_b = n->b->socket;
+	flow_init(&f, n->dir);
+	cons = flow_start_consumer(n->b, &f);
+	for (int k = 0; k < f.nprod; k++)
+		prod[k] = flow_start_producer(n->a, &f, k);
+	/* while the producers run: off every 300 ms, the bridges put it back */
+	while (flow_committed(&f) < total) {
+		e2e_sleep_ms(300);
+		set_subjects(js, "bus.other", NULL, false);
+		removals++;
+	}
+	js_close(js, nc);
+	for (int k = 0; k < f.nprod; k++)
+		assert_int_equal(e2e_wait(n->a, prod[k], f.deadline_s), 0);
+	if (!flow_wait_all(&f, E2E_SCALE(60000, 180000), &r))
+		nenv_dump_logs(n);
+	flow_print("subject-removed", &r);
+	fprintf(stderr, "subject-removed: %d removals, export reconnects %" PRIu64 "\n", removals,
+	        nenv_stat(n, ex, 0, "reconnects"));
+	assert_int_equal(r.missing, 0);
+	assert_int_equal(r.distinct, total);
+	assert_int_equal(r.dups + r.gaps + r.extra + r.bad + r.redelivered_copies, 0);
+	/* backoff: far fewer reconnects than a tight loop would make */
+	assert_true(nenv_stat(n, ex, 0, "reconnects") <= (uint64_t)removals * 10);
+	assert_int_equal(nenv_bridge_stop(n, ex), 0);
+	assert_int_equal(nenv_bridge_stop(n, im), 0);
+	atomic_store(&f.sh->stop_consumer, 1);
+	assert_int_equal(e2e_wait(n->b, cons, 30), 0);
+	flow_free(&f);
+}
+
+/* The stream's message limit (-1: none), new messages refused beyond it. */
+static void set_limit(jsCtx *js, int64_t max_msgs)
+{
+	jsStreamInfo *si = NULL;
+	jsStreamConfig sc;
+	natsStatus s = js_GetStreamInfo(&si, js, NENV_STREAM, NULL, NULL);
+
+	if (s != NATS_OK)
+		fail_msg("stream info: %s", natsStatus_GetText(s));
+	sc = *si->Config;
+	sc.MaxMsgs = max_msgs;
+	sc.Discard = js_DiscardNew;
+	s = js_UpdateStream(NULL, js, &sc, NULL, NULL);
+	jsStreamInfo_Destroy(si);
+	if (s != NATS_OK)
+		fail_msg("stream update: %s", natsStatus_GetText(s));
+}
+
+/*
+ * JetStream up but refusing every publish (the stream full, new messages
+ * discarded): the export route must back off between its tries as it
+ * does when NATS is away (100 ms doubling to 5 s), not reconnect in a
+ * tight loop, and deliver everything once the stream takes messages again.
+ * The bound asks only for the first step, 100 ms between tries (40 in
+ * 4 s), with room for the doubling to be reset by each reconnection.
+ */
+static void publish_refused(void **state)
+{
+	struct nenv *n = *state;
+	struct flow f = {.nprod = 1, .count = 200, .max_len = 100, .queue_a = "orders", .queue_b = "orders"};
+	struct nenv_bridge *ex, *im;
+	natsConnection *nc = NULL;
+	struct flow_result r;
+	uint64_t reconnects;
+	pid_t cons;
+	jsCtx *js;
+
+	nenv_nats_start(n);
+	nenv_pair(n, "orders", "bus.orders", "orders", 0, 0, &ex, &im);
+	nenv_bridge_start(n, ex);
+	nenv_bridge_start(n, im);
+	nenv_bridge_wait_up(n, ex, WAIT_MS);
+	js = js_open(n, &nc);
+	set_limit(js, 1);
+	f.sock_a = n->a->socket;
+	f.sock_b = n->b->socket;
+	flow_init(&f, n->dir);
+	cons = flow_start_consumer(n->b, &f);
+	assert_int_equal(e2e_wait(n->a, flow_start_producer(n->a, &f, 0), 60), 0);
+
+	/* 4 s of refusals: at most 40 tries 100 ms apart */
+	e2e_sleep_ms(4000);
+	nenv_bridge_alive(n, ex);
+	reconnects = nenv_stat(n, ex, 0, "reconnects");
+	fprintf(stderr, "publish-refused: %" PRIu64 " reconnects, %d log lines in 4 s\n",
+	        reconnects, nenv_bridge_log_count(ex, "event=", NULL));
+	if (reconnects > 50)
+		fail_msg("%" PRIu64 " reconnects in 4 s of refused publishes: no backoff",
+		         reconnects);
+
+	set_limit(js, -1);
+	js_close(js, nc);
+	if (!flow_wait_all(&f, WAIT_MS, &r))
+		nenv_dump_logs(n);
+	flow_print("publish-refused", &r);
+	assert_int_equal(r.missing, 0);
+	assert_int_equal(r.distinct, 200);
+	assert_int_equal(r.dups + r.gaps + r.extra + r.bad + r.redelivered_copies, 0);
+	assert_int_equal(nenv_bridge_stop(n, ex), 0);
+	assert_int_equal(nenv_bridge_stop(n, im), 0);
+	atomic_store(&f.sh->stop_consumer, 1);
+	assert_int_equal(e2e_wait(n->b, cons, 30), 0);
+	flow_free(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(export_headers, nenv_setup, nenv_teardown),
 		cmocka_unit_test_setup_teardown(import_foreign, nenv_setup, nenv_teardown),
+		cmocka_unit_test_setup_teardown(subject_removed, nenv_setup, nenv_teardown),
+		cmocka_unit_test_setup_teardown(publish_refused, nenv_setup, nenv_teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 
