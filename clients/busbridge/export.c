@@ -451,10 +451,17 @@ static void disown(struct export_state *ex)
 	stat_set(&ex->r->st->in_flight, 0);
 }
 
+/*
+ * Drops the connection and waits before the next: a server that takes
+ * the connection but refuses every publish (a stream at its limits, a
+ * subject taken off it) must not be reconnected to in a tight loop.
+ * The wait grows until a round succeeds (natsconn_ok).
+ */
 static void connection_failed(struct export_state *ex, const char *why)
 {
 	disown(ex);
 	natsconn_fail(&ex->conn, why);
+	natsconn_backoff(&ex->conn);
 }
 
 /* Connects, or waits before the next try: true if it did. */

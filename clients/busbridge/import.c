@@ -388,6 +388,8 @@ static void import_batch(struct import_state *im)
 		snprintf(why, sizeof(why), "fetch failed: %s (code %d)", natsconn_error(s),
 		         (int)jerr);
 		disconnect(im, why);
+		/* a server that answers and refuses is not tried in a tight loop */
+		natsconn_backoff(&im->conn);
 		return;
 	}
 	natsconn_ok(&im->conn);
@@ -399,8 +401,10 @@ static void import_batch(struct import_state *im)
 		stat_sub(&im->r->st->in_flight, 1);
 	}
 	natsMsgList_Destroy(&bt.list);
-	if (rc == -2)
+	if (rc == -2) {
 		disconnect(im, "a message without JetStream metadata");
+		natsconn_backoff(&im->conn);
+	}
 	stat_set(&im->r->st->in_flight, 0);
 }
 
