@@ -12,6 +12,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -67,5 +68,9 @@ static inline uint64_t bridge_now_ns(void)
 
 /* "export" or "import". */
 const char *route_kind_name(enum route_kind kind);
+
+/* Writes the message into err[n] and returns rc (state.c). */
+int failf_rc(char *err, size_t n, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 #endif

@@ -19,10 +19,7 @@
 #define LOCK_TRIES    20
 #define LOCK_RETRY_NS 50000000L
 
-static int failf(char *err, size_t n, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int failf(char *err, size_t n, int rc, const char *fmt, ...)
+int failf_rc(char *err, size_t n, int rc, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -38,7 +35,7 @@ int state_dir_make(const char *dir, char *err, size_t n)
 	struct stat st;
 
 	if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path))
-		return failf(err, n, -ENAMETOOLONG, "state directory %s: path too long", dir);
+		return failf_rc(err, n, -ENAMETOOLONG, "state directory %s: path too long", dir);
 	/* Each missing component in turn, as mkdir -p does. */
 	for (char *p = path + 1;; p++) {
 		bool last = *p == '\0';
@@ -47,14 +44,14 @@ int state_dir_make(const char *dir, char *err, size_t n)
 			continue;
 		*p = '\0';
 		if (mkdir(path, 0700) < 0 && errno != EEXIST)
-			return failf(err, n, -errno, "cannot create the state directory %s: %s",
-			             path, strerror(errno));
+			return failf_rc(err, n, -errno, "cannot create the state directory %s: %s",
+			                path, strerror(errno));
 		if (last)
 			break;
 		*p = '/';
 	}
 	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-		return failf(err, n, -ENOTDIR, "state directory %s: not a directory", dir);
+		return failf_rc(err, n, -ENOTDIR, "state directory %s: not a directory", dir);
 	return 0;
 }
 
@@ -76,7 +73,7 @@ int state_lock(const char *dir, char *err, size_t n)
 	snprintf(path, sizeof(path), "%s/lock", dir);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
-		return failf(err, n, -errno, "cannot open %s: %s", path, strerror(errno));
+		return failf_rc(err, n, -errno, "cannot open %s: %s", path, strerror(errno));
 	for (int i = 0; i < LOCK_TRIES && r < 0; i++) {
 		r = flock(fd, LOCK_EX | LOCK_NB);
 		if (r < 0 && errno != EWOULDBLOCK)
@@ -90,16 +87,16 @@ int state_lock(const char *dir, char *err, size_t n)
 
 		close(fd);
 		if (e == EWOULDBLOCK)
-			return failf(err, n, -e, "another busbridge (pid %ld) is running "
-			                         "with the state directory %s",
-			             owner, dir);
-		return failf(err, n, -e, "cannot lock %s: %s", path, strerror(e));
+			return failf_rc(err, n, -e, "another busbridge (pid %ld) is running "
+			                            "with the state directory %s",
+			                owner, dir);
+		return failf_rc(err, n, -e, "cannot lock %s: %s", path, strerror(e));
 	}
 	len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
 	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
 		r = -errno;
 		close(fd);
-		return failf(err, n, r, "cannot write %s: %s", path, strerror(-r));
+		return failf_rc(err, n, r, "cannot write %s: %s", path, strerror(-r));
 	}
 	return fd;
 }
@@ -136,7 +133,7 @@ static int seq_create(const char *path, char *err, size_t n)
 	snprintf(tmp, sizeof(tmp), "%s.new", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
-		return failf(err, n, -errno, "cannot create %s: %s", tmp, strerror(errno));
+		return failf_rc(err, n, -errno, "cannot create %s: %s", tmp, strerror(errno));
 	if (write(fd, &fresh, sizeof(fresh)) != (ssize_t)sizeof(fresh) || fsync(fd) < 0)
 		e = errno ? errno : EIO;
 	close(fd);
@@ -144,7 +141,7 @@ static int seq_create(const char *path, char *err, size_t n)
 		e = errno;
 	if (e) {
 		unlink(tmp);
-		return failf(err, n, -e, "cannot create %s: %s", path, strerror(e));
+		return failf_rc(err, n, -e, "cannot create %s: %s", path, strerror(e));
 	}
 	return 0;
 }
@@ -166,26 +163,26 @@ int seq_open(struct seq_file *s, const char *dir, const char *durable,
 		fd = open(s->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	}
 	if (fd < 0)
-		return failf(err, n, -errno, "cannot open %s: %s", s->path, strerror(errno));
+		return failf_rc(err, n, -errno, "cannot open %s: %s", s->path, strerror(errno));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    st.st_size != (off_t)sizeof(struct seq_page)) {
 		close(fd);
-		return failf(err, n, -EBADMSG, "%s is not a position file (want %zu "
-		                               "bytes starting " SEQ_MAGIC "): move it away "
-		                               "only if the route should start over",
-		             s->path, sizeof(struct seq_page));
+		return failf_rc(err, n, -EBADMSG, "%s is not a position file (want %zu "
+		                                  "bytes starting " SEQ_MAGIC "): move it away "
+		                                  "only if the route should start over",
+		                s->path, sizeof(struct seq_page));
 	}
 	map = mmap(NULL, sizeof(struct seq_page), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	r = -errno;
 	close(fd);
 	if (map == MAP_FAILED)
-		return failf(err, n, r, "cannot map %s: %s", s->path, strerror(-r));
+		return failf_rc(err, n, r, "cannot map %s: %s", s->path, strerror(-r));
 	s->page = map;
 	if (memcmp(s->page->magic, SEQ_MAGIC, 8) != 0) {
 		seq_close(s);
-		return failf(err, n, -EBADMSG, "%s has a bad magic (not " SEQ_MAGIC "): "
-		                               "move it away only if the route should start over",
-		             s->path);
+		return failf_rc(err, n, -EBADMSG, "%s has a bad magic (not " SEQ_MAGIC "): "
+		                                  "move it away only if the route should start over",
+		                s->path);
 	}
 	s->synced = seq_last(s);
 	return 0;

@@ -85,19 +85,6 @@ static const char *const state_names[] = {
 
 /* --- the daemon's side --- */
 
-static int failf(char *err, size_t n, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int failf(char *err, size_t n, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, n, fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
 static void fill(struct stats_map *m, const struct bridge_config *cfg)
 {
 	struct timespec now;
@@ -132,7 +119,7 @@ int stats_create(struct stats_map *m, const struct bridge_config *cfg,
 	snprintf(tmp, sizeof(tmp), "%s/stats.new", cfg->state_dir);
 	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
-		return failf(err, n, -errno, "cannot create %s: %s", tmp, strerror(errno));
+		return failf_rc(err, n, -errno, "cannot create %s: %s", tmp, strerror(errno));
 	/* Zero-filled by the truncation: every counter starts at 0. */
 	map = ftruncate(fd, (off_t)size) < 0
 	              ? MAP_FAILED
@@ -141,7 +128,7 @@ int stats_create(struct stats_map *m, const struct bridge_config *cfg,
 	close(fd);
 	if (map == MAP_FAILED) {
 		unlink(tmp);
-		return failf(err, n, r, "cannot map %s: %s", tmp, strerror(-r));
+		return failf_rc(err, n, r, "cannot map %s: %s", tmp, strerror(-r));
 	}
 	m->hdr = map;
 	m->routes = (struct stats_route *)(m->hdr + 1);
@@ -152,8 +139,8 @@ int stats_create(struct stats_map *m, const struct bridge_config *cfg,
 		r = -errno;
 		stats_close(m);
 		unlink(tmp);
-		return failf(err, n, r, "cannot rename %s to %s: %s", tmp, path,
-		             strerror(-r));
+		return failf_rc(err, n, r, "cannot rename %s to %s: %s", tmp, path,
+		                strerror(-r));
 	}
 	return 0;
 }
