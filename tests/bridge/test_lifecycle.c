@@ -300,8 +300,9 @@ static void durable_without_state(void **state)
  * to the one stream at the same time (read, add, update: they race), and
  * every message of every queue must arrive once all the same.
  */
-#define NSUBJ 6
-#define PERQ  100
+#define NSUBJ   6
+#define PERQ    100
+#define RECV_MS E2E_SCALE(15000, 30000) /* they come within a second */
 
 /*
  * PERQ messages "qN-I" into each queue, round robin, 1 ms apart: they
@@ -339,7 +340,7 @@ static void receive_texts(struct nenv *n, const struct e2e *h, const char *queue
 	for (int i = 0; i < PERQ; i++) {
 		char text[32];
 		int len = snprintf(text, sizeof(text), "%s-%d", queue, i);
-		int rc = bus_recv(c, &m, WAIT_MS);
+		int rc = bus_recv(c, &m, RECV_MS);
 
 		if (rc < 0) {
 			nenv_dump_logs(n);
