@@ -75,6 +75,7 @@ struct export_state {
 	size_t done;    /* acks of the round */
 	size_t failed;  /* of which failed */
 	char why[256];  /* the first failure's reason */
+	bool no_stream; /* a failure was "no responders": the stream is to mend */
 
 	/* The route thread's own. */
 	struct natsconn conn;
@@ -127,6 +128,8 @@ static void note_ack(struct export_state *ex, const natsMsg *m,
 	} else {
 		ex->ack[i] = ACK_FAILED;
 		ex->failed++;
+		if (pae && pae->Err == NATS_NO_RESPONDERS)
+			ex->no_stream = true;
 		stat_add(&st->errors, 1);
 		if (!ex->why[0])
 			snprintf(ex->why, sizeof(ex->why), "publish failed: %s (code %d)",
@@ -329,6 +332,7 @@ static void round_begin(struct export_state *ex)
 	ex->done = 0;
 	ex->failed = 0;
 	ex->why[0] = '\0';
+	ex->no_stream = false;
 	memset(ex->ack, ACK_NONE, ex->held);
 	pthread_mutex_unlock(&ex->mu);
 }
@@ -537,6 +541,9 @@ static void forward(struct export_state *ex)
 	if (s != NATS_OK || rc < 0) {
 		if (s != NATS_OK)
 			stat_add(&ex->r->st->errors, 1);
+		pthread_mutex_lock(&ex->mu);
+		ex->conn.repair = ex->no_stream;
+		pthread_mutex_unlock(&ex->mu);
 		connection_failed(ex, why);
 		return;
 	}

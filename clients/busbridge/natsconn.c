@@ -10,6 +10,7 @@
  * fetches only once the stream has answered, so JetStream is ready.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,6 +124,13 @@ void natsconn_init(struct natsconn *c, struct route *r, const jsOptions *jo,
 
 void natsconn_close(struct natsconn *c)
 {
+	/*
+	 * Close first: it stops the connection's reader, which may be in an
+	 * ack callback of this context.  Destroying the context or the
+	 * connection under it crashed (a freed mutex) or deadlocked.
+	 */
+	if (c->nc)
+		natsConnection_Close(c->nc);
 	jsCtx_Destroy(c->js);
 	natsConnection_Destroy(c->nc);
 	c->js = NULL;
@@ -220,6 +228,41 @@ static natsStatus add_subject(struct natsconn *c, const jsStreamConfig *old,
 	return s;
 }
 
+/*
+ * Takes the route's subject out of the stream's list, to add it back on
+ * the next step: after concurrent updates nats-server 2.9 can list a
+ * subject and answer its publishes with "no responders", and only
+ * taking it out and back in mends that.  Messages stored on it stay.
+ * NATS_NOT_FOUND if the subject is not listed as it is (a wildcard
+ * covers it: nothing of ours to mend).
+ */
+static natsStatus drop_subject(struct natsconn *c, const jsStreamConfig *old,
+                               jsErrCode *jerr)
+{
+	const char **subjects = calloc((size_t)old->SubjectsLen + 1, sizeof(*subjects));
+	jsStreamConfig sc = *old;
+	natsStatus s = NATS_NOT_FOUND;
+	int k = 0;
+
+	if (!subjects)
+		return NATS_NO_MEMORY;
+	for (int i = 0; i < old->SubjectsLen; i++)
+		if (strcmp(old->Subjects[i], c->r->rc->subject) != 0)
+			subjects[k++] = old->Subjects[i];
+	if (k > 0 && k < old->SubjectsLen) {
+		sc.Subjects = subjects;
+		sc.SubjectsLen = k;
+		s = js_UpdateStream(NULL, c->js, &sc, NULL, jerr);
+		if (s == NATS_OK)
+			route_log(c->r, LOG_LEVEL_WARN, "stream_repaired",
+			          "publishes found no stream: the subject is taken out "
+			          "of the stream and put back",
+			          "stream=%s", c->r->cfg->stream);
+	}
+	free(subjects);
+	return s;
+}
+
 /* The duplicate window is what makes republishing after a crash safe. */
 static void check_dup_window(struct natsconn *c, const jsStreamConfig *sc)
 {
@@ -263,6 +306,12 @@ static int stream_step(struct natsconn *c, char *why, size_t n)
 		         natsconn_error(s), (int)jerr);
 		return -1;
 	}
+	if (c->repair && drop_subject(c, si->Config, &jerr) == NATS_OK) {
+		c->repair = false;
+		jsStreamInfo_Destroy(si);
+		return 0; /* and add it back */
+	}
+	c->repair = false;
 	if (stream_covers(si->Config, c->r->rc->subject)) {
 		check_dup_window(c, si->Config);
 		jsStreamInfo_Destroy(si);
@@ -280,14 +329,27 @@ static int stream_step(struct natsconn *c, char *why, size_t n)
 	return 0;
 }
 
+/*
+ * The stream's subjects are read, changed and written back whole: two
+ * routes of this process doing it at once could each drop the other's
+ * subject, and concurrent updates left nats-server 2.9 listing a subject
+ * it did not take publishes on.  One update at a time here; between
+ * processes, the re-read after each update and repair() cover it.
+ */
+static pthread_mutex_t stream_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static int ensure_stream(struct natsconn *c, char *why, size_t n)
 {
+	pthread_mutex_lock(&stream_lock);
 	for (int i = 0; i < STREAM_TRIES; i++) {
 		int r = stream_step(c, why, n);
 
-		if (r != 0)
+		if (r != 0) {
+			pthread_mutex_unlock(&stream_lock);
 			return r > 0 ? 0 : -1;
+		}
 	}
+	pthread_mutex_unlock(&stream_lock);
 	snprintf(why, n, "stream %s kept changing under us: another busbridge "
 	                 "updating it too?",
 	         c->r->cfg->stream);

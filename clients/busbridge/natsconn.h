@@ -46,6 +46,7 @@ struct natsconn {
 	bool down;      /* in an outage: nats_down logged, nats_up not yet */
 	bool ever_up;   /* connected once: later connections are reconnects */
 	bool dup_warned;
+	bool repair; /* publishes found no responders: mend the stream (natsconn.c) */
 	uint64_t down_since_ns;
 	struct backoff bo;
 };

@@ -389,3 +389,10 @@ void flow_print(const char *what, const struct flow_result *r)
 	        what, r->records, r->distinct, r->redelivered_copies, r->dups, r->gaps,
 	        r->missing, r->extra, r->bad);
 }
+
+void flow_assert_exact(const struct flow_result *r, uint64_t total)
+{
+	assert_int_equal(r->missing, 0);
+	assert_int_equal(r->distinct, total);
+	assert_int_equal(r->dups + r->gaps + r->extra + r->bad + r->redelivered_copies, 0);
+}

@@ -97,4 +97,10 @@ bool flow_wait_all(const struct flow *f, int timeout_ms, struct flow_result *r);
 /* One line with the counts of r. */
 void flow_print(const char *what, const struct flow_result *r);
 
+/*
+ * Asserts that r saw each of total messages exactly once: none missing,
+ * repeated (flagged redelivered or not), out of order, extra or corrupt.
+ */
+void flow_assert_exact(const struct flow_result *r, uint64_t total);
+
 #endif

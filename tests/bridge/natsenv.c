@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "flow.h"
 #include "natsenv.h"
 
 static bool executable_env(const char *name)
@@ -690,4 +691,18 @@ void nenv_dump_logs(const struct nenv *n)
 	dump_file("nats-server log", n->nats_log);
 	for (int i = 0; i < n->nbr; i++)
 		dump_file(n->br[i].name, n->br[i].log);
+}
+
+void nenv_finish_pair(struct nenv *n, struct nenv_bridge *ex, struct nenv_bridge *im,
+                      struct flow *f, pid_t cons, uint64_t total)
+{
+	struct flow_result r;
+
+	assert_int_equal(nenv_bridge_stop(n, ex), 0);
+	assert_int_equal(nenv_bridge_stop(n, im), 0);
+	atomic_store(&f->sh->stop_consumer, 1);
+	assert_int_equal(e2e_wait(n->b, cons, 30), 0);
+	flow_check(f, &r);
+	assert_int_equal(r.records, total);
+	flow_free(f);
 }

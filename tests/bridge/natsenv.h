@@ -166,4 +166,14 @@ void nenv_queue(const struct e2e *h, const char *queue, uint64_t capacity);
 /* Prints nats-server's and every bridge's log on stderr. */
 void nenv_dump_logs(const struct nenv *n);
 
+struct flow;
+
+/*
+ * The end of a clean A -> B run: stops both bridges (each must exit 0),
+ * then B's consumer cons (a flow consumer), and asserts that its log
+ * holds total records; frees f.
+ */
+void nenv_finish_pair(struct nenv *n, struct nenv_bridge *ex, struct nenv_bridge *im,
+                      struct flow *f, pid_t cons, uint64_t total);
+
 #endif
