@@ -153,11 +153,10 @@ int seq_open(struct seq_file *s, const char *dir, const char *durable,
 	void *map;
 	int fd, r;
 
-	*s = (struct seq_file){.existed = true};
+	*s = (struct seq_file){0};
 	snprintf(s->path, sizeof(s->path), "%s/import-%s.seq", dir, durable);
 	fd = open(s->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && errno == ENOENT) {
-		s->existed = false;
 		if ((r = seq_create(s->path, err, n)) < 0)
 			return r;
 		fd = open(s->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);

@@ -35,7 +35,6 @@ struct seq_page {
 
 struct seq_file {
 	struct seq_page *page;
-	bool existed;          /* the file was there when busbridge started */
 	uint64_t synced;       /* the value the last msync() wrote out */
 	uint64_t synced_ns;    /* CLOCK_MONOTONIC of that msync() */
 	char path[4096 + 128]; /* for messages */
