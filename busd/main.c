@@ -33,6 +33,7 @@
 #include "guard.h"
 #include "log.h"
 #include "registry.h"
+#include "reply.h"
 
 #define EXIT_USAGE 2
 
@@ -349,6 +350,8 @@ int main(int argc, char **argv)
 	if (r < 0)
 		goto fail;
 
+	/* Callers of services that went while busd was down: their queues go. */
+	reply_adopt(&d);
 	/* Producers may have died while busd was down: have consumers look. */
 	watch_wake_all(&d);
 	log_info("start", "started",

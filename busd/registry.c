@@ -19,6 +19,7 @@
 #include "guard.h"
 #include "log.h"
 #include "registry.h"
+#include "reply.h"
 #include "wait.h"
 
 #define SHM_DIR "/dev/shm"
@@ -274,6 +275,12 @@ int registry_create(struct registry *r, const struct queue_spec *spec_in,
 		         BUS_NAME_MAX);
 		return -EINVAL;
 	}
+	if (reply_queue_name(spec->name) != (spec->reply_pid != 0)) {
+		snprintf(msg, msglen, "invalid queue name '%s': names beginning "
+		                      "'" REPLY_PREFIX "' are busd's reply queues",
+		         spec->name);
+		return -EINVAL;
+	}
 	if (registry_find(r, spec->name)) {
 		snprintf(msg, msglen, "queue '%s' exists already", spec->name);
 		return -EEXIST;
@@ -350,6 +357,7 @@ int registry_create(struct registry *r, const struct queue_spec *spec_in,
 	}
 	queue_fill(q);
 	q->conf = config_queue(cfg, q->name);
+	q->reply_pid = spec->reply_pid;
 	e = fifo_attach(r, q, true);
 	if (e < 0) {
 		snprintf(msg, msglen, "cannot create the FIFOs of queue '%s': %s",
@@ -629,6 +637,8 @@ static void adopt_one(struct registry *r, int dir, const char *entry)
 	queue_fill(q);
 	/* From the name: attached clients can write the segment, not rename it. */
 	q->owner_uid = owner;
+	if (reply_queue_name(q->name))
+		q->reply_pid = reply_queue_pid(q->name);
 	e = fifo_attach(r, q, false);
 	if (e < 0)
 		log_warn("queue.fifo_refused", "no usable wake or space FIFO: "

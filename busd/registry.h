@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "bus/bus.h"
 #include "config.h"
@@ -42,6 +43,7 @@ struct queue {
 	uint32_t owner_uid;            /* from the segment's name: gets every right */
 	struct seg seg;                /* mapped read-write */
 	const struct queue_conf *conf; /* declared in the config, or NULL */
+	pid_t reply_pid;               /* a reply queue: its caller (reply.h); else 0 */
 };
 
 struct registry {
@@ -59,6 +61,7 @@ struct queue_spec {
 	uint32_t max_message;
 	uint32_t max_producers;
 	bool from_client; /* apply max-capacity and max-queues */
+	pid_t reply_pid;  /* a reply queue for this caller (reply.h), or 0 */
 };
 
 void registry_init(struct registry *r, const struct busd_config *cfg,

@@ -17,6 +17,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "reply.h"
 
 #define MSG_MAX 320
 
@@ -33,6 +34,8 @@ static const char *op_name(BusControl__Request__OpCase op)
 		return "list";
 	case BUS_CONTROL__REQUEST__OP_ATTACH:
 		return "attach";
+	case BUS_CONTROL__REQUEST__OP_OPEN_REPLY:
+		return "open_reply";
 	default:
 		return "unknown";
 	}
@@ -47,6 +50,8 @@ static const char *role_name(BusControl__Role role)
 		return "consumer";
 	case BUS_CONTROL__ROLE__ROLE_OBSERVER:
 		return "observer";
+	case BUS_CONTROL__ROLE__ROLE_REPLIER:
+		return "replier";
 	default:
 		return "unspecified";
 	}
@@ -113,6 +118,7 @@ static bool client_error(int err)
 	case EBADMSG:
 	case EMSGSIZE:
 	case EOPNOTSUPP:
+	case EPIPE:
 		return true;
 	default:
 		return false;
@@ -344,18 +350,42 @@ static int do_attach(struct busd *d, struct client *c,
 	case BUS_CONTROL__ROLE__ROLE_OBSERVER:
 		op = ACCESS_OP_OBSERVE;
 		break;
+	case BUS_CONTROL__ROLE__ROLE_REPLIER:
+		/* The service's consumer: the right is to consume its queue. */
+		op = ACCESS_OP_CONSUME;
+		break;
 	default:
 		snprintf(msg, sizeof(msg), "attach needs a role: producer, "
-		                           "consumer or observer (got %d)",
+		                           "consumer, observer or replier (got %d)",
 		         (int)m->role);
 		return fail(d, c, req, m->name, -EINVAL, msg);
 	}
 	r = find_queue(d, c, req, m->name, &q);
 	if (r != 0)
 		return r < 0 ? r : 0;
+	if (q->reply_pid) {
+		snprintf(msg, sizeof(msg), "queue '%s' is a reply queue: only the "
+		                           "caller it was made for reads it, and "
+		                           "services answer into it with bus_reply()",
+		         q->name);
+		return fail(d, c, req, q->name, -EACCES, msg);
+	}
 	if (!access_allowed(&d->policy, rules_of(q), q->owner_uid, &c->peer, op)) {
 		access_refusal(msg, sizeof(msg), c->peer.uid, op, q->name);
 		return fail(d, c, req, q->name, -EACCES, msg);
+	}
+	if (m->role == BUS_CONTROL__ROLE__ROLE_REPLIER) {
+		struct queue *rq = reply_queue_find(d, q, m->reply_to);
+
+		if (!rq) {
+			snprintf(msg, sizeof(msg), "no reply queue %016" PRIx64
+			                           " of queue '%s': its caller "
+			                           "closed or exited",
+			         m->reply_to, q->name);
+			return fail(d, c, req, q->name, -EPIPE, msg);
+		}
+		q = rq;
+		op = ACCESS_OP_PRODUCE;
 	}
 	/* A description of its own per attach: liveness locks live on it. */
 	fd = registry_open(q, op == ACCESS_OP_OBSERVE);
@@ -384,6 +414,65 @@ static int do_attach(struct busd *d, struct client *c,
 			close(fds[i]);
 	if (r == 0 && m->role != BUS_CONTROL__ROLE__ROLE_OBSERVER)
 		watch_add(d, c->peer.pid);
+	return r;
+}
+
+static int do_open_reply(struct busd *d, struct client *c,
+                         const BusControl__Request *req)
+{
+	BusControl__Response resp = BUS_CONTROL__RESPONSE__INIT;
+	BusControl__Reply rep = BUS_CONTROL__REPLY__INIT;
+	BusControl__QueueInfo qi;
+	char msg[MSG_MAX];
+	struct queue *q, *rq;
+	uint64_t reply_to;
+	int r, fds[CONTROL_MAX_FDS];
+
+	r = find_queue(d, c, req, req->open_reply->service, &q);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	if (q->reply_pid) {
+		snprintf(msg, sizeof(msg), "queue '%s' is a reply queue, not a "
+		                           "service's queue",
+		         q->name);
+		return fail(d, c, req, q->name, -EINVAL, msg);
+	}
+	/* A caller sends requests: the right is to produce to the service. */
+	if (!access_allowed(&d->policy, rules_of(q), q->owner_uid, &c->peer,
+	                    ACCESS_OP_PRODUCE)) {
+		access_refusal(msg, sizeof(msg), c->peer.uid, ACCESS_OP_PRODUCE, q->name);
+		return fail(d, c, req, q->name, -EACCES, msg);
+	}
+	r = reply_queue_create(d, c, q, &rq, &reply_to, msg, sizeof(msg));
+	if (r < 0)
+		return fail(d, c, req, q->name, r, msg);
+	fds[0] = registry_open(rq, false);
+	fds[1] = registry_open_fifo(rq, QUEUE_FIFO_WAKE);
+	if (fds[0] < 0) {
+		r = fds[0];
+		snprintf(msg, sizeof(msg), "cannot open reply queue '%s': %s",
+		         rq->name, strerror(-r));
+		if (fds[1] >= 0)
+			close(fds[1]);
+		registry_delete(&d->reg, rq);
+		return fail(d, c, req, q->name, r, msg);
+	}
+	client_log(d, c, LOG_LEVEL_INFO, "reply.create", "reply queue created",
+	           "queue=%s service=%s uid=%u pid=%d", rq->name, q->name,
+	           (unsigned)c->peer.uid, (int)c->peer.pid);
+	queue_info(rq, &qi);
+	rep.queue = &qi;
+	rep.reply_to = reply_to;
+	resp.id = req->id;
+	resp.result_case = BUS_CONTROL__RESPONSE__RESULT_REPLY;
+	resp.reply = &rep;
+	r = send_response_fds(d, c, &resp, fds, fds[1] >= 0 ? 2 : 1);
+	for (int i = 0; i < 2; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	/* Nobody got it: nobody will close it. */
+	if (r < 0)
+		registry_delete(&d->reg, rq);
 	return r;
 }
 
@@ -434,6 +523,8 @@ int request_handle(struct busd *d, struct client *c, const void *pkt,
 		return do_list(d, c, req);
 	case BUS_CONTROL__REQUEST__OP_ATTACH:
 		return do_attach(d, c, req);
+	case BUS_CONTROL__REQUEST__OP_OPEN_REPLY:
+		return do_open_reply(d, c, req);
 	default:
 		return fail(d, c, req, NULL, -EOPNOTSUPP,
 		            "request has no operation this busd knows");

@@ -12,6 +12,7 @@
 #include "guard.h"
 #include "log.h"
 #include "recover.h"
+#include "reply.h"
 #include "wait.h"
 #include "watch.h"
 
@@ -57,48 +58,51 @@ void watch_wake_all(struct busd *d)
 	}
 }
 
-void watch_add(struct busd *d, pid_t pid)
+int watch_add(struct busd *d, pid_t pid)
 {
 	struct epoll_event ev = {.events = EPOLLIN};
 	struct watch *w;
-	int fd;
+	int fd, e;
 
 	for (size_t i = 0; i < d->watches.n; i++)
 		if (d->watches.v[i].pid == pid)
-			return;
+			return 0;
 	if (!d->watches.v) {
 		d->watches.v = calloc(WATCH_MAX, sizeof(*d->watches.v));
 		if (!d->watches.v)
-			return;
+			return -ENOMEM;
 	}
 	if (d->watches.n == WATCH_MAX) {
 		log_debug("watch.full", "watch list full: not watched",
 		          "pid=%d", (int)pid);
-		return;
+		return -EUSERS;
 	}
 	fd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (fd < 0) {
-		if (errno == ESRCH) {
+		e = -errno;
+		if (e == -ESRCH) {
 			/* Gone already: what it left is recovered now. */
 			watch_wake_all(d);
 		} else {
 			log_warn("watch.failed", "cannot watch process",
 			         "pid=%d error=\"%s\"", (int)pid,
-			         strerror(errno));
+			         strerror(-e));
 		}
-		return;
+		return e;
 	}
 	ev.data.u64 = WATCH_TAG | (uint32_t)pid;
 	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		e = -errno;
 		log_warn("watch.failed", "cannot watch process",
 		         "pid=%d error=\"%s\"", (int)pid,
-		         strerror(errno));
+		         strerror(-e));
 		close(fd);
-		return;
+		return e;
 	}
 	w = &d->watches.v[d->watches.n++];
 	w->pid = pid;
 	w->pidfd = fd;
+	return 0;
 }
 
 void watch_fired(struct busd *d, uint64_t tag)
@@ -112,6 +116,7 @@ void watch_fired(struct busd *d, uint64_t tag)
 		d->watches.v[i] = d->watches.v[--d->watches.n];
 		log_info("detach", "attached process exited: consumers woken",
 		         "pid=%d watched=%zu", (int)pid, d->watches.n);
+		reply_caller_gone(d, pid);
 		watch_wake_all(d);
 		return;
 	}

@@ -37,8 +37,12 @@ struct watchlist {
 /* epoll data of a watch: WATCH_TAG | pid. */
 #define WATCH_TAG (UINT64_C(1) << 63)
 
-/* Watches pid (once per pid); wakes the consumers now if it is gone. */
-void watch_add(struct busd *d, pid_t pid);
+/*
+ * Watches pid (once per pid); wakes the consumers now if it is gone.
+ * Returns 0 when pid is watched, -ESRCH when it is gone, -EUSERS when
+ * WATCH_MAX processes are watched, or another negative errno.
+ */
+int watch_add(struct busd *d, pid_t pid);
 
 /* The pidfd tagged tag became readable: the process exited. */
 void watch_fired(struct busd *d, uint64_t tag);

@@ -418,7 +418,8 @@ int bus_queue_list(bus *b, bus_queue_info *out, size_t cap)
  * fds[1] the queue's wake FIFO (-1 from a busd without one).  Returns 0
  * or a negative errno.
  */
-static int attach(bus *b, const char *queue, BusControl__Role role, int *fds)
+static int attach_as(bus *b, const char *queue, BusControl__Role role,
+                     uint64_t reply_to, int *fds)
 {
 	BusControl__Request req = BUS_CONTROL__REQUEST__INIT;
 	BusControl__Attach at = BUS_CONTROL__ATTACH__INIT;
@@ -429,6 +430,7 @@ static int attach(bus *b, const char *queue, BusControl__Role role, int *fds)
 		return -EINVAL;
 	at.name = (char *)queue;
 	at.role = role;
+	at.reply_to = reply_to;
 	req.op_case = BUS_CONTROL__REQUEST__OP_ATTACH;
 	req.attach = &at;
 	rc = request(b, &req, &resp, fds);
@@ -439,6 +441,48 @@ static int attach(bus *b, const char *queue, BusControl__Role role, int *fds)
 		return -EPROTO;
 	}
 	return 0;
+}
+
+static int attach(bus *b, const char *queue, BusControl__Role role, int *fds)
+{
+	return attach_as(b, queue, role, 0, fds);
+}
+
+int client_attach_reply(bus *b, const char *service, uint64_t reply_to, int *fds)
+{
+	return attach_as(b, service, BUS_CONTROL__ROLE__ROLE_REPLIER, reply_to, fds);
+}
+
+int client_open_reply(bus *b, const char *service, int *fds, uint64_t *reply_to,
+                      bus_queue_info *info)
+{
+	BusControl__Request req = BUS_CONTROL__REQUEST__INIT;
+	BusControl__OpenReply op = BUS_CONTROL__OPEN_REPLY__INIT;
+	BusControl__Response *resp;
+	int rc;
+
+	if (!b || !bus_name_valid(service))
+		return -EINVAL;
+	op.service = (char *)service;
+	req.op_case = BUS_CONTROL__REQUEST__OP_OPEN_REPLY;
+	req.open_reply = &op;
+	rc = request(b, &req, &resp, fds);
+	if (rc < 0)
+		return rc;
+	if (fds[0] < 0 || resp->result_case != BUS_CONTROL__RESPONSE__RESULT_REPLY ||
+	    !resp->reply->queue || !resp->reply->queue->name ||
+	    !bus_name_valid(resp->reply->queue->name) || resp->reply->reply_to == 0) {
+		close_fds(fds);
+		return -EPROTO;
+	}
+	*reply_to = resp->reply->reply_to;
+	info_from(info, resp->reply->queue);
+	return 0;
+}
+
+const char *client_socket_path(const bus *b)
+{
+	return b->path;
 }
 
 int bus_producer_open(bus *b, const char *queue, bus_producer **ret)
@@ -475,7 +519,13 @@ int bus_consumer_open(bus *b, const char *queue, bus_consumer **ret)
 		return rc;
 	}
 	consumer_seg(*ret)->wake_fd = fds[1];
-	return 0;
+	/* bus_reply() asks this busd for its callers' reply queues. */
+	rc = consumer_set_busd(*ret, b->path);
+	if (rc < 0) {
+		bus_consumer_close(*ret);
+		*ret = NULL;
+	}
+	return rc;
 }
 
 int bus_queue_stats(bus *b, const char *name, bus_stats *ret)

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "atomics.h"
@@ -29,6 +30,8 @@ struct bus_consumer {
 	uint64_t stuck_since; /* and when */
 	uint32_t received;    /* single receives, for sampling the latency */
 	bool use_fd;          /* bus_consumer_fd() was called: -EAGAIN arms it */
+	char *busd;           /* busd's socket path, for bus_reply(); NULL if none */
+	struct replier *replier; /* reply queues answered into (reply.c) */
 };
 
 /*
@@ -129,7 +132,30 @@ void bus_consumer_close(bus_consumer *c)
 	/* Unreleased messages stay for the next consumer (ring_cons_init). */
 	seg_unclaim(&c->seg, SEG_LOCK_CONSUMER, &c->seg.hdr->cons_pid);
 	seg_close(&c->seg);
+	replier_free(c->replier);
+	free(c->busd);
 	free(c);
+}
+
+int consumer_set_busd(bus_consumer *c, const char *socket_path)
+{
+	char *copy = strdup(socket_path);
+
+	if (!copy)
+		return -ENOMEM;
+	free(c->busd);
+	c->busd = copy;
+	return 0;
+}
+
+const char *consumer_busd(const bus_consumer *c)
+{
+	return c->busd;
+}
+
+struct replier **consumer_replier(bus_consumer *c)
+{
+	return &c->replier;
 }
 
 struct seg *consumer_seg(bus_consumer *c)
@@ -352,6 +378,25 @@ HOT_INLINE void to_msg(bus_consumer *c, struct rec_hdr *r, bus_msg *m)
 	counter_add(&c->seg.hdr->cons.bytes, len);
 }
 
+/*
+ * A message of a call (ring_read() returned RING_READ_CALL): the payload
+ * after the call header, and the header as ring_read copied it.
+ */
+static __attribute__((noinline)) void to_msg_call(bus_consumer *c,
+                                                  struct rec_hdr *r, bus_msg *m)
+{
+	bool request = c->ring.call_flags == REC_REQUEST;
+
+	to_msg(c, r, m);
+	m->data = (const uint8_t *)m->data + REC_CALL_HDR;
+	m->len -= REC_CALL_HDR;
+	m->flags |= request ? BUS_MSG_REQUEST : BUS_MSG_REPLY;
+	m->call_id = c->ring.call.call_id;
+	m->reply_to = request ? c->ring.call.reply_to : 0;
+	if (request)
+		counter_add(&c->seg.hdr->cons.requests, 1);
+}
+
 /* Counts the delay of a message received at now in the histogram. */
 static void note_latency(bus_consumer *c, const bus_msg *m, uint64_t now)
 {
@@ -368,9 +413,13 @@ int bus_recv(bus_consumer *c, bus_msg *ret, int timeout_ms)
 	if (!c || !ret)
 		return -EINVAL;
 	rc = read_one(c, timeout_ms, &r);
-	if (rc < 0)
-		return rc;
-	to_msg(c, r, ret);
+	if (__builtin_expect(rc != 0, 0)) {
+		if (rc < 0)
+			return rc;
+		to_msg_call(c, r, ret);
+	} else {
+		to_msg(c, r, ret);
+	}
 	if (c->received++ % LATENCY_SAMPLE == 0)
 		note_latency(c, ret, c->ops->now_ns());
 	return 0;
@@ -386,11 +435,17 @@ int bus_recv_batch(bus_consumer *c, bus_msg *msgs, size_t n, int timeout_ms)
 	if (!c || !msgs || n == 0 || n > INT32_MAX)
 		return -EINVAL;
 	rc = read_one(c, timeout_ms, &r);
-	if (rc < 0)
+	for (i = 0; rc >= 0;) {
+		if (rc == RING_READ_CALL)
+			to_msg_call(c, r, &msgs[i]);
+		else
+			to_msg(c, r, &msgs[i]);
+		if (++i == n)
+			break;
+		rc = ring_read(&c->ring, &r);
+	}
+	if (i == 0)
 		return rc;
-	to_msg(c, r, &msgs[0]);
-	for (i = 1; i < n && ring_read(&c->ring, &r) == 0; i++)
-		to_msg(c, r, &msgs[i]);
 	now = c->ops->now_ns();
 	for (size_t k = 0; k < i; k++)
 		note_latency(c, &msgs[k], now);

@@ -27,6 +27,48 @@ int consumer_attach(struct seg *s, const struct wait_ops *ops,
 struct seg *producer_seg(bus_producer *p);
 struct seg *consumer_seg(bus_consumer *c);
 
+/*
+ * Sends one message of a call: flags REC_REQUEST or REC_REPLY (ring.h),
+ * the call header, then len payload bytes, waiting as bus_send().
+ * Returns as bus_send(); -EMSGSIZE if header and payload exceed the
+ * queue's max_message.
+ */
+struct rec_call;
+int producer_send_call(bus_producer *p, uint32_t flags, const struct rec_call *call,
+                       uint32_t type, const void *data, size_t len, int timeout_ms);
+
+/* Counts a reply dropped by the caller owning p's slot (slot.late). */
+void producer_count_late(bus_producer *p);
+
+/*
+ * The busd a consumer was attached through (bus_consumer_open), which
+ * bus_reply() asks for reply queues: its socket path, copied; NULL for a
+ * consumer opened on a descriptor.  Returns 0 or -ENOMEM.
+ */
+int consumer_set_busd(bus_consumer *c, const char *socket_path);
+const char *consumer_busd(const bus_consumer *c);
+
+/*
+ * The service side of calls (reply.c): the reply queues a consumer has
+ * answered into, kept by the consumer handle and freed with it.
+ */
+struct replier;
+struct replier **consumer_replier(bus_consumer *c);
+void replier_free(struct replier *r);
+
+/*
+ * Requests of calls to busd (client.c).  client_open_reply() asks for a
+ * reply queue for a caller of service: fds[] (CONTROL_MAX_FDS) get its
+ * segment and wake FIFO, *reply_to what requests carry, *info the queue.
+ * client_attach_reply() asks, for the consumer of service, for the reply
+ * queue reply_to names: fds[] as for a producer's attach.  Both return 0
+ * or a negative errno (-EPIPE: that reply queue is gone).
+ */
+int client_open_reply(bus *b, const char *service, int *fds, uint64_t *reply_to,
+                      bus_queue_info *info);
+int client_attach_reply(bus *b, const char *service, uint64_t reply_to, int *fds);
+const char *client_socket_path(const bus *b);
+
 /* Default spin before sleeping, ns. */
 #define BUS_DEFAULT_SPIN_NS 20000u
 

@@ -250,12 +250,19 @@ HOT_INLINE int claim(bus_producer *p, size_t len, int timeout_ms,
 	return claim_slow(p, len, timeout_ms, ret);
 }
 
+HOT_INLINE void commit_as(bus_producer *p, struct rec_hdr *r, uint32_t flags,
+                          uint32_t type, size_t len)
+{
+	ring_commit_as(&p->ring, r, flags, type, len, stamp_now(&p->clock));
+	if (wait_signal(p->ops, &p->seg.hdr->cons_wait, 1, p->seg.wake_fd))
+		counter_add(&p->ring.slot->wakes, 1);
+}
+
+/* A plain message: commit_as() with flags 0, which folds away. */
 HOT_INLINE void commit(bus_producer *p, struct rec_hdr *r, uint32_t type,
                        size_t len)
 {
-	ring_commit(&p->ring, r, type, len, stamp_now(&p->clock));
-	if (wait_signal(p->ops, &p->seg.hdr->cons_wait, 1, p->seg.wake_fd))
-		counter_add(&p->ring.slot->wakes, 1);
+	commit_as(p, r, 0, type, len);
 }
 
 int bus_send(bus_producer *p, uint32_t type, const void *data, size_t len,
@@ -439,4 +446,29 @@ int bus_producer_fd(bus_producer *p)
 	if (fd >= 0)
 		p->use_fd = true;
 	return fd;
+}
+
+int producer_send_call(bus_producer *p, uint32_t flags, const struct rec_call *call,
+                       uint32_t type, const void *data, size_t len, int timeout_ms)
+{
+	struct rec_hdr *r;
+	int rc;
+
+	if (!p || (!data && len) || !rec_is_call(flags))
+		return -EINVAL;
+	if (len > p->ring.max_message || p->ring.max_message - len < REC_CALL_HDR)
+		return -EMSGSIZE;
+	rc = claim(p, REC_CALL_HDR + len, timeout_ms, &r);
+	if (rc < 0)
+		return rc;
+	memcpy(rec_payload(r), call, REC_CALL_HDR);
+	if (len)
+		memcpy((uint8_t *)rec_payload(r) + REC_CALL_HDR, data, len);
+	commit_as(p, r, flags, type, REC_CALL_HDR + len);
+	return 0;
+}
+
+void producer_count_late(bus_producer *p)
+{
+	counter_add(&p->ring.slot->late, 1);
 }

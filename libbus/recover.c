@@ -144,7 +144,7 @@ uint64_t recover_head(struct ring_cons *c, struct seg *s)
 	for (uint32_t i = 0; i < s->max_producers + 2; i++) {
 		int rc = ring_read(c, &r);
 
-		if (rc == 0) {
+		if (rc == 0 || rc == RING_READ_CALL) {
 			/* A message: not ours to take.  Back to its start. */
 			c->pos = c->last;
 			break;
@@ -184,8 +184,12 @@ uint64_t recover_unconsumed(struct seg *s, const struct wait_ops *ops)
 	 */
 	if (head == load_relaxed(&h->tail) || head % REC_ALIGN)
 		return 0;
-	if (load_relaxed(&r->len) > 0 && load_relaxed_plain(&r->flags) == 0)
-		return 0;
+	if (load_relaxed(&r->len) > 0) {
+		uint32_t flags = load_relaxed_plain(&r->flags);
+
+		if (flags == 0 || rec_is_call(flags))
+			return 0;
+	}
 	if (seg_claim(s, SEG_LOCK_CONSUMER, &h->cons_pid) < 0)
 		return 0;
 	if (ring_cons_init(&c, s) == 0)

@@ -170,6 +170,34 @@ static int before_tail(struct ring_cons *c, uint64_t ext)
 	return c->cached_tail - c->pos >= ext && c->cached_tail - c->pos <= c->capacity;
 }
 
+/*
+ * The message of a call at the cursor, of commit word len and flags as
+ * read once: checked as ring_read_step() checks a plain one, with room
+ * for the call header, which is copied once into c->call.
+ */
+static int read_call(struct ring_cons *c, struct rec_hdr **ret, int32_t len,
+                     uint32_t flags)
+{
+	uint64_t idx = c->pos & c->mask;
+	struct rec_hdr *r = (struct rec_hdr *)(c->ring + idx);
+	uint32_t plen = (uint32_t)len - REC_HDR;
+
+	if ((uint32_t)len < REC_HDR + REC_CALL_HDR || plen > c->max_message ||
+	    rec_extent(plen) > c->capacity - idx)
+		return -EBADMSG;
+	memcpy(&c->call, rec_payload(r), sizeof(c->call));
+	/* The copy is made here, once: only it is used (segment.h). */
+	compiler_barrier();
+	c->call_flags = flags;
+	c->last = c->pos;
+	c->last_len = plen;
+	c->pos += rec_extent(plen);
+	/* relaxed: for a successor, as ring_read_step() */
+	store_relaxed(&c->hdr->cons.read_pos, c->pos);
+	*ret = r;
+	return RING_READ_CALL;
+}
+
 int ring_read_slow(struct ring_cons *c, struct rec_hdr **ret, int32_t len,
                    uint32_t flags)
 {
@@ -193,6 +221,8 @@ int ring_read_slow(struct ring_cons *c, struct rec_hdr **ret, int32_t len,
 			    (uint64_t)len > to_end || !before_tail(c, (uint64_t)len))
 				return -EBADMSG;
 			c->pos += (uint64_t)len;
+		} else if (rec_is_call(flags)) {
+			return read_call(c, ret, len, flags);
 		} else {
 			/*
 			 * Other flags, or a length that does not frame a

@@ -47,6 +47,16 @@
 #define REC_PAD  0x1u /* padding to the end of the ring */
 #define REC_DEAD 0x2u /* a claim whose producer died: skipped (recover.h) */
 #define REC_SKIP 0x4u /* bytes a producer claimed and gave back: skipped */
+/*
+ * Messages of a call (bus_client_call, bus_reply): a record of either
+ * flag is a message whose payload starts with a struct rec_call.  Plain
+ * messages keep flags 0, so the receive fast path (ring_read_step) sees
+ * them as it always did and sends calls to the slow path, which reads the
+ * call header once into the consumer's private view.
+ */
+#define REC_REQUEST 0x8u  /* a request: a reply is wanted */
+#define REC_REPLY   0x10u /* the reply to a request */
+#define REC_CALL    (REC_REQUEST | REC_REPLY)
 
 struct rec_hdr {
 	_Atomic int32_t len; /* commit word, see above */
@@ -58,6 +68,26 @@ struct rec_hdr {
 };
 
 _Static_assert(sizeof(struct rec_hdr) == REC_HDR, "record header size");
+
+/*
+ * The call header, first in the payload of a REC_REQUEST or REC_REPLY
+ * record.  call_id numbers the caller's calls (never 0); reply_to names
+ * the caller's reply queue in a request (busd resolves it, see
+ * docs/request-reply.md) and is 0 in a reply.
+ */
+struct rec_call {
+	uint64_t call_id;
+	uint64_t reply_to;
+};
+
+#define REC_CALL_HDR 16u
+_Static_assert(sizeof(struct rec_call) == REC_CALL_HDR, "call header size");
+
+/* 1 if flags are those of a message of a call. */
+static inline bool rec_is_call(uint32_t flags)
+{
+	return flags == REC_REQUEST || flags == REC_REPLY;
+}
 
 /* Bytes a record with a payload of len bytes occupies in the ring. */
 static inline uint64_t rec_extent(uint64_t len)
@@ -96,6 +126,13 @@ struct ring_cons {
 	uint32_t last_len;      /* and its payload length, as validated */
 	uint64_t redeliver_end; /* records before this were read by a dead consumer */
 	uint32_t max_message;
+	/*
+	 * The record ring_read returned last was a call's (RING_READ_CALL):
+	 * its flags and call header as read once, its payload after the
+	 * header (last_len counts the header too).
+	 */
+	uint32_t call_flags;
+	struct rec_call call;
 };
 
 /* Binds p to slot slot_index of s, continuing the slot's sequence. */
@@ -269,15 +306,18 @@ static inline void ring_claim_forget(struct ring_prod *p)
 }
 
 /*
- * Fills the claimed record's header and commits it; the payload must be
- * written.  len must be the length it was claimed with.
+ * Fills the claimed record's header with flags (0, or REC_REQUEST or
+ * REC_REPLY with the call header written first in the payload) and
+ * commits it; the payload must be written.  len must be the length it
+ * was claimed with.
  */
-static inline void ring_commit(struct ring_prod *p, struct rec_hdr *r,
-                               uint32_t type, size_t len, uint64_t now_ns)
+static inline void ring_commit_as(struct ring_prod *p, struct rec_hdr *r,
+                                  uint32_t flags, uint32_t type, size_t len,
+                                  uint64_t now_ns)
 {
 	struct seg_slot *slot = p->slot;
 
-	r->flags = 0;
+	r->flags = flags;
 	r->type = type;
 	r->producer = p->slot_index;
 	r->seq = p->seq++;
@@ -301,6 +341,13 @@ static inline void ring_commit(struct ring_prod *p, struct rec_hdr *r,
 	 */
 	store_relaxed(&slot->next_seq, p->seq);
 	counter_add(&slot->bytes, len);
+}
+
+/* ring_commit_as() of a plain message: the constant folds away. */
+static inline void ring_commit(struct ring_prod *p, struct rec_hdr *r,
+                               uint32_t type, size_t len, uint64_t now_ns)
+{
+	ring_commit_as(p, r, 0, type, len, now_ns);
 }
 
 /*
@@ -332,6 +379,11 @@ void ring_abort(struct ring_prod *p, struct rec_hdr *r, size_t len);
 
 /* ring_read_step() found something other than a plain committed record. */
 #define RING_READ_OTHER 1
+/*
+ * ring_read() read a message of a call: as 0, and c->call_flags and
+ * c->call hold what it is (the payload starts after the call header).
+ */
+#define RING_READ_CALL 2
 
 /*
  * One step of a read at the cursor, the body of ring_read() and
@@ -398,7 +450,8 @@ HOT_INLINE int ring_read_step(struct ring_cons *c, struct rec_hdr **ret,
 /*
  * Out of line: ring_read() once ring_read_step() returned
  * RING_READ_OTHER for a record of commit word len and flags at the
- * cursor: steps over padding and dead claims, refuses anything else.
+ * cursor: steps over padding and dead claims, reads a call's message
+ * (RING_READ_CALL), refuses anything else.
  */
 int ring_read_slow(struct ring_cons *c, struct rec_hdr **ret, int32_t len,
                    uint32_t flags);
@@ -408,8 +461,9 @@ int ring_read_slow(struct ring_cons *c, struct rec_hdr **ret, int32_t len,
  * moves the cursor past it; its validated payload length is in
  * c->last_len (use it, not the record's length word, which a producer
  * could rewrite).  The record stays valid until ring_release().
- * Returns 0 and sets *ret, -EAGAIN if the next record is not committed
- * yet, or -EBADMSG if it is corrupt (the cursor stays on it).  A record
+ * Returns 0 and sets *ret, RING_READ_CALL (a call's message: *ret set,
+ * see c->call), -EAGAIN if the next record is not committed yet, or
+ * -EBADMSG if it is corrupt (the cursor stays on it).  A record
  * is not checked against the tail (see ring_read_step(); ring_claim()
  * refuses a head released past it).
  */

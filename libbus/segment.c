@@ -41,6 +41,9 @@ _Static_assert(offsetof(struct seg_header, recovered) == 264, "layout v1");
 _Static_assert(offsetof(struct seg_header, cons.hist) == 1080, "layout v1");
 _Static_assert(offsetof(struct seg_header, cons.redeliver_end) == 1608, "layout v1");
 _Static_assert(sizeof(struct seg_header) == 1664, "layout v1");
+_Static_assert(offsetof(struct seg_header, cons.requests) == 1616, "layout v2");
+_Static_assert(offsetof(struct seg_header, cons.replies_dead) == 1632, "layout v2");
+_Static_assert(offsetof(struct seg_slot, late) == 88, "layout v2");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
                "shared atomics must be lock-free to work across processes");
 
@@ -222,7 +225,11 @@ static int check_ident(const struct seg_header *h, const struct ident *id,
 		return -EBADMSG;
 	}
 	if (id->version != SEG_VERSION) {
-		*why = "segment layout version not supported";
+		*why = id->version < SEG_VERSION
+		               ? "segment layout version 1 is older than this "
+		                 "libbus (layout 2): made by an older busd"
+		               : "segment layout version is newer than this libbus "
+		                 "(layout 2): made by a newer busd";
 		return -EPROTO;
 	}
 	if (id->header_size != sizeof(*h)) {

@@ -39,7 +39,12 @@
 struct wait_ops; /* wait.h */
 
 #define SEG_MAGIC   UINT64_C(0x0a31515553554221) /* "!BUSQ1\n\0" little-endian */
-#define SEG_VERSION 1u
+/*
+ * 2: records of calls (REC_REQUEST, REC_REPLY, ring.h) and their counters.
+ * A consumer of version 1 would take a call's record for a corrupt one, so
+ * each version refuses the other's segments.
+ */
+#define SEG_VERSION 2u
 #define SEG_LINE    128
 
 #define SEG_MIN_CAPACITY      (UINT64_C(1) << 8)
@@ -100,6 +105,11 @@ struct seg_slot {
 	 * sends it the wake.  In the slot's spare room, as aborted.
 	 */
 	_Atomic uint32_t wake_armed;
+	/*
+	 * Replies the caller owning this slot dropped: answers to calls it
+	 * had given up (timed out or cancelled), bus_client_*.  Layout 2.
+	 */
+	_Atomic uint64_t late;
 };
 
 /* Written only by the consumer. */
@@ -131,6 +141,10 @@ struct seg_cons_stats {
 	 * by each consumer once, when it takes the lease (ring_cons_init).
 	 */
 	_Atomic uint64_t redeliver_end;
+	/* Layout 2: calls answered from this queue (bus_reply). */
+	_Atomic uint64_t requests;     /* requests received */
+	_Atomic uint64_t replies;      /* replies sent */
+	_Atomic uint64_t replies_dead; /* replies refused: the caller was gone */
 };
 
 struct seg_header {

@@ -129,7 +129,7 @@ static struct seen look(const struct view *v, uint64_t pos)
 			out = (struct seen){SEEN_SKIP, (uint64_t)len, 0};
 		return out;
 	}
-	if (flags != 0 || (uint32_t)len < REC_HDR)
+	if ((flags != 0 && !rec_is_call(flags)) || (uint32_t)len < REC_HDR)
 		return out;
 	plen = (uint32_t)len - REC_HDR;
 	if (plen > s->max_message || rec_extent(plen) > room)
@@ -294,6 +294,7 @@ int stats_read(struct seg *s, uint64_t now, bus_stats *st)
 		st->blocked += load_relaxed(&slot->blocked);
 		st->consumer_wakeups += load_relaxed(&slot->wakes);
 		st->aborted += load_relaxed(&slot->aborted);
+		st->late_replies += load_relaxed(&slot->late);
 		if (load_relaxed(&slot->pid) != 0 &&
 		    seg_held(s, SEG_LOCK_SLOT(i), &slot->pid))
 			st->producers++;
@@ -326,6 +327,9 @@ int stats_read(struct seg *s, uint64_t now, bus_stats *st)
 	st->deleted = !!(state & SEG_STATE_DELETED);
 	st->broken = !!(state & SEG_STATE_BROKEN);
 	st->corrupt = load_relaxed(&h->cons.corrupt);
+	st->requests = load_relaxed(&h->cons.requests);
+	st->replies = load_relaxed(&h->cons.replies);
+	st->dead_replies = load_relaxed(&h->cons.replies_dead);
 	return 0;
 }
 

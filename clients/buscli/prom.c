@@ -80,6 +80,10 @@ GETTER(v_consumer, st->consumer_pid != 0)
 GETTER(v_oldest, st->oldest_age_ns)
 GETTER(v_corrupt, st->corrupt)
 GETTER(v_aborted, st->aborted)
+GETTER(v_requests, st->requests)
+GETTER(v_replies, st->replies)
+GETTER(v_late, st->late_replies)
+GETTER(v_dead, st->dead_replies)
 GETTER(v_broken, st->broken != 0)
 GETTER(v_stalled, st->stalled_ns)
 
@@ -129,6 +133,16 @@ static const struct family families[] = {
 	{"bus_queue_aborted_total", COUNTER, UNIT_COUNT,
          "Loans producers gave up (bus_send_abort): skipped, never delivered.",
          v_aborted},
+	{"bus_queue_requests_total", COUNTER, UNIT_COUNT,
+         "Requests the queue's consumer received (request and reply).",
+         v_requests},
+	{"bus_queue_replies_total", COUNTER, UNIT_COUNT,
+         "Replies the queue's consumer sent (bus_reply).", v_replies},
+	{"bus_queue_late_replies_total", COUNTER, UNIT_COUNT,
+         "Replies callers dropped: their call had timed out or was cancelled.",
+         v_late},
+	{"bus_queue_dead_replies_total", COUNTER, UNIT_COUNT,
+         "Replies refused because the caller had closed or died.", v_dead},
 	{"bus_queue_broken", GAUGE, UNIT_COUNT,
          "1 if a record the consumer cannot step over stopped the queue, else 0.",
          v_broken},

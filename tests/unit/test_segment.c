@@ -220,7 +220,8 @@ enum corruption {
 	C_MAGIC_BIT,
 	C_MAGIC_ZERO,
 	C_VERSION_0,
-	C_VERSION_2,
+	C_VERSION_1,
+	C_VERSION_NEXT,
 	C_VERSION_MAX,
 	C_HEADER_SIZE_SMALL,
 	C_HEADER_SIZE_BIG,
@@ -268,7 +269,8 @@ static const struct bad_header bad_headers[] = {
 	{"magic with a bit flipped", C_MAGIC_BIT, 0, -EBADMSG},
 	{"magic zero", C_MAGIC_ZERO, 0, -EBADMSG},
 	{"version 0", C_VERSION_0, 0, -EBADMSG},
-	{"version 2", C_VERSION_2, 0, -EPROTO},
+	{"version 1 (before calls)", C_VERSION_1, 0, -EPROTO},
+	{"version next", C_VERSION_NEXT, 0, -EPROTO},
 	{"version UINT32_MAX", C_VERSION_MAX, 0, -EPROTO},
 	{"header_size smaller", C_HEADER_SIZE_SMALL, 0, -EBADMSG},
 	{"header_size bigger", C_HEADER_SIZE_BIG, 0, -EBADMSG},
@@ -321,8 +323,11 @@ static void corrupt(struct seg_header *h, enum corruption c)
 	case C_VERSION_0:
 		atomic_store(&h->version, 0);
 		break;
-	case C_VERSION_2:
-		atomic_store(&h->version, 2);
+	case C_VERSION_1:
+		atomic_store(&h->version, 1);
+		break;
+	case C_VERSION_NEXT:
+		atomic_store(&h->version, SEG_VERSION + 1);
 		break;
 	case C_VERSION_MAX:
 		atomic_store(&h->version, UINT32_MAX);
@@ -648,11 +653,21 @@ static void test_map_not_a_segment(void **state)
 
 	/* A good image, and the same image from a newer layout version. */
 	assert_int_equal(mem_seg_new(&m, &sp), 0);
-	atomic_store(&m.seg.hdr->version, 2);
+	atomic_store(&m.seg.hdr->version, SEG_VERSION + 1);
 	fd = memfd_with(m.mem, m.size);
 	why = NULL;
 	assert_int_equal(seg_map_fd(fd, &s, &why), -EPROTO);
 	assert_non_null(why);
+	assert_non_null(strstr(why, "newer"));
+	assert_true(fd_open(fd));
+	close(fd);
+	/* And from layout 1, before calls: refused, never misread. */
+	atomic_store(&m.seg.hdr->version, 1);
+	fd = memfd_with(m.mem, m.size);
+	why = NULL;
+	assert_int_equal(seg_map_fd(fd, &s, &why), -EPROTO);
+	assert_non_null(why);
+	assert_non_null(strstr(why, "older"));
 	assert_true(fd_open(fd));
 	close(fd);
 

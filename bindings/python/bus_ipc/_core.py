@@ -110,7 +110,7 @@ except AttributeError:  # no CPython C API: a ctypes array, cast to bytes
 
 
 _string_at = ctypes.string_at
-_MSG = struct.Struct("@PNIIQQI4x")
+_MSG = struct.Struct("@PNIIQQI4x16x")  # call_id, reply_to skipped
 assert _MSG.size == ctypes.sizeof(_lib.bus_msg), "bus_msg layout mismatch"
 
 
@@ -466,6 +466,7 @@ _STATS_FIELDS = (
     "producer_wakeups", "recovered", "redelivered", "oldest_age_ns", "p50_ns",
     "p99_ns", "p999_ns", "deleted", "broken", "corrupt", "aborted",
     "stalled_ns", "stalled_slot", "stalled_pid", "stalled_alive",
+    "requests", "replies", "late_replies", "dead_replies",
 )
 _BOOLS = ("deleted", "broken", "stalled_alive")
 

@@ -8,6 +8,8 @@ BUS_NAME_MAX = 64
 BUS_STATS_BUCKETS = 64
 BUS_STATS_NO_SLOT = 0xFFFFFFFF
 BUS_MSG_REDELIVERED = 0x1
+BUS_MSG_REQUEST = 0x2
+BUS_MSG_REPLY = 0x4
 
 
 class bus_msg(ctypes.Structure):
@@ -19,6 +21,8 @@ class bus_msg(ctypes.Structure):
         ("seq", ctypes.c_uint64),
         ("enqueue_ns", ctypes.c_uint64),
         ("flags", ctypes.c_uint32),
+        ("call_id", ctypes.c_uint64),
+        ("reply_to", ctypes.c_uint64),
     ]
 
 
@@ -76,6 +80,10 @@ class bus_stats(ctypes.Structure):
         ("stalled_pid", ctypes.c_uint32),
         ("stalled_alive", ctypes.c_int),
         ("aborted", ctypes.c_uint64),
+        ("requests", ctypes.c_uint64),
+        ("replies", ctypes.c_uint64),
+        ("late_replies", ctypes.c_uint64),
+        ("dead_replies", ctypes.c_uint64),
     ]
 
 

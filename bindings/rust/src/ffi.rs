@@ -7,6 +7,8 @@ use std::os::raw::{c_char, c_int, c_void};
 pub const BUS_NAME_MAX: usize = 64;
 pub const BUS_STATS_BUCKETS: usize = 64;
 pub const BUS_MSG_REDELIVERED: u32 = 0x1;
+pub const BUS_MSG_REQUEST: u32 = 0x2;
+pub const BUS_MSG_REPLY: u32 = 0x4;
 
 #[repr(C)]
 pub struct bus {
@@ -31,6 +33,8 @@ pub struct bus_msg {
     pub seq: u64,
     pub enqueue_ns: u64,
     pub flags: u32,
+    pub call_id: u64,
+    pub reply_to: u64,
 }
 
 impl bus_msg {
@@ -43,6 +47,8 @@ impl bus_msg {
             seq: 0,
             enqueue_ns: 0,
             flags: 0,
+            call_id: 0,
+            reply_to: 0,
         }
     }
 }
@@ -102,6 +108,10 @@ pub struct bus_stats {
     pub stalled_pid: u32,
     pub stalled_alive: c_int,
     pub aborted: u64,
+    pub requests: u64,
+    pub replies: u64,
+    pub late_replies: u64,
+    pub dead_replies: u64,
 }
 
 extern "C" {
@@ -173,9 +183,9 @@ mod tests {
     // aarch64 Linux (LP64).
     #[test]
     fn layouts_match_c() {
-        assert_eq!(size_of::<bus_msg>(), 48);
+        assert_eq!(size_of::<bus_msg>(), 64);
         assert_eq!(size_of::<bus_queue_opts>(), 16);
         assert_eq!(size_of::<bus_queue_info>(), 112);
-        assert_eq!(size_of::<bus_stats>(), 808);
+        assert_eq!(size_of::<bus_stats>(), 840);
     }
 }

@@ -229,6 +229,14 @@ pub struct Stats {
     pub stalled_alive: bool,
     /// Loans given up.
     pub aborted: u64,
+    /// Requests the queue's consumer received.
+    pub requests: u64,
+    /// Replies the queue's consumer sent.
+    pub replies: u64,
+    /// Replies callers dropped: their call had timed out or was cancelled.
+    pub late_replies: u64,
+    /// Replies refused because the caller had closed or died.
+    pub dead_replies: u64,
 }
 
 impl From<&ffi::bus_stats> for Stats {
@@ -271,6 +279,10 @@ impl From<&ffi::bus_stats> for Stats {
             stalled_pid: s.stalled_pid,
             stalled_alive: s.stalled_alive != 0,
             aborted: s.aborted,
+            requests: s.requests,
+            replies: s.replies,
+            late_replies: s.late_replies,
+            dead_replies: s.dead_replies,
         }
     }
 }

@@ -57,9 +57,12 @@ extern "C" {
 typedef struct bus bus; /* a connection to busd */
 typedef struct bus_producer bus_producer;
 typedef struct bus_consumer bus_consumer;
+typedef struct bus_client bus_client; /* a caller of a service (request/reply) */
 
 /* bus_msg.flags */
 #define BUS_MSG_REDELIVERED 0x1u /* a consumer died holding this message */
+#define BUS_MSG_REQUEST     0x2u /* a request: answer it with bus_reply() */
+#define BUS_MSG_REPLY       0x4u /* a reply (bus_client_call, bus_client_recv) */
 
 /*
  * A received message: a view into the ring.  data points into shared
@@ -73,6 +76,14 @@ typedef struct bus_msg {
 	uint64_t seq;        /* per-producer sequence number, from 0 */
 	uint64_t enqueue_ns; /* CLOCK_MONOTONIC at commit (within 1 us) */
 	uint32_t flags;      /* BUS_MSG_* */
+	/*
+	 * Requests and replies only (0 in a plain message): the caller's
+	 * number for the call, and (requests) the caller's reply queue, as
+	 * read once from the record.  bus_reply() uses these two and flags
+	 * only, so a copy of the bus_msg may be answered after bus_release().
+	 */
+	uint64_t call_id;
+	uint64_t reply_to;
 } bus_msg;
 
 /*
@@ -205,6 +216,13 @@ typedef struct bus_stats {
 	int stalled_alive;     /* 1 if that producer lives (its kernel lock is held);
 	                          0 if it died and its claim awaits recovery */
 	uint64_t aborted;      /* loans given up (bus_send_abort), skipped */
+	/* Request and reply, for a queue that serves calls: */
+	uint64_t requests;     /* requests its consumer received */
+	uint64_t replies;      /* replies its consumer sent (bus_reply) */
+	uint64_t late_replies; /* replies its callers dropped: the call had
+	                          timed out or was cancelled */
+	uint64_t dead_replies; /* replies refused with -EPIPE: the caller had
+	                          closed or died */
 } bus_stats;
 
 /* bus_stats.stalled_slot when no producer slot is named. */
@@ -383,6 +401,100 @@ int bus_consumer_set_spin(bus_consumer *c, uint32_t spin_ns);
  * end), or -EINVAL.
  */
 int bus_consumer_fd(bus_consumer *c);
+
+/* --- request and reply --- */
+
+/*
+ * A service is the ordinary consumer of its queue: requests arrive among
+ * its messages flagged BUS_MSG_REQUEST, and each is answered with
+ * bus_reply().  A caller opens a bus_client on the service's queue: a
+ * producer of it, and a reply queue of its own that busd creates for it,
+ * that only it reads, that any process allowed to consume the service's
+ * queue may write, and that busd deletes when the client closes or its
+ * process dies.  Calls are numbered per client (call_id, from 1); a reply
+ * answers exactly its call: one that comes after its call timed out or
+ * was cancelled is dropped and counted (bus_stats.late_replies), never
+ * returned.  Request and reply payloads carry a 16-byte call header in
+ * the record, so a request may be at most the queue's max_message - 16
+ * bytes (bus_client_max_request()), and so may a reply.
+ */
+
+/*
+ * Opens a caller of the service whose queue is service_queue: attaches a
+ * producer to it (the produce right) and asks busd for a reply queue.
+ * The client keeps no reference to b.  Returns 0 and sets *ret, or
+ * -ENOENT, -EACCES, -EUSERS, -EOPNOTSUPP (busd without request/reply), ...
+ */
+int bus_client_open(bus *b, const char *service_queue, bus_client **ret);
+
+/*
+ * Closes the client: gives up its calls in flight and has busd delete
+ * its reply queue (which busd does by itself when the process dies).
+ */
+void bus_client_close(bus_client *cl);
+
+/*
+ * Sends one request of the given type and waits for its answer, at most
+ * timeout_ms for both.  *reply is a view into the reply queue, valid
+ * until bus_client_release() or the next call.  Returns 0, or as
+ * bus_send() (-EMSGSIZE, -EAGAIN, -EPIPE: the service's queue was
+ * deleted), -ETIMEDOUT (no answer in time: the call is given up, and a
+ * late answer will be dropped), -EBUSY while calls sent with
+ * bus_client_send() are in flight.
+ */
+int bus_client_call(bus_client *cl, uint32_t type, const void *req, size_t len,
+                    bus_msg *reply, int timeout_ms);
+
+/*
+ * For many calls in flight: bus_client_send() sends one request, waiting
+ * for room in the service's queue as bus_send() does, and sets *call_id
+ * (may be NULL) to its number.  bus_client_recv() receives the next
+ * answer to a call in flight (in the order the service answers) and sets
+ * *call_id (may be NULL) to the call it answers; the reply is a view
+ * valid until bus_client_release(), and several may be held.  Returns as
+ * bus_recv(); -EAGAIN also arms bus_client_fd().
+ */
+int bus_client_send(bus_client *cl, uint32_t type, const void *req, size_t len,
+                    uint64_t *call_id);
+int bus_client_recv(bus_client *cl, bus_msg *reply, uint64_t *call_id,
+                    int timeout_ms);
+
+/*
+ * Gives up a call in flight: its answer, should it come, is dropped and
+ * counted late.  Returns 0, or -ENOENT if no such call is in flight.
+ */
+int bus_client_cancel(bus_client *cl, uint64_t call_id);
+
+/* Releases every reply received; their views become invalid. */
+void bus_client_release(bus_client *cl);
+
+/*
+ * The event loop's descriptor of the client's reply queue, with the
+ * contract of bus_consumer_fd(): a bus_client_recv(cl, .., 0) that
+ * returns -EAGAIN arms it; it becomes readable when an answer comes.
+ */
+int bus_client_fd(bus_client *cl);
+
+/* The largest request (and reply) payload, in bytes. */
+size_t bus_client_max_request(const bus_client *cl);
+
+/* Calls in flight: sent and neither answered nor given up. */
+size_t bus_client_in_flight(const bus_client *cl);
+
+/*
+ * Answers request (a message received from c flagged BUS_MSG_REQUEST, or
+ * a copy of one) with one reply of the given type, into its caller's
+ * reply queue.  The first reply to a caller asks busd for its reply queue
+ * (the consume right on c's queue); later ones go straight into shared
+ * memory.  Waits for room at most timeout_ms.  Returns 0, -EPIPE when the
+ * caller closed or died (the service goes on; counted in
+ * bus_stats.dead_replies), -EINVAL for a message that is no request,
+ * -EMSGSIZE, -EAGAIN, -ETIMEDOUT (the caller's reply queue stayed full),
+ * -EOPNOTSUPP for a consumer opened with bus_consumer_open_fd() (replies
+ * need busd), or an error of busd.
+ */
+int bus_reply(bus_consumer *c, const bus_msg *request, uint32_t type,
+              const void *data, size_t len, int timeout_ms);
 
 /*
  * Unpacks msg with the protobuf descriptor desc, using only

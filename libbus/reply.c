@@ -1,0 +1,172 @@
+/*
+ * reply.c - the service's side of request and reply (bus_reply).
+ *
+ * A request names its caller's reply queue by an opaque 64-bit value
+ * (reply_to) that only busd resolves: the consumer asks busd, once per
+ * caller, for a producer's descriptor of that queue (client_attach_reply,
+ * which busd grants to whoever may consume the service's queue), and keeps
+ * the producer in a small cache.  From then on a reply is a plain send of
+ * a REC_REPLY record: no system call.
+ *
+ * A caller that closed or died has its reply queue deleted by busd: the
+ * cached producer's send fails with -EPIPE, busd answers a new attach
+ * with -EPIPE, and the entry goes.  A reply queue that is full is checked
+ * for a living consumer (its kernel lock) before the service waits on it,
+ * so a service never waits on a caller that is gone, even while busd is
+ * down and has not deleted the queue yet.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "atomics.h"
+#include "bus/bus.h"
+#include "control.h"
+#include "handle.h"
+#include "ring.h"
+
+/* Reply queues kept open per service consumer; the least recently used goes. */
+#define REPLIER_CACHE 64
+
+struct replier_entry {
+	uint64_t reply_to;
+	bus_producer *p;
+	uint64_t used; /* replier.tick at its last reply */
+};
+
+struct replier {
+	bus *b; /* to busd, opened at the first reply */
+	size_t n;
+	uint64_t tick;
+	struct replier_entry v[REPLIER_CACHE];
+};
+
+static void evict(struct replier *r, size_t i)
+{
+	bus_producer_close(r->v[i].p);
+	r->v[i] = r->v[--r->n];
+}
+
+void replier_free(struct replier *r)
+{
+	if (!r)
+		return;
+	while (r->n)
+		evict(r, r->n - 1);
+	bus_close(r->b);
+	free(r);
+}
+
+/* 1 if p's queue is deleted or broken: its caller is gone. */
+static bool queue_gone(bus_producer *p)
+{
+	/* relaxed: a hint; a send checks the state again */
+	return load_relaxed(&producer_seg(p)->hdr->state) != SEG_STATE_LIVE;
+}
+
+/* Makes room for one more entry: drops the gone, then the least recent. */
+static void make_room(struct replier *r)
+{
+	size_t oldest = 0;
+
+	for (size_t i = 0; i < r->n;) {
+		if (queue_gone(r->v[i].p)) {
+			evict(r, i);
+			continue;
+		}
+		i++;
+	}
+	if (r->n < REPLIER_CACHE)
+		return;
+	for (size_t i = 1; i < r->n; i++)
+		if (r->v[i].used < r->v[oldest].used)
+			oldest = i;
+	evict(r, oldest);
+}
+
+/* The producer of reply_to's queue: from the cache, or attached through busd. */
+static int producer_for(bus_consumer *c, struct replier *r, uint64_t reply_to,
+                        size_t *ret)
+{
+	int fds[CONTROL_MAX_FDS] = {-1, -1}, rc;
+	bus_producer *p;
+
+	for (size_t i = 0; i < r->n; i++) {
+		if (r->v[i].reply_to == reply_to) {
+			*ret = i;
+			return 0;
+		}
+	}
+	if (!r->b) {
+		rc = bus_open(consumer_busd(c), &r->b);
+		if (rc < 0)
+			return rc;
+	}
+	make_room(r);
+	rc = client_attach_reply(r->b, consumer_seg(c)->name, reply_to, fds);
+	if (rc < 0)
+		return rc;
+	rc = bus_producer_open_fd(fds[0], &p);
+	if (rc < 0) {
+		for (int i = 0; i < CONTROL_MAX_FDS; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		return rc;
+	}
+	/* The handle owns it from here (seg_close). */
+	producer_seg(p)->wake_fd = fds[1];
+	r->v[r->n] = (struct replier_entry){.reply_to = reply_to, .p = p};
+	*ret = r->n++;
+	return 0;
+}
+
+/* 1 if the consumer of p's queue (the caller) holds its lease: it lives. */
+static bool caller_alive(bus_producer *p)
+{
+	struct seg *s = producer_seg(p);
+
+	return seg_held(s, SEG_LOCK_CONSUMER, &s->hdr->cons_pid);
+}
+
+int bus_reply(bus_consumer *c, const bus_msg *request, uint32_t type,
+              const void *data, size_t len, int timeout_ms)
+{
+	struct seg_cons_stats *cs;
+	struct replier **rp;
+	struct rec_call call;
+	size_t i;
+	int rc;
+
+	if (!c || !request || (!data && len) || !(request->flags & BUS_MSG_REQUEST) ||
+	    request->reply_to == 0)
+		return -EINVAL;
+	if (!consumer_busd(c))
+		return -EOPNOTSUPP;
+	cs = &consumer_seg(c)->hdr->cons;
+	rp = consumer_replier(c);
+	if (!*rp) {
+		*rp = calloc(1, sizeof(**rp));
+		if (!*rp)
+			return -ENOMEM;
+	}
+	rc = producer_for(c, *rp, request->reply_to, &i);
+	if (rc == 0) {
+		bus_producer *p = (*rp)->v[i].p;
+
+		call = (struct rec_call){.call_id = request->call_id};
+		(*rp)->v[i].used = ++(*rp)->tick;
+		rc = producer_send_call(p, REC_REPLY, &call, type, data, len, 0);
+		if (rc == -EAGAIN && !caller_alive(p))
+			rc = -EPIPE;
+		else if (rc == -EAGAIN && timeout_ms != 0)
+			rc = producer_send_call(p, REC_REPLY, &call, type, data, len,
+			                        timeout_ms);
+		if (rc == -EPIPE)
+			evict(*rp, i);
+	}
+	if (rc == 0)
+		counter_add(&cs->replies, 1);
+	else if (rc == -EPIPE)
+		counter_add(&cs->replies_dead, 1);
+	return rc;
+}

@@ -1,0 +1,537 @@
+/*
+ * test_rpc.c - request and reply (bus_client_*, bus_reply) with real
+ * processes and a real busd.
+ *
+ *  - call_answers: a service process answers 2,000 calls of a caller;
+ *    each answer is its question's; the queue's stats count the requests
+ *    and replies; a plain message on the same queue is no request.
+ *  - late_dropped: a service that answers after the caller gave up: the
+ *    late answer is dropped and counted, the next call gets its own.
+ *  - many_in_flight: 64 calls sent before any answer is read, answered
+ *    out of order by the service; each arrives once; a cancelled call's
+ *    answer is dropped; the client's descriptor wakes an event loop.
+ *  - dead_caller: a caller killed with a request in the queue: busd
+ *    deletes its reply queue (/dev/shm), and the service's reply says
+ *    -EPIPE and is counted, and the service goes on answering others.
+ *  - close_removes: bus_client_close() has busd delete the reply queue.
+ *  - reply_queue_private: a reply queue cannot be attached by name in any
+ *    role, nor created by a client, nor named by a replier of another
+ *    service; a client without the produce right is refused.
+ *  - busd_restart: busd killed and started again while a client lives:
+ *    its reply queue is adopted and calls go on; a caller that died while
+ *    busd was down has its reply queue deleted at the start.
+ *  - full_reply_queue: a caller that does not read its replies: the
+ *    service's bus_reply times out (-ETIMEDOUT) rather than hang, and a
+ *    dead caller's full queue is -EPIPE at once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "e2e.h"
+
+#define WAIT_S E2E_SCALE(30, 120)
+#define CALLS  E2E_SCALE(2000, 300)
+
+struct svc_arg {
+	const char *socket;
+	const char *queue;
+	int count;     /* requests to answer, then exit 0 */
+	int delay_ms;  /* before each reply */
+	int batch;     /* receive this many before answering, in reverse */
+};
+
+/* The answer to a question: "re:" and the question. */
+static size_t answer(const bus_msg *m, char *out, size_t cap)
+{
+	return (size_t)snprintf(out, cap, "re:%.*s", (int)m->len, (const char *)m->data);
+}
+
+/*
+ * A service process: answers count requests (plain messages are counted
+ * apart and not answered), batch at a time in reverse order.  Exits with
+ * 0, or 10 + the step that failed.
+ */
+static int service(void *arg)
+{
+	const struct svc_arg *a = arg;
+	bus_msg msgs[64];
+	bus_consumer *c;
+	char out[256];
+	int done = 0;
+	bus *b;
+
+	if (bus_open(a->socket, &b) < 0 || bus_consumer_open(b, a->queue, &c) < 0)
+		return 10;
+	while (done < a->count) {
+		int n = 0;
+
+		while (n < (a->batch ? a->batch : 1)) {
+			int r = bus_recv(c, &msgs[n], WAIT_S * 1000);
+
+			if (r < 0)
+				return 11;
+			if (msgs[n].flags & BUS_MSG_REQUEST)
+				n++;
+		}
+		for (int i = n - 1; i >= 0; i--) {
+			size_t len = answer(&msgs[i], out, sizeof(out));
+
+			if (a->delay_ms)
+				e2e_sleep_ms((unsigned)a->delay_ms);
+			/* A copy of the request answers as well as the original. */
+			bus_msg copy = msgs[i];
+			int r = bus_reply(c, &copy, 7, out, len, WAIT_S * 1000);
+
+			if (r < 0 && r != -EPIPE)
+				return 12;
+			done++;
+		}
+		bus_release(c);
+	}
+	bus_consumer_close(c);
+	bus_close(b);
+	return 0;
+}
+
+static void create(struct e2e *e, const char *q)
+{
+	e2e_create(e, q, "64K");
+}
+
+static void check_answer(const bus_msg *reply, const char *question)
+{
+	char want[256];
+	int n = snprintf(want, sizeof(want), "re:%s", question);
+
+	assert_int_equal(reply->len, (size_t)n);
+	assert_memory_equal(reply->data, want, (size_t)n);
+	assert_true(reply->flags & BUS_MSG_REPLY);
+	assert_int_equal(reply->type, 7);
+}
+
+static void call_answers(void **state)
+{
+	struct e2e *e = *state;
+	struct svc_arg a = {e->socket, "svc", CALLS, 0, 0};
+	bus_client *cl;
+	bus_producer *p;
+	bus_stats st;
+	char q[64];
+	pid_t pid;
+	bus *b;
+
+	create(e, "svc");
+	b = e2e_open(e);
+	pid = e2e_fork(e, service, &a);
+	assert_int_equal(bus_client_open(b, "svc", &cl), 0);
+	/* A plain message among the requests: the service does not answer it. */
+	assert_int_equal(bus_producer_open(b, "svc", &p), 0);
+	assert_int_equal(bus_send(p, 1, "plain", 5, -1), 0);
+	assert_int_equal(bus_client_max_request(cl), 64 * 1024 / 2 - 32 - 16);
+	for (int i = 0; i < CALLS; i++) {
+		bus_msg reply;
+		int n = snprintf(q, sizeof(q), "question %d", i);
+
+		assert_int_equal(bus_client_call(cl, 3, q, (size_t)n, &reply, WAIT_S * 1000), 0);
+		check_answer(&reply, q);
+		assert_int_equal(reply.call_id, (uint64_t)i + 1);
+	}
+	assert_int_equal(e2e_wait(e, pid, WAIT_S), 0);
+	assert_int_equal(bus_queue_stats(b, "svc", &st), 0);
+	assert_int_equal(st.requests, CALLS);
+	assert_int_equal(st.replies, CALLS);
+	assert_int_equal(st.late_replies, 0);
+	assert_int_equal(st.dead_replies, 0);
+	/* The plain message was received too, and is no request. */
+	assert_int_equal(st.dequeued, CALLS + 1);
+	bus_producer_close(p);
+	bus_client_close(cl);
+	bus_close(b);
+}
+
+static void late_dropped(void **state)
+{
+	struct e2e *e = *state;
+	struct svc_arg a = {e->socket, "late", 3, 300, 0};
+	bus_client *cl;
+	bus_msg reply;
+	bus_stats st;
+	pid_t pid;
+	bus *b;
+
+	create(e, "late");
+	b = e2e_open(e);
+	pid = e2e_fork(e, service, &a);
+	assert_int_equal(bus_client_open(b, "late", &cl), 0);
+	/* Answered after 300 ms: given up at 50. */
+	assert_int_equal(bus_client_call(cl, 3, "one", 3, &reply, 50), -ETIMEDOUT);
+	/* The next call's answer is its own, not the late "re:one". */
+	assert_int_equal(bus_client_call(cl, 3, "two", 3, &reply, WAIT_S * 1000), 0);
+	check_answer(&reply, "two");
+	assert_int_equal(bus_client_call(cl, 3, "three", 5, &reply, WAIT_S * 1000), 0);
+	check_answer(&reply, "three");
+	assert_int_equal(e2e_wait(e, pid, WAIT_S), 0);
+	assert_int_equal(bus_queue_stats(b, "late", &st), 0);
+	assert_int_equal(st.late_replies, 1);
+	assert_int_equal(st.replies, 3);
+	bus_client_close(cl);
+	bus_close(b);
+}
+
+static bool readable(int fd, int timeout_ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	return poll(&p, 1, timeout_ms) == 1 && (p.revents & POLLIN);
+}
+
+#define FLIGHT 64
+
+static void many_in_flight(void **state)
+{
+	struct e2e *e = *state;
+	struct svc_arg a = {e->socket, "many", FLIGHT, 0, 16};
+	uint64_t ids[FLIGHT], id;
+	bool seen[FLIGHT] = {false};
+	int got = 0, fd;
+	bus_client *cl;
+	bus_msg reply;
+	bus_stats st;
+	char q[32];
+	pid_t pid;
+	bus *b;
+
+	create(e, "many");
+	b = e2e_open(e);
+	assert_int_equal(bus_client_open(b, "many", &cl), 0);
+	fd = bus_client_fd(cl);
+	assert_true(fd >= 0);
+	assert_int_equal(bus_client_recv(cl, &reply, &id, 0), -EAGAIN);
+	assert_false(readable(fd, 0));
+	for (int i = 0; i < FLIGHT; i++) {
+		int n = snprintf(q, sizeof(q), "q%d", i);
+
+		assert_int_equal(bus_client_send(cl, 3, q, (size_t)n, &ids[i]), 0);
+	}
+	assert_int_equal(bus_client_in_flight(cl), FLIGHT);
+	/* bus_client_call waits for one answer only: not while others fly. */
+	assert_int_equal(bus_client_call(cl, 3, "x", 1, &reply, 0), -EBUSY);
+	assert_int_equal(bus_client_cancel(cl, ids[5]), 0);
+	assert_int_equal(bus_client_cancel(cl, ids[5]), -ENOENT);
+	pid = e2e_fork(e, service, &a);
+	while (got < FLIGHT - 1) {
+		int r = bus_client_recv(cl, &reply, &id, 0);
+
+		if (r == -EAGAIN) {
+			assert_true(readable(fd, WAIT_S * 1000));
+			continue;
+		}
+		assert_int_equal(r, 0);
+		assert_true(id >= ids[0] && id <= ids[FLIGHT - 1]);
+		assert_int_not_equal(id, ids[5]);
+		assert_false(seen[id - ids[0]]);
+		seen[id - ids[0]] = true;
+		snprintf(q, sizeof(q), "q%d", (int)(id - ids[0]));
+		check_answer(&reply, q);
+		got++;
+		if (got % 7 == 0)
+			bus_client_release(cl);
+	}
+	bus_client_release(cl);
+	assert_int_equal(bus_client_in_flight(cl), 0);
+	assert_int_equal(e2e_wait(e, pid, WAIT_S), 0);
+	/* The cancelled call's answer came, and was dropped. */
+	assert_int_equal(bus_client_recv(cl, &reply, &id, 200), -ETIMEDOUT);
+	assert_int_equal(bus_queue_stats(b, "many", &st), 0);
+	assert_int_equal(st.late_replies, 1);
+	bus_client_close(cl);
+	bus_close(b);
+}
+
+struct caller_arg {
+	const char *socket;
+	const char *queue;
+	int pipe_fd; /* written once the request is sent */
+};
+
+/* A caller that sends one request, says so, and waits to be killed. */
+static int caller_then_hang(void *arg)
+{
+	const struct caller_arg *a = arg;
+	bus_client *cl;
+	uint64_t id;
+	bus *b;
+
+	if (bus_open(a->socket, &b) < 0 || bus_client_open(b, a->queue, &cl) < 0)
+		return 10;
+	if (bus_client_send(cl, 3, "hello", 5, &id) < 0)
+		return 11;
+	if (write(a->pipe_fd, "x", 1) != 1)
+		return 12;
+	for (;;)
+		pause();
+}
+
+static void dead_caller(void **state)
+{
+	struct e2e *e = *state;
+	int pfd[2], base;
+	struct caller_arg ca;
+	bus_consumer *c;
+	bus_client *cl;
+	bus_msg m, reply;
+	bus_stats st;
+	uint64_t deadline;
+	char x;
+	pid_t pid;
+	bus *b;
+
+	create(e, "dc");
+	b = e2e_open(e);
+	base = e2e_shm_count(e, NULL);
+	assert_int_equal(pipe(pfd), 0);
+	ca = (struct caller_arg){e->socket, "dc", pfd[1]};
+	pid = e2e_fork(e, caller_then_hang, &ca);
+	assert_int_equal(read(pfd[0], &x, 1), 1);
+	/* Its reply queue exists (segment and wake FIFO). */
+	assert_true(e2e_shm_count(e, NULL) > base);
+	assert_int_equal(bus_consumer_open(b, "dc", &c), 0);
+	assert_int_equal(bus_recv(c, &m, WAIT_S * 1000), 0);
+	assert_true(m.flags & BUS_MSG_REQUEST);
+	assert_true(m.call_id != 0 && m.reply_to != 0);
+	kill(pid, SIGKILL);
+	assert_int_equal(e2e_wait(e, pid, WAIT_S), 1000 + SIGKILL);
+	/* busd learns of the death from the kernel and deletes the queue. */
+	deadline = e2e_now_ms() + (uint64_t)WAIT_S * 1000;
+	while (e2e_shm_count(e, NULL) > base && e2e_now_ms() < deadline)
+		e2e_sleep_ms(5);
+	assert_int_equal(e2e_shm_count(e, NULL), base);
+	assert_int_equal(bus_reply(c, &m, 7, "late", 4, WAIT_S * 1000), -EPIPE);
+	bus_release(c);
+	/* The service goes on: a live caller is answered. */
+	assert_int_equal(bus_client_open(b, "dc", &cl), 0);
+	assert_int_equal(bus_client_send(cl, 3, "live", 4, NULL), 0);
+	assert_int_equal(bus_recv(c, &m, WAIT_S * 1000), 0);
+	assert_int_equal(bus_reply(c, &m, 7, "re:live", 7, WAIT_S * 1000), 0);
+	bus_release(c);
+	assert_int_equal(bus_client_recv(cl, &reply, NULL, WAIT_S * 1000), 0);
+	check_answer(&reply, "live");
+	assert_int_equal(bus_queue_stats(b, "dc", &st), 0);
+	assert_int_equal(st.dead_replies, 1);
+	assert_int_equal(st.replies, 1);
+	assert_int_equal(st.requests, 2);
+	bus_client_close(cl);
+	bus_consumer_close(c);
+	close(pfd[0]);
+	close(pfd[1]);
+	bus_close(b);
+}
+
+static void close_removes(void **state)
+{
+	struct e2e *e = *state;
+	bus_queue_info info[8];
+	bus_client *cl;
+	int base;
+	bus *b;
+
+	create(e, "cr");
+	b = e2e_open(e);
+	base = e2e_shm_count(e, NULL);
+	assert_int_equal(bus_client_open(b, "cr", &cl), 0);
+	assert_true(e2e_shm_count(e, NULL) > base);
+	/* Listed, under the reserved prefix, for its owner. */
+	assert_int_equal(bus_queue_list(b, info, 8), 2);
+	assert_memory_equal(info[0].name, ".r.", 3);
+	bus_client_close(cl);
+	assert_int_equal(e2e_shm_count(e, NULL), base);
+	assert_int_equal(bus_queue_list(b, info, 8), 1);
+	bus_close(b);
+}
+
+static void reply_queue_private(void **state)
+{
+	struct e2e *e = *state;
+	bus_queue_info info[8];
+	bus_producer *p;
+	bus_consumer *c;
+	bus_client *cl;
+	bus_stats st;
+	bus *b;
+
+	create(e, "pa");
+	create(e, "pb");
+	b = e2e_open(e);
+	assert_int_equal(bus_client_open(b, "pa", &cl), 0);
+	assert_int_equal(bus_queue_list(b, info, 8), 3);
+	assert_memory_equal(info[0].name, ".r.", 3);
+	assert_int_equal(bus_producer_open(b, info[0].name, &p), -EACCES);
+	assert_int_equal(bus_consumer_open(b, info[0].name, &c), -EACCES);
+	assert_int_equal(bus_queue_stats(b, info[0].name, &st), -EACCES);
+	assert_non_null(strstr(bus_last_error(b), "reply queue"));
+	/* The reply queues' names are busd's. */
+	assert_int_equal(bus_queue_create(b, ".r.mine", NULL, NULL), -EINVAL);
+	assert_non_null(strstr(bus_last_error(b), "reply queues"));
+	/* A reply queue is no service. */
+	{
+		bus_client *cl2;
+
+		assert_int_equal(bus_client_open(b, info[0].name, &cl2), -EACCES);
+	}
+	/* A replier of another service cannot reach pa's callers. */
+	{
+		bus_msg m;
+
+		assert_int_equal(bus_client_send(cl, 3, "x", 1, NULL), 0);
+		assert_int_equal(bus_consumer_open(b, "pa", &c), 0);
+		assert_int_equal(bus_recv(c, &m, WAIT_S * 1000), 0);
+		bus_consumer_close(c);
+		assert_int_equal(bus_consumer_open(b, "pb", &c), 0);
+		assert_int_equal(bus_reply(c, &m, 7, "x", 1, 0), -EPIPE);
+		bus_consumer_close(c);
+	}
+	/* A plain message is no request. */
+	assert_int_equal(bus_consumer_open(b, "pb", &c), 0);
+	{
+		bus_msg plain = {0};
+
+		assert_int_equal(bus_reply(c, &plain, 7, "x", 1, 0), -EINVAL);
+	}
+	bus_consumer_close(c);
+	bus_client_close(cl);
+	assert_int_equal(bus_client_open(b, "nosuch", &cl), -ENOENT);
+	bus_close(b);
+}
+
+static void busd_restart(void **state)
+{
+	struct e2e *e = *state;
+	struct svc_arg a = {e->socket, "rs", 2, 0, 0};
+	struct caller_arg ca;
+	bus_client *cl;
+	bus_msg reply;
+	int pfd[2], base;
+	pid_t pid, svc;
+	char x;
+	bus *b;
+
+	create(e, "rs");
+	b = e2e_open(e);
+	base = e2e_shm_count(e, NULL);
+	assert_int_equal(bus_client_open(b, "rs", &cl), 0);
+	/* A second caller that will die while busd is down. */
+	assert_int_equal(pipe(pfd), 0);
+	ca = (struct caller_arg){e->socket, "rs", pfd[1]};
+	pid = e2e_fork(e, caller_then_hang, &ca);
+	assert_int_equal(read(pfd[0], &x, 1), 1);
+	e2e_busd_kill(e);
+	kill(pid, SIGKILL);
+	assert_int_equal(e2e_wait(e, pid, WAIT_S), 1000 + SIGKILL);
+	e2e_busd_start(e);
+	/* The live caller's queue is adopted; the dead one's deleted. */
+	assert_int_equal(e2e_log_count(e, "reply.adopt", NULL), 1);
+	assert_int_equal(e2e_log_count(e, "reply.delete", NULL), 1);
+	/* Answered: the dead caller's request first (-EPIPE), then ours. */
+	svc = e2e_fork(e, service, &a);
+	assert_int_equal(bus_client_call(cl, 3, "after", 5, &reply, WAIT_S * 1000), 0);
+	check_answer(&reply, "after");
+	assert_int_equal(e2e_wait(e, svc, WAIT_S), 0);
+	bus_client_close(cl);
+	assert_int_equal(e2e_shm_count(e, NULL), base);
+	close(pfd[0]);
+	close(pfd[1]);
+	bus_close(b);
+}
+
+static void full_reply_queue(void **state)
+{
+	struct e2e *e = *state;
+	struct caller_arg ca;
+	bus_consumer *c;
+	bus_client *cl;
+	bus_msg m[64];
+	int pfd[2], n = 0, r;
+	char big[8192];
+	pid_t pid;
+	char x;
+	bus *b;
+
+	memset(big, 'b', sizeof(big));
+	create(e, "fq");
+	b = e2e_open(e);
+	assert_int_equal(bus_client_open(b, "fq", &cl), 0);
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(bus_client_send(cl, 3, "q", 1, NULL), 0);
+	assert_int_equal(bus_consumer_open(b, "fq", &c), 0);
+	assert_int_equal(bus_recv_batch(c, m, 64, WAIT_S * 1000), 16);
+	/* 64 KiB of reply queue: a few 8 KiB replies fill it. */
+	while ((r = bus_reply(c, &m[n], 7, big, sizeof(big), 100)) == 0)
+		n++;
+	assert_int_equal(r, -ETIMEDOUT);
+	assert_true(n >= 5 && n < 16);
+	bus_client_close(cl);
+	assert_int_equal(bus_reply(c, &m[n], 7, big, sizeof(big), 100), -EPIPE);
+	bus_release(c);
+	/* A dead caller's full queue: -EPIPE at once, before busd noticed. */
+	assert_int_equal(pipe(pfd), 0);
+	ca = (struct caller_arg){e->socket, "fq", pfd[1]};
+	pid = e2e_fork(e, caller_then_hang, &ca);
+	assert_int_equal(read(pfd[0], &x, 1), 1);
+	assert_int_equal(bus_recv(c, &m[0], WAIT_S * 1000), 0);
+	n = 0;
+	while ((r = bus_reply(c, &m[0], 7, big, sizeof(big), 0)) == 0)
+		n++;
+	assert_int_equal(r, -EAGAIN);
+	e2e_busd_kill(e);
+	kill(pid, SIGKILL);
+	assert_int_equal(e2e_wait(e, pid, WAIT_S), 1000 + SIGKILL);
+	{
+		uint64_t t0 = e2e_now_ms();
+
+		assert_int_equal(bus_reply(c, &m[0], 7, big, sizeof(big), WAIT_S * 1000),
+		                 -EPIPE);
+		assert_true(e2e_now_ms() - t0 < 1000);
+	}
+	bus_release(c);
+	bus_consumer_close(c);
+	e2e_busd_start(e);
+	close(pfd[0]);
+	close(pfd[1]);
+	bus_close(b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(call_answers, e2e_setup, e2e_teardown),
+		cmocka_unit_test_setup_teardown(late_dropped, e2e_setup, e2e_teardown),
+		cmocka_unit_test_setup_teardown(many_in_flight, e2e_setup, e2e_teardown),
+		cmocka_unit_test_setup_teardown(dead_caller, e2e_setup, e2e_teardown),
+		cmocka_unit_test_setup_teardown(close_removes, e2e_setup, e2e_teardown),
+		cmocka_unit_test_setup_teardown(reply_queue_private, e2e_setup,
+		                                e2e_teardown),
+		cmocka_unit_test_setup_teardown(busd_restart, e2e_setup, e2e_teardown),
+		cmocka_unit_test_setup_teardown(full_reply_queue, e2e_setup, e2e_teardown),
+	};
+	const char *why = e2e_precheck();
+
+	if (why) {
+		printf("SKIP: %s\n", why);
+		return 77;
+	}
+	return cmocka_run_group_tests_name("e2e rpc", tests, NULL, NULL);
+}
