@@ -290,6 +290,13 @@ static int read_busd(bus *b, const char *queue, struct snapshot *s,
 		return n;
 	}
 	for (int i = 0; i < n && rc == 0; i++) {
+		/*
+		 * A caller's reply queue (docs/request-reply.md): busd shows
+		 * its stats to nobody, and its service's queue counts its
+		 * calls.  `list` shows it.
+		 */
+		if (strncmp(list[i].name, ".r.", 3) == 0)
+			continue;
 		rc = queue_stats(b, list[i].name, &st);
 		if (rc == -ENOENT) {
 			rc = 0; /* deleted since the list */

@@ -13,7 +13,8 @@
  *  - dead_caller: a caller killed with a request in the queue: busd
  *    deletes its reply queue (/dev/shm), and the service's reply says
  *    -EPIPE and is counted, and the service goes on answering others.
- *  - close_removes: bus_client_close() has busd delete the reply queue.
+ *  - close_removes: bus_client_close() has busd delete the reply queue;
+ *    meanwhile `buscli stats` of all queues leaves it out and succeeds.
  *  - reply_queue_private: a reply queue cannot be attached by name in any
  *    role, nor created by a client, nor named by a replier of another
  *    service; a client without the produce right is refused.
@@ -357,6 +358,16 @@ static void close_removes(void **state)
 	/* Listed, under the reserved prefix, for its owner. */
 	assert_int_equal(bus_queue_list(b, info, 8), 2);
 	assert_memory_equal(info[0].name, ".r.", 3);
+	/* All queues' stats leave it out (nobody may read them) and succeed. */
+	{
+		struct e2e_run r;
+
+		e2e_cli(e, &r, NULL, 0, WAIT_S, "stats", NULL);
+		assert_int_equal(r.status, 0);
+		assert_non_null(strstr(r.out, "queue cr"));
+		assert_null(strstr(r.out, ".r."));
+		e2e_run_free(&r);
+	}
 	bus_client_close(cl);
 	assert_int_equal(e2e_shm_count(e, NULL), base);
 	assert_int_equal(bus_queue_list(b, info, 8), 1);
