@@ -73,6 +73,23 @@ struct queue *reply_queue_find(struct busd *d, const struct queue *service,
 	return q && q->reply_pid ? q : NULL;
 }
 
+/*
+ * A reply queue takes the service's largest message, in the service's
+ * capacity or busd's default capacity, whichever is smaller, so long as
+ * that largest message fits: every caller gets one, and a caller of a
+ * queue declared with a gigabyte should not reserve a gigabyte of
+ * /dev/shm for its answers.
+ */
+static uint64_t reply_capacity(const struct busd *d, const struct queue *service)
+{
+	uint64_t cap = service->seg.capacity;
+
+	while (cap / 2 >= d->cfg->default_capacity && cap / 2 >= SEG_MIN_CAPACITY &&
+	       seg_max_message_for(cap / 2) >= service->seg.max_message)
+		cap /= 2;
+	return cap;
+}
+
 int reply_queue_create(struct busd *d, const struct client *c,
                        const struct queue *service, struct queue **ret,
                        uint64_t *reply_to, char *msg, size_t msglen)
@@ -80,7 +97,7 @@ int reply_queue_create(struct busd *d, const struct client *c,
 	char name[BUS_NAME_MAX + 1];
 	struct queue_spec spec = {
 		.name = name,
-		.capacity = service->seg.capacity,
+		.capacity = reply_capacity(d, service),
 		.max_message = service->seg.max_message,
 		.max_producers = REPLY_PRODUCERS,
 		.reply_pid = c->peer.pid,

@@ -17,7 +17,8 @@
  *    meanwhile `buscli stats` of all queues leaves it out and succeeds.
  *  - reply_queue_private: a reply queue cannot be attached by name in any
  *    role, nor created by a client, nor named by a replier of another
- *    service; a client without the produce right is refused.
+ *    service; a reply queue of a big service queue is no bigger than
+ *    busd's default capacity when its largest message fits.
  *  - busd_restart: busd killed and started again while a client lives:
  *    its reply queue is adopted and calls go on; a caller that died while
  *    busd was down has its reply queue deleted at the start.
@@ -425,6 +426,22 @@ static void reply_queue_private(void **state)
 	bus_consumer_close(c);
 	bus_client_close(cl);
 	assert_int_equal(bus_client_open(b, "nosuch", &cl), -ENOENT);
+	/*
+	 * A big service queue with small messages: its callers' reply queues
+	 * take busd's default capacity (1 MiB), not its 8 MiB.
+	 */
+	{
+		bus_queue_opts o = {.capacity = 8u << 20, .max_message = 4096};
+
+		assert_int_equal(bus_queue_create(b, "big", &o, NULL), 0);
+		assert_int_equal(bus_client_open(b, "big", &cl), 0);
+		assert_int_equal(bus_queue_list(b, info, 8), 4);
+		assert_memory_equal(info[0].name, ".r.", 3);
+		assert_int_equal(info[0].capacity, 1u << 20);
+		assert_int_equal(info[0].max_message, 4096);
+		assert_int_equal(bus_client_max_request(cl), 4096 - 16);
+		bus_client_close(cl);
+	}
 	bus_close(b);
 }
 
