@@ -12,6 +12,12 @@
  *    on.  The segment in /dev/shm is 0600, owned by root, and nobody
  *    cannot open it directly.  busd keeps serving root afterwards.
  *
+ *  - calls_across_users: `produce = user:nobody` on queue svc: nobody may
+ *    call svc (its reply queue is made, owned by nobody, 0600 and root's
+ *    file as every segment) and gets root's answer; nobody may not call a
+ *    queue it cannot produce to, may not attach as svc's replier (consume
+ *    is needed), nor attach its own or root's reply queue by name.
+ *
  * Needs root, runuser and a user 'nobody'; otherwise exits 77.
  */
 #include <errno.h>
@@ -33,7 +39,9 @@
 
 #include <cmocka.h>
 
+#include "control.h"
 #include "e2e.h"
+#include "handle.h"
 #include "segment.h"
 
 static uid_t nobody_uid;
@@ -273,11 +281,122 @@ static void produce_only(void **state)
 	assert_int_equal(e2e_shm_count(e, NULL), 0);
 }
 
+struct nobody_call {
+	const char *socket;
+	int ready[2]; /* nobody writes its reply queue's name, then waits */
+	int go[2];    /* root writes when it may call */
+};
+
+/*
+ * In a child as nobody: what a caller may and may not do.  Exits 0, or
+ * the step that went wrong (10 + n).
+ */
+static int call_as_nobody(void *arg)
+{
+	struct nobody_call *a = arg;
+	int fds[CONTROL_MAX_FDS] = {-1, -1};
+	bus_queue_info info[4];
+	bus_producer *p;
+	bus_consumer *c;
+	bus_client *cl;
+	bus_msg reply;
+	char x;
+	bus *b;
+	int n;
+
+	if (setgroups(0, NULL) < 0 || setgid(nobody_gid) < 0 || setuid(nobody_uid) < 0)
+		return 10;
+	if (bus_open(a->socket, &b) < 0)
+		return 11;
+	if (bus_client_open(b, "secret", &cl) != -EACCES)
+		return 12;
+	if (bus_client_open(b, "svc", &cl) < 0)
+		return 13;
+	/* Listed to nobody (its owner), with svc. */
+	n = bus_queue_list(b, info, 4);
+	if (n != 2 || strncmp(info[0].name, ".r.", 3) != 0)
+		return 14;
+	if (write(a->ready[1], info[0].name, strlen(info[0].name) + 1) < 0)
+		return 15;
+	/* Its own reply queue by name: refused in every role. */
+	if (bus_consumer_open(b, info[0].name, &c) != -EACCES ||
+	    bus_producer_open(b, info[0].name, &p) != -EACCES)
+		return 16;
+	/* A replier of svc: consume on svc is needed. */
+	if (client_attach_reply(b, "svc", UINT64_C(1) << 32 | 1, fds) != -EACCES)
+		return 17;
+	if (read(a->go[0], &x, 1) != 1)
+		return 18;
+	if (bus_client_call(cl, 1, "ping", 4, &reply, 30000) < 0)
+		return 19;
+	if (reply.len != 7 || memcmp(reply.data, "re:ping", 7) != 0)
+		return 20;
+	bus_client_close(cl);
+	bus_close(b);
+	return 0;
+}
+
+static void calls_across_users(void **state)
+{
+	struct e2e *e = *state;
+	struct nobody_call a = {.socket = e->socket};
+	char name[BUS_NAME_MAX + 1] = "", seg[512];
+	bus_consumer *c;
+	bus_producer *p;
+	bus_msg m;
+	struct stat st;
+	pid_t pid;
+	bus *b;
+
+	restart_busd(e, "[queue svc]\ncapacity = 64K\nproduce = user:nobody\n");
+	e2e_create(e, "secret", "4K");
+	assert_int_equal(pipe(a.ready), 0);
+	assert_int_equal(pipe(a.go), 0);
+	pid = e2e_fork(e, call_as_nobody, &a);
+	for (size_t i = 0; i < sizeof(name) - 1; i++) {
+		assert_int_equal(read(a.ready[0], &name[i], 1), 1);
+		if (!name[i])
+			break;
+	}
+	assert_memory_equal(name, ".r.", 3);
+	/* nobody's reply queue: a 0600 segment of busd's (root's) */
+	assert_true(e2e_shm_path(e, name, seg, sizeof(seg)));
+	assert_int_equal(stat(seg, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(st.st_uid, 0);
+	{
+		char owner[32];
+
+		/* owned by nobody, in the name busd keeps the owner in */
+		snprintf(owner, sizeof(owner), ".u%u", (unsigned)nobody_uid);
+		assert_non_null(strstr(seg, owner));
+	}
+	b = e2e_open(e);
+	/* Not even root attaches a reply queue by name. */
+	assert_int_equal(bus_producer_open(b, name, &p), -EACCES);
+	assert_int_equal(bus_consumer_open(b, "svc", &c), 0);
+	assert_int_equal(write(a.go[1], "x", 1), 1);
+	assert_int_equal(bus_recv(c, &m, 30000), 0);
+	assert_true(m.flags & BUS_MSG_REQUEST);
+	assert_int_equal(bus_reply(c, &m, 2, "re:ping", 7, 30000), 0);
+	bus_release(c);
+	assert_int_equal(e2e_wait(e, pid, 30), 0);
+	bus_consumer_close(c);
+	bus_close(b);
+	/* Closed: its reply queue is gone. */
+	assert_false(e2e_shm_path(e, name, seg, sizeof(seg)));
+	for (int i = 0; i < 2; i++) {
+		close(a.ready[i]);
+		close(a.go[i]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(owner_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(produce_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(calls_across_users, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
