@@ -14,7 +14,7 @@
 
 #define PREFIX_LEN (sizeof(REPLY_PREFIX) - 1)
 /* ".r." + 32 hex + "." + 16 hex */
-#define NAME_LEN (PREFIX_LEN + 32 + 1 + 16)
+#define NAME_LEN   (PREFIX_LEN + 32 + 1 + 16)
 _Static_assert(NAME_LEN <= BUS_NAME_MAX, "a reply queue's name is a queue name");
 
 bool reply_queue_name(const char *name)
@@ -135,8 +135,7 @@ int reply_queue_create(struct busd *d, const struct client *c,
 			registry_delete(&d->reg, *ret);
 		snprintf(msg, msglen, "cannot make a reply queue for queue '%s': "
 		                      "busd cannot watch the caller (%s)",
-		         service->name, e == -EUSERS ? "too many processes watched"
-		                                     : strerror(-e));
+		         service->name, e == -EUSERS ? "too many processes watched" : strerror(-e));
 		return e == -ESRCH ? -ECONNRESET : -EUSERS;
 	}
 	return 0;

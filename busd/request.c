@@ -378,8 +378,7 @@ static int do_attach(struct busd *d, struct client *c,
 		struct queue *rq = reply_queue_find(d, q, m->reply_to);
 
 		if (!rq) {
-			snprintf(msg, sizeof(msg), "no reply queue %016" PRIx64
-			                           " of queue '%s': its caller "
+			snprintf(msg, sizeof(msg), "no reply queue %016" PRIx64 " of queue '%s': its caller "
 			                           "closed or exited",
 			         m->reply_to, q->name);
 			return fail(d, c, req, q->name, -EPIPE, msg);

@@ -42,11 +42,11 @@ struct flight {
 };
 
 struct bus_client {
-	bus_producer *req;   /* to the service's queue */
-	bus_consumer *rep;   /* the reply queue's consumer */
-	uint64_t reply_to;   /* what requests carry for busd */
-	uint64_t last_id;    /* the last call number used */
-	bool held;           /* replies received and not yet released */
+	bus_producer *req; /* to the service's queue */
+	bus_consumer *rep; /* the reply queue's consumer */
+	uint64_t reply_to; /* what requests carry for busd */
+	uint64_t last_id;  /* the last call number used */
+	bool held;         /* replies received and not yet released */
 	struct flight flight;
 	char busd[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* its socket */
 	char reply_name[BUS_NAME_MAX + 1];

@@ -26,11 +26,11 @@ struct bus_consumer {
 	struct seg seg;
 	const struct wait_ops *ops;
 	uint32_t spin_ns;
-	uint64_t stuck_pos;   /* where a polling consumer found a pending claim */
-	uint64_t stuck_since; /* and when */
-	uint32_t received;    /* single receives, for sampling the latency */
-	bool use_fd;          /* bus_consumer_fd() was called: -EAGAIN arms it */
-	char *busd;           /* busd's socket path, for bus_reply(); NULL if none */
+	uint64_t stuck_pos;      /* where a polling consumer found a pending claim */
+	uint64_t stuck_since;    /* and when */
+	uint32_t received;       /* single receives, for sampling the latency */
+	bool use_fd;             /* bus_consumer_fd() was called: -EAGAIN arms it */
+	char *busd;              /* busd's socket path, for bus_reply(); NULL if none */
 	struct replier *replier; /* reply queues answered into (reply.c) */
 };
 

@@ -44,9 +44,9 @@
 #define REC_HDR   32u
 
 /* rec_hdr.flags */
-#define REC_PAD  0x1u /* padding to the end of the ring */
-#define REC_DEAD 0x2u /* a claim whose producer died: skipped (recover.h) */
-#define REC_SKIP 0x4u /* bytes a producer claimed and gave back: skipped */
+#define REC_PAD     0x1u /* padding to the end of the ring */
+#define REC_DEAD    0x2u /* a claim whose producer died: skipped (recover.h) */
+#define REC_SKIP    0x4u /* bytes a producer claimed and gave back: skipped */
 /*
  * Messages of a call (bus_client_call, bus_reply): a record of either
  * flag is a message whose payload starts with a struct rec_call.  Plain
@@ -383,7 +383,7 @@ void ring_abort(struct ring_prod *p, struct rec_hdr *r, size_t len);
  * ring_read() read a message of a call: as 0, and c->call_flags and
  * c->call hold what it is (the payload starts after the call header).
  */
-#define RING_READ_CALL 2
+#define RING_READ_CALL  2
 
 /*
  * One step of a read at the cursor, the body of ring_read() and

@@ -441,8 +441,7 @@ static void render_json(struct buf *o, const struct snapshot *s,
 			buf_puts(o, ",\"stalled_slot\":null");
 		buf_printf(o, ",\"stalled_pid\":%" PRIu32 ",\"stalled_alive\":%s",
 		           st->stalled_pid, st->stalled_alive ? "true" : "false");
-		buf_printf(o, ",\"requests\":%" PRIu64 ",\"replies\":%" PRIu64
-		              ",\"late_replies\":%" PRIu64 ",\"dead_replies\":%" PRIu64,
+		buf_printf(o, ",\"requests\":%" PRIu64 ",\"replies\":%" PRIu64 ",\"late_replies\":%" PRIu64 ",\"dead_replies\":%" PRIu64,
 		           st->requests, st->replies, st->late_replies, st->dead_replies);
 		if (p) {
 			uint64_t dt = s->taken_ns - prev->taken_ns;
@@ -519,8 +518,7 @@ static void render_text(struct buf *o, const struct snapshot *s)
 		           "redelivered", st->redelivered);
 		buf_printf(o, "  %-13s %" PRIu64 " loans given up, never delivered\n",
 		           "aborted", st->aborted);
-		buf_printf(o, "  %-13s %" PRIu64 " requests, %" PRIu64 " replies, %" PRIu64
-		              " dropped late by callers, %" PRIu64 " to callers gone\n",
+		buf_printf(o, "  %-13s %" PRIu64 " requests, %" PRIu64 " replies, %" PRIu64 " dropped late by callers, %" PRIu64 " to callers gone\n",
 		           "calls", st->requests, st->replies, st->late_replies,
 		           st->dead_replies);
 		buf_printf(o, "  %-13s %" PRIu64 " records reported and stepped over%s\n",

@@ -51,9 +51,9 @@
 struct svc_arg {
 	const char *socket;
 	const char *queue;
-	int count;     /* requests to answer, then exit 0 */
-	int delay_ms;  /* before each reply */
-	int batch;     /* receive this many before answering, in reverse */
+	int count;    /* requests to answer, then exit 0 */
+	int delay_ms; /* before each reply */
+	int batch;    /* receive this many before answering, in reverse */
 };
 
 /* The answer to a question: "re:" and the question. */
@@ -551,7 +551,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(dead_caller, e2e_setup, e2e_teardown),
 		cmocka_unit_test_setup_teardown(close_removes, e2e_setup, e2e_teardown),
 		cmocka_unit_test_setup_teardown(reply_queue_private, e2e_setup,
-		                                e2e_teardown),
+	                                        e2e_teardown),
 		cmocka_unit_test_setup_teardown(busd_restart, e2e_setup, e2e_teardown),
 		cmocka_unit_test_setup_teardown(full_reply_queue, e2e_setup, e2e_teardown),
 	};
