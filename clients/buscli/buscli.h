@@ -3,14 +3,15 @@
  *
  * buscli is one program with one module per group of subcommands
  * (admin.c: create, delete, list; publish.c; recv.c; stats.c, with
- * prom.c for its Prometheus format) and the
+ * prom.c for its Prometheus format; rpc.c: call, serve) and the
  * plumbing they have in common here (cli.c): strict argument parsing,
  * one-line error reports, the connection to busd, JSON text and the
  * stop flag that SIGINT and SIGTERM raise.
  *
  * Exit statuses: EXIT_OK on success, EXIT_FAIL when the operation failed
  * (busd refused, the queue is gone, a timeout that counts as failure),
- * EXIT_USAGE for a bad command line.  Every failure prints exactly one
+ * EXIT_USAGE for a bad command line, EXIT_TIMEOUT when call's --timeout
+ * passed without a reply.  Every failure prints exactly one
  * line on stderr, "buscli: <what> '<queue>': <why>".
  */
 #ifndef BUSCLI_H
@@ -29,6 +30,7 @@ enum {
 	EXIT_OK = 0,
 	EXIT_FAIL = 1,
 	EXIT_USAGE = 2,
+	EXIT_TIMEOUT = 3, /* call: no reply within --timeout */
 };
 
 /* Options every subcommand sees. */
@@ -44,6 +46,8 @@ int cmd_list(struct cli *cli, int argc, char **argv);
 int cmd_publish(struct cli *cli, int argc, char **argv);
 int cmd_recv(struct cli *cli, int argc, char **argv);
 int cmd_stats(struct cli *cli, int argc, char **argv);
+int cmd_call(struct cli *cli, int argc, char **argv);
+int cmd_serve(struct cli *cli, int argc, char **argv);
 
 /* --- reporting --- */
 

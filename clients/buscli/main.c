@@ -27,6 +27,8 @@ static const struct command {
 	{"publish", cmd_publish, "send messages (arguments or stdin lines)"},
 	{"recv", cmd_recv, "receive messages and print them"},
 	{"stats", cmd_stats, "show the counters of queues"},
+	{"call", cmd_call, "send a request and print its reply"},
+	{"serve", cmd_serve, "answer requests with a shell command's output"},
 };
 
 static void usage(FILE *f)
@@ -48,7 +50,8 @@ static void usage(FILE *f)
 	        "  -h, --help         show this help ('" PROG " COMMAND --help' for a command)\n"
 	        "  -V, --version      show the version\n"
 	        "\n"
-	        "Exit status: 0 success, 1 the operation failed, 2 bad command line.\n");
+	        "Exit status: 0 success, 1 the operation failed, 2 bad command line,\n"
+	        "3 no reply in time (call).\n");
 }
 
 int main(int argc, char **argv)

@@ -486,7 +486,7 @@ static void help_and_version(void **state)
 {
 	struct e2e *e = *state;
 	static const char *const cmds[] = {"create", "delete", "list", "publish", "recv",
-	                                   "stats"};
+	                                   "stats", "call", "serve"};
 	struct e2e_run r;
 
 	e2e_cli(e, &r, NULL, 0, 30, "--help", NULL);
