@@ -11,8 +11,8 @@
  * checks both, so a transport that loses, repeats or reorders messages
  * fails its run instead of looking fast.
  *
- * run.c drives one run of a test (throughput or ping-pong latency) over a
- * transport and returns its figures; busbench.c repeats runs, takes
+ * run.c drives one run of a test (throughput, ping-pong latency, or
+ * request and reply) over a transport and returns its figures; busbench.c repeats runs, takes
  * medians and reports.  Nothing here retries or hides an error: a failed
  * run fails its row, and busbench exits non-zero.
  */
@@ -224,6 +224,14 @@ int run_throughput(const struct transport *tp, uint32_t producers, size_t size,
 int run_latency(const struct transport *tp, size_t size, enum wait_mode wait,
                 const struct run_opts *o, struct run_result *res, char *err,
                 size_t errn);
+/*
+ * Request and reply over tp (bus, through busd at o->socket): a caller
+ * times bus_client_call() round trips of size-byte requests that a
+ * service process answers with bus_reply(); figures as run_latency()'s.
+ */
+int run_request(const struct transport *tp, size_t size, enum wait_mode wait,
+                const struct run_opts *o, struct run_result *res, char *err,
+                size_t errn);
 
 /*
  * Installs SIGINT, SIGTERM and SIGHUP handlers that kill the current
@@ -277,6 +285,14 @@ void bench_busd_kill(void);
  * private busd, their wake FIFOs); async-signal-safe.
  */
 void bus_side_unlink_all(void);
+
+/*
+ * The caller of a request test: a bus_client of ch's queue (one busd
+ * made, ch->cfg.socket).  Returns 0 and sets *ret, or a negative errno
+ * (ch->err set).  The client keeps the library's spin: bus_client has no
+ * setter.
+ */
+int bus_side_client_open(struct chan *ch, bus_client **ret);
 
 /* --- the zeromq transport's endpoints (transport_zmq.c) --- */
 

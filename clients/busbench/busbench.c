@@ -45,30 +45,40 @@ struct test {
 	size_t size;
 	enum wait_mode wait; /* latency: how both sides wait */
 	const char *help;
+	/*
+	 * Latency as request and reply: bus_client_call() answered by
+	 * bus_reply() (bus only, through busd), in place of the ping-pong.
+	 */
+	bool request;
 };
 
 static const struct test tests[] = {
 	{"tp-16", TEST_THROUGHPUT, 1, 16, WAIT_DEFAULT,
-         "throughput, 1 producer, 16-byte messages"},
+         "throughput, 1 producer, 16-byte messages", false},
 	{"tp-64", TEST_THROUGHPUT, 1, 64, WAIT_DEFAULT,
-         "throughput, 1 producer, 64 B"},
+         "throughput, 1 producer, 64 B", false},
 	/* Next to tp-64: the two run round-robin (same_group()). */
 	{"tp-64-fd", TEST_THROUGHPUT, 1, 64, WAIT_FD,
-         "tp-64, the consumer an epoll loop on bus_consumer_fd() (bus)"},
+         "tp-64, the consumer an epoll loop on bus_consumer_fd() (bus)", false},
 	{"tp-1k", TEST_THROUGHPUT, 1, 1024, WAIT_DEFAULT,
-         "throughput, 1 producer, 1 KiB"},
+         "throughput, 1 producer, 1 KiB", false},
 	{"tp-64k", TEST_THROUGHPUT, 1, 65536, WAIT_DEFAULT,
-         "throughput, 1 producer, 64 KiB"},
+         "throughput, 1 producer, 64 KiB", false},
 	{"tp-4x64", TEST_THROUGHPUT, 4, 64, WAIT_DEFAULT,
-         "throughput, 4 producers, 64 B (and each one's share)"},
+         "throughput, 4 producers, 64 B (and each one's share)", false},
 	{"lat-spin", TEST_LATENCY, 1, 64, WAIT_SPIN,
-         "ping-pong round trips, 64 B, both sides spinning"},
+         "ping-pong round trips, 64 B, both sides spinning", false},
 	{"lat-default", TEST_LATENCY, 1, 64, WAIT_DEFAULT,
-         "ping-pong, the default wait (brief spin, then sleep)"},
+         "ping-pong, the default wait (brief spin, then sleep)", false},
 	{"lat-block", TEST_LATENCY, 1, 64, WAIT_BLOCK,
-         "ping-pong, both sides sleeping at once (pure blocking)"},
+         "ping-pong, both sides sleeping at once (pure blocking)", false},
 	{"lat-fd", TEST_LATENCY, 1, 64, WAIT_FD,
-         "ping-pong, both sides sleeping in epoll on bus_consumer_fd() (bus)"},
+         "ping-pong, both sides sleeping in epoll on bus_consumer_fd() (bus)", false},
+	{"req-spin", TEST_LATENCY, 1, 64, WAIT_SPIN,
+         "request and reply, 64 B: bus_client_call, bus_reply; spinning (bus)",
+         true},
+	{"req-default", TEST_LATENCY, 1, 64, WAIT_DEFAULT,
+         "request and reply, the default wait (bus)", true},
 };
 #define NTESTS (sizeof(tests) / sizeof(tests[0]))
 
@@ -104,7 +114,7 @@ struct options {
 	unsigned transports; /* bit i: transports[i] */
 	unsigned tests;      /* bit i: tests[i] */
 	const char *socket;
-	const char *busd;      /* --busd: the busd to start for the fd rows */
+	const char *busd;      /* --busd: the busd to start for the fd and request rows */
 	bool own_busd;         /* one was started (set by main) */
 	const char *save_json; /* also write the JSON object here */
 	bool no_pin;
@@ -121,8 +131,9 @@ static void usage(FILE *f)
 	        "producers send as fast as they can; the consumer counts messages from\n"
 	        "its first receive for the run's duration and reads one word of every\n"
 	        "64-byte line of each payload.  Latency: a 64-byte ping-pong; figures\n"
-	        "are round-trip times (p50, p99, p99.9).  Every message carries its\n"
-	        "producer and sequence number, checked on receipt.\n"
+	        "are round-trip times (p50, p99, p99.9); the request tests time a\n"
+	        "64-byte bus_client_call() answered by bus_reply() instead.  Every\n"
+	        "message carries its producer and sequence number, checked on receipt.\n"
 	        "\n"
 	        "  --quick              %d runs of %d ms per figure (default: %d runs of\n"
 	        "                       %d ms); the whole suite in well under a minute\n"
@@ -145,7 +156,8 @@ static void usage(FILE *f)
 		fprintf(f, "                         %-15s %s\n", transports[i]->name,
 		        transports[i]->what);
 	fprintf(f, "  --test LIST          comma-separated tests (default all), or the\n"
-	           "                       groups 'throughput' and 'latency':\n");
+	           "                       groups 'throughput', 'latency' (with the\n"
+	           "                       request tests) and 'request':\n");
 	for (size_t i = 0; i < NTESTS; i++)
 		fprintf(f, "                         %-15s %s\n", tests[i].name,
 		        tests[i].help);
@@ -158,7 +170,9 @@ static void usage(FILE *f)
 	        "                       instead of directly to a segment in /dev/shm\n"
 	        "  --busd PATH          without --socket, the busd to start on a private\n"
 	        "                       socket for the fd rows (tp-64-fd, lat-fd), whose\n"
-	        "                       descriptor needs busd (default: $BUSD, else the\n"
+	        "                       descriptor needs busd, and the request rows\n"
+	        "                       (req-spin, req-default), whose reply queues busd\n"
+	        "                       makes (default: $BUSD, else the\n"
 	        "                       busd built beside busbench, else the installed\n"
 	        "                       one; none found: those rows are skipped)\n"
 	        "  -h, --help           print this help and exit\n"
@@ -170,7 +184,10 @@ static void usage(FILE *f)
 	        "posix-mq and zeromq block by nature (zeromq's library default; it has\n"
 	        "no spinning wait); only bus has the fd wait, in which each receiving\n"
 	        "end is an event loop (receive with timeout 0, then epoll_wait on\n"
-	        "bus_consumer_fd()) and senders keep the default wait.  Rows a system\n"
+	        "bus_consumer_fd()) and senders keep the default wait.  Only bus has\n"
+	        "the request tests, through busd; their wait is the service's (its\n"
+	        "consumer's spin), while the caller keeps the library's default spin\n"
+	        "(20 us; a bus_client has no spin setting).  Rows a system\n"
 	        "limit rules out (posix-mq above msgsize_max) are listed as skipped,\n"
 	        "and so are zeromq's if busbench was built without libzmq.\n"
 	        "\n"
@@ -179,7 +196,9 @@ static void usage(FILE *f)
 	        "tp-64-fd with tp-64); for throughput (msgs/s) higher is better, for\n"
 	        "latency (p50 round trip) lower.  /limit is shm-spsc-limit (tp-64's for\n"
 	        "tp-64-fd; futex-limit for lat-block and lat-fd); /uds is uds (tp-64's\n"
-	        "for tp-64-fd, lat-block for latency rows).\n"
+	        "for tp-64-fd, lat-block for latency rows).  A request row's p50 is\n"
+	        "also set against bus's ping-pong of the same wait (goal: at most\n"
+	        "1.2x).\n"
 	        "\n"
 	        "Exit status: 0 every selected row ran or was skipped for a stated\n"
 	        "reason, with positive figures; 1 a run failed or a figure was not\n"
@@ -227,7 +246,8 @@ static int parse_list(const char *opt, const char *arg, bool tests_list,
 				bool group = (strcmp(tok, "throughput") == 0 &&
 				              tests[i].kind == TEST_THROUGHPUT) ||
 				             (strcmp(tok, "latency") == 0 &&
-				              tests[i].kind == TEST_LATENCY);
+				              tests[i].kind == TEST_LATENCY) ||
+				             (strcmp(tok, "request") == 0 && tests[i].request);
 
 				if (group || strcmp(tok, tests[i].name) == 0) {
 					set |= 1u << i;
@@ -451,6 +471,10 @@ static bool applies(const struct transport *tp, const struct test *t)
 {
 	bool waits = (tp->waits & (1u << t->wait)) != 0;
 
+	/* Request and reply: bus's own API, no other transport has it. */
+	if (t->request)
+		return tp == &tp_bus && waits;
+
 	/* Throughput tests use the default wait, but for their variants. */
 	if (t->kind == TEST_THROUGHPUT)
 		return tp->throughput && (t->producers == 1 || tp->multi_producer) &&
@@ -481,6 +505,12 @@ static const char *tp_base_name(const struct test *t)
 		    tests[i].producers == t->producers && tests[i].size == t->size)
 			return tests[i].name;
 	return t->name;
+}
+
+/* Rows that need a queue busd made: the descriptor's, request and reply. */
+static bool needs_busd(const struct test *t)
+{
+	return t->wait == WAIT_FD || t->request;
 }
 
 static size_t row_size(const struct row *r)
@@ -565,6 +595,9 @@ static void run_once(const struct run_opts *ro, struct row *r, unsigned k)
 	if (r->t->kind == TEST_THROUGHPUT)
 		rc = run_throughput(r->tp, r->t->producers, r->t->size, r->t->wait,
 		                    &o, &r->results[k], err, sizeof(err));
+	else if (r->t->request)
+		rc = run_request(r->tp, r->t->size, r->t->wait, &o, &r->results[k],
+		                 err, sizeof(err));
 	else
 		rc = run_latency(r->tp, r->t->size, r->t->wait, &o, &r->results[k],
 		                 err, sizeof(err));
@@ -687,6 +720,19 @@ static const struct row *limit_base(const struct row *rows, size_t n,
 	return find_row(rows, n, &tp_spsc, "lat-spin");
 }
 
+/* A request row's ping-pong: bus's latency test of the same wait. */
+static const struct row *ping_pong_base(const struct row *rows, size_t n,
+                                        const struct row *r)
+{
+	if (!r->t->request)
+		return NULL;
+	for (size_t i = 0; i < NTESTS; i++)
+		if (tests[i].kind == TEST_LATENCY && !tests[i].request &&
+		    tests[i].wait == r->t->wait)
+			return find_row(rows, n, &tp_bus, tests[i].name);
+	return NULL;
+}
+
 static const struct row *uds_base(const struct row *rows, size_t n,
                                   const struct row *r)
 {
@@ -706,7 +752,7 @@ struct goal {
 	bool percent; /* show as a percentage */
 };
 
-#define NGOALS 16
+#define NGOALS 18
 
 /*
  * The highest bus/limit ratio over the throughput rows both ran: the
@@ -742,6 +788,8 @@ static void eval_goals(const struct row *rows, size_t n, struct goal *g)
 	const struct row *fd64 = find_row(rows, n, &tp_bus, "tp-64-fd");
 	const struct row *fdlat = find_row(rows, n, &tp_bus, "lat-fd");
 	const struct row *futex_block = find_row(rows, n, &tp_futex, "lat-block");
+	const struct row *req_spin = find_row(rows, n, &tp_bus, "req-spin");
+	const struct row *req_dflt = find_row(rows, n, &tp_bus, "req-default");
 	double min_share = NAN, futex = NAN;
 
 	if (bus4) {
@@ -801,6 +849,10 @@ static void eval_goals(const struct row *rows, size_t n, struct goal *g)
 	                      fd64 && fd64->med.futex_per_msg >= 0 ? fd64->med.futex_per_msg
 	                                                           : NAN,
 	                      0.01, true, true, false};
+	g[16] = (struct goal){"request and reply, spinning: p50 <= 1.2x bus ping-pong spinning",
+	                      ratio(req_spin, spin), 1.2, true, false, false};
+	g[17] = (struct goal){"request and reply, default wait: p50 <= 1.2x bus ping-pong",
+	                      ratio(req_dflt, dflt), 1.2, true, false, false};
 }
 
 static int goal_pass(const struct goal *g)
@@ -923,6 +975,8 @@ static void test_label(char *buf, size_t n, const struct test *t)
 		snprintf(buf, n, "throughput");
 	else if (t->kind == TEST_THROUGHPUT)
 		snprintf(buf, n, "throughput/%s", wait_names[t->wait]);
+	else if (t->request)
+		snprintf(buf, n, "request/%s", wait_names[t->wait]);
 	else
 		snprintf(buf, n, "latency/%s", wait_names[t->wait]);
 }
@@ -944,7 +998,7 @@ static void print_table(const struct options *o, const struct machine *mc,
 	printf(" each; queues of %llu KiB; bus attached %s%s; %s\n",
 	       (unsigned long long)(o->capacity >> 10),
 	       o->socket ? "through busd" : "directly to its segments",
-	       o->own_busd ? " (fd rows: through a busd of busbench's own)" : "",
+	       o->own_busd ? " (fd and request rows: through a busd of busbench's own)" : "",
 	       o->no_pin ? "no CPU pinning" : "pairs pinned to two CPUs");
 	printf("machine: %s, %ld CPUs, Linux %s %s", mc->cpu, mc->cpus, mc->kernel,
 	       mc->arch);
@@ -989,6 +1043,11 @@ static void print_table(const struct options *o, const struct machine *mc,
 		printf("%-18s %-15s %2u %6zu %9s %9s %9s %9s %9s %7s %7s %9s\n", label,
 		       r->tp->name, r->t->producers, row_size(r), rate, mb, p50, p99,
 		       p999, rl, ru, fx);
+		if (r->t->request) {
+			fmt_ratio(rl, sizeof(rl), ratio(r, ping_pong_base(rows, n, r)));
+			printf("%-18s %-15s    p50 over bus's latency/%s: %s\n", "", "",
+			       wait_names[r->t->wait], rl);
+		}
 		if (r->t->producers > 1) {
 			printf("%-18s %-15s    shares:", "", "");
 			for (uint32_t p = 0; p < r->t->producers; p++)
@@ -1001,7 +1060,10 @@ static void print_table(const struct options *o, const struct machine *mc,
 	       "shm-spsc-limit (futex-limit for latency/block and latency/fd), /uds\n"
 	       "is uds; throughput/fd rows against the plain throughput row's.\n"
 	       "futex/msg of fd rows: wake calls (a descriptor write, no futex\n"
-	       "wake) and descriptor arms (each then an epoll_wait), per message.\n");
+	       "wake) and descriptor arms (each then an epoll_wait), per message.\n"
+	       "request rows: bus_client_call() round trips through a queue busd\n"
+	       "made, the caller with the library's spin (no setter), set against\n"
+	       "bus's ping-pong of the same wait, round by round.\n");
 	if (any_skipped) {
 		printf("\nskipped:\n");
 		for (size_t i = 0; i < n; i++)
@@ -1108,7 +1170,9 @@ static void print_json(FILE *f, const struct options *o, const struct machine *m
 		bool tput = r->t->kind == TEST_THROUGHPUT;
 
 		fprintf(f, "%s\n{\"transport\":\"%s\",\"test\":\"%s\",\"name\":\"%s\"",
-		        first ? "" : ",", r->tp->name, tput ? "throughput" : "latency",
+		        first ? "" : ",", r->tp->name,
+		        tput ? "throughput" : r->t->request ? "request"
+		                                            : "latency",
 		        r->t->name);
 		first = false;
 		if (!tput || r->t->wait != WAIT_DEFAULT)
@@ -1131,6 +1195,10 @@ static void print_json(FILE *f, const struct options *o, const struct machine *m
 			json_num(f, ratio(r, limit_base(rows, n, r)), 4);
 			fprintf(f, ",\"ratio_uds\":");
 			json_num(f, ratio(r, uds_base(rows, n, r)), 4);
+			if (r->t->request) {
+				fprintf(f, ",\"ratio_ping_pong\":");
+				json_num(f, ratio(r, ping_pong_base(rows, n, r)), 4);
+			}
 			if (r->med.futex_per_msg >= 0) {
 				fprintf(f, ",\"futex_per_msg\":%.6f", r->med.futex_per_msg);
 				fprintf(f, ",\"blocked_per_msg\":%.6f", r->med.blocked_per_msg);
@@ -1170,10 +1238,11 @@ static void print_json(FILE *f, const struct options *o, const struct machine *m
 }
 
 /*
- * Without --socket, rows that wait on the descriptor need a busd: starts
- * one if a selected row needs it (o->own_busd).  Returns 0, or -1 with
- * the reason in why, *fatal set if busd was found but would not serve
- * (those rows then fail rather than being skipped).
+ * Without --socket, rows that wait on the descriptor, and the request
+ * rows, need a busd: starts one if a selected row needs it
+ * (o->own_busd).  Returns 0, or -1 with the reason in why, *fatal set if
+ * busd was found but would not serve (those rows then fail rather than
+ * being skipped).
  */
 static int start_busd(struct options *o, char *why, size_t n, bool *fatal)
 {
@@ -1186,7 +1255,7 @@ static int start_busd(struct options *o, char *why, size_t n, bool *fatal)
 	for (size_t t = 0; t < NTESTS; t++)
 		for (size_t k = 0; k < NTRANSPORTS; k++)
 			if ((o->tests & (1u << t)) && (o->transports & (1u << k)) &&
-			    tests[t].wait == WAIT_FD && applies(transports[k], &tests[t]))
+			    needs_busd(&tests[t]) && applies(transports[k], &tests[t]))
 				needed = true;
 	if (!needed)
 		return 0;
@@ -1243,7 +1312,7 @@ int main(int argc, char **argv)
 			if (!(o.transports & (1u << k)) || !applies(transports[k], &tests[t]))
 				continue;
 			*r = (struct row){.tp = transports[k], .t = &tests[t], .socket = o.socket};
-			if (tests[t].wait == WAIT_FD && !o.socket && o.own_busd) {
+			if (needs_busd(&tests[t]) && !o.socket && o.own_busd) {
 				r->socket = bench_busd_socket();
 				r->private_busd = true;
 			}
@@ -1255,10 +1324,10 @@ int main(int argc, char **argv)
 				.socket = r->socket,
 				.private_busd = r->private_busd,
 			};
-			if (tests[t].wait == WAIT_FD && !r->socket && busd_fatal)
+			if (needs_busd(&tests[t]) && !r->socket && busd_fatal)
 				snprintf(r->error, sizeof(r->error), "starting busd: %s",
 				         busd_why);
-			else if (tests[t].wait == WAIT_FD && !r->socket && busd_why[0])
+			else if (needs_busd(&tests[t]) && !r->socket && busd_why[0])
 				snprintf(r->skipped, sizeof(r->skipped), "%s", busd_why);
 			else
 				r->tp->unsupported(&cfg, r->skipped, sizeof(r->skipped));

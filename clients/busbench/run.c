@@ -31,6 +31,13 @@
  * sends round r and waits for its echo, timing each round trip with
  * CLOCK_MONOTONIC into a preallocated array, after a warm-up; it reports
  * the 50th, 99th and 99.9th percentiles (nearest rank).
+ *
+ * Request and reply: the same rounds, each one bus_client_call() of a
+ * caller to a service process over one queue busd made; the service
+ * receives the request with bus_recv() and answers with bus_reply()
+ * straight from the received view, which carries the caller's header
+ * back.  The last call carries the end marker, and its answer lets the
+ * caller close.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -537,6 +544,159 @@ static int lat_responder(struct runner *rn, int idx)
 	return 0;
 }
 
+/* --- request and reply --- */
+
+/* The message type of every request and reply. */
+#define REQ_TYPE 0x72657175u /* "requ" */
+
+/* One call of round seq (or the end marker) and a check of its answer. */
+static int req_call(struct runner *rn, int idx, bus_client *cl, uint8_t *buf,
+                    uint32_t kind, uint64_t seq)
+{
+	struct msg_hdr h = {.kind = kind, .seq = seq}, got;
+	bus_msg reply;
+	int r;
+
+	memcpy(buf, &h, sizeof(h));
+	r = bus_client_call(cl, REQ_TYPE, buf, rn->size, &reply, -1);
+	if (r < 0)
+		return child_fail(rn, idx, "bus_client_call: %s", bus_strerror(r));
+	if (!(reply.flags & BUS_MSG_REPLY) || reply.type != REQ_TYPE ||
+	    reply.len != rn->size)
+		return child_fail(rn, idx, "a reply of type %u, %zu bytes, flags %#x",
+		                  reply.type, reply.len, reply.flags);
+	memcpy(&got, reply.data, sizeof(got));
+	if (got.kind != kind || got.seq != seq)
+		return child_fail(rn, idx, "the answer to call %llu of kind %#x, "
+		                           "expected %llu of %#x",
+		                  (unsigned long long)got.seq, got.kind,
+		                  (unsigned long long)seq, kind);
+	return 0;
+}
+
+/* The caller's rounds: up to cap samples into rtt, sent from buf. */
+static int req_call_rounds(struct runner *rn, int idx, uint64_t *rtt,
+                           uint64_t cap, uint8_t *buf)
+{
+	uint64_t warm = LAT_WARMUP, n = 0, seq = 0;
+	uint64_t t_start, t1, deadline = UINT64_MAX;
+	bus_client *cl = NULL;
+
+	if (warm > cap / 10 + 1)
+		warm = cap / 10 + 1;
+	memset(rtt, 0, cap * sizeof(*rtt));
+	memset(buf, 0xa5, rn->size);
+	if (bus_side_client_open(&rn->ch[0], &cl) < 0)
+		return child_fail(rn, idx, "%s", rn->ch[0].err);
+	barrier(rn->ctl);
+
+	for (; seq < warm; seq++)
+		if (req_call(rn, idx, cl, buf, MSG_DATA, seq))
+			goto fail;
+	t_start = t1 = bench_now_ns();
+	if (rn->o->duration_ns)
+		deadline = t_start + rn->o->duration_ns;
+	while (n < cap) {
+		uint64_t t0 = bench_now_ns();
+
+		if (req_call(rn, idx, cl, buf, MSG_DATA, seq++))
+			goto fail;
+		t1 = bench_now_ns();
+		rtt[n++] = t1 - t0;
+		if (t1 >= deadline)
+			break;
+	}
+	if (req_call(rn, idx, cl, buf, MSG_END, seq))
+		goto fail;
+	bus_client_close(cl);
+
+	qsort(rtt, n, sizeof(*rtt), cmp_u64);
+	rn->ctl->out.rounds = n;
+	rn->ctl->out.elapsed_ns = t1 - t_start;
+	rn->ctl->out.p50 = percentile(rtt, n, 500);
+	rn->ctl->out.p99 = percentile(rtt, n, 990);
+	rn->ctl->out.p999 = percentile(rtt, n, 999);
+	return 0;
+fail:
+	bus_client_close(cl);
+	return 1;
+}
+
+static int req_caller(struct runner *rn, int idx)
+{
+	uint64_t cap = LAT_MAX_SAMPLES;
+	uint64_t *rtt;
+	uint8_t *buf;
+	int rc;
+
+	if (rn->o->messages && rn->o->messages < cap)
+		cap = rn->o->messages;
+	rtt = malloc(cap * sizeof(*rtt));
+	buf = malloc(rn->size);
+	if (!rtt || !buf) {
+		free(rtt);
+		free(buf);
+		return child_fail(rn, idx, "out of memory");
+	}
+	rc = req_call_rounds(rn, idx, rtt, cap, buf);
+	free(rtt);
+	free(buf);
+	return rc;
+}
+
+/* Answers every request with its own bytes, to the end marker's. */
+static int req_service(struct runner *rn, int idx)
+{
+	struct chan *in = &rn->ch[0];
+	uint64_t next = 0;
+
+	/* The queue's consumer, with the test's spin (bus_consumer_set_spin). */
+	if (in->tp->rx_open(in) < 0)
+		return child_fail(rn, idx, "%s", in->err);
+	barrier(rn->ctl);
+	for (;;) {
+		struct msg_hdr h;
+		bus_msg m;
+		int r = bus_recv(in->cons, &m, -1);
+
+		if (r < 0)
+			return child_fail(rn, idx, "bus_recv: %s", bus_strerror(r));
+		if (!(m.flags & BUS_MSG_REQUEST) || m.type != REQ_TYPE ||
+		    m.len != rn->size)
+			return child_fail(rn, idx, "a message of type %u, %zu bytes, "
+			                           "flags %#x: no request of this test",
+			                  m.type, m.len, m.flags);
+		memcpy(&h, m.data, sizeof(h));
+		if ((h.kind != MSG_DATA && h.kind != MSG_END) || h.seq != next)
+			return child_fail(rn, idx, "request %llu of kind %#x, expected "
+			                           "%llu",
+			                  (unsigned long long)h.seq, h.kind,
+			                  (unsigned long long)next);
+		next++;
+		/* Answered straight from the received view, then given back. */
+		r = bus_reply(in->cons, &m, REQ_TYPE, m.data, m.len, -1);
+		if (r < 0)
+			return child_fail(rn, idx, "bus_reply: %s", bus_strerror(r));
+		bus_release(in->cons);
+		if (h.kind == MSG_END)
+			break;
+	}
+	in->tp->close(in);
+	return 0;
+}
+
+static int req_body(struct runner *rn, int idx)
+{
+	return idx == 0 ? req_caller(rn, idx) : req_service(rn, idx);
+}
+
+static const char *req_role(int idx, char *buf, size_t n)
+{
+	(void)buf;
+	(void)n;
+	return idx == 0 ? "caller" : "service";
+}
+
 static int tp_body(struct runner *rn, int idx)
 {
 	return idx == 0 ? tp_consumer(rn, idx) : tp_producer(rn, idx);
@@ -898,6 +1058,65 @@ int run_latency(const struct transport *tp, size_t size, enum wait_mode wait,
 			.p999_ns = rn.ctl->out.p999,
 		};
 		finish(&rn, res);
+	} else {
+		abandon(&rn);
+	}
+	return rc;
+}
+
+int run_request(const struct transport *tp, size_t size, enum wait_mode wait,
+                const struct run_opts *o, struct run_result *res, char *err,
+                size_t errn)
+{
+	struct chan_cfg cfg = {
+		.size = size,
+		.producers = 1,
+		.capacity = o->capacity,
+		.wait = wait,
+		.socket = o->socket,
+		.private_busd = o->private_busd,
+		.ping_pong = true,
+	};
+	struct runner rn = {
+		.o = o,
+		.nchan = 1,
+		.producers = 1,
+		.size = size,
+		.nprocs = 2,
+		.role = req_role,
+		.body = req_body,
+	};
+	int rc;
+
+	if (size < MSG_MIN || !o->socket) {
+		snprintf(err, errn, "bad test parameters");
+		return -EINVAL;
+	}
+	chan_init(&rn.ch[0], tp, &cfg);
+	if (setup_chans(&rn, err, errn) < 0)
+		return -1;
+	rc = run_procs(&rn, err, errn);
+	if (rc == 0 && (rn.ctl->out.rounds == 0 || rn.ctl->out.elapsed_ns == 0)) {
+		snprintf(err, errn, "no round trips measured");
+		rc = -1;
+	}
+	if (rc == 0) {
+		*res = (struct run_result){
+			.producers = 1,
+			.msgs = rn.ctl->out.rounds,
+			.msgs_per_sec = (double)rn.ctl->out.rounds * 1e9 /
+		                        (double)rn.ctl->out.elapsed_ns,
+			.p50_ns = rn.ctl->out.p50,
+			.p99_ns = rn.ctl->out.p99,
+			.p999_ns = rn.ctl->out.p999,
+		};
+		finish(&rn, res);
+		/*
+		 * The service queue's counters leave out the reply queue's
+		 * (the caller's, busd's to delete): no futex figure.
+		 */
+		res->futex_per_msg = -1;
+		res->blocked_per_msg = -1;
 	} else {
 		abandon(&rn);
 	}

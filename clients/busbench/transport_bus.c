@@ -30,6 +30,10 @@
  * always go through busd: --socket's, or one busbench started
  * (private_busd.c), whose queues' segments and wake FIFOs are registered
  * for the signal handler as a direct segment's name is.
+ *
+ * Request and reply (run.c's run_request) uses one such queue through
+ * busd: the service is its consumer, opened as here, and the caller a
+ * bus_client of it (bus_side_client_open), whose reply queue busd makes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -301,6 +305,25 @@ static int bus_tx_open(struct chan *ch)
 	if (ch->cfg.wait == WAIT_SPIN || ch->cfg.wait == WAIT_BLOCK)
 		bus_producer_set_spin(ch->prod, spin_for(ch->cfg.wait));
 	return 0;
+}
+
+int bus_side_client_open(struct chan *ch, bus_client **ret)
+{
+	bus *b;
+	int r;
+
+	if (!ch->cfg.socket)
+		return chan_fail(ch, -EINVAL, "a request needs a queue busd made");
+	r = bus_open(ch->cfg.socket, &b);
+	if (r < 0)
+		return chan_fail(ch, r, "bus_open: %s", bus_strerror(r));
+	r = bus_client_open(b, ch->bus->queue, ret);
+	if (r < 0)
+		chan_fail(ch, r, "bus_client_open %s: %s%s%s", ch->bus->queue,
+		          bus_strerror(r), *bus_last_error(b) ? ": " : "",
+		          bus_last_error(b));
+	bus_close(b);
+	return r;
 }
 
 static int bus_send_msg(struct chan *ch, const void *buf, size_t len)

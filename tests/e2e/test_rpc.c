@@ -25,6 +25,11 @@
  *  - full_reply_queue: a caller that does not read its replies: the
  *    service's bus_reply times out (-ETIMEDOUT) rather than hang, and a
  *    dead caller's full queue is -EPIPE at once.
+ *  - examples_rpc: the examples rpc-server and rpc-client ($RPC_SERVER,
+ *    $RPC_CLIENT): the client's calls are answered with the server's
+ *    prices, a plain message is skipped, a symbol it does not price is
+ *    said so, a missing queue and a service gone are clear errors, and
+ *    the server exits 0 on SIGTERM.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -542,6 +547,93 @@ static void full_reply_queue(void **state)
 	bus_close(b);
 }
 
+/* Runs rpc-client with args (NULL-terminated) to completion into *r. */
+static void rpc_client(struct e2e *e, struct e2e_run *r, ...)
+{
+	char *argv[8] = {getenv("RPC_CLIENT")};
+	struct e2e_proc p;
+	va_list ap;
+	int n = 1;
+
+	va_start(ap, r);
+	while (n < 7 && (argv[n] = va_arg(ap, char *)) != NULL)
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	e2e_spawn(e, &p, argv, false, true, true);
+	e2e_communicate(e, &p, NULL, 0, WAIT_S, r);
+}
+
+static void examples_rpc(void **state)
+{
+	struct e2e *e = *state;
+	char *server_argv[] = {getenv("RPC_SERVER"), "prices", NULL};
+	struct e2e_run r = {0};
+	struct e2e_proc srv;
+	bus_producer *p;
+	bus_consumer *c;
+	int i;
+	bus *b;
+
+	/* meson sets them; without them the test cannot say anything. */
+	assert_non_null(server_argv[0]);
+	assert_non_null(getenv("RPC_CLIENT"));
+	create(e, "prices");
+	assert_int_equal(setenv("BUS_SOCKET", e->socket, 1), 0);
+	e2e_spawn(e, &srv, server_argv, false, true, true);
+	/* Serving once a second consumer is refused. */
+	b = e2e_open(e);
+	for (i = 0; i < WAIT_S * 100; i++) {
+		int rc = bus_consumer_open(b, "prices", &c);
+
+		if (rc == -EBUSY)
+			break;
+		if (rc == 0)
+			bus_consumer_close(c);
+		e2e_sleep_ms(10);
+	}
+	assert_true(i < WAIT_S * 100);
+	/* A plain message among the requests: skipped, not answered. */
+	assert_int_equal(bus_producer_open(b, "prices", &p), 0);
+	assert_int_equal(bus_send(p, 1, "hello", 5, WAIT_S * 1000), 0);
+	bus_producer_close(p);
+
+	rpc_client(e, &r, "prices", "ACME", "3", NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "ACME x1: 123.45 (123.45 each)\n"
+	                           "ACME x2: 246.90 (123.45 each)\n"
+	                           "ACME x3: 370.35 (123.45 each)\n");
+	e2e_run_free(&r);
+	rpc_client(e, &r, "prices", "NOPE", "1", NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "NOPE x1: not priced\n");
+	e2e_run_free(&r);
+	rpc_client(e, &r, "no-such-queue", "ACME", NULL);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "rpc-client: call 'no-such-queue': "));
+	e2e_run_free(&r);
+	rpc_client(e, &r, "--help", NULL);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "usage: rpc-client QUEUE SYMBOL"));
+	e2e_run_free(&r);
+
+	kill(srv.pid, SIGTERM);
+	e2e_communicate(e, &srv, NULL, 0, WAIT_S, &r);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, ": ACME x1 = 12345 cents\n"));
+	assert_non_null(strstr(r.out, ": ACME x3 = 37035 cents\n"));
+	assert_non_null(strstr(r.out, ": NOPE x1 = 0 cents\n"));
+	assert_non_null(strstr(r.err, "skipped a plain message (type 1)"));
+	e2e_run_free(&r);
+
+	/* No service any more: the call times out, and says so. */
+	rpc_client(e, &r, "prices", "ACME", "1", "200", NULL);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "call 1: no answer from 'prices' in 200 ms"));
+	e2e_run_free(&r);
+	bus_close(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -554,6 +646,7 @@ int main(void)
 	                                        e2e_teardown),
 		cmocka_unit_test_setup_teardown(busd_restart, e2e_setup, e2e_teardown),
 		cmocka_unit_test_setup_teardown(full_reply_queue, e2e_setup, e2e_teardown),
+		cmocka_unit_test_setup_teardown(examples_rpc, e2e_setup, e2e_teardown),
 	};
 	const char *why = e2e_precheck();
 
