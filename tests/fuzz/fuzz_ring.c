@@ -19,7 +19,8 @@
  *               not validated by anyone: a hostile producer writes them)
  *   bytes 9-10  claim_need, any value
  *   byte 11     slot (low bit) and whether its owner lives (0x80)
- *   bytes 12-15 salt for the producer's message sizes
+ *   bytes 12-15 salt for the producer's message sizes, and (bits 24-29)
+ *               whether each is a request, a reply or plain
  *
  * So the header stays within what seg_validate() accepts (head and tail
  * 8-aligned, tail - head <= capacity), as after a validated attach, while
@@ -50,7 +51,14 @@ static void produce(struct seg *view, uint32_t salt)
 		return;
 	for (unsigned i = 0; i < 3; i++) {
 		size_t len = (salt >> (8 * i)) % (s.max_message + 2u);
-		int r = bus_send(p, bus_type_id("bustest.Probe"), payload, len, 0);
+		/* Salt bits 24-29: a request or a reply rather than a plain one. */
+		uint32_t call = (salt >> (24 + 2 * i)) & 3;
+		struct rec_call hdr = {.call_id = i + 1, .reply_to = salt};
+		int r = call == 1 || call == 2
+		                ? producer_send_call(p, call == 1 ? REC_REQUEST : REC_REPLY,
+		                                     &hdr, bus_type_id("bustest.Probe"),
+		                                     payload, len, 0)
+		                : bus_send(p, bus_type_id("bustest.Probe"), payload, len, 0);
 
 		FUZZ_CHECK(r == 0 || r == -EAGAIN || r == -EPIPE || r == -EBADMSG ||
 		           r == -EMSGSIZE);

@@ -489,6 +489,27 @@ static void ring_seeds(void)
 	bus_producer_close(p);
 	free(m.p);
 
+	/* Records of calls: a request, a reply, then one too short. */
+	mem_new(&m, 1024, 0, 2, 0);
+	p = producer(&m);
+	{
+		struct rec_call call = {.call_id = 1, .reply_to = 0x1234};
+		uint64_t pos;
+
+		if (producer_send_call(p, REC_REQUEST, &call, 0, "question", 8, 0) < 0 ||
+		    producer_send_call(p, REC_REPLY, &call, 0, "answer", 6, 0) < 0)
+			exit(1);
+		put_ring("calls", &m, 0x04, 0, 0, 0);
+		pos = atomic_load(&m.s.hdr->tail);
+		if (producer_send_call(p, REC_REQUEST, &call, 0, NULL, 0, 0) < 0)
+			exit(1);
+		send_raw(p, "after the short call");
+		atomic_store(&rec_at(&m, pos)->len, REC_HDR + 8);
+		put_ring("call-short", &m, 0x02, 0, 0, 0);
+	}
+	bus_producer_close(p);
+	free(m.p);
+
 	mem_new(&m, 1024, 0, 2, 1024 - 48);
 	p = producer(&m);
 	send_probe(p, 1, 4);
