@@ -198,6 +198,17 @@ static int read_call(struct ring_cons *c, struct rec_hdr **ret, int32_t len,
 	return RING_READ_CALL;
 }
 
+/*
+ * The record at the cursor is corrupt: its length word as read once is
+ * kept for ring_skip(), which must judge the same length, not a second
+ * reading a producer may have changed meanwhile.
+ */
+static int refuse(struct ring_cons *c, int32_t len)
+{
+	c->bad_len = len;
+	return -EBADMSG;
+}
+
 int ring_read_slow(struct ring_cons *c, struct rec_hdr **ret, int32_t len,
                    uint32_t flags)
 {
@@ -209,7 +220,7 @@ int ring_read_slow(struct ring_cons *c, struct rec_hdr **ret, int32_t len,
 		if (flags == REC_PAD) {
 			/* Padding always runs exactly to the end of the ring. */
 			if ((uint64_t)len != to_end || !before_tail(c, to_end))
-				return -EBADMSG;
+				return refuse(c, len);
 			c->pos += to_end;
 		} else if (flags == REC_DEAD || flags == REC_SKIP) {
 			/*
@@ -219,16 +230,17 @@ int ring_read_slow(struct ring_cons *c, struct rec_hdr **ret, int32_t len,
 			if ((uint32_t)len % REC_ALIGN ||
 			    (uint32_t)len < (flags == REC_DEAD ? REC_HDR : REC_ALIGN) ||
 			    (uint64_t)len > to_end || !before_tail(c, (uint64_t)len))
-				return -EBADMSG;
+				return refuse(c, len);
 			c->pos += (uint64_t)len;
 		} else if (rec_is_call(flags)) {
-			return read_call(c, ret, len, flags);
+			r = read_call(c, ret, len, flags);
+			return r == -EBADMSG ? refuse(c, len) : r;
 		} else {
 			/*
 			 * Other flags, or a length that does not frame a
 			 * record here (ring_read_step()): corrupt.
 			 */
-			return -EBADMSG;
+			return refuse(c, len);
 		}
 		r = ring_read_step(c, ret, &len, &flags);
 	} while (r == RING_READ_OTHER);
@@ -238,11 +250,14 @@ int ring_read_slow(struct ring_cons *c, struct rec_hdr **ret, int32_t len,
 int ring_skip(struct ring_cons *c)
 {
 	uint64_t idx = c->pos & c->mask;
-	struct rec_hdr *r = (struct rec_hdr *)(c->ring + idx);
-	/* acquire: as ring_read, which found this record committed */
-	int32_t len = load_acquire(&r->len);
+	/*
+	 * The length ring_read() judged corrupt, not a second reading; used
+	 * once (0, which frames nothing, when -EBADMSG came from elsewhere).
+	 */
+	int32_t len = c->bad_len;
 	uint64_t ext;
 
+	c->bad_len = 0;
 	/* Only a length a record can have frames it; then the rest was bad. */
 	if (len < (int32_t)REC_HDR || (uint32_t)len - REC_HDR > c->max_message)
 		return -EBADMSG;

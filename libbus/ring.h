@@ -133,6 +133,8 @@ struct ring_cons {
 	 */
 	uint32_t call_flags;
 	struct rec_call call;
+	/* The length word of the record ring_read refused last (ring_skip). */
+	int32_t bad_len;
 };
 
 /* Binds p to slot slot_index of s, continuing the slot's sequence. */
@@ -154,8 +156,9 @@ int ring_has_room(struct ring_prod *p, size_t len);
 int ring_cons_init(struct ring_cons *c, struct seg *s);
 
 /*
- * Steps over the corrupt record at the cursor when its length is one a
- * record can have (header to header + max_message, not past the end of
+ * Steps over the corrupt record at the cursor, which ring_read() just
+ * refused with -EBADMSG, when the length ring_read() read from it is one
+ * a record can have (header to header + max_message, not past the end of
  * the ring or the tail): then only the rest of its header was bad.
  * Returns 0, or -EBADMSG if it cannot know where the next record starts.
  */

@@ -129,7 +129,8 @@ static struct seen look(const struct view *v, uint64_t pos)
 			out = (struct seen){SEEN_SKIP, (uint64_t)len, 0};
 		return out;
 	}
-	if ((flags != 0 && !rec_is_call(flags)) || (uint32_t)len < REC_HDR)
+	if ((flags != 0 && !rec_is_call(flags)) || (uint32_t)len < REC_HDR ||
+	    (flags != 0 && (uint32_t)len < REC_HDR + REC_CALL_HDR))
 		return out;
 	plen = (uint32_t)len - REC_HDR;
 	if (plen > s->max_message || rec_extent(plen) > room)

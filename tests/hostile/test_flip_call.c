@@ -390,9 +390,15 @@ static uint64_t run_round(struct e2e *e, int i, bool garbage)
 	if (st != 0)
 		fail_msg("round %d: the consumer exited with %d (check %llu)", i, st,
 		         (unsigned long long)atomic_load(&rd.sh->bad_at));
-	assert_true(atomic_load(&rd.sh->got) > 0);
-	if (!garbage)
+	/*
+	 * A garbage round may break the queue at its first record (the
+	 * consumer judges the length it read, once): then nothing arrives,
+	 * and that is right.  A clean round delivers everything.
+	 */
+	if (!garbage) {
+		assert_true(atomic_load(&rd.sh->got) > 0);
 		assert_int_equal(atomic_load(&rd.sh->got), atomic_load(&rd.sh->committed));
+	}
 	seen = atomic_load(&rd.sh->odd) + atomic_load(&rd.sh->corrupt);
 	munmap(rd.sh, sizeof(*rd.sh));
 	return seen;
