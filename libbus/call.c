@@ -321,6 +321,14 @@ int bus_client_fd(bus_client *cl)
 	return bus_consumer_fd(cl->rep);
 }
 
+int bus_client_set_spin(bus_client *cl, uint32_t spin_ns)
+{
+	if (!cl)
+		return -EINVAL;
+	bus_producer_set_spin(cl->req, spin_ns);
+	return bus_consumer_set_spin(cl->rep, spin_ns);
+}
+
 size_t bus_client_max_request(const bus_client *cl)
 {
 	size_t max = cl ? bus_producer_max_message(cl->req) : 0;

@@ -322,6 +322,9 @@ int bus_side_client_open(struct chan *ch, bus_client **ret)
 		chan_fail(ch, r, "bus_client_open %s: %s%s%s", ch->bus->queue,
 		          bus_strerror(r), *bus_last_error(b) ? ": " : "",
 		          bus_last_error(b));
+	else if (ch->cfg.wait == WAIT_SPIN || ch->cfg.wait == WAIT_BLOCK)
+		/* The caller waits as the ping-pong's sides do. */
+		bus_client_set_spin(*ret, spin_for(ch->cfg.wait));
 	bus_close(b);
 	return r;
 }

@@ -149,6 +149,9 @@ static void call_answers(void **state)
 	assert_int_equal(bus_producer_open(b, "svc", &p), 0);
 	assert_int_equal(bus_send(p, 1, "plain", 5, -1), 0);
 	assert_int_equal(bus_client_max_request(cl), 64 * 1024 / 2 - 32 - 16);
+	/* Sleeping at once changes how it waits, not what it gets. */
+	assert_int_equal(bus_client_set_spin(cl, 0), 0);
+	assert_int_equal(bus_client_set_spin(NULL, 0), -EINVAL);
 	for (int i = 0; i < CALLS; i++) {
 		bus_msg reply;
 		int n = snprintf(q, sizeof(q), "question %d", i);

@@ -475,6 +475,13 @@ void bus_client_release(bus_client *cl);
  */
 int bus_client_fd(bus_client *cl);
 
+/*
+ * How long the client spins before it sleeps, waiting for an answer or
+ * for room in the service's queue, in nanoseconds (0: sleep at once; the
+ * default is a handle's).  Returns 0, or -EINVAL.
+ */
+int bus_client_set_spin(bus_client *cl, uint32_t spin_ns);
+
 /* The largest request (and reply) payload, in bytes. */
 size_t bus_client_max_request(const bus_client *cl);
 
