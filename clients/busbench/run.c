@@ -488,7 +488,12 @@ static int lat_initiate(struct runner *rn, int idx, uint64_t *rtt, uint64_t cap,
 	return 0;
 }
 
-static int lat_initiator(struct runner *rn, int idx)
+/* The rounds of a latency side, timed into rtt[0..cap-1], sent from buf. */
+typedef int timed_rounds_fn(struct runner *rn, int idx, uint64_t *rtt,
+                            uint64_t cap, uint8_t *buf);
+
+/* Runs rounds with room for the samples and a message, allocated here. */
+static int with_samples(struct runner *rn, int idx, timed_rounds_fn *rounds)
 {
 	uint64_t cap = LAT_MAX_SAMPLES;
 	uint64_t *rtt;
@@ -504,10 +509,15 @@ static int lat_initiator(struct runner *rn, int idx)
 		free(buf);
 		return child_fail(rn, idx, "out of memory");
 	}
-	rc = lat_initiate(rn, idx, rtt, cap, buf);
+	rc = rounds(rn, idx, rtt, cap, buf);
 	free(rtt);
 	free(buf);
 	return rc;
+}
+
+static int lat_initiator(struct runner *rn, int idx)
+{
+	return with_samples(rn, idx, lat_initiate);
 }
 
 static int lat_responder(struct runner *rn, int idx)
@@ -624,24 +634,7 @@ fail:
 
 static int req_caller(struct runner *rn, int idx)
 {
-	uint64_t cap = LAT_MAX_SAMPLES;
-	uint64_t *rtt;
-	uint8_t *buf;
-	int rc;
-
-	if (rn->o->messages && rn->o->messages < cap)
-		cap = rn->o->messages;
-	rtt = malloc(cap * sizeof(*rtt));
-	buf = malloc(rn->size);
-	if (!rtt || !buf) {
-		free(rtt);
-		free(buf);
-		return child_fail(rn, idx, "out of memory");
-	}
-	rc = req_call_rounds(rn, idx, rtt, cap, buf);
-	free(rtt);
-	free(buf);
-	return rc;
+	return with_samples(rn, idx, req_call_rounds);
 }
 
 /* Answers every request with its own bytes, to the end marker's. */
