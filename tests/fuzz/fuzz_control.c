@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "reply.h"
 #include "fuzz.h"
 #include "log.h"
 
@@ -344,13 +345,27 @@ static void check_success(const BusControl__Request *req,
 		break;
 	case BUS_CONTROL__REQUEST__OP_ATTACH:
 		FUZZ_CHECK(resp->result_case == BUS_CONTROL__RESPONSE__RESULT_QUEUE);
-		FUZZ_CHECK(strcmp(resp->queue->name, req->attach->name) == 0);
+		/* A replier gets the caller's reply queue, named by busd. */
+		if (req->attach->role == BUS_CONTROL__ROLE__ROLE_REPLIER)
+			FUZZ_CHECK(reply_queue_pid(resp->queue->name) != 0);
+		else
+			FUZZ_CHECK(strcmp(resp->queue->name, req->attach->name) == 0);
+		FUZZ_CHECK(fd >= 0);
+		break;
+	case BUS_CONTROL__REQUEST__OP_OPEN_REPLY:
+		FUZZ_CHECK(resp->result_case == BUS_CONTROL__RESPONSE__RESULT_REPLY);
+		FUZZ_CHECK(resp->reply->queue && resp->reply->reply_to != 0);
+		/* Made for this caller's pid, and served under that name. */
+		FUZZ_CHECK(reply_queue_pid(resp->reply->queue->name) == F.client.peer.pid);
+		FUZZ_CHECK(registry_find(reg, resp->reply->queue->name) != NULL);
+		FUZZ_CHECK(reg->n <= F.cfg.max_queues);
 		FUZZ_CHECK(fd >= 0);
 		break;
 	default:
 		FUZZ_CHECK(!"success for a request with no operation");
 	}
-	if (req->op_case != BUS_CONTROL__REQUEST__OP_ATTACH)
+	if (req->op_case != BUS_CONTROL__REQUEST__OP_ATTACH &&
+	    req->op_case != BUS_CONTROL__REQUEST__OP_OPEN_REPLY)
 		FUZZ_CHECK(fd < 0);
 }
 
@@ -388,7 +403,9 @@ static void check_response(const BusControl__Request *req)
 		const char *why = NULL;
 
 		FUZZ_CHECK(seg_map_fd_ro(fd, &s, &why) == 0);
-		FUZZ_CHECK(strcmp(s.hdr->name, resp->queue->name) == 0);
+		FUZZ_CHECK(strcmp(s.hdr->name, resp->result_case == BUS_CONTROL__RESPONSE__RESULT_REPLY
+		                                       ? resp->reply->queue->name
+		                                       : resp->queue->name) == 0);
 		seg_close(&s);
 	}
 	/* One request, one response. */

@@ -76,6 +76,10 @@ static void control_seeds(void)
 		{"attach-cfg-consumer", "cfg.q", BUS_CONTROL__ROLE__ROLE_CONSUMER},
 		{"attach-other-owned", "fuzz.b", BUS_CONTROL__ROLE__ROLE_PRODUCER},
 		{"attach-missing", "nope", BUS_CONTROL__ROLE__ROLE_CONSUMER},
+		{"attach-replier", "fuzz.a", BUS_CONTROL__ROLE__ROLE_REPLIER},
+		{"attach-reply-queue",
+	         ".r.0123456789abcdeffedcba9876543210.0000002a00000007",
+	         BUS_CONTROL__ROLE__ROLE_CONSUMER},
 	};
 	static const struct {
 		const char *file, *queue;
@@ -163,6 +167,35 @@ static void control_seeds(void)
 		attach.name = (char *)attaches[i].queue;
 		attach.role = attaches[i].role;
 		put_request(attaches[i].file, &req);
+	}
+
+	/* Request and reply: a reply queue for a caller of each kind of queue. */
+	{
+		BusControl__OpenReply open = BUS_CONTROL__OPEN_REPLY__INIT;
+		static const struct {
+			const char *file, *queue;
+		} opens[] = {
+			{"open-reply", "fuzz.a"},
+			{"open-reply-config", "cfg.q"},
+			{"open-reply-other-owned", "fuzz.b"},
+			{"open-reply-missing", "nope"},
+			{"open-reply-of-reply", ".r.0123456789abcdeffedcba9876543210.0000002a00000007"},
+		};
+
+		req.op_case = BUS_CONTROL__REQUEST__OP_OPEN_REPLY;
+		req.open_reply = &open;
+		for (size_t i = 0; i < sizeof(opens) / sizeof(opens[0]); i++) {
+			open.service = (char *)opens[i].queue;
+			put_request(opens[i].file, &req);
+		}
+		/* A replier naming a reply_to that no caller has. */
+		req.op_case = BUS_CONTROL__REQUEST__OP_ATTACH;
+		req.attach = &attach;
+		attach.name = "fuzz.a";
+		attach.role = BUS_CONTROL__ROLE__ROLE_REPLIER;
+		attach.reply_to = UINT64_C(42) << 32 | 7;
+		put_request("attach-replier-unknown", &req);
+		attach.reply_to = 0;
 	}
 
 	/* Two operations of the oneof: the last one wins. */
