@@ -61,7 +61,7 @@ static void expect_reply(struct e2e *e, const char *queue, const char *in,
 	if (arg)
 		e2e_cli(e, &r, NULL, 0, WAIT_S, "call", queue, arg, NULL);
 	else
-		e2e_cli(e, &r, in, strlen(in), WAIT_S, "call", queue, NULL);
+		e2e_cli(e, &r, in, in ? strlen(in) : 0, WAIT_S, "call", queue, NULL);
 	if (r.status != 0 || r.out_len != strlen(want) || strcmp(r.out, want) != 0)
 		fail_msg("call %s: status %d, stdout '%s' (want '%s'), stderr '%s'", queue,
 		         r.status, r.out, want, r.err);
