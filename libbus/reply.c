@@ -35,8 +35,10 @@ struct replier_entry {
 };
 
 struct replier {
-	bus *b; /* to busd, opened at the first reply */
+	bus *b;                    /* to busd, opened at the first reply */
+	struct seg_cons_stats *cs; /* the service queue's consumer counters */
 	size_t n;
+	size_t last; /* the entry of the last reply (may be >= n once evicted) */
 	uint64_t tick;
 	struct replier_entry v[REPLIER_CACHE];
 };
@@ -128,45 +130,82 @@ static bool caller_alive(bus_producer *p)
 	return seg_held(s, SEG_LOCK_CONSUMER, &s->hdr->cons_pid);
 }
 
-int bus_reply(bus_consumer *c, const bus_msg *request, uint32_t type,
-              const void *data, size_t len, int timeout_ms)
+/*
+ * bus_reply() but for its common case: the first reply to a caller (the
+ * cache is made, busd asked), a full reply queue, a caller gone.  tried
+ * is what the common case's send returned, 1 if it did not try.
+ */
+static __attribute__((noinline)) int reply_slow(bus_consumer *c,
+                                                const bus_msg *request,
+                                                const struct rec_call *call,
+                                                uint32_t type, const void *data,
+                                                size_t len, int timeout_ms,
+                                                int tried)
 {
-	struct seg_cons_stats *cs;
-	struct replier **rp;
-	struct rec_call call;
+	struct replier **rp = consumer_replier(c), *r;
+	bus_producer *p;
 	size_t i;
 	int rc;
 
-	if (!c || !request || (!data && len) || !(request->flags & BUS_MSG_REQUEST) ||
-	    request->reply_to == 0)
-		return -EINVAL;
 	if (!consumer_busd(c))
 		return -EOPNOTSUPP;
-	cs = &consumer_seg(c)->hdr->cons;
-	rp = consumer_replier(c);
 	if (!*rp) {
 		*rp = calloc(1, sizeof(**rp));
 		if (!*rp)
 			return -ENOMEM;
+		(*rp)->cs = &consumer_seg(c)->hdr->cons;
 	}
-	rc = producer_for(c, *rp, request->reply_to, &i);
+	r = *rp;
+	rc = producer_for(c, r, request->reply_to, &i);
 	if (rc == 0) {
-		bus_producer *p = (*rp)->v[i].p;
-
-		call = (struct rec_call){.call_id = request->call_id};
-		(*rp)->v[i].used = ++(*rp)->tick;
-		rc = producer_send_call(p, REC_REPLY, &call, type, data, len, 0);
+		p = r->v[i].p;
+		r->v[i].used = ++r->tick;
+		r->last = i;
+		/* Not twice: a full queue is counted once per reply. */
+		rc = tried == -EAGAIN ? tried
+		                      : producer_send_call(p, REC_REPLY, call, type, data,
+		                                           len, 0);
 		if (rc == -EAGAIN && !caller_alive(p))
 			rc = -EPIPE;
 		else if (rc == -EAGAIN && timeout_ms != 0)
-			rc = producer_send_call(p, REC_REPLY, &call, type, data, len,
+			rc = producer_send_call(p, REC_REPLY, call, type, data, len,
 			                        timeout_ms);
 		if (rc == -EPIPE)
-			evict(*rp, i);
+			evict(r, i);
 	}
 	if (rc == 0)
-		counter_add(&cs->replies, 1);
+		counter_add(&r->cs->replies, 1);
 	else if (rc == -EPIPE)
-		counter_add(&cs->replies_dead, 1);
+		counter_add(&r->cs->replies_dead, 1);
 	return rc;
+}
+
+int bus_reply(bus_consumer *c, const bus_msg *request, uint32_t type,
+              const void *data, size_t len, int timeout_ms)
+{
+	struct rec_call call;
+	struct replier *r;
+
+	if (!c || !request || (!data && len) || !(request->flags & BUS_MSG_REQUEST) ||
+	    request->reply_to == 0)
+		return -EINVAL;
+	call = (struct rec_call){.call_id = request->call_id};
+	/*
+	 * The common case inline: the caller answered last, room at once.
+	 * Anything else (another caller, a full queue, one gone, an error)
+	 * goes the whole way, which tries the send again first.
+	 */
+	r = *consumer_replier(c);
+	if (r && r->last < r->n && r->v[r->last].reply_to == request->reply_to) {
+		int rc = producer_send_call(r->v[r->last].p, REC_REPLY, &call, type,
+		                            data, len, 0);
+
+		if (rc == 0) {
+			r->v[r->last].used = ++r->tick;
+			counter_add(&r->cs->replies, 1);
+			return 0;
+		}
+		return reply_slow(c, request, &call, type, data, len, timeout_ms, rc);
+	}
+	return reply_slow(c, request, &call, type, data, len, timeout_ms, 1);
 }

@@ -214,6 +214,12 @@ int ring_read_slow(struct ring_cons *c, struct rec_hdr **ret, int32_t len,
 {
 	int r;
 
+	/* A call's message first: the common reason to be here. */
+	if (rec_is_call(flags)) {
+		r = read_call(c, ret, len, flags);
+		return r == -EBADMSG ? refuse(c, len) : r;
+	}
+
 	do {
 		uint64_t to_end = c->capacity - (c->pos & c->mask);
 

@@ -1062,8 +1062,8 @@ static void print_table(const struct options *o, const struct machine *mc,
 	       "futex/msg of fd rows: wake calls (a descriptor write, no futex\n"
 	       "wake) and descriptor arms (each then an epoll_wait), per message.\n"
 	       "request rows: bus_client_call() round trips through a queue busd\n"
-	       "made, the caller with the library's spin (no setter), set against\n"
-	       "bus's ping-pong of the same wait, round by round.\n");
+	       "made, caller and service waiting as the ping-pong's sides, set\n"
+	       "against bus's ping-pong of the same wait, round by round.\n");
 	if (any_skipped) {
 		printf("\nskipped:\n");
 		for (size_t i = 0; i < n; i++)
