@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "num.h"
+#include "util/num.h"
 #include "segment.h"
 
 /* Keys, as bits, so a key given twice in a section is caught. */

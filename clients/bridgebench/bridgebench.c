@@ -56,7 +56,7 @@
 #include <bus/bus.h>
 #include <nats/nats.h>
 
-#include "num.h"
+#include "util/num.h"
 
 #define PROG "bridgebench"
 

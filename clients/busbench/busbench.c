@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "num.h"
+#include "util/num.h"
 
 #define MAX_RUNS 99
 

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "num.h"
+#include "util/num.h"
 
 #define MAX_WORDS 8
 

@@ -34,7 +34,7 @@
 
 #include "config.h"
 #include "natsconn.h"
-#include "num.h"
+#include "util/num.h"
 #include "state.h"
 #include "stats.h"
 

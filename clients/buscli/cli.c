@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "buscli.h"
-#include "num.h"
+#include "util/num.h"
 
 volatile sig_atomic_t cli_stop;
 

@@ -44,7 +44,7 @@
 #include "bus/bus.h"
 #include "demo.pb-c.h"
 #include "handle.h"
-#include "num.h"
+#include "util/num.h"
 #include "segment.h"
 
 #define PROG "ring-demo"

@@ -4,10 +4,10 @@
  *
  * strtoull alone takes leading blanks, a sign ("-1" wraps to 2^64 - 1),
  * "0x" and trailing junk; these take one decimal number and nothing else.
- * Internal to the tools of this tree, not part of bus.h.
+ * For the programs of this tree (util/): neither in bus.h nor in libbus.
  */
-#ifndef BUS_NUM_H
-#define BUS_NUM_H
+#ifndef UTIL_NUM_H
+#define UTIL_NUM_H
 
 #include <stdint.h>
 
