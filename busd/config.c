@@ -23,6 +23,7 @@
 #include "config.h"
 #include "util/num.h"
 #include "segment.h"
+#include "util/bits.h"
 
 /* Keys, as bits, so a key given twice in a section is caught. */
 enum {
@@ -244,11 +245,6 @@ void config_format_size(char *buf, size_t n, uint64_t v)
 		}
 	}
 	snprintf(buf, n, "%llu", (unsigned long long)v);
-}
-
-static bool is_pow2(uint64_t v)
-{
-	return v && !(v & (v - 1));
 }
 
 /* A size key in [lo, hi], a power of two if pow2. */

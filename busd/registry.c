@@ -21,6 +21,7 @@
 #include "registry.h"
 #include "reply.h"
 #include "wait.h"
+#include "util/bits.h"
 
 #define SHM_DIR "/dev/shm"
 /*
@@ -202,11 +203,6 @@ static void queue_fill(struct queue *q)
 	memcpy(q->name, q->seg.name, sizeof(q->name));
 	memcpy(q->uuid, q->seg.uuid, sizeof(q->uuid));
 	q->created_ns = q->seg.created_ns;
-}
-
-static bool is_pow2(uint64_t v)
-{
-	return v && !(v & (v - 1));
 }
 
 /* The largest payload a declaration asks for (0 there: all it can). */

@@ -24,6 +24,7 @@
 #include "segment.h"
 #include "pollwake.h"
 #include "wait.h"
+#include "util/bits.h"
 
 _Static_assert(sizeof(struct seg_slot) == SEG_LINE, "one slot, one line");
 _Static_assert(sizeof(struct seg_header) % SEG_LINE == 0, "header lines");
@@ -50,11 +51,6 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
 static uint64_t align_up(uint64_t v, uint64_t a)
 {
 	return (v + a - 1) & ~(a - 1);
-}
-
-static bool is_pow2(uint64_t v)
-{
-	return v && !(v & (v - 1));
 }
 
 uint32_t seg_max_message_for(uint64_t capacity)
