@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util/nstime.h"
 
 static enum log_level threshold = LOG_LEVEL_INFO;
 
@@ -108,13 +109,11 @@ void log_vevent(enum log_level level, const char *event, const char *msg,
                 const char *fields_fmt, va_list ap)
 {
 	char line[LOG_LINE_MAX];
-	struct timespec now;
 	size_t n;
 
 	if (!log_enabled(level))
 		return;
-	clock_gettime(CLOCK_REALTIME, &now);
-	n = vformat(line, (long long)now.tv_sec * 1000000000 + now.tv_nsec, level,
+	n = vformat(line, (long long)clock_ns(CLOCK_REALTIME), level,
 	            event, msg, fields_fmt, ap);
 	/* One write per event: lines from one process never interleave. */
 	while (write(STDERR_FILENO, line, n) < 0 && errno == EINTR)

@@ -31,6 +31,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "util/nstime.h"
 
 /*
  * epoll data: these two, or CLIENT_TAG + the client's slot in the low 32
@@ -54,14 +55,6 @@ static const struct log_rate all_rate = {
 	.interval_ns = BUSD_LOG_ALL_INTERVAL,
 	.burst = BUSD_LOG_ALL_BURST,
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* --- connections per uid --- */
 

@@ -25,6 +25,7 @@
 #include "pollwake.h"
 #include "wait.h"
 #include "util/bits.h"
+#include "util/nstime.h"
 
 _Static_assert(sizeof(struct seg_slot) == SEG_LINE, "one slot, one line");
 _Static_assert(sizeof(struct seg_header) % SEG_LINE == 0, "header lines");
@@ -150,7 +151,7 @@ int seg_format(void *mem, size_t size, const struct seg_params *p,
 	h->slots_offset = l.slots_offset;
 	h->ring_offset = l.ring_offset;
 	clock_gettime(CLOCK_REALTIME, &now);
-	h->created_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	h->created_ns = ts_to_ns(now);
 	memcpy(h->uuid, p->uuid, sizeof(h->uuid));
 	if (uuid_is_null(h->uuid))
 		uuid_generate(h->uuid);

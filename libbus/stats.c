@@ -35,6 +35,7 @@
 #include "ring.h"
 #include "segment.h"
 #include "stats.h"
+#include "util/nstime.h"
 
 /* The consumer's stall note lies in the header's spare room (layout v1). */
 _Static_assert(offsetof(struct seg_header, cons.stall_pos) == 1592, "layout v1");
@@ -354,8 +355,7 @@ int bus_stats_read_fd(int seg_fd, bus_stats *ret)
 		return r;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	r = stats_read(&s, (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec,
-	               &st);
+	r = stats_read(&s, ts_to_ns(now), &st);
 	seg_close(&s);
 	if (r == 0)
 		*ret = st;

@@ -11,14 +11,14 @@
 #include "atomics.h"
 #include "pollwake.h"
 #include "wait.h"
+#include "util/nstime.h"
 
 static int futex_wait(_Atomic uint32_t *w, uint32_t val, uint64_t deadline_ns)
 {
 	struct timespec ts, *tp = NULL;
 
 	if (deadline_ns != WAIT_FOREVER) {
-		ts.tv_sec = (time_t)(deadline_ns / 1000000000u);
-		ts.tv_nsec = (long)(deadline_ns % 1000000000u);
+		ts = ns_to_ts(deadline_ns);
 		tp = &ts;
 	}
 	/*
@@ -64,18 +64,10 @@ static bool fifo_drain(int fd)
 	return any;
 }
 
-static uint64_t mono_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 const struct wait_ops wait_futex_ops = {
 	.wait = futex_wait,
 	.wake = futex_wake,
-	.now_ns = mono_now_ns,
+	.now_ns = mono_ns,
 	.notify = fifo_notify,
 	.drain = fifo_drain,
 	.poke = pollwake_poke,

@@ -57,6 +57,7 @@
 #include <nats/nats.h>
 
 #include "util/num.h"
+#include "util/nstime.h"
 
 #define PROG "bridgebench"
 
@@ -137,14 +138,6 @@ static struct {
 	pthread_mutex_t err_lock;
 	char err[512]; /* the first failure */
 } sh = {.err_lock = PTHREAD_MUTEX_INITIALIZER};
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void sleep_ms(long ms)
 {
@@ -260,7 +253,7 @@ static uint64_t get_u64(const unsigned char *p)
 static bool consume(uint64_t *next, const void *data, size_t len)
 {
 	const uint64_t total = opt.warmup + opt.messages;
-	uint64_t seq, t = now_ns();
+	uint64_t seq, t = mono_ns();
 
 	if (len != opt.size) {
 		fail("message %" PRIu64 ": %zu bytes, expected %" PRIu64, *next, len,
@@ -299,7 +292,7 @@ static bool producer_gate(uint64_t i)
 				return false;
 			sleep_ms(1);
 		}
-		atomic_store(&sh.t_start, now_ns());
+		atomic_store(&sh.t_start, mono_ns());
 	}
 	if (opt.rate && i > opt.warmup) {
 		uint64_t due = atomic_load(&sh.t_start) +
@@ -316,7 +309,7 @@ static bool producer_gate(uint64_t i)
 static void fill(unsigned char *buf, uint64_t i)
 {
 	put_u64(buf, i);
-	put_u64(buf + 8, now_ns());
+	put_u64(buf + 8, mono_ns());
 }
 
 /* --- NATS --- */
@@ -1275,10 +1268,10 @@ static int bridges_start(void)
 /* Waits for both threads, watching the bridges and the deadlines. */
 static void supervise(void)
 {
-	const uint64_t warm_deadline = now_ns() + WARM_TIMEOUT_S * UINT64_C(1000000000);
+	const uint64_t warm_deadline = mono_ns() + WARM_TIMEOUT_S * UINT64_C(1000000000);
 
 	while (!atomic_load(&sh.prod_done) || !atomic_load(&sh.cons_done)) {
-		uint64_t t0 = atomic_load(&sh.t_start), t = now_ns();
+		uint64_t t0 = atomic_load(&sh.t_start), t = mono_ns();
 
 		sleep_ms(20);
 		if (opt.mode == MODE_BRIDGE)

@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "bus/bus.h"
+#include "util/nstime.h"
 
 #define PROG "busbench"
 
@@ -172,8 +173,6 @@ void chan_init(struct chan *ch, const struct transport *tp,
 /* Shared futexes (not FUTEX_PRIVATE): the word lives in a shared mapping. */
 void bench_futex_wait(_Atomic uint32_t *w, uint32_t val);
 void bench_futex_wake(_Atomic uint32_t *w, int n);
-
-uint64_t bench_now_ns(void);
 
 static inline void bench_relax(void)
 {

@@ -36,6 +36,7 @@
 #include "bus/bus.h"
 #include "clock.h"
 #include "segment.h"
+#include "util/nstime.h"
 
 #define PROG     "bus-cost"
 #define WARMUP   1000u
@@ -190,14 +191,6 @@ __attribute__((noinline)) static int measured_pairs(bus_producer *p, bus_consume
                                                     size_t size, uint64_t n, uint64_t *seq)
 {
 	return pairs(p, c, buf, size, n, seq);
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /*

@@ -138,14 +138,6 @@ void bench_futex_wake(_Atomic uint32_t *w, int n)
 	syscall(SYS_futex, w, FUTEX_WAKE, n, NULL, NULL, 0);
 }
 
-uint64_t bench_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* --- the parent's bookkeeping, for the signal handler --- */
 
 static pid_t owner_pid;
@@ -321,10 +313,10 @@ static int tp_consume(struct runner *rn, int idx, struct view *v)
 			continue;
 		if (!timing) {
 			/* The clock starts once the first receive returned. */
-			t_first = bench_now_ns();
+			t_first = mono_ns();
 			timing = true;
 		} else if (count >= clock_at || count >= limit) {
-			uint64_t now = bench_now_ns();
+			uint64_t now = mono_ns();
 
 			clock_at = count + CLOCK_EVERY;
 			if (count >= limit || (rn->o->duration_ns &&
@@ -459,15 +451,15 @@ static int lat_initiate(struct runner *rn, int idx, uint64_t *rtt, uint64_t cap,
 	for (; seq < warm; seq++)
 		if (round_trip(rn, idx, buf, seq))
 			return 1;
-	t_start = t1 = bench_now_ns();
+	t_start = t1 = mono_ns();
 	if (rn->o->duration_ns)
 		deadline = t_start + rn->o->duration_ns;
 	while (n < cap) {
-		uint64_t t0 = bench_now_ns();
+		uint64_t t0 = mono_ns();
 
 		if (round_trip(rn, idx, buf, seq++))
 			return 1;
-		t1 = bench_now_ns();
+		t1 = mono_ns();
 		rtt[n++] = t1 - t0;
 		if (t1 >= deadline)
 			break;
@@ -603,15 +595,15 @@ static int req_call_rounds(struct runner *rn, int idx, uint64_t *rtt,
 	for (; seq < warm; seq++)
 		if (req_call(rn, idx, cl, buf, MSG_DATA, seq))
 			goto fail;
-	t_start = t1 = bench_now_ns();
+	t_start = t1 = mono_ns();
 	if (rn->o->duration_ns)
 		deadline = t_start + rn->o->duration_ns;
 	while (n < cap) {
-		uint64_t t0 = bench_now_ns();
+		uint64_t t0 = mono_ns();
 
 		if (req_call(rn, idx, cl, buf, MSG_DATA, seq++))
 			goto fail;
-		t1 = bench_now_ns();
+		t1 = mono_ns();
 		rtt[n++] = t1 - t0;
 		if (t1 >= deadline)
 			break;
@@ -719,10 +711,7 @@ static const char *lat_role(int idx, char *buf, size_t n)
 
 static void sleep_ns(uint64_t ns)
 {
-	struct timespec ts = {
-		.tv_sec = (time_t)(ns / 1000000000u),
-		.tv_nsec = (long)(ns % 1000000000u),
-	};
+	struct timespec ts = ns_to_ts(ns);
 
 	nanosleep(&ts, NULL);
 }
@@ -818,13 +807,13 @@ static int run_procs(struct runner *rn, char *err, size_t errn)
 	}
 
 	/* The barrier: everyone attached, or someone gave up. */
-	deadline = bench_now_ns() + READY_TIMEOUT_NS;
+	deadline = mono_ns() + READY_TIMEOUT_NS;
 	while (rc == 0 &&
 	       atomic_load_explicit(&rn->ctl->ready, memory_order_acquire) <
 	               (uint32_t)rn->nprocs) {
 		if (reap(pids, reaped, status, started) < started) {
 			rc = -1; /* someone exited before the start: reported below */
-		} else if (bench_now_ns() > deadline) {
+		} else if (mono_ns() > deadline) {
 			timed_out = true;
 			rc = -1;
 		} else {
@@ -838,7 +827,7 @@ static int run_procs(struct runner *rn, char *err, size_t errn)
 		/* release: pairs with the children's acquire of go */
 		atomic_store_explicit(&rn->ctl->go, 1, memory_order_release);
 		bench_futex_wake(&rn->ctl->go, INT_MAX);
-		deadline = bench_now_ns() +
+		deadline = mono_ns() +
 		           (rn->o->duration_ns ? rn->o->duration_ns + RUN_SLACK_NS
 		                               : RUN_COUNT_NS);
 	} else {
@@ -848,7 +837,7 @@ static int run_procs(struct runner *rn, char *err, size_t errn)
 
 	/* Sleep until every child is reaped, killing all on a failure. */
 	while (reap(pids, reaped, status, started) > 0) {
-		uint64_t now = bench_now_ns(), left;
+		uint64_t now = mono_ns(), left;
 		struct timespec ts;
 
 		for (int i = 0; i < started && !killed; i++) {
@@ -865,8 +854,7 @@ static int run_procs(struct runner *rn, char *err, size_t errn)
 		left = deadline > now ? deadline - now : 0;
 		if (killed || left > 1000000000u)
 			left = killed ? 10000000u : 1000000000u;
-		ts.tv_sec = (time_t)(left / 1000000000u);
-		ts.tv_nsec = (long)(left % 1000000000u);
+		ts = ns_to_ts(left);
 		sigtimedwait(&chld, NULL, &ts);
 	}
 	child_count = 0;

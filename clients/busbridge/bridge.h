@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "bus/bus.h"
+#include "util/nstime.h"
 
 #define BRIDGE_MAX_ROUTES  64
 #define BRIDGE_SUBJECT_MAX 255 /* bytes, as JetStream allows */
@@ -56,15 +57,6 @@ void *import_run(void *route);
 
 /* Frees r->ex, once no libnats thread can call back into it. */
 void export_free(struct route *r);
-
-/* CLOCK_MONOTONIC in nanoseconds. */
-static inline uint64_t bridge_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* "export" or "import". */
 const char *route_kind_name(enum route_kind kind);

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "state.h"
 #include "stats.h"
+#include "util/nstime.h"
 
 #define STATS_MAX_SIZE (sizeof(struct stats_header) + BRIDGE_MAX_ROUTES * sizeof(struct stats_route))
 
@@ -94,7 +95,7 @@ static void fill(struct stats_map *m, const struct bridge_config *cfg)
 	m->hdr->version = STATS_VERSION;
 	m->hdr->route_count = (uint32_t)cfg->nroutes;
 	m->hdr->pid = (uint64_t)getpid();
-	m->hdr->started_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	m->hdr->started_ns = ts_to_ns(now);
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		const struct route_conf *rc = &cfg->routes[i];
 		struct stats_route *st = &m->routes[i];

@@ -38,6 +38,7 @@
 #include "buscli.h"
 #include "guard.h"
 #include "segment.h"
+#include "util/nstime.h"
 
 #define SHM_DIR     "/dev/shm"
 #define MAX_WATCH_S 86400u
@@ -70,14 +71,6 @@ struct snapshot {
 	bool direct;       /* read from /dev/shm, busd down */
 	uint64_t taken_ns; /* CLOCK_MONOTONIC */
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void snapshot_free(struct snapshot *s)
 {

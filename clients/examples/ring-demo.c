@@ -46,6 +46,7 @@
 #include "handle.h"
 #include "util/num.h"
 #include "segment.h"
+#include "util/nstime.h"
 
 #define PROG "ring-demo"
 
@@ -93,14 +94,6 @@ static char shm_name[96];
 static char shm_path[128];
 static pid_t owner_pid;
 static volatile sig_atomic_t name_linked;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void usage(FILE *f)
 {
@@ -625,7 +618,7 @@ static void receive_all(bus_consumer *c, const struct options *o,
 		/* Blocking receive; once every producer is gone, only drain. */
 		r = bus_recv(c, &m, live ? RECV_POLL_MS : 0);
 		if (r == 0) {
-			consume(&m, now_ns(), o, ps, t);
+			consume(&m, mono_ns(), o, ps, t);
 			bus_release(c);
 			if (name_linked && all_attached(ps)) {
 				remove_name();
@@ -645,7 +638,7 @@ static void receive_all(bus_consumer *c, const struct options *o,
 	/* Everything expected is here; anything more is a duplicate. */
 	reap(ps, true);
 	while ((r = bus_recv(c, &m, 0)) == 0) {
-		consume(&m, now_ns(), o, ps, t);
+		consume(&m, mono_ns(), o, ps, t);
 		bus_release(c);
 	}
 	if (r != -EAGAIN)
@@ -668,7 +661,7 @@ static int run(const struct options *o)
 	int r, err;
 
 	snprintf(shm_name, sizeof(shm_name), "/bus-ring-demo-%d-%" PRIx64,
-	         (int)getpid(), now_ns() & 0xffffffffu);
+	         (int)getpid(), mono_ns() & 0xffffffffu);
 	snprintf(shm_path, sizeof(shm_path), "/dev/shm%s", shm_name);
 	owner_pid = getpid();
 	r = install_signal_handlers();
