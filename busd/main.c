@@ -34,8 +34,11 @@
 #include "log.h"
 #include "registry.h"
 #include "reply.h"
+#include "util/prog.h"
 
 #define EXIT_USAGE 2
+
+const char *const prog_name = "busd";
 
 static const char usage[] =
 	"Usage: busd [OPTION]...\n"
@@ -70,30 +73,6 @@ struct options {
 	bool check;
 };
 
-static void die(int status, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3), noreturn));
-
-static void die(int status, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "busd: %s\n", line);
-	exit(status);
-}
-
-static void set_once(const char **slot, const char *opt, const char *arg)
-{
-	if (*slot)
-		die(EXIT_USAGE, "option %s given twice", opt);
-	if (!*arg)
-		die(EXIT_USAGE, "option %s needs a non-empty argument", opt);
-	*slot = arg;
-}
-
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
@@ -111,18 +90,16 @@ static void parse_options(int argc, char **argv, struct options *o)
 	while ((c = getopt_long(argc, argv, "+:s:c:l:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			set_once(&o->socket, "--socket", optarg);
+			prog_set_once(&o->socket, "--socket", optarg);
 			break;
 		case 'c':
-			set_once(&o->config, "--config", optarg);
+			prog_set_once(&o->config, "--config", optarg);
 			break;
 		case 'l':
-			set_once(&o->log_level, "--log-level", optarg);
+			prog_set_once(&o->log_level, "--log-level", optarg);
 			break;
 		case 'C':
-			if (o->check)
-				die(EXIT_USAGE, "option --check-config given twice");
-			o->check = true;
+			prog_flag_once(&o->check, "--check-config");
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -130,20 +107,11 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case 'V':
 			printf("busd %s\n", BUSD_VERSION);
 			exit(fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
-		case ':':
-			die(EXIT_USAGE, "option %s needs an argument (see busd --help)",
-			    argv[optind - 1]);
 		default:
-			if (optopt)
-				die(EXIT_USAGE, "unknown option '-%c' (see busd --help)",
-				    optopt);
-			die(EXIT_USAGE, "unknown option '%s' (see busd --help)",
-			    argv[optind - 1]);
+			prog_die_bad_option(c, argv);
 		}
 	}
-	if (optind < argc)
-		die(EXIT_USAGE, "unexpected argument '%s' (see busd --help)",
-		    argv[optind]);
+	prog_die_operands(argc, argv);
 }
 
 /* SIGTERM, SIGINT and SIGHUP are read from a signalfd; SIGPIPE never kills. */
@@ -157,13 +125,13 @@ static void setup_signals(void)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-		die(EXIT_FAILURE, "sigprocmask: %s", strerror(errno));
+		prog_die(EXIT_FAILURE, "sigprocmask: %s", strerror(errno));
 	sigemptyset(&ign.sa_mask);
 	if (sigaction(SIGPIPE, &ign, NULL) < 0)
-		die(EXIT_FAILURE, "sigaction: %s", strerror(errno));
+		prog_die(EXIT_FAILURE, "sigaction: %s", strerror(errno));
 	/* A producer can truncate a segment busd maps: SIGBUS is guarded. */
 	if (guard_init() < 0)
-		die(EXIT_FAILURE, "sigaction: %s", strerror(errno));
+		prog_die(EXIT_FAILURE, "sigaction: %s", strerror(errno));
 }
 
 /*
@@ -241,13 +209,13 @@ static void socket_path(const struct options *opt,
 
 	if (opt->socket) {
 		if (strlen(opt->socket) >= CONFIG_SOCKET_MAX)
-			die(EXIT_FAILURE, "socket path too long (at most %zu bytes): %s",
+			prog_die(EXIT_FAILURE, "socket path too long (at most %zu bytes): %s",
 			    CONFIG_SOCKET_MAX - 1, opt->socket);
 		strcpy(path, opt->socket);
 	} else if (cfg->socket[0]) {
 		strcpy(path, cfg->socket);
 	} else if ((r = control_default_path(path, CONFIG_SOCKET_MAX)) < 0) {
-		die(EXIT_FAILURE, "cannot make the default socket path: %s",
+		prog_die(EXIT_FAILURE, "cannot make the default socket path: %s",
 		    strerror(-r));
 	}
 	if (path[0] != '/') {
@@ -257,7 +225,7 @@ static void socket_path(const struct options *opt,
 		if (!getcwd(cwd, sizeof(cwd)) ||
 		    (size_t)snprintf(path, CONFIG_SOCKET_MAX, "%s/%s", cwd, rel) >=
 		            CONFIG_SOCKET_MAX)
-			die(EXIT_FAILURE, "socket path too long once made absolute "
+			prog_die(EXIT_FAILURE, "socket path too long once made absolute "
 			                  "(at most %zu bytes): %s",
 			    CONFIG_SOCKET_MAX - 1, rel);
 	}
@@ -283,7 +251,7 @@ static int check_config(const struct options *opt, struct busd_config *cfg,
 	                                 ? "shared (socket mode 0666, each request checked by the rules)"
 	                                 : "owner-only (socket mode 0600: busd's uid and root)");
 	if (config_write(stdout, cfg, self) < 0)
-		die(EXIT_FAILURE, "cannot write to stdout: %s", strerror(errno));
+		prog_die(EXIT_FAILURE, "cannot write to stdout: %s", strerror(errno));
 	return EXIT_SUCCESS;
 }
 
@@ -299,14 +267,14 @@ int main(int argc, char **argv)
 
 	parse_options(argc, argv, &opt);
 	if (opt.log_level && log_level_parse(opt.log_level, &level) < 0)
-		die(EXIT_USAGE, "log level '%s' is not one of error, warn, info, debug",
+		prog_die(EXIT_USAGE, "log level '%s' is not one of error, warn, info, debug",
 		    opt.log_level);
 	setup_signals();
 
 	config_init(&cfg);
 	if (opt.config && config_load(&cfg, opt.config, err, sizeof(err)) < 0) {
 		config_free(&cfg);
-		die(EXIT_FAILURE, "%s", err);
+		prog_die(EXIT_FAILURE, "%s", err);
 	}
 	if (opt.log_level)
 		cfg.log_level = level;
@@ -329,7 +297,7 @@ int main(int argc, char **argv)
 
 	r = endpoint_claim(&d.ep, path, others ? 0755 : 0700, err, sizeof(err));
 	if (r < 0)
-		die(EXIT_FAILURE, "%s", err);
+		prog_die(EXIT_FAILURE, "%s", err);
 	if (others)
 		warn_closed_dir(path);
 	warn_produce_only(&cfg, d.policy.self_uid);
@@ -373,5 +341,5 @@ fail:
 	registry_close(&d.reg);
 	endpoint_close(&d.ep);
 	config_free(&cfg);
-	die(EXIT_FAILURE, "%s", err);
+	prog_die(EXIT_FAILURE, "%s", err);
 }

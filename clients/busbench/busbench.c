@@ -26,6 +26,7 @@
 
 #include "bench.h"
 #include "util/num.h"
+#include "util/prog.h"
 
 #define MAX_RUNS 99
 
@@ -102,6 +103,8 @@ static const char *const wait_names[] = {
 };
 
 /* --- options --- */
+
+const char *const prog_name = PROG;
 
 struct options {
 	bool quick, smoke, json;
@@ -415,29 +418,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 			printf(PROG " (bus) %d.%d.%d\n", BUS_VERSION_MAJOR,
 			       BUS_VERSION_MINOR, BUS_VERSION_PATCH);
 			return -1;
-		case ':':
-			fprintf(stderr, PROG ": option '%s' needs a value (see --help)\n",
-			        argv[optind - 1]);
-			return 2;
 		default:
-			if (optopt >= OPT_QUICK || optopt == 'h' || optopt == 'V')
-				fprintf(stderr, PROG ": option '%s' takes no value "
-				                     "(see --help)\n",
-				        argv[optind - 1]);
-			else if (optopt)
-				fprintf(stderr, PROG ": unknown option '-%c' (see --help)\n",
-				        optopt);
-			else
-				fprintf(stderr, PROG ": unknown option '%s' (see --help)\n",
-				        argv[optind - 1]);
-			return 2;
+			return prog_bad_option(opt, argv);
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, PROG ": unexpected argument '%s' (see --help)\n",
-		        argv[optind]);
-		return 2;
-	}
+	if (optind < argc)
+		return prog_operands(argc, argv);
 	/* Presets, then what was given explicitly. */
 	if (!o->runs)
 		o->runs = o->smoke ? 1 : o->quick ? QUICK_RUNS

@@ -37,6 +37,7 @@
 #include "clock.h"
 #include "segment.h"
 #include "util/nstime.h"
+#include "util/prog.h"
 
 #define PROG     "bus-cost"
 #define WARMUP   1000u
@@ -53,6 +54,8 @@ extern void *__libc_malloc(size_t n);
 extern void *__libc_calloc(size_t n, size_t m);
 extern void *__libc_realloc(void *p, size_t n);
 /* NOLINTEND(bugprone-reserved-identifier) */
+
+const char *const prog_name = PROG;
 
 static unsigned long allocs;
 
@@ -281,21 +284,12 @@ int main(int argc, char **argv)
 			printf(PROG " (bus) %d.%d.%d\n", BUS_VERSION_MAJOR,
 			       BUS_VERSION_MINOR, BUS_VERSION_PATCH);
 			return 0;
-		case ':':
-			fprintf(stderr, PROG ": option '%s' needs a value (see --help)\n",
-			        argv[optind - 1]);
-			return 2;
 		default:
-			fprintf(stderr, PROG ": unknown option '%s' (see --help)\n",
-			        argv[optind - 1]);
-			return 2;
+			return prog_bad_option(opt, argv);
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, PROG ": unexpected argument '%s' (see --help)\n",
-		        argv[optind]);
-		return 2;
-	}
+	if (optind < argc)
+		return prog_operands(argc, argv);
 
 	snprintf(name, sizeof(name), "/bus-cost-%d", (int)getpid());
 	r = seg_create_shm(name, &params, &s, &why);

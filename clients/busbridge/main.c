@@ -33,9 +33,12 @@
 #include "natsconn.h"
 #include "state.h"
 #include "stats.h"
+#include "util/prog.h"
 
 #define EXIT_USAGE         2
 #define NATS_CLOSE_WAIT_MS 5000
+
+const char *const prog_name = "busbridge";
 
 static const char usage[] =
 	"Usage: busbridge [OPTION]... [--export QUEUE:SUBJECT]...\n"
@@ -107,37 +110,6 @@ struct options {
 	size_t nroutes;
 	int scalars; /* options other than --state-dir, --stats, --json, --prometheus */
 };
-
-static void die(int status, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3), noreturn));
-
-static void die(int status, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "busbridge: %s\n", line);
-	exit(status);
-}
-
-static void set_once(const char **slot, const char *opt, const char *arg)
-{
-	if (*slot)
-		die(EXIT_USAGE, "option %s given twice", opt);
-	if (!*arg)
-		die(EXIT_USAGE, "option %s needs a non-empty argument", opt);
-	*slot = arg;
-}
-
-static void flag_once(bool *flag, const char *opt)
-{
-	if (*flag)
-		die(EXIT_USAGE, "option %s given twice", opt);
-	*flag = true;
-}
 
 enum {
 	OPT_NATS = 256,
@@ -213,22 +185,12 @@ static const char **scalar_slot(struct options *o, int c)
 	}
 }
 
-static void bad_option(char **argv, int c)
-{
-	if (c == ':')
-		die(EXIT_USAGE, "option %s needs an argument (see busbridge --help)",
-		    argv[optind - 1]);
-	if (optopt)
-		die(EXIT_USAGE, "unknown option '-%c' (see busbridge --help)", optopt);
-	die(EXIT_USAGE, "unknown option '%s' (see busbridge --help)", argv[optind - 1]);
-}
-
 static void one_option(struct options *o, int c, char **argv)
 {
 	const char **slot = scalar_slot(o, c);
 
 	if (slot) {
-		set_once(slot, opt_name(c), optarg);
+		prog_set_once(slot, opt_name(c), optarg);
 		o->scalars++;
 		return;
 	}
@@ -240,20 +202,20 @@ static void one_option(struct options *o, int c, char **argv)
 		o->scalars++;
 		break;
 	case OPT_STATE_DIR:
-		set_once(&o->ov.state_dir, "--state-dir", optarg);
+		prog_set_once(&o->ov.state_dir, "--state-dir", optarg);
 		break;
 	case OPT_CHECK:
-		flag_once(&o->check, "--check-config");
+		prog_flag_once(&o->check, "--check-config");
 		o->scalars++;
 		break;
 	case OPT_STATS:
-		flag_once(&o->stats, "--stats");
+		prog_flag_once(&o->stats, "--stats");
 		break;
 	case OPT_JSON:
-		flag_once(&o->json, "--json");
+		prog_flag_once(&o->json, "--json");
 		break;
 	case OPT_PROMETHEUS:
-		flag_once(&o->prometheus, "--prometheus");
+		prog_flag_once(&o->prometheus, "--prometheus");
 		break;
 	case 'h':
 		fputs(usage, stdout);
@@ -262,7 +224,7 @@ static void one_option(struct options *o, int c, char **argv)
 		printf("busbridge %s\n", BUSBRIDGE_VERSION);
 		exit(fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
 	default:
-		bad_option(argv, c);
+		prog_die_bad_option(c, argv);
 	}
 }
 
@@ -273,19 +235,17 @@ static void parse_options(int argc, char **argv, struct options *o)
 	/* At most one route per argument. */
 	o->routes = calloc((size_t)argc, sizeof(*o->routes));
 	if (!o->routes)
-		die(EXIT_FAILURE, "out of memory");
+		prog_die(EXIT_FAILURE, "out of memory");
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:s:c:l:hV", longopts, NULL)) != -1)
 		one_option(o, c, argv);
-	if (optind < argc)
-		die(EXIT_USAGE, "unexpected argument '%s' (see busbridge --help)",
-		    argv[optind]);
+	prog_die_operands(argc, argv);
 	if (o->json && o->prometheus)
-		die(EXIT_USAGE, "--json and --prometheus: one format at a time");
+		prog_die(EXIT_USAGE, "--json and --prometheus: one format at a time");
 	if ((o->json || o->prometheus) && !o->stats)
-		die(EXIT_USAGE, "--%s goes with --stats", o->json ? "json" : "prometheus");
+		prog_die(EXIT_USAGE, "--%s goes with --stats", o->json ? "json" : "prometheus");
 	if (o->stats && o->scalars)
-		die(EXIT_USAGE, "--stats takes only --state-dir, --json or --prometheus");
+		prog_die(EXIT_USAGE, "--stats takes only --state-dir, --json or --prometheus");
 }
 
 /* --stats: reads the state directory's stats file; runs nothing. */
@@ -297,7 +257,7 @@ static int show_stats(const struct options *o)
 	if (o->ov.state_dir)
 		snprintf(dir, sizeof(dir), "%s", o->ov.state_dir);
 	else if ((r = cfg_default_state_dir(dir, sizeof(dir))) < 0)
-		die(EXIT_FAILURE, "no state directory: %s (give --state-dir)",
+		prog_die(EXIT_FAILURE, "no state directory: %s (give --state-dir)",
 		    r == -ENOENT ? "HOME is not set" : "the default path is too long");
 	return stats_show(dir, o->json ? STATS_JSON : o->prometheus ? STATS_PROMETHEUS
 	                                                            : STATS_TABLE);
@@ -310,19 +270,19 @@ static void load_config(const struct options *o, struct bridge_config *cfg)
 
 	cfg_init(cfg);
 	if (o->config && cfg_load(cfg, o->config, err, sizeof(err)) < 0)
-		die(EXIT_FAILURE, "%s", err);
+		prog_die(EXIT_FAILURE, "%s", err);
 	if (cfg_override(cfg, &o->ov, err, sizeof(err)) < 0)
-		die(EXIT_USAGE, "%s", err);
+		prog_die(EXIT_USAGE, "%s", err);
 	for (size_t i = 0; i < o->nroutes; i++)
 		if (cfg_add_arg(cfg, o->routes[i].kind, o->routes[i].arg, err, sizeof(err)) < 0)
-			die(EXIT_USAGE, "%s", err);
+			prog_die(EXIT_USAGE, "%s", err);
 	if (cfg->nroutes == 0)
-		die(o->config ? EXIT_FAILURE : EXIT_USAGE,
+		prog_die(o->config ? EXIT_FAILURE : EXIT_USAGE,
 		    "no route: give --export QUEUE:SUBJECT or --import "
 		    "SUBJECT:QUEUE[:DURABLE]%s",
 		    o->config ? ", or export/import lines in the config" : "");
 	if (cfg_resolve(cfg, err, sizeof(err)) < 0)
-		die(EXIT_FAILURE, "%s", err);
+		prog_die(EXIT_FAILURE, "%s", err);
 }
 
 static int check_config(const struct options *o, const struct bridge_config *cfg)
@@ -331,7 +291,7 @@ static int check_config(const struct options *o, const struct bridge_config *cfg
 	if (o->config)
 		printf("# config: %s\n", o->config);
 	if (cfg_write(stdout, cfg) < 0)
-		die(EXIT_FAILURE, "cannot write to stdout: %s", strerror(errno));
+		prog_die(EXIT_FAILURE, "cannot write to stdout: %s", strerror(errno));
 	return EXIT_SUCCESS;
 }
 
@@ -347,13 +307,13 @@ static int setup_signals(void)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-		die(EXIT_FAILURE, "sigprocmask: %s", strerror(errno));
+		prog_die(EXIT_FAILURE, "sigprocmask: %s", strerror(errno));
 	sigemptyset(&ign.sa_mask);
 	if (sigaction(SIGPIPE, &ign, NULL) < 0)
-		die(EXIT_FAILURE, "sigaction: %s", strerror(errno));
+		prog_die(EXIT_FAILURE, "sigaction: %s", strerror(errno));
 	fd = signalfd(-1, &mask, SFD_CLOEXEC);
 	if (fd < 0)
-		die(EXIT_FAILURE, "signalfd: %s", strerror(errno));
+		prog_die(EXIT_FAILURE, "signalfd: %s", strerror(errno));
 	return fd;
 }
 
@@ -375,17 +335,17 @@ static void prepare(struct daemon *d)
 	char err[1024];
 
 	if (state_dir_make(cfg->state_dir, err, sizeof(err)) < 0)
-		die(EXIT_FAILURE, "%s", err);
+		prog_die(EXIT_FAILURE, "%s", err);
 	d->lock_fd = state_lock(cfg->state_dir, err, sizeof(err));
 	if (d->lock_fd < 0)
-		die(EXIT_FAILURE, "%s", err);
+		prog_die(EXIT_FAILURE, "%s", err);
 	for (size_t i = 0; i < cfg->nroutes; i++)
 		if (cfg->routes[i].kind == ROUTE_IMPORT &&
 		    seq_open(&d->seq[i], cfg->state_dir, cfg->routes[i].durable, err,
 		             sizeof(err)) < 0)
-			die(EXIT_FAILURE, "%s", err);
+			prog_die(EXIT_FAILURE, "%s", err);
 	if (stats_create(&d->stats, cfg, err, sizeof(err)) < 0)
-		die(EXIT_FAILURE, "%s", err);
+		prog_die(EXIT_FAILURE, "%s", err);
 	for (size_t i = 0; i < cfg->nroutes; i++)
 		d->routes[i] = (struct route){
 			.cfg = cfg,
@@ -473,7 +433,7 @@ int main(int argc, char **argv)
 	sigfd = setup_signals();
 	prepare(&d);
 	if (nats_Open(-1) != NATS_OK)
-		die(EXIT_FAILURE, "cannot initialise libnats: %s", nats_GetLastError(NULL));
+		prog_die(EXIT_FAILURE, "cannot initialise libnats: %s", nats_GetLastError(NULL));
 	rc = start_routes(&d);
 	if (rc == 0) {
 		log_info("start", "started",

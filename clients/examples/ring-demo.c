@@ -47,8 +47,10 @@
 #include "util/num.h"
 #include "segment.h"
 #include "util/nstime.h"
+#include "util/prog.h"
 
 #define PROG "ring-demo"
+const char *const prog_name = PROG;
 
 #define NPRODUCERS          2u
 #define DEFAULT_MESSAGES    5u
@@ -195,29 +197,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 			printf(PROG " (bus) %d.%d.%d\n", BUS_VERSION_MAJOR,
 			       BUS_VERSION_MINOR, BUS_VERSION_PATCH);
 			return -1;
-		case ':':
-			fprintf(stderr, PROG ": option '%s' needs a value (see --help)\n",
-			        argv[optind - 1]);
-			return 2;
 		default:
-			if (optopt && strchr("ncihV", optopt))
-				fprintf(stderr, PROG ": option '%s' takes no value "
-				                     "(see --help)\n",
-				        argv[optind - 1]);
-			else if (optopt)
-				fprintf(stderr, PROG ": unknown option '-%c' (see --help)\n",
-				        optopt);
-			else
-				fprintf(stderr, PROG ": unknown option '%s' (see --help)\n",
-				        argv[optind - 1]);
-			return 2;
+			return prog_bad_option(opt, argv);
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, PROG ": unexpected argument '%s' (see --help)\n",
-		        argv[optind]);
-		return 2;
-	}
+	if (optind < argc)
+		return prog_operands(argc, argv);
 	return 0;
 }
 

@@ -1,0 +1,56 @@
+/*
+ * prog.h - what the tree's programs do alike on their command line: an
+ * error line with the program's name, each option at most once, and the
+ * complaint for an option getopt_long() refused.
+ *
+ * Two wordings, as the programs always had them: the daemons (busd,
+ * busbridge) die at once, "busd: option --socket needs an argument (see
+ * busd --help)"; the tools (busbench, bus-cost, ring-demo) print and
+ * return their status, "busbench: option '--runs' needs a value (see
+ * --help)".  Both expect opterr = 0 and an optstring that starts with
+ * ':' (or "+:").
+ */
+#ifndef UTIL_PROG_H
+#define UTIL_PROG_H
+
+#include <stdbool.h>
+
+/* A bad command line's exit status, in every program of the tree. */
+#define PROG_EXIT_USAGE 2
+
+/*
+ * The program's name for its messages, which each program using these
+ * defines: const char *const prog_name = "busd";
+ */
+extern const char *const prog_name;
+
+/* "NAME: <fmt>" and a newline on stderr, then exit(status). */
+void prog_die(int status, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+
+/*
+ * *slot = arg; dies (PROG_EXIT_USAGE) if opt was given already or arg is
+ * empty.
+ */
+void prog_set_once(const char **slot, const char *opt, const char *arg);
+
+/* *flag = true; dies (PROG_EXIT_USAGE) if opt was given already. */
+void prog_flag_once(bool *flag, const char *opt);
+
+/*
+ * The daemons: dies (PROG_EXIT_USAGE) for what getopt_long() answered c
+ * (':' or '?') to argv, or for an argument after the options.
+ */
+void prog_die_bad_option(int c, char **argv) __attribute__((noreturn));
+void prog_die_operands(int argc, char **argv);
+
+/*
+ * The tools: says on stderr what getopt_long() answered c (':' or '?')
+ * to argv for (a missing value, a value for an option that takes none,
+ * an unknown option), or that an argument follows the options; returns
+ * PROG_EXIT_USAGE (prog_operands(): 0 where there is none).
+ */
+int prog_bad_option(int c, char **argv);
+int prog_operands(int argc, char **argv);
+
+#endif
