@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "atomics.h"
 #include "bus/bus.h"
 #include "util/nstime.h"
 
@@ -173,16 +174,6 @@ void chan_init(struct chan *ch, const struct transport *tp,
 /* Shared futexes (not FUTEX_PRIVATE): the word lives in a shared mapping. */
 void bench_futex_wait(_Atomic uint32_t *w, uint32_t val);
 void bench_futex_wake(_Atomic uint32_t *w, int n);
-
-static inline void bench_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::
-	                             : "memory");
-#endif
-}
 
 /* --- runs (run.c) --- */
 

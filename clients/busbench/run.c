@@ -224,7 +224,7 @@ static void barrier(struct ctl *ctl)
 	for (unsigned i = 0; atomic_load_explicit(&ctl->go, memory_order_acquire) == 0;
 	     i++) {
 		if (i < 10000)
-			bench_relax();
+			cpu_relax();
 		else
 			bench_futex_wait(&ctl->go, 0);
 	}

@@ -77,7 +77,7 @@ struct spsc {
 static bool spsc_spin(enum wait_mode w, unsigned *polls, uint64_t *end)
 {
 	if (w == WAIT_SPIN) {
-		bench_relax();
+		cpu_relax();
 		return true;
 	}
 	if (w == WAIT_BLOCK)
@@ -91,7 +91,7 @@ static bool spsc_spin(enum wait_mode w, unsigned *polls, uint64_t *end)
 		else if (now >= *end)
 			return false;
 	}
-	bench_relax();
+	cpu_relax();
 	return true;
 }
 
