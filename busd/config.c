@@ -286,65 +286,47 @@ static int count_value(struct parser *p, const char *key, const char *val,
 
 /* --- principals --- */
 
-static int lookup_user(const char *name, uint32_t *uid, char *err, size_t n)
+/*
+ * The id of the user (group false) or group named name, from the passwd
+ * or group database.
+ */
+static int lookup_id(bool group, const char *name, uint32_t *id, char *err,
+                     size_t n)
 {
+	const char *kind = group ? "group" : "user";
 	size_t size = 1024;
 
 	for (;;) {
-		struct passwd pw, *res = NULL;
+		struct passwd pw, *pwr = NULL;
+		struct group gr, *grr = NULL;
 		char *buf = malloc(size);
+		bool found;
 		int r;
 
 		if (!buf) {
-			snprintf(err, n, "out of memory looking up user '%s'", name);
+			snprintf(err, n, "out of memory looking up %s '%s'", kind, name);
 			return -ENOMEM;
 		}
-		r = getpwnam_r(name, &pw, buf, size, &res);
-		if (r == 0 && res)
-			*uid = (uint32_t)res->pw_uid;
+		if (group)
+			r = getgrnam_r(name, &gr, buf, size, &grr);
+		else
+			r = getpwnam_r(name, &pw, buf, size, &pwr);
+		found = r == 0 && (group ? grr != NULL : pwr != NULL);
+		if (found)
+			*id = group ? (uint32_t)grr->gr_gid : (uint32_t)pwr->pw_uid;
 		free(buf);
 		if (r == ERANGE && size < (1u << 20)) {
 			size *= 2;
 			continue;
 		}
-		if (r == 0 && res)
+		if (found)
 			return 0;
-		/* Not found is 0 with res NULL, or one of these by glibc's own doc. */
+		/* Not found is 0 with no entry, or one of these by glibc's own doc. */
 		if (r == 0 || r == ENOENT || r == ESRCH || r == EBADF || r == EPERM)
-			snprintf(err, n, "unknown user '%s'", name);
+			snprintf(err, n, "unknown %s '%s'", kind, name);
 		else
-			snprintf(err, n, "cannot look up user '%s': %s", name, strerror(r));
-		return -EINVAL;
-	}
-}
-
-static int lookup_group(const char *name, uint32_t *gid, char *err, size_t n)
-{
-	size_t size = 1024;
-
-	for (;;) {
-		struct group gr, *res = NULL;
-		char *buf = malloc(size);
-		int r;
-
-		if (!buf) {
-			snprintf(err, n, "out of memory looking up group '%s'", name);
-			return -ENOMEM;
-		}
-		r = getgrnam_r(name, &gr, buf, size, &res);
-		if (r == 0 && res)
-			*gid = (uint32_t)res->gr_gid;
-		free(buf);
-		if (r == ERANGE && size < (1u << 20)) {
-			size *= 2;
-			continue;
-		}
-		if (r == 0 && res)
-			return 0;
-		if (r == 0 || r == ENOENT || r == ESRCH || r == EBADF || r == EPERM)
-			snprintf(err, n, "unknown group '%s'", name);
-		else
-			snprintf(err, n, "cannot look up group '%s': %s", name, strerror(r));
+			snprintf(err, n, "cannot look up %s '%s': %s", kind, name,
+			         strerror(r));
 		return -EINVAL;
 	}
 }
@@ -382,11 +364,11 @@ static int parse_principal(const char *tok, struct principal *p, char *err,
 	}
 	if (strncmp(tok, "user:", 5) == 0 && tok[5]) {
 		p->kind = PRINCIPAL_UID;
-		return lookup_user(tok + 5, &p->id, err, n);
+		return lookup_id(false, tok + 5, &p->id, err, n);
 	}
 	if (strncmp(tok, "group:", 6) == 0 && tok[6]) {
 		p->kind = PRINCIPAL_GID;
-		return lookup_group(tok + 6, &p->id, err, n);
+		return lookup_id(true, tok + 6, &p->id, err, n);
 	}
 	snprintf(err, n, "bad principal '%s' (expected uid:N, gid:N, user:NAME, "
 	                 "group:NAME or *)",
