@@ -210,13 +210,13 @@ static void socket_path(const struct options *opt,
 	if (opt->socket) {
 		if (strlen(opt->socket) >= CONFIG_SOCKET_MAX)
 			prog_die(EXIT_FAILURE, "socket path too long (at most %zu bytes): %s",
-			    CONFIG_SOCKET_MAX - 1, opt->socket);
+			         CONFIG_SOCKET_MAX - 1, opt->socket);
 		strcpy(path, opt->socket);
 	} else if (cfg->socket[0]) {
 		strcpy(path, cfg->socket);
 	} else if ((r = control_default_path(path, CONFIG_SOCKET_MAX)) < 0) {
 		prog_die(EXIT_FAILURE, "cannot make the default socket path: %s",
-		    strerror(-r));
+		         strerror(-r));
 	}
 	if (path[0] != '/') {
 		char cwd[CONFIG_SOCKET_MAX], rel[CONFIG_SOCKET_MAX];
@@ -226,8 +226,8 @@ static void socket_path(const struct options *opt,
 		    (size_t)snprintf(path, CONFIG_SOCKET_MAX, "%s/%s", cwd, rel) >=
 		            CONFIG_SOCKET_MAX)
 			prog_die(EXIT_FAILURE, "socket path too long once made absolute "
-			                  "(at most %zu bytes): %s",
-			    CONFIG_SOCKET_MAX - 1, rel);
+			                       "(at most %zu bytes): %s",
+			         CONFIG_SOCKET_MAX - 1, rel);
 	}
 }
 
@@ -268,7 +268,7 @@ int main(int argc, char **argv)
 	parse_options(argc, argv, &opt);
 	if (opt.log_level && log_level_parse(opt.log_level, &level) < 0)
 		prog_die(EXIT_USAGE, "log level '%s' is not one of error, warn, info, debug",
-		    opt.log_level);
+		         opt.log_level);
 	setup_signals();
 
 	config_init(&cfg);

@@ -258,7 +258,7 @@ static int show_stats(const struct options *o)
 		snprintf(dir, sizeof(dir), "%s", o->ov.state_dir);
 	else if ((r = cfg_default_state_dir(dir, sizeof(dir))) < 0)
 		prog_die(EXIT_FAILURE, "no state directory: %s (give --state-dir)",
-		    r == -ENOENT ? "HOME is not set" : "the default path is too long");
+		         r == -ENOENT ? "HOME is not set" : "the default path is too long");
 	return stats_show(dir, o->json ? STATS_JSON : o->prometheus ? STATS_PROMETHEUS
 	                                                            : STATS_TABLE);
 }
@@ -278,9 +278,9 @@ static void load_config(const struct options *o, struct bridge_config *cfg)
 			prog_die(EXIT_USAGE, "%s", err);
 	if (cfg->nroutes == 0)
 		prog_die(o->config ? EXIT_FAILURE : EXIT_USAGE,
-		    "no route: give --export QUEUE:SUBJECT or --import "
-		    "SUBJECT:QUEUE[:DURABLE]%s",
-		    o->config ? ", or export/import lines in the config" : "");
+		         "no route: give --export QUEUE:SUBJECT or --import "
+		         "SUBJECT:QUEUE[:DURABLE]%s",
+		         o->config ? ", or export/import lines in the config" : "");
 	if (cfg_resolve(cfg, err, sizeof(err)) < 0)
 		prog_die(EXIT_FAILURE, "%s", err);
 }
