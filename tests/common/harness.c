@@ -1,12 +1,17 @@
 /* harness.c - helpers shared by the test programs (see harness.h). */
 #include <errno.h>
+#include <setjmp.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 #include "harness.h"
 
@@ -40,6 +45,125 @@ void mem_seg_free(struct mem_seg *m)
 {
 	free(m->mem);
 	m->mem = NULL;
+}
+
+int harness_mem_open(struct mem_seg *m, const struct seg_params *p,
+                     const struct wait_ops *ops, bus_producer **prod,
+                     bus_consumer **cons)
+{
+	struct seg s;
+
+	if (prod)
+		*prod = NULL;
+	if (cons)
+		*cons = NULL;
+	if (mem_seg_new(m, p) < 0)
+		return -1;
+	s = m->seg;
+	if (prod && producer_attach(&s, ops, prod) < 0)
+		goto fail;
+	s = m->seg;
+	if (cons && consumer_attach(&s, ops, cons) < 0)
+		goto fail;
+	return 0;
+fail:
+	harness_mem_close(m, prod ? *prod : NULL, NULL);
+	return -1;
+}
+
+void harness_mem_close(struct mem_seg *m, bus_producer *prod, bus_consumer *cons)
+{
+	bus_consumer_close(cons);
+	bus_producer_close(prod);
+	mem_seg_free(m);
+}
+
+#define OWNED_MAX 8
+
+static struct {
+	void *mem[OWNED_MAX];
+	bus_producer *prod[OWNED_MAX];
+	bus_consumer *cons[OWNED_MAX];
+} owned;
+
+void harness_seg_new(struct mem_seg *m, const struct seg_params *sp)
+{
+	assert_int_equal(mem_seg_new(m, sp), 0);
+	for (int i = 0; i < OWNED_MAX; i++)
+		if (!owned.mem[i]) {
+			owned.mem[i] = m->mem;
+			return;
+		}
+	fail_msg("more than %d segments", OWNED_MAX);
+}
+
+void harness_seg_free(struct mem_seg *m)
+{
+	for (int i = 0; i < OWNED_MAX; i++)
+		if (owned.mem[i] == m->mem)
+			owned.mem[i] = NULL;
+	mem_seg_free(m);
+}
+
+bus_producer *harness_prod_new(struct mem_seg *m)
+{
+	bus_producer *p = NULL;
+
+	assert_int_equal(producer_attach(&m->seg, NULL, &p), 0);
+	for (int i = 0; i < OWNED_MAX; i++)
+		if (!owned.prod[i]) {
+			owned.prod[i] = p;
+			return p;
+		}
+	fail_msg("more than %d producers", OWNED_MAX);
+	return NULL;
+}
+
+void harness_prod_close(bus_producer *p)
+{
+	for (int i = 0; i < OWNED_MAX; i++)
+		if (owned.prod[i] == p)
+			owned.prod[i] = NULL;
+	bus_producer_close(p);
+}
+
+bus_consumer *harness_cons_new(struct mem_seg *m)
+{
+	bus_consumer *c = NULL;
+
+	assert_int_equal(consumer_attach(&m->seg, NULL, &c), 0);
+	for (int i = 0; i < OWNED_MAX; i++)
+		if (!owned.cons[i]) {
+			owned.cons[i] = c;
+			return c;
+		}
+	fail_msg("more than %d consumers", OWNED_MAX);
+	return NULL;
+}
+
+void harness_cons_close(bus_consumer *c)
+{
+	for (int i = 0; i < OWNED_MAX; i++)
+		if (owned.cons[i] == c)
+			owned.cons[i] = NULL;
+	bus_consumer_close(c);
+}
+
+/* Handles first: closing a consumer releases into the ring's memory. */
+int harness_let_go(void **state)
+{
+	(void)state;
+	for (int i = 0; i < OWNED_MAX; i++) {
+		bus_consumer_close(owned.cons[i]);
+		bus_producer_close(owned.prod[i]);
+		owned.cons[i] = NULL;
+		owned.prod[i] = NULL;
+	}
+	for (int i = 0; i < OWNED_MAX; i++) {
+		free(owned.mem[i]);
+		owned.mem[i] = NULL;
+	}
+	return 0;
 }
 
 void harness_shm_name(char *buf, size_t n, const char *tag)
@@ -134,4 +258,10 @@ uint32_t harness_checksum(const void *data, size_t n)
 		h *= 16777619u;
 	}
 	return h;
+}
+
+int harness_shm_new(char *buf, size_t n, const char *tag, const struct seg_params *p)
+{
+	harness_shm_name(buf, n, tag);
+	return harness_shm_create(buf, p);
 }

@@ -53,6 +53,41 @@ struct mem_seg {
 int mem_seg_new(struct mem_seg *m, const struct seg_params *p);
 void mem_seg_free(struct mem_seg *m);
 
+/*
+ * The fixture of the unit tests: a segment in memory (mem_seg_new) with a
+ * producer and a consumer attached, each through its own copy of the
+ * view, waiting through ops (NULL: the real wait).  prod or cons may be
+ * NULL for a test that needs only the other.  Returns 0, or -1 with
+ * nothing left open.
+ */
+int harness_mem_open(struct mem_seg *m, const struct seg_params *p,
+                     const struct wait_ops *ops, bus_producer **prod,
+                     bus_consumer **cons);
+/* Closes the handles (either may be NULL), consumer first, then m. */
+void harness_mem_close(struct mem_seg *m, bus_producer *prod, bus_consumer *cons);
+
+/*
+ * Segments in memory and handles a test holds, so that the teardown
+ * (harness_let_go) can let go of them when a check fails half-way: the
+ * sanitizer builds would otherwise add leak reports to the failure.  The
+ * functions assert (cmocka) that each step succeeds.
+ */
+void harness_seg_new(struct mem_seg *m, const struct seg_params *sp);
+void harness_seg_free(struct mem_seg *m);
+bus_producer *harness_prod_new(struct mem_seg *m);
+void harness_prod_close(bus_producer *p);
+bus_consumer *harness_cons_new(struct mem_seg *m);
+void harness_cons_close(bus_consumer *c);
+/* cmocka teardown: closes what is still held, handles first. */
+int harness_let_go(void **state);
+
+/*
+ * The fixture of the tests that share a queue in /dev/shm: a name private
+ * to this process and tag (into buf) and a segment of that name
+ * (harness_shm_create).  The teardown is shm_unlink(buf).
+ */
+int harness_shm_new(char *buf, size_t n, const char *tag, const struct seg_params *p);
+
 /* A name for a shared-memory object private to this process and tag. */
 void harness_shm_name(char *buf, size_t n, const char *tag);
 

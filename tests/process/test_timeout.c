@@ -71,8 +71,7 @@ static int setup(void **state)
 	static struct fixture fx;
 	struct seg_params params = {.name = "timeout", .capacity = 4096};
 
-	harness_shm_name(fx.name, sizeof(fx.name), "timeout");
-	if (harness_shm_create(fx.name, &params) < 0)
+	if (harness_shm_new(fx.name, sizeof(fx.name), "timeout", &params) < 0)
 		return -1;
 	if (pipe(fx.go) < 0) {
 		shm_unlink(fx.name);
