@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "ring_model.h"
 
 /* --- helpers --- */
 
@@ -572,91 +573,6 @@ static void test_max_and_zero_size(void **state)
 }
 
 /* --- a model of the ring: every position and every "full" predicted --- */
-
-struct expect {
-	uint64_t start; /* position of the record (after any padding) */
-	uint64_t end;   /* position after it */
-	uint64_t seq;
-	uint64_t seed;
-	uint32_t len;
-	uint32_t type;
-	uint32_t producer;
-};
-
-#define MODEL_QUEUE 1024u
-
-struct model {
-	uint64_t cap;
-	uint64_t head;                /* released */
-	uint64_t tail;                /* claimed */
-	uint64_t pos;                 /* read */
-	struct expect q[MODEL_QUEUE]; /* sent and not released */
-	size_t first;                 /* oldest held */
-	size_t unread;                /* index of the oldest unread */
-	size_t n;                     /* held + unread */
-};
-
-static void model_init(struct model *md, uint64_t cap, uint64_t pos)
-{
-	md->cap = cap;
-	md->head = md->tail = md->pos = pos;
-	md->first = md->unread = md->n = 0;
-}
-
-/* Whether a send of len bytes fits now; if so, records it as sent. */
-static bool model_send(struct model *md, uint32_t len, uint32_t type,
-                       uint32_t producer, uint64_t seq, uint64_t seed)
-{
-	uint64_t ext = rec_extent(len);
-	uint64_t to_end = md->cap - (md->tail & (md->cap - 1));
-	uint64_t pad = ext > to_end ? to_end : 0;
-	struct expect *e;
-
-	if (md->tail + pad + ext - md->head > md->cap)
-		return false;
-	assert_true(md->n < MODEL_QUEUE);
-	e = &md->q[(md->first + md->n) % MODEL_QUEUE];
-	*e = (struct expect){
-		.start = md->tail + pad,
-		.end = md->tail + pad + ext,
-		.seq = seq,
-		.seed = seed,
-		.len = len,
-		.type = type,
-		.producer = producer,
-	};
-	md->tail = e->end;
-	md->n++;
-	return true;
-}
-
-static size_t model_held(const struct model *md)
-{
-	return (md->unread + MODEL_QUEUE - md->first) % MODEL_QUEUE;
-}
-
-static size_t model_unread(const struct model *md)
-{
-	return md->n - model_held(md);
-}
-
-/* The next unread message, marked read. */
-static const struct expect *model_read(struct model *md)
-{
-	const struct expect *e = &md->q[md->unread];
-
-	assert_true(model_unread(md) > 0);
-	md->unread = (md->unread + 1) % MODEL_QUEUE;
-	md->pos = e->end;
-	return e;
-}
-
-static void model_release(struct model *md)
-{
-	md->n -= model_held(md);
-	md->first = md->unread;
-	md->head = md->pos;
-}
 
 static void check_expect(const struct mem_seg *m, const bus_msg *msg,
                          const struct expect *e)
