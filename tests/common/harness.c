@@ -82,26 +82,37 @@ void harness_mem_close(struct mem_seg *m, bus_producer *prod, bus_consumer *cons
 
 static struct {
 	void *mem[OWNED_MAX];
-	bus_producer *prod[OWNED_MAX];
-	bus_consumer *cons[OWNED_MAX];
+	void *prod[OWNED_MAX];
+	void *cons[OWNED_MAX];
 } owned;
+
+/* Puts p in the first free slot of held; a check fails if none is. */
+static void hold(void **held, void *p, const char *what)
+{
+	for (int i = 0; i < OWNED_MAX; i++)
+		if (!held[i]) {
+			held[i] = p;
+			return;
+		}
+	fail_msg("more than %d %s", OWNED_MAX, what);
+}
+
+static void unhold(void **held, const void *p)
+{
+	for (int i = 0; i < OWNED_MAX; i++)
+		if (held[i] == p)
+			held[i] = NULL;
+}
 
 void harness_seg_new(struct mem_seg *m, const struct seg_params *sp)
 {
 	assert_int_equal(mem_seg_new(m, sp), 0);
-	for (int i = 0; i < OWNED_MAX; i++)
-		if (!owned.mem[i]) {
-			owned.mem[i] = m->mem;
-			return;
-		}
-	fail_msg("more than %d segments", OWNED_MAX);
+	hold(owned.mem, m->mem, "segments");
 }
 
 void harness_seg_free(struct mem_seg *m)
 {
-	for (int i = 0; i < OWNED_MAX; i++)
-		if (owned.mem[i] == m->mem)
-			owned.mem[i] = NULL;
+	unhold(owned.mem, m->mem);
 	mem_seg_free(m);
 }
 
@@ -110,20 +121,13 @@ bus_producer *harness_prod_new(struct mem_seg *m)
 	bus_producer *p = NULL;
 
 	assert_int_equal(producer_attach(&m->seg, NULL, &p), 0);
-	for (int i = 0; i < OWNED_MAX; i++)
-		if (!owned.prod[i]) {
-			owned.prod[i] = p;
-			return p;
-		}
-	fail_msg("more than %d producers", OWNED_MAX);
-	return NULL;
+	hold(owned.prod, p, "producers");
+	return p;
 }
 
 void harness_prod_close(bus_producer *p)
 {
-	for (int i = 0; i < OWNED_MAX; i++)
-		if (owned.prod[i] == p)
-			owned.prod[i] = NULL;
+	unhold(owned.prod, p);
 	bus_producer_close(p);
 }
 
@@ -132,20 +136,13 @@ bus_consumer *harness_cons_new(struct mem_seg *m)
 	bus_consumer *c = NULL;
 
 	assert_int_equal(consumer_attach(&m->seg, NULL, &c), 0);
-	for (int i = 0; i < OWNED_MAX; i++)
-		if (!owned.cons[i]) {
-			owned.cons[i] = c;
-			return c;
-		}
-	fail_msg("more than %d consumers", OWNED_MAX);
-	return NULL;
+	hold(owned.cons, c, "consumers");
+	return c;
 }
 
 void harness_cons_close(bus_consumer *c)
 {
-	for (int i = 0; i < OWNED_MAX; i++)
-		if (owned.cons[i] == c)
-			owned.cons[i] = NULL;
+	unhold(owned.cons, c);
 	bus_consumer_close(c);
 }
 
