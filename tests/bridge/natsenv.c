@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "flow.h"
+#include "harness.h"
 #include "natsenv.h"
 
 static bool executable_env(const char *name)
@@ -76,7 +77,7 @@ int nenv_setup(void **state)
 
 	if (why) {
 		fprintf(stderr, "skipped: %s\n", why);
-		exit(77);
+		exit(HARNESS_SKIP);
 	}
 	n = calloc(1, sizeof(*n));
 	if (!n)

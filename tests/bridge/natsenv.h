@@ -16,7 +16,7 @@
  * (which must exit 0), removes their segments and every temporary file.
  * The programs come from the environment: BUSBRIDGE, NATS_SERVER, plus
  * what the e2e harness needs (BUSD, BUSCLI); without them the program
- * exits 77 and says why.
+ * exits HARNESS_SKIP (77) and says why.
  */
 #ifndef BUS_NATSENV_H
 #define BUS_NATSENV_H
@@ -73,8 +73,8 @@ struct nenv {
 const char *nenv_precheck(void);
 
 /*
- * cmocka setup: exits 77 (saying why) if the tests cannot run; else both
- * hosts serve and a free port is chosen (no server started yet).
+ * cmocka setup: exits HARNESS_SKIP (saying why) if the tests cannot run;
+ * else both hosts serve and a free port is chosen (no server started yet).
  */
 int nenv_setup(void **state);
 /* Kills what runs, stops both busd (they must exit 0), removes files. */

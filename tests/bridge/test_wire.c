@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "flow.h"
+#include "harness.h"
 #include "natsenv.h"
 
 #if HAVE_LIBNATS
@@ -428,7 +429,7 @@ int main(void)
 int main(void)
 {
 	fprintf(stderr, "skipped: libnats not found at build time (libnats-dev)\n");
-	return 77;
+	return HARNESS_SKIP;
 }
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * harness.h - helpers shared by the test programs: segments in memory and
- * in /dev/shm, child processes with a deadline, scaled iteration counts.
+ * in /dev/shm, child processes with a deadline, scaled iteration counts,
+ * the status of a skipped test.  Built once as a library (tests/meson.build).
  *
  * Child processes report through their exit status: 0 is success, any
  * other value names the check that failed (see each test).
@@ -8,14 +9,17 @@
 #ifndef BUS_TEST_HARNESS_H
 #define BUS_TEST_HARNESS_H
 
+/* The programs that include this rely on these headers too. */
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +28,12 @@
 #include "ring.h"
 #include "segment.h"
 
+/*
+ * The exit status of a test program that cannot run here (it says why):
+ * meson's convention for a skipped test.
+ */
+#define HARNESS_SKIP 77
+
 /* Sanitizer builds run the same tests with fewer iterations. */
 #if defined(BUS_TEST_SANITIZED)
 #define HARNESS_SCALE(full, sanitized) (sanitized)
@@ -31,13 +41,7 @@
 #define HARNESS_SCALE(full, sanitized) (full)
 #endif
 
-static inline uint64_t harness_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+uint64_t harness_now_ns(void);
 
 /* A segment laid out in calloc'd memory (no file, no locks). */
 struct mem_seg {
@@ -46,135 +50,68 @@ struct mem_seg {
 	struct seg seg;
 };
 
-static inline int mem_seg_new(struct mem_seg *m, const struct seg_params *p)
-{
-	const char *why = NULL;
-	int r = seg_size(p, &m->size, &why);
+int mem_seg_new(struct mem_seg *m, const struct seg_params *p);
+void mem_seg_free(struct mem_seg *m);
 
-	if (r < 0)
-		return r;
-	if (posix_memalign(&m->mem, SEG_RING_ALIGN, m->size) != 0)
-		return -ENOMEM;
-	memset(m->mem, 0, m->size);
-	r = seg_format(m->mem, m->size, p, &why);
-	if (r == 0)
-		r = seg_view(m->mem, m->size, &m->seg, &why);
-	if (r < 0)
-		free(m->mem);
-	return r;
-}
+/*
+ * The fixture of the unit tests: a segment in memory (mem_seg_new) with a
+ * producer and a consumer attached, each through its own copy of the
+ * view, waiting through ops (NULL: the real wait).  prod or cons may be
+ * NULL for a test that needs only the other.  Returns 0, or -1 with
+ * nothing left open.
+ */
+int harness_mem_open(struct mem_seg *m, const struct seg_params *p,
+                     const struct wait_ops *ops, bus_producer **prod,
+                     bus_consumer **cons);
+/* Closes the handles (either may be NULL), consumer first, then m. */
+void harness_mem_close(struct mem_seg *m, bus_producer *prod, bus_consumer *cons);
 
-static inline void mem_seg_free(struct mem_seg *m)
-{
-	free(m->mem);
-	m->mem = NULL;
-}
+/*
+ * Segments in memory and handles a test holds, so that the teardown
+ * (harness_let_go) can let go of them when a check fails half-way: the
+ * sanitizer builds would otherwise add leak reports to the failure.  The
+ * functions assert (cmocka) that each step succeeds.
+ */
+void harness_seg_new(struct mem_seg *m, const struct seg_params *sp);
+void harness_seg_free(struct mem_seg *m);
+bus_producer *harness_prod_new(struct mem_seg *m);
+void harness_prod_close(bus_producer *p);
+bus_consumer *harness_cons_new(struct mem_seg *m);
+void harness_cons_close(bus_consumer *c);
+/* cmocka teardown: closes what is still held, handles first. */
+int harness_let_go(void **state);
+
+/*
+ * The fixture of the tests that share a queue in /dev/shm: a name private
+ * to this process and tag (into buf) and a segment of that name
+ * (harness_shm_create).  The teardown is shm_unlink(buf).
+ */
+int harness_shm_new(char *buf, size_t n, const char *tag, const struct seg_params *p);
 
 /* A name for a shared-memory object private to this process and tag. */
-static inline void harness_shm_name(char *buf, size_t n, const char *tag)
-{
-	static unsigned counter;
-
-	snprintf(buf, n, "/bus-test-%s-%d-%u", tag, (int)getpid(), counter++);
-}
+void harness_shm_name(char *buf, size_t n, const char *tag);
 
 /*
  * Creates a segment in /dev/shm and closes this process's mapping; the
  * name stays until shm_unlink().  Returns 0 or a negative errno.
  */
-static inline int harness_shm_create(const char *name, const struct seg_params *p)
-{
-	struct seg s;
-	const char *why = NULL;
-	int r = seg_create_shm(name, p, &s, &why);
-
-	if (r < 0) {
-		fprintf(stderr, "seg_create_shm %s: %s (%s)\n", name, strerror(-r),
-		        why ? why : "");
-		return r;
-	}
-	seg_close(&s);
-	return 0;
-}
+int harness_shm_create(const char *name, const struct seg_params *p);
 
 /* Attach through a fresh open file description of the named segment. */
-static inline int harness_producer(const char *name, bus_producer **ret)
-{
-	struct seg s;
-	const char *why = NULL;
-	int r = seg_open_shm(name, &s, &why);
-
-	if (r < 0)
-		return r;
-	r = producer_attach(&s, NULL, ret);
-	if (r < 0)
-		seg_close(&s);
-	return r;
-}
-
-static inline int harness_consumer(const char *name, bus_consumer **ret)
-{
-	struct seg s;
-	const char *why = NULL;
-	int r = seg_open_shm(name, &s, &why);
-
-	if (r < 0)
-		return r;
-	r = consumer_attach(&s, NULL, ret);
-	if (r < 0)
-		seg_close(&s);
-	return r;
-}
+int harness_producer(const char *name, bus_producer **ret);
+int harness_consumer(const char *name, bus_consumer **ret);
 
 /* Runs fn(arg) in a child process that exits with its return value. */
-static inline pid_t harness_fork(int (*fn)(void *), void *arg)
-{
-	pid_t pid;
-
-	fflush(NULL);
-	pid = fork();
-	if (pid == 0)
-		_exit(fn(arg) & 0xff);
-	return pid;
-}
+pid_t harness_fork(int (*fn)(void *), void *arg);
 
 /*
  * Waits for pid at most timeout_s seconds, then SIGKILLs it.  Returns its
  * exit status (0-255), 1000 + signal if it died of a signal, or -1 if it
  * had to be killed for the timeout.
  */
-static inline int harness_wait(pid_t pid, int timeout_s)
-{
-	uint64_t deadline = harness_now_ns() + (uint64_t)timeout_s * 1000000000u;
-	int st;
-
-	for (;;) {
-		pid_t r = waitpid(pid, &st, WNOHANG);
-
-		if (r == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st) : 1000 + WTERMSIG(st);
-		if (r < 0)
-			return -2;
-		if (harness_now_ns() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			return -1;
-		}
-		usleep(1000);
-	}
-}
+int harness_wait(pid_t pid, int timeout_s);
 
 /* FNV-1a 32 over a buffer: the payload checksum of the process tests. */
-static inline uint32_t harness_checksum(const void *data, size_t n)
-{
-	const uint8_t *p = data;
-	uint32_t h = 2166136261u;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 16777619u;
-	}
-	return h;
-}
+uint32_t harness_checksum(const void *data, size_t n);
 
 #endif

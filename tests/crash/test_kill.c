@@ -24,8 +24,7 @@ static int setup(void **state)
 	struct seg_params p = {.name = "kill", .capacity = 4096};
 
 	(void)state;
-	harness_shm_name(name, sizeof(name), "kill");
-	return harness_shm_create(name, &p);
+	return harness_shm_new(name, sizeof(name), "kill", &p);
 }
 
 static int teardown(void **state)

@@ -28,8 +28,7 @@ static int setup(void **state)
 	struct seg_params p = {.name = "loankill", .capacity = 4096};
 
 	(void)state;
-	harness_shm_name(name, sizeof(name), "loankill");
-	return harness_shm_create(name, &p);
+	return harness_shm_new(name, sizeof(name), "loankill", &p);
 }
 
 static int teardown(void **state)

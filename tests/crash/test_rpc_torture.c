@@ -54,6 +54,7 @@
 #include <cmocka.h>
 
 #include "e2e.h"
+#include "harness.h"
 
 #define QUEUE            "svc"
 #define QUEUE_CAPACITY   (128 * 1024)
@@ -513,7 +514,7 @@ static int setup(void **state)
 
 	if (why) {
 		fprintf(stderr, "skipped: %s\n", why);
-		exit(77);
+		exit(HARNESS_SKIP);
 	}
 	return e2e_setup(state);
 }

@@ -235,7 +235,7 @@ static int setup(void **state)
 
 	if (why) {
 		fprintf(stderr, "skipped: %s\n", why);
-		exit(77);
+		exit(HARNESS_SKIP);
 	}
 	return e2e_setup(state);
 }

@@ -13,7 +13,7 @@
  * The programs under test come from the environment: BUSD and BUSCLI
  * (meson passes the built executables), PRODUCER, CONSUMER and SRCDIR for
  * the examples test.  Without them, or without a writable /dev/shm, a
- * test program exits 77 (skipped) and says why.
+ * test program exits HARNESS_SKIP (77, skipped) and says why.
  */
 #ifndef BUS_E2E_H
 #define BUS_E2E_H

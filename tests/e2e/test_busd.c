@@ -31,6 +31,7 @@
 #include <cmocka.h>
 
 #include "e2e.h"
+#include "harness.h"
 
 #define NPROD      2
 #define PART_AB    E2E_SCALE(6000, 1500) /* per producer, before the restart */
@@ -324,7 +325,7 @@ int main(void)
 
 	if (why) {
 		printf("SKIP: %s\n", why);
-		return 77;
+		return HARNESS_SKIP;
 	}
 	return cmocka_run_group_tests_name("e2e busd", tests, NULL, NULL);
 }

@@ -38,6 +38,7 @@
 #include <cmocka.h>
 
 #include "e2e.h"
+#include "harness.h"
 
 struct bad_case {
 	int status;       /* expected exit status */
@@ -712,7 +713,7 @@ int main(void)
 
 	if (why) {
 		printf("SKIP: %s\n", why);
-		return 77;
+		return HARNESS_SKIP;
 	}
 	return cmocka_run_group_tests_name("e2e cli", tests, NULL, NULL);
 }

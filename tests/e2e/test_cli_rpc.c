@@ -37,6 +37,7 @@
 #include <cmocka.h>
 
 #include "e2e.h"
+#include "harness.h"
 
 #define WAIT_S E2E_SCALE(30, 120)
 
@@ -309,7 +310,7 @@ int main(void)
 
 	if (why) {
 		printf("SKIP: %s\n", why);
-		return 77;
+		return HARNESS_SKIP;
 	}
 	return cmocka_run_group_tests_name("e2e cli rpc", tests, NULL, NULL);
 }

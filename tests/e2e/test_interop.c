@@ -28,6 +28,7 @@
 #include <cmocka.h>
 
 #include "e2e.h"
+#include "harness.h"
 
 #define ORDER_TEXT "id: 7\nsymbol: \"ACME\"\nquantity: -5\nprice_micros: 1250000\n"
 
@@ -162,17 +163,17 @@ int main(void)
 
 	if (why) {
 		printf("SKIP: %s\n", why);
-		return 77;
+		return HARNESS_SKIP;
 	}
 	if (!protoc || !*protoc || access(protoc, X_OK) != 0) {
 		printf("SKIP: protoc not found (install protobuf-compiler and "
 		       "reconfigure): the interop tests pipe through it\n");
-		return 77;
+		return HARNESS_SKIP;
 	}
 	if (!src || !getenv("PRODUCER") || !getenv("CONSUMER") || access("/bin/bash", X_OK)) {
 		printf("SKIP: needs SRCDIR, PRODUCER and CONSUMER from meson test, "
 		       "and /bin/bash\n");
-		return 77;
+		return HARNESS_SKIP;
 	}
 	snprintf(dir, sizeof(dir), "%s/clients/examples", src);
 	if (setenv("PROTO_DIR", dir, 1) != 0)

@@ -38,6 +38,7 @@
 #include <cmocka.h>
 
 #include "e2e.h"
+#include "harness.h"
 
 static void write_file(const char *path, const char *text, mode_t mode)
 {
@@ -210,7 +211,7 @@ static int setup(void **state)
 
 	if (why) {
 		fprintf(stderr, "skipped: %s\n", why);
-		exit(77);
+		exit(HARNESS_SKIP);
 	}
 	return e2e_setup(state);
 }
@@ -326,7 +327,7 @@ static int setup(void **state)
 	}
 	if (why) {
 		fprintf(stderr, "skipped: %s\n", why);
-		exit(77);
+		exit(HARNESS_SKIP);
 	}
 	return e2e_setup(state);
 }

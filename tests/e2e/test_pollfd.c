@@ -56,6 +56,7 @@
 #include <cmocka.h>
 
 #include "e2e.h"
+#include "harness.h"
 
 #define NPROD  4
 #define PER    E2E_SCALE(20000, 2000)
@@ -755,7 +756,7 @@ int main(void)
 
 	if (why) {
 		printf("SKIP: %s\n", why);
-		return 77;
+		return HARNESS_SKIP;
 	}
 	return cmocka_run_group_tests_name("e2e pollfd", tests, NULL, NULL);
 }

@@ -42,6 +42,7 @@
 #include "control.h"
 #include "e2e.h"
 #include "handle.h"
+#include "harness.h"
 #include "segment.h"
 
 static uid_t nobody_uid;
@@ -125,7 +126,7 @@ static int setup(void **state)
 		why = "no user 'nobody'";
 	if (why) {
 		fprintf(stderr, "skipped: %s\n", why);
-		exit(77);
+		exit(HARNESS_SKIP);
 	}
 	nobody_uid = pw->pw_uid;
 	nobody_gid = pw->pw_gid;

@@ -30,6 +30,7 @@
 #include <cmocka.h>
 
 #include "e2e.h"
+#include "harness.h"
 
 #define NPUB         4 /* 2 buscli + 2 C */
 #define PER_PRODUCER E2E_SCALE(20000, 3000)
@@ -552,7 +553,7 @@ int main(void)
 
 	if (why) {
 		printf("SKIP: %s\n", why);
-		return 77;
+		return HARNESS_SKIP;
 	}
 	return cmocka_run_group_tests_name("e2e traffic", tests, NULL, NULL);
 }

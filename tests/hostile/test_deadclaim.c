@@ -46,6 +46,7 @@
 
 #include "e2e.h"
 #include "handle.h"
+#include "harness.h"
 #include "recover.h"
 #include "ring.h"
 #include "segment.h"
@@ -239,7 +240,7 @@ int main(void)
 
 	if (why) {
 		printf("skipped: %s\n", why);
-		return 77;
+		return HARNESS_SKIP;
 	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -41,6 +41,7 @@
 #include <cmocka.h>
 
 #include "e2e.h"
+#include "harness.h"
 #include "segment.h"
 
 #define QUEUE     "flip"
@@ -399,7 +400,7 @@ int main(void)
 
 	if (why) {
 		printf("skipped: %s\n", why);
-		return 77;
+		return HARNESS_SKIP;
 	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -49,6 +49,7 @@
 
 #include "e2e.h"
 #include "handle.h"
+#include "harness.h"
 #include "ring.h"
 #include "segment.h"
 
@@ -524,7 +525,7 @@ int main(void)
 
 	if (why) {
 		printf("skipped: %s\n", why);
-		return 77;
+		return HARNESS_SKIP;
 	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

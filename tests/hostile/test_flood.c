@@ -56,6 +56,7 @@
 
 #include "control.h"
 #include "../e2e/e2e.h"
+#include "harness.h"
 
 #define MAX_CONN 32
 #define PER_UID  8 /* max-connections / 4, busd's default */
@@ -148,7 +149,7 @@ static int probe_main(void *arg)
 		return 10;
 	fd = raw_connect(e->socket);
 	if (fd == -EACCES)
-		return 77;
+		return HARNESS_SKIP;
 	if (fd < 0)
 		return 11;
 	close(fd);
@@ -166,7 +167,7 @@ static int setup(void **state)
 		why = "not root: cannot run attackers as other users";
 	if (why) {
 		fprintf(stderr, "skipped: %s\n", why);
-		exit(77);
+		exit(HARNESS_SKIP);
 	}
 	if (e2e_setup(state) != 0)
 		return -1;
@@ -174,10 +175,10 @@ static int setup(void **state)
 	restart_busd(e);
 	pid = e2e_fork(e, probe_main, e);
 	st = e2e_wait(e, pid, 30);
-	if (st == 77) {
+	if (st == HARNESS_SKIP) {
 		fprintf(stderr, "skipped: uid %u cannot reach %s\n", ATTACKER, e->socket);
 		e2e_teardown(state);
-		exit(77);
+		exit(HARNESS_SKIP);
 	}
 	assert_int_equal(st, 0);
 	return 0;

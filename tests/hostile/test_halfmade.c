@@ -40,6 +40,7 @@
 #include <cmocka.h>
 
 #include "../e2e/e2e.h"
+#include "harness.h"
 #include "segment.h"
 
 #define MIN_SIZE   (UINT64_C(16) << 20)
@@ -303,7 +304,7 @@ static int setup(void **state)
 		why = "/dev/shm has no room for 6 queues of 16 MiB";
 	if (why) {
 		fprintf(stderr, "skipped: %s\n", why);
-		exit(77);
+		exit(HARNESS_SKIP);
 	}
 	return e2e_setup(state);
 }

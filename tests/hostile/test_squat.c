@@ -45,6 +45,7 @@
 #include <uuid/uuid.h>
 
 #include "../e2e/e2e.h"
+#include "harness.h"
 #include "segment.h"
 
 #define USER_ID 65534u
@@ -374,7 +375,7 @@ static int setup(void **state)
 		why = "not root: cannot act as a second user";
 	if (why) {
 		fprintf(stderr, "skipped: %s\n", why);
-		exit(77);
+		exit(HARNESS_SKIP);
 	}
 	rep = mmap(NULL, sizeof(*rep), PROT_READ | PROT_WRITE,
 	           MAP_SHARED | MAP_ANONYMOUS, -1, 0);

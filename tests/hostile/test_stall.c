@@ -37,6 +37,7 @@
 
 #include "../e2e/e2e.h"
 #include "handle.h"
+#include "harness.h"
 #include "ring.h"
 #include "segment.h"
 #include "wait.h"
@@ -453,7 +454,7 @@ int main(void)
 
 	if (why) {
 		printf("SKIP: %s\n", why);
-		return 77;
+		return HARNESS_SKIP;
 	}
 	return cmocka_run_group_tests_name("hostile stall", tests, NULL, NULL);
 }

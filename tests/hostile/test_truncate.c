@@ -34,6 +34,7 @@
 
 #include "e2e.h"
 #include "handle.h"
+#include "harness.h"
 #include "segment.h"
 
 static char sock[300];
@@ -195,7 +196,7 @@ int main(void)
 
 	if (why) {
 		printf("skipped: %s\n", why);
-		return 77;
+		return HARNESS_SKIP;
 	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

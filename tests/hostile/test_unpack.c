@@ -35,6 +35,7 @@
 #include <cmocka.h>
 
 #include "e2e.h"
+#include "harness.h"
 #include "ring.h"
 #include "segment.h"
 #include "test.pb-c.h"
@@ -233,7 +234,7 @@ int main(void)
 
 	if (why) {
 		printf("skipped: %s\n", why);
-		return 77;
+		return HARNESS_SKIP;
 	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

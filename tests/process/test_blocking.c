@@ -193,8 +193,7 @@ static void run_idle_consumer(bool spin0)
 	          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	assert_true(sh != MAP_FAILED);
 	memset(sh, 0, sizeof(*sh));
-	harness_shm_name(name, sizeof(name), "idle");
-	assert_int_equal(harness_shm_create(name, &params), 0);
+	assert_int_equal(harness_shm_new(name, sizeof(name), "idle", &params), 0);
 	run = (struct idle_run){.name = name, .spin0 = spin0, .sh = sh};
 
 	pid = harness_fork(idle_consumer, &run);
@@ -406,8 +405,7 @@ static void test_full_queue_producers_block(void **state)
 	          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	assert_true(sh != MAP_FAILED);
 	memset(sh, 0, sizeof(*sh));
-	harness_shm_name(name, sizeof(name), "full");
-	assert_int_equal(harness_shm_create(name, &params), 0);
+	assert_int_equal(harness_shm_new(name, sizeof(name), "full", &params), 0);
 
 	for (int i = 0; i < NFULL; i++) {
 		runs[i] = (struct full_run){.name = name, .id = i, .sh = sh};

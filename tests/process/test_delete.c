@@ -21,8 +21,7 @@ static int setup(void **state)
 	struct seg_params p = {.name = "delete", .capacity = 1024};
 
 	(void)state;
-	harness_shm_name(name, sizeof(name), "delete");
-	return harness_shm_create(name, &p);
+	return harness_shm_new(name, sizeof(name), "delete", &p);
 }
 
 static int teardown(void **state)

@@ -542,8 +542,7 @@ static void run_mpsc(bool spin0)
 	          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	assert_true(sh != MAP_FAILED);
 	memset(sh, 0, sizeof(*sh));
-	harness_shm_name(name, sizeof(name), "mpsc");
-	assert_int_equal(harness_shm_create(name, &params), 0);
+	assert_int_equal(harness_shm_new(name, sizeof(name), "mpsc", &params), 0);
 
 	t0 = harness_now_ns();
 	for (int i = 0; i <= NPROD; i++) {

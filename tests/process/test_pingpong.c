@@ -127,10 +127,8 @@ static void test_pingpong(void **state)
 	uint64_t t0, ns;
 
 	(void)state;
-	harness_shm_name(ab, sizeof(ab), "ab");
-	harness_shm_name(ba, sizeof(ba), "ba");
-	assert_int_equal(harness_shm_create(ab, &params), 0);
-	if (harness_shm_create(ba, &params) < 0) {
+	assert_int_equal(harness_shm_new(ab, sizeof(ab), "ab", &params), 0);
+	if (harness_shm_new(ba, sizeof(ba), "ba", &params) < 0) {
 		shm_unlink(ab);
 		fail_msg("cannot create %s", ba);
 	}

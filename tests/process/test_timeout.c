@@ -71,8 +71,7 @@ static int setup(void **state)
 	static struct fixture fx;
 	struct seg_params params = {.name = "timeout", .capacity = 4096};
 
-	harness_shm_name(fx.name, sizeof(fx.name), "timeout");
-	if (harness_shm_create(fx.name, &params) < 0)
+	if (harness_shm_new(fx.name, sizeof(fx.name), "timeout", &params) < 0)
 		return -1;
 	if (pipe(fx.go) < 0) {
 		shm_unlink(fx.name);
@@ -253,9 +252,16 @@ static void test_send_timeout_full(void **state)
 
 /* ---- a wait that ends early because another process acted ---- */
 
+/* A child that sends message 0 a pause after the parent's "go". */
+struct sender {
+	struct fixture *fx;
+	useconds_t pause_us;
+};
+
 static int late_sender(void *arg)
 {
-	struct fixture *fx = arg;
+	const struct sender *sd = arg;
+	struct fixture *fx = sd->fx;
 	uint8_t buf[MSG_LEN];
 	bus_producer *p;
 	int r;
@@ -266,7 +272,7 @@ static int late_sender(void *arg)
 		bus_producer_close(p);
 		return EX_PIPE;
 	}
-	usleep(100000);
+	usleep(sd->pause_us);
 	fill(buf, 0);
 	r = bus_send(p, 3, buf, sizeof(buf), 0);
 	bus_producer_close(p);
@@ -284,7 +290,7 @@ static void test_recv_gets_message_mid_wait(void **state)
 	pid_t pid;
 	int r;
 
-	pid = harness_fork(late_sender, fx);
+	pid = harness_fork(late_sender, &(struct sender){fx, 100000});
 	assert_true(pid > 0);
 	if (harness_consumer(fx->name, &c) < 0) {
 		kill(pid, SIGKILL);
@@ -478,26 +484,6 @@ static void test_send_timeout_with_signals(void **state)
 	bus_producer_close(p);
 }
 
-static int slow_sender(void *arg)
-{
-	struct fixture *fx = arg;
-	uint8_t buf[MSG_LEN];
-	bus_producer *p;
-	int r;
-
-	if (harness_producer(fx->name, &p) < 0)
-		return EX_ATTACH;
-	if (!wait_go(fx)) {
-		bus_producer_close(p);
-		return EX_PIPE;
-	}
-	usleep(300000);
-	fill(buf, 0);
-	r = bus_send(p, 3, buf, sizeof(buf), 0);
-	bus_producer_close(p);
-	return r == 0 ? 0 : EX_SEND;
-}
-
 static void test_recv_forever_with_signals(void **state)
 {
 	struct fixture *fx = *state;
@@ -510,7 +496,7 @@ static void test_recv_forever_with_signals(void **state)
 	int r, n;
 	pid_t pid;
 
-	pid = harness_fork(slow_sender, fx);
+	pid = harness_fork(late_sender, &(struct sender){fx, 300000});
 	assert_true(pid > 0);
 	if (harness_consumer(fx->name, &c) < 0) {
 		kill(pid, SIGKILL);

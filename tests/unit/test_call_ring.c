@@ -37,70 +37,11 @@
 
 /* --- helpers --- */
 
-#define OWNED_MAX 4
-
-static struct {
-	void *mem[OWNED_MAX];
-	bus_producer *prod[OWNED_MAX];
-	bus_consumer *cons[OWNED_MAX];
-} owned;
-
 static void seg_new(struct mem_seg *m, uint64_t capacity, uint64_t pos)
 {
 	struct seg_params sp = {.name = "calls", .capacity = capacity, .initial_pos = pos, .max_producers = 2};
 
-	assert_int_equal(mem_seg_new(m, &sp), 0);
-	for (int i = 0; i < OWNED_MAX; i++)
-		if (!owned.mem[i]) {
-			owned.mem[i] = m->mem;
-			return;
-		}
-	fail_msg("more than %d segments", OWNED_MAX);
-}
-
-static bus_producer *prod_new(struct mem_seg *m)
-{
-	bus_producer *p = NULL;
-
-	assert_int_equal(producer_attach(&m->seg, NULL, &p), 0);
-	for (int i = 0; i < OWNED_MAX; i++)
-		if (!owned.prod[i]) {
-			owned.prod[i] = p;
-			return p;
-		}
-	fail_msg("more than %d producers", OWNED_MAX);
-	return NULL;
-}
-
-static bus_consumer *cons_new(struct mem_seg *m)
-{
-	bus_consumer *c = NULL;
-
-	assert_int_equal(consumer_attach(&m->seg, NULL, &c), 0);
-	for (int i = 0; i < OWNED_MAX; i++)
-		if (!owned.cons[i]) {
-			owned.cons[i] = c;
-			return c;
-		}
-	fail_msg("more than %d consumers", OWNED_MAX);
-	return NULL;
-}
-
-/* Handles first: closing a consumer releases into the ring's memory. */
-static int let_go(void **state)
-{
-	(void)state;
-	for (int i = 0; i < OWNED_MAX; i++) {
-		bus_consumer_close(owned.cons[i]);
-		bus_producer_close(owned.prod[i]);
-		owned.cons[i] = NULL;
-		owned.prod[i] = NULL;
-	}
-	for (int i = 0; i < OWNED_MAX; i++) {
-		free(owned.mem[i]);
-		owned.mem[i] = NULL;
-	}
-	return 0;
+	harness_seg_new(m, &sp);
 }
 
 static uint64_t idx_of(const struct mem_seg *m, uint64_t pos)
@@ -234,8 +175,8 @@ static void test_round_trip(void **state)
 	assert_int_equal(ring_release(&c), 2 * 64 - 8);
 
 	/* The handles. */
-	bp = prod_new(&m);
-	bc = cons_new(&m);
+	bp = harness_prod_new(&m);
+	bc = harness_cons_new(&m);
 	uint64_t pos = atomic_load(&m.seg.hdr->tail);
 
 	assert_int_equal(send_call(bp, REC_REQUEST, 41, 77, 5, 'a'), 0);
@@ -315,13 +256,12 @@ static void test_short_call(void **state)
 			assert_int_equal(c.pos, 240);
 		}
 	}
-	free(owned.mem[0]);
-	owned.mem[0] = NULL;
+	harness_seg_free(&m);
 
 	/* Through the handles: reported once, counted, the next one comes. */
 	seg_new(&m, 1024, 0);
 	{
-		bus_producer *bp = prod_new(&m);
+		bus_producer *bp = harness_prod_new(&m);
 		bus_consumer *bc;
 		bus_msg msg;
 		uint64_t pos;
@@ -332,7 +272,7 @@ static void test_short_call(void **state)
 		assert_int_equal(send_call(bp, REC_REPLY, 5, 0, 1, 'y'), 0);
 		/* The second record's length cut to 8 bytes of payload. */
 		atomic_store(&((struct rec_hdr *)at(&m, pos))->len, REC_HDR + 8);
-		bc = cons_new(&m);
+		bc = harness_cons_new(&m);
 		assert_int_equal(bus_recv(bc, &msg, 0), 0);
 		check_call(&m, &msg, 0, BUS_MSG_REQUEST, 1, 2, 8, 'x');
 		assert_int_equal(bus_recv(bc, &msg, 0), -EBADMSG);
@@ -348,13 +288,13 @@ static void test_short_call(void **state)
 		assert_int_equal(atomic_load(&m.seg.hdr->cons.corrupt), 1);
 		assert_int_equal(atomic_load(&m.seg.hdr->cons.msgs), 1);
 	}
-	let_go(NULL);
+	harness_let_go(NULL);
 
 	/* A cut that keeps the extent: skipped exactly, the next one comes. */
 	seg_new(&m, 1024, 0);
 	{
-		bus_producer *bp = prod_new(&m);
-		bus_consumer *bc = cons_new(&m);
+		bus_producer *bp = harness_prod_new(&m);
+		bus_consumer *bc = harness_cons_new(&m);
 		bus_msg msg;
 		uint64_t pos;
 
@@ -444,8 +384,8 @@ static void test_at_the_end_handles(void **state)
 
 	(void)state;
 	seg_new(&m, 256, 256 - 40);
-	bp = prod_new(&m);
-	bc = cons_new(&m);
+	bp = harness_prod_new(&m);
+	bc = harness_cons_new(&m);
 	/* 40 left, 48 needed: 40 bytes of padding, the request at 0. */
 	assert_int_equal(send_call(bp, REC_REQUEST, 9, 10, 0, 0), 0);
 	memcpy(&padlen, m.seg.ring + 216, 4);
@@ -504,7 +444,7 @@ static void test_recover_head(void **state)
 	assert_int_equal(atomic_load(&req->len), REC_HDR + REC_CALL_HDR + 8);
 
 	/* The request is still there for the consumer. */
-	bc = cons_new(&m);
+	bc = harness_cons_new(&m);
 	assert_int_equal(bus_recv(bc, &msg, 0), 0);
 	check_call(&m, &msg, 72, BUS_MSG_REQUEST, 1, 2, 8, 'z');
 	assert_int_equal(msg.flags & BUS_MSG_REDELIVERED, 0);
@@ -512,10 +452,9 @@ static void test_recover_head(void **state)
 	 * Closing while holding it: not released (it is redelivered to the
 	 * next consumer), whatever recovery at the close does.
 	 */
-	bus_consumer_close(bc);
-	owned.cons[0] = NULL;
+	harness_cons_close(bc);
 	assert_int_equal(atomic_load(&m.seg.hdr->head), 256 + 72);
-	bc = cons_new(&m);
+	bc = harness_cons_new(&m);
 	assert_int_equal(bus_recv(bc, &msg, 0), 0);
 	check_call(&m, &msg, 72, BUS_MSG_REQUEST | BUS_MSG_REDELIVERED, 1, 2, 8, 'z');
 	bus_release(bc);
@@ -528,11 +467,10 @@ static void test_recover_head(void **state)
 	assert_int_equal(ring_claim(&p1, 8, &r), 0);
 	put_call(&p0, REC_REPLY, 3, 0, 0, 0, 2);
 	assert_int_equal(bus_recv(bc, &msg, 0), -EAGAIN);
-	bus_consumer_close(bc);
-	owned.cons[0] = NULL;
+	harness_cons_close(bc);
 	/* the close recovered the claim at the head, not the reply */
 	assert_int_equal(atomic_load(&m.seg.hdr->head), 256 + 72 + 56 + 40);
-	bc = cons_new(&m);
+	bc = harness_cons_new(&m);
 	assert_int_equal(bus_recv(bc, &msg, 0), 0);
 	check_call(&m, &msg, 72 + 56 + 40, BUS_MSG_REPLY, 3, 0, 0, 0);
 	bus_release(bc);
@@ -551,8 +489,8 @@ static void test_batch_mixed(void **state)
 
 	(void)state;
 	seg_new(&m, 1024, 1024 - 64);
-	bp = prod_new(&m);
-	bc = cons_new(&m);
+	bp = harness_prod_new(&m);
+	bc = harness_cons_new(&m);
 	pos[0] = atomic_load(&m.seg.hdr->tail);
 	assert_int_equal(send_plain(bp, 4), 0);
 	pos[1] = atomic_load(&m.seg.hdr->tail);
@@ -655,13 +593,13 @@ static void test_stats_oldest(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_round_trip, let_go),
-		cmocka_unit_test_teardown(test_short_call, let_go),
-		cmocka_unit_test_teardown(test_at_the_end, let_go),
-		cmocka_unit_test_teardown(test_at_the_end_handles, let_go),
-		cmocka_unit_test_teardown(test_recover_head, let_go),
-		cmocka_unit_test_teardown(test_batch_mixed, let_go),
-		cmocka_unit_test_teardown(test_stats_oldest, let_go),
+		cmocka_unit_test_teardown(test_round_trip, harness_let_go),
+		cmocka_unit_test_teardown(test_short_call, harness_let_go),
+		cmocka_unit_test_teardown(test_at_the_end, harness_let_go),
+		cmocka_unit_test_teardown(test_at_the_end_handles, harness_let_go),
+		cmocka_unit_test_teardown(test_recover_head, harness_let_go),
+		cmocka_unit_test_teardown(test_batch_mixed, harness_let_go),
+		cmocka_unit_test_teardown(test_stats_oldest, harness_let_go),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -68,24 +68,15 @@ static _Alignas(16) uint8_t arena[16384];
 static int setup(void **state)
 {
 	struct seg_params p = {.name = "frame", .capacity = 16384};
-	struct seg s;
 
 	(void)state;
-	if (mem_seg_new(&ms, &p) < 0)
-		return -1;
-	s = ms.seg;
-	if (producer_attach(&s, NULL, &prod) < 0)
-		return -1;
-	s = ms.seg;
-	return consumer_attach(&s, NULL, &cons) < 0 ? -1 : 0;
+	return harness_mem_open(&ms, &p, NULL, &prod, &cons);
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	bus_consumer_close(cons);
-	bus_producer_close(prod);
-	mem_seg_free(&ms);
+	harness_mem_close(&ms, prod, cons);
 	return 0;
 }
 

@@ -18,75 +18,18 @@
 #include "stats.h"
 #include "test.pb-c.h"
 
-#define OWNED_MAX 4
-
-static struct {
-	struct mem_seg mem[OWNED_MAX];
-	bool used[OWNED_MAX];
-	bus_producer *prod[OWNED_MAX];
-	bus_consumer *cons[OWNED_MAX];
-} owned;
+/* Room for the segments a test holds at once (harness_seg_new). */
+#define SEGS_MAX 8
 
 static struct mem_seg *seg_new(uint64_t capacity, uint64_t initial_pos)
 {
+	static struct mem_seg segs[SEGS_MAX];
+	static unsigned next;
 	struct seg_params sp = {.name = "loan", .capacity = capacity, .initial_pos = initial_pos};
+	struct mem_seg *m = &segs[next++ % SEGS_MAX];
 
-	for (int i = 0; i < OWNED_MAX; i++)
-		if (!owned.used[i]) {
-			assert_int_equal(mem_seg_new(&owned.mem[i], &sp), 0);
-			owned.used[i] = true;
-			return &owned.mem[i];
-		}
-	fail_msg("more than %d segments", OWNED_MAX);
-	return NULL;
-}
-
-static bus_producer *prod_new(struct mem_seg *m)
-{
-	for (int i = 0; i < OWNED_MAX; i++)
-		if (!owned.prod[i]) {
-			assert_int_equal(producer_attach(&m->seg, NULL, &owned.prod[i]), 0);
-			return owned.prod[i];
-		}
-	fail_msg("more than %d producers", OWNED_MAX);
-	return NULL;
-}
-
-static void prod_close(bus_producer *p)
-{
-	for (int i = 0; i < OWNED_MAX; i++)
-		if (owned.prod[i] == p)
-			owned.prod[i] = NULL;
-	bus_producer_close(p);
-}
-
-static bus_consumer *cons_new(struct mem_seg *m)
-{
-	for (int i = 0; i < OWNED_MAX; i++)
-		if (!owned.cons[i]) {
-			assert_int_equal(consumer_attach(&m->seg, NULL, &owned.cons[i]), 0);
-			return owned.cons[i];
-		}
-	fail_msg("more than %d consumers", OWNED_MAX);
-	return NULL;
-}
-
-/* Handles first: closing a consumer releases into the ring's memory. */
-static int let_go(void **state)
-{
-	(void)state;
-	for (int i = 0; i < OWNED_MAX; i++) {
-		bus_consumer_close(owned.cons[i]);
-		bus_producer_close(owned.prod[i]);
-		owned.cons[i] = NULL;
-		owned.prod[i] = NULL;
-	}
-	for (int i = 0; i < OWNED_MAX; i++) {
-		if (owned.used[i])
-			mem_seg_free(&owned.mem[i]);
-		owned.used[i] = false;
-	}
-	return 0;
+	harness_seg_new(m, &sp);
+	return m;
 }
 
 static uint64_t tail_of(const struct mem_seg *m)
@@ -176,8 +119,8 @@ static void recv_one(bus_consumer *c, uint32_t type, size_t len, uint8_t seed,
 static void test_commit_shorter(void **state)
 {
 	struct mem_seg *m = seg_new(256, 0);
-	bus_producer *p = prod_new(m);
-	bus_consumer *c = cons_new(m);
+	bus_producer *p = harness_prod_new(m);
+	bus_consumer *c = harness_cons_new(m);
 	void *buf = NULL;
 
 	(void)state;
@@ -223,8 +166,8 @@ static void test_commit_shorter(void **state)
 static void test_commit_exact(void **state)
 {
 	struct mem_seg *m = seg_new(256, 0);
-	bus_producer *p = prod_new(m);
-	bus_consumer *c = cons_new(m);
+	bus_producer *p = harness_prod_new(m);
+	bus_consumer *c = harness_cons_new(m);
 	uint8_t data[64];
 	void *buf = NULL;
 	bus_msg msg;
@@ -253,8 +196,8 @@ static void test_commit_exact(void **state)
 static void test_abort(void **state)
 {
 	struct mem_seg *m = seg_new(256, 0);
-	bus_producer *p = prod_new(m);
-	bus_consumer *c = cons_new(m);
+	bus_producer *p = harness_prod_new(m);
+	bus_consumer *c = harness_cons_new(m);
 	uint8_t data[16];
 	void *buf = NULL;
 	bus_msg msg;
@@ -291,8 +234,8 @@ static void test_abort(void **state)
 static void test_busy(void **state)
 {
 	struct mem_seg *m = seg_new(256, 0);
-	bus_producer *p = prod_new(m);
-	bus_consumer *c = cons_new(m);
+	bus_producer *p = harness_prod_new(m);
+	bus_consumer *c = harness_cons_new(m);
 	Bustest__Probe probe = BUSTEST__PROBE__INIT;
 	void *buf = NULL, *again = &again;
 	uint8_t byte = 1;
@@ -339,8 +282,8 @@ static void test_busy(void **state)
 static void test_invalid(void **state)
 {
 	struct mem_seg *m = seg_new(256, 0);
-	bus_producer *p = prod_new(m);
-	bus_consumer *c = cons_new(m);
+	bus_producer *p = harness_prod_new(m);
+	bus_consumer *c = harness_cons_new(m);
 	void *buf = NULL;
 
 	(void)state;
@@ -368,7 +311,7 @@ static void test_invalid(void **state)
 static void test_too_large(void **state)
 {
 	struct mem_seg *m = seg_new(256, 0);
-	bus_producer *p = prod_new(m);
+	bus_producer *p = harness_prod_new(m);
 	size_t max = bus_producer_max_message(p);
 	void *buf = &buf;
 
@@ -387,8 +330,8 @@ static void test_too_large(void **state)
 static void test_full(void **state)
 {
 	struct mem_seg *m = seg_new(256, 0);
-	bus_producer *p = prod_new(m);
-	bus_consumer *c = cons_new(m);
+	bus_producer *p = harness_prod_new(m);
+	bus_consumer *c = harness_cons_new(m);
 	void *buf = &buf;
 	bus_msg msg;
 
@@ -418,8 +361,8 @@ static void test_wrap(void **state)
 {
 	/* Start 64 bytes before the end of the ring. */
 	struct mem_seg *m = seg_new(256, 4096 - 64);
-	bus_producer *p = prod_new(m);
-	bus_consumer *c = cons_new(m);
+	bus_producer *p = harness_prod_new(m);
+	bus_consumer *c = harness_cons_new(m);
 	void *buf = NULL;
 	bus_msg msg;
 
@@ -464,8 +407,8 @@ static void test_wrap(void **state)
 static void test_close_aborts(void **state)
 {
 	struct mem_seg *m = seg_new(256, 0);
-	bus_producer *p = prod_new(m), *q;
-	bus_consumer *c = cons_new(m);
+	bus_producer *p = harness_prod_new(m), *q;
+	bus_consumer *c = harness_cons_new(m);
 	void *buf = NULL;
 	uint8_t data[8];
 	bus_msg msg;
@@ -473,13 +416,13 @@ static void test_close_aborts(void **state)
 	(void)state;
 	assert_int_equal(bus_send_reserve(p, 40, 0, &buf), 0);
 	memset(buf, 0x55, 40);
-	prod_close(p);
+	harness_prod_close(p);
 	assert_int_equal(len_at(m, 0), 72);
 	assert_int_equal(flags_at(m, 0), REC_SKIP);
 	assert_int_equal(atomic_load(&m->seg.slots[0].claim_need), 0);
 	assert_int_equal(aborted_of(m), 1);
 	assert_int_equal(bus_recv(c, &msg, 0), -EAGAIN);
-	q = prod_new(m);
+	q = harness_prod_new(m);
 	pattern(data, sizeof(data), 9);
 	assert_int_equal(bus_send(q, 1, data, sizeof(data), 0), 0);
 	recv_one(c, 1, sizeof(data), 9, 0);
@@ -498,8 +441,8 @@ static void test_close_aborts(void **state)
 static void test_commit_wakes(void **state)
 {
 	struct mem_seg *m = seg_new(4096, 0);
-	bus_producer *p = prod_new(m);
-	bus_consumer *c = cons_new(m);
+	bus_producer *p = harness_prod_new(m);
+	bus_consumer *c = harness_cons_new(m);
 	_Atomic uint32_t *w = &m->seg.hdr->cons_wait;
 	void *buf = NULL;
 	bus_msg msg;
@@ -565,24 +508,24 @@ static void test_skip_checked(void **state)
 		assert_int_equal(ring_read(&rc, &none), cases[i].want);
 		if (cases[i].want == -EAGAIN)
 			assert_int_equal(rc.pos, (uint64_t)cases[i].len);
-		let_go(NULL);
+		harness_let_go(NULL);
 	}
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_commit_shorter, let_go),
-		cmocka_unit_test_teardown(test_commit_exact, let_go),
-		cmocka_unit_test_teardown(test_abort, let_go),
-		cmocka_unit_test_teardown(test_busy, let_go),
-		cmocka_unit_test_teardown(test_invalid, let_go),
-		cmocka_unit_test_teardown(test_too_large, let_go),
-		cmocka_unit_test_teardown(test_full, let_go),
-		cmocka_unit_test_teardown(test_wrap, let_go),
-		cmocka_unit_test_teardown(test_close_aborts, let_go),
-		cmocka_unit_test_teardown(test_commit_wakes, let_go),
-		cmocka_unit_test_teardown(test_skip_checked, let_go),
+		cmocka_unit_test_teardown(test_commit_shorter, harness_let_go),
+		cmocka_unit_test_teardown(test_commit_exact, harness_let_go),
+		cmocka_unit_test_teardown(test_abort, harness_let_go),
+		cmocka_unit_test_teardown(test_busy, harness_let_go),
+		cmocka_unit_test_teardown(test_invalid, harness_let_go),
+		cmocka_unit_test_teardown(test_too_large, harness_let_go),
+		cmocka_unit_test_teardown(test_full, harness_let_go),
+		cmocka_unit_test_teardown(test_wrap, harness_let_go),
+		cmocka_unit_test_teardown(test_close_aborts, harness_let_go),
+		cmocka_unit_test_teardown(test_commit_wakes, harness_let_go),
+		cmocka_unit_test_teardown(test_skip_checked, harness_let_go),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,13 +25,9 @@ static bus_consumer *cons;
 static int setup(void **state)
 {
 	struct seg_params p = {.name = "recover", .capacity = 1024};
-	struct seg s;
 
 	(void)state;
-	if (mem_seg_new(&ms, &p) < 0)
-		return -1;
-	s = ms.seg;
-	if (consumer_attach(&s, NULL, &cons) < 0)
+	if (harness_mem_open(&ms, &p, NULL, NULL, &cons) < 0)
 		return -1;
 	bus_consumer_set_spin(cons, 0);
 	return 0;
@@ -40,8 +36,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	bus_consumer_close(cons);
-	mem_seg_free(&ms);
+	harness_mem_close(&ms, NULL, cons);
 	return 0;
 }
 

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "ring_model.h"
 
 /* --- helpers --- */
 
@@ -35,99 +36,6 @@ static uint64_t rng_next(uint64_t *s)
 {
 	*s = splitmix(*s);
 	return *s;
-}
-
-/*
- * What a test holds, so that the teardown can let go of it when a check
- * fails half-way: the sanitizer builds would otherwise add leak reports
- * to the failure.
- */
-#define OWNED_MAX 8
-
-static struct {
-	void *mem[OWNED_MAX];
-	bus_producer *prod[OWNED_MAX];
-	bus_consumer *cons[OWNED_MAX];
-} owned;
-
-static void seg_new(struct mem_seg *m, const struct seg_params *sp)
-{
-	assert_int_equal(mem_seg_new(m, sp), 0);
-	for (int i = 0; i < OWNED_MAX; i++)
-		if (!owned.mem[i]) {
-			owned.mem[i] = m->mem;
-			return;
-		}
-	fail_msg("more than %d segments", OWNED_MAX);
-}
-
-static void seg_free(struct mem_seg *m)
-{
-	for (int i = 0; i < OWNED_MAX; i++)
-		if (owned.mem[i] == m->mem)
-			owned.mem[i] = NULL;
-	mem_seg_free(m);
-}
-
-static bus_producer *prod_new(struct mem_seg *m)
-{
-	bus_producer *p = NULL;
-
-	assert_int_equal(producer_attach(&m->seg, NULL, &p), 0);
-	for (int i = 0; i < OWNED_MAX; i++)
-		if (!owned.prod[i]) {
-			owned.prod[i] = p;
-			return p;
-		}
-	fail_msg("more than %d producers", OWNED_MAX);
-	return NULL;
-}
-
-static void prod_close(bus_producer *p)
-{
-	for (int i = 0; i < OWNED_MAX; i++)
-		if (owned.prod[i] == p)
-			owned.prod[i] = NULL;
-	bus_producer_close(p);
-}
-
-static bus_consumer *cons_new(struct mem_seg *m)
-{
-	bus_consumer *c = NULL;
-
-	assert_int_equal(consumer_attach(&m->seg, NULL, &c), 0);
-	for (int i = 0; i < OWNED_MAX; i++)
-		if (!owned.cons[i]) {
-			owned.cons[i] = c;
-			return c;
-		}
-	fail_msg("more than %d consumers", OWNED_MAX);
-	return NULL;
-}
-
-static void cons_close(bus_consumer *c)
-{
-	for (int i = 0; i < OWNED_MAX; i++)
-		if (owned.cons[i] == c)
-			owned.cons[i] = NULL;
-	bus_consumer_close(c);
-}
-
-/* Handles first: closing a consumer releases into the ring's memory. */
-static int let_go(void **state)
-{
-	(void)state;
-	for (int i = 0; i < OWNED_MAX; i++) {
-		bus_consumer_close(owned.cons[i]);
-		bus_producer_close(owned.prod[i]);
-		owned.cons[i] = NULL;
-		owned.prod[i] = NULL;
-	}
-	for (int i = 0; i < OWNED_MAX; i++) {
-		free(owned.mem[i]);
-		owned.mem[i] = NULL;
-	}
-	return 0;
 }
 
 /* Deterministic payload bytes for a seed. */
@@ -267,7 +175,7 @@ static void test_exact_fit_at_end(void **state)
 	struct rec_hdr *r[4];
 
 	(void)state;
-	seg_new(&m, &sp);
+	harness_seg_new(&m, &sp);
 	assert_int_equal(m.seg.max_message, 96);
 	ring_prod_init(&p, &m.seg, 0);
 	assert_int_equal(ring_cons_init(&c, &m.seg), 0);
@@ -333,7 +241,7 @@ static void test_exact_fit_at_end(void **state)
 	assert_int_equal(c.pos, 640);
 	assert_int_equal(ring_release(&c), 216);
 	assert_true(all_zero(m.seg.ring, 256));
-	seg_free(&m);
+	harness_seg_free(&m);
 }
 
 /* --- padding at the wrap --- */
@@ -347,7 +255,7 @@ static void test_padding_at_wrap(void **state)
 	struct rec_hdr *r, *a, *b, *none = NULL;
 
 	(void)state;
-	seg_new(&m, &sp);
+	harness_seg_new(&m, &sp);
 	ring_prod_init(&p, &m.seg, 0);
 	assert_int_equal(ring_cons_init(&c, &m.seg), 0);
 
@@ -396,7 +304,7 @@ static void test_padding_at_wrap(void **state)
 	assert_int_equal(c.pos, 544);
 	assert_int_equal(ring_release(&c), 40);
 	assert_true(all_zero(m.seg.ring, 256));
-	seg_free(&m);
+	harness_seg_free(&m);
 }
 
 /* --- full ring --- */
@@ -411,9 +319,9 @@ static void test_full_ring(void **state)
 	uint32_t slot;
 
 	(void)state;
-	seg_new(&m, &sp);
-	p = prod_new(&m);
-	c = cons_new(&m);
+	harness_seg_new(&m, &sp);
+	p = harness_prod_new(&m);
+	c = harness_cons_new(&m);
 	slot = bus_producer_slot(p);
 	assert_int_equal(slot, 0);
 
@@ -485,9 +393,9 @@ static void test_full_ring(void **state)
 	assert_true(all_zero(m.seg.ring, 256));
 	assert_int_equal(full_of(&m, slot), 5);
 
-	prod_close(p);
-	cons_close(c);
-	seg_free(&m);
+	harness_prod_close(p);
+	harness_cons_close(c);
+	harness_seg_free(&m);
 }
 
 /*
@@ -508,7 +416,7 @@ static void test_read_all_of_full_ring(void **state)
 	bus_msg msgs[8];
 
 	(void)state;
-	seg_new(&m, &sp);
+	harness_seg_new(&m, &sp);
 	ring_prod_init(&p, &m.seg, 0);
 	assert_int_equal(ring_cons_init(&c, &m.seg), 0);
 	for (int i = 0; i < 4; i++)
@@ -525,8 +433,8 @@ static void test_read_all_of_full_ring(void **state)
 	assert_int_equal(ring_read(&c, &none), -EAGAIN);
 
 	/* The same through the public path, one by one and as a batch. */
-	bp = prod_new(&m);
-	bc = cons_new(&m);
+	bp = harness_prod_new(&m);
+	bc = harness_cons_new(&m);
 	for (uint64_t i = 0; i < 4; i++)
 		assert_int_equal(send_seeded(bp, 2, 32, 80 + i), 0);
 	for (uint64_t i = 0; i < 4; i++) {
@@ -545,9 +453,9 @@ static void test_read_all_of_full_ring(void **state)
 	bus_release(bc);
 	assert_int_equal(head_of(&m), 768);
 	assert_true(all_zero(m.seg.ring, 256));
-	prod_close(bp);
-	cons_close(bc);
-	seg_free(&m);
+	harness_prod_close(bp);
+	harness_cons_close(bc);
+	harness_seg_free(&m);
 }
 
 /* --- largest and empty messages --- */
@@ -563,9 +471,9 @@ static void test_max_and_zero_size(void **state)
 
 	(void)state;
 	assert_int_equal(seg_max_message_for(256), 96);
-	seg_new(&m, &sp);
-	p = prod_new(&m);
-	c = cons_new(&m);
+	harness_seg_new(&m, &sp);
+	p = harness_prod_new(&m);
+	c = harness_cons_new(&m);
 	assert_int_equal(bus_producer_max_message(p), 96);
 
 	assert_int_equal(send_seeded(p, 1, 96, 30), 0);
@@ -594,9 +502,9 @@ static void test_max_and_zero_size(void **state)
 	assert_int_equal(bus_recv(c, &msg, 0), -EAGAIN);
 	bus_release(c);
 	assert_true(all_zero(m.seg.ring, 256));
-	prod_close(p);
-	cons_close(c);
-	seg_free(&m);
+	harness_prod_close(p);
+	harness_cons_close(c);
+	harness_seg_free(&m);
 
 	/*
 	 * A largest message fits an empty ring wherever the ring's positions
@@ -606,28 +514,28 @@ static void test_max_and_zero_size(void **state)
 		struct seg_params at = {.name = "sizes", .capacity = 256, .initial_pos = 7 * 256 + start};
 		uint64_t rec = start + 128 <= 256 ? start : 256;
 
-		seg_new(&m, &at);
-		p = prod_new(&m);
-		c = cons_new(&m);
+		harness_seg_new(&m, &at);
+		p = harness_prod_new(&m);
+		c = harness_cons_new(&m);
 		assert_int_equal(send_seeded(p, 3, 96, 40 + start), 0);
 		assert_int_equal(tail_of(&m), 7 * 256 + rec + 128);
 		assert_int_equal(bus_recv(c, &msg, 0), 0);
 		check_msg(&m, &msg, 7 * 256 + rec, 96, 3, 0, 0, 40 + start);
 		bus_release(c);
 		assert_true(all_zero(m.seg.ring, 256));
-		prod_close(p);
-		cons_close(c);
-		seg_free(&m);
+		harness_prod_close(p);
+		harness_cons_close(c);
+		harness_seg_free(&m);
 	}
 
 	/* An explicit maximum below the capacity's. */
 	{
 		struct seg_params small = {.name = "sizes", .capacity = 4096, .max_message = 100};
 
-		seg_new(&m, &small);
+		harness_seg_new(&m, &small);
 		assert_int_equal(m.seg.max_message, 100);
-		p = prod_new(&m);
-		c = cons_new(&m);
+		p = harness_prod_new(&m);
+		c = harness_cons_new(&m);
 		assert_int_equal(bus_producer_max_message(p), 100);
 		assert_int_equal(bus_send(p, 1, big, 101, 0), -EMSGSIZE);
 		assert_int_equal(tail_of(&m), 0);
@@ -635,9 +543,9 @@ static void test_max_and_zero_size(void **state)
 		assert_int_equal(bus_recv(c, &msg, 0), 0);
 		check_msg(&m, &msg, 0, 100, 1, 0, 0, 50);
 		bus_release(c);
-		prod_close(p);
-		cons_close(c);
-		seg_free(&m);
+		harness_prod_close(p);
+		harness_cons_close(c);
+		harness_seg_free(&m);
 	}
 
 	/* An explicit maximum equal to the largest allowed. */
@@ -645,9 +553,9 @@ static void test_max_and_zero_size(void **state)
 		struct seg_params top = {.name = "sizes", .capacity = 4096, .max_message = 2016};
 
 		assert_int_equal(seg_max_message_for(4096), 2016);
-		seg_new(&m, &top);
-		p = prod_new(&m);
-		c = cons_new(&m);
+		harness_seg_new(&m, &top);
+		p = harness_prod_new(&m);
+		c = harness_cons_new(&m);
 		assert_int_equal(bus_producer_max_message(p), 2016);
 		assert_int_equal(bus_send(p, 1, big, 2017, 0), -EMSGSIZE);
 		assert_int_equal(send_seeded(p, 1, 2016, 51), 0);
@@ -658,98 +566,13 @@ static void test_max_and_zero_size(void **state)
 		assert_int_equal(bus_recv(c, &msg, 0), 0);
 		check_msg(&m, &msg, 2048, 2016, 1, 0, 1, 52);
 		bus_release(c);
-		prod_close(p);
-		cons_close(c);
-		seg_free(&m);
+		harness_prod_close(p);
+		harness_cons_close(c);
+		harness_seg_free(&m);
 	}
 }
 
 /* --- a model of the ring: every position and every "full" predicted --- */
-
-struct expect {
-	uint64_t start; /* position of the record (after any padding) */
-	uint64_t end;   /* position after it */
-	uint64_t seq;
-	uint64_t seed;
-	uint32_t len;
-	uint32_t type;
-	uint32_t producer;
-};
-
-#define MODEL_QUEUE 1024u
-
-struct model {
-	uint64_t cap;
-	uint64_t head;                /* released */
-	uint64_t tail;                /* claimed */
-	uint64_t pos;                 /* read */
-	struct expect q[MODEL_QUEUE]; /* sent and not released */
-	size_t first;                 /* oldest held */
-	size_t unread;                /* index of the oldest unread */
-	size_t n;                     /* held + unread */
-};
-
-static void model_init(struct model *md, uint64_t cap, uint64_t pos)
-{
-	md->cap = cap;
-	md->head = md->tail = md->pos = pos;
-	md->first = md->unread = md->n = 0;
-}
-
-/* Whether a send of len bytes fits now; if so, records it as sent. */
-static bool model_send(struct model *md, uint32_t len, uint32_t type,
-                       uint32_t producer, uint64_t seq, uint64_t seed)
-{
-	uint64_t ext = rec_extent(len);
-	uint64_t to_end = md->cap - (md->tail & (md->cap - 1));
-	uint64_t pad = ext > to_end ? to_end : 0;
-	struct expect *e;
-
-	if (md->tail + pad + ext - md->head > md->cap)
-		return false;
-	assert_true(md->n < MODEL_QUEUE);
-	e = &md->q[(md->first + md->n) % MODEL_QUEUE];
-	*e = (struct expect){
-		.start = md->tail + pad,
-		.end = md->tail + pad + ext,
-		.seq = seq,
-		.seed = seed,
-		.len = len,
-		.type = type,
-		.producer = producer,
-	};
-	md->tail = e->end;
-	md->n++;
-	return true;
-}
-
-static size_t model_held(const struct model *md)
-{
-	return (md->unread + MODEL_QUEUE - md->first) % MODEL_QUEUE;
-}
-
-static size_t model_unread(const struct model *md)
-{
-	return md->n - model_held(md);
-}
-
-/* The next unread message, marked read. */
-static const struct expect *model_read(struct model *md)
-{
-	const struct expect *e = &md->q[md->unread];
-
-	assert_true(model_unread(md) > 0);
-	md->unread = (md->unread + 1) % MODEL_QUEUE;
-	md->pos = e->end;
-	return e;
-}
-
-static void model_release(struct model *md)
-{
-	md->n -= model_held(md);
-	md->first = md->unread;
-	md->head = md->pos;
-}
 
 static void check_expect(const struct mem_seg *m, const bus_msg *msg,
                          const struct expect *e)
@@ -788,11 +611,11 @@ static void test_positions_wrap_2_64(void **state)
 
 	(void)state;
 	assert_int_equal(initial % REC_ALIGN, 0);
-	seg_new(&m, &sp);
+	harness_seg_new(&m, &sp);
 	assert_int_equal(head_of(&m), initial);
 	assert_int_equal(tail_of(&m), initial);
-	p = prod_new(&m);
-	c = cons_new(&m);
+	p = harness_prod_new(&m);
+	c = harness_cons_new(&m);
 	model_init(&md, cap, initial);
 
 	/* Rounds: fill until full, then receive some and release. */
@@ -848,9 +671,9 @@ static void test_positions_wrap_2_64(void **state)
 	assert_int_equal(head_of(&m), tail_of(&m));
 	assert_true(head_of(&m) < initial);
 	assert_true(all_zero(m.seg.ring, cap));
-	prod_close(p);
-	cons_close(c);
-	seg_free(&m);
+	harness_prod_close(p);
+	harness_cons_close(c);
+	harness_seg_free(&m);
 }
 
 /* --- a batch across the end of the ring --- */
@@ -878,9 +701,9 @@ static void test_batch_spans_wrap(void **state)
 	bus_msg msgs[16];
 
 	(void)state;
-	seg_new(&m, &sp);
-	p = prod_new(&m);
-	c = cons_new(&m);
+	harness_seg_new(&m, &sp);
+	p = harness_prod_new(&m);
+	c = harness_cons_new(&m);
 
 	for (uint64_t i = 0; i < 6; i++)
 		assert_int_equal(send_seeded(p, 3, 64, 300 + i), 0);
@@ -938,9 +761,9 @@ static void test_batch_spans_wrap(void **state)
 		assert_true(all_zero(m.seg.ring, cap));
 	}
 
-	prod_close(p);
-	cons_close(c);
-	seg_free(&m);
+	harness_prod_close(p);
+	harness_cons_close(c);
+	harness_seg_free(&m);
 }
 
 /* --- corrupt record headers --- */
@@ -1058,7 +881,7 @@ static void test_corrupt_headers(void **state)
 	struct mem_seg m;
 
 	(void)state;
-	seg_new(&m, &sp);
+	harness_seg_new(&m, &sp);
 	assert_int_equal(m.seg.max_message, 96);
 
 	/* Valid padding, then a corrupt record: the cursor stops on it. */
@@ -1085,7 +908,7 @@ static void test_corrupt_headers(void **state)
 	for (size_t k = 0; k < sizeof(bad_recs) / sizeof(bad_recs[0]); k++)
 		for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]); i++)
 			check_bad_rec(&m, &bad_recs[k], bases[i]);
-	seg_free(&m);
+	harness_seg_free(&m);
 }
 
 /* --- claim order and per-producer FIFO --- */
@@ -1099,7 +922,7 @@ static void test_claim_order(void **state)
 	struct rec_hdr *ra, *rb, *rb2, *r = NULL;
 
 	(void)state;
-	seg_new(&m, &sp);
+	harness_seg_new(&m, &sp);
 	ring_prod_init(&a, &m.seg, 0);
 	ring_prod_init(&b, &m.seg, 3);
 	assert_int_equal(ring_cons_init(&c, &m.seg), 0);
@@ -1135,7 +958,7 @@ static void test_claim_order(void **state)
 	assert_int_equal(atomic_load(&m.seg.slots[3].next_seq), 3);
 	assert_int_equal(atomic_load(&m.seg.slots[3].bytes), 16);
 	assert_int_equal(ring_release(&c), 88 + 96);
-	seg_free(&m);
+	harness_seg_free(&m);
 }
 
 static void test_per_producer_fifo(void **state)
@@ -1154,14 +977,14 @@ static void test_per_producer_fifo(void **state)
 	int next = 0;
 
 	(void)state;
-	seg_new(&m, &sp);
+	harness_seg_new(&m, &sp);
 	for (int i = 0; i < NP; i++) {
-		p[i] = prod_new(&m);
+		p[i] = harness_prod_new(&m);
 		slot[i] = bus_producer_slot(p[i]);
 		assert_int_equal(slot[i], (uint32_t)i);
 		assert_int_equal(atomic_load(&m.seg.slots[i].pid), (uint32_t)getpid());
 	}
-	c = cons_new(&m);
+	c = harness_cons_new(&m);
 
 	/* An irregular interleaving, with receives in between. */
 	for (int n = 0; n < NMSG; n++) {
@@ -1197,9 +1020,9 @@ static void test_per_producer_fifo(void **state)
 	}
 
 	/* A new producer on a freed slot continues that slot's sequence. */
-	prod_close(p[1]);
+	harness_prod_close(p[1]);
 	assert_int_equal(atomic_load(&m.seg.slots[1].pid), 0);
-	p[1] = prod_new(&m);
+	p[1] = harness_prod_new(&m);
 	assert_int_equal(bus_producer_slot(p[1]), 1);
 	assert_int_equal(atomic_load(&m.seg.slots[1].gen), 2);
 	assert_int_equal(bus_send(p[1], 7, "x", 1, 0), 0);
@@ -1217,9 +1040,9 @@ static void test_per_producer_fifo(void **state)
 		bus_release(c);
 	}
 	for (int i = 0; i < NP; i++)
-		prod_close(p[i]);
-	cons_close(c);
-	seg_free(&m);
+		harness_prod_close(p[i]);
+	harness_cons_close(c);
+	harness_seg_free(&m);
 }
 
 /* --- a random run against the model --- */
@@ -1245,13 +1068,13 @@ static void test_random_model(void **state)
 	uint32_t maxm;
 
 	(void)state;
-	seg_new(&m, &sp);
+	harness_seg_new(&m, &sp);
 	maxm = m.seg.max_message;
 	for (int i = 0; i < NP; i++) {
-		p[i] = prod_new(&m);
+		p[i] = harness_prod_new(&m);
 		assert_int_equal(bus_producer_slot(p[i]), (uint32_t)i);
 	}
-	c = cons_new(&m);
+	c = harness_cons_new(&m);
 	model_init(&md, cap, initial);
 
 	for (long op = 0; op < ops; op++) {
@@ -1338,27 +1161,27 @@ static void test_random_model(void **state)
 	for (int i = 0; i < NP; i++) {
 		assert_int_equal(atomic_load(&m.seg.slots[i].next_seq), seq[i]);
 		assert_true(full[i] > 0);
-		prod_close(p[i]);
+		harness_prod_close(p[i]);
 	}
 	assert_int_equal(atomic_load(&m.seg.hdr->cons.msgs), delivered);
-	cons_close(c);
-	seg_free(&m);
+	harness_cons_close(c);
+	harness_seg_free(&m);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_exact_fit_at_end, let_go),
-		cmocka_unit_test_teardown(test_padding_at_wrap, let_go),
-		cmocka_unit_test_teardown(test_full_ring, let_go),
-		cmocka_unit_test_teardown(test_read_all_of_full_ring, let_go),
-		cmocka_unit_test_teardown(test_max_and_zero_size, let_go),
-		cmocka_unit_test_teardown(test_positions_wrap_2_64, let_go),
-		cmocka_unit_test_teardown(test_batch_spans_wrap, let_go),
-		cmocka_unit_test_teardown(test_corrupt_headers, let_go),
-		cmocka_unit_test_teardown(test_claim_order, let_go),
-		cmocka_unit_test_teardown(test_per_producer_fifo, let_go),
-		cmocka_unit_test_teardown(test_random_model, let_go),
+		cmocka_unit_test_teardown(test_exact_fit_at_end, harness_let_go),
+		cmocka_unit_test_teardown(test_padding_at_wrap, harness_let_go),
+		cmocka_unit_test_teardown(test_full_ring, harness_let_go),
+		cmocka_unit_test_teardown(test_read_all_of_full_ring, harness_let_go),
+		cmocka_unit_test_teardown(test_max_and_zero_size, harness_let_go),
+		cmocka_unit_test_teardown(test_positions_wrap_2_64, harness_let_go),
+		cmocka_unit_test_teardown(test_batch_spans_wrap, harness_let_go),
+		cmocka_unit_test_teardown(test_corrupt_headers, harness_let_go),
+		cmocka_unit_test_teardown(test_claim_order, harness_let_go),
+		cmocka_unit_test_teardown(test_per_producer_fifo, harness_let_go),
+		cmocka_unit_test_teardown(test_random_model, harness_let_go),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -59,14 +59,11 @@ static void test_threads(void **state)
 	uint64_t seq[PRODUCERS] = {0};
 	uint32_t slot[PRODUCERS];
 	bool seen[PRODUCERS] = {false};
-	struct seg s;
 	bus_consumer *c;
 	uint64_t total = 0;
 
 	(void)state;
-	assert_int_equal(mem_seg_new(&ms, &sp), 0);
-	s = ms.seg;
-	assert_int_equal(consumer_attach(&s, NULL, &c), 0);
+	assert_int_equal(harness_mem_open(&ms, &sp, NULL, NULL, &c), 0);
 	bus_consumer_set_spin(c, 1000);
 	for (uintptr_t i = 0; i < PRODUCERS; i++)
 		assert_int_equal(pthread_create(&th[i], NULL, producer_main, (void *)i), 0);
@@ -107,8 +104,7 @@ static void test_threads(void **state)
 		assert_int_equal(next[i], PER_PRODUCER);
 	}
 	assert_int_equal(atomic_load(&ms.seg.hdr->head), atomic_load(&ms.seg.hdr->tail));
-	bus_consumer_close(c);
-	mem_seg_free(&ms);
+	harness_mem_close(&ms, NULL, c);
 }
 
 int main(void)

@@ -31,8 +31,7 @@ static int setup(void **state)
 	struct seg_params p = {.name = "stats.q", .capacity = 4096};
 
 	(void)state;
-	harness_shm_name(name, sizeof(name), "stats");
-	return harness_shm_create(name, &p);
+	return harness_shm_new(name, sizeof(name), "stats", &p);
 }
 
 static int teardown(void **state)

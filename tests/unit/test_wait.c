@@ -116,18 +116,11 @@ static bus_consumer *cons;
 static int setup(void **state)
 {
 	struct seg_params p = {.name = "wait", .capacity = 1024};
-	struct seg s;
 
 	(void)state;
 	memset(&fake, 0, sizeof(fake));
 	fake.now = 1000000000;
-	if (mem_seg_new(&ms, &p) < 0)
-		return -1;
-	s = ms.seg;
-	if (producer_attach(&s, &fake_ops, &prod) < 0)
-		return -1;
-	s = ms.seg;
-	if (consumer_attach(&s, &fake_ops, &cons) < 0)
+	if (harness_mem_open(&ms, &p, &fake_ops, &prod, &cons) < 0)
 		return -1;
 	bus_producer_set_spin(prod, 0);
 	bus_consumer_set_spin(cons, 0);
@@ -137,9 +130,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	bus_consumer_close(cons);
-	bus_producer_close(prod);
-	mem_seg_free(&ms);
+	harness_mem_close(&ms, prod, cons);
 	return 0;
 }
 
