@@ -118,7 +118,7 @@ size_t config_produce_only(const struct queue_conf *q, uint32_t self,
  * Strict numbers: decimal digits only (no sign, no space), the whole
  * string, no overflow.  config_parse_size() also takes one K, M, G or T
  * suffix (1024-based, either case), optionally followed by B or iB, as
- * buscli does (libbus/num.h).  Return 0, -EINVAL for bad syntax, or
+ * buscli does (util/num.h).  Return 0, -EINVAL for bad syntax, or
  * -ERANGE for a value that does not fit 64 bits.
  */
 int config_parse_uint(const char *s, uint64_t *ret);

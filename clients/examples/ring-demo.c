@@ -124,7 +124,7 @@ static void usage(FILE *f)
 
 /*
  * A whole decimal number in [min, max]; with sizes, one K, M, G or T
- * suffix (powers of 1024; libbus/num.h).  Returns 0, or -EINVAL.
+ * suffix (powers of 1024; util/num.h).  Returns 0, or -EINVAL.
  */
 static int parse_u64(const char *s, bool sizes, uint64_t min, uint64_t max,
                      uint64_t *ret)

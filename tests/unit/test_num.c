@@ -1,5 +1,5 @@
 /*
- * test_num.c - the strict parsing of numbers and sizes (libbus/num.c)
+ * test_num.c - the strict parsing of numbers and sizes (util/num.c)
  * that the tools and busd's config share, through num.h alone.
  *
  * A number is decimal digits and nothing else: no blanks, sign, "0x" or
@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "num.h"
+#include "util/num.h"
 
 /* What a refused parse must leave in its result. */
 #define UNTOUCHED UINT64_C(0x5a5a5a5a5a5a5a5a)
