@@ -83,35 +83,69 @@ static struct layout layout_for(uint64_t capacity, uint32_t max_producers)
 	return l;
 }
 
+enum seg_param_error seg_params_check(const struct seg_params *p,
+                                      uint64_t max_capacity,
+                                      struct seg_param_why *why)
+{
+	bool full = max_capacity >= SEG_MAX_CAPACITY;
+	uint32_t mm, mp;
+
+	*why = (struct seg_param_why){
+		.error = SEG_PARAM_OK,
+		.text = "",
+		.min_capacity = SEG_MIN_CAPACITY,
+		.max_capacity = full ? SEG_MAX_CAPACITY : max_capacity,
+		.max_producers = SEG_MAX_PRODUCERS,
+	};
+	if (!p->name || !bus_name_valid(p->name)) {
+		why->error = SEG_PARAM_NAME;
+		why->text = "queue name must be 1-64 characters of [A-Za-z0-9._-]";
+		return why->error;
+	}
+	if (!is_pow2(p->capacity) || p->capacity < why->min_capacity ||
+	    p->capacity > why->max_capacity) {
+		why->error = SEG_PARAM_CAPACITY;
+		why->text = full ? "capacity must be a power of two from 256 bytes "
+		                   "to 1 GiB"
+		                 : "capacity must be a power of two from 256 bytes "
+		                   "to the caller's limit";
+		return why->error;
+	}
+	why->max_message = seg_max_message_for(p->capacity);
+	mm = p->max_message ? p->max_message : why->max_message;
+	if (mm > why->max_message) {
+		why->error = SEG_PARAM_MAX_MESSAGE;
+		why->text = "max message must be at most half the capacity less the "
+			    "32-byte record header";
+		return why->error;
+	}
+	mp = p->max_producers ? p->max_producers : SEG_DEFAULT_PRODUCERS;
+	if (mp > why->max_producers) {
+		why->error = SEG_PARAM_PRODUCERS;
+		why->text = "at most 1024 producer slots";
+		return why->error;
+	}
+	if (p->initial_pos % REC_ALIGN) {
+		why->error = SEG_PARAM_INITIAL_POS;
+		why->text = "initial position must be 8-byte aligned";
+		return why->error;
+	}
+	return SEG_PARAM_OK;
+}
+
+/* seg_params_check() to SEG_MAX_CAPACITY, with the defaults filled in. */
 static int params_check(const struct seg_params *p, uint32_t *max_message,
                         uint32_t *max_producers, const char **why)
 {
-	if (!p->name || !bus_name_valid(p->name)) {
-		*why = "queue name must be 1-64 characters of [A-Za-z0-9._-]";
+	struct seg_param_why w;
+
+	if (seg_params_check(p, SEG_MAX_CAPACITY, &w) != SEG_PARAM_OK) {
+		*why = w.text;
 		return -EINVAL;
 	}
-	if (!is_pow2(p->capacity) || p->capacity < SEG_MIN_CAPACITY ||
-	    p->capacity > SEG_MAX_CAPACITY) {
-		*why = "capacity must be a power of two from 256 bytes to 1 GiB";
-		return -EINVAL;
-	}
-	*max_message = p->max_message ? p->max_message
-	                              : seg_max_message_for(p->capacity);
-	if (*max_message > seg_max_message_for(p->capacity)) {
-		*why = "max message must be at most half the capacity less the "
-		       "32-byte record header";
-		return -EINVAL;
-	}
+	*max_message = p->max_message ? p->max_message : w.max_message;
 	*max_producers = p->max_producers ? p->max_producers
 	                                  : SEG_DEFAULT_PRODUCERS;
-	if (*max_producers > SEG_MAX_PRODUCERS) {
-		*why = "at most 1024 producer slots";
-		return -EINVAL;
-	}
-	if (p->initial_pos % REC_ALIGN) {
-		*why = "initial position must be 8-byte aligned";
-		return -EINVAL;
-	}
 	return 0;
 }
 

@@ -231,9 +231,45 @@ struct seg {
 /* Largest payload a ring of `capacity` bytes can carry. */
 uint32_t seg_max_message_for(uint64_t capacity);
 
+/* Which parameter seg_params_check() refused, SEG_PARAM_OK for none. */
+enum seg_param_error {
+	SEG_PARAM_OK = 0,
+	SEG_PARAM_NAME,        /* not bus_name_valid() */
+	SEG_PARAM_CAPACITY,    /* not a power of two in [min, max]_capacity */
+	SEG_PARAM_MAX_MESSAGE, /* more than max_message allows */
+	SEG_PARAM_PRODUCERS,   /* more than max_producers slots */
+	SEG_PARAM_INITIAL_POS, /* not 8-byte aligned */
+};
+
 /*
- * Checks params and returns the object size they need in *size.  Returns
- * 0, or -EINVAL with *why set to a static description.
+ * Why seg_params_check() refused, with the limits involved so that a
+ * caller can word the refusal itself.  The limits are filled whatever the
+ * result; max_message is 0 until the capacity passed.
+ */
+struct seg_param_why {
+	enum seg_param_error error;
+	const char *text;       /* static description; "" for SEG_PARAM_OK */
+	uint64_t min_capacity;  /* SEG_MIN_CAPACITY */
+	uint64_t max_capacity;  /* the max_capacity checked against */
+	uint32_t max_message;   /* seg_max_message_for() the capacity */
+	uint32_t max_producers; /* SEG_MAX_PRODUCERS */
+};
+
+/*
+ * The one check of segment parameters: the name, the capacity (a power of
+ * two from SEG_MIN_CAPACITY to max_capacity, itself at most
+ * SEG_MAX_CAPACITY: a caller's own lower limit), the max message against
+ * the capacity, the producer slots, the initial position.  Returns the
+ * first parameter refused, in that order, and fills *why.
+ */
+enum seg_param_error seg_params_check(const struct seg_params *p,
+                                      uint64_t max_capacity,
+                                      struct seg_param_why *why);
+
+/*
+ * Checks params (seg_params_check() up to SEG_MAX_CAPACITY) and returns
+ * the object size they need in *size.  Returns 0, or -EINVAL with *why
+ * set to a static description.
  */
 int seg_size(const struct seg_params *p, size_t *size, const char **why);
 

@@ -95,43 +95,45 @@ static bool fd_closed(int fd)
 struct bad_params {
 	const char *what;
 	struct seg_params p;
+	enum seg_param_error error;
 };
 
 static const struct bad_params bad_params[] = {
-	{"capacity 0", {.name = "q", .capacity = 0}},
-	{"capacity 255", {.name = "q", .capacity = 255}},
-	{"capacity 384, not a power of two", {.name = "q", .capacity = 384}},
-	{"capacity 4097", {.name = "q", .capacity = 4097}},
-	{"capacity 128, below 256", {.name = "q", .capacity = 128}},
-	{"capacity 8", {.name = "q", .capacity = 8}},
-	{"capacity 2 GiB", {.name = "q", .capacity = UINT64_C(1) << 31}},
-	{"capacity 2^63", {.name = "q", .capacity = UINT64_C(1) << 63}},
-	{"capacity 1 GiB + 4096", {.name = "q", .capacity = (UINT64_C(1) << 30) + 4096}},
-	{"max_message 97 for 256", {.name = "q", .capacity = 256, .max_message = 97}},
-	{"max_message 2017 for 4096", {.name = "q", .capacity = 4096, .max_message = 2017}},
-	{"max_message UINT32_MAX", {.name = "q", .capacity = 4096, .max_message = UINT32_MAX}},
-	{"1025 producers", {.name = "q", .capacity = 4096, .max_producers = 1025}},
-	{"UINT32_MAX producers", {.name = "q", .capacity = 4096, .max_producers = UINT32_MAX}},
-	{"NULL name", {.name = NULL, .capacity = 4096}},
-	{"empty name", {.name = "", .capacity = 4096}},
-	{"65-character name", {.name = NAME65, .capacity = 4096}},
-	{"name a/b", {.name = "a/b", .capacity = 4096}},
-	{"name /a", {.name = "/a", .capacity = 4096}},
-	{"name .", {.name = ".", .capacity = 4096}},
-	{"name ..", {.name = "..", .capacity = 4096}},
-	{"name ../etc", {.name = "../etc", .capacity = 4096}},
-	{"name a b", {.name = "a b", .capacity = 4096}},
-	{"name with a newline", {.name = "a\n", .capacity = 4096}},
-	{"name with UTF-8", {.name = "caf\xc3\xa9", .capacity = 4096}},
-	{"initial_pos 4", {.name = "q", .capacity = 4096, .initial_pos = 4}},
-	{"initial_pos 1", {.name = "q", .capacity = 4096, .initial_pos = 1}},
-	{"initial_pos UINT64_MAX", {.name = "q", .capacity = 4096, .initial_pos = UINT64_MAX}},
+	{"capacity 0", {.name = "q", .capacity = 0}, SEG_PARAM_CAPACITY},
+	{"capacity 255", {.name = "q", .capacity = 255}, SEG_PARAM_CAPACITY},
+	{"capacity 384, not a power of two", {.name = "q", .capacity = 384}, SEG_PARAM_CAPACITY},
+	{"capacity 4097", {.name = "q", .capacity = 4097}, SEG_PARAM_CAPACITY},
+	{"capacity 128, below 256", {.name = "q", .capacity = 128}, SEG_PARAM_CAPACITY},
+	{"capacity 8", {.name = "q", .capacity = 8}, SEG_PARAM_CAPACITY},
+	{"capacity 2 GiB", {.name = "q", .capacity = UINT64_C(1) << 31}, SEG_PARAM_CAPACITY},
+	{"capacity 2^63", {.name = "q", .capacity = UINT64_C(1) << 63}, SEG_PARAM_CAPACITY},
+	{"capacity 1 GiB + 4096", {.name = "q", .capacity = (UINT64_C(1) << 30) + 4096}, SEG_PARAM_CAPACITY},
+	{"max_message 97 for 256", {.name = "q", .capacity = 256, .max_message = 97}, SEG_PARAM_MAX_MESSAGE},
+	{"max_message 2017 for 4096", {.name = "q", .capacity = 4096, .max_message = 2017}, SEG_PARAM_MAX_MESSAGE},
+	{"max_message UINT32_MAX", {.name = "q", .capacity = 4096, .max_message = UINT32_MAX}, SEG_PARAM_MAX_MESSAGE},
+	{"1025 producers", {.name = "q", .capacity = 4096, .max_producers = 1025}, SEG_PARAM_PRODUCERS},
+	{"UINT32_MAX producers", {.name = "q", .capacity = 4096, .max_producers = UINT32_MAX}, SEG_PARAM_PRODUCERS},
+	{"NULL name", {.name = NULL, .capacity = 4096}, SEG_PARAM_NAME},
+	{"empty name", {.name = "", .capacity = 4096}, SEG_PARAM_NAME},
+	{"65-character name", {.name = NAME65, .capacity = 4096}, SEG_PARAM_NAME},
+	{"name a/b", {.name = "a/b", .capacity = 4096}, SEG_PARAM_NAME},
+	{"name /a", {.name = "/a", .capacity = 4096}, SEG_PARAM_NAME},
+	{"name .", {.name = ".", .capacity = 4096}, SEG_PARAM_NAME},
+	{"name ..", {.name = "..", .capacity = 4096}, SEG_PARAM_NAME},
+	{"name ../etc", {.name = "../etc", .capacity = 4096}, SEG_PARAM_NAME},
+	{"name a b", {.name = "a b", .capacity = 4096}, SEG_PARAM_NAME},
+	{"name with a newline", {.name = "a\n", .capacity = 4096}, SEG_PARAM_NAME},
+	{"name with UTF-8", {.name = "caf\xc3\xa9", .capacity = 4096}, SEG_PARAM_NAME},
+	{"initial_pos 4", {.name = "q", .capacity = 4096, .initial_pos = 4}, SEG_PARAM_INITIAL_POS},
+	{"initial_pos 1", {.name = "q", .capacity = 4096, .initial_pos = 1}, SEG_PARAM_INITIAL_POS},
+	{"initial_pos UINT64_MAX", {.name = "q", .capacity = 4096, .initial_pos = UINT64_MAX}, SEG_PARAM_INITIAL_POS},
 };
 
 static void test_params(void **state)
 {
 	const size_t good_size = expected_size(4096, SEG_DEFAULT_PRODUCERS);
 	struct seg_params good = {.name = "q", .capacity = 4096};
+	struct seg_param_why pw;
 	const char *why = NULL;
 	size_t size = 0;
 	void *mem;
@@ -143,6 +145,25 @@ static void test_params(void **state)
 	                 (UINT64_C(1) << 29) - REC_HDR);
 	assert_int_equal(seg_size(&good, &size, &why), 0);
 	assert_int_equal(size, good_size);
+	assert_int_equal(seg_params_check(&good, SEG_MAX_CAPACITY, &pw),
+	                 SEG_PARAM_OK);
+	assert_string_equal(pw.text, "");
+	assert_int_equal(pw.min_capacity, SEG_MIN_CAPACITY);
+	assert_int_equal(pw.max_capacity, SEG_MAX_CAPACITY);
+	assert_int_equal(pw.max_message, 2048 - REC_HDR);
+	assert_int_equal(pw.max_producers, SEG_MAX_PRODUCERS);
+
+	/* A caller's lower limit on the capacity, and the limits it reports. */
+	assert_int_equal(seg_params_check(&good, 4096, &pw), SEG_PARAM_OK);
+	assert_int_equal(seg_params_check(&good, 2048, &pw), SEG_PARAM_CAPACITY);
+	assert_int_equal(pw.max_capacity, 2048);
+	assert_int_equal(seg_params_check(&good, UINT64_MAX, &pw), SEG_PARAM_OK);
+	assert_int_equal(pw.max_capacity, SEG_MAX_CAPACITY);
+	good.max_message = 2048 - REC_HDR + 1;
+	assert_int_equal(seg_params_check(&good, SEG_MAX_CAPACITY, &pw),
+	                 SEG_PARAM_MAX_MESSAGE);
+	assert_int_equal(pw.max_message, 2048 - REC_HDR);
+	good.max_message = 0;
 	mem = aligned_alloc(SEG_RING_ALIGN, good_size);
 	assert_non_null(mem);
 
@@ -156,6 +177,11 @@ static void test_params(void **state)
 		if (r != -EINVAL || !why || !*why)
 			fail_msg("seg_size, %s: returned %d, why %s", b->what, r,
 			         why ? why : "(null)");
+		/* seg_size's refusal is seg_params_check's, the same words. */
+		if (seg_params_check(&b->p, SEG_MAX_CAPACITY, &pw) != b->error ||
+		    pw.error != b->error || strcmp(pw.text, why) != 0)
+			fail_msg("seg_params_check, %s: error %d, want %d", b->what,
+			         (int)pw.error, (int)b->error);
 		assert_int_equal(size, 12345);
 
 		/* seg_format refuses the same before it writes anything. */
