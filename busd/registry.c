@@ -21,7 +21,6 @@
 #include "registry.h"
 #include "reply.h"
 #include "wait.h"
-#include "util/bits.h"
 
 #define SHM_DIR "/dev/shm"
 /*
@@ -259,6 +258,7 @@ int registry_create(struct registry *r, const struct queue_spec *spec_in,
 	const struct queue_spec *spec = &spec_copy;
 	uint64_t max_cap = spec->from_client ? cfg->max_capacity : SEG_MAX_CAPACITY;
 	struct seg_params p;
+	struct seg_param_why pw;
 	char size_a[32], size_b[32];
 	const char *why = "";
 	struct queue *q;
@@ -301,28 +301,34 @@ int registry_create(struct registry *r, const struct queue_spec *spec_in,
 		         cfg->max_queues);
 		return -ENOSPC;
 	}
-	if (!is_pow2(p.capacity) || p.capacity < SEG_MIN_CAPACITY ||
-	    p.capacity > max_cap) {
-		config_format_size(size_a, sizeof(size_a), SEG_MIN_CAPACITY);
-		config_format_size(size_b, sizeof(size_b), max_cap);
+	/* libbus's rule, up to busd's own max_cap, in busd's words */
+	switch (seg_params_check(&p, max_cap, &pw)) {
+	case SEG_PARAM_OK:
+		break;
+	case SEG_PARAM_CAPACITY:
+		config_format_size(size_a, sizeof(size_a), pw.min_capacity);
+		config_format_size(size_b, sizeof(size_b), pw.max_capacity);
 		snprintf(msg, msglen, "capacity %" PRIu64 " of queue '%s' must be "
 		                      "a power of two from %s to %s",
 		         p.capacity,
 		         spec->name, size_a, size_b);
 		return -EINVAL;
-	}
-	if (p.max_message > seg_max_message_for(p.capacity)) {
+	case SEG_PARAM_MAX_MESSAGE:
 		snprintf(msg, msglen, "max message %" PRIu32 " of queue '%s' is "
 		                      "more than its capacity %" PRIu64 " allows (at most %" PRIu32 ")",
 		         p.max_message, spec->name, p.capacity,
-		         seg_max_message_for(p.capacity));
+		         pw.max_message);
 		return -EINVAL;
-	}
-	if (p.max_producers > SEG_MAX_PRODUCERS) {
+	case SEG_PARAM_PRODUCERS:
 		snprintf(msg, msglen, "max producers %" PRIu32 " of queue '%s' is "
 		                      "more than %u",
 		         p.max_producers, spec->name,
-		         SEG_MAX_PRODUCERS);
+		         pw.max_producers);
+		return -EINVAL;
+	case SEG_PARAM_NAME:
+	case SEG_PARAM_INITIAL_POS:
+		snprintf(msg, msglen, "cannot create queue '%s': %s", spec->name,
+		         pw.text);
 		return -EINVAL;
 	}
 	e = seg_size(&p, &size, &why);
