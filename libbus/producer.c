@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "atomics.h"
-#include "clock.h"
+#include "stamp.h"
 #include "handle.h"
 #include "pollwake.h"
 #include "recover.h"

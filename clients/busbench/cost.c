@@ -34,7 +34,7 @@
 #include <unistd.h>
 
 #include "bus/bus.h"
-#include "clock.h"
+#include "stamp.h"
 #include "segment.h"
 #include "util/nstime.h"
 #include "util/prog.h"
@@ -197,7 +197,7 @@ __attribute__((noinline)) static int measured_pairs(bus_producer *p, bus_consume
 }
 
 /*
- * Times n stamps as a producer takes them (clock.h: the TSC where it may,
+ * Times n stamps as a producer takes them (stamp.h: the TSC where it may,
  * else the clock) against n clock reads, back to back in this run, and
  * prints both and their ratio.  A timing, so informational only.
  */
