@@ -225,7 +225,7 @@ static int read_slow(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
 			break;
 		}
 		/* About to sleep anyway: is a dead producer's claim in the way? */
-		rr = ring_recover(&c->ring, &c->seg);
+		rr = recover_claim(&c->ring, &c->seg);
 		if (rr == RECOVER_DONE) {
 			wait_cancel(&h->cons_wait, v);
 			r = ring_read(&c->ring, ret);
@@ -277,7 +277,7 @@ static int poll_recover(bus_consumer *c, struct rec_hdr **ret)
 	if (now - c->stuck_since < RECOVER_STUCK_NS)
 		return -EAGAIN;
 	c->stuck_since = now;
-	if (ring_recover(&c->ring, &c->seg) != RECOVER_DONE)
+	if (recover_claim(&c->ring, &c->seg) != RECOVER_DONE)
 		return -EAGAIN;
 	r = ring_read(&c->ring, ret);
 	if (r == -EAGAIN)
@@ -325,7 +325,7 @@ static int arm_fd(bus_consumer *c, struct rec_hdr **ret)
 	 * now if it is dead already, since nothing else will.
 	 */
 	if (r == -EAGAIN &&
-	    ring_recover(&c->ring, &c->seg) == RECOVER_DONE) {
+	    recover_claim(&c->ring, &c->seg) == RECOVER_DONE) {
 		r = ring_read(&c->ring, ret);
 		if (r == -EAGAIN)
 			release_skipped(c);
