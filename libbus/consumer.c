@@ -72,7 +72,7 @@ int consumer_attach(struct seg *s, const struct wait_ops *ops,
 	}
 	c->seg = *s;
 	c->ops = ops ? ops : &wait_futex_ops;
-	c->spin_ns = BUS_DEFAULT_SPIN_NS;
+	c->spin_ns = HANDLE_DEFAULT_SPIN_NS;
 	r = ring_cons_init(&c->ring, &c->seg);
 	if (r < 0) {
 		seg_unclaim(s, SEG_LOCK_CONSUMER, &s->hdr->cons_pid);

@@ -83,7 +83,7 @@ int producer_attach(struct seg *s, const struct wait_ops *ops,
 	/* relaxed: the handle is private; only claim() reads it, through state */
 	store_relaxed(&p->loan_state, LOAN_OPEN);
 	p->ops = ops ? ops : &wait_futex_ops;
-	p->spin_ns = BUS_DEFAULT_SPIN_NS;
+	p->spin_ns = HANDLE_DEFAULT_SPIN_NS;
 	/* The TSC only stands in for CLOCK_MONOTONIC, not for a test's clock. */
 	stamp_init(&p->clock, p->ops->now_ns, p->ops == &wait_futex_ops);
 	ring_prod_init(&p->ring, &p->seg, slot);

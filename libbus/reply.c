@@ -21,6 +21,7 @@
 
 #include "atomics.h"
 #include "bus/bus.h"
+#include "client.h"
 #include "control.h"
 #include "handle.h"
 #include "ring.h"

@@ -87,7 +87,7 @@ static bool spsc_spin(enum wait_mode w, unsigned *polls, uint64_t *end)
 
 		/* As long as a bus handle spins by default. */
 		if (*end == 0)
-			*end = now + BUS_DEFAULT_SPIN_NS;
+			*end = now + HANDLE_DEFAULT_SPIN_NS;
 		else if (now >= *end)
 			return false;
 	}
