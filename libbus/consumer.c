@@ -16,6 +16,8 @@
 #include <time.h>
 
 #include "atomics.h"
+#include "compiler.h"
+#include "cpu.h"
 #include "handle.h"
 #include "pollwake.h"
 #include "recover.h"
@@ -338,7 +340,7 @@ static int arm_fd(bus_consumer *c, struct rec_hdr **ret)
 }
 
 /* Reads the next record; an empty deleted queue is -EPIPE. */
-HOT_INLINE int read_one(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
+COMPILER_HOT_INLINE int read_one(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
 {
 	int r = ring_read(&c->ring, ret);
 
@@ -357,7 +359,7 @@ HOT_INLINE int read_one(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
 	return r == -EBADMSG ? corrupt(c) : r;
 }
 
-HOT_INLINE void to_msg(bus_consumer *c, struct rec_hdr *r, bus_msg *m)
+COMPILER_HOT_INLINE void to_msg(bus_consumer *c, struct rec_hdr *r, bus_msg *m)
 {
 	/* The length ring_read validated, not a second read of shared memory. */
 	uint32_t len = c->ring.last_len;

@@ -20,6 +20,7 @@
 #include <uuid/uuid.h>
 
 #include "atomics.h"
+#include "compiler.h"
 #include "ring.h"
 #include "segment.h"
 #include "pollwake.h"

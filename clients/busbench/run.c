@@ -57,6 +57,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "cpu.h"
 
 /* Producers look at the stop flag once per this many messages. */
 #define STOP_EVERY  64u

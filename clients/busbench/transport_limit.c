@@ -45,6 +45,7 @@
 #include <sys/mman.h>
 
 #include "bench.h"
+#include "cpu.h"
 #include "handle.h"
 
 /* --- shm-spsc-limit --- */
