@@ -19,9 +19,10 @@
  * The segment's name serves only to attach: the consumer removes it as
  * soon as a message from every producer has arrived, and otherwise at the
  * end, on every failure path and on SIGINT, SIGTERM or SIGHUP, so that
- * nothing is left in /dev/shm.  Until busd exists, attaching by name is
- * how processes find a queue; this program is not a template for that
- * part, which busd will own.
+ * nothing is left in /dev/shm.  Attaching by a name of its own is how
+ * this demo does without busd; it is not a template for that part: a
+ * program finds a queue through busd (bus_open, bus_producer_open,
+ * bus_consumer_open), which creates and owns the segment.
  */
 #include <errno.h>
 #include <getopt.h>
