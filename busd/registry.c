@@ -301,7 +301,7 @@ int registry_create(struct registry *r, const struct queue_spec *spec_in,
 		         cfg->max_queues);
 		return -ENOSPC;
 	}
-	if (!is_pow2(p.capacity) || p.capacity < SEG_MIN_CAPACITY ||
+	if (!bits_is_pow2(p.capacity) || p.capacity < SEG_MIN_CAPACITY ||
 	    p.capacity > max_cap) {
 		config_format_size(size_a, sizeof(size_a), SEG_MIN_CAPACITY);
 		config_format_size(size_b, sizeof(size_b), max_cap);

@@ -148,7 +148,7 @@ void client_log(struct busd *d, struct client *c, enum log_level level,
 
 	if (!log_enabled(level))
 		return;
-	now = mono_ns();
+	now = nstime_mono();
 	if (c && !log_limit_take(&c->log, &client_rate, now)) {
 		d->log_pending = true;
 		return;
@@ -251,7 +251,7 @@ int server_init(struct busd *d, char *err, size_t errlen)
 
 static void client_close(struct busd *d, struct client *c)
 {
-	flush_client_log(d, c, mono_ns(), true);
+	flush_client_log(d, c, nstime_mono(), true);
 	client_log(d, NULL, LOG_LEVEL_DEBUG, "client.close", "client disconnected",
 	           "uid=%u pid=%d", (unsigned)c->peer.uid, (int)c->peer.pid);
 	/* Removed from epoll by close: nobody else holds the descriptor. */
@@ -353,7 +353,7 @@ static struct client *make_room(struct busd *d, const struct control_peer *for_p
 	           "uid=%u pid=%d uid_connections=%u idle_ms=%llu for_uid=%u "
 	           "max_connections=%u",
 	           (unsigned)victim->peer.uid, (int)victim->peer.pid, most,
-	           (unsigned long long)((mono_ns() - victim->active_ns) / 1000000),
+	           (unsigned long long)((nstime_mono() - victim->active_ns) / 1000000),
 	           (unsigned)for_peer->uid, d->cfg->max_connections);
 	say_why(victim->fd, -ECONNRESET, msg);
 	client_close(d, victim);
@@ -398,7 +398,7 @@ static void admit(struct busd *d, int fd, const struct control_peer *peer)
 		close(fd);
 		return;
 	}
-	now = mono_ns();
+	now = nstime_mono();
 	c->fd = fd;
 	c->peer = *peer;
 	c->hello = false;
@@ -502,7 +502,7 @@ static int on_client(struct busd *d, struct client *c)
 			return 0;
 		if (r == -ECONNRESET)
 			return r;
-		c->active_ns = mono_ns();
+		c->active_ns = nstime_mono();
 		if (r == -EBADMSG) {
 			/* Its control data did not fit: more descriptors than one. */
 			client_log(d, c, LOG_LEVEL_INFO, "packet.bad", "malformed packet",
@@ -570,7 +570,7 @@ int server_run(struct busd *d)
 		uint64_t now;
 		int n = epoll_wait(d->epfd, ev, EVENTS, ticking ? TICK_MS : -1);
 
-		if (ticking && (now = mono_ns()) >= d->next_tick_ns) {
+		if (ticking && (now = nstime_mono()) >= d->next_tick_ns) {
 			tick(d, now);
 			d->next_tick_ns = now + (uint64_t)TICK_MS * 1000000;
 		}

@@ -91,7 +91,7 @@ static int params_check(const struct seg_params *p, uint32_t *max_message,
 		*why = "queue name must be 1-64 characters of [A-Za-z0-9._-]";
 		return -EINVAL;
 	}
-	if (!is_pow2(p->capacity) || p->capacity < SEG_MIN_CAPACITY ||
+	if (!bits_is_pow2(p->capacity) || p->capacity < SEG_MIN_CAPACITY ||
 	    p->capacity > SEG_MAX_CAPACITY) {
 		*why = "capacity must be a power of two from 256 bytes to 1 GiB";
 		return -EINVAL;
@@ -152,7 +152,7 @@ int seg_format(void *mem, size_t size, const struct seg_params *p,
 	h->slots_offset = l.slots_offset;
 	h->ring_offset = l.ring_offset;
 	clock_gettime(CLOCK_REALTIME, &now);
-	h->created_ns = ts_to_ns(now);
+	h->created_ns = nstime_from_ts(now);
 	memcpy(h->uuid, p->uuid, sizeof(h->uuid));
 	if (uuid_is_null(h->uuid))
 		uuid_generate(h->uuid);
@@ -234,7 +234,7 @@ static int check_ident(const struct seg_header *h, const struct ident *id,
 		*why = "bad header size";
 		return -EBADMSG;
 	}
-	if (!is_pow2(id->capacity) || id->capacity < SEG_MIN_CAPACITY ||
+	if (!bits_is_pow2(id->capacity) || id->capacity < SEG_MIN_CAPACITY ||
 	    id->capacity > SEG_MAX_CAPACITY) {
 		*why = "bad capacity";
 		return -EBADMSG;

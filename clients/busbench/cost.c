@@ -206,14 +206,14 @@ static void time_stamps(uint64_t n)
 	struct stamp_clock c;
 	uint64_t t0, t1, t2, sum = 0;
 
-	stamp_init(&c, mono_ns, true);
-	t0 = mono_ns();
+	stamp_init(&c, nstime_mono, true);
+	t0 = nstime_mono();
 	for (uint64_t i = 0; i < n; i++)
 		sum += stamp_now(&c);
-	t1 = mono_ns();
+	t1 = nstime_mono();
 	for (uint64_t i = 0; i < n; i++)
-		sum += mono_ns();
-	t2 = mono_ns();
+		sum += nstime_mono();
+	t2 = nstime_mono();
 	printf("stamps: %llu each, TSC %s: %.1f ns per stamp, %.1f ns per "
 	       "clock_gettime (%.2fx) [%llu]\n",
 	       (unsigned long long)n, c.tsc ? "in use" : "not used",

@@ -84,7 +84,7 @@ static bool spsc_spin(enum wait_mode w, unsigned *polls, uint64_t *end)
 	if (w == WAIT_BLOCK)
 		return false;
 	if ((*polls)++ % SPSC_CLOCK_POLLS == 0) {
-		uint64_t now = mono_ns();
+		uint64_t now = nstime_mono();
 
 		/* As long as a bus handle spins by default. */
 		if (*end == 0)

@@ -604,7 +604,7 @@ static void receive_all(bus_consumer *c, const struct options *o,
 		/* Blocking receive; once every producer is gone, only drain. */
 		r = bus_recv(c, &m, live ? RECV_POLL_MS : 0);
 		if (r == 0) {
-			consume(&m, mono_ns(), o, ps, t);
+			consume(&m, nstime_mono(), o, ps, t);
 			bus_release(c);
 			if (name_linked && all_attached(ps)) {
 				remove_name();
@@ -624,7 +624,7 @@ static void receive_all(bus_consumer *c, const struct options *o,
 	/* Everything expected is here; anything more is a duplicate. */
 	reap(ps, true);
 	while ((r = bus_recv(c, &m, 0)) == 0) {
-		consume(&m, mono_ns(), o, ps, t);
+		consume(&m, nstime_mono(), o, ps, t);
 		bus_release(c);
 	}
 	if (r != -EAGAIN)
@@ -647,7 +647,7 @@ static int run(const struct options *o)
 	int r, err;
 
 	snprintf(shm_name, sizeof(shm_name), "/bus-ring-demo-%d-%" PRIx64,
-	         (int)getpid(), mono_ns() & 0xffffffffu);
+	         (int)getpid(), nstime_mono() & 0xffffffffu);
 	snprintf(shm_path, sizeof(shm_path), "/dev/shm%s", shm_name);
 	owner_pid = getpid();
 	r = install_signal_handlers();
