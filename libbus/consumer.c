@@ -21,6 +21,7 @@
 #include "handle.h"
 #include "pollwake.h"
 #include "recover.h"
+#include "reply.h"
 #include "ring.h"
 
 struct bus_consumer {
@@ -134,7 +135,7 @@ void bus_consumer_close(bus_consumer *c)
 	/* Unreleased messages stay for the next consumer (ring_cons_init). */
 	seg_unclaim(&c->seg, SEG_LOCK_CONSUMER, &c->seg.hdr->cons_pid);
 	seg_close(&c->seg);
-	replier_free(c->replier);
+	reply_free(c->replier);
 	free(c->busd);
 	free(c);
 }

@@ -7,7 +7,7 @@
  * receive paths serve busd's clients, direct attachment and the tests.
  *
  * The header of the two handle modules: producer_* are defined in
- * producer.c, consumer_* in consumer.c, replier_free in reply.c.
+ * producer.c, consumer_* in consumer.c.
  */
 #ifndef BUS_HANDLE_H
 #define BUS_HANDLE_H
@@ -52,12 +52,11 @@ int consumer_set_busd(bus_consumer *c, const char *socket_path);
 const char *consumer_busd(const bus_consumer *c);
 
 /*
- * The service side of calls (reply.c): the reply queues a consumer has
+ * The service side of calls (reply.h): the reply queues a consumer has
  * answered into, kept by the consumer handle and freed with it.
  */
 struct replier;
 struct replier **consumer_replier(bus_consumer *c);
-void replier_free(struct replier *r);
 
 /* Default spin before sleeping, ns. */
 #define HANDLE_DEFAULT_SPIN_NS 20000u

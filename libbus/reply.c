@@ -24,6 +24,7 @@
 #include "client.h"
 #include "control.h"
 #include "handle.h"
+#include "reply.h"
 #include "ring.h"
 
 /* Reply queues kept open per service consumer; the least recently used goes. */
@@ -50,7 +51,7 @@ static void evict(struct replier *r, size_t i)
 	r->v[i] = r->v[--r->n];
 }
 
-void replier_free(struct replier *r)
+void reply_free(struct replier *r)
 {
 	if (!r)
 		return;
