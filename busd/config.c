@@ -263,7 +263,7 @@ static int size_value(struct parser *p, const char *key, const char *val,
 	config_format_size(b, sizeof(b), hi);
 	if (r < 0 || v < lo || v > hi)
 		return fail(p, "%s %s is out of range (%s to %s)", key, val, a, b);
-	if (pow2 && !is_pow2(v))
+	if (pow2 && !bits_is_pow2(v))
 		return fail(p, "%s %s is not a power of two", key, val);
 	*ret = v;
 	return 0;

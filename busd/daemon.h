@@ -117,15 +117,15 @@ int request_reply_error(struct busd *d, struct client *c, uint64_t id, int err,
                         const char *msg);
 
 /* c sent a well-formed request: its handshake is done. */
-void client_said_hello(struct busd *d, struct client *c);
+void server_client_said_hello(struct busd *d, struct client *c);
 
 /*
  * Logs an event a client caused (c NULL: a connection not yet a client),
  * within the rate limits: lines over them are counted, not written, and
  * a later log.suppressed line says how many.
  */
-void client_log(struct busd *d, struct client *c, enum log_level level,
-                const char *event, const char *msg, const char *fields_fmt, ...)
+void server_client_log(struct busd *d, struct client *c, enum log_level level,
+                       const char *event, const char *msg, const char *fields_fmt, ...)
 	__attribute__((format(printf, 6, 7)));
 
 #endif

@@ -113,7 +113,7 @@ void log_vevent(enum log_level level, const char *event, const char *msg,
 
 	if (!log_enabled(level))
 		return;
-	n = vformat(line, (long long)clock_ns(CLOCK_REALTIME), level,
+	n = vformat(line, (long long)nstime_clock(CLOCK_REALTIME), level,
 	            event, msg, fields_fmt, ap);
 	/* One write per event: lines from one process never interleave. */
 	while (write(STDERR_FILENO, line, n) < 0 && errno == EINTR)

@@ -28,7 +28,7 @@
  * FIFO, on which the consumer waits for messages.  (Producers wait for
  * room on sockets of their own: see docs/wait-protocol.md.)
  */
-static const char *const fifo_suffix[QUEUE_FIFOS] = {".wake"};
+static const char *const fifo_suffix[REGISTRY_FIFOS] = {".wake"};
 #define FIFO_PATH_MAX (sizeof(SHM_DIR) + SEG_SHM_NAME_MAX + 8)
 
 /* --- wake and space FIFOs (docs/wait-protocol.md, "Descriptors") --- */
@@ -40,7 +40,7 @@ static void fifo_path(char *buf, size_t n, const char *shm_name, int which)
 
 static int *fifo_fd(struct queue *q, int which)
 {
-	(void)which; /* QUEUE_FIFO_WAKE, the only one */
+	(void)which; /* REGISTRY_FIFO_WAKE, the only one */
 	return &q->seg.wake_fd;
 }
 
@@ -79,7 +79,7 @@ static int fifo_open(const struct registry *r, const char *path)
  */
 static int fifo_attach(const struct registry *r, struct queue *q, bool create)
 {
-	for (int i = 0; i < QUEUE_FIFOS; i++) {
+	for (int i = 0; i < REGISTRY_FIFOS; i++) {
 		char path[FIFO_PATH_MAX];
 		int fd;
 
@@ -97,7 +97,7 @@ static int fifo_attach(const struct registry *r, struct queue *q, bool create)
 
 static void fifo_unlink(const struct queue *q)
 {
-	for (int i = 0; i < QUEUE_FIFOS; i++) {
+	for (int i = 0; i < REGISTRY_FIFOS; i++) {
 		char path[FIFO_PATH_MAX];
 
 		fifo_path(path, sizeof(path), q->shm_name, i);
@@ -706,7 +706,7 @@ static void sweep_fifo(const struct registry *r, int dir, const char *entry)
 	uint8_t uuid[16];
 	struct stat st;
 
-	for (int i = 0; i < QUEUE_FIFOS && !sn; i++) {
+	for (int i = 0; i < REGISTRY_FIFOS && !sn; i++) {
 		size_t k = strlen(fifo_suffix[i]);
 
 		if (n > k && strcmp(entry + n - k, fifo_suffix[i]) == 0)

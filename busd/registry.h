@@ -114,8 +114,8 @@ void registry_drop(struct registry *r, struct queue *q);
 int registry_open(const struct queue *q, bool read_only);
 
 /* A queue's FIFOs (docs/wait-protocol.md, "Descriptors"). */
-#define QUEUE_FIFO_WAKE 0 /* the consumer waits on it for messages */
-#define QUEUE_FIFOS     1
+#define REGISTRY_FIFO_WAKE 0 /* the consumer waits on it for messages */
+#define REGISTRY_FIFOS     1
 
 /*
  * A new read-write, non-blocking descriptor of one of q's FIFOs, for a

@@ -66,16 +66,16 @@ static int send_response_fds(struct busd *d, struct client *c,
 	resp->version = CONTROL_VERSION;
 	r = control_send_fds(c->fd, &resp->base, fds, nfds);
 	if (r == -EAGAIN) {
-		client_log(d, c, LOG_LEVEL_WARN, "client.drop",
-		           "client does not read its responses: dropped",
-		           "uid=%u pid=%d", (unsigned)c->peer.uid, (int)c->peer.pid);
+		server_client_log(d, c, LOG_LEVEL_WARN, "client.drop",
+		                  "client does not read its responses: dropped",
+		                  "uid=%u pid=%d", (unsigned)c->peer.uid, (int)c->peer.pid);
 		return r;
 	}
 	if (r < 0) {
-		client_log(d, c, LOG_LEVEL_INFO, "client.drop",
-		           "cannot send response: client dropped",
-		           "uid=%u pid=%d error=\"%s\"", (unsigned)c->peer.uid,
-		           (int)c->peer.pid, strerror(-r));
+		server_client_log(d, c, LOG_LEVEL_INFO, "client.drop",
+		                  "cannot send response: client dropped",
+		                  "uid=%u pid=%d error=\"%s\"", (unsigned)c->peer.uid,
+		                  (int)c->peer.pid, strerror(-r));
 		return r;
 	}
 	return 0;
@@ -131,11 +131,11 @@ static int fail(struct busd *d, struct client *c, const BusControl__Request *req
 {
 	enum log_level level = client_error(err) ? LOG_LEVEL_INFO : LOG_LEVEL_WARN;
 
-	client_log(d, c, level, err == -EACCES ? "access.denied" : "request.failed",
-	           err == -EACCES ? "request refused" : "request failed",
-	           "op=%s queue=%s uid=%u pid=%d error=%s reason=\"%s\"",
-	           op_name(req->op_case), queue && bus_name_valid(queue) ? queue : "-",
-	           (unsigned)c->peer.uid, (int)c->peer.pid, errname(err), msg);
+	server_client_log(d, c, level, err == -EACCES ? "access.denied" : "request.failed",
+	                  err == -EACCES ? "request refused" : "request failed",
+	                  "op=%s queue=%s uid=%u pid=%d error=%s reason=\"%s\"",
+	                  op_name(req->op_case), queue && bus_name_valid(queue) ? queue : "-",
+	                  (unsigned)c->peer.uid, (int)c->peer.pid, errname(err), msg);
 	return request_reply_error(d, c, req->id, err, msg);
 }
 
@@ -230,11 +230,11 @@ static int do_create(struct busd *d, struct client *c,
 	r = registry_create(&d->reg, &spec, c->peer.uid, &q, msg, sizeof(msg));
 	if (r < 0)
 		return fail(d, c, req, m->name, r, msg);
-	client_log(d, c, LOG_LEVEL_INFO, "queue.create", "queue created",
-	           "queue=%s capacity=%" PRIu64 " max_message=%" PRIu32
-	           " max_producers=%" PRIu32 " uid=%u pid=%d",
-	           q->name, q->seg.capacity, q->seg.max_message,
-	           q->seg.max_producers, (unsigned)c->peer.uid, (int)c->peer.pid);
+	server_client_log(d, c, LOG_LEVEL_INFO, "queue.create", "queue created",
+	                  "queue=%s capacity=%" PRIu64 " max_message=%" PRIu32
+	                  " max_producers=%" PRIu32 " uid=%u pid=%d",
+	                  q->name, q->seg.capacity, q->seg.max_message,
+	                  q->seg.max_producers, (unsigned)c->peer.uid, (int)c->peer.pid);
 	queue_info(q, &qi);
 	resp.id = req->id;
 	resp.result_case = BUS_CONTROL__RESPONSE__RESULT_QUEUE;
@@ -259,9 +259,9 @@ static int do_delete(struct busd *d, struct client *c,
 	}
 	strcpy(name, q->name);
 	registry_delete(&d->reg, q);
-	client_log(d, c, LOG_LEVEL_INFO, "queue.delete", "queue deleted",
-	           "queue=%s uid=%u pid=%d", name, (unsigned)c->peer.uid,
-	           (int)c->peer.pid);
+	server_client_log(d, c, LOG_LEVEL_INFO, "queue.delete", "queue deleted",
+	                  "queue=%s uid=%u pid=%d", name, (unsigned)c->peer.uid,
+	                  (int)c->peer.pid);
 	resp.id = req->id;
 	return send_response(d, c, &resp, -1);
 }
@@ -393,9 +393,9 @@ static int do_attach(struct busd *d, struct client *c,
 		         q->name, strerror(-fd));
 		return fail(d, c, req, q->name, fd, msg);
 	}
-	client_log(d, c, LOG_LEVEL_INFO, "attach", "attach",
-	           "queue=%s role=%s uid=%u pid=%d", q->name, role_name(m->role),
-	           (unsigned)c->peer.uid, (int)c->peer.pid);
+	server_client_log(d, c, LOG_LEVEL_INFO, "attach", "attach",
+	                  "queue=%s role=%s uid=%u pid=%d", q->name, role_name(m->role),
+	                  (unsigned)c->peer.uid, (int)c->peer.pid);
 	queue_info(q, &qi);
 	resp.id = req->id;
 	resp.result_case = BUS_CONTROL__RESPONSE__RESULT_QUEUE;
@@ -406,7 +406,7 @@ static int do_attach(struct busd *d, struct client *c,
 	 * to offer.
 	 */
 	fds[0] = fd;
-	fds[1] = op == ACCESS_OP_OBSERVE ? -1 : registry_open_fifo(q, QUEUE_FIFO_WAKE);
+	fds[1] = op == ACCESS_OP_OBSERVE ? -1 : registry_open_fifo(q, REGISTRY_FIFO_WAKE);
 	r = send_response_fds(d, c, &resp, fds, fds[1] >= 0 ? 2 : 1);
 	for (int i = 0; i < 2; i++)
 		if (fds[i] >= 0)
@@ -446,7 +446,7 @@ static int do_open_reply(struct busd *d, struct client *c,
 	if (r < 0)
 		return fail(d, c, req, q->name, r, msg);
 	fds[0] = registry_open(rq, false);
-	fds[1] = registry_open_fifo(rq, QUEUE_FIFO_WAKE);
+	fds[1] = registry_open_fifo(rq, REGISTRY_FIFO_WAKE);
 	if (fds[0] < 0) {
 		r = fds[0];
 		snprintf(msg, sizeof(msg), "cannot open reply queue '%s': %s",
@@ -456,9 +456,9 @@ static int do_open_reply(struct busd *d, struct client *c,
 		registry_delete(&d->reg, rq);
 		return fail(d, c, req, q->name, r, msg);
 	}
-	client_log(d, c, LOG_LEVEL_INFO, "reply.create", "reply queue created",
-	           "queue=%s service=%s uid=%u pid=%d", rq->name, q->name,
-	           (unsigned)c->peer.uid, (int)c->peer.pid);
+	server_client_log(d, c, LOG_LEVEL_INFO, "reply.create", "reply queue created",
+	                  "queue=%s service=%s uid=%u pid=%d", rq->name, q->name,
+	                  (unsigned)c->peer.uid, (int)c->peer.pid);
 	queue_info(rq, &qi);
 	rep.queue = &qi;
 	rep.reply_to = reply_to;
@@ -489,9 +489,9 @@ int request_handle(struct busd *d, struct client *c, const void *pkt,
 		r = control_check_strings(&bus_control__request__descriptor, pkt, len,
 		                          &md, &fd);
 	if (r < 0 && r != -EILSEQ) {
-		client_log(d, c, LOG_LEVEL_INFO, "packet.bad", "malformed request",
-		           "uid=%u pid=%d bytes=%zu error=%s", (unsigned)c->peer.uid,
-		           (int)c->peer.pid, len, errname(r));
+		server_client_log(d, c, LOG_LEVEL_INFO, "packet.bad", "malformed request",
+		                  "uid=%u pid=%d bytes=%zu error=%s", (unsigned)c->peer.uid,
+		                  (int)c->peer.pid, len, errname(r));
 		return request_reply_error(d, c, 0, -EBADMSG,
 		                           "malformed request: not a bus.control.Request");
 	}
@@ -501,7 +501,7 @@ int request_handle(struct busd *d, struct client *c, const void *pkt,
 		         req->version, CONTROL_VERSION);
 		return fail(d, c, req, NULL, -EPROTO, msg);
 	}
-	client_said_hello(d, c);
+	server_client_said_hello(d, c);
 	/*
 	 * protobuf-c made C strings of the string fields: one with a NUL in
 	 * it would be read cut short ("a\0b" as "a"), so it is refused.

@@ -140,15 +140,15 @@ static void report_suppressed(struct busd *d, struct client *c)
 	}
 }
 
-void client_log(struct busd *d, struct client *c, enum log_level level,
-                const char *event, const char *msg, const char *fields_fmt, ...)
+void server_client_log(struct busd *d, struct client *c, enum log_level level,
+                       const char *event, const char *msg, const char *fields_fmt, ...)
 {
 	uint64_t now;
 	va_list ap;
 
 	if (!log_enabled(level))
 		return;
-	now = mono_ns();
+	now = nstime_mono();
 	if (c && !log_limit_take(&c->log, &client_rate, now)) {
 		d->log_pending = true;
 		return;
@@ -251,9 +251,9 @@ int server_init(struct busd *d, char *err, size_t errlen)
 
 static void client_close(struct busd *d, struct client *c)
 {
-	flush_client_log(d, c, mono_ns(), true);
-	client_log(d, NULL, LOG_LEVEL_DEBUG, "client.close", "client disconnected",
-	           "uid=%u pid=%d", (unsigned)c->peer.uid, (int)c->peer.pid);
+	flush_client_log(d, c, nstime_mono(), true);
+	server_client_log(d, NULL, LOG_LEVEL_DEBUG, "client.close", "client disconnected",
+	                  "uid=%u pid=%d", (unsigned)c->peer.uid, (int)c->peer.pid);
 	/* Removed from epoll by close: nobody else holds the descriptor. */
 	close(c->fd);
 	c->fd = -1;
@@ -263,7 +263,7 @@ static void client_close(struct busd *d, struct client *c)
 	uid_remove(d, c->peer.uid);
 }
 
-void client_said_hello(struct busd *d, struct client *c)
+void server_client_said_hello(struct busd *d, struct client *c)
 {
 	if (!c->hello) {
 		c->hello = true;
@@ -347,14 +347,14 @@ static struct client *make_room(struct busd *d, const struct control_peer *for_p
 	snprintf(msg, sizeof(msg), "idle connection closed: busd holds "
 	                           "max-connections (%u) and uid %u holds the most",
 	         d->cfg->max_connections, (unsigned)victim->peer.uid);
-	client_log(d, NULL, LOG_LEVEL_WARN, "client.evicted",
-	           "connection limit reached: closed the longest-idle connection "
-	           "of the uid holding the most",
-	           "uid=%u pid=%d uid_connections=%u idle_ms=%llu for_uid=%u "
-	           "max_connections=%u",
-	           (unsigned)victim->peer.uid, (int)victim->peer.pid, most,
-	           (unsigned long long)((mono_ns() - victim->active_ns) / 1000000),
-	           (unsigned)for_peer->uid, d->cfg->max_connections);
+	server_client_log(d, NULL, LOG_LEVEL_WARN, "client.evicted",
+	                  "connection limit reached: closed the longest-idle connection "
+	                  "of the uid holding the most",
+	                  "uid=%u pid=%d uid_connections=%u idle_ms=%llu for_uid=%u "
+	                  "max_connections=%u",
+	                  (unsigned)victim->peer.uid, (int)victim->peer.pid, most,
+	                  (unsigned long long)((nstime_mono() - victim->active_ns) / 1000000),
+	                  (unsigned)for_peer->uid, d->cfg->max_connections);
 	say_why(victim->fd, -ECONNRESET, msg);
 	client_close(d, victim);
 	return victim;
@@ -373,19 +373,19 @@ static void admit(struct busd *d, int fd, const struct control_peer *peer)
 		snprintf(msg, sizeof(msg), "too many connections from uid %u: at "
 		                           "most %u (max-connections-per-uid)",
 		         (unsigned)peer->uid, limit);
-		client_log(d, NULL, LOG_LEVEL_WARN, "client.refused",
-		           "per-uid connection limit reached: connection closed",
-		           "uid=%u pid=%d max_connections_per_uid=%u",
-		           (unsigned)peer->uid, (int)peer->pid, limit);
+		server_client_log(d, NULL, LOG_LEVEL_WARN, "client.refused",
+		                  "per-uid connection limit reached: connection closed",
+		                  "uid=%u pid=%d max_connections_per_uid=%u",
+		                  (unsigned)peer->uid, (int)peer->pid, limit);
 		say_why(fd, -EDQUOT, msg);
 		close(fd);
 		return;
 	}
 	c = d->nclients < d->cfg->max_connections ? free_slot(d) : make_room(d, peer);
 	if (!c) {
-		client_log(d, NULL, LOG_LEVEL_WARN, "client.refused",
-		           "connection limit reached: connection closed",
-		           "max_connections=%u", d->cfg->max_connections);
+		server_client_log(d, NULL, LOG_LEVEL_WARN, "client.refused",
+		                  "connection limit reached: connection closed",
+		                  "max_connections=%u", d->cfg->max_connections);
 		say_why(fd, -EDQUOT, "busd's connection table is full");
 		close(fd);
 		return;
@@ -398,7 +398,7 @@ static void admit(struct busd *d, int fd, const struct control_peer *peer)
 		close(fd);
 		return;
 	}
-	now = mono_ns();
+	now = nstime_mono();
 	c->fd = fd;
 	c->peer = *peer;
 	c->hello = false;
@@ -407,9 +407,9 @@ static void admit(struct busd *d, int fd, const struct control_peer *peer)
 	d->nclients++;
 	d->nwaiting++;
 	uid_add(d, peer->uid);
-	client_log(d, c, LOG_LEVEL_DEBUG, "client.open", "client connected",
-	           "uid=%u gid=%u pid=%d clients=%zu", (unsigned)peer->uid,
-	           (unsigned)peer->gid, (int)peer->pid, d->nclients);
+	server_client_log(d, c, LOG_LEVEL_DEBUG, "client.open", "client connected",
+	                  "uid=%u gid=%u pid=%d clients=%zu", (unsigned)peer->uid,
+	                  (unsigned)peer->gid, (int)peer->pid, d->nclients);
 }
 
 static void on_accept(struct busd *d)
@@ -423,8 +423,8 @@ static void on_accept(struct busd *d)
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			if (errno == EMFILE || errno == ENFILE) {
-				client_log(d, NULL, LOG_LEVEL_WARN, "client.refused",
-				           "out of file descriptors: connection closed", NULL);
+				server_client_log(d, NULL, LOG_LEVEL_WARN, "client.refused",
+				                  "out of file descriptors: connection closed", NULL);
 				shed_one(d);
 				continue;
 			}
@@ -435,9 +435,9 @@ static void on_accept(struct busd *d)
 		}
 		r = control_peer(fd, &peer);
 		if (r < 0) {
-			client_log(d, NULL, LOG_LEVEL_WARN, "client.refused",
-			           "cannot identify peer: connection closed",
-			           "error=\"%s\"", strerror(-r));
+			server_client_log(d, NULL, LOG_LEVEL_WARN, "client.refused",
+			                  "cannot identify peer: connection closed",
+			                  "error=\"%s\"", strerror(-r));
 			close(fd);
 			continue;
 		}
@@ -462,10 +462,10 @@ static void tick(struct busd *d, uint64_t now)
 			snprintf(msg, sizeof(msg), "no request within %u ms of connecting: "
 			                           "connection closed",
 			         BUSD_HELLO_MS);
-			client_log(d, c, LOG_LEVEL_INFO, "client.drop",
-			           "no hello in time: client dropped",
-			           "uid=%u pid=%d hello_ms=%u", (unsigned)c->peer.uid,
-			           (int)c->peer.pid, BUSD_HELLO_MS);
+			server_client_log(d, c, LOG_LEVEL_INFO, "client.drop",
+			                  "no hello in time: client dropped",
+			                  "uid=%u pid=%d hello_ms=%u", (unsigned)c->peer.uid,
+			                  (int)c->peer.pid, BUSD_HELLO_MS);
 			say_why(c->fd, -ETIMEDOUT, msg);
 			client_close(d, c);
 			continue;
@@ -493,36 +493,36 @@ static int on_client(struct busd *d, struct client *c)
 		int r = control_recv(c->fd, d->packet, CONTROL_MAX_PACKET, &len, &fd);
 
 		if (fd >= 0) {
-			client_log(d, c, LOG_LEVEL_INFO, "packet.bad",
-			           "client sent a file descriptor: closed", "uid=%u pid=%d",
-			           (unsigned)c->peer.uid, (int)c->peer.pid);
+			server_client_log(d, c, LOG_LEVEL_INFO, "packet.bad",
+			                  "client sent a file descriptor: closed", "uid=%u pid=%d",
+			                  (unsigned)c->peer.uid, (int)c->peer.pid);
 			close(fd);
 		}
 		if (r == -EAGAIN || r == -EINTR)
 			return 0;
 		if (r == -ECONNRESET)
 			return r;
-		c->active_ns = mono_ns();
+		c->active_ns = nstime_mono();
 		if (r == -EBADMSG) {
 			/* Its control data did not fit: more descriptors than one. */
-			client_log(d, c, LOG_LEVEL_INFO, "packet.bad", "malformed packet",
-			           "uid=%u pid=%d", (unsigned)c->peer.uid, (int)c->peer.pid);
+			server_client_log(d, c, LOG_LEVEL_INFO, "packet.bad", "malformed packet",
+			                  "uid=%u pid=%d", (unsigned)c->peer.uid, (int)c->peer.pid);
 			r = request_reply_error(d, c, 0, -EBADMSG,
 			                        "malformed packet: at most one descriptor");
 		} else if (r == -EMSGSIZE) {
 			char msg[96];
 
-			client_log(d, c, LOG_LEVEL_INFO, "packet.bad", "oversized request",
-			           "uid=%u pid=%d max=%u", (unsigned)c->peer.uid,
-			           (int)c->peer.pid, CONTROL_MAX_PACKET);
+			server_client_log(d, c, LOG_LEVEL_INFO, "packet.bad", "oversized request",
+			                  "uid=%u pid=%d max=%u", (unsigned)c->peer.uid,
+			                  (int)c->peer.pid, CONTROL_MAX_PACKET);
 			snprintf(msg, sizeof(msg), "request larger than %u bytes",
 			         CONTROL_MAX_PACKET);
 			r = request_reply_error(d, c, 0, -EMSGSIZE, msg);
 		} else if (r < 0) {
-			client_log(d, c, LOG_LEVEL_INFO, "client.drop",
-			           "receive failed: client dropped",
-			           "uid=%u pid=%d error=\"%s\"", (unsigned)c->peer.uid,
-			           (int)c->peer.pid, strerror(-r));
+			server_client_log(d, c, LOG_LEVEL_INFO, "client.drop",
+			                  "receive failed: client dropped",
+			                  "uid=%u pid=%d error=\"%s\"", (unsigned)c->peer.uid,
+			                  (int)c->peer.pid, strerror(-r));
 			return r;
 		} else {
 			r = request_handle(d, c, d->packet, len);
@@ -570,7 +570,7 @@ int server_run(struct busd *d)
 		uint64_t now;
 		int n = epoll_wait(d->epfd, ev, EVENTS, ticking ? TICK_MS : -1);
 
-		if (ticking && (now = mono_ns()) >= d->next_tick_ns) {
+		if (ticking && (now = nstime_mono()) >= d->next_tick_ns) {
 			tick(d, now);
 			d->next_tick_ns = now + (uint64_t)TICK_MS * 1000000;
 		}

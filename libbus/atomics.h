@@ -57,24 +57,4 @@
 /* Single-writer counter bump: only the owner writes, readers may load. */
 #define counter_add(p, n) store_relaxed((p), load_relaxed(p) + (n))
 
-/*
- * A fast-path helper that must be inlined into its public function even
- * when it has several callers: a call and its register saves cost as
- * much as the work inside.
- */
-#define HOT_INLINE static inline __attribute__((always_inline))
-
-/* Keeps the compiler from moving memory accesses across this point. */
-#define compiler_barrier() atomic_signal_fence(memory_order_seq_cst)
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::
-	                             : "memory");
-#endif
-}
-
 #endif

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "bus/bus.h"
+#include "client.h"
 #include "control.h"
 #include "handle.h"
 #include "ring.h"

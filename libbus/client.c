@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "bus/bus.h"
+#include "client.h"
 #include "control.h"
 #include "handle.h"
 

@@ -16,9 +16,12 @@
 #include <time.h>
 
 #include "atomics.h"
+#include "compiler.h"
+#include "cpu.h"
 #include "handle.h"
 #include "pollwake.h"
 #include "recover.h"
+#include "reply.h"
 #include "ring.h"
 
 struct bus_consumer {
@@ -72,7 +75,7 @@ int consumer_attach(struct seg *s, const struct wait_ops *ops,
 	}
 	c->seg = *s;
 	c->ops = ops ? ops : &wait_futex_ops;
-	c->spin_ns = BUS_DEFAULT_SPIN_NS;
+	c->spin_ns = HANDLE_DEFAULT_SPIN_NS;
 	r = ring_cons_init(&c->ring, &c->seg);
 	if (r < 0) {
 		seg_unclaim(s, SEG_LOCK_CONSUMER, &s->hdr->cons_pid);
@@ -132,7 +135,7 @@ void bus_consumer_close(bus_consumer *c)
 	/* Unreleased messages stay for the next consumer (ring_cons_init). */
 	seg_unclaim(&c->seg, SEG_LOCK_CONSUMER, &c->seg.hdr->cons_pid);
 	seg_close(&c->seg);
-	replier_free(c->replier);
+	reply_free(c->replier);
 	free(c->busd);
 	free(c);
 }
@@ -225,7 +228,7 @@ static int read_slow(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
 			break;
 		}
 		/* About to sleep anyway: is a dead producer's claim in the way? */
-		rr = ring_recover(&c->ring, &c->seg);
+		rr = recover_claim(&c->ring, &c->seg);
 		if (rr == RECOVER_DONE) {
 			wait_cancel(&h->cons_wait, v);
 			r = ring_read(&c->ring, ret);
@@ -277,7 +280,7 @@ static int poll_recover(bus_consumer *c, struct rec_hdr **ret)
 	if (now - c->stuck_since < RECOVER_STUCK_NS)
 		return -EAGAIN;
 	c->stuck_since = now;
-	if (ring_recover(&c->ring, &c->seg) != RECOVER_DONE)
+	if (recover_claim(&c->ring, &c->seg) != RECOVER_DONE)
 		return -EAGAIN;
 	r = ring_read(&c->ring, ret);
 	if (r == -EAGAIN)
@@ -325,7 +328,7 @@ static int arm_fd(bus_consumer *c, struct rec_hdr **ret)
 	 * now if it is dead already, since nothing else will.
 	 */
 	if (r == -EAGAIN &&
-	    ring_recover(&c->ring, &c->seg) == RECOVER_DONE) {
+	    recover_claim(&c->ring, &c->seg) == RECOVER_DONE) {
 		r = ring_read(&c->ring, ret);
 		if (r == -EAGAIN)
 			release_skipped(c);
@@ -338,7 +341,7 @@ static int arm_fd(bus_consumer *c, struct rec_hdr **ret)
 }
 
 /* Reads the next record; an empty deleted queue is -EPIPE. */
-HOT_INLINE int read_one(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
+COMPILER_HOT_INLINE int read_one(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
 {
 	int r = ring_read(&c->ring, ret);
 
@@ -357,7 +360,7 @@ HOT_INLINE int read_one(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
 	return r == -EBADMSG ? corrupt(c) : r;
 }
 
-HOT_INLINE void to_msg(bus_consumer *c, struct rec_hdr *r, bus_msg *m)
+COMPILER_HOT_INLINE void to_msg(bus_consumer *c, struct rec_hdr *r, bus_msg *m)
 {
 	/* The length ring_read validated, not a second read of shared memory. */
 	uint32_t len = c->ring.last_len;

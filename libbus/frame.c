@@ -16,8 +16,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "atomics.h"
 #include "bus/bus.h"
+#include "compiler.h"
 #include "frame.h"
 
 struct arena {

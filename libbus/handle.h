@@ -5,6 +5,9 @@
  * a segment already mapped (or laid out in caller-owned memory, as the
  * unit tests do) and the wait operations to use, so the same send and
  * receive paths serve busd's clients, direct attachment and the tests.
+ *
+ * The header of the two handle modules: producer_* are defined in
+ * producer.c, consumer_* in consumer.c.
  */
 #ifndef BUS_HANDLE_H
 #define BUS_HANDLE_H
@@ -49,27 +52,13 @@ int consumer_set_busd(bus_consumer *c, const char *socket_path);
 const char *consumer_busd(const bus_consumer *c);
 
 /*
- * The service side of calls (reply.c): the reply queues a consumer has
+ * The service side of calls (reply.h): the reply queues a consumer has
  * answered into, kept by the consumer handle and freed with it.
  */
 struct replier;
 struct replier **consumer_replier(bus_consumer *c);
-void replier_free(struct replier *r);
-
-/*
- * Requests of calls to busd (client.c).  client_open_reply() asks for a
- * reply queue for a caller of service: fds[] (CONTROL_MAX_FDS) get its
- * segment and wake FIFO, *reply_to what requests carry, *info the queue.
- * client_attach_reply() asks, for the consumer of service, for the reply
- * queue reply_to names: fds[] as for a producer's attach.  Both return 0
- * or a negative errno (-EPIPE: that reply queue is gone).
- */
-int client_open_reply(bus *b, const char *service, int *fds, uint64_t *reply_to,
-                      bus_queue_info *info);
-int client_attach_reply(bus *b, const char *service, uint64_t reply_to, int *fds);
-const char *client_socket_path(const bus *b);
 
 /* Default spin before sleeping, ns. */
-#define BUS_DEFAULT_SPIN_NS 20000u
+#define HANDLE_DEFAULT_SPIN_NS 20000u
 
 #endif

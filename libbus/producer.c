@@ -12,11 +12,13 @@
 #include <string.h>
 
 #include "atomics.h"
-#include "clock.h"
+#include "compiler.h"
+#include "cpu.h"
 #include "handle.h"
 #include "pollwake.h"
 #include "recover.h"
 #include "ring.h"
+#include "stamp.h"
 
 /* Not a SEG_STATE_* flag: the handle has a loan open (see state below). */
 #define LOAN_OPEN 0x80000000u
@@ -83,7 +85,7 @@ int producer_attach(struct seg *s, const struct wait_ops *ops,
 	/* relaxed: the handle is private; only claim() reads it, through state */
 	store_relaxed(&p->loan_state, LOAN_OPEN);
 	p->ops = ops ? ops : &wait_futex_ops;
-	p->spin_ns = BUS_DEFAULT_SPIN_NS;
+	p->spin_ns = HANDLE_DEFAULT_SPIN_NS;
 	/* The TSC only stands in for CLOCK_MONOTONIC, not for a test's clock. */
 	stamp_init(&p->clock, p->ops->now_ns, p->ops == &wait_futex_ops);
 	ring_prod_init(&p->ring, &p->seg, slot);
@@ -143,7 +145,7 @@ uint32_t bus_producer_slot(const bus_producer *p)
 }
 
 /* ring_claim; scribbled positions also mark the queue broken for all. */
-HOT_INLINE int try_claim(bus_producer *p, size_t len, struct rec_hdr **ret)
+COMPILER_HOT_INLINE int try_claim(bus_producer *p, size_t len, struct rec_hdr **ret)
 {
 	int r = ring_claim(&p->ring, len, ret);
 
@@ -232,8 +234,8 @@ static int arm_fd(bus_producer *p, size_t len, struct rec_hdr **ret)
 }
 
 /* Claims a record for len bytes, waiting as timeout_ms says. */
-HOT_INLINE int claim(bus_producer *p, size_t len, int timeout_ms,
-                     struct rec_hdr **ret)
+COMPILER_HOT_INLINE int claim(bus_producer *p, size_t len, int timeout_ms,
+                              struct rec_hdr **ret)
 {
 	/* relaxed: a read-mostly flag; nothing we write depends on it */
 	uint32_t state = load_relaxed(p->state);
@@ -250,8 +252,8 @@ HOT_INLINE int claim(bus_producer *p, size_t len, int timeout_ms,
 	return claim_slow(p, len, timeout_ms, ret);
 }
 
-HOT_INLINE void commit_as(bus_producer *p, struct rec_hdr *r, uint32_t flags,
-                          uint32_t type, size_t len)
+COMPILER_HOT_INLINE void commit_as(bus_producer *p, struct rec_hdr *r, uint32_t flags,
+                                   uint32_t type, size_t len)
 {
 	ring_commit_as(&p->ring, r, flags, type, len, stamp_now(&p->clock));
 	if (wait_signal(p->ops, &p->seg.hdr->cons_wait, 1, p->seg.wake_fd))
@@ -259,8 +261,8 @@ HOT_INLINE void commit_as(bus_producer *p, struct rec_hdr *r, uint32_t flags,
 }
 
 /* A plain message: commit_as() with flags 0, which folds away. */
-HOT_INLINE void commit(bus_producer *p, struct rec_hdr *r, uint32_t type,
-                       size_t len)
+COMPILER_HOT_INLINE void commit(bus_producer *p, struct rec_hdr *r, uint32_t type,
+                                size_t len)
 {
 	commit_as(p, r, 0, type, len);
 }
@@ -318,8 +320,8 @@ int bus_send_pb(bus_producer *p, uint32_t type, const ProtobufCMessage *m,
  * first claim succeeds, a commit of the whole loan (no slack to give
  * back) with a stamp from the TSC and no consumer asleep.
  */
-HOT_INLINE void loan_open(bus_producer *p, struct rec_hdr *r, size_t max_len,
-                          void **buf)
+COMPILER_HOT_INLINE void loan_open(bus_producer *p, struct rec_hdr *r, size_t max_len,
+                                   void **buf)
 {
 	p->loan = r;
 	p->loan_max = max_len;
@@ -367,7 +369,7 @@ int bus_send_reserve(bus_producer *p, size_t max_len, int timeout_ms, void **buf
 	return 0;
 }
 
-HOT_INLINE struct rec_hdr *loan_end(bus_producer *p)
+COMPILER_HOT_INLINE struct rec_hdr *loan_end(bus_producer *p)
 {
 	struct rec_hdr *r = p->loan;
 

@@ -42,7 +42,7 @@ static int consistent(struct seg *s, struct candidate cand, uint64_t pos,
 	return 0;
 }
 
-enum recover_result ring_recover(struct ring_cons *c, struct seg *s)
+enum recover_result recover_claim(struct ring_cons *c, struct seg *s)
 {
 	struct seg_header *h = s->hdr;
 	uint64_t pos = c->pos, mask = s->capacity - 1;
@@ -149,7 +149,7 @@ uint64_t recover_head(struct ring_cons *c, struct seg *s)
 			c->pos = c->last;
 			break;
 		}
-		if (rc != -EAGAIN || ring_recover(c, s) != RECOVER_DONE)
+		if (rc != -EAGAIN || recover_claim(c, s) != RECOVER_DONE)
 			break;
 	}
 	n = ring_release(c);

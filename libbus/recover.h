@@ -40,7 +40,7 @@ enum recover_result {
  * dead; counts it in the segment's `recovered`.  Only the holder of the
  * consumer lease may call it.
  */
-enum recover_result ring_recover(struct ring_cons *c, struct seg *s);
+enum recover_result recover_claim(struct ring_cons *c, struct seg *s);
 
 /*
  * Steps c's cursor over what holds no message at the head (padding, dead

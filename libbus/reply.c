@@ -21,8 +21,10 @@
 
 #include "atomics.h"
 #include "bus/bus.h"
+#include "client.h"
 #include "control.h"
 #include "handle.h"
+#include "reply.h"
 #include "ring.h"
 
 /* Reply queues kept open per service consumer; the least recently used goes. */
@@ -49,7 +51,7 @@ static void evict(struct replier *r, size_t i)
 	r->v[i] = r->v[--r->n];
 }
 
-void replier_free(struct replier *r)
+void reply_free(struct replier *r)
 {
 	if (!r)
 		return;

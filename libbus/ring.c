@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "atomics.h"
+#include "compiler.h"
 #include "ring.h"
 #include "segment.h"
 

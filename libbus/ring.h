@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "atomics.h"
+#include "compiler.h"
 #include "segment.h"
 
 #define REC_ALIGN 8u
@@ -224,8 +225,8 @@ static inline bool ring_room(const struct ring_prod *p, uint64_t tail,
  * *tail as the CAS found it, or as it was when the tail is not 8-aligned
  * (scribbled) or the cached head says full: ring_claim_slow() tells which.
  */
-HOT_INLINE bool ring_claim_try(struct ring_prod *p, uint64_t *tail,
-                               uint64_t ext, uint64_t *pad)
+COMPILER_HOT_INLINE bool ring_claim_try(struct ring_prod *p, uint64_t *tail,
+                                        uint64_t ext, uint64_t *pad)
 {
 	struct seg_slot *slot = p->slot;
 	uint64_t need = ring_claim_need(p, *tail, ext, pad);
@@ -286,8 +287,8 @@ static inline int ring_claim(struct ring_prod *p, size_t len, struct rec_hdr **r
  * slow path either claims, which rewrites it, or withdraws it
  * (ring_claim_forget).
  */
-HOT_INLINE bool ring_claim_first(struct ring_prod *p, size_t len,
-                                 struct rec_hdr **ret)
+COMPILER_HOT_INLINE bool ring_claim_first(struct ring_prod *p, size_t len,
+                                          struct rec_hdr **ret)
 {
 	uint64_t tail, pad;
 
@@ -396,8 +397,8 @@ void ring_abort(struct ring_prod *p, struct rec_hdr *r, size_t len);
  * corrupt record) returns RING_READ_OTHER with its length and flags, as
  * read once, in *lenp and *flagsp, the cursor left on it.
  */
-HOT_INLINE int ring_read_step(struct ring_cons *c, struct rec_hdr **ret,
-                              int32_t *lenp, uint32_t *flagsp)
+COMPILER_HOT_INLINE int ring_read_step(struct ring_cons *c, struct rec_hdr **ret,
+                                       int32_t *lenp, uint32_t *flagsp)
 {
 	uint64_t idx = c->pos & c->mask;
 	struct rec_hdr *r = (struct rec_hdr *)(c->ring + idx);

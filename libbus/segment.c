@@ -20,6 +20,7 @@
 #include <uuid/uuid.h>
 
 #include "atomics.h"
+#include "compiler.h"
 #include "ring.h"
 #include "segment.h"
 #include "pollwake.h"
@@ -102,7 +103,7 @@ enum seg_param_error seg_params_check(const struct seg_params *p,
 		why->text = "queue name must be 1-64 characters of [A-Za-z0-9._-]";
 		return why->error;
 	}
-	if (!is_pow2(p->capacity) || p->capacity < why->min_capacity ||
+	if (!bits_is_pow2(p->capacity) || p->capacity < why->min_capacity ||
 	    p->capacity > why->max_capacity) {
 		why->error = SEG_PARAM_CAPACITY;
 		why->text = full ? "capacity must be a power of two from 256 bytes "
@@ -185,7 +186,7 @@ int seg_format(void *mem, size_t size, const struct seg_params *p,
 	h->slots_offset = l.slots_offset;
 	h->ring_offset = l.ring_offset;
 	clock_gettime(CLOCK_REALTIME, &now);
-	h->created_ns = ts_to_ns(now);
+	h->created_ns = nstime_from_ts(now);
 	memcpy(h->uuid, p->uuid, sizeof(h->uuid));
 	if (uuid_is_null(h->uuid))
 		uuid_generate(h->uuid);
@@ -267,7 +268,7 @@ static int check_ident(const struct seg_header *h, const struct ident *id,
 		*why = "bad header size";
 		return -EBADMSG;
 	}
-	if (!is_pow2(id->capacity) || id->capacity < SEG_MIN_CAPACITY ||
+	if (!bits_is_pow2(id->capacity) || id->capacity < SEG_MIN_CAPACITY ||
 	    id->capacity > SEG_MAX_CAPACITY) {
 		*why = "bad capacity";
 		return -EBADMSG;

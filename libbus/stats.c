@@ -355,7 +355,7 @@ int bus_stats_read_fd(int seg_fd, bus_stats *ret)
 		return r;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	r = stats_read(&s, ts_to_ns(now), &st);
+	r = stats_read(&s, nstime_from_ts(now), &st);
 	seg_close(&s);
 	if (r == 0)
 		*ret = st;

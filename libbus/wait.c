@@ -18,7 +18,7 @@ static int futex_wait(_Atomic uint32_t *w, uint32_t val, uint64_t deadline_ns)
 	struct timespec ts, *tp = NULL;
 
 	if (deadline_ns != WAIT_FOREVER) {
-		ts = ns_to_ts(deadline_ns);
+		ts = nstime_to_ts(deadline_ns);
 		tp = &ts;
 	}
 	/*
@@ -67,7 +67,7 @@ static bool fifo_drain(int fd)
 const struct wait_ops wait_futex_ops = {
 	.wait = futex_wait,
 	.wake = futex_wake,
-	.now_ns = mono_ns,
+	.now_ns = nstime_mono,
 	.notify = fifo_notify,
 	.drain = fifo_drain,
 	.poke = pollwake_poke,

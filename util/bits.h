@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 /* Whether v is a power of two (0 is not). */
-static inline bool is_pow2(uint64_t v)
+static inline bool bits_is_pow2(uint64_t v)
 {
 	return v && !(v & (v - 1));
 }

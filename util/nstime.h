@@ -10,35 +10,35 @@
 #include <stdint.h>
 #include <time.h>
 
-#define NS_PER_SEC 1000000000u
+#define NSTIME_PER_SEC 1000000000u
 
 /* ts in nanoseconds since its clock's start. */
-static inline uint64_t ts_to_ns(struct timespec ts)
+static inline uint64_t nstime_from_ts(struct timespec ts)
 {
-	return (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
+	return (uint64_t)ts.tv_sec * NSTIME_PER_SEC + (uint64_t)ts.tv_nsec;
 }
 
-static inline struct timespec ns_to_ts(uint64_t ns)
+static inline struct timespec nstime_to_ts(uint64_t ns)
 {
 	return (struct timespec){
-		.tv_sec = (time_t)(ns / NS_PER_SEC),
-		.tv_nsec = (long)(ns % NS_PER_SEC),
+		.tv_sec = (time_t)(ns / NSTIME_PER_SEC),
+		.tv_nsec = (long)(ns % NSTIME_PER_SEC),
 	};
 }
 
 /* clock now, in nanoseconds. */
-static inline uint64_t clock_ns(clockid_t clock)
+static inline uint64_t nstime_clock(clockid_t clock)
 {
 	struct timespec ts;
 
 	clock_gettime(clock, &ts);
-	return ts_to_ns(ts);
+	return nstime_from_ts(ts);
 }
 
 /* CLOCK_MONOTONIC now, in nanoseconds. */
-static inline uint64_t mono_ns(void)
+static inline uint64_t nstime_mono(void)
 {
-	return clock_ns(CLOCK_MONOTONIC);
+	return nstime_clock(CLOCK_MONOTONIC);
 }
 
 #endif

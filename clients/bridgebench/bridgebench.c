@@ -253,7 +253,7 @@ static uint64_t get_u64(const unsigned char *p)
 static bool consume(uint64_t *next, const void *data, size_t len)
 {
 	const uint64_t total = opt.warmup + opt.messages;
-	uint64_t seq, t = mono_ns();
+	uint64_t seq, t = nstime_mono();
 
 	if (len != opt.size) {
 		fail("message %" PRIu64 ": %zu bytes, expected %" PRIu64, *next, len,
@@ -292,7 +292,7 @@ static bool producer_gate(uint64_t i)
 				return false;
 			sleep_ms(1);
 		}
-		atomic_store(&sh.t_start, mono_ns());
+		atomic_store(&sh.t_start, nstime_mono());
 	}
 	if (opt.rate && i > opt.warmup) {
 		uint64_t due = atomic_load(&sh.t_start) +
@@ -309,7 +309,7 @@ static bool producer_gate(uint64_t i)
 static void fill(unsigned char *buf, uint64_t i)
 {
 	put_u64(buf, i);
-	put_u64(buf + 8, mono_ns());
+	put_u64(buf + 8, nstime_mono());
 }
 
 /* --- NATS --- */
@@ -1268,10 +1268,10 @@ static int bridges_start(void)
 /* Waits for both threads, watching the bridges and the deadlines. */
 static void supervise(void)
 {
-	const uint64_t warm_deadline = mono_ns() + WARM_TIMEOUT_S * UINT64_C(1000000000);
+	const uint64_t warm_deadline = nstime_mono() + WARM_TIMEOUT_S * UINT64_C(1000000000);
 
 	while (!atomic_load(&sh.prod_done) || !atomic_load(&sh.cons_done)) {
-		uint64_t t0 = atomic_load(&sh.t_start), t = mono_ns();
+		uint64_t t0 = atomic_load(&sh.t_start), t = nstime_mono();
 
 		sleep_ms(20);
 		if (opt.mode == MODE_BRIDGE)

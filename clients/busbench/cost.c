@@ -34,7 +34,7 @@
 #include <unistd.h>
 
 #include "bus/bus.h"
-#include "clock.h"
+#include "stamp.h"
 #include "segment.h"
 #include "util/nstime.h"
 #include "util/prog.h"
@@ -197,7 +197,7 @@ __attribute__((noinline)) static int measured_pairs(bus_producer *p, bus_consume
 }
 
 /*
- * Times n stamps as a producer takes them (clock.h: the TSC where it may,
+ * Times n stamps as a producer takes them (stamp.h: the TSC where it may,
  * else the clock) against n clock reads, back to back in this run, and
  * prints both and their ratio.  A timing, so informational only.
  */
@@ -206,14 +206,14 @@ static void time_stamps(uint64_t n)
 	struct stamp_clock c;
 	uint64_t t0, t1, t2, sum = 0;
 
-	stamp_init(&c, mono_ns, true);
-	t0 = mono_ns();
+	stamp_init(&c, nstime_mono, true);
+	t0 = nstime_mono();
 	for (uint64_t i = 0; i < n; i++)
 		sum += stamp_now(&c);
-	t1 = mono_ns();
+	t1 = nstime_mono();
 	for (uint64_t i = 0; i < n; i++)
-		sum += mono_ns();
-	t2 = mono_ns();
+		sum += nstime_mono();
+	t2 = nstime_mono();
 	printf("stamps: %llu each, TSC %s: %.1f ns per stamp, %.1f ns per "
 	       "clock_gettime (%.2fx) [%llu]\n",
 	       (unsigned long long)n, c.tsc ? "in use" : "not used",

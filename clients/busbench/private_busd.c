@@ -170,7 +170,7 @@ int bench_busd_start(const char *path, char *err, size_t errn)
 		exec_busd(path, parent);
 	busd_pid = pid;
 
-	deadline = mono_ns() + START_TIMEOUT_NS;
+	deadline = nstime_mono() + START_TIMEOUT_NS;
 	for (;;) {
 		bus *b;
 
@@ -191,7 +191,7 @@ int bench_busd_start(const char *path, char *err, size_t errn)
 			bus_close(b);
 			return 0;
 		}
-		if (mono_ns() > deadline) {
+		if (nstime_mono() > deadline) {
 			bench_busd_kill();
 			snprintf(err, errn, "%s did not serve %s within %llu s", path,
 			         busd_sock,
@@ -217,7 +217,7 @@ int bench_busd_stop(char *err, size_t errn)
 	if (pid <= 0)
 		return 0;
 	kill(pid, SIGTERM);
-	deadline = mono_ns() + STOP_TIMEOUT_NS;
+	deadline = nstime_mono() + STOP_TIMEOUT_NS;
 	for (;;) {
 		pid_t w = waitpid(pid, &status, WNOHANG);
 
@@ -229,7 +229,7 @@ int bench_busd_stop(char *err, size_t errn)
 			snprintf(err, errn, "waitpid busd: %s", strerror(errno));
 			return -1;
 		}
-		if (!killed && mono_ns() > deadline) {
+		if (!killed && nstime_mono() > deadline) {
 			kill(pid, SIGKILL);
 			killed = true;
 		}

@@ -57,6 +57,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "cpu.h"
 
 /* Producers look at the stop flag once per this many messages. */
 #define STOP_EVERY  64u
@@ -313,10 +314,10 @@ static int tp_consume(struct runner *rn, int idx, struct view *v)
 			continue;
 		if (!timing) {
 			/* The clock starts once the first receive returned. */
-			t_first = mono_ns();
+			t_first = nstime_mono();
 			timing = true;
 		} else if (count >= clock_at || count >= limit) {
-			uint64_t now = mono_ns();
+			uint64_t now = nstime_mono();
 
 			clock_at = count + CLOCK_EVERY;
 			if (count >= limit || (rn->o->duration_ns &&
@@ -451,15 +452,15 @@ static int lat_initiate(struct runner *rn, int idx, uint64_t *rtt, uint64_t cap,
 	for (; seq < warm; seq++)
 		if (round_trip(rn, idx, buf, seq))
 			return 1;
-	t_start = t1 = mono_ns();
+	t_start = t1 = nstime_mono();
 	if (rn->o->duration_ns)
 		deadline = t_start + rn->o->duration_ns;
 	while (n < cap) {
-		uint64_t t0 = mono_ns();
+		uint64_t t0 = nstime_mono();
 
 		if (round_trip(rn, idx, buf, seq++))
 			return 1;
-		t1 = mono_ns();
+		t1 = nstime_mono();
 		rtt[n++] = t1 - t0;
 		if (t1 >= deadline)
 			break;
@@ -595,15 +596,15 @@ static int req_call_rounds(struct runner *rn, int idx, uint64_t *rtt,
 	for (; seq < warm; seq++)
 		if (req_call(rn, idx, cl, buf, MSG_DATA, seq))
 			goto fail;
-	t_start = t1 = mono_ns();
+	t_start = t1 = nstime_mono();
 	if (rn->o->duration_ns)
 		deadline = t_start + rn->o->duration_ns;
 	while (n < cap) {
-		uint64_t t0 = mono_ns();
+		uint64_t t0 = nstime_mono();
 
 		if (req_call(rn, idx, cl, buf, MSG_DATA, seq++))
 			goto fail;
-		t1 = mono_ns();
+		t1 = nstime_mono();
 		rtt[n++] = t1 - t0;
 		if (t1 >= deadline)
 			break;
@@ -711,7 +712,7 @@ static const char *lat_role(int idx, char *buf, size_t n)
 
 static void sleep_ns(uint64_t ns)
 {
-	struct timespec ts = ns_to_ts(ns);
+	struct timespec ts = nstime_to_ts(ns);
 
 	nanosleep(&ts, NULL);
 }
@@ -807,13 +808,13 @@ static int run_procs(struct runner *rn, char *err, size_t errn)
 	}
 
 	/* The barrier: everyone attached, or someone gave up. */
-	deadline = mono_ns() + READY_TIMEOUT_NS;
+	deadline = nstime_mono() + READY_TIMEOUT_NS;
 	while (rc == 0 &&
 	       atomic_load_explicit(&rn->ctl->ready, memory_order_acquire) <
 	               (uint32_t)rn->nprocs) {
 		if (reap(pids, reaped, status, started) < started) {
 			rc = -1; /* someone exited before the start: reported below */
-		} else if (mono_ns() > deadline) {
+		} else if (nstime_mono() > deadline) {
 			timed_out = true;
 			rc = -1;
 		} else {
@@ -827,7 +828,7 @@ static int run_procs(struct runner *rn, char *err, size_t errn)
 		/* release: pairs with the children's acquire of go */
 		atomic_store_explicit(&rn->ctl->go, 1, memory_order_release);
 		bench_futex_wake(&rn->ctl->go, INT_MAX);
-		deadline = mono_ns() +
+		deadline = nstime_mono() +
 		           (rn->o->duration_ns ? rn->o->duration_ns + RUN_SLACK_NS
 		                               : RUN_COUNT_NS);
 	} else {
@@ -837,7 +838,7 @@ static int run_procs(struct runner *rn, char *err, size_t errn)
 
 	/* Sleep until every child is reaped, killing all on a failure. */
 	while (reap(pids, reaped, status, started) > 0) {
-		uint64_t now = mono_ns(), left;
+		uint64_t now = nstime_mono(), left;
 		struct timespec ts;
 
 		for (int i = 0; i < started && !killed; i++) {
@@ -854,7 +855,7 @@ static int run_procs(struct runner *rn, char *err, size_t errn)
 		left = deadline > now ? deadline - now : 0;
 		if (killed || left > 1000000000u)
 			left = killed ? 10000000u : 1000000000u;
-		ts = ns_to_ts(left);
+		ts = nstime_to_ts(left);
 		sigtimedwait(&chld, NULL, &ts);
 	}
 	child_count = 0;

@@ -45,6 +45,7 @@
 #include <sys/mman.h>
 
 #include "bench.h"
+#include "cpu.h"
 #include "handle.h"
 
 /* --- shm-spsc-limit --- */
@@ -83,11 +84,11 @@ static bool spsc_spin(enum wait_mode w, unsigned *polls, uint64_t *end)
 	if (w == WAIT_BLOCK)
 		return false;
 	if ((*polls)++ % SPSC_CLOCK_POLLS == 0) {
-		uint64_t now = mono_ns();
+		uint64_t now = nstime_mono();
 
 		/* As long as a bus handle spins by default. */
 		if (*end == 0)
-			*end = now + BUS_DEFAULT_SPIN_NS;
+			*end = now + HANDLE_DEFAULT_SPIN_NS;
 		else if (now >= *end)
 			return false;
 	}

@@ -234,10 +234,10 @@ static int open_end(struct chan *ch, int type, bool bind)
 	if (bind) {
 		r = zmq_bind(z->sock, z->endpoint);
 	} else {
-		uint64_t deadline = mono_ns() + BIND_WAIT_NS;
+		uint64_t deadline = nstime_mono() + BIND_WAIT_NS;
 		const struct timespec ms = {.tv_nsec = 1000000};
 
-		while (access(z->path, F_OK) < 0 && mono_ns() < deadline)
+		while (access(z->path, F_OK) < 0 && nstime_mono() < deadline)
 			nanosleep(&ms, NULL);
 		r = zmq_connect(z->sock, z->endpoint);
 	}

@@ -184,7 +184,7 @@ static int attach_once(struct export_state *ex, bool *opening)
 	}
 	hex_uuid(ex->uuid, st.uuid);
 	stat_set(&ex->r->st->lag, st.depth_msgs);
-	ex->lag_ns = mono_ns();
+	ex->lag_ns = nstime_mono();
 	return 0;
 }
 
@@ -225,7 +225,7 @@ static void detach(struct export_state *ex)
 /* The queue's depth, asked of busd at most once a second. */
 static void refresh_lag(struct export_state *ex)
 {
-	uint64_t now = mono_ns();
+	uint64_t now = nstime_mono();
 	bus_stats st;
 
 	if (now - ex->lag_ns < LAG_PERIOD_NS)
@@ -395,12 +395,12 @@ static size_t publish_round(struct export_state *ex, natsStatus *s)
 
 static void wait_slice(struct export_state *ex, uint64_t deadline)
 {
-	uint64_t now = mono_ns(), ns = deadline - now;
+	uint64_t now = nstime_mono(), ns = deadline - now;
 	struct timespec ts;
 
 	if (ns > WAIT_SLICE_NS)
 		ns = WAIT_SLICE_NS;
-	ts = ns_to_ts(mono_ns() + ns);
+	ts = nstime_to_ts(nstime_mono() + ns);
 	pthread_cond_timedwait(&ex->cv, &ex->mu, &ts);
 }
 
@@ -411,13 +411,13 @@ static void wait_slice(struct export_state *ex, uint64_t deadline)
  */
 static int await_acks(struct export_state *ex, char *why, size_t n)
 {
-	uint64_t deadline = mono_ns() + ACK_TIMEOUT_NS;
+	uint64_t deadline = nstime_mono() + ACK_TIMEOUT_NS;
 	bool alive = true;
 	int rc = 0;
 
 	pthread_mutex_lock(&ex->mu);
 	while (ex->done < ex->n && !ex->failed && alive &&
-	       mono_ns() < deadline) {
+	       nstime_mono() < deadline) {
 		wait_slice(ex, deadline);
 		pthread_mutex_unlock(&ex->mu);
 		alive = natsconn_alive(&ex->conn);

@@ -255,7 +255,7 @@ static uint32_t msg_type(struct import_state *im, natsMsg *m)
 /* Tells JetStream that every fetched, unacked message is still being worked on. */
 static void keep_alive(struct batch *bt)
 {
-	uint64_t now = mono_ns();
+	uint64_t now = nstime_mono();
 
 	if (now - bt->progress_ns < IN_PROGRESS_NS)
 		return;
@@ -374,7 +374,7 @@ static int handle(struct import_state *im, struct batch *bt)
 /* Fetches a batch and commits all of it before the next fetch. */
 static void import_batch(struct import_state *im)
 {
-	struct batch bt = {.progress_ns = mono_ns()};
+	struct batch bt = {.progress_ns = nstime_mono()};
 	jsErrCode jerr = 0;
 	int rc = 0;
 	char why[512];

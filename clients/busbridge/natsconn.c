@@ -144,7 +144,7 @@ void natsconn_fail(struct natsconn *c, const char *why)
 	if (c->down)
 		return;
 	c->down = true;
-	c->down_since_ns = mono_ns();
+	c->down_since_ns = nstime_mono();
 	route_log(c->r, LOG_LEVEL_WARN, "nats_down", "NATS unreachable; retrying",
 	          "url=\"%s\" reason=\"%s\"", c->r->cfg->nats, why);
 }
@@ -402,7 +402,7 @@ int natsconn_open(struct natsconn *c)
 	route_log(c->r, LOG_LEVEL_INFO, "nats_up", "connected to NATS, stream ready",
 	          "url=\"%s\" stream=%s outage_ms=%llu", c->r->cfg->nats,
 	          c->r->cfg->stream,
-	          c->down ? (unsigned long long)((mono_ns() - c->down_since_ns) / 1000000u) : 0ull);
+	          c->down ? (unsigned long long)((nstime_mono() - c->down_since_ns) / 1000000u) : 0ull);
 	c->ever_up = true;
 	c->down = false;
 	return 0;

@@ -200,7 +200,7 @@ void seq_store(struct seq_file *s, uint64_t seq)
 
 void seq_sync(struct seq_file *s, bool now)
 {
-	uint64_t t = mono_ns(), v;
+	uint64_t t = nstime_mono(), v;
 
 	if (!s->page)
 		return;

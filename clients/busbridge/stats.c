@@ -95,7 +95,7 @@ static void fill(struct stats_map *m, const struct bridge_config *cfg)
 	m->hdr->version = STATS_VERSION;
 	m->hdr->route_count = (uint32_t)cfg->nroutes;
 	m->hdr->pid = (uint64_t)getpid();
-	m->hdr->started_ns = ts_to_ns(now);
+	m->hdr->started_ns = nstime_from_ts(now);
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		const struct route_conf *rc = &cfg->routes[i];
 		struct stats_route *st = &m->routes[i];

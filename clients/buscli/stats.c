@@ -366,7 +366,7 @@ static int take(struct cli *cli, const char *queue, bool *was_direct,
 		          bus_strerror(rc));
 		return EXIT_FAIL;
 	}
-	s->taken_ns = mono_ns();
+	s->taken_ns = nstime_mono();
 	return 0;
 }
 

@@ -19,9 +19,10 @@
  * The segment's name serves only to attach: the consumer removes it as
  * soon as a message from every producer has arrived, and otherwise at the
  * end, on every failure path and on SIGINT, SIGTERM or SIGHUP, so that
- * nothing is left in /dev/shm.  Until busd exists, attaching by name is
- * how processes find a queue; this program is not a template for that
- * part, which busd will own.
+ * nothing is left in /dev/shm.  Attaching by a name of its own is how
+ * this demo does without busd; it is not a template for that part: a
+ * program finds a queue through busd (bus_open, bus_producer_open,
+ * bus_consumer_open), which creates and owns the segment.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -603,7 +604,7 @@ static void receive_all(bus_consumer *c, const struct options *o,
 		/* Blocking receive; once every producer is gone, only drain. */
 		r = bus_recv(c, &m, live ? RECV_POLL_MS : 0);
 		if (r == 0) {
-			consume(&m, mono_ns(), o, ps, t);
+			consume(&m, nstime_mono(), o, ps, t);
 			bus_release(c);
 			if (name_linked && all_attached(ps)) {
 				remove_name();
@@ -623,7 +624,7 @@ static void receive_all(bus_consumer *c, const struct options *o,
 	/* Everything expected is here; anything more is a duplicate. */
 	reap(ps, true);
 	while ((r = bus_recv(c, &m, 0)) == 0) {
-		consume(&m, mono_ns(), o, ps, t);
+		consume(&m, nstime_mono(), o, ps, t);
 		bus_release(c);
 	}
 	if (r != -EAGAIN)
@@ -646,7 +647,7 @@ static int run(const struct options *o)
 	int r, err;
 
 	snprintf(shm_name, sizeof(shm_name), "/bus-ring-demo-%d-%" PRIx64,
-	         (int)getpid(), mono_ns() & 0xffffffffu);
+	         (int)getpid(), nstime_mono() & 0xffffffffu);
 	snprintf(shm_path, sizeof(shm_path), "/dev/shm%s", shm_name);
 	owner_pid = getpid();
 	r = install_signal_handlers();

@@ -39,6 +39,7 @@
 
 #include <cmocka.h>
 
+#include "client.h"
 #include "control.h"
 #include "e2e.h"
 #include "handle.h"

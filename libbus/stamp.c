@@ -1,5 +1,5 @@
 /*
- * clock.c - anchoring the TSC to CLOCK_MONOTONIC (see clock.h).
+ * stamp.c - anchoring the TSC to CLOCK_MONOTONIC (see stamp.h).
  */
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "atomics.h"
-#include "clock.h"
+#include "stamp.h"
 
 /* An anchor read in more ticks than this was interrupted: try again. */
 #define ANCHOR_WINDOW_NS            2000u

@@ -1,5 +1,5 @@
 /*
- * clock.h - the enqueue timestamp: CLOCK_MONOTONIC, read cheaply.
+ * stamp.h - the enqueue timestamp: CLOCK_MONOTONIC, read cheaply.
  *
  * Every record carries the CLOCK_MONOTONIC time of its commit.  Reading
  * that clock through the vDSO costs about as much as the rest of a send
@@ -14,8 +14,8 @@
  * back.  Elsewhere (a TSC that is not invariant, another architecture, a
  * test's clock) every stamp reads the clock itself.
  */
-#ifndef BUS_CLOCK_H
-#define BUS_CLOCK_H
+#ifndef BUS_STAMP_H
+#define BUS_STAMP_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 /*
- * test_clock.c - enqueue timestamps from the TSC, anchored to
- * CLOCK_MONOTONIC (libbus/clock.h).
+ * test_stamp.c - enqueue timestamps from the TSC, anchored to
+ * CLOCK_MONOTONIC (libbus/stamp.h).
  *
  * A stamp must lie between CLOCK_MONOTONIC read just before and just after
  * it (within a small tolerance for the rate's error), never go back, and
@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "clock.h"
+#include "stamp.h"
 #include "harness.h"
 
 /* How far a stamp may stray from the clock: the rate's error over 1 ms. */
