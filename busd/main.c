@@ -33,7 +33,7 @@
 #include "guard.h"
 #include "log.h"
 #include "registry.h"
-#include "reply.h"
+#include "reply_queue.h"
 #include "util/prog.h"
 
 #define EXIT_USAGE 2
@@ -319,7 +319,7 @@ int main(int argc, char **argv)
 		goto fail;
 
 	/* Callers of services that went while busd was down: their queues go. */
-	reply_adopt(&d);
+	reply_queue_adopt(&d);
 	/* Producers may have died while busd was down: have consumers look. */
 	watch_wake_all(&d);
 	log_info("start", "started",

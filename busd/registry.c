@@ -19,7 +19,7 @@
 #include "guard.h"
 #include "log.h"
 #include "registry.h"
-#include "reply.h"
+#include "reply_queue.h"
 #include "wait.h"
 
 #define SHM_DIR "/dev/shm"
@@ -273,7 +273,7 @@ int registry_create(struct registry *r, const struct queue_spec *spec_in,
 	}
 	if (reply_queue_name(spec->name) != (spec->reply_pid != 0)) {
 		snprintf(msg, msglen, "invalid queue name '%s': names beginning "
-		                      "'" REPLY_PREFIX "' are busd's reply queues",
+		                      "'" REPLY_QUEUE_PREFIX "' are busd's reply queues",
 		         spec->name);
 		return -EINVAL;
 	}

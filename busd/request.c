@@ -17,7 +17,7 @@
 
 #include "daemon.h"
 #include "log.h"
-#include "reply.h"
+#include "reply_queue.h"
 
 #define MSG_MAX 320
 

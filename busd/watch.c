@@ -12,7 +12,7 @@
 #include "guard.h"
 #include "log.h"
 #include "recover.h"
-#include "reply.h"
+#include "reply_queue.h"
 #include "wait.h"
 #include "watch.h"
 
@@ -116,7 +116,7 @@ void watch_fired(struct busd *d, uint64_t tag)
 		d->watches.v[i] = d->watches.v[--d->watches.n];
 		log_info("detach", "attached process exited: consumers woken",
 		         "pid=%d watched=%zu", (int)pid, d->watches.n);
-		reply_caller_gone(d, pid);
+		reply_queue_caller_gone(d, pid);
 		watch_wake_all(d);
 		return;
 	}

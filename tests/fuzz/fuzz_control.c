@@ -39,7 +39,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
-#include "reply.h"
+#include "reply_queue.h"
 #include "fuzz.h"
 #include "log.h"
 

@@ -24,7 +24,7 @@
 #include "config.h"
 #include "guard.h"
 #include "registry.h"
-#include "reply.h"
+#include "reply_queue.h"
 #include "ring.h"
 #include "segment.h"
 #include "wait.h"

@@ -1,5 +1,5 @@
 /*
- * reply.h - reply queues: busd's part of request and reply.
+ * reply_queue.h - reply queues: busd's part of request and reply.
  *
  * A caller (bus_client_open) asks busd for a reply queue of its own for
  * a service queue it may produce to.  busd makes an ordinary segment for
@@ -21,8 +21,8 @@
  * again adopts the reply queues whose caller still holds the consumer's
  * lease and watches it again, and deletes the others.
  */
-#ifndef BUSD_REPLY_H
-#define BUSD_REPLY_H
+#ifndef BUSD_REPLY_QUEUE_H
+#define BUSD_REPLY_QUEUE_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -34,12 +34,12 @@ struct busd;
 struct client;
 struct queue;
 
-#define REPLY_PREFIX ".r."
+#define REPLY_QUEUE_PREFIX ".r."
 
 /* Producer slots of a reply queue: the service, and a successor or two. */
-#define REPLY_PRODUCERS 4u
+#define REPLY_QUEUE_PRODUCERS 4u
 
-/* 1 if name is in the reply queues' name space (REPLY_PREFIX). */
+/* 1 if name is in the reply queues' name space (REPLY_QUEUE_PREFIX). */
 bool reply_queue_name(const char *name);
 
 /* The caller's pid of a well-formed reply queue name; 0 if not one. */
@@ -65,12 +65,12 @@ int reply_queue_create(struct busd *d, const struct client *c,
                        uint64_t *reply_to, char *msg, size_t msglen);
 
 /* pid died: its reply queues go. */
-void reply_caller_gone(struct busd *d, pid_t pid);
+void reply_queue_caller_gone(struct busd *d, pid_t pid);
 
 /*
  * After adoption: reply queues whose caller still holds the consumer's
  * lease are watched again, the others deleted.
  */
-void reply_adopt(struct busd *d);
+void reply_queue_adopt(struct busd *d);
 
 #endif

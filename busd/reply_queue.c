@@ -1,5 +1,5 @@
 /*
- * reply.c - reply queues (see reply.h).
+ * reply_queue.c - reply queues (see reply_queue.h).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -10,16 +10,16 @@
 
 #include "daemon.h"
 #include "log.h"
-#include "reply.h"
+#include "reply_queue.h"
 
-#define PREFIX_LEN (sizeof(REPLY_PREFIX) - 1)
+#define PREFIX_LEN (sizeof(REPLY_QUEUE_PREFIX) - 1)
 /* ".r." + 32 hex + "." + 16 hex */
 #define NAME_LEN   (PREFIX_LEN + 32 + 1 + 16)
 _Static_assert(NAME_LEN <= BUS_NAME_MAX, "a reply queue's name is a queue name");
 
 bool reply_queue_name(const char *name)
 {
-	return strncmp(name, REPLY_PREFIX, PREFIX_LEN) == 0;
+	return strncmp(name, REPLY_QUEUE_PREFIX, PREFIX_LEN) == 0;
 }
 
 void reply_queue_format(char *buf, const uint8_t service_uuid[16],
@@ -27,7 +27,7 @@ void reply_queue_format(char *buf, const uint8_t service_uuid[16],
 {
 	char *p = buf + PREFIX_LEN;
 
-	memcpy(buf, REPLY_PREFIX, PREFIX_LEN);
+	memcpy(buf, REPLY_QUEUE_PREFIX, PREFIX_LEN);
 	for (int i = 0; i < 16; i++, p += 2)
 		snprintf(p, 3, "%02x", service_uuid[i]);
 	snprintf(p, BUS_NAME_MAX + 1 - (size_t)(p - buf), ".%016" PRIx64, reply_to);
@@ -99,7 +99,7 @@ int reply_queue_create(struct busd *d, const struct client *c,
 		.name = name,
 		.capacity = reply_capacity(d, service),
 		.max_message = service->seg.max_message,
-		.max_producers = REPLY_PRODUCERS,
+		.max_producers = REPLY_QUEUE_PRODUCERS,
 		.reply_pid = c->peer.pid,
 	};
 	uint32_t nonce;
@@ -148,7 +148,7 @@ static void delete_reply(struct busd *d, struct queue *q, const char *why)
 	registry_delete(&d->reg, q);
 }
 
-void reply_caller_gone(struct busd *d, pid_t pid)
+void reply_queue_caller_gone(struct busd *d, pid_t pid)
 {
 	for (size_t i = 0; i < d->reg.n;) {
 		struct queue *q = d->reg.v[i];
@@ -161,7 +161,7 @@ void reply_caller_gone(struct busd *d, pid_t pid)
 	}
 }
 
-void reply_adopt(struct busd *d)
+void reply_queue_adopt(struct busd *d)
 {
 	for (size_t i = 0; i < d->reg.n;) {
 		struct queue *q = d->reg.v[i];
