@@ -43,6 +43,8 @@
 #define WARMUP   1000u
 #define CAPACITY (UINT64_C(1) << 16)
 
+const char *const prog_name = PROG;
+
 #if !defined(BUSBENCH_SANITIZED)
 /*
  * Counting allocator: the whole program's malloc goes through here.  The
@@ -54,8 +56,6 @@ extern void *__libc_malloc(size_t n);
 extern void *__libc_calloc(size_t n, size_t m);
 extern void *__libc_realloc(void *p, size_t n);
 /* NOLINTEND(bugprone-reserved-identifier) */
-
-const char *const prog_name = PROG;
 
 static unsigned long allocs;
 
