@@ -992,10 +992,19 @@ int run_throughput(const struct transport *tp, uint32_t producers, size_t size,
 	return rc;
 }
 
-int run_latency(const struct transport *tp, size_t size, enum wait_mode wait,
-                const struct run_opts *o, struct run_result *res, char *err,
-                size_t errn)
+/*
+ * A round-trip test: nchan channels of tp, two processes playing role
+ * and body, and the rounds' percentiles into *res.  The ping-pong uses
+ * two queues; request and reply one service queue (the reply queue is
+ * the client's).
+ */
+static int run_round_trips(const struct transport *tp, size_t size,
+                           enum wait_mode wait, const struct run_opts *o, int nchan,
+                           const char *(*role)(int idx, char *buf, size_t n),
+                           int (*body)(struct runner *rn, int idx),
+                           struct run_result *res, char *err, size_t errn)
 {
+	struct runner rn = {.role = role, .body = body};
 	struct chan_cfg cfg = {
 		.size = size,
 		.producers = 1,
@@ -1005,23 +1014,15 @@ int run_latency(const struct transport *tp, size_t size, enum wait_mode wait,
 		.private_busd = o->private_busd,
 		.ping_pong = true,
 	};
-	struct runner rn = {
-		.o = o,
-		.nchan = 2,
-		.producers = 1,
-		.size = size,
-		.nprocs = 2,
-		.role = lat_role,
-		.body = lat_body,
-	};
 	int rc;
 
-	if (size < MSG_MIN) {
-		snprintf(err, errn, "bad test parameters");
-		return -EINVAL;
-	}
-	chan_init(&rn.ch[0], tp, &cfg);
-	chan_init(&rn.ch[1], tp, &cfg);
+	rn.o = o;
+	rn.nchan = nchan;
+	rn.producers = 1;
+	rn.size = size;
+	rn.nprocs = 2;
+	for (int i = 0; i < nchan; i++)
+		chan_init(&rn.ch[i], tp, &cfg);
 	if (setup_chans(&rn, err, errn) < 0)
 		return -1;
 	rc = run_procs(&rn, err, errn);
@@ -1029,78 +1030,53 @@ int run_latency(const struct transport *tp, size_t size, enum wait_mode wait,
 		snprintf(err, errn, "no round trips measured");
 		rc = -1;
 	}
-	if (rc == 0) {
-		*res = (struct run_result){
-			.producers = 1,
-			.msgs = rn.ctl->out.rounds,
-			.msgs_per_sec = (double)rn.ctl->out.rounds * 1e9 /
-		                        (double)rn.ctl->out.elapsed_ns,
-			.p50_ns = rn.ctl->out.p50,
-			.p99_ns = rn.ctl->out.p99,
-			.p999_ns = rn.ctl->out.p999,
-		};
-		finish(&rn, res);
-	} else {
+	if (rc != 0) {
 		abandon(&rn);
+		return rc;
 	}
-	return rc;
+	*res = (struct run_result){
+		.producers = 1,
+		.msgs = rn.ctl->out.rounds,
+		.msgs_per_sec = (double)rn.ctl->out.rounds * 1e9 /
+	                        (double)rn.ctl->out.elapsed_ns,
+		.p50_ns = rn.ctl->out.p50,
+		.p99_ns = rn.ctl->out.p99,
+		.p999_ns = rn.ctl->out.p999,
+	};
+	finish(&rn, res);
+	return 0;
+}
+
+int run_latency(const struct transport *tp, size_t size, enum wait_mode wait,
+                const struct run_opts *o, struct run_result *res, char *err,
+                size_t errn)
+{
+	if (size < MSG_MIN) {
+		snprintf(err, errn, "bad test parameters");
+		return -EINVAL;
+	}
+	return run_round_trips(tp, size, wait, o, 2, lat_role, lat_body, res, err,
+	                       errn);
 }
 
 int run_request(const struct transport *tp, size_t size, enum wait_mode wait,
                 const struct run_opts *o, struct run_result *res, char *err,
                 size_t errn)
 {
-	struct chan_cfg cfg = {
-		.size = size,
-		.producers = 1,
-		.capacity = o->capacity,
-		.wait = wait,
-		.socket = o->socket,
-		.private_busd = o->private_busd,
-		.ping_pong = true,
-	};
-	struct runner rn = {
-		.o = o,
-		.nchan = 1,
-		.producers = 1,
-		.size = size,
-		.nprocs = 2,
-		.role = req_role,
-		.body = req_body,
-	};
 	int rc;
 
 	if (size < MSG_MIN || !o->socket) {
 		snprintf(err, errn, "bad test parameters");
 		return -EINVAL;
 	}
-	chan_init(&rn.ch[0], tp, &cfg);
-	if (setup_chans(&rn, err, errn) < 0)
-		return -1;
-	rc = run_procs(&rn, err, errn);
-	if (rc == 0 && (rn.ctl->out.rounds == 0 || rn.ctl->out.elapsed_ns == 0)) {
-		snprintf(err, errn, "no round trips measured");
-		rc = -1;
-	}
+	rc = run_round_trips(tp, size, wait, o, 1, req_role, req_body, res, err, errn);
 	if (rc == 0) {
-		*res = (struct run_result){
-			.producers = 1,
-			.msgs = rn.ctl->out.rounds,
-			.msgs_per_sec = (double)rn.ctl->out.rounds * 1e9 /
-		                        (double)rn.ctl->out.elapsed_ns,
-			.p50_ns = rn.ctl->out.p50,
-			.p99_ns = rn.ctl->out.p99,
-			.p999_ns = rn.ctl->out.p999,
-		};
-		finish(&rn, res);
 		/*
 		 * The service queue's counters leave out the reply queue's
 		 * (the caller's, busd's to delete): no futex figure.
 		 */
 		res->futex_per_msg = -1;
 		res->blocked_per_msg = -1;
-	} else {
-		abandon(&rn);
 	}
 	return rc;
 }
