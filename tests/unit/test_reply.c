@@ -1,5 +1,5 @@
 /*
- * test_reply.c - busd's reply queue names (busd/reply.c): what busd makes
+ * test_reply.c - busd's reply queue names (busd/reply_queue.c): what busd makes
  * and what it reads back from /dev/shm after a restart.
  *
  *  - format_parse: a name made for a pid and 32 random bits reads back as
