@@ -116,8 +116,9 @@ shm_before=$(list_shm)
 for entry in "${configs[@]}"; do
 	IFS='|' read -r dir cc setup opts <<<"$entry"
 	read -r -a optv <<<"$opts"
-	status="" pass=0 fail=0 skip=0 testargs=()
-	[[ $setup == - ]] || testargs=(--setup "$setup")
+	status="" pass=0 fail=0 skip=0 testargs=() log="$dir/meson-logs/testlog.json"
+	# meson names a setup's log after it
+	[[ $setup == - ]] || testargs=(--setup "$setup") log="$dir/meson-logs/testlog-$setup.json"
 	say "$dir: configure ($cc $opts)"
 	configure "$dir" "$cc" "${optv[@]}" || status="configure FAILED"
 	[[ -n $status ]] || { say "$dir: build" && ninja -C "$dir"; } || status="build FAILED"
@@ -136,11 +137,11 @@ for entry in "${configs[@]}"; do
 
 	if [[ -z $status ]]; then
 		say "$dir: test"
-		rm -f "$dir/meson-logs/testlog.json"
+		rm -f "$log"
 		meson test -C "$dir" --no-rebuild --print-errorlogs \
 			--num-processes 2 "${testargs[@]}" </dev/null || status="tests FAILED"
 		# A log that cannot be read counts as one failure.
-		counts=$(count_results "$dir/meson-logs/testlog.json") || counts="0 1 0"
+		counts=$(count_results "$log") || counts="0 1 0"
 		read -r pass fail skip <<<"$counts"
 		if [[ -n $status ]] && ((fail == 0)); then
 			fail=1 # meson test failed without a failed test: count the run
