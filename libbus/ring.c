@@ -215,15 +215,14 @@ int ring_read_slow(struct ring_cons *c, struct rec_hdr **ret, int32_t len,
 {
 	int r;
 
-	/* A call's message first: the common reason to be here. */
-	if (rec_is_call(flags)) {
-		r = read_call(c, ret, len, flags);
-		return r == -EBADMSG ? refuse(c, len) : r;
-	}
-
 	do {
 		uint64_t to_end = c->capacity - (c->pos & c->mask);
 
+		/* A call's message first: the common reason to be here. */
+		if (rec_is_call(flags)) {
+			r = read_call(c, ret, len, flags);
+			return r == -EBADMSG ? refuse(c, len) : r;
+		}
 		if (flags == REC_PAD) {
 			/* Padding always runs exactly to the end of the ring. */
 			if ((uint64_t)len != to_end || !before_tail(c, to_end))
@@ -239,9 +238,6 @@ int ring_read_slow(struct ring_cons *c, struct rec_hdr **ret, int32_t len,
 			    (uint64_t)len > to_end || !before_tail(c, (uint64_t)len))
 				return refuse(c, len);
 			c->pos += (uint64_t)len;
-		} else if (rec_is_call(flags)) {
-			r = read_call(c, ret, len, flags);
-			return r == -EBADMSG ? refuse(c, len) : r;
 		} else {
 			/*
 			 * Other flags, or a length that does not frame a
