@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bus/bus.h"
@@ -34,6 +33,7 @@
 #include "control.h"
 #include "handle.h"
 #include "ring.h"
+#include "util/nstime.h"
 
 /* Calls in flight: an open-addressing set of call numbers (0: empty). */
 struct flight {
@@ -129,10 +129,7 @@ static bool flight_take(struct flight *f, uint64_t id)
 
 static uint64_t now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return nstime_mono() / 1000000;
 }
 
 /* What is left of a timeout that ends at end (timeout_ms <= 0: as is). */
