@@ -117,10 +117,15 @@ int reply_queue_create(struct busd *d, const struct client *c,
 		         service->name, d->reg.n, d->cfg->max_queues);
 		return -ENOSPC;
 	}
-	/* A name nobody has: the caller's pid and 32 random bits. */
+	/*
+	 * A name nobody has: the caller's pid and 32 random bits; without
+	 * entropy yet (early boot), a counter, so that the loop moves on.
+	 */
 	do {
+		static uint32_t spare;
+
 		if (getrandom(&nonce, sizeof(nonce), GRND_NONBLOCK) != sizeof(nonce))
-			nonce = (uint32_t)d->reg.n * 2654435761u ^ (uint32_t)c->gen;
+			nonce = ++spare * 2654435761u;
 		*reply_to = (uint64_t)(uint32_t)c->peer.pid << 32 | nonce;
 		reply_queue_format(name, service->uuid, *reply_to);
 	} while (nonce == 0 || registry_find(&d->reg, name));
