@@ -44,6 +44,8 @@
 #define TOO_LARGE_MS       5000
 #define ACK_WAIT_NS        (30 * 1000000000ll)
 #define FLUSH_TIMEOUT_MS   1000
+#define LAG_PERIOD_NS      1000000000ull
+#define LAG_ASK_MS         500
 #define CONSUMER_NOT_FOUND 10014 /* JSConsumerNotFoundErr */
 
 /*
@@ -64,6 +66,7 @@ struct import_state {
 	struct backoff local_bo;
 	bool bad_type_said; /* a malformed Bus-Type header was logged */
 	uint64_t too_large; /* the sequence logged as too large, 0: none */
+	uint64_t lag_ns;    /* when the server was last asked for the lag */
 };
 
 /* The batch in hand: what is fetched, and how far it is committed. */
@@ -278,6 +281,29 @@ static void too_large(struct import_state *im, uint64_t seq, int len)
 	bridge_nap(TOO_LARGE_MS, im->r->stop);
 }
 
+/*
+ * While the route waits on its queue, the lag of the message in hand goes
+ * stale (the stream grows behind it): ask the server, at most once a
+ * second, how many messages the consumer has not yet delivered.  A server
+ * that does not answer within LAG_ASK_MS leaves the last figure.
+ */
+static void refresh_lag(struct import_state *im)
+{
+	uint64_t now = nstime_mono();
+	jsConsumerInfo *ci = NULL;
+	jsOptions o;
+
+	if (now - im->lag_ns < LAG_PERIOD_NS)
+		return;
+	im->lag_ns = now;
+	jsOptions_Init(&o);
+	o.Wait = LAG_ASK_MS;
+	if (natsSubscription_GetConsumerInfo(&ci, im->sub, &o, NULL) != NATS_OK || !ci)
+		return;
+	stat_set(&im->r->st->lag, ci->NumPending);
+	jsConsumerInfo_Destroy(ci);
+}
+
 /* A send failure other than a full queue: what to do before trying again. */
 static void send_failed(struct import_state *im, int rc, uint64_t seq, int len)
 {
@@ -316,7 +342,9 @@ static int send_one(struct import_state *im, struct batch *bt, uint64_t seq)
 
 			if (rc == 0)
 				return 0;
-			if (rc != -ETIMEDOUT && rc != -EAGAIN)
+			if (rc == -ETIMEDOUT || rc == -EAGAIN)
+				refresh_lag(im);
+			else
 				send_failed(im, rc, seq, len);
 		}
 		if (atomic_load_explicit(im->r->stop, memory_order_relaxed))
