@@ -15,7 +15,7 @@
 
 #include <uuid/uuid.h>
 
-#include "atomics.h"
+#include "atom.h"
 #include "guard.h"
 #include "log.h"
 #include "registry.h"
@@ -562,7 +562,7 @@ static int open_cb(void *arg)
 	c->opened = e == 0;
 	/* relaxed: busd is the only writer of state, and nobody races it now */
 	if (e == 0)
-		c->deleted = load_relaxed(&c->s->hdr->state) & SEG_STATE_DELETED;
+		c->deleted = atom_load_relaxed(&c->s->hdr->state) & SEG_STATE_DELETED;
 	return e;
 }
 

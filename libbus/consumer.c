@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "atomics.h"
+#include "atom.h"
 #include "compiler.h"
 #include "cpu.h"
 #include "handle.h"
@@ -82,7 +82,7 @@ int consumer_attach(struct seg *s, const struct wait_ops *ops,
 		free(c);
 		return r;
 	}
-	counter_add(&s->hdr->cons_gen, 1);
+	atom_counter_add(&s->hdr->cons_gen, 1);
 	*ret = c;
 	return 0;
 }
@@ -131,7 +131,7 @@ void bus_consumer_close(bus_consumer *c)
 	 */
 	if (c->ring.pos == c->ring.head && recover_head(&c->ring, &c->seg) &&
 	    pollwake_signal_full(c->ops, &c->seg))
-		counter_add(&c->seg.hdr->cons.wakes, 1);
+		atom_counter_add(&c->seg.hdr->cons.wakes, 1);
 	/* Unreleased messages stay for the next consumer (ring_cons_init). */
 	seg_unclaim(&c->seg, SEG_LOCK_CONSUMER, &c->seg.hdr->cons_pid);
 	seg_close(&c->seg);
@@ -177,7 +177,7 @@ void bus_release(bus_consumer *c)
 	if (!c || ring_release(&c->ring) == 0)
 		return;
 	if (pollwake_signal_full(c->ops, &c->seg))
-		counter_add(&c->seg.hdr->cons.wakes, 1);
+		atom_counter_add(&c->seg.hdr->cons.wakes, 1);
 }
 
 /*
@@ -190,11 +190,11 @@ static void note_stall(bus_consumer *c, uint64_t now)
 	struct seg_cons_stats *cs = &c->seg.hdr->cons;
 
 	/* relaxed: we are the only writer; only stats read them */
-	if (load_relaxed(&cs->stall_pos) == c->ring.pos && load_relaxed(&cs->stall_ns))
+	if (atom_load_relaxed(&cs->stall_pos) == c->ring.pos && atom_load_relaxed(&cs->stall_ns))
 		return;
-	store_relaxed(&cs->stall_ns, now);
+	atom_store_relaxed(&cs->stall_ns, now);
 	/* release: a reader that sees this position sees its time */
-	store_release(&cs->stall_pos, c->ring.pos);
+	atom_store_release(&cs->stall_pos, c->ring.pos);
 }
 
 /* The queue is empty: spin, then sleep on cons_wait until a record comes. */
@@ -218,7 +218,7 @@ static int read_slow(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
 		r = ring_read(&c->ring, ret);
 		if (r == -EAGAIN) {
 			/* seq_cst: the load half of the handshake with set_state */
-			uint32_t state = load_sc(&h->state);
+			uint32_t state = atom_load_sc(&h->state);
 
 			if (state != SEG_STATE_LIVE)
 				r = seg_state_error(state);
@@ -244,7 +244,7 @@ static int read_slow(bus_consumer *c, int timeout_ms, struct rec_hdr **ret)
 		}
 		/* Whatever was stepped over is free space, not a held message. */
 		release_skipped(c);
-		counter_add(&h->cons.sleeps, 1);
+		atom_counter_add(&h->cons.sleeps, 1);
 		if (wait_sleep(c->ops, &h->cons_wait, v, until) == -ETIMEDOUT &&
 		    until == deadline) {
 			r = ring_read(&c->ring, ret);
@@ -268,7 +268,7 @@ static int poll_recover(bus_consumer *c, struct rec_hdr **ret)
 	int r;
 
 	/* relaxed: only whether anything is claimed beyond the cursor */
-	if (load_relaxed(&c->seg.hdr->tail) == c->ring.pos)
+	if (atom_load_relaxed(&c->seg.hdr->tail) == c->ring.pos)
 		return -EAGAIN;
 	now = c->ops->now_ns();
 	if (c->stuck_pos != c->ring.pos || !c->stuck_since) {
@@ -295,7 +295,7 @@ static int poll_recover(bus_consumer *c, struct rec_hdr **ret)
 static int corrupt(bus_consumer *c)
 {
 	if (ring_skip(&c->ring) == 0)
-		counter_add(&c->seg.hdr->cons.corrupt, 1);
+		atom_counter_add(&c->seg.hdr->cons.corrupt, 1);
 	else
 		seg_set_broken(&c->seg, c->ops);
 	return -EBADMSG;
@@ -317,7 +317,7 @@ static int arm_fd(bus_consumer *c, struct rec_hdr **ret)
 	r = ring_read(&c->ring, ret);
 	if (r == -EAGAIN) {
 		/* seq_cst: the load half of the handshake with set_state */
-		uint32_t state = load_sc(&h->state);
+		uint32_t state = atom_load_sc(&h->state);
 
 		if (state != SEG_STATE_LIVE)
 			r = seg_state_error(state);
@@ -336,7 +336,7 @@ static int arm_fd(bus_consumer *c, struct rec_hdr **ret)
 	if (r != -EAGAIN)
 		wait_cancel(&h->cons_wait, v);
 	else
-		counter_add(&h->cons.sleeps, 1);
+		atom_counter_add(&h->cons.sleeps, 1);
 	return r;
 }
 
@@ -347,7 +347,7 @@ COMPILER_HOT_INLINE int read_one(bus_consumer *c, int timeout_ms, struct rec_hdr
 
 	if (r == -EAGAIN) {
 		/* relaxed: checked only once the queue looks drained */
-		uint32_t state = load_relaxed(&c->seg.hdr->state);
+		uint32_t state = atom_load_relaxed(&c->seg.hdr->state);
 
 		/* Deleted and drained, or broken (e.g. by a producer's claim) */
 		if (state != SEG_STATE_LIVE)
@@ -366,7 +366,7 @@ COMPILER_HOT_INLINE void to_msg(bus_consumer *c, struct rec_hdr *r, bus_msg *m)
 	uint32_t len = c->ring.last_len;
 
 	*m = (bus_msg){
-		.data = rec_payload(r),
+		.data = ring_rec_payload(r),
 		.len = len,
 		.type = r->type,
 		.producer = r->producer,
@@ -375,10 +375,10 @@ COMPILER_HOT_INLINE void to_msg(bus_consumer *c, struct rec_hdr *r, bus_msg *m)
 	};
 	if ((int64_t)(c->ring.last - c->ring.redeliver_end) < 0) {
 		m->flags = BUS_MSG_REDELIVERED;
-		counter_add(&c->seg.hdr->cons.redelivered, 1);
+		atom_counter_add(&c->seg.hdr->cons.redelivered, 1);
 	}
-	counter_add(&c->seg.hdr->cons.msgs, 1);
-	counter_add(&c->seg.hdr->cons.bytes, len);
+	atom_counter_add(&c->seg.hdr->cons.msgs, 1);
+	atom_counter_add(&c->seg.hdr->cons.bytes, len);
 }
 
 /*
@@ -397,7 +397,7 @@ static __attribute__((noinline)) void to_msg_call(bus_consumer *c,
 	m->call_id = c->ring.call.call_id;
 	m->reply_to = request ? c->ring.call.reply_to : 0;
 	if (request)
-		counter_add(&c->seg.hdr->cons.requests, 1);
+		atom_counter_add(&c->seg.hdr->cons.requests, 1);
 }
 
 /* Counts the delay of a message received at now in the histogram. */
@@ -405,7 +405,7 @@ static void note_latency(bus_consumer *c, const bus_msg *m, uint64_t now)
 {
 	uint64_t ns = now > m->enqueue_ns ? now - m->enqueue_ns : 0;
 
-	counter_add(&c->seg.hdr->cons.hist[63 - __builtin_clzll(ns | 1)], 1);
+	atom_counter_add(&c->seg.hdr->cons.hist[63 - __builtin_clzll(ns | 1)], 1);
 }
 
 int bus_recv(bus_consumer *c, bus_msg *ret, int timeout_ms)

@@ -10,7 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "atomics.h"
+#include "atom.h"
 #include "pollwake.h"
 
 static unsigned pollwake_addr(uint64_t name, struct sockaddr_un *sa)
@@ -61,7 +61,7 @@ int pollwake_bind(struct seg *s, struct seg_slot *slot)
 	}
 	s->sock_fd = fd;
 	/* release: a signaller that reads the name finds it bound */
-	store_release(&slot->wake_name, name);
+	atom_store_release(&slot->wake_name, name);
 	return fd;
 }
 
@@ -73,7 +73,7 @@ void pollwake_arm(const struct wait_ops *ops, struct seg *s,
 	 * relaxed: the caller's announce (a seq_cst read-modify-write on
 	 * full_wait) comes next and publishes this store with it.
 	 */
-	store_relaxed(&slot->wake_armed, 1);
+	atom_store_relaxed(&slot->wake_armed, 1);
 }
 
 void pollwake_producers(const struct wait_ops *ops, struct seg *s)
@@ -83,16 +83,16 @@ void pollwake_producers(const struct wait_ops *ops, struct seg *s)
 		uint64_t name;
 
 		/* relaxed: a hint; the exchange below decides */
-		if (!load_relaxed(&slot->wake_armed))
+		if (!atom_load_relaxed(&slot->wake_armed))
 			continue;
 		/*
 		 * acquire: pairs with the producer's announce after its flag;
 		 * only one signaller takes the flag and sends.
 		 */
-		if (!exchange_acquire(&slot->wake_armed, 0))
+		if (!atom_exchange_acquire(&slot->wake_armed, 0))
 			continue;
 		/* acquire: pairs with pollwake_bind()'s release */
-		name = load_acquire(&slot->wake_name);
+		name = atom_load_acquire(&slot->wake_name);
 		if (name)
 			ops->poke(&s->sock_fd, name);
 	}

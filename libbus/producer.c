@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "atomics.h"
+#include "atom.h"
 #include "compiler.h"
 #include "cpu.h"
 #include "handle.h"
@@ -57,8 +57,8 @@ static int slot_acquire(struct seg *s, uint32_t *ret)
 			continue;
 		}
 		/* relaxed: settled; our own claims rewrite it */
-		store_relaxed(&s->slots[i].claim_need, 0);
-		counter_add(&s->slots[i].gen, 1);
+		atom_store_relaxed(&s->slots[i].claim_need, 0);
+		atom_counter_add(&s->slots[i].gen, 1);
 		*ret = i;
 		return 0;
 	}
@@ -83,7 +83,7 @@ int producer_attach(struct seg *s, const struct wait_ops *ops,
 	p->seg = *s;
 	p->state = &p->seg.hdr->state;
 	/* relaxed: the handle is private; only claim() reads it, through state */
-	store_relaxed(&p->loan_state, LOAN_OPEN);
+	atom_store_relaxed(&p->loan_state, LOAN_OPEN);
 	p->ops = ops ? ops : &wait_futex_ops;
 	p->spin_ns = HANDLE_DEFAULT_SPIN_NS;
 	/* The TSC only stands in for CLOCK_MONOTONIC, not for a test's clock. */
@@ -176,7 +176,7 @@ static int claim_slow(bus_producer *p, size_t len, int timeout_ms,
 		r = try_claim(p, len, ret);
 	} while (r == -EAGAIN && p->spin_ns && p->ops->now_ns() < spin_end &&
 	         /* relaxed: a hint; sleeping is always safe (wait.h) */
-	         !(load_relaxed(&h->full_wait) & WAIT_SLEEPING));
+	         !(atom_load_relaxed(&h->full_wait) & WAIT_SLEEPING));
 
 	while (r == -EAGAIN) {
 		uint32_t v = wait_prepare(&h->full_wait);
@@ -184,12 +184,12 @@ static int claim_slow(bus_producer *p, size_t len, int timeout_ms,
 		uint32_t state;
 
 		/* seq_cst: the load half of the handshake with seg_set_deleted */
-		state = load_sc(&h->state);
+		state = atom_load_sc(&h->state);
 		if (state != SEG_STATE_LIVE)
 			return seg_state_error(state);
 		if (!ring_has_room(&p->ring, len)) {
 			if (!slept) {
-				counter_add(&p->ring.slot->blocked, 1);
+				atom_counter_add(&p->ring.slot->blocked, 1);
 				slept = true;
 			}
 			if (wait_sleep(p->ops, &h->full_wait, v, deadline) == -ETIMEDOUT) {
@@ -221,15 +221,15 @@ static int arm_fd(bus_producer *p, size_t len, struct rec_hdr **ret)
 	/* Not withdrawn if room is found: other producers may share it. */
 	wait_prepare_poll(&h->full_wait);
 	/* seq_cst: the load half of the handshake with set_state */
-	state = load_sc(&h->state);
+	state = atom_load_sc(&h->state);
 	if (state != SEG_STATE_LIVE)
 		return seg_state_error(state);
 	if (!ring_has_room(&p->ring, len)) {
-		counter_add(&p->ring.slot->blocked, 1);
+		atom_counter_add(&p->ring.slot->blocked, 1);
 		return -EAGAIN;
 	}
 	/* relaxed: spares us a wake we no longer need; a late one is harmless */
-	store_relaxed(&p->ring.slot->wake_armed, 0);
+	atom_store_relaxed(&p->ring.slot->wake_armed, 0);
 	return try_claim(p, len, ret);
 }
 
@@ -238,7 +238,7 @@ COMPILER_HOT_INLINE int claim(bus_producer *p, size_t len, int timeout_ms,
                               struct rec_hdr **ret)
 {
 	/* relaxed: a read-mostly flag; nothing we write depends on it */
-	uint32_t state = load_relaxed(p->state);
+	uint32_t state = atom_load_relaxed(p->state);
 	int r;
 
 	if (state != SEG_STATE_LIVE)
@@ -246,7 +246,7 @@ COMPILER_HOT_INLINE int claim(bus_producer *p, size_t len, int timeout_ms,
 	r = try_claim(p, len, ret);
 	if (r != -EAGAIN)
 		return r;
-	counter_add(&p->ring.slot->full, 1);
+	atom_counter_add(&p->ring.slot->full, 1);
 	if (timeout_ms == 0)
 		return p->use_fd ? arm_fd(p, len, ret) : -EAGAIN;
 	return claim_slow(p, len, timeout_ms, ret);
@@ -257,7 +257,7 @@ COMPILER_HOT_INLINE void commit_as(bus_producer *p, struct rec_hdr *r, uint32_t 
 {
 	ring_commit_as(&p->ring, r, flags, type, len, stamp_now(&p->clock));
 	if (wait_signal(p->ops, &p->seg.hdr->cons_wait, 1, p->seg.wake_fd))
-		counter_add(&p->ring.slot->wakes, 1);
+		atom_counter_add(&p->ring.slot->wakes, 1);
 }
 
 /* A plain message: commit_as() with flags 0, which folds away. */
@@ -279,7 +279,7 @@ int bus_send(bus_producer *p, uint32_t type, const void *data, size_t len,
 	if (rc < 0)
 		return rc;
 	if (len)
-		memcpy(rec_payload(r), data, len);
+		memcpy(ring_rec_payload(r), data, len);
 	commit(p, r, type, len);
 	return 0;
 }
@@ -301,8 +301,8 @@ int bus_send_pb(bus_producer *p, uint32_t type, const ProtobufCMessage *m,
 	 * Packs straight into the claimed record.  The sizes differ only if
 	 * the caller changed m meanwhile; then send zeros, never stale bytes.
 	 */
-	if (protobuf_c_message_pack(m, rec_payload(r)) != len)
-		memset(rec_payload(r), 0, len);
+	if (protobuf_c_message_pack(m, ring_rec_payload(r)) != len)
+		memset(ring_rec_payload(r), 0, len);
 	commit(p, r, type, len);
 	return 0;
 }
@@ -326,7 +326,7 @@ COMPILER_HOT_INLINE void loan_open(bus_producer *p, struct rec_hdr *r, size_t ma
 	p->loan = r;
 	p->loan_max = max_len;
 	p->state = &p->loan_state;
-	*buf = rec_payload(r);
+	*buf = ring_rec_payload(r);
 }
 
 /* bus_send_reserve() but for its common case: claim() decides. */
@@ -354,7 +354,7 @@ int bus_send_reserve(bus_producer *p, size_t max_len, int timeout_ms, void **buf
 	 * a claim won at once.  Anything else, claim() decides.
 	 */
 	/* relaxed: as claim() */
-	if (load_relaxed(p->state) != SEG_STATE_LIVE)
+	if (atom_load_relaxed(p->state) != SEG_STATE_LIVE)
 		return reserve_slow(p, max_len, timeout_ms, buf);
 	if (!ring_claim_first(&p->ring, max_len, &r)) {
 		/*
@@ -390,8 +390,8 @@ static __attribute__((noinline)) int commit_rest(bus_producer *p, uint32_t type,
 
 	if (!p || !p->loan || len > p->loan_max)
 		return -EINVAL;
-	ext = rec_extent(len);
-	claimed = rec_extent(p->loan_max);
+	ext = ring_rec_extent(len);
+	claimed = ring_rec_extent(p->loan_max);
 	r = loan_end(p);
 	/*
 	 * Committed shorter: the record says len, and the bytes claimed
@@ -409,7 +409,7 @@ static __attribute__((noinline)) int commit_rest(bus_producer *p, uint32_t type,
 static __attribute__((noinline)) int commit_wake(bus_producer *p, uint32_t v)
 {
 	if (wait_signal_slow(p->ops, &p->seg.hdr->cons_wait, v, 1, p->seg.wake_fd))
-		counter_add(&p->ring.slot->wakes, 1);
+		atom_counter_add(&p->ring.slot->wakes, 1);
 	return 0;
 }
 
@@ -435,7 +435,7 @@ void bus_send_abort(bus_producer *p)
 	ring_abort(&p->ring, loan_end(p), p->loan_max);
 	/* The consumer may sleep at this record: wake it as a commit does. */
 	if (wait_signal(p->ops, &p->seg.hdr->cons_wait, 1, p->seg.wake_fd))
-		counter_add(&p->ring.slot->wakes, 1);
+		atom_counter_add(&p->ring.slot->wakes, 1);
 }
 
 int bus_producer_fd(bus_producer *p)
@@ -456,21 +456,21 @@ int producer_send_call(bus_producer *p, uint32_t flags, const struct rec_call *c
 	struct rec_hdr *r;
 	int rc;
 
-	if (!p || (!data && len) || !rec_is_call(flags))
+	if (!p || (!data && len) || !ring_rec_is_call(flags))
 		return -EINVAL;
 	if (len > p->ring.max_message || p->ring.max_message - len < REC_CALL_HDR)
 		return -EMSGSIZE;
 	rc = claim(p, REC_CALL_HDR + len, timeout_ms, &r);
 	if (rc < 0)
 		return rc;
-	memcpy(rec_payload(r), call, REC_CALL_HDR);
+	memcpy(ring_rec_payload(r), call, REC_CALL_HDR);
 	if (len)
-		memcpy((uint8_t *)rec_payload(r) + REC_CALL_HDR, data, len);
+		memcpy((uint8_t *)ring_rec_payload(r) + REC_CALL_HDR, data, len);
 	commit_as(p, r, flags, type, REC_CALL_HDR + len);
 	return 0;
 }
 
 void producer_count_late(bus_producer *p)
 {
-	counter_add(&p->ring.slot->late, 1);
+	atom_counter_add(&p->ring.slot->late, 1);
 }

@@ -3,7 +3,7 @@
  */
 #include <errno.h>
 
-#include "atomics.h"
+#include "atom.h"
 #include "recover.h"
 #include "pollwake.h"
 #include "wait.h"
@@ -26,18 +26,18 @@ static int consistent(struct seg *s, struct candidate cand, uint64_t pos,
 	uint64_t end = cand.pos + cand.need;
 	uint64_t mask = s->capacity - 1;
 
-	if (len < 0 && rec_extent((uint64_t) - (int64_t)len - REC_HDR) != end - pos)
+	if (len < 0 && ring_rec_extent((uint64_t) - (int64_t)len - REC_HDR) != end - pos)
 		return 0;
 	if (end == tail)
 		return 1;
 	if (tail - end > s->capacity || tail - end == 0)
 		return 0;
 	/* relaxed: a hint; committed, claimed or padding, it is not zero */
-	if (load_relaxed((_Atomic int32_t *)(s->ring + (end & mask))) != 0)
+	if (atom_load_relaxed((_Atomic int32_t *)(s->ring + (end & mask))) != 0)
 		return 1;
 	for (uint32_t i = 0; i < s->max_producers; i++)
-		if (load_relaxed(&s->slots[i].claim_need) &&
-		    load_relaxed(&s->slots[i].claim_pos) == end)
+		if (atom_load_relaxed(&s->slots[i].claim_need) &&
+		    atom_load_relaxed(&s->slots[i].claim_pos) == end)
 			return 1;
 	return 0;
 }
@@ -47,10 +47,10 @@ enum recover_result recover_claim(struct ring_cons *c, struct seg *s)
 	struct seg_header *h = s->hdr;
 	uint64_t pos = c->pos, mask = s->capacity - 1;
 	/* acquire: a claim's intent was stored before its CAS (release) */
-	uint64_t tail = load_acquire(&h->tail);
+	uint64_t tail = atom_load_acquire(&h->tail);
 	struct rec_hdr *r = (struct rec_hdr *)(s->ring + (pos & mask));
 	/* acquire: pairs with a commit that may have happened meanwhile */
-	int32_t len = load_acquire(&r->len);
+	int32_t len = atom_load_acquire(&r->len);
 	struct candidate found = {0, 0};
 	int n = 0, kept = 0;
 
@@ -63,8 +63,8 @@ enum recover_result recover_claim(struct ring_cons *c, struct seg *s)
 		 * an intent seen cleared means the commit is seen too.  A
 		 * live owner's intent for pos is stable until it commits.
 		 */
-		uint64_t need = load_acquire(&slot->claim_need);
-		uint64_t at = load_relaxed(&slot->claim_pos);
+		uint64_t need = atom_load_acquire(&slot->claim_need);
+		uint64_t at = atom_load_relaxed(&slot->claim_pos);
 
 		if (need == 0 || pos - at >= need)
 			continue;
@@ -94,7 +94,7 @@ enum recover_result recover_claim(struct ring_cons *c, struct seg *s)
 	 *
 	 * acquire: pairs with the commit, as the read above.
 	 */
-	if (load_acquire(&r->len) != len)
+	if (atom_load_acquire(&r->len) != len)
 		return RECOVER_NOTHING;
 
 	uint64_t rest = found.pos + found.need - pos;
@@ -104,15 +104,15 @@ enum recover_result recover_claim(struct ring_cons *c, struct seg *s)
 		/* The claim began with padding to the end that never came. */
 		r->flags = REC_PAD;
 		/* release: the flags word before the length that makes it valid */
-		store_release(&r->len, (int32_t)(s->capacity - idx));
+		atom_store_release(&r->len, (int32_t)(s->capacity - idx));
 		rest -= s->capacity - idx;
 		r = (struct rec_hdr *)s->ring;
 	}
 	r->flags = REC_DEAD;
 	/* release: the flags word before the length that makes it valid */
-	store_release(&r->len, (int32_t)rest);
+	atom_store_release(&r->len, (int32_t)rest);
 	/* relaxed: a counter; the lease makes us its only writer now */
-	fetch_add_relaxed(&h->recovered, 1);
+	atom_fetch_add_relaxed(&h->recovered, 1);
 	return RECOVER_DONE;
 }
 
@@ -120,17 +120,17 @@ int recover_slot_settled(struct seg *s, uint32_t i)
 {
 	struct seg_slot *slot = &s->slots[i];
 	/* relaxed: the slot's lock is ours; its last owner is gone */
-	uint64_t need = load_relaxed(&slot->claim_need);
-	uint64_t end = load_relaxed(&slot->claim_pos) + need;
+	uint64_t need = atom_load_relaxed(&slot->claim_need);
+	uint64_t end = atom_load_relaxed(&slot->claim_pos) + need;
 
 	/* acquire: the head, once past the claim, was released after it */
-	return need == 0 || (int64_t)(load_acquire(&s->hdr->head) - end) >= 0;
+	return need == 0 || (int64_t)(atom_load_acquire(&s->hdr->head) - end) >= 0;
 }
 
 uint64_t recover_head(struct ring_cons *c, struct seg *s)
 {
 	/* relaxed: the lease is ours; restored below, read only by successors */
-	uint64_t read = load_relaxed(&s->hdr->cons.read_pos);
+	uint64_t read = atom_load_relaxed(&s->hdr->cons.read_pos);
 	struct rec_hdr *r;
 	uint64_t n;
 
@@ -160,8 +160,8 @@ uint64_t recover_head(struct ring_cons *c, struct seg *s)
 	 *
 	 * relaxed: for a successor, as ring_read's own store
 	 */
-	store_relaxed(&s->hdr->cons.read_pos,
-	              read - c->head <= s->capacity ? read : c->head);
+	atom_store_relaxed(&s->hdr->cons.read_pos,
+	                   read - c->head <= s->capacity ? read : c->head);
 	/* Nothing returned since that release (consumer.c: held messages). */
 	c->last = c->head - REC_ALIGN;
 	return n;
@@ -174,7 +174,7 @@ uint64_t recover_unconsumed(struct seg *s, const struct wait_ops *ops)
 	uint64_t n = 0;
 
 	/* relaxed: hints; the lease and ring_read decide */
-	uint64_t head = load_relaxed(&h->head);
+	uint64_t head = atom_load_relaxed(&h->head);
 	struct rec_hdr *r = (struct rec_hdr *)(s->ring + (head & (s->capacity - 1)));
 
 	/*
@@ -182,12 +182,12 @@ uint64_t recover_unconsumed(struct seg *s, const struct wait_ops *ops)
 	 * an empty queue, or a message at the head (the consumer to come
 	 * will read it and what follows), is left alone without the lease.
 	 */
-	if (head == load_relaxed(&h->tail) || head % REC_ALIGN)
+	if (head == atom_load_relaxed(&h->tail) || head % REC_ALIGN)
 		return 0;
-	if (load_relaxed(&r->len) > 0) {
-		uint32_t flags = load_relaxed_plain(&r->flags);
+	if (atom_load_relaxed(&r->len) > 0) {
+		uint32_t flags = atom_load_relaxed_plain(&r->flags);
 
-		if (flags == 0 || rec_is_call(flags))
+		if (flags == 0 || ring_rec_is_call(flags))
 			return 0;
 	}
 	if (seg_claim(s, SEG_LOCK_CONSUMER, &h->cons_pid) < 0)

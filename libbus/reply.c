@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "atomics.h"
+#include "atom.h"
 #include "bus/bus.h"
 #include "client.h"
 #include "control.h"
@@ -65,7 +65,7 @@ void reply_free(struct replier *r)
 static bool queue_gone(bus_producer *p)
 {
 	/* relaxed: a hint; a send checks the state again */
-	return load_relaxed(&producer_seg(p)->hdr->state) != SEG_STATE_LIVE;
+	return atom_load_relaxed(&producer_seg(p)->hdr->state) != SEG_STATE_LIVE;
 }
 
 /* Makes room for one more entry: drops the gone, then the least recent. */
@@ -176,9 +176,9 @@ static __attribute__((noinline)) int reply_slow(bus_consumer *c,
 			evict(r, i);
 	}
 	if (rc == 0)
-		counter_add(&r->cs->replies, 1);
+		atom_counter_add(&r->cs->replies, 1);
 	else if (rc == -EPIPE)
-		counter_add(&r->cs->replies_dead, 1);
+		atom_counter_add(&r->cs->replies_dead, 1);
 	return rc;
 }
 
@@ -204,7 +204,7 @@ int bus_reply(bus_consumer *c, const bus_msg *request, uint32_t type,
 
 		if (rc == 0) {
 			r->v[r->last].used = ++r->tick;
-			counter_add(&r->cs->replies, 1);
+			atom_counter_add(&r->cs->replies, 1);
 			return 0;
 		}
 		return reply_slow(c, request, &call, type, data, len, timeout_ms, rc);

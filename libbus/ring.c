@@ -5,7 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "atomics.h"
+#include "atom.h"
 #include "compiler.h"
 #include "ring.h"
 #include "segment.h"
@@ -20,9 +20,9 @@ void ring_prod_init(struct ring_prod *p, struct seg *s, uint32_t slot_index)
 		.capacity = s->capacity,
 		.mask = s->capacity - 1,
 		/* acquire: the consumer's zeroing up to head precedes our writes */
-		.cached_head = load_acquire(&s->hdr->head),
+		.cached_head = atom_load_acquire(&s->hdr->head),
 		/* relaxed: the slot is ours (we hold its lock); earlier owners are dead */
-		.seq = load_relaxed(&s->slots[slot_index].next_seq),
+		.seq = atom_load_relaxed(&s->slots[slot_index].next_seq),
 		.max_message = s->max_message,
 		.slot_index = slot_index,
 	};
@@ -39,7 +39,7 @@ int ring_claim_slow(struct ring_prod *p, size_t len, uint64_t tail,
                     struct rec_hdr **ret)
 {
 	struct seg_header *h = p->hdr;
-	uint64_t ext = rec_extent(len), need, pad;
+	uint64_t ext = ring_rec_extent(len), need, pad;
 
 	for (;;) {
 		/* Scribbled (ring_claim_try()): nothing can be claimed. */
@@ -48,14 +48,14 @@ int ring_claim_slow(struct ring_prod *p, size_t len, uint64_t tail,
 		need = ring_claim_need(p, tail, ext, &pad);
 		if (!ring_room(p, tail, need)) {
 			/* acquire: the consumer zeroed everything before head */
-			p->cached_head = load_acquire(&h->head);
+			p->cached_head = atom_load_acquire(&h->head);
 			if (!ring_room(p, tail, need)) {
 				/*
 				 * relaxed: only to tell "full" from "stale
 				 * tail"; loaded after the head, so in a sound
 				 * ring now - head <= capacity.
 				 */
-				uint64_t now = load_relaxed(&h->tail);
+				uint64_t now = atom_load_relaxed(&h->tail);
 
 				if (now != tail) {
 					tail = now;
@@ -86,7 +86,7 @@ void ring_give_back(struct ring_prod *p, uint64_t pos, uint64_t ext)
 	assert(pos % REC_ALIGN == 0 && ext % REC_ALIGN == 0 && ext >= REC_ALIGN);
 	r->flags = REC_SKIP;
 	/* release: the flags word is visible before the length */
-	store_release(&r->len, (int32_t)ext);
+	atom_store_release(&r->len, (int32_t)ext);
 }
 
 void ring_abort(struct ring_prod *p, struct rec_hdr *r, size_t len)
@@ -98,11 +98,11 @@ void ring_abort(struct ring_prod *p, struct rec_hdr *r, size_t len)
 	 * seq_cst: as ring_commit(): releases the flags word to the
 	 * consumer, and is the store half of the consumer-wake handshake.
 	 */
-	store_sc(&r->len, (int32_t)rec_extent(len));
+	atom_store_sc(&r->len, (int32_t)ring_rec_extent(len));
 	/* release: as ring_commit(), after the record is settled */
-	store_release(&slot->claim_need, 0);
+	atom_store_release(&slot->claim_need, 0);
 	/* relaxed: a single-writer counter */
-	counter_add(&slot->aborted, 1);
+	atom_counter_add(&slot->aborted, 1);
 }
 
 int ring_has_room(struct ring_prod *p, size_t len)
@@ -110,10 +110,10 @@ int ring_has_room(struct ring_prod *p, size_t len)
 	uint64_t pad, tail, need;
 
 	/* relaxed: the tail only sizes the padding a claim would need */
-	tail = load_relaxed(&p->hdr->tail);
-	need = ring_claim_need(p, tail, rec_extent(len), &pad);
+	tail = atom_load_relaxed(&p->hdr->tail);
+	need = ring_claim_need(p, tail, ring_rec_extent(len), &pad);
 	/* seq_cst: the load half of the full-queue handshake (wait.h) */
-	p->cached_head = load_sc(&p->hdr->head);
+	p->cached_head = atom_load_sc(&p->hdr->head);
 	return tail + need - p->cached_head <= p->capacity;
 }
 
@@ -125,8 +125,8 @@ int ring_has_room(struct ring_prod *p, size_t len)
 static uint64_t redelivery_end(struct seg *s, uint64_t head)
 {
 	/* relaxed: the previous consumers are gone; hostile values are bounded */
-	uint64_t read = load_relaxed(&s->hdr->cons.read_pos);
-	uint64_t kept = load_relaxed(&s->hdr->cons.redeliver_end);
+	uint64_t read = atom_load_relaxed(&s->hdr->cons.read_pos);
+	uint64_t kept = atom_load_relaxed(&s->hdr->cons.redeliver_end);
 	uint64_t end = head;
 
 	if (read - head <= s->capacity)
@@ -135,14 +135,14 @@ static uint64_t redelivery_end(struct seg *s, uint64_t head)
 	    (kept - 1) - head > end - head)
 		end = kept - 1;
 	/* relaxed: for our successors; the lease is ours */
-	store_relaxed(&s->hdr->cons.redeliver_end, end + 1);
+	atom_store_relaxed(&s->hdr->cons.redeliver_end, end + 1);
 	return end;
 }
 
 int ring_cons_init(struct ring_cons *c, struct seg *s)
 {
 	/* acquire: pairs with the previous consumer's release of head */
-	uint64_t head = load_acquire(&s->hdr->head);
+	uint64_t head = atom_load_acquire(&s->hdr->head);
 
 	*c = (struct ring_cons){
 		.hdr = s->hdr,
@@ -152,7 +152,7 @@ int ring_cons_init(struct ring_cons *c, struct seg *s)
 		.head = head,
 		.pos = head,
 		/* acquire: records up to the tail were claimed before we look */
-		.cached_tail = load_acquire(&s->hdr->tail),
+		.cached_tail = atom_load_acquire(&s->hdr->tail),
 		/* Nothing returned yet: last is before the head (consumer.c). */
 		.last = head - REC_ALIGN,
 		.redeliver_end = head % REC_ALIGN ? head : redelivery_end(s, head),
@@ -167,7 +167,7 @@ static int before_tail(struct ring_cons *c, uint64_t ext)
 	if (c->cached_tail - c->pos >= ext && c->cached_tail - c->pos <= c->capacity)
 		return 1;
 	/* acquire: a committed record's claim is visible (it came first) */
-	c->cached_tail = load_acquire(&c->hdr->tail);
+	c->cached_tail = atom_load_acquire(&c->hdr->tail);
 	return c->cached_tail - c->pos >= ext && c->cached_tail - c->pos <= c->capacity;
 }
 
@@ -184,17 +184,17 @@ static int read_call(struct ring_cons *c, struct rec_hdr **ret, int32_t len,
 	uint32_t plen = (uint32_t)len - REC_HDR;
 
 	if ((uint32_t)len < REC_HDR + REC_CALL_HDR || plen > c->max_message ||
-	    rec_extent(plen) > c->capacity - idx)
+	    ring_rec_extent(plen) > c->capacity - idx)
 		return -EBADMSG;
-	memcpy(&c->call, rec_payload(r), sizeof(c->call));
+	memcpy(&c->call, ring_rec_payload(r), sizeof(c->call));
 	/* The copy is made here, once: only it is used (segment.h). */
 	compiler_barrier();
 	c->call_flags = flags;
 	c->last = c->pos;
 	c->last_len = plen;
-	c->pos += rec_extent(plen);
+	c->pos += ring_rec_extent(plen);
 	/* relaxed: for a successor, as ring_read_step() */
-	store_relaxed(&c->hdr->cons.read_pos, c->pos);
+	atom_store_relaxed(&c->hdr->cons.read_pos, c->pos);
 	*ret = r;
 	return RING_READ_CALL;
 }
@@ -219,7 +219,7 @@ int ring_read_slow(struct ring_cons *c, struct rec_hdr **ret, int32_t len,
 		uint64_t to_end = c->capacity - (c->pos & c->mask);
 
 		/* A call's message first: the common reason to be here. */
-		if (rec_is_call(flags)) {
+		if (ring_rec_is_call(flags)) {
 			r = read_call(c, ret, len, flags);
 			return r == -EBADMSG ? refuse(c, len) : r;
 		}
@@ -264,7 +264,7 @@ int ring_skip(struct ring_cons *c)
 	/* Only a length a record can have frames it; then the rest was bad. */
 	if (len < (int32_t)REC_HDR || (uint32_t)len - REC_HDR > c->max_message)
 		return -EBADMSG;
-	ext = rec_extent((uint32_t)len - REC_HDR);
+	ext = ring_rec_extent((uint32_t)len - REC_HDR);
 	if (ext > c->capacity - idx || !before_tail(c, ext))
 		return -EBADMSG;
 	c->pos += ext;
@@ -274,8 +274,8 @@ int ring_skip(struct ring_cons *c)
 uint64_t ring_used(const struct seg *s)
 {
 	/* relaxed: a report, not a decision */
-	uint64_t head = load_relaxed(&s->hdr->head);
-	uint64_t tail = load_relaxed(&s->hdr->tail);
+	uint64_t head = atom_load_relaxed(&s->hdr->head);
+	uint64_t tail = atom_load_relaxed(&s->hdr->tail);
 
 	/* the validated capacity, not the header's (segment.h) */
 	return tail - head <= s->capacity ? tail - head : 0;

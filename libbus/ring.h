@@ -37,7 +37,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "atomics.h"
+#include "atom.h"
 #include "compiler.h"
 #include "segment.h"
 
@@ -85,18 +85,18 @@ struct rec_call {
 _Static_assert(sizeof(struct rec_call) == REC_CALL_HDR, "call header size");
 
 /* 1 if flags are those of a message of a call. */
-static inline bool rec_is_call(uint32_t flags)
+static inline bool ring_rec_is_call(uint32_t flags)
 {
 	return flags == REC_REQUEST || flags == REC_REPLY;
 }
 
 /* Bytes a record with a payload of len bytes occupies in the ring. */
-static inline uint64_t rec_extent(uint64_t len)
+static inline uint64_t ring_rec_extent(uint64_t len)
 {
 	return (REC_HDR + len + REC_ALIGN - 1) & ~(uint64_t)(REC_ALIGN - 1);
 }
 
-static inline void *rec_payload(struct rec_hdr *r)
+static inline void *ring_rec_payload(struct rec_hdr *r)
 {
 	return (uint8_t *)r + REC_HDR;
 }
@@ -191,7 +191,7 @@ static inline struct rec_hdr *ring_claimed(struct ring_prod *p, uint64_t tail,
 	if (pad) {
 		r->flags = REC_PAD;
 		/* release: the flags word is visible before the padding length */
-		store_release(&r->len, (int32_t)pad);
+		atom_store_release(&r->len, (int32_t)pad);
 		r = (struct rec_hdr *)p->ring;
 	}
 	/*
@@ -200,7 +200,7 @@ static inline struct rec_hdr *ring_claimed(struct ring_prod *p, uint64_t tail,
 	 * payload stores after it; a dead process's stores have all reached
 	 * memory by the time the kernel reports its death.
 	 */
-	store_relaxed(&r->len, -(int32_t)(REC_HDR + len));
+	atom_store_relaxed(&r->len, -(int32_t)(REC_HDR + len));
 	compiler_barrier();
 	return r;
 }
@@ -238,14 +238,14 @@ COMPILER_HOT_INLINE bool ring_claim_try(struct ring_prod *p, uint64_t *tail,
 	 * The intent, for recovery should we die before the commit.
 	 * relaxed stores, kept before the CAS by its release order.
 	 */
-	store_relaxed(&slot->claim_pos, *tail);
-	store_relaxed(&slot->claim_need, need);
+	atom_store_relaxed(&slot->claim_pos, *tail);
+	atom_store_relaxed(&slot->claim_need, need);
 	/*
 	 * release: the intent is in place before the claim exists.  The CAS
 	 * only decides who owns [tail, tail + need); what we write there is
 	 * published by the commit word.
 	 */
-	return cas_release(&p->hdr->tail, tail, *tail + need);
+	return atom_cas_release(&p->hdr->tail, tail, *tail + need);
 }
 
 /*
@@ -266,12 +266,12 @@ int ring_claim_slow(struct ring_prod *p, size_t len, uint64_t tail,
  */
 static inline int ring_claim(struct ring_prod *p, size_t len, struct rec_hdr **ret)
 {
-	uint64_t ext = rec_extent(len), tail, pad;
+	uint64_t ext = ring_rec_extent(len), tail, pad;
 
 	if (len > p->max_message)
 		return -EMSGSIZE;
 	/* relaxed: a guess; the CAS decides */
-	tail = load_relaxed(&p->hdr->tail);
+	tail = atom_load_relaxed(&p->hdr->tail);
 	if (ring_claim_try(p, &tail, ext, &pad)) {
 		*ret = ring_claimed(p, tail, pad, len);
 		return 0;
@@ -295,8 +295,8 @@ COMPILER_HOT_INLINE bool ring_claim_first(struct ring_prod *p, size_t len,
 	if (len > p->max_message)
 		return false;
 	/* relaxed: a guess; the CAS decides */
-	tail = load_relaxed(&p->hdr->tail);
-	if (!ring_claim_try(p, &tail, rec_extent(len), &pad))
+	tail = atom_load_relaxed(&p->hdr->tail);
+	if (!ring_claim_try(p, &tail, ring_rec_extent(len), &pad))
 		return false;
 	*ret = ring_claimed(p, tail, pad, len);
 	return true;
@@ -306,7 +306,7 @@ COMPILER_HOT_INLINE bool ring_claim_first(struct ring_prod *p, size_t len,
 static inline void ring_claim_forget(struct ring_prod *p)
 {
 	/* relaxed: only recovery reads it, after our death */
-	store_relaxed(&p->slot->claim_need, 0);
+	atom_store_relaxed(&p->slot->claim_need, 0);
 }
 
 /*
@@ -331,20 +331,20 @@ static inline void ring_commit_as(struct ring_prod *p, struct rec_hdr *r,
 	 * the store half of the consumer-wake handshake (wait.h): it is
 	 * ordered before the producer's load of the consumer's wait word.
 	 */
-	store_sc(&r->len, (int32_t)(REC_HDR + len));
+	atom_store_sc(&r->len, (int32_t)(REC_HDR + len));
 	/*
 	 * release: the claim is committed; recovery has nothing to find.
 	 * Ordered after the commit, so that recovery (which loads the
 	 * intent with acquire) never sees the intent gone and the record
 	 * still claimed.  A plain store on x86-64.
 	 */
-	store_release(&slot->claim_need, 0);
+	atom_store_release(&slot->claim_need, 0);
 	/*
 	 * relaxed: single-writer counters, readers want only a recent value.
 	 * next_seq also counts the slot's messages (stats.c).
 	 */
-	store_relaxed(&slot->next_seq, p->seq);
-	counter_add(&slot->bytes, len);
+	atom_store_relaxed(&slot->next_seq, p->seq);
+	atom_counter_add(&slot->bytes, len);
 }
 
 /* ring_commit_as() of a plain message: the constant folds away. */
@@ -417,7 +417,7 @@ COMPILER_HOT_INLINE int ring_read_step(struct ring_cons *c, struct rec_hdr **ret
 	 * is the load half of the consumer's wait handshake.  On x86-64 and
 	 * AArch64 it is the same instruction as acquire.
 	 */
-	len = load_sc(&r->len);
+	len = atom_load_sc(&r->len);
 	if (len <= 0)
 		return -EAGAIN;
 	/*
@@ -426,7 +426,7 @@ COMPILER_HOT_INLINE int ring_read_step(struct ring_cons *c, struct rec_hdr **ret
 	 */
 	flags = r->flags;
 	plen = (uint32_t)len - REC_HDR;
-	ext = rec_extent(plen);
+	ext = ring_rec_extent(plen);
 	/*
 	 * Not checked against the tail: when the consumer keeps up, its
 	 * cached tail is always stale, and reloading it would pull the line
@@ -446,7 +446,7 @@ COMPILER_HOT_INLINE int ring_read_step(struct ring_cons *c, struct rec_hdr **ret
 	c->last_len = plen;
 	c->pos += ext;
 	/* relaxed: for a successor, should we die before releasing */
-	store_relaxed(&c->hdr->cons.read_pos, c->pos);
+	atom_store_relaxed(&c->hdr->cons.read_pos, c->pos);
 	*ret = r;
 	return 0;
 }
@@ -507,7 +507,7 @@ static inline uint64_t ring_release(struct ring_cons *c)
 	 * only after loading this head), and is the store half of the
 	 * full-queue handshake: ordered before our load of the wait word.
 	 */
-	store_sc(&c->hdr->head, c->head);
+	atom_store_sc(&c->hdr->head, c->head);
 	return n;
 }
 

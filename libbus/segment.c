@@ -19,7 +19,7 @@
 
 #include <uuid/uuid.h>
 
-#include "atomics.h"
+#include "atom.h"
 #include "compiler.h"
 #include "ring.h"
 #include "segment.h"
@@ -191,11 +191,11 @@ int seg_format(void *mem, size_t size, const struct seg_params *p,
 	if (uuid_is_null(h->uuid))
 		uuid_generate(h->uuid);
 	strcpy(h->name, p->name);
-	store_relaxed(&h->tail, p->initial_pos);
-	store_relaxed(&h->head, p->initial_pos);
-	store_relaxed(&h->cons.read_pos, p->initial_pos);
+	atom_store_relaxed(&h->tail, p->initial_pos);
+	atom_store_relaxed(&h->head, p->initial_pos);
+	atom_store_relaxed(&h->cons.read_pos, p->initial_pos);
 	/* release: every field above is visible before an attacher sees the version */
-	store_release(&h->version, SEG_VERSION);
+	atom_store_release(&h->version, SEG_VERSION);
 	return 0;
 }
 
@@ -223,7 +223,7 @@ struct ident {
 static void read_ident(const struct seg_header *h, struct ident *id)
 {
 	/* acquire: pairs with seg_format's release, the identity is complete */
-	id->version = load_acquire((_Atomic uint32_t *)&h->version);
+	id->version = atom_load_acquire((_Atomic uint32_t *)&h->version);
 	id->magic = h->magic;
 	id->header_size = h->header_size;
 	id->total_size = h->total_size;
@@ -303,8 +303,8 @@ static int check_ident(const struct seg_header *h, const struct ident *id,
 	 * ordering, and checks what it reads (ring.h).  The capacity is the
 	 * copy's, each position is read once.
 	 */
-	head = load_relaxed((_Atomic uint64_t *)&h->head);
-	tail = load_relaxed((_Atomic uint64_t *)&h->tail);
+	head = atom_load_relaxed((_Atomic uint64_t *)&h->head);
+	tail = atom_load_relaxed((_Atomic uint64_t *)&h->tail);
 	if (head % REC_ALIGN || tail % REC_ALIGN || tail - head > id->capacity) {
 		*why = "bad head or tail position";
 		return -EBADMSG;
@@ -600,11 +600,11 @@ int seg_claim(struct seg *s, uint64_t which, _Atomic uint32_t *pid)
 		r = seg_lock(s, which);
 		if (r == 0)
 			/* relaxed: the lock, not this field, decides; it is for reports */
-			store_relaxed(pid, me);
+			atom_store_relaxed(pid, me);
 		return r;
 	}
 	/* acq_rel: take the role after the last holder's release below */
-	if (!cas_acq_rel(pid, &free_pid, me))
+	if (!atom_cas_acq_rel(pid, &free_pid, me))
 		return -EBUSY;
 	return 0;
 }
@@ -624,7 +624,7 @@ int seg_held(struct seg *s, uint64_t which, _Atomic uint32_t *pid)
 		 * with seg_unclaim's release, as the kernel lock orders a real
 		 * holder's writes before its unlock.
 		 */
-		return load_acquire(pid) != 0;
+		return atom_load_acquire(pid) != 0;
 	/* A lock probe that fails says nothing: assume alive, never overwrite. */
 	if (fcntl(s->fd, F_OFD_GETLK, &fl) < 0)
 		return 1;
@@ -634,7 +634,7 @@ int seg_held(struct seg *s, uint64_t which, _Atomic uint32_t *pid)
 void seg_unclaim(struct seg *s, uint64_t which, _Atomic uint32_t *pid)
 {
 	/* release: what the holder wrote is visible to the next one */
-	store_release(pid, 0);
+	atom_store_release(pid, 0);
 	seg_unlock(s, which);
 }
 
@@ -723,7 +723,7 @@ static void set_state(struct seg *s, const struct wait_ops *ops, uint32_t flag)
 	 * seq_cst: the store half of both wait handshakes (wait.h); a waiter
 	 * that re-checks after announcing sees the state or gets woken.
 	 */
-	fetch_or_sc(&s->hdr->state, flag);
+	atom_fetch_or_sc(&s->hdr->state, flag);
 	wait_signal(ops, &s->hdr->cons_wait, 1, s->wake_fd);
 	pollwake_signal_full(ops, s);
 }

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "atomics.h"
+#include "atom.h"
 #include "stamp.h"
 
 /* An anchor read in more ticks than this was interrupted: try again. */
@@ -65,7 +65,7 @@ bool stamp_tsc_usable(void)
 	/* 0 not looked yet, 1 usable, 2 not: the answer cannot change. */
 	static _Atomic int known;
 	/* relaxed: the answer alone, nothing it guards */
-	int k = load_relaxed(&known);
+	int k = atom_load_relaxed(&known);
 	char source[32], info[8192], *flags, *end;
 
 	if (k)
@@ -81,7 +81,7 @@ bool stamp_tsc_usable(void)
 		*end = '\0';
 	k = stamp_tsc_decide(source, flags ? flags + 1 : "") ? 1 : 2;
 	/* relaxed: every thread that looks finds the same answer */
-	store_relaxed(&known, k);
+	atom_store_relaxed(&known, k);
 	return k == 1;
 }
 

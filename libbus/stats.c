@@ -31,7 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "atomics.h"
+#include "atom.h"
 #include "ring.h"
 #include "segment.h"
 #include "stats.h"
@@ -104,17 +104,17 @@ static struct seen look(const struct view *v, uint64_t pos)
 	if (pos % REC_ALIGN)
 		return out;
 	/* acquire: pairs with the commit (or recovery's mark) of the record */
-	len = load_acquire(&r->len);
+	len = atom_load_acquire(&r->len);
 	/* relaxed: one reading; only this copy is used */
-	flags = load_relaxed_plain(&r->flags);
+	flags = atom_load_relaxed_plain(&r->flags);
 	if (len <= 0) {
 		/* claimed: a negative length is the record's own size */
 		uint64_t claimed = len < 0 ? (uint64_t) - (int64_t)len : 0;
 
 		out.kind = SEEN_CLAIM;
 		if (claimed >= REC_HDR && claimed - REC_HDR <= s->max_message &&
-		    rec_extent(claimed - REC_HDR) <= room)
-			out.ext = rec_extent(claimed - REC_HDR);
+		    ring_rec_extent(claimed - REC_HDR) <= room)
+			out.ext = ring_rec_extent(claimed - REC_HDR);
 		return out;
 	}
 	if (flags == REC_PAD) {
@@ -130,15 +130,15 @@ static struct seen look(const struct view *v, uint64_t pos)
 			out = (struct seen){SEEN_SKIP, (uint64_t)len, 0};
 		return out;
 	}
-	if ((flags != 0 && !rec_is_call(flags)) || (uint32_t)len < REC_HDR ||
+	if ((flags != 0 && !ring_rec_is_call(flags)) || (uint32_t)len < REC_HDR ||
 	    (flags != 0 && (uint32_t)len < REC_HDR + REC_CALL_HDR))
 		return out;
 	plen = (uint32_t)len - REC_HDR;
-	if (plen > s->max_message || rec_extent(plen) > room)
+	if (plen > s->max_message || ring_rec_extent(plen) > room)
 		return out;
-	out = (struct seen){SEEN_MSG, rec_extent(plen), 0};
+	out = (struct seen){SEEN_MSG, ring_rec_extent(plen), 0};
 	/* relaxed: the stamp of a committed record (acquired above) */
-	out.enq_ns = load_relaxed_plain(&r->enqueue_ns);
+	out.enq_ns = atom_load_relaxed_plain(&r->enqueue_ns);
 	return out;
 }
 
@@ -154,8 +154,8 @@ static bool claim_owner(struct seg *s, uint64_t pos, uint32_t *slot,
 
 	for (uint32_t i = 0; i < s->max_producers; i++) {
 		/* relaxed: a report; a live owner's intent holds until it commits */
-		uint64_t need = load_relaxed(&s->slots[i].claim_need);
-		uint64_t at = load_relaxed(&s->slots[i].claim_pos);
+		uint64_t need = atom_load_relaxed(&s->slots[i].claim_need);
+		uint64_t at = atom_load_relaxed(&s->slots[i].claim_pos);
 
 		if (need == 0 || need > s->capacity || pos - at >= need)
 			continue;
@@ -221,11 +221,11 @@ static void find_stall(const struct view *v, uint64_t now, bus_stats *st)
 	struct seg *s = v->s;
 	struct seg_header *h = s->hdr;
 	/* acquire: pairs with the consumer's release of stall_pos after stall_ns */
-	uint64_t note_pos = load_acquire(&h->cons.stall_pos);
+	uint64_t note_pos = atom_load_acquire(&h->cons.stall_pos);
 	/* relaxed: at least as new as note_pos (acquired above) */
-	uint64_t note_ns = load_relaxed(&h->cons.stall_ns);
+	uint64_t note_ns = atom_load_relaxed(&h->cons.stall_ns);
 	/* relaxed: the consumer's cursor, a hint where to look */
-	uint64_t pos = load_relaxed(&h->cons.read_pos);
+	uint64_t pos = atom_load_relaxed(&h->cons.read_pos);
 	uint64_t since = UINT64_MAX, end = 0, enq;
 	uint32_t slot = BUS_STATS_NO_SLOT;
 	struct seen r = look(v, note_pos);
@@ -263,7 +263,7 @@ static void find_stall(const struct view *v, uint64_t now, bus_stats *st)
 		struct seg_slot *sl = &s->slots[slot];
 
 		/* relaxed: the pid its producer wrote at attach, for the report */
-		st->stalled_pid = load_relaxed(&sl->pid);
+		st->stalled_pid = atom_load_relaxed(&sl->pid);
 		st->stalled_alive = seg_held(s, SEG_LOCK_SLOT(slot), &sl->pid);
 	}
 }
@@ -272,7 +272,7 @@ int stats_read(struct seg *s, uint64_t now, bus_stats *st)
 {
 	struct seg_header *h = s->hdr;
 	/* acquire: the records before the tail were claimed before we look */
-	struct view v = {s, load_acquire(&h->head), load_acquire(&h->tail)};
+	struct view v = {s, atom_load_acquire(&h->head), atom_load_acquire(&h->tail)};
 	bool sound = v.head % REC_ALIGN == 0 && v.tail % REC_ALIGN == 0 &&
 	             v.tail - v.head <= s->capacity;
 	uint64_t total = 0, enq;
@@ -290,30 +290,30 @@ int stats_read(struct seg *s, uint64_t now, bus_stats *st)
 		struct seg_slot *slot = &s->slots[i];
 
 		/* One sequence number per message committed in the slot. */
-		st->enqueued += load_relaxed(&slot->next_seq);
-		st->enqueued_bytes += load_relaxed(&slot->bytes);
-		st->full += load_relaxed(&slot->full);
-		st->blocked += load_relaxed(&slot->blocked);
-		st->consumer_wakeups += load_relaxed(&slot->wakes);
-		st->aborted += load_relaxed(&slot->aborted);
-		st->late_replies += load_relaxed(&slot->late);
-		if (load_relaxed(&slot->pid) != 0 &&
+		st->enqueued += atom_load_relaxed(&slot->next_seq);
+		st->enqueued_bytes += atom_load_relaxed(&slot->bytes);
+		st->full += atom_load_relaxed(&slot->full);
+		st->blocked += atom_load_relaxed(&slot->blocked);
+		st->consumer_wakeups += atom_load_relaxed(&slot->wakes);
+		st->aborted += atom_load_relaxed(&slot->aborted);
+		st->late_replies += atom_load_relaxed(&slot->late);
+		if (atom_load_relaxed(&slot->pid) != 0 &&
 		    seg_held(s, SEG_LOCK_SLOT(i), &slot->pid))
 			st->producers++;
 	}
-	st->dequeued = load_relaxed(&h->cons.msgs);
-	st->dequeued_bytes = load_relaxed(&h->cons.bytes);
-	st->consumer_sleeps = load_relaxed(&h->cons.sleeps);
-	st->producer_wakeups = load_relaxed(&h->cons.wakes);
-	st->redelivered = load_relaxed(&h->cons.redelivered);
-	st->recovered = load_relaxed(&h->recovered);
+	st->dequeued = atom_load_relaxed(&h->cons.msgs);
+	st->dequeued_bytes = atom_load_relaxed(&h->cons.bytes);
+	st->consumer_sleeps = atom_load_relaxed(&h->cons.sleeps);
+	st->producer_wakeups = atom_load_relaxed(&h->cons.wakes);
+	st->redelivered = atom_load_relaxed(&h->cons.redelivered);
+	st->recovered = atom_load_relaxed(&h->recovered);
 	if (seg_held(s, SEG_LOCK_CONSUMER, &h->cons_pid))
-		st->consumer_pid = load_relaxed(&h->cons_pid);
+		st->consumer_pid = atom_load_relaxed(&h->cons_pid);
 	/* The positions as loaded once, not the ring's own (shared) capacity. */
 	st->depth_bytes = sound ? v.tail - v.head : 0;
 	st->depth_msgs = st->enqueued > st->dequeued ? st->enqueued - st->dequeued : 0;
 	for (int b = 0; b < SEG_HIST_BUCKETS; b++) {
-		st->latency_hist[b] = load_relaxed(&h->cons.hist[b]);
+		st->latency_hist[b] = atom_load_relaxed(&h->cons.hist[b]);
 		total += st->latency_hist[b];
 	}
 	st->p50_ns = percentile(st->latency_hist, total, 500);
@@ -325,13 +325,13 @@ int stats_read(struct seg *s, uint64_t now, bus_stats *st)
 			st->oldest_age_ns = age(now, enq);
 		find_stall(&v, now, st);
 	}
-	state = load_relaxed(&h->state);
+	state = atom_load_relaxed(&h->state);
 	st->deleted = !!(state & SEG_STATE_DELETED);
 	st->broken = !!(state & SEG_STATE_BROKEN);
-	st->corrupt = load_relaxed(&h->cons.corrupt);
-	st->requests = load_relaxed(&h->cons.requests);
-	st->replies = load_relaxed(&h->cons.replies);
-	st->dead_replies = load_relaxed(&h->cons.replies_dead);
+	st->corrupt = atom_load_relaxed(&h->cons.corrupt);
+	st->requests = atom_load_relaxed(&h->cons.requests);
+	st->replies = atom_load_relaxed(&h->cons.replies);
+	st->dead_replies = atom_load_relaxed(&h->cons.replies_dead);
 	return 0;
 }
 

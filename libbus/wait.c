@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "atomics.h"
+#include "atom.h"
 #include "pollwake.h"
 #include "wait.h"
 #include "util/nstime.h"
@@ -76,16 +76,16 @@ const struct wait_ops wait_futex_ops = {
 uint32_t wait_prepare(_Atomic uint32_t *w)
 {
 	/* seq_cst: the announce is ordered before the waiter's re-check */
-	return fetch_or_sc(w, WAIT_SLEEPING) | WAIT_SLEEPING;
+	return atom_fetch_or_sc(w, WAIT_SLEEPING) | WAIT_SLEEPING;
 }
 
 uint32_t wait_prepare_sole(_Atomic uint32_t *w)
 {
 	/* relaxed: only a first guess for the CAS, which orders */
-	uint32_t v = load_relaxed(w);
+	uint32_t v = atom_load_relaxed(w);
 
 	/* seq_cst: the announce is ordered before the waiter's re-check */
-	while (!cas_sc(w, &v, (v | WAIT_SLEEPING) & ~WAIT_POLL))
+	while (!atom_cas_sc(w, &v, (v | WAIT_SLEEPING) & ~WAIT_POLL))
 		;
 	return (v | WAIT_SLEEPING) & ~WAIT_POLL;
 }
@@ -93,7 +93,7 @@ uint32_t wait_prepare_sole(_Atomic uint32_t *w)
 uint32_t wait_prepare_poll(_Atomic uint32_t *w)
 {
 	/* seq_cst: the announce is ordered before the waiter's re-check */
-	return fetch_or_sc(w, WAIT_SLEEPING | WAIT_POLL) | WAIT_SLEEPING | WAIT_POLL;
+	return atom_fetch_or_sc(w, WAIT_SLEEPING | WAIT_POLL) | WAIT_SLEEPING | WAIT_POLL;
 }
 
 void wait_cancel(_Atomic uint32_t *w, uint32_t val)
@@ -102,7 +102,7 @@ void wait_cancel(_Atomic uint32_t *w, uint32_t val)
 	 * relaxed: only clears the bit if no signaller moved the word; a
 	 * failed CAS means a wake is already on its way, which is harmless.
 	 */
-	cas_relaxed(w, &val, val & ~(WAIT_SLEEPING | WAIT_POLL));
+	atom_cas_relaxed(w, &val, val & ~(WAIT_SLEEPING | WAIT_POLL));
 }
 
 int wait_sleep(const struct wait_ops *ops, _Atomic uint32_t *w, uint32_t val,
@@ -121,7 +121,7 @@ uint32_t wait_signal_slow(const struct wait_ops *ops, _Atomic uint32_t *w,
 	 * knows a winner will wake.  seq_cst: part of the handshake's total
 	 * order; relaxed on failure: nothing to order.
 	 */
-	if (!cas_sc(w, &v, (v + WAIT_STEP) & ~(WAIT_SLEEPING | WAIT_POLL)))
+	if (!atom_cas_sc(w, &v, (v + WAIT_STEP) & ~(WAIT_SLEEPING | WAIT_POLL)))
 		return 0;
 	/* A sole waiter on the descriptor sleeps on no futex. */
 	if (!(v & WAIT_POLL) || n != 1)
@@ -139,7 +139,7 @@ void wait_bump(const struct wait_ops *ops, _Atomic uint32_t *w, int n,
 	 * caller wrote, so that a waiter between its announce and its futex
 	 * wait returns at once; then wakes one that already sleeps.
 	 */
-	fetch_add_sc(w, WAIT_STEP);
+	atom_fetch_add_sc(w, WAIT_STEP);
 	ops->wake(w, n);
 	/* Spurious for a consumer that waits on the futex: allowed. */
 	if (wake_fd >= 0)

@@ -44,7 +44,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "atomics.h"
+#include "atom.h"
 
 #define WAIT_SLEEPING 1u /* a sleeper announced itself */
 #define WAIT_POLL     2u /* and it waits on the wake descriptor */
@@ -125,7 +125,7 @@ uint32_t wait_signal_slow(const struct wait_ops *ops, _Atomic uint32_t *w,
 static inline uint32_t wait_signal_pending(_Atomic uint32_t *w)
 {
 	/* seq_cst: ordered after the caller's seq_cst store of the condition */
-	uint32_t v = load_sc(w);
+	uint32_t v = atom_load_sc(w);
 
 	return v & WAIT_SLEEPING ? v : 0;
 }

@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "atomics.h"
+#include "atom.h"
 #include "bus/bus.h"
 #include "util/nstime.h"
 

@@ -67,7 +67,7 @@ static int victim_main(void *arg)
 	if (v->when == AFTER_CAS)
 		atomic_store(&r->len, 0);
 	if (v->when == MID_PAYLOAD)
-		memset(rec_payload(r), 0x5a, 100);
+		memset(ring_rec_payload(r), 0x5a, 100);
 	usleep(v->linger_ms * 1000u);
 	raise(SIGKILL);
 	return 4;

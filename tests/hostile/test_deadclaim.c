@@ -81,7 +81,7 @@ static int claim_and_die(void *arg)
 	ring_prod_init(&rp, producer_seg(p), bus_producer_slot(p));
 	if (ring_claim(&rp, LARGE, &r) < 0)
 		return 12;
-	memset(rec_payload(r), 'x', LARGE / 2);
+	memset(ring_rec_payload(r), 'x', LARGE / 2);
 	raise(SIGKILL);
 	return 13;
 }

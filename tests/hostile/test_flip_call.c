@@ -142,7 +142,7 @@ static void flip_one(const struct rec_ref *ref, bool garbage, uint64_t x)
 	static const uint32_t flags[] = {REC_REPLY, 0};
 	static const uint32_t bad_flags[] = {REC_CALL, 0x20, REC_PAD, REC_DEAD,
 	                                     REC_SKIP, REC_REQUEST | 0x100};
-	volatile uint64_t *call = (volatile uint64_t *)rec_payload(ref->r);
+	volatile uint64_t *call = (volatile uint64_t *)ring_rec_payload(ref->r);
 	volatile uint32_t *fw = &ref->r->flags;
 	bool bad = garbage && (x >> 8) % 4 == 0;
 	unsigned hold = (unsigned)(x >> 40) % 1024;
@@ -207,13 +207,13 @@ static int attacker(void *arg)
 		if (rc == 0) {
 			pos = atomic_load(&rp.slot->claim_pos) +
 			      atomic_load(&rp.slot->claim_need) -
-			      rec_extent(REC_CALL_HDR + PLEN);
+			      ring_rec_extent(REC_CALL_HDR + PLEN);
 			k++;
 			call = (struct rec_call){.call_id = k, .reply_to = RT(k)};
-			memcpy(rec_payload(r), &call, sizeof(call));
+			memcpy(ring_rec_payload(r), &call, sizeof(call));
 			word = WORD(k);
-			memcpy((uint8_t *)rec_payload(r) + REC_CALL_HDR, &word, sizeof(word));
-			memset((uint8_t *)rec_payload(r) + REC_CALL_HDR + 8, FILL, PLEN - 8);
+			memcpy((uint8_t *)ring_rec_payload(r) + REC_CALL_HDR, &word, sizeof(word));
+			memset((uint8_t *)ring_rec_payload(r) + REC_CALL_HDR + 8, FILL, PLEN - 8);
 			/* Counted first: the consumer may read it at once. */
 			atomic_fetch_add(&sh->committed, 1);
 			ring_commit_as(&rp, r, REC_REQUEST, 5, REC_CALL_HDR + PLEN, 1);

@@ -159,7 +159,7 @@ static int staller(void *arg)
 	if (write(a->report, &slot, sizeof(slot)) != sizeof(slot))
 		return 3;
 	raise(SIGSTOP);
-	memset(rec_payload(r), 'S', STALL_LEN);
+	memset(ring_rec_payload(r), 'S', STALL_LEN);
 	ring_commit(&rp, r, 1, STALL_LEN, mono_ns());
 	wait_signal(&wait_futex_ops, &s->hdr->cons_wait, 1, -1);
 	bus_producer_close(p);

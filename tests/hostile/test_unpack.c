@@ -103,7 +103,7 @@ static int attacker(void *arg)
 	if (bus_open(sock, &b) < 0 || bus_producer_open(b, QUEUE, &p) < 0)
 		return 12;
 	while (e2e_now_ms() < until) {
-		uint64_t ext = rec_extent(la), tail;
+		uint64_t ext = ring_rec_extent(la), tail;
 		struct rec_hdr *r;
 		uint8_t *payload;
 

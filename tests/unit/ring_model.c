@@ -19,7 +19,7 @@ void model_init(struct model *md, uint64_t cap, uint64_t pos)
 bool model_send(struct model *md, uint32_t len, uint32_t type,
                 uint32_t producer, uint64_t seq, uint64_t seed)
 {
-	uint64_t ext = rec_extent(len);
+	uint64_t ext = ring_rec_extent(len);
 	uint64_t to_end = md->cap - (md->tail & (md->cap - 1));
 	uint64_t pad = ext > to_end ? to_end : 0;
 	struct expect *e;

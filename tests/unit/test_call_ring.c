@@ -66,8 +66,8 @@ static struct rec_hdr *put_call(struct ring_prod *p, uint32_t flags,
 	struct rec_hdr *r = NULL;
 
 	assert_int_equal(ring_claim(p, REC_CALL_HDR + len, &r), 0);
-	memcpy(rec_payload(r), &call, sizeof(call));
-	memset((uint8_t *)rec_payload(r) + REC_CALL_HDR, byte, len);
+	memcpy(ring_rec_payload(r), &call, sizeof(call));
+	memset((uint8_t *)ring_rec_payload(r) + REC_CALL_HDR, byte, len);
 	ring_commit_as(p, r, flags, 9, REC_CALL_HDR + len, now_ns);
 	return r;
 }
@@ -161,9 +161,9 @@ static void test_round_trip(void **state)
 	assert_int_equal(c.call.reply_to, 0xabcdef);
 	assert_int_equal(c.last, 0);
 	assert_int_equal(c.last_len, REC_CALL_HDR + 20);
-	assert_int_equal(c.pos, rec_extent(REC_CALL_HDR + 20));
+	assert_int_equal(c.pos, ring_rec_extent(REC_CALL_HDR + 20));
 	/* A copy: the record rewritten now does not change it. */
-	memset(rec_payload(req), 0xff, REC_CALL_HDR);
+	memset(ring_rec_payload(req), 0xff, REC_CALL_HDR);
 	assert_int_equal(c.call.call_id, 7);
 
 	assert_int_equal(ring_read(&c, &r), RING_READ_CALL);
@@ -186,10 +186,10 @@ static void test_round_trip(void **state)
 	assert_int_equal(bus_recv(bc, &msg, 0), 0);
 	check_call(&m, &msg, pos, BUS_MSG_REQUEST, 41, 77, 5, 'a');
 	assert_int_equal(msg.type, 9);
-	pos += rec_extent(REC_CALL_HDR + 5);
+	pos += ring_rec_extent(REC_CALL_HDR + 5);
 	assert_int_equal(bus_recv(bc, &msg, 0), 0);
 	check_call(&m, &msg, pos, BUS_MSG_REPLY, 42, 0, 0, 0);
-	pos += rec_extent(REC_CALL_HDR);
+	pos += ring_rec_extent(REC_CALL_HDR);
 	assert_int_equal(bus_recv(bc, &msg, 0), 0);
 	check_plain(&m, &msg, pos, 3);
 	assert_int_equal(bus_recv(bc, &msg, 0), -EAGAIN);
@@ -233,7 +233,7 @@ static void test_short_call(void **state)
 
 	for (size_t f = 0; f < 2; f++) {
 		for (size_t k = 0; k < sizeof(shorts) / sizeof(shorts[0]); k++) {
-			uint64_t ext = rec_extent(shorts[k]);
+			uint64_t ext = ring_rec_extent(shorts[k]);
 
 			memset(m.seg.ring, 0, 256);
 			atomic_store(&m.seg.hdr->head, 0);

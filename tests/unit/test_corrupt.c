@@ -150,9 +150,9 @@ static void test_length_past_tail_breaks_queue(void **state)
 	expect(1);
 	assert_int_equal(bus_recv(cons, &m, 0), 0);
 	assert_int_equal(m.len, 120);
-	assert_true(third + rec_extent(120) > tail);
+	assert_true(third + ring_rec_extent(120) > tail);
 	bus_release(cons);
-	assert_int_equal(atomic_load(&ms.seg.hdr->head), third + rec_extent(120));
+	assert_int_equal(atomic_load(&ms.seg.hdr->head), third + ring_rec_extent(120));
 	/* A producer attaching now loads that head. */
 	assert_int_equal(producer_attach(&s, NULL, &p2), 0);
 	assert_int_equal(bus_send(p2, 1, "x", 1, 0), -EBADMSG);

@@ -98,7 +98,7 @@ static void kill_mid_claim(enum death when)
 	if (when == AFTER_CAS)
 		atomic_store(&r->len, 0); /* died before the negative length */
 	if (when == MID_PAYLOAD)
-		memset(rec_payload(r), 0xee, 40);
+		memset(ring_rec_payload(r), 0xee, 40);
 	die(a);
 	send_u32(b, 2);
 	send_u32(b, 3);
@@ -167,7 +167,7 @@ static void test_dead_before_padding(void **state)
 	assert_int_equal(recv_u32(1000), 7);
 	assert_int_equal(atomic_load(&ms.seg.hdr->recovered), 1);
 	bus_release(cons);
-	assert_true(atomic_load(&ms.seg.hdr->head) - pad_at == 64 + rec_extent(100) + rec_extent(4));
+	assert_true(atomic_load(&ms.seg.hdr->head) - pad_at == 64 + ring_rec_extent(100) + ring_rec_extent(4));
 	bus_producer_close(b);
 	bus_producer_close(a);
 }
@@ -230,7 +230,7 @@ static void test_live_claim_untouched(void **state)
 		assert_int_equal(bus_recv(cons, &m, 0), -EAGAIN);
 	assert_int_equal(bus_recv(cons, &m, 20), -ETIMEDOUT);
 	assert_int_equal(atomic_load(&ms.seg.hdr->recovered), 0);
-	memcpy(rec_payload(r), &v, sizeof(v));
+	memcpy(ring_rec_payload(r), &v, sizeof(v));
 	ring_commit(&rp, r, 1, sizeof(v), 0);
 	assert_int_equal(recv_u32(0), 42);
 	assert_int_equal(recv_u32(0), 9);

@@ -150,7 +150,7 @@ static void put_message(struct seg *s, size_t len)
 
 	ring_prod_init(&rp, s, 0);
 	assert_int_equal(ring_claim(&rp, len, &r), 0);
-	memset(rec_payload(r), 0x5a, len);
+	memset(ring_rec_payload(r), 0x5a, len);
 	ring_commit(&rp, r, 1, len, 0);
 }
 

@@ -118,7 +118,7 @@ static struct rec_hdr *put(struct ring_prod *p, size_t len, uint32_t type,
 	assert_int_equal(ring_claim(p, len, &r), 0);
 	assert_non_null(r);
 	assert_int_equal(atomic_load(&r->len), -(int32_t)(REC_HDR + len));
-	fill(rec_payload(r), len, seed);
+	fill(ring_rec_payload(r), len, seed);
 	ring_commit(p, r, type, len, 1);
 	assert_int_equal(atomic_load(&r->len), (int32_t)(REC_HDR + len));
 	return r;
@@ -137,7 +137,7 @@ static void get(struct ring_cons *c, struct rec_hdr *want, size_t len,
 	assert_int_equal(r->type, type);
 	assert_int_equal(r->producer, producer);
 	assert_int_equal(r->seq, seq);
-	assert_true(matches(rec_payload(r), len, seed));
+	assert_true(matches(ring_rec_payload(r), len, seed));
 }
 
 /* Sends len bytes of fill(seed) through the public path. */
@@ -277,7 +277,7 @@ static void test_padding_at_wrap(void **state)
 	/* Claimed but not committed: the consumer sees nothing yet. */
 	assert_int_equal(ring_read(&c, &none), -EAGAIN);
 	assert_null(none);
-	fill(rec_payload(r), 60, 22);
+	fill(ring_rec_payload(r), 60, 22);
 	ring_commit(&p, r, 9, 60, 1);
 	/* The padding is skipped: the consumer gets the record at 0. */
 	get(&c, r, 60, 9, 0, 2, 22);
@@ -859,7 +859,7 @@ static void check_bad_rec(struct mem_seg *m, const struct bad_rec *b,
 		         b->what, (unsigned long long)pos, rc, b->expect);
 	if (b->expect == 0) {
 		assert_ptr_equal(r, m->seg.ring + b->idx);
-		assert_int_equal(c.pos, pos + rec_extent((uint32_t)b->len - REC_HDR));
+		assert_int_equal(c.pos, pos + ring_rec_extent((uint32_t)b->len - REC_HDR));
 		return;
 	}
 	assert_null(r);
@@ -933,12 +933,12 @@ static void test_claim_order(void **state)
 	assert_ptr_equal(ra, m.seg.ring);
 	assert_ptr_equal(rb, m.seg.ring + 40);
 	assert_int_equal(tail_of(&m), 40 + 48);
-	fill(rec_payload(rb), 16, 61);
+	fill(ring_rec_payload(rb), 16, 61);
 	ring_commit(&b, rb, 2, 16, 1);
 	assert_int_equal(ring_read(&c, &r), -EAGAIN);
 	assert_null(r);
 	assert_int_equal(c.pos, 0);
-	fill(rec_payload(ra), 8, 60);
+	fill(ring_rec_payload(ra), 8, 60);
 	ring_commit(&a, ra, 1, 8, 1);
 	get(&c, ra, 8, 1, 0, 0, 60);
 	get(&c, rb, 16, 2, 3, 0, 61);

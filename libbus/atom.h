@@ -1,5 +1,5 @@
 /*
- * atomics.h - named-ordering helpers for fields shared between processes.
+ * atom.h - named-ordering helpers for fields shared between processes.
  *
  * Every access to a shared field goes through one of these, so the ordering
  * is visible at the call site and each call carries a comment saying what
@@ -8,53 +8,53 @@
  * are sequentially consistent and are used only for the two store-then-load
  * (Dekker) handshakes of the wait protocol (see wait.h).
  */
-#ifndef BUS_ATOMICS_H
-#define BUS_ATOMICS_H
+#ifndef BUS_ATOM_H
+#define BUS_ATOM_H
 
 #include <stdatomic.h>
 
-#define load_relaxed(p)     atomic_load_explicit((p), memory_order_relaxed)
-#define load_acquire(p)     atomic_load_explicit((p), memory_order_acquire)
-#define load_sc(p)          atomic_load_explicit((p), memory_order_seq_cst)
-#define store_relaxed(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
-#define store_release(p, v) atomic_store_explicit((p), (v), memory_order_release)
-#define store_sc(p, v)      atomic_store_explicit((p), (v), memory_order_seq_cst)
+#define atom_load_relaxed(p)     atomic_load_explicit((p), memory_order_relaxed)
+#define atom_load_acquire(p)     atomic_load_explicit((p), memory_order_acquire)
+#define atom_load_sc(p)          atomic_load_explicit((p), memory_order_seq_cst)
+#define atom_store_relaxed(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
+#define atom_store_release(p, v) atomic_store_explicit((p), (v), memory_order_release)
+#define atom_store_sc(p, v)      atomic_store_explicit((p), (v), memory_order_seq_cst)
 
 /*
  * A field not declared _Atomic that another process may write meanwhile
  * (a record's header words): one relaxed reading, never torn.
  */
-#define load_relaxed_plain(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define atom_load_relaxed_plain(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 
 /* Read-modify-writes; each returns the value before. */
-#define fetch_add_relaxed(p, v) atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
-#define fetch_add_sc(p, v)      atomic_fetch_add_explicit((p), (v), memory_order_seq_cst)
-#define fetch_or_sc(p, v)       atomic_fetch_or_explicit((p), (v), memory_order_seq_cst)
-#define exchange_acquire(p, v)  atomic_exchange_explicit((p), (v), memory_order_acquire)
+#define atom_fetch_add_relaxed(p, v) atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
+#define atom_fetch_add_sc(p, v)      atomic_fetch_add_explicit((p), (v), memory_order_seq_cst)
+#define atom_fetch_or_sc(p, v)       atomic_fetch_or_explicit((p), (v), memory_order_seq_cst)
+#define atom_exchange_acquire(p, v)  atomic_exchange_explicit((p), (v), memory_order_acquire)
 
 /*
  * Strong compare-and-swap of *p from *expected to desired, with the named
  * ordering on success.  A failed CAS orders nothing here (relaxed); it
  * stores what it found in *expected.  Returns true on success.
  */
-#define cas_relaxed(p, expected, desired)                                   \
+#define atom_cas_relaxed(p, expected, desired)                              \
 	atomic_compare_exchange_strong_explicit((p), (expected), (desired), \
 	                                        memory_order_relaxed,       \
 	                                        memory_order_relaxed)
-#define cas_release(p, expected, desired)                                   \
+#define atom_cas_release(p, expected, desired)                              \
 	atomic_compare_exchange_strong_explicit((p), (expected), (desired), \
 	                                        memory_order_release,       \
 	                                        memory_order_relaxed)
-#define cas_acq_rel(p, expected, desired)                                   \
+#define atom_cas_acq_rel(p, expected, desired)                              \
 	atomic_compare_exchange_strong_explicit((p), (expected), (desired), \
 	                                        memory_order_acq_rel,       \
 	                                        memory_order_relaxed)
-#define cas_sc(p, expected, desired)                                        \
+#define atom_cas_sc(p, expected, desired)                                   \
 	atomic_compare_exchange_strong_explicit((p), (expected), (desired), \
 	                                        memory_order_seq_cst,       \
 	                                        memory_order_relaxed)
 
 /* Single-writer counter bump: only the owner writes, readers may load. */
-#define counter_add(p, n) store_relaxed((p), load_relaxed(p) + (n))
+#define atom_counter_add(p, n) atom_store_relaxed((p), atom_load_relaxed(p) + (n))
 
 #endif
