@@ -198,6 +198,18 @@ pid_t flow_start_producer(struct e2e *e, struct flow *f, int k)
 	return e2e_fork(e, producer_main, &prod_args[k]);
 }
 
+void flow_start_producers(struct e2e *e, struct flow *f, int first, pid_t *prod)
+{
+	for (int k = first; k < f->nprod; k++)
+		prod[k] = flow_start_producer(e, f, k);
+}
+
+void flow_wait_producers(struct e2e *e, const struct flow *f, int first, const pid_t *prod)
+{
+	for (int k = first; k < f->nprod; k++)
+		assert_int_equal(e2e_wait(e, prod[k], f->deadline_s), 0);
+}
+
 static bus_consumer *consumer_attach(const struct flow *f, uint64_t deadline)
 {
 	bus_consumer *c = NULL;
@@ -272,6 +284,12 @@ static int consumer_main(void *argp)
 pid_t flow_start_consumer(struct e2e *e, struct flow *f)
 {
 	return e2e_fork(e, consumer_main, f);
+}
+
+void flow_stop_consumer(struct e2e *e, const struct flow *f, pid_t cons)
+{
+	atomic_store(&f->sh->stop_consumer, 1);
+	assert_int_equal(e2e_wait(e, cons, 30), 0);
 }
 
 uint64_t flow_committed(const struct flow *f)

@@ -79,6 +79,16 @@ void flow_free(struct flow *f);
 pid_t flow_start_producer(struct e2e *e, struct flow *f, int k);
 pid_t flow_start_consumer(struct e2e *e, struct flow *f);
 
+/*
+ * Forks producers first..nprod-1 into prod[first..]; waits for them to
+ * exit 0 within f->deadline_s each.
+ */
+void flow_start_producers(struct e2e *e, struct flow *f, int first, pid_t *prod);
+void flow_wait_producers(struct e2e *e, const struct flow *f, int first, const pid_t *prod);
+
+/* Tells consumer cons to stop; it must exit 0 within 30 s. */
+void flow_stop_consumer(struct e2e *e, const struct flow *f, pid_t cons);
+
 /* The messages committed by all producers so far. */
 uint64_t flow_committed(const struct flow *f);
 

@@ -259,16 +259,22 @@ void nenv_nats_start(struct nenv *n)
 	}
 }
 
-int nenv_nats_stop(struct nenv *n, int sig)
+/* Sends sig to *pid (if running), reaps it, zeroes *pid: its status. */
+static int stop_pid(struct nenv *n, pid_t *pid, int sig)
 {
 	int st;
 
-	if (!n->nats)
+	if (!*pid)
 		return 0;
-	kill(n->nats, sig);
-	st = e2e_wait(n->a, n->nats, NENV_STOP_S);
-	n->nats = 0;
+	kill(*pid, sig);
+	st = e2e_wait(n->a, *pid, NENV_STOP_S);
+	*pid = 0;
 	return st;
+}
+
+int nenv_nats_stop(struct nenv *n, int sig)
+{
+	return stop_pid(n, &n->nats, sig);
 }
 
 /* --- busbridge --- */
@@ -348,13 +354,8 @@ void nenv_bridge_start(struct nenv *n, struct nenv_bridge *br)
 
 int nenv_bridge_stop(struct nenv *n, struct nenv_bridge *br)
 {
-	int st;
+	int st = stop_pid(n, &br->pid, SIGTERM);
 
-	if (!br->pid)
-		return 0;
-	kill(br->pid, SIGTERM);
-	st = e2e_wait(n->a, br->pid, NENV_STOP_S);
-	br->pid = 0;
 	if (st != 0) {
 		fprintf(stderr, "busbridge %s: SIGTERM gave status %d\n", br->name, st);
 		nenv_dump_logs(n);
@@ -364,11 +365,7 @@ int nenv_bridge_stop(struct nenv *n, struct nenv_bridge *br)
 
 void nenv_bridge_kill(struct nenv *n, struct nenv_bridge *br)
 {
-	if (!br->pid)
-		return;
-	kill(br->pid, SIGKILL);
-	e2e_wait(n->a, br->pid, NENV_STOP_S);
-	br->pid = 0;
+	stop_pid(n, &br->pid, SIGKILL);
 }
 
 void nenv_bridge_alive(struct nenv *n, struct nenv_bridge *br)
@@ -694,15 +691,74 @@ void nenv_dump_logs(const struct nenv *n)
 		dump_file(n->br[i].name, n->br[i].log);
 }
 
+void nenv_flow_init(struct nenv *n, struct flow *f)
+{
+	f->sock_a = n->a->socket;
+	f->sock_b = n->b->socket;
+	flow_init(f, n->dir);
+}
+
+void nenv_flow_pair(struct nenv *n, struct flow *f, const char *subject,
+                    uint64_t cap_a, uint64_t cap_b, struct nenv_bridge **ex,
+                    struct nenv_bridge **im)
+{
+	nenv_pair(n, f->queue_a, subject, f->queue_b, cap_a, cap_b, ex, im);
+	nenv_bridge_start(n, *ex);
+	nenv_bridge_start(n, *im);
+	nenv_flow_init(n, f);
+}
+
+pid_t nenv_flow_start(struct nenv *n, struct flow *f, pid_t *prod)
+{
+	pid_t cons = flow_start_consumer(n->b, f);
+
+	flow_start_producers(n->a, f, 0, prod);
+	return cons;
+}
+
+void nenv_flow_wait(struct nenv *n, const struct flow *f, int timeout_ms,
+                    const char *what, struct flow_result *r)
+{
+	if (!flow_wait_all(f, timeout_ms, r))
+		nenv_dump_logs(n);
+	flow_print(what, r);
+}
+
+bus_consumer *nenv_consumer(const struct e2e *h, const char *queue)
+{
+	bus *b = e2e_open(h);
+	bus_consumer *c;
+
+	assert_int_equal(bus_consumer_open(b, queue, &c), 0);
+	bus_close(b);
+	return c;
+}
+
+void nenv_recv(const struct nenv *n, bus_consumer *c, bus_msg *m, int timeout_ms,
+               const char *what, size_t i)
+{
+	int rc = bus_recv(c, m, timeout_ms);
+
+	if (rc < 0) {
+		nenv_dump_logs(n);
+		fail_msg("%s: message %zu: %s", what, i, bus_strerror(rc));
+	}
+}
+
+void nenv_stop_pair(struct nenv *n, struct nenv_bridge *ex, struct nenv_bridge *im,
+                    const struct flow *f, pid_t cons)
+{
+	assert_int_equal(nenv_bridge_stop(n, ex), 0);
+	assert_int_equal(nenv_bridge_stop(n, im), 0);
+	flow_stop_consumer(n->b, f, cons);
+}
+
 void nenv_finish_pair(struct nenv *n, struct nenv_bridge *ex, struct nenv_bridge *im,
                       struct flow *f, pid_t cons, uint64_t total)
 {
 	struct flow_result r;
 
-	assert_int_equal(nenv_bridge_stop(n, ex), 0);
-	assert_int_equal(nenv_bridge_stop(n, im), 0);
-	atomic_store(&f->sh->stop_consumer, 1);
-	assert_int_equal(e2e_wait(n->b, cons, 30), 0);
+	nenv_stop_pair(n, ex, im, f, cons);
 	flow_check(f, &r);
 	assert_int_equal(r.records, total);
 	flow_free(f);

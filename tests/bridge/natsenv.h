@@ -167,13 +167,63 @@ void nenv_queue(const struct e2e *h, const char *queue, uint64_t capacity);
 void nenv_dump_logs(const struct nenv *n);
 
 struct flow;
+struct flow_result;
+
+/* Points f's producers at host A, its consumer at B; flow_init in n->dir. */
+void nenv_flow_init(struct nenv *n, struct flow *f);
 
 /*
- * The end of a clean A -> B run: stops both bridges (each must exit 0),
- * then B's consumer cons (a flow consumer), and asserts that its log
- * holds total records; frees f.
+ * nenv_pair of f's queues through subject, both bridges started, and f
+ * ready (nenv_flow_init).
+ */
+void nenv_flow_pair(struct nenv *n, struct flow *f, const char *subject,
+                    uint64_t cap_a, uint64_t cap_b, struct nenv_bridge **ex,
+                    struct nenv_bridge **im);
+
+/* Starts f's consumer on B, then its producers on A (prod): the consumer. */
+pid_t nenv_flow_start(struct nenv *n, struct flow *f, pid_t *prod);
+
+/*
+ * flow_wait_all (printing every log if it times out), then one line of
+ * the result *r, headed what.
+ */
+void nenv_flow_wait(struct nenv *n, const struct flow *f, int timeout_ms,
+                    const char *what, struct flow_result *r);
+
+/* A consumer of queue on host h; fails the test if it cannot attach. */
+bus_consumer *nenv_consumer(const struct e2e *h, const char *queue);
+
+/*
+ * Receives message i (of what, for the failure) on c within timeout_ms
+ * into *m; fails the test, printing every log, if none comes.
+ */
+void nenv_recv(const struct nenv *n, bus_consumer *c, bus_msg *m, int timeout_ms,
+               const char *what, size_t i);
+
+/*
+ * Stops both bridges (each must exit 0), then B's consumer cons (a flow
+ * consumer, which must exit 0).
+ */
+void nenv_stop_pair(struct nenv *n, struct nenv_bridge *ex, struct nenv_bridge *im,
+                    const struct flow *f, pid_t cons);
+
+/*
+ * The end of a clean A -> B run: nenv_stop_pair, then asserts that the
+ * consumer's log holds total records; frees f.
  */
 void nenv_finish_pair(struct nenv *n, struct nenv_bridge *ex, struct nenv_bridge *im,
                       struct flow *f, pid_t cons, uint64_t total);
+
+/* The shorthand for a test of its own nenv (cmocka main tables). */
+#define NENV_TEST(fn) cmocka_unit_test_setup_teardown(fn, nenv_setup, nenv_teardown)
+
+/* The main() of a program of one test, fn. */
+#define NENV_MAIN(fn)                                              \
+	int main(void)                                             \
+	{                                                          \
+		const struct CMUnitTest tests[] = {NENV_TEST(fn)}; \
+                                                                   \
+		return cmocka_run_group_tests(tests, NULL, NULL);  \
+	}
 
 #endif

@@ -206,6 +206,17 @@ static void round_trip(struct nenv *n, const char *printed)
 	e2e_run_free(&r);
 }
 
+/* `--check-config --config conf` exits 1 with want in its stderr. */
+static void config_refused(struct nenv *n, const char *conf, const char *want)
+{
+	struct e2e_run r;
+
+	nenv_run(n, &r, RUN_S, "--check-config", "--config", conf, NULL);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, want));
+	e2e_run_free(&r);
+}
+
 static void check_config(void **state)
 {
 	struct nenv *n = *state;
@@ -253,22 +264,13 @@ static void check_config(void **state)
 
 	/* a bad line: FILE:LINE and exit 1 */
 	e2e_write_file(conf, "# comment\nexport fromfile bus.file\nexport lonely\n");
-	nenv_run(n, &r, RUN_S, "--check-config", "--config", conf, NULL);
 	snprintf(text, sizeof(text), "%s:3:", conf);
-	assert_int_equal(r.status, 1);
-	assert_non_null(strstr(r.err, text));
-	e2e_run_free(&r);
+	config_refused(n, conf, text);
 	e2e_write_file(conf, "export a bus.a\nfrobnicate 3\n");
-	nenv_run(n, &r, RUN_S, "--check-config", "--config", conf, NULL);
 	snprintf(text, sizeof(text), "%s:2:", conf);
-	assert_int_equal(r.status, 1);
-	assert_non_null(strstr(r.err, text));
-	e2e_run_free(&r);
+	config_refused(n, conf, text);
 	snprintf(text, sizeof(text), "%s/missing.conf", n->dir);
-	nenv_run(n, &r, RUN_S, "--check-config", "--config", text, NULL);
-	assert_int_equal(r.status, 1);
-	assert_non_null(strstr(r.err, "missing.conf"));
-	e2e_run_free(&r);
+	config_refused(n, text, "missing.conf");
 }
 
 static void one_per_state_dir(void **state)
@@ -525,9 +527,7 @@ static void stats_outputs(void **state)
 		                                         "bus.orders:orders", NULL);
 
 		nenv_bridge_start(n, im);
-		f.sock_a = n->a->socket;
-		f.sock_b = n->b->socket;
-		flow_init(&f, n->dir);
+		nenv_flow_init(n, &f);
 		cons = flow_start_consumer(n->b, &f);
 		for (int k = 0; k < f.nprod; k++)
 			assert_int_equal(e2e_wait(n->a, flow_start_producer(n->a, &f, k), 60), 0);
@@ -819,17 +819,17 @@ static void bad_seq_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(help_and_version, nenv_setup, nenv_teardown),
-		cmocka_unit_test_setup_teardown(bad_usage, nenv_setup, nenv_teardown),
-		cmocka_unit_test_setup_teardown(check_config, nenv_setup, nenv_teardown),
-		cmocka_unit_test_setup_teardown(one_per_state_dir, nenv_setup, nenv_teardown),
-		cmocka_unit_test_setup_teardown(default_state_dir, nenv_setup, nenv_teardown),
-		cmocka_unit_test_setup_teardown(state_dir_unusable, nenv_setup, nenv_teardown),
-		cmocka_unit_test_setup_teardown(dup_window_short, nenv_setup, nenv_teardown),
-		cmocka_unit_test_setup_teardown(stats_outputs, nenv_setup, nenv_teardown),
-		cmocka_unit_test_setup_teardown(corrupt_stats, nenv_setup, nenv_teardown),
-		cmocka_unit_test_setup_teardown(stats_fifo, nenv_setup, nenv_teardown),
-		cmocka_unit_test_setup_teardown(bad_seq_file, nenv_setup, nenv_teardown),
+		NENV_TEST(help_and_version),
+		NENV_TEST(bad_usage),
+		NENV_TEST(check_config),
+		NENV_TEST(one_per_state_dir),
+		NENV_TEST(default_state_dir),
+		NENV_TEST(state_dir_unusable),
+		NENV_TEST(dup_window_short),
+		NENV_TEST(stats_outputs),
+		NENV_TEST(corrupt_stats),
+		NENV_TEST(stats_fifo),
+		NENV_TEST(bad_seq_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -70,24 +70,15 @@ static void full(void **state)
 	pid_t prod[NPROD], cons;
 
 	nenv_nats_start(n);
-	nenv_pair(n, f.queue_a, "bus.orders", f.queue_b, 0, CAP_B, &ex, &im);
-	nenv_bridge_start(n, ex);
-	nenv_bridge_start(n, im);
-	f.sock_a = n->a->socket;
-	f.sock_b = n->b->socket;
-	flow_init(&f, n->dir);
-	for (int k = 0; k < NPROD; k++)
-		prod[k] = flow_start_producer(n->a, &f, k);
-	for (int k = 0; k < NPROD; k++)
-		assert_int_equal(e2e_wait(n->a, prod[k], f.deadline_s), 0);
+	nenv_flow_pair(n, &f, "bus.orders", 0, CAP_B, &ex, &im);
+	flow_start_producers(n->a, &f, 0, prod);
+	flow_wait_producers(n->a, &f, 0, prod);
 	/* A's queue holds it all: the exporter publishes everything */
 	assert_true(nenv_wait_stat(n, ex, 0, "messages", total, WAIT_MS));
 
 	watch_stall(n, im, &f);
 	cons = flow_start_consumer(n->b, &f);
-	if (!flow_wait_all(&f, WAIT_MS, &r))
-		nenv_dump_logs(n);
-	flow_print("full", &r);
+	nenv_flow_wait(n, &f, WAIT_MS, "full", &r);
 	flow_assert_exact(&r, total);
 	assert_int_equal(nenv_stat(n, im, 0, "messages"), total);
 	assert_int_equal(nenv_stat(n, im, 0, "redeliveries"), 0);
@@ -98,11 +89,4 @@ static void full(void **state)
 	nenv_finish_pair(n, ex, im, &f, cons, total);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(full, nenv_setup, nenv_teardown),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+NENV_MAIN(full)

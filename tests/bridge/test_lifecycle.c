@@ -74,15 +74,10 @@ static void run_flow_from(struct nenv *n, struct flow *f, int first, const char 
 	pid_t prod[FLOW_MAX_PROD], cons;
 
 	cons = flow_start_consumer(n->b, f);
-	for (int k = first; k < f->nprod; k++)
-		prod[k] = flow_start_producer(n->a, f, k);
-	for (int k = first; k < f->nprod; k++)
-		assert_int_equal(e2e_wait(n->a, prod[k], f->deadline_s), 0);
-	if (!flow_wait_all(f, WAIT_MS, &r))
-		nenv_dump_logs(n);
-	flow_print(what, &r);
-	atomic_store(&f->sh->stop_consumer, 1);
-	assert_int_equal(e2e_wait(n->b, cons, 30), 0);
+	flow_start_producers(n->a, f, first, prod);
+	flow_wait_producers(n->a, f, first, prod);
+	nenv_flow_wait(n, f, WAIT_MS, what, &r);
+	flow_stop_consumer(n->b, f, cons);
 	flow_check(f, &r);
 	assert_int_equal(r.missing, 0);
 	assert_int_equal(r.distinct, total);
@@ -92,6 +87,17 @@ static void run_flow_from(struct nenv *n, struct flow *f, int first, const char 
 static void run_flow(struct nenv *n, struct flow *f, const char *what)
 {
 	run_flow_from(n, f, 0, what);
+}
+
+/* Maps f, runs it to the end (run_flow), stops both bridges (exit 0). */
+static void run_flow_stop(struct nenv *n, struct flow *f, const char *what,
+                          struct nenv_bridge *ex, struct nenv_bridge *im)
+{
+	nenv_flow_init(n, f);
+	run_flow(n, f, what);
+	assert_int_equal(nenv_bridge_stop(n, ex), 0);
+	assert_int_equal(nenv_bridge_stop(n, im), 0);
+	flow_free(f);
 }
 
 static void queues_later(void **state)
@@ -112,13 +118,7 @@ static void queues_later(void **state)
 	nenv_queue(n->b, "later_b", 0);
 	nenv_bridge_wait_up(n, ex, WAIT_MS);
 	nenv_bridge_wait_up(n, im, WAIT_MS);
-	f.sock_a = n->a->socket;
-	f.sock_b = n->b->socket;
-	flow_init(&f, n->dir);
-	run_flow(n, &f, "queues-later");
-	assert_int_equal(nenv_bridge_stop(n, ex), 0);
-	assert_int_equal(nenv_bridge_stop(n, im), 0);
-	flow_free(&f);
+	run_flow_stop(n, &f, "queues-later", ex, im);
 }
 
 /* --- too_large: raw messages, one of them too large for B --- */
@@ -140,14 +140,12 @@ static void send_text(bus_producer *p, int i)
 }
 
 /* Receives message i (its text, or the big one) on c within the deadline. */
-static void expect(bus_consumer *c, int i)
+static void expect(const struct nenv *n, bus_consumer *c, int i)
 {
 	char want[16];
 	bus_msg m;
-	int rc = bus_recv(c, &m, WAIT_MS);
 
-	if (rc < 0)
-		fail_msg("message %d: recv: %s", i, bus_strerror(rc));
+	nenv_recv(n, c, &m, WAIT_MS, "too-large", (size_t)i);
 	snprintf(want, sizeof(want), "m%d", i);
 	assert_int_equal(m.type, 7);
 	assert_true(m.len >= strlen(want));
@@ -162,12 +160,10 @@ static bus_consumer *make_b(struct nenv *n, uint32_t max_message)
 {
 	bus_queue_opts qo = {.max_message = max_message};
 	bus *b = e2e_open(n->b);
-	bus_consumer *c;
 
 	assert_int_equal(bus_queue_create(b, "small", &qo, NULL), 0);
-	assert_int_equal(bus_consumer_open(b, "small", &c), 0);
 	bus_close(b);
-	return c;
+	return nenv_consumer(n->b, "small");
 }
 
 static void too_large(void **state)
@@ -195,7 +191,7 @@ static void too_large(void **state)
 
 	/* everything before the big one, then nothing: the route waits */
 	for (int i = 0; i < SMALL; i++)
-		expect(c, i);
+		expect(n, c, i);
 	assert_true(nenv_wait_stat(n, im, 0, "errors", 1, WAIT_MS));
 	assert_int_equal(bus_recv(c, &m, 2000), -ETIMEDOUT);
 	assert_int_equal(nenv_stat(n, im, 0, "errors"), 1);
@@ -210,7 +206,7 @@ static void too_large(void **state)
 	bus_consumer_close(c);
 	c = make_b(n, 2 * BIG);
 	for (int i = SMALL; i <= 2 * SMALL; i++)
-		expect(c, i);
+		expect(n, c, i);
 	assert_int_equal(bus_recv(c, &m, 1000), -ETIMEDOUT);
 	bus_consumer_close(c);
 	assert_int_equal(nenv_stat(n, im, 0, "messages"), 2 * SMALL + 1);
@@ -243,13 +239,7 @@ static void queue_busy(void **state)
 
 	bus_consumer_close(other);
 	nenv_bridge_wait_up(n, ex, WAIT_MS);
-	f.sock_a = n->a->socket;
-	f.sock_b = n->b->socket;
-	flow_init(&f, n->dir);
-	run_flow(n, &f, "queue-busy");
-	assert_int_equal(nenv_bridge_stop(n, ex), 0);
-	assert_int_equal(nenv_bridge_stop(n, im), 0);
-	flow_free(&f);
+	run_flow_stop(n, &f, "queue-busy", ex, im);
 }
 
 /*
@@ -267,13 +257,8 @@ static void durable_without_state(void **state)
 	char fresh[400];
 
 	nenv_nats_start(n);
-	nenv_pair(n, "orders", "bus.orders", "orders", 0, 0, &ex, &im);
-	nenv_bridge_start(n, ex);
-	nenv_bridge_start(n, im);
-	f.sock_a = n->a->socket;
-	f.sock_b = n->b->socket;
 	g = f;
-	flow_init(&f, n->dir);
+	nenv_flow_pair(n, &f, "bus.orders", 0, 0, &ex, &im);
 	f.nprod = 2;
 	run_flow(n, &f, "before the loss");
 	assert_int_equal(nenv_bridge_stop(n, im), 0);
@@ -284,7 +269,7 @@ static void durable_without_state(void **state)
 	nenv_bridge_set_state_dir(im2, fresh);
 	nenv_bridge_start(n, im2);
 	nenv_bridge_wait_up(n, im2, WAIT_MS);
-	flow_init(&g, n->dir);
+	nenv_flow_init(n, &g);
 	snprintf(g.log_path, sizeof(g.log_path), "%s/after.log", n->dir);
 	run_flow_from(n, &g, 2, "after the loss");
 	assert_int_equal(nenv_stat(n, im2, 0, "messages"), 2 * g.count);
@@ -331,21 +316,14 @@ static void send_texts(const struct e2e *h, char names[][16], int nq)
 
 static void receive_texts(struct nenv *n, const struct e2e *h, const char *queue)
 {
-	bus *b = e2e_open(h);
-	bus_consumer *c;
+	bus_consumer *c = nenv_consumer(h, queue);
 	bus_msg m;
 
-	assert_int_equal(bus_consumer_open(b, queue, &c), 0);
-	bus_close(b);
 	for (int i = 0; i < PERQ; i++) {
 		char text[32];
 		int len = snprintf(text, sizeof(text), "%s-%d", queue, i);
-		int rc = bus_recv(c, &m, RECV_MS);
 
-		if (rc < 0) {
-			nenv_dump_logs(n);
-			fail_msg("%s: message %d: %s", queue, i, bus_strerror(rc));
-		}
+		nenv_recv(n, c, &m, RECV_MS, queue, (size_t)i);
 		assert_int_equal(m.len, (size_t)len);
 		assert_memory_equal(m.data, text, (size_t)len);
 		bus_release(c);
@@ -412,15 +390,8 @@ static void sigterm_restarts(void **state)
 	pid_t prod[3], cons;
 
 	nenv_nats_start(n);
-	nenv_pair(n, "orders", "bus.orders", "orders", 0, 0, &ex, &im);
-	nenv_bridge_start(n, ex);
-	nenv_bridge_start(n, im);
-	f.sock_a = n->a->socket;
-	f.sock_b = n->b->socket;
-	flow_init(&f, n->dir);
-	cons = flow_start_consumer(n->b, &f);
-	for (int k = 0; k < f.nprod; k++)
-		prod[k] = flow_start_producer(n->a, &f, k);
+	nenv_flow_pair(n, &f, "bus.orders", 0, 0, &ex, &im);
+	cons = nenv_flow_start(n, &f, prod);
 	/* stops spread over the producers' run (8 s) */
 	for (int i = 0; i < 6; i++) {
 		e2e_sleep_ms(1000);
@@ -428,14 +399,10 @@ static void sigterm_restarts(void **state)
 		if (i % 3 == 2)
 			restart(n, im);
 	}
-	for (int k = 0; k < f.nprod; k++)
-		assert_int_equal(e2e_wait(n->a, prod[k], f.deadline_s), 0);
+	flow_wait_producers(n->a, &f, 0, prod);
 	if (!flow_wait_all(&f, WAIT_MS, &r))
 		nenv_dump_logs(n);
-	assert_int_equal(nenv_bridge_stop(n, ex), 0);
-	assert_int_equal(nenv_bridge_stop(n, im), 0);
-	atomic_store(&f.sh->stop_consumer, 1);
-	assert_int_equal(e2e_wait(n->b, cons, 30), 0);
+	nenv_stop_pair(n, ex, im, &f, cons);
 	flow_check(&f, &r);
 	flow_print("sigterm-restarts", &r);
 	flow_assert_exact(&r, total);
@@ -446,12 +413,12 @@ static void sigterm_restarts(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(queues_later, nenv_setup, nenv_teardown),
-		cmocka_unit_test_setup_teardown(too_large, nenv_setup, nenv_teardown),
-		cmocka_unit_test_setup_teardown(queue_busy, nenv_setup, nenv_teardown),
-		cmocka_unit_test_setup_teardown(durable_without_state, nenv_setup, nenv_teardown),
-		cmocka_unit_test_setup_teardown(six_routes, nenv_setup, nenv_teardown),
-		cmocka_unit_test_setup_teardown(sigterm_restarts, nenv_setup, nenv_teardown),
+		NENV_TEST(queues_later),
+		NENV_TEST(too_large),
+		NENV_TEST(queue_busy),
+		NENV_TEST(durable_without_state),
+		NENV_TEST(six_routes),
+		NENV_TEST(sigterm_restarts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

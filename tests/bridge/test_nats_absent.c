@@ -66,15 +66,8 @@ static void nats_absent(void **state)
 	struct flow_result r;
 	pid_t prod[NPROD], cons;
 
-	nenv_pair(n, f.queue_a, "bus.orders", f.queue_b, CAP_A, 0, &ex, &im);
-	nenv_bridge_start(n, ex);
-	nenv_bridge_start(n, im);
-	f.sock_a = n->a->socket;
-	f.sock_b = n->b->socket;
-	flow_init(&f, n->dir);
-	cons = flow_start_consumer(n->b, &f);
-	for (int k = 0; k < NPROD; k++)
-		prod[k] = flow_start_producer(n->a, &f, k);
+	nenv_flow_pair(n, &f, "bus.orders", CAP_A, 0, &ex, &im);
+	cons = nenv_flow_start(n, &f, prod);
 
 	wait_full(n, f.queue_a);
 	e2e_sleep_ms(1000);
@@ -90,11 +83,8 @@ static void nats_absent(void **state)
 	        flow_committed(&f), total);
 
 	nenv_nats_start(n);
-	for (int k = 0; k < NPROD; k++)
-		assert_int_equal(e2e_wait(n->a, prod[k], f.deadline_s), 0);
-	if (!flow_wait_all(&f, WAIT_MS, &r))
-		nenv_dump_logs(n);
-	flow_print("nats-absent", &r);
+	flow_wait_producers(n->a, &f, 0, prod);
+	nenv_flow_wait(n, &f, WAIT_MS, "nats-absent", &r);
 	flow_assert_exact(&r, total);
 	assert_true(nenv_bridge_log_count(ex, "event=nats_up", NULL) >= 1);
 	assert_true(nenv_bridge_log_count(im, "event=nats_up", NULL) >= 1);
@@ -102,11 +92,4 @@ static void nats_absent(void **state)
 	nenv_finish_pair(n, ex, im, &f, cons, total);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(nats_absent, nenv_setup, nenv_teardown),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+NENV_MAIN(nats_absent)

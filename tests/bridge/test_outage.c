@@ -53,15 +53,8 @@ static void outage(void **state)
 	pid_t prod[NPROD], cons;
 
 	nenv_nats_start(n);
-	nenv_pair(n, f.queue_a, "bus.orders", f.queue_b, 0, 0, &ex, &im);
-	nenv_bridge_start(n, ex);
-	nenv_bridge_start(n, im);
-	f.sock_a = n->a->socket;
-	f.sock_b = n->b->socket;
-	flow_init(&f, n->dir);
-	cons = flow_start_consumer(n->b, &f);
-	for (int k = 0; k < NPROD; k++)
-		prod[k] = flow_start_producer(n->a, &f, k);
+	nenv_flow_pair(n, &f, "bus.orders", 0, 0, &ex, &im);
+	cons = nenv_flow_start(n, &f, prod);
 
 	wait_logged(n, &f, (uint64_t)RATE * NPROD);
 	assert_int_equal(nenv_nats_stop(n, SIGKILL), 1000 + SIGKILL);
@@ -73,11 +66,8 @@ static void outage(void **state)
 	fprintf(stderr, "outage: %" PRIu64 " messages sent before the kill, %" PRIu64 " by the restart\n",
 	        at_kill, flow_committed(&f));
 
-	for (int k = 0; k < NPROD; k++)
-		assert_int_equal(e2e_wait(n->a, prod[k], f.deadline_s), 0);
-	if (!flow_wait_all(&f, WAIT_MS, &r))
-		nenv_dump_logs(n);
-	flow_print("outage", &r);
+	flow_wait_producers(n->a, &f, 0, prod);
+	nenv_flow_wait(n, &f, WAIT_MS, "outage", &r);
 	flow_assert_exact(&r, total);
 
 	assert_true(nenv_stat(n, ex, 0, "reconnects") >= 1);
@@ -94,11 +84,4 @@ static void outage(void **state)
 	nenv_finish_pair(n, ex, im, &f, cons, total);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(outage, nenv_setup, nenv_teardown),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+NENV_MAIN(outage)

@@ -55,22 +55,12 @@ static void transfer(void **state)
 	pid_t prod[NPROD], cons;
 
 	nenv_nats_start(n);
-	nenv_pair(n, f.queue_a, "bus.orders", f.queue_b, 0, 0, &ex, &im);
-	nenv_bridge_start(n, ex);
-	nenv_bridge_start(n, im);
-	f.sock_a = n->a->socket;
-	f.sock_b = n->b->socket;
-	flow_init(&f, n->dir);
-	cons = flow_start_consumer(n->b, &f);
-	for (int k = 0; k < NPROD; k++)
-		prod[k] = flow_start_producer(n->a, &f, k);
-	for (int k = 0; k < NPROD; k++)
-		assert_int_equal(e2e_wait(n->a, prod[k], f.deadline_s), 0);
+	nenv_flow_pair(n, &f, "bus.orders", 0, 0, &ex, &im);
+	cons = nenv_flow_start(n, &f, prod);
+	flow_wait_producers(n->a, &f, 0, prod);
 	assert_int_equal(flow_committed(&f), total);
 
-	if (!flow_wait_all(&f, WAIT_MS, &r))
-		nenv_dump_logs(n);
-	flow_print("transfer", &r);
+	nenv_flow_wait(n, &f, WAIT_MS, "transfer", &r);
 	fprintf(stderr, "transfer: %" PRIu64 " messages in %.1f s\n", total,
 	        (double)(e2e_now_ms() - t0) / 1000.0);
 	flow_assert_exact(&r, total);
@@ -84,11 +74,4 @@ static void transfer(void **state)
 	nenv_finish_pair(n, ex, im, &f, cons, total);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(transfer, nenv_setup, nenv_teardown),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+NENV_MAIN(transfer)

@@ -213,7 +213,6 @@ static void import_foreign(void **state)
 	natsConnection *nc = NULL;
 	bus_consumer *c;
 	jsCtx *js;
-	bus *b;
 
 	nenv_nats_start(n);
 	nenv_queue(n->b, "in", 0);
@@ -230,16 +229,12 @@ static void import_foreign(void **state)
 	}
 	js_close(js, nc);
 
-	b = e2e_open(n->b);
-	assert_int_equal(bus_consumer_open(b, "in", &c), 0);
-	bus_close(b);
+	c = nenv_consumer(n->b, "in");
 	for (size_t i = 0; i < count; i++) {
 		char payload[16];
 		bus_msg m;
-		int rc = bus_recv(c, &m, WAIT_MS);
 
-		if (rc < 0)
-			fail_msg("message %zu: %s", i, bus_strerror(rc));
+		nenv_recv(n, c, &m, WAIT_MS, "import-foreign", i);
 		snprintf(payload, sizeof(payload), "f%zu", i);
 		assert_int_equal(m.len, strlen(payload));
 		assert_memory_equal(m.data, payload, m.len);
@@ -259,12 +254,20 @@ static void import_foreign(void **state)
 }
 
 /*
- * Sets the stream's subjects to keep, plus subject if add: as another
- * busbridge's update, made from an older read, would leave them.
+ * What update_stream changes in the stream's config: its subjects (the
+ * first nsubjects of subjects) if nsubjects > 0, its message limit (-1:
+ * none, new messages refused beyond it) if limit.
  */
-static void set_subjects(jsCtx *js, const char *keep, const char *subject, bool add)
+struct stream_edit {
+	const char *subjects[2];
+	int nsubjects;
+	bool limit;
+	int64_t max_msgs;
+};
+
+/* Reads the stream's config, changes what e says, updates the stream. */
+static void update_stream(jsCtx *js, struct stream_edit *e)
 {
-	const char *subjects[2] = {keep, subject};
 	jsStreamInfo *si = NULL;
 	jsStreamConfig sc;
 	natsStatus s = js_GetStreamInfo(&si, js, NENV_STREAM, NULL, NULL);
@@ -272,12 +275,29 @@ static void set_subjects(jsCtx *js, const char *keep, const char *subject, bool 
 	if (s != NATS_OK)
 		fail_msg("stream info: %s", natsStatus_GetText(s));
 	sc = *si->Config;
-	sc.Subjects = subjects;
-	sc.SubjectsLen = add ? 2 : 1;
+	if (e->nsubjects > 0) {
+		sc.Subjects = e->subjects;
+		sc.SubjectsLen = e->nsubjects;
+	}
+	if (e->limit) {
+		sc.MaxMsgs = e->max_msgs;
+		sc.Discard = js_DiscardNew;
+	}
 	s = js_UpdateStream(NULL, js, &sc, NULL, NULL);
 	jsStreamInfo_Destroy(si);
 	if (s != NATS_OK)
 		fail_msg("stream update: %s", natsStatus_GetText(s));
+}
+
+/*
+ * Sets the stream's subjects to keep, plus subject if add: as another
+ * busbridge's update, made from an older read, would leave them.
+ */
+static void set_subjects(jsCtx *js, const char *keep, const char *subject, bool add)
+{
+	struct stream_edit e = {.subjects = {keep, subject}, .nsubjects = add ? 2 : 1};
+
+	update_stream(js, &e);
 }
 
 /*
@@ -300,19 +320,12 @@ static void subject_removed(void **state)
 	jsCtx *js;
 
 	nenv_nats_start(n);
-	nenv_pair(n, "orders", "bus.orders", "orders", 0, 0, &ex, &im);
-	nenv_bridge_start(n, ex);
-	nenv_bridge_start(n, im);
+	nenv_flow_pair(n, &f, "bus.orders", 0, 0, &ex, &im);
 	nenv_bridge_wait_up(n, ex, WAIT_MS);
 	nenv_bridge_wait_up(n, im, WAIT_MS);
 	js = js_open(n, &nc);
 	set_subjects(js, "bus.other", "bus.orders", true);
-	f.sock_a = n->a->socket;
-	f.sock_b = n->b->socket;
-	flow_init(&f, n->dir);
-	cons = flow_start_consumer(n->b, &f);
-	for (int k = 0; k < f.nprod; k++)
-		prod[k] = flow_start_producer(n->a, &f, k);
+	cons = nenv_flow_start(n, &f, prod);
 	/* while the producers run: off every 300 ms, the bridges put it back */
 	while (flow_committed(&f) < total) {
 		e2e_sleep_ms(300);
@@ -320,39 +333,23 @@ static void subject_removed(void **state)
 		removals++;
 	}
 	js_close(js, nc);
-	for (int k = 0; k < f.nprod; k++)
-		assert_int_equal(e2e_wait(n->a, prod[k], f.deadline_s), 0);
-	if (!flow_wait_all(&f, E2E_SCALE(60000, 180000), &r))
-		nenv_dump_logs(n);
-	flow_print("subject-removed", &r);
+	flow_wait_producers(n->a, &f, 0, prod);
+	nenv_flow_wait(n, &f, E2E_SCALE(60000, 180000), "subject-removed", &r);
 	fprintf(stderr, "subject-removed: %d removals, export reconnects %" PRIu64 "\n", removals,
 	        nenv_stat(n, ex, 0, "reconnects"));
 	flow_assert_exact(&r, total);
 	/* backoff: far fewer reconnects than a tight loop would make */
 	assert_true(nenv_stat(n, ex, 0, "reconnects") <= (uint64_t)removals * 10);
-	assert_int_equal(nenv_bridge_stop(n, ex), 0);
-	assert_int_equal(nenv_bridge_stop(n, im), 0);
-	atomic_store(&f.sh->stop_consumer, 1);
-	assert_int_equal(e2e_wait(n->b, cons, 30), 0);
+	nenv_stop_pair(n, ex, im, &f, cons);
 	flow_free(&f);
 }
 
 /* The stream's message limit (-1: none), new messages refused beyond it. */
 static void set_limit(jsCtx *js, int64_t max_msgs)
 {
-	jsStreamInfo *si = NULL;
-	jsStreamConfig sc;
-	natsStatus s = js_GetStreamInfo(&si, js, NENV_STREAM, NULL, NULL);
+	struct stream_edit e = {.limit = true, .max_msgs = max_msgs};
 
-	if (s != NATS_OK)
-		fail_msg("stream info: %s", natsStatus_GetText(s));
-	sc = *si->Config;
-	sc.MaxMsgs = max_msgs;
-	sc.Discard = js_DiscardNew;
-	s = js_UpdateStream(NULL, js, &sc, NULL, NULL);
-	jsStreamInfo_Destroy(si);
-	if (s != NATS_OK)
-		fail_msg("stream update: %s", natsStatus_GetText(s));
+	update_stream(js, &e);
 }
 
 /*
@@ -375,15 +372,10 @@ static void publish_refused(void **state)
 	jsCtx *js;
 
 	nenv_nats_start(n);
-	nenv_pair(n, "orders", "bus.orders", "orders", 0, 0, &ex, &im);
-	nenv_bridge_start(n, ex);
-	nenv_bridge_start(n, im);
+	nenv_flow_pair(n, &f, "bus.orders", 0, 0, &ex, &im);
 	nenv_bridge_wait_up(n, ex, WAIT_MS);
 	js = js_open(n, &nc);
 	set_limit(js, 1);
-	f.sock_a = n->a->socket;
-	f.sock_b = n->b->socket;
-	flow_init(&f, n->dir);
 	cons = flow_start_consumer(n->b, &f);
 	assert_int_equal(e2e_wait(n->a, flow_start_producer(n->a, &f, 0), 60), 0);
 
@@ -399,24 +391,19 @@ static void publish_refused(void **state)
 
 	set_limit(js, -1);
 	js_close(js, nc);
-	if (!flow_wait_all(&f, WAIT_MS, &r))
-		nenv_dump_logs(n);
-	flow_print("publish-refused", &r);
+	nenv_flow_wait(n, &f, WAIT_MS, "publish-refused", &r);
 	flow_assert_exact(&r, 200);
-	assert_int_equal(nenv_bridge_stop(n, ex), 0);
-	assert_int_equal(nenv_bridge_stop(n, im), 0);
-	atomic_store(&f.sh->stop_consumer, 1);
-	assert_int_equal(e2e_wait(n->b, cons, 30), 0);
+	nenv_stop_pair(n, ex, im, &f, cons);
 	flow_free(&f);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(export_headers, nenv_setup, nenv_teardown),
-		cmocka_unit_test_setup_teardown(import_foreign, nenv_setup, nenv_teardown),
-		cmocka_unit_test_setup_teardown(subject_removed, nenv_setup, nenv_teardown),
-		cmocka_unit_test_setup_teardown(publish_refused, nenv_setup, nenv_teardown),
+		NENV_TEST(export_headers),
+		NENV_TEST(import_foreign),
+		NENV_TEST(subject_removed),
+		NENV_TEST(publish_refused),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 

@@ -171,28 +171,19 @@ static void bridge_torture(void **state)
 	schedule(ev, &t.rs);
 
 	nenv_nats_start(n);
-	nenv_pair(n, "orders", "bus.orders", "orders", 0, 0, &t.ex, &t.im);
-	nenv_bridge_start(n, t.ex);
-	nenv_bridge_start(n, t.im);
-	t.f.sock_a = n->a->socket;
-	t.f.sock_b = n->b->socket;
-	flow_init(&t.f, n->dir);
-	t.cons = flow_start_consumer(n->b, &t.f);
-	for (int k = 0; k < NPROD; k++)
-		prod[k] = flow_start_producer(n->a, &t.f, k);
+	nenv_flow_pair(n, &t.f, "bus.orders", 0, 0, &t.ex, &t.im);
+	t.cons = nenv_flow_start(n, &t.f, prod);
 
 	run_schedule(&t, ev, t0);
 	atomic_store(&t.f.sh->stop_producers, 1);
-	for (int k = 0; k < NPROD; k++)
-		assert_int_equal(e2e_wait(n->a, prod[k], t.f.deadline_s), 0);
+	flow_wait_producers(n->a, &t.f, 0, prod);
 	if (!flow_wait_all(&t.f, WAIT_MS, &r))
 		nenv_dump_logs(n);
 	/* clean stops; nothing more may arrive after */
 	assert_int_equal(nenv_bridge_stop(n, t.ex), 0);
 	assert_int_equal(nenv_bridge_stop(n, t.im), 0);
 	e2e_sleep_ms(200);
-	atomic_store(&t.f.sh->stop_consumer, 1);
-	assert_int_equal(e2e_wait(n->b, t.cons, 30), 0);
+	flow_stop_consumer(n->b, &t.f, t.cons);
 	flow_check(&t.f, &r);
 
 	flow_print("bridge-torture", &r);
@@ -216,11 +207,4 @@ static void bridge_torture(void **state)
 	flow_free(&t.f);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(bridge_torture, nenv_setup, nenv_teardown),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+NENV_MAIN(bridge_torture)
