@@ -7,26 +7,8 @@
 # config).
 set -euo pipefail
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/bus-check.XXXXXX")
-busd_pid=""
-
-cleanup() {
-	local st=$?
-
-	if [[ -n "$busd_pid" ]] && kill -0 "$busd_pid" 2>/dev/null; then
-		kill -KILL "$busd_pid" 2>/dev/null || true
-		wait "$busd_pid" 2>/dev/null || true
-	fi
-	rm -rf "$tmp"
-	exit "$st"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
+# shellcheck source-path=SCRIPTDIR source=common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh" bus-check
 
 # expect STATUS PATTERN ARGS...: busd ARGS exits STATUS and its output
 # (stdout and stderr) matches the extended regex PATTERN.

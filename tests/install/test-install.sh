@@ -25,34 +25,10 @@ mode=${1:-}
 # Only what is installed: nothing from the build tree (meson test points
 # LD_LIBRARY_PATH there).
 unset LD_LIBRARY_PATH
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/bus-install.XXXXXX")
-busd_pid=""
 # Queue names unique to this run: leftovers are found by name.
 tag="inst$$"
-
-cleanup() {
-	local st=$?
-
-	if [[ -n "$busd_pid" ]] && kill -0 "$busd_pid" 2>/dev/null; then
-		kill -KILL "$busd_pid" 2>/dev/null || true
-		wait "$busd_pid" 2>/dev/null || true
-	fi
-	rm -f /dev/shm/bus.*."$tag"-*.* 2>/dev/null || true
-	rm -rf "$tmp"
-	exit "$st"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-fail() {
-	echo "FAIL: $*" >&2
-	if [[ -f "$tmp/busd.log" ]]; then
-		echo "---- busd log ----" >&2
-		cat "$tmp/busd.log" >&2
-		echo "---- end of busd log ----" >&2
-	fi
-	exit 1
-}
+# shellcheck source-path=SCRIPTDIR source=common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh" bus-install
 
 # Runs a command that must succeed; its output goes to stderr on failure.
 run() {
