@@ -266,18 +266,21 @@ def ms: if . == null then "-" else (. / 1000 * 100 | round / 100 | tostring) end
 def rate: if . == null then "-" elif . >= 1e6 then (. / 1e4 | round / 100 | tostring) + "M"
 	elif . >= 1e3 then (. / 100 | round / 10 | tostring) + "K" else (. | round | tostring) end;
 def lpad($n): tostring | (" " * ([$n - length, 0] | max)) + .;
+# Each size of $sizes with its runs of kind $k: {$s, $b (baseline), $g (bridge)}.
+def sides($rows; $k): $sizes[] as $s
+	| {$s, b: ($rows | pick($k; "baseline"; $s)), g: ($rows | pick($k; "bridge"; $s))};
+def sizecol($s): ($s | tostring) + " B" | lpad(6);
+def p50p99($rows): ([$rows[].p50_us] | median | ms) + " / " + ([$rows[].p99_us] | median | ms);
 . as $all
 | $head,
   "",
   "size      baseline msgs/s  bridge msgs/s   ratio (min-max)  baseline p50/p99 ms  bridge p50/p99 ms",
-  ($sizes[] as $s
-   | ($all | pick("tp"; "baseline"; $s)) as $b
-   | ($all | pick("tp"; "bridge"; $s)) as $g
+  (sides($all; "tp") as {$s, $b, $g}
    | ([range(1; 1 + ([$b[].round] | max // 0))] | map(. as $r
         | [($b[] | select(.round == $r) | .msgs_per_sec)] as $x
         | [($g[] | select(.round == $r) | .msgs_per_sec)] as $y
         | if ($x | length) == 1 and ($y | length) == 1 then $y[0] / $x[0] else empty end)) as $ratios
-   | (($s | tostring) + " B" | lpad(6))
+   | sizecol($s)
      + ([$b[].msgs_per_sec] | median | rate | lpad(18))
      + ([$g[].msgs_per_sec] | median | rate | lpad(15))
      + (if ($ratios | length) > 0
@@ -285,19 +288,16 @@ def lpad($n): tostring | (" " * ([$n - length, 0] | max)) + .;
              + (" (" + ($ratios | min * 100 | round / 100 | tostring) + "-"
                 + ($ratios | max * 100 | round / 100 | tostring) + ")" | lpad(10))
         else ("-" | lpad(8)) + ("" | lpad(10)) end)
-     + (([$b[].p50_us] | median | ms) + " / " + ([$b[].p99_us] | median | ms) | lpad(21))
-     + (([$g[].p50_us] | median | ms) + " / " + ([$g[].p99_us] | median | ms) | lpad(19))),
+     + (p50p99($b) | lpad(21)) + (p50p99($g) | lpad(19))),
   "",
   "CPU per message (us, user + system, medians; the machine has \($cpus) CPUs):",
   "size      baseline: client server  total    bridge: bench export import server  total",
-  ($sizes[] as $s
-   | ($all | pick("tp"; "baseline"; $s)) as $b
-   | ($all | pick("tp"; "bridge"; $s)) as $g
+  (sides($all; "tp") as {$s, $b, $g}
    | def us($rows; $k): [$rows[] | .[$k] / (.messages + .warmup) * 1e6] | median
          | if . == null then "-" else (. * 10 | round / 10 | tostring) end;
      def tot($rows; $ks): [$rows[] | ([.[$ks[]]] | add) / (.messages + .warmup) * 1e6]
          | median | if . == null then "-" else (. * 10 | round / 10 | tostring) end;
-     (($s | tostring) + " B" | lpad(6))
+     sizecol($s)
      + (us($b; "cpu_bench_s") | lpad(17)) + (us($b; "cpu_server_s") | lpad(7))
      + (tot($b; ["cpu_bench_s", "cpu_server_s"]) | lpad(7))
      + (us($g; "cpu_bench_s") | lpad(16)) + (us($g; "cpu_export_s") | lpad(7))
@@ -308,11 +308,7 @@ def lpad($n): tostring | (" " * ([$n - length, 0] | max)) + .;
      "latency at a paced rate (ms, send to receive; the throughput runs above measure",
      "it behind the backlog of a saturated path):",
      "size      baseline p50 / p99     bridge p50 / p99",
-     ($sizes[] as $s
-      | ($all | pick("lat"; "baseline"; $s)) as $b
-      | ($all | pick("lat"; "bridge"; $s)) as $g
-      | (($s | tostring) + " B" | lpad(6))
-        + (([$b[].p50_us] | median | ms) + " / " + ([$b[].p99_us] | median | ms) | lpad(21))
-        + (([$g[].p50_us] | median | ms) + " / " + ([$g[].p99_us] | median | ms) | lpad(21)))
+     (sides($all; "lat") as {$s, $b, $g}
+      | sizecol($s) + (p50p99($b) | lpad(21)) + (p50p99($g) | lpad(21)))
    else empty end)
 ' "$results"
