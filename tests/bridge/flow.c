@@ -130,25 +130,34 @@ static void check_msg(const struct flow *f, const bus_msg *m, struct flow_rec *r
 	rec->flags &= ~FLOW_REC_BAD;
 }
 
-/* Attaches a producer to A's queue, retrying while busd or it is missing. */
-static bus_producer *producer_attach(const struct flow *f, uint64_t deadline)
+/*
+ * Attaches a producer to A's queue (*p) or, p NULL, a consumer to B's
+ * (*c), retrying while busd or the queue is missing (or, for a consumer,
+ * has another consumer) until the deadline or the stop flag of its kind;
+ * false if it never did.
+ */
+static bool attach(const struct flow *f, uint64_t deadline, bus_producer **p,
+                   bus_consumer **c)
 {
-	bus_producer *p = NULL;
+	_Atomic int *stop = p ? &f->sh->stop_producers : &f->sh->stop_consumer;
 
-	while (!p && e2e_now_ms() < deadline && !atomic_load(&f->sh->stop_producers)) {
+	while (e2e_now_ms() < deadline && !atomic_load(stop)) {
 		bus *b;
 
-		if (bus_open(f->sock_a, &b) == 0) {
-			int rc = bus_producer_open(b, f->queue_a, &p);
+		if (bus_open(p ? f->sock_a : f->sock_b, &b) == 0) {
+			int rc = p ? bus_producer_open(b, f->queue_a, p)
+			           : bus_consumer_open(b, f->queue_b, c);
 
 			bus_close(b);
-			if (rc < 0 && rc != -ENOENT && rc != -ECONNRESET)
-				fprintf(stderr, "flow producer: attach: %s\n", bus_strerror(rc));
+			if (rc == 0)
+				return true;
+			if (rc != -ENOENT && rc != -ECONNRESET && (p || rc != -EBUSY))
+				fprintf(stderr, "flow %s: attach: %s\n", p ? "producer" : "consumer",
+				        bus_strerror(rc));
 		}
-		if (!p)
-			e2e_sleep_ms(10);
+		e2e_sleep_ms(10);
 	}
-	return p;
+	return false;
 }
 
 /* Keeps the producer under its rate: sleeps while it is ahead. */
@@ -164,10 +173,10 @@ static int producer_main(void *argp)
 	const struct flow *f = a->f;
 	uint64_t start = e2e_now_ms(), deadline = start + (uint64_t)f->deadline_s * 1000u;
 	uint8_t buf[MAX_PAYLOAD];
-	bus_producer *p = producer_attach(f, deadline);
+	bus_producer *p = NULL;
 	uint64_t ctr = 0;
 
-	if (!p)
+	if (!attach(f, deadline, &p, NULL))
 		return atomic_load(&f->sh->stop_producers) ? 0 : 10;
 	while ((f->count == 0 || ctr < f->count) &&
 	       !(f->count == 0 && atomic_load(&f->sh->stop_producers))) {
@@ -210,26 +219,6 @@ void flow_wait_producers(struct e2e *e, const struct flow *f, int first, const p
 		assert_int_equal(e2e_wait(e, prod[k], f->deadline_s), 0);
 }
 
-static bus_consumer *consumer_attach(const struct flow *f, uint64_t deadline)
-{
-	bus_consumer *c = NULL;
-
-	while (!c && e2e_now_ms() < deadline && !atomic_load(&f->sh->stop_consumer)) {
-		bus *b;
-
-		if (bus_open(f->sock_b, &b) == 0) {
-			int rc = bus_consumer_open(b, f->queue_b, &c);
-
-			bus_close(b);
-			if (rc < 0 && rc != -ENOENT && rc != -EBUSY && rc != -ECONNRESET)
-				fprintf(stderr, "flow consumer: attach: %s\n", bus_strerror(rc));
-		}
-		if (!c)
-			e2e_sleep_ms(10);
-	}
-	return c;
-}
-
 /*
  * Receives a batch, logs it with one write, then releases it: a kill
  * anywhere leaves every released message in the log.
@@ -266,13 +255,12 @@ static int consumer_main(void *argp)
 	const struct flow *f = argp;
 	uint64_t deadline = e2e_now_ms() + (uint64_t)f->deadline_s * 1000u;
 	int log = open(f->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	bus_consumer *c;
+	bus_consumer *c = NULL;
 	int rc = 0;
 
 	if (log < 0)
 		return 20;
-	c = consumer_attach(f, deadline);
-	if (!c)
+	if (!attach(f, deadline, NULL, &c))
 		return atomic_load(&f->sh->stop_consumer) ? 0 : 21;
 	while (rc == 0 && !atomic_load(&f->sh->stop_consumer))
 		rc = consume_batch(f, c, log);
