@@ -33,26 +33,18 @@
 #define atom_exchange_acquire(p, v)  atomic_exchange_explicit((p), (v), memory_order_acquire)
 
 /*
- * Strong compare-and-swap of *p from *expected to desired, with the named
- * ordering on success.  A failed CAS orders nothing here (relaxed); it
- * stores what it found in *expected.  Returns true on success.
+ * atom_cas_<order>(p, e, d): strong compare-and-swap of *p from *e (the
+ * expected value) to d (the desired one), with the named ordering on
+ * success.  A failed CAS orders nothing here (relaxed); it stores what it
+ * found in *e.  Returns true on success.  atom_cas_() is their common form.
  */
-#define atom_cas_relaxed(p, expected, desired)                              \
+#define atom_cas_(p, expected, desired, order)                              \
 	atomic_compare_exchange_strong_explicit((p), (expected), (desired), \
-	                                        memory_order_relaxed,       \
-	                                        memory_order_relaxed)
-#define atom_cas_release(p, expected, desired)                              \
-	atomic_compare_exchange_strong_explicit((p), (expected), (desired), \
-	                                        memory_order_release,       \
-	                                        memory_order_relaxed)
-#define atom_cas_acq_rel(p, expected, desired)                              \
-	atomic_compare_exchange_strong_explicit((p), (expected), (desired), \
-	                                        memory_order_acq_rel,       \
-	                                        memory_order_relaxed)
-#define atom_cas_sc(p, expected, desired)                                   \
-	atomic_compare_exchange_strong_explicit((p), (expected), (desired), \
-	                                        memory_order_seq_cst,       \
-	                                        memory_order_relaxed)
+	                                        (order), memory_order_relaxed)
+#define atom_cas_relaxed(p, e, d) atom_cas_((p), (e), (d), memory_order_relaxed)
+#define atom_cas_release(p, e, d) atom_cas_((p), (e), (d), memory_order_release)
+#define atom_cas_acq_rel(p, e, d) atom_cas_((p), (e), (d), memory_order_acq_rel)
+#define atom_cas_sc(p, e, d)      atom_cas_((p), (e), (d), memory_order_seq_cst)
 
 /* Single-writer counter bump: only the owner writes, readers may load. */
 #define atom_counter_add(p, n) atom_store_relaxed((p), atom_load_relaxed(p) + (n))

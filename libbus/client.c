@@ -328,6 +328,12 @@ static void info_from(bus_queue_info *out, const BusControl__QueueInfo *q)
 	out->created_ns = q->created_ns;
 }
 
+/*
+ * The requests below are built alike, deliberately: an operation's
+ * protobuf-c message (each of its own type) set from the arguments, put
+ * into a Request under its op_case, then request().  What differs is
+ * the message type and its fields, which a shared helper would only hide.
+ */
 int bus_queue_create(bus *b, const char *name, const bus_queue_opts *opts,
                      bus_queue_info *info)
 {
@@ -486,40 +492,40 @@ const char *client_socket_path(const bus *b)
 	return b->path;
 }
 
-int bus_producer_open(bus *b, const char *queue, bus_producer **ret)
+/*
+ * Attaches to queue as role and opens a handle on the segment busd sends
+ * with attach_seg (producer_attach_seg() or consumer_attach_seg()); the
+ * handle owns the segment and its wake FIFO from then on (seg_close).
+ */
+static int open_handle(bus *b, const char *queue, BusControl__Role role,
+                       int (*attach_seg)(struct seg *s, void *ret), void *ret)
 {
 	int fds[CONTROL_MAX_FDS], rc;
 
 	if (!ret)
 		return -EINVAL;
-	rc = attach(b, queue, BUS_CONTROL__ROLE__ROLE_PRODUCER, fds);
+	rc = attach(b, queue, role, fds);
 	if (rc < 0)
 		return rc;
-	rc = bus_producer_open_fd(fds[0], ret);
-	if (rc < 0) {
+	rc = seg_attach_fd(fds[0], fds[1], attach_seg, ret);
+	if (rc < 0)
 		close_fds(fds);
-		return rc;
-	}
-	/* The handle owns it from here (seg_close). */
-	producer_seg(*ret)->wake_fd = fds[1];
-	return 0;
+	return rc;
+}
+
+int bus_producer_open(bus *b, const char *queue, bus_producer **ret)
+{
+	return open_handle(b, queue, BUS_CONTROL__ROLE__ROLE_PRODUCER,
+	                   producer_attach_seg, ret);
 }
 
 int bus_consumer_open(bus *b, const char *queue, bus_consumer **ret)
 {
-	int fds[CONTROL_MAX_FDS], rc;
+	int rc = open_handle(b, queue, BUS_CONTROL__ROLE__ROLE_CONSUMER,
+	                     consumer_attach_seg, ret);
 
-	if (!ret)
-		return -EINVAL;
-	rc = attach(b, queue, BUS_CONTROL__ROLE__ROLE_CONSUMER, fds);
 	if (rc < 0)
 		return rc;
-	rc = bus_consumer_open_fd(fds[0], ret);
-	if (rc < 0) {
-		close_fds(fds);
-		return rc;
-	}
-	consumer_seg(*ret)->wake_fd = fds[1];
 	/* bus_reply() asks this busd for its callers' reply queues. */
 	rc = consumer_set_busd(*ret, b->path);
 	if (rc < 0) {

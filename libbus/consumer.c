@@ -87,23 +87,14 @@ int consumer_attach(struct seg *s, const struct wait_ops *ops,
 	return 0;
 }
 
+int consumer_attach_seg(struct seg *s, void *ret)
+{
+	return consumer_attach(s, NULL, ret);
+}
+
 int bus_consumer_open_fd(int seg_fd, bus_consumer **ret)
 {
-	struct seg s;
-	const char *why;
-	int r;
-
-	if (seg_fd < 0 || !ret)
-		return -EINVAL;
-	r = seg_map_fd(seg_fd, &s, &why);
-	if (r < 0)
-		return r;
-	r = consumer_attach(&s, NULL, ret);
-	if (r < 0) {
-		s.fd = -1; /* the caller keeps its descriptor */
-		seg_close(&s);
-	}
-	return r;
+	return seg_attach_fd(seg_fd, -1, consumer_attach_seg, ret);
 }
 
 /*

@@ -26,6 +26,14 @@ int producer_attach(struct seg *s, const struct wait_ops *ops,
 int consumer_attach(struct seg *s, const struct wait_ops *ops,
                     bus_consumer **ret);
 
+/*
+ * producer_attach() and consumer_attach() with the default wait operations,
+ * in the form seg_attach_fd() takes (ret: a bus_producer ** or a
+ * bus_consumer **).
+ */
+int producer_attach_seg(struct seg *s, void *ret);
+int consumer_attach_seg(struct seg *s, void *ret);
+
 /* The segment a handle is attached to. */
 struct seg *producer_seg(bus_producer *p);
 struct seg *consumer_seg(bus_consumer *c);

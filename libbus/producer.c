@@ -93,23 +93,14 @@ int producer_attach(struct seg *s, const struct wait_ops *ops,
 	return 0;
 }
 
+int producer_attach_seg(struct seg *s, void *ret)
+{
+	return producer_attach(s, NULL, ret);
+}
+
 int bus_producer_open_fd(int seg_fd, bus_producer **ret)
 {
-	struct seg s;
-	const char *why;
-	int r;
-
-	if (seg_fd < 0 || !ret)
-		return -EINVAL;
-	r = seg_map_fd(seg_fd, &s, &why);
-	if (r < 0)
-		return r;
-	r = producer_attach(&s, NULL, ret);
-	if (r < 0) {
-		s.fd = -1; /* the caller keeps its descriptor */
-		seg_close(&s);
-	}
-	return r;
+	return seg_attach_fd(seg_fd, -1, producer_attach_seg, ret);
 }
 
 void bus_producer_close(bus_producer *p)

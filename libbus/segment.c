@@ -400,6 +400,29 @@ int seg_map_fd_ro(int fd, struct seg *s, const char **why)
 	return map_fd(fd, PROT_READ, s, why);
 }
 
+int seg_attach_fd(int fd, int wake_fd, int (*attach)(struct seg *s, void *ret),
+                  void *ret)
+{
+	struct seg s;
+	const char *why;
+	int r;
+
+	if (fd < 0 || !ret)
+		return -EINVAL;
+	r = seg_map_fd(fd, &s, &why);
+	if (r < 0)
+		return r;
+	s.wake_fd = wake_fd;
+	r = attach(&s, ret);
+	if (r < 0) {
+		/* the caller keeps its descriptors */
+		s.fd = -1;
+		s.wake_fd = -1;
+		seg_close(&s);
+	}
+	return r;
+}
+
 int seg_open_shm(const char *shm_name, struct seg *s, const char **why)
 {
 	int fd = shm_open(shm_name, O_RDWR | O_CLOEXEC, 0);

@@ -320,6 +320,18 @@ int seg_shm_temp_name(char *buf, size_t n, const char *shm_name);
  */
 int seg_map_fd(int fd, struct seg *s, const char **why);
 
+/*
+ * The constructors of handles on a descriptor (bus_producer_open_fd(),
+ * bus_consumer_open_fd(), and bus_*_open() on what busd sends): maps the
+ * segment open on fd, gives it the wake FIFO wake_fd (-1: none), and hands
+ * it to attach(s, ret) (producer_attach_seg(), consumer_attach_seg()),
+ * which takes it over on success: the handle then owns fd and wake_fd.
+ * On failure both stay the caller's.  Returns 0, -EINVAL (fd < 0, ret
+ * NULL), or the negative errno of the mapping or of attach.
+ */
+int seg_attach_fd(int fd, int wake_fd, int (*attach)(struct seg *s, void *ret),
+                  void *ret);
+
 /* Opens shm_name (a new open file description) and maps it. */
 int seg_open_shm(const char *shm_name, struct seg *s, const char **why);
 

@@ -34,13 +34,14 @@ import base64
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "python", "tests"))
+from busd_proc import BusdProcess  # noqa: E402  (the Python tests' busd)
 SKIP = 77
 
 C_FIRST, RUST_FIRST, PY_FIRST = 1, 1000001, 2000001
@@ -167,50 +168,33 @@ def cargo_setup(build):
     return ([cargo], env), None
 
 
-class Busd:
+class Busd(BusdProcess):
+    error = Failed
+    poll_s = 0.02
+
     def __init__(self, busd, buscli, tmp):
         self.buscli = buscli
-        self.socket = os.path.join(tmp, "busd.sock")
-        self.logpath = os.path.join(tmp, "busd.log")
-        self.log = open(self.logpath, "w")
-        self.proc = subprocess.Popen(
-            [busd, "--socket", self.socket, "--log-level", "warn"],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
-        while True:
-            if self.proc.poll() is not None:
-                raise Failed("busd exited (%d) before serving:\n%s" %
-                             (self.proc.returncode, self.log_text()))
-            if os.path.exists(self.socket) and subprocess.run(
-                    self.cli("list"), stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL).returncode == 0:
-                return
-            if time.monotonic() > deadline:
-                raise Failed("busd did not serve %s in 20 s" % self.socket)
-            time.sleep(0.02)
+        super().__init__(busd, tmp)
+
+    def serves(self):
+        return subprocess.run(self.cli("list"), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL).returncode == 0
 
     def cli(self, *args):
         return [self.buscli, "--socket", self.socket] + list(args)
 
     def log_text(self):
-        self.log.flush()
-        with open(self.logpath) as f:
-            return f.read()[-4000:]
+        return super().log_text()[-4000:]
 
     def stop(self):
         """SIGTERM; busd must exit 0."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise Failed("busd did not stop on SIGTERM in 20 s")
-        self.log.close()
+        if not self.terminate():
+            raise Failed("busd did not stop on SIGTERM in 20 s")
         rc = self.proc.returncode
+        text = self.log_text() if rc != 0 else ""
+        self.log.close()
         if rc != 0:
-            raise Failed("busd exited %d on SIGTERM:\n%s" % (rc, self.log_text()))
+            raise Failed("busd exited %d on SIGTERM:\n%s" % (rc, text))
 
 
 def spawn(argv, env, outdir, name):

@@ -10,15 +10,8 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
-build=${1:-${BUS_BUILD_DIR:-}}
-if [ -z "$build" ]; then
-	echo "usage: $0 BUILD_DIR (or set BUS_BUILD_DIR)" >&2
-	exit 2
-fi
-if ! build=$(cd "$build" 2>/dev/null && pwd); then
-	echo "bindings/python: no build directory $1" >&2
-	exit 77
-fi
+. "$here/../build-dir.sh"
+bindings_build_dir 77 "$@"
 lib=${BUS_LIBRARY:-$build/libbus/libbus.so}
 busd=${BUSD:-$build/busd/busd}
 if [ ! -f "$lib" ]; then

@@ -7,12 +7,8 @@
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-build=${1:-${BUS_BUILD_DIR:-}}
-if [ -z "$build" ]; then
-	echo "usage: $0 BUILD_DIR (a meson build directory with libbus and busd built)" >&2
-	exit 2
-fi
-build=$(cd "$build" && pwd)
+. "$here/../build-dir.sh"
+bindings_build_dir 1 "$@"
 if [ ! -e "$build/libbus/libbus.so" ] || [ ! -x "$build/busd/busd" ]; then
 	echo "$0: $build has no libbus/libbus.so or busd/busd: run ninja -C $build first" >&2
 	exit 1

@@ -114,7 +114,27 @@ _MSG = struct.Struct("@PNIIQQI4x16x")  # call_id, reply_to skipped
 assert _MSG.size == ctypes.sizeof(_lib.bus_msg), "bus_msg layout mismatch"
 
 
-class Message:
+class _Received:
+    """What Message and Batch share: what a consumer received (its
+    ``_consumer`` and the ``_gen`` of the consumer's releases it came in),
+    released with the consumer's next release, or by a ``with`` block."""
+
+    __slots__ = ()
+
+    def release(self):
+        """Releases this and every other message the consumer holds, unless
+        the consumer released them already."""
+        if self._consumer._gen == self._gen:
+            self._consumer.release()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+class Message(_Received):
     """A received message: a view into the queue's ring.
 
     ``data`` is a read-only memoryview of the payload, valid until the
@@ -185,38 +205,16 @@ class Message:
         m.ParseFromString(bytes(self))
         return m
 
-    def release(self):
-        """Releases this message and every other one the consumer holds."""
-        if self._consumer._gen == self._gen:
-            self._consumer.release()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.release()
-
     def __repr__(self):
         return "<Message type=%d producer=%d seq=%d len=%d%s>" % (
             self.type, self.producer, self.seq, self._len,
             "" if self.valid else " released")
 
 
-class Batch(list):
+class Batch(_Received, list):
     """The messages of one ``recv_batch()`` call, released together."""
 
     __slots__ = ("_consumer", "_gen")
-
-    def release(self):
-        """Releases every message the consumer holds."""
-        if self._consumer._gen == self._gen:
-            self._consumer.release()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.release()
 
 
 # --- asyncio ----------------------------------------------------------------
@@ -561,24 +559,25 @@ class Bus(_Handle):
             raise self._fail(rc, "stats of queue %s" % name)
         return _stats_dict(st)
 
+    def _attach(self, open_fn, cls, what, name):
+        """A cls (Producer or Consumer) on the handle open_fn (libbus's
+        bus_producer_open or bus_consumer_open) attaches to queue name."""
+        h = ctypes.c_void_p()
+        rc = open_fn(self._handle(), _name(name), ctypes.byref(h))
+        if rc < 0:
+            raise self._fail(rc, "%s of queue %s" % (what, name))
+        return cls(h, name)
+
     def producer(self, name):
         """Attaches a new Producer to queue name."""
-        h = ctypes.c_void_p()
-        rc = _lib.bus_producer_open(self._handle(), _name(name),
-                                    ctypes.byref(h))
-        if rc < 0:
-            raise self._fail(rc, "producer of queue %s" % name)
-        return Producer(h, name)
+        return self._attach(_lib.bus_producer_open, Producer, "producer",
+                            name)
 
     def consumer(self, name):
         """Attaches the Consumer of queue name (BusError EBUSY if it has a
         live one)."""
-        h = ctypes.c_void_p()
-        rc = _lib.bus_consumer_open(self._handle(), _name(name),
-                                    ctypes.byref(h))
-        if rc < 0:
-            raise self._fail(rc, "consumer of queue %s" % name)
-        return Consumer(h, name)
+        return self._attach(_lib.bus_consumer_open, Consumer, "consumer",
+                            name)
 
     def _free(self, h):
         """Closes the connection."""

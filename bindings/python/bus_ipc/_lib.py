@@ -12,6 +12,9 @@ BUS_MSG_REQUEST = 0x2
 BUS_MSG_REPLY = 0x4
 
 
+# The structures mirror bus.h's, field for field and in its order (ctypes
+# lays them out as the C compiler does): their field lists look alike, and
+# like the Rust binding's (bindings/rust/src/ffi.rs), deliberately.
 class bus_msg(ctypes.Structure):
     _fields_ = [
         ("data", ctypes.c_void_p),
@@ -34,24 +37,24 @@ class bus_queue_opts(ctypes.Structure):
     ]
 
 
+# The fields bus_queue_info and bus_stats begin with, in bus.h's order.
+_QUEUE_FIELDS = [
+    ("name", ctypes.c_char * (BUS_NAME_MAX + 1)),
+    ("uuid", ctypes.c_uint8 * 16),
+    ("capacity", ctypes.c_uint64),
+    ("max_message", ctypes.c_uint32),
+    ("max_producers", ctypes.c_uint32),
+]
+
+
 class bus_queue_info(ctypes.Structure):
-    _fields_ = [
-        ("name", ctypes.c_char * (BUS_NAME_MAX + 1)),
-        ("uuid", ctypes.c_uint8 * 16),
-        ("capacity", ctypes.c_uint64),
-        ("max_message", ctypes.c_uint32),
-        ("max_producers", ctypes.c_uint32),
+    _fields_ = _QUEUE_FIELDS + [
         ("created_ns", ctypes.c_uint64),
     ]
 
 
 class bus_stats(ctypes.Structure):
-    _fields_ = [
-        ("name", ctypes.c_char * (BUS_NAME_MAX + 1)),
-        ("uuid", ctypes.c_uint8 * 16),
-        ("capacity", ctypes.c_uint64),
-        ("max_message", ctypes.c_uint32),
-        ("max_producers", ctypes.c_uint32),
+    _fields_ = _QUEUE_FIELDS + [
         ("depth_bytes", ctypes.c_uint64),
         ("depth_msgs", ctypes.c_uint64),
         ("enqueued", ctypes.c_uint64),

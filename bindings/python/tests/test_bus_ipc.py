@@ -9,7 +9,6 @@ import errno
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ PKG_DIR = os.path.dirname(HERE)
 sys.path.insert(0, PKG_DIR)
 
 import bus_ipc  # noqa: E402
+from busd_proc import BusdProcess  # noqa: E402
 
 BUILD = os.environ.get("BUS_BUILD_DIR", "")
 SRC_ROOT = os.path.dirname(os.path.dirname(PKG_DIR))
@@ -32,43 +32,24 @@ def _program(env, rel):
     return p if p and os.access(p, os.X_OK) else None
 
 
-class _Busd:
+class _Busd(BusdProcess):
     def __init__(self, path):
         self.dir = tempfile.mkdtemp(prefix="bus-py-")
-        self.socket = os.path.join(self.dir, "busd.sock")
-        self.log = open(os.path.join(self.dir, "busd.log"), "w+")
-        self.proc = subprocess.Popen(
-            [path, "--socket", self.socket, "--log-level", "warn"],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError("busd exited (%d) before serving:\n%s" % (
-                    self.proc.returncode, self.log_text()))
-            if os.path.exists(self.socket):
-                try:
-                    bus_ipc.Bus(self.socket).close()
-                    break
-                except bus_ipc.BusError:
-                    pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("busd did not serve %s in 20 s" % self.socket)
-            time.sleep(0.01)
+        try:
+            super().__init__(path, self.dir)
+        except RuntimeError:
+            self.stop()
+            raise
 
-    def log_text(self):
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read()
+    def serves(self):
+        try:
+            bus_ipc.Bus(self.socket).close()
+            return True
+        except bus_ipc.BusError:
+            return False
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.terminate()
         # busd leaves its queues' segments for the next busd: remove them
         prefix = "bus.%08x." % bus_ipc.type_id(self.socket)
         for name in os.listdir("/dev/shm"):

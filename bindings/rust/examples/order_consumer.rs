@@ -13,6 +13,9 @@ use std::time::Duration;
 mod demo;
 use demo::Order;
 
+// Complete in itself, like the other examples: its argument checks and
+// attach code repeat theirs deliberately, so that it reads (and copies)
+// alone, without a helper module to look up.
 fn usage() -> ! {
     eprintln!("usage: order_consumer QUEUE COUNT [TIMEOUT_MS]");
     exit(2)

@@ -13,6 +13,9 @@ use std::process::exit;
 mod demo;
 use demo::Order;
 
+// Complete in itself, like the other examples: its argument checks and
+// attach code repeat theirs deliberately, so that it reads (and copies)
+// alone, without a helper module to look up.
 fn usage() -> ! {
     eprintln!("usage: order_producer QUEUE COUNT [FIRST_ID [SYMBOL]]");
     exit(2)

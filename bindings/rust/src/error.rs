@@ -114,45 +114,34 @@ pub enum TryRecvError {
     Other(Error),
 }
 
-impl From<Error> for TrySendError {
-    fn from(e: Error) -> TrySendError {
-        match e.errno {
-            libc::EAGAIN => TrySendError::Full,
-            libc::EPIPE => TrySendError::Deleted,
-            _ => TrySendError::Other(e),
+/// The conversion from [`Error`], Display and std::error::Error of
+/// [`TrySendError`] and [`TryRecvError`], which differ only in the name of
+/// their EAGAIN variant.
+macro_rules! try_error_impls {
+    ($t:ident, $eagain:ident) => {
+        impl From<Error> for $t {
+            fn from(e: Error) -> $t {
+                match e.errno {
+                    libc::EAGAIN => $t::$eagain,
+                    libc::EPIPE => $t::Deleted,
+                    _ => $t::Other(e),
+                }
+            }
         }
-    }
+
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $t::$eagain => Error::from_errno(libc::EAGAIN).fmt(f),
+                    $t::Deleted => Error::from_errno(libc::EPIPE).fmt(f),
+                    $t::Other(e) => e.fmt(f),
+                }
+            }
+        }
+
+        impl std::error::Error for $t {}
+    };
 }
 
-impl From<Error> for TryRecvError {
-    fn from(e: Error) -> TryRecvError {
-        match e.errno {
-            libc::EAGAIN => TryRecvError::Empty,
-            libc::EPIPE => TryRecvError::Deleted,
-            _ => TryRecvError::Other(e),
-        }
-    }
-}
-
-impl fmt::Display for TrySendError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TrySendError::Full => Error::from_errno(libc::EAGAIN).fmt(f),
-            TrySendError::Deleted => Error::from_errno(libc::EPIPE).fmt(f),
-            TrySendError::Other(e) => e.fmt(f),
-        }
-    }
-}
-
-impl fmt::Display for TryRecvError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TryRecvError::Empty => Error::from_errno(libc::EAGAIN).fmt(f),
-            TryRecvError::Deleted => Error::from_errno(libc::EPIPE).fmt(f),
-            TryRecvError::Other(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for TrySendError {}
-impl std::error::Error for TryRecvError {}
+try_error_impls!(TrySendError, Full);
+try_error_impls!(TryRecvError, Empty);

@@ -53,6 +53,10 @@ impl bus_msg {
     }
 }
 
+// The structures below mirror bus.h's, field for field and in its order
+// (repr(C)), so their field lists look alike, each other's and those of
+// the safe types in lib.rs (QueueInfo, Stats): deliberately, as the C
+// header is the layout they must match.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 pub struct bus_queue_opts {

@@ -129,6 +129,11 @@ pub struct QueueOptions {
     pub max_producers: u32,
 }
 
+// QueueInfo and Stats are the safe counterparts of ffi::bus_queue_info and
+// ffi::bus_stats: the same fields under the same names as in bus.h (and
+// libbus(3)), with Rust types where C has none.  That they, and their
+// From conversions, look like the ffi structures and like each other is
+// deliberate: one field each per field of the C structure.
 /// What busd says about a queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueInfo {

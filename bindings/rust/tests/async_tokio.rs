@@ -6,15 +6,12 @@ mod common;
 use std::time::Duration;
 
 use bus_ipc::QueueOptions;
-use common::Busd;
+use common::{Busd, SMALL};
 
 #[tokio::test(flavor = "current_thread")]
 async fn recv_async_wakes_on_a_send_from_another_thread() {
     let d = Busd::start();
-    let bus = d.bus();
-    bus.create_queue("a", &QueueOptions::default()).unwrap();
-    let tx = bus.sender("a").unwrap();
-    let mut rx = bus.receiver("a").unwrap();
+    let (bus, tx, mut rx) = d.queue("a", &QueueOptions::default());
     let t = std::thread::spawn(move || {
         for i in 0..1000u32 {
             if i % 100 == 0 {
@@ -40,15 +37,7 @@ async fn recv_async_wakes_on_a_send_from_another_thread() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_async_waits_for_room() {
     let d = Busd::start();
-    let bus = d.bus();
-    let opts = QueueOptions {
-        capacity: 4096,
-        max_message: 256,
-        max_producers: 0,
-    };
-    bus.create_queue("full", &opts).unwrap();
-    let tx = bus.sender("full").unwrap();
-    let mut rx = bus.receiver("full").unwrap();
+    let (bus, tx, mut rx) = d.queue("full", &SMALL);
     const N: u32 = 5000;
     // Spawned: the futures are Send.
     let producer = tokio::spawn(async move {

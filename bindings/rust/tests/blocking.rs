@@ -5,7 +5,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bus_ipc::{type_id, QueueOptions, TryRecvError, TrySendError};
-use common::Busd;
+use common::{Busd, SMALL};
 
 #[test]
 fn queue_admin() {
@@ -45,10 +45,7 @@ fn no_busd_is_an_error() {
 #[test]
 fn send_and_receive() {
     let d = Busd::start();
-    let bus = d.bus();
-    bus.create_queue("q", &QueueOptions::default()).unwrap();
-    let tx = bus.sender("q").unwrap();
-    let mut rx = bus.receiver("q").unwrap();
+    let (bus, tx, mut rx) = d.queue("q", &QueueOptions::default());
     assert_eq!(bus.receiver("q").unwrap_err().errno(), libc::EBUSY);
     assert!(matches!(rx.try_recv(), Err(TryRecvError::Empty)));
 
@@ -83,12 +80,7 @@ fn send_and_receive() {
 fn full_queue_and_too_large() {
     let d = Busd::start();
     let bus = d.bus();
-    let opts = QueueOptions {
-        capacity: 4096,
-        max_message: 256,
-        max_producers: 0,
-    };
-    bus.create_queue("small", &opts).unwrap();
+    bus.create_queue("small", &SMALL).unwrap();
     let tx = bus.sender("small").unwrap();
     assert_eq!(tx.max_message(), 256);
     assert_eq!(tx.send(&[0u8; 257]).unwrap_err().errno(), libc::EMSGSIZE);
@@ -111,10 +103,7 @@ fn full_queue_and_too_large() {
 #[test]
 fn loans() {
     let d = Busd::start();
-    let bus = d.bus();
-    bus.create_queue("loan", &QueueOptions::default()).unwrap();
-    let mut tx = bus.sender("loan").unwrap();
-    let mut rx = bus.receiver("loan").unwrap();
+    let (bus, mut tx, mut rx) = d.queue("loan", &QueueOptions::default());
     {
         let mut l = tx.reserve(64).unwrap();
         assert_eq!(l.len(), 64);
@@ -147,10 +136,7 @@ fn loans() {
 #[test]
 fn batches_and_iterators() {
     let d = Busd::start();
-    let bus = d.bus();
-    bus.create_queue("batch", &QueueOptions::default()).unwrap();
-    let tx = bus.sender("batch").unwrap();
-    let mut rx = bus.receiver("batch").unwrap();
+    let (bus, tx, mut rx) = d.queue("batch", &QueueOptions::default());
     for i in 0..10u8 {
         tx.send(&[i]).unwrap();
     }
@@ -180,10 +166,7 @@ fn batches_and_iterators() {
 #[test]
 fn clones_are_other_slots_across_threads() {
     let d = Busd::start();
-    let bus = d.bus();
-    bus.create_queue("mt", &QueueOptions::default()).unwrap();
-    let tx = bus.sender("mt").unwrap();
-    let mut rx = bus.receiver("mt").unwrap();
+    let (_bus, tx, mut rx) = d.queue("mt", &QueueOptions::default());
     const N: u64 = 20_000;
     let shared = std::sync::Arc::new(tx.clone());
     assert_ne!(shared.slot(), tx.slot());
@@ -217,10 +200,7 @@ fn clones_are_other_slots_across_threads() {
 #[test]
 fn receiver_moves_to_another_thread() {
     let d = Busd::start();
-    let bus = d.bus();
-    bus.create_queue("mv", &QueueOptions::default()).unwrap();
-    let tx = bus.sender("mv").unwrap();
-    let mut rx = bus.receiver("mv").unwrap();
+    let (_bus, tx, mut rx) = d.queue("mv", &QueueOptions::default());
     let h = std::thread::spawn(move || rx.recv().unwrap().to_vec());
     std::thread::sleep(Duration::from_millis(20));
     tx.send(b"wake").unwrap();

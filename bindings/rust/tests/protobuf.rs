@@ -13,10 +13,7 @@ use demo::Order;
 #[test]
 fn orders_round_trip() {
     let d = Busd::start();
-    let bus = d.bus();
-    bus.create_queue("pb", &QueueOptions::default()).unwrap();
-    let tx = bus.sender("pb").unwrap();
-    let mut rx = bus.receiver("pb").unwrap();
+    let (_bus, tx, mut rx) = d.queue("pb", &QueueOptions::default());
     let o = Order {
         id: 7,
         symbol: "ACME".into(),

@@ -7,7 +7,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use bus_ipc::Bus;
+use bus_ipc::{Bus, QueueOptions, Receiver, Sender};
+
+/// A queue small enough to fill quickly: 4 KiB of ring, payloads up to
+/// 256 bytes.
+pub const SMALL: QueueOptions = QueueOptions {
+    capacity: 4096,
+    max_message: 256,
+    max_producers: 0,
+};
 
 pub struct Busd {
     child: Child,
@@ -77,6 +85,16 @@ impl Busd {
 
     pub fn bus(&self) -> Bus {
         Bus::open(Some(&self.socket)).expect("connect to busd")
+    }
+
+    /// Creates queue `name` with `opts` and opens a bus, a sender and the
+    /// receiver on it.
+    pub fn queue(&self, name: &str, opts: &QueueOptions) -> (Bus, Sender, Receiver) {
+        let bus = self.bus();
+        bus.create_queue(name, opts).unwrap();
+        let tx = bus.sender(name).unwrap();
+        let rx = bus.receiver(name).unwrap();
+        (bus, tx, rx)
     }
 
     pub fn socket(&self) -> &Path {
