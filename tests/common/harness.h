@@ -54,6 +54,20 @@ int mem_seg_new(struct mem_seg *m, const struct seg_params *p);
 void mem_seg_free(struct mem_seg *m);
 
 /*
+ * What a mem_seg's header and ring hold: head and tail, the ring index
+ * of a position, the length and flags words of the record at ring index
+ * idx (read as bytes, as a torn or foreign writer may have left them).
+ */
+uint64_t harness_head(const struct mem_seg *m);
+uint64_t harness_tail(const struct mem_seg *m);
+uint64_t harness_idx(const struct mem_seg *m, uint64_t pos);
+int32_t harness_len_at(const struct mem_seg *m, uint64_t idx);
+uint32_t harness_flags_at(const struct mem_seg *m, uint64_t idx);
+
+/* Whether n bytes at mem are all zero. */
+bool harness_all_zero(const void *mem, size_t n);
+
+/*
  * The fixture of the unit tests: a segment in memory (mem_seg_new) with a
  * producer and a consumer attached, each through its own copy of the
  * view, waiting through ops (NULL: the real wait).  prod or cons may be
@@ -78,6 +92,11 @@ bus_producer *harness_prod_new(struct mem_seg *m);
 void harness_prod_close(bus_producer *p);
 bus_consumer *harness_cons_new(struct mem_seg *m);
 void harness_cons_close(bus_consumer *c);
+/* harness_seg_new, then a producer and a consumer of it. */
+void harness_queue_new(struct mem_seg *m, const struct seg_params *sp,
+                       bus_producer **p, bus_consumer **c);
+/* Closes the producer, then the consumer, then frees m. */
+void harness_queue_free(struct mem_seg *m, bus_producer *p, bus_consumer *c);
 /* cmocka teardown: closes what is still held, handles first. */
 int harness_let_go(void **state);
 
@@ -113,5 +132,76 @@ int harness_wait(pid_t pid, int timeout_s);
 
 /* FNV-1a 32 over a buffer: the payload checksum of the process tests. */
 uint32_t harness_checksum(const void *data, size_t n);
+
+/* The number of elements of an array (not a pointer). */
+#define HARNESS_NITEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * Prints why the test cannot run here (a printf format, one line) and
+ * returns HARNESS_SKIP, for main to return.
+ */
+int harness_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * A private temporary directory /tmp/bus-test-TAG-XXXXXX (into buf, n
+ * bytes).  Returns 0 or a negative errno.  harness_tmpdir_free removes
+ * it with all it holds (files and directories, not following links).
+ */
+int harness_tmpdir_new(char *buf, size_t n, const char *tag);
+void harness_tmpdir_free(const char *dir);
+/*
+ * The same as a cmocka setup and teardown: the initial state (see
+ * cmocka_unit_test_prestate_setup_teardown) is a char[HARNESS_TMPDIR_MAX]
+ * that receives the directory's name (tag "unit").
+ */
+#define HARNESS_TMPDIR_MAX 64
+int harness_tmpdir_open(void **state);
+int harness_tmpdir_close(void **state);
+
+/* Writes n bytes of data as the whole content of path (0644, truncated). */
+int harness_file_write(const char *path, const void *data, size_t n);
+
+/* How many file descriptors below 1024 this process has open. */
+int harness_open_fds(void);
+
+/*
+ * cmocka setup and teardown of a SOCK_SEQPACKET socketpair (close on
+ * exec) in an int[2] the test passes as its initial state
+ * (cmocka_unit_test_prestate_setup_teardown).
+ */
+int harness_socketpair_open(void **state);
+int harness_socketpair_close(void **state);
+
+/*
+ * Shared-memory names the teardown harness_shm_let_go unlinks, so that a
+ * failed check leaves nothing behind in /dev/shm (a test that unlinks a
+ * name itself does no harm: ENOENT is ignored).  harness_shm_keep copies
+ * name into the list and returns the copy; harness_shm_kept_name makes a
+ * name as harness_shm_name does and keeps it.  A check fails when more
+ * than 8 are kept.
+ */
+const char *harness_shm_keep(const char *name);
+const char *harness_shm_kept_name(const char *tag);
+int harness_shm_let_go(void **state);
+
+/*
+ * Unlinks every object in /dev/shm whose name (without the '/') begins
+ * with prefix; returns how many there were.
+ */
+int harness_shm_remove_prefix(const char *prefix);
+
+/*
+ * Sends what is written to fd into a temporary file from
+ * harness_capture_begin to harness_capture_end, which restores fd and
+ * puts what came (NUL-terminated, at most n - 1 bytes) in buf.
+ */
+struct harness_capture {
+	int fd;
+	int saved;
+	FILE *f;
+};
+
+void harness_capture_begin(struct harness_capture *c, int fd);
+size_t harness_capture_end(struct harness_capture *c, char *buf, size_t n);
 
 #endif

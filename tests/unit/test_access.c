@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "access.h"
+#include "harness.h"
 
 #define SELF        500u
 #define NOBODY_OWNS 4294967294u
@@ -107,7 +108,7 @@ static void test_always_allowed(void **state)
 	for (size_t u = 0; u < 2; u++) {
 		struct control_peer p = peer(uids[u], 12345, 0, NULL);
 
-		for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		for (size_t i = 0; i < HARNESS_NITEMS(ops); i++) {
 			assert_true(access_allowed(&policy, &rules, NOBODY_OWNS, &p, ops[i]));
 			assert_true(access_allowed(&bare, NULL, NOBODY_OWNS, &p, ops[i]));
 		}

@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "harness.h"
 #include "segment.h"
 
 /* Parses text as "t.conf"; returns config_parse()'s result. */
@@ -344,7 +345,7 @@ static const struct bad bad[] = {
 static void test_errors(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (size_t i = 0; i < HARNESS_NITEMS(bad); i++) {
 		struct busd_config c;
 		char err[512];
 		int r = parse(&c, bad[i].text, err, sizeof(err));
@@ -459,7 +460,7 @@ static void test_sizes(void **state)
 	char buf[32];
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < HARNESS_NITEMS(cases); i++) {
 		uint64_t v = 12345;
 		int r = config_parse_size(cases[i].s, &v);
 
@@ -648,26 +649,20 @@ static void test_grants_others(void **state)
 
 static void test_load(void **state)
 {
-	char path[] = "/tmp/busd-test-config-XXXXXX";
+	const char *dir = *state;
+	char path[HARNESS_TMPDIR_MAX + 16];
 	struct busd_config c;
 	char err[512], want[600];
-	int fd;
 
-	(void)state;
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, good, sizeof(good) - 1), sizeof(good) - 1);
-	close(fd);
+	snprintf(path, sizeof(path), "%s/busd.conf", dir);
+	assert_int_equal(harness_file_write(path, good, sizeof(good) - 1), 0);
 	config_init(&c);
 	assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
 	assert_int_equal(c.nqueues, 2);
 	config_free(&c);
 
 	/* Errors name the file as given. */
-	fd = open(path, O_WRONLY | O_TRUNC);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, "[busd]\n\nbogus = 1\n", 18), 18);
-	close(fd);
+	assert_int_equal(harness_file_write(path, "[busd]\n\nbogus = 1\n", 18), 0);
 	config_init(&c);
 	assert_int_equal(config_load(&c, path, err, sizeof(err)), -EINVAL);
 	snprintf(want, sizeof(want), "%s:3: unknown key 'bogus' in [busd]", path);
@@ -696,6 +691,9 @@ static void test_load(void **state)
 	config_free(&c);
 }
 
+/* test_load's private directory, removed by the teardown. */
+static char tmpdir[HARNESS_TMPDIR_MAX];
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -711,7 +709,8 @@ int main(void)
 		cmocka_unit_test(test_produce_only),
 		cmocka_unit_test(test_write),
 		cmocka_unit_test(test_grants_others),
-		cmocka_unit_test(test_load),
+		cmocka_unit_test_prestate_setup_teardown(test_load, harness_tmpdir_open,
+	                                                 harness_tmpdir_close, tmpdir),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,7 +4,6 @@
  * segments this test makes in /dev/shm under an instance of its own (a
  * socket path no busd serves), every one of them removed again.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -23,6 +22,7 @@
 #include "bus/bus.h"
 #include "config.h"
 #include "guard.h"
+#include "harness.h"
 #include "registry.h"
 #include "reply_queue.h"
 #include "ring.h"
@@ -52,20 +52,9 @@ static void instance_prefix(const struct fixture *f, char *buf, size_t n)
 static int remove_instance(const struct fixture *f)
 {
 	char prefix[32];
-	struct dirent *de;
-	DIR *d = opendir(SHM_DIR);
-	int n = 0;
 
-	assert_non_null(d);
 	instance_prefix(f, prefix, sizeof(prefix));
-	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
-			continue;
-		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
-			n++;
-	}
-	closedir(d);
-	return n;
+	return harness_shm_remove_prefix(prefix);
 }
 
 static int setup(void **state)
