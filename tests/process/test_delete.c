@@ -73,42 +73,45 @@ static int sleeping_producer(void *arg)
 	return r == -EPIPE ? 0 : 2;
 }
 
-static void test_sleeping_consumer_wakes(void **state)
+/* The counter by which a child shows it sleeps on the queue. */
+static uint64_t asleep(const struct seg *s, bool producer)
+{
+	return producer ? atomic_load(&s->slots[0].blocked)
+	                : atomic_load(&s->hdr->cons.sleeps);
+}
+
+/*
+ * Runs child in its own process, waits (10 s at most) until it sleeps on
+ * the queue, deletes the queue and checks that the child woke to -EPIPE.
+ */
+static void delete_under_sleeper(int (*child)(void *), bool producer)
 {
 	struct seg s;
 	const char *why;
 	uint64_t deadline = harness_now_ns() + 10000000000u;
 	pid_t pid;
 
-	(void)state;
-	pid = harness_fork(sleeping_consumer, NULL);
+	pid = harness_fork(child, NULL);
 	assert_true(pid > 0);
 	assert_int_equal(seg_open_shm(name, &s, &why), 0);
-	while (atomic_load(&s.hdr->cons.sleeps) == 0 && harness_now_ns() < deadline)
+	while (asleep(&s, producer) == 0 && harness_now_ns() < deadline)
 		usleep(1000);
-	assert_true(atomic_load(&s.hdr->cons.sleeps) > 0);
+	assert_true(asleep(&s, producer) > 0);
 	seg_set_deleted(&s, &wait_futex_ops);
 	seg_close(&s);
 	assert_int_equal(harness_wait(pid, 10), 0);
 }
 
+static void test_sleeping_consumer_wakes(void **state)
+{
+	(void)state;
+	delete_under_sleeper(sleeping_consumer, false);
+}
+
 static void test_blocked_producer_wakes(void **state)
 {
-	struct seg s;
-	const char *why;
-	uint64_t deadline = harness_now_ns() + 10000000000u;
-	pid_t pid;
-
 	(void)state;
-	pid = harness_fork(sleeping_producer, NULL);
-	assert_true(pid > 0);
-	assert_int_equal(seg_open_shm(name, &s, &why), 0);
-	while (atomic_load(&s.slots[0].blocked) == 0 && harness_now_ns() < deadline)
-		usleep(1000);
-	assert_true(atomic_load(&s.slots[0].blocked) > 0);
-	seg_set_deleted(&s, &wait_futex_ops);
-	seg_close(&s);
-	assert_int_equal(harness_wait(pid, 10), 0);
+	delete_under_sleeper(sleeping_producer, true);
 }
 
 /* What was queued before the delete is delivered, then -EPIPE. */
