@@ -123,6 +123,21 @@ void harness_mem_close(struct mem_seg *m, bus_producer *prod, bus_consumer *cons
 	mem_seg_free(m);
 }
 
+int harness_mem_setup(void **state)
+{
+	const struct harness_mem_fixture *f = *state;
+
+	return harness_mem_open(f->m, f->params, f->ops, f->prod, f->cons);
+}
+
+int harness_mem_teardown(void **state)
+{
+	const struct harness_mem_fixture *f = *state;
+
+	harness_mem_close(f->m, f->prod ? *f->prod : NULL, f->cons ? *f->cons : NULL);
+	return 0;
+}
+
 #define OWNED_MAX 8
 
 static struct {

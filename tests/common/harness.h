@@ -81,6 +81,22 @@ int harness_mem_open(struct mem_seg *m, const struct seg_params *p,
 void harness_mem_close(struct mem_seg *m, bus_producer *prod, bus_consumer *cons);
 
 /*
+ * harness_mem_open and harness_mem_close as a cmocka setup and teardown:
+ * the test's initial state (cmocka_unit_test_prestate_setup_teardown) is
+ * a struct harness_mem_fixture that says where they go.
+ */
+struct harness_mem_fixture {
+	const struct seg_params *params;
+	const struct wait_ops *ops;
+	struct mem_seg *m;
+	bus_producer **prod;
+	bus_consumer **cons;
+};
+
+int harness_mem_setup(void **state);
+int harness_mem_teardown(void **state);
+
+/*
  * Segments in memory and handles a test holds, so that the teardown
  * (harness_let_go) can let go of them when a check fails half-way: the
  * sanitizer builds would otherwise add leak reports to the failure.  The

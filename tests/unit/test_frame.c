@@ -65,20 +65,9 @@ static bus_producer *prod;
 static bus_consumer *cons;
 static _Alignas(16) uint8_t arena[16384];
 
-static int setup(void **state)
-{
-	struct seg_params p = {.name = "frame", .capacity = 16384};
-
-	(void)state;
-	return harness_mem_open(&ms, &p, NULL, &prod, &cons);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	harness_mem_close(&ms, prod, cons);
-	return 0;
-}
+/* Each test's queue, in memory: made by the setup, freed by the teardown. */
+static const struct seg_params params = {.name = "frame", .capacity = 16384};
+static struct harness_mem_fixture fx = {&params, NULL, &ms, &prod, &cons};
 
 static void fill_probe(Bustest__Probe *p, uint8_t *body, size_t n, uint64_t seq)
 {
@@ -299,18 +288,22 @@ static void test_no_malloc(void **state)
 }
 #endif
 
+#define MEM_TEST(f)                                                    \
+	cmocka_unit_test_prestate_setup_teardown(f, harness_mem_setup, \
+	                                         harness_mem_teardown, &fx)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_nested, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_arena_bound, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_record_then_good, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_empty_message, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_oversized, setup, teardown),
+		MEM_TEST(test_roundtrip),
+		MEM_TEST(test_nested),
+		MEM_TEST(test_arena_bound),
+		MEM_TEST(test_bad_record_then_good),
+		MEM_TEST(test_empty_message),
+		MEM_TEST(test_oversized),
 #if !defined(BUS_TEST_SANITIZED)
 		/* The sanitizers own malloc; this check runs in the normal build. */
-		cmocka_unit_test_setup_teardown(test_no_malloc, setup, teardown),
+		MEM_TEST(test_no_malloc),
 #endif
 	};
 
