@@ -139,12 +139,15 @@ static void test_drain_then_epipe(void **state)
 	bus_producer_close(p);
 }
 
+/* Each test runs between setup and teardown. */
+#define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_sleeping_consumer_wakes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_blocked_producer_wakes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_drain_then_epipe, setup, teardown),
+		FIXTURE_TEST(test_sleeping_consumer_wakes),
+		FIXTURE_TEST(test_blocked_producer_wakes),
+		FIXTURE_TEST(test_drain_then_epipe),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -201,19 +201,27 @@ static void drain_fresh(struct fixture *fx, uint64_t from, uint64_t to)
 	bus_consumer_close(c);
 }
 
+/* A timed bus_recv by a consumer attached for it alone. */
+static int recv_fresh(struct fixture *fx, int timeout_ms, double *ms)
+{
+	bus_consumer *c;
+	bus_msg m;
+	int r;
+
+	assert_int_equal(harness_consumer(fx->name, &c), 0);
+	r = timed_recv(c, &m, timeout_ms, ms);
+	bus_consumer_close(c);
+	return r;
+}
+
 /* ---- plain timeouts ---- */
 
 static void test_recv_timeout_empty(void **state)
 {
 	struct fixture *fx = *state;
-	bus_consumer *c;
-	bus_msg m;
 	double ms;
-	int r;
+	int r = recv_fresh(fx, 200, &ms);
 
-	assert_int_equal(harness_consumer(fx->name, &c), 0);
-	r = timed_recv(c, &m, 200, &ms);
-	bus_consumer_close(c);
 	printf("# recv timeout 200 ms: returned after %.1f ms\n", ms);
 	check_timed_out(r, ms, 200.0);
 	assert_true(seg_load(fx->name, SLEEPS) >= 1);
@@ -222,14 +230,9 @@ static void test_recv_timeout_empty(void **state)
 static void test_recv_timeout_zero(void **state)
 {
 	struct fixture *fx = *state;
-	bus_consumer *c;
-	bus_msg m;
 	double ms;
-	int r;
+	int r = recv_fresh(fx, 0, &ms);
 
-	assert_int_equal(harness_consumer(fx->name, &c), 0);
-	r = timed_recv(c, &m, 0, &ms);
-	bus_consumer_close(c);
 	assert_int_equal(r, -EAGAIN);
 	assert_true(ms < 100.0);
 	/* Timeout 0 never sleeps. */
@@ -515,22 +518,20 @@ static void test_recv_forever_with_signals(void **state)
 	assert_true(n >= 5);
 }
 
+/* Each test runs between setup and teardown. */
+#define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_recv_timeout_empty, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_recv_timeout_zero, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_send_timeout_full, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_recv_gets_message_mid_wait, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_send_gets_space_mid_wait, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_recv_timeout_with_signals, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_send_timeout_with_signals, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_recv_forever_with_signals, setup,
-	                                        teardown),
+		FIXTURE_TEST(test_recv_timeout_empty),
+		FIXTURE_TEST(test_recv_timeout_zero),
+		FIXTURE_TEST(test_send_timeout_full),
+		FIXTURE_TEST(test_recv_gets_message_mid_wait),
+		FIXTURE_TEST(test_send_gets_space_mid_wait),
+		FIXTURE_TEST(test_recv_timeout_with_signals),
+		FIXTURE_TEST(test_send_timeout_with_signals),
+		FIXTURE_TEST(test_recv_forever_with_signals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -34,6 +34,27 @@ static int parse(struct busd_config *c, const char *text, char *err, size_t n)
 	return config_parse(c, "t.conf", text, strlen(text), err, n);
 }
 
+/* The [busd] settings a parsed config must have. */
+struct busd_want {
+	const char *socket;
+	bool has_log_level;
+	enum log_level log_level;
+	uint32_t max_connections, max_connections_per_uid, max_queues;
+	uint64_t max_capacity, default_capacity;
+};
+
+static void check_busd(const struct busd_config *c, const struct busd_want *w)
+{
+	assert_string_equal(c->socket, w->socket);
+	assert_int_equal(c->has_log_level, w->has_log_level);
+	assert_int_equal(c->log_level, w->log_level);
+	assert_int_equal(c->max_connections, w->max_connections);
+	assert_int_equal(c->max_connections_per_uid, w->max_connections_per_uid);
+	assert_int_equal(c->max_queues, w->max_queues);
+	assert_int_equal(c->max_capacity, w->max_capacity);
+	assert_int_equal(c->default_capacity, w->default_capacity);
+}
+
 static void test_defaults(void **state)
 {
 	struct busd_config c;
@@ -41,14 +62,8 @@ static void test_defaults(void **state)
 
 	(void)state;
 	assert_int_equal(parse(&c, "", err, sizeof(err)), 0);
-	assert_string_equal(c.socket, "");
-	assert_false(c.has_log_level);
-	assert_int_equal(c.log_level, LOG_LEVEL_INFO);
-	assert_int_equal(c.max_connections, 256);
-	assert_int_equal(c.max_connections_per_uid, 64);
-	assert_int_equal(c.max_queues, 1024);
-	assert_int_equal(c.max_capacity, UINT64_C(1) << 30);
-	assert_int_equal(c.default_capacity, UINT64_C(1) << 20);
+	check_busd(&c, &(struct busd_want){"", false, LOG_LEVEL_INFO, 256, 64, 1024,
+	                                   UINT64_C(1) << 30, UINT64_C(1) << 20});
 	assert_int_equal(c.create.n, 0);
 	assert_int_equal(c.nqueues, 0);
 	assert_false(config_grants_others(&c, 1000));
@@ -91,14 +106,8 @@ static void test_good(void **state)
 	(void)state;
 	assert_int_equal(parse(&c, good, err, sizeof(err)), 0);
 	assert_string_equal(err, "");
-	assert_string_equal(c.socket, "/run/bus/busd.sock");
-	assert_true(c.has_log_level);
-	assert_int_equal(c.log_level, LOG_LEVEL_DEBUG);
-	assert_int_equal(c.max_connections, 100);
-	assert_int_equal(c.max_connections_per_uid, 25);
-	assert_int_equal(c.max_queues, 10);
-	assert_int_equal(c.max_capacity, 64u << 20);
-	assert_int_equal(c.default_capacity, 64u << 10);
+	check_busd(&c, &(struct busd_want){"/run/bus/busd.sock", true, LOG_LEVEL_DEBUG, 100,
+	                                   25, 10, 64u << 20, 64u << 10});
 	assert_int_equal(c.create.n, 2);
 	assert_int_equal(c.create.v[0].kind, PRINCIPAL_UID);
 	assert_int_equal(c.create.v[0].id, 1000);

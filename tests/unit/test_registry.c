@@ -363,18 +363,20 @@ static void test_mixed(void **state)
 	assert_true(shm_exists(corrupt));
 }
 
+/* Each test runs between setup and teardown. */
+#define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_adopt_valid, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_deleted_unlinked, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_temp_removed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_corrupt_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_duplicate_newer_wins, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_declared_foreign_owner, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_reply_queue, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_mixed, setup, teardown),
+		FIXTURE_TEST(test_adopt_valid),
+		FIXTURE_TEST(test_deleted_unlinked),
+		FIXTURE_TEST(test_temp_removed),
+		FIXTURE_TEST(test_corrupt_refused),
+		FIXTURE_TEST(test_duplicate_newer_wins),
+		FIXTURE_TEST(test_declared_foreign_owner),
+		FIXTURE_TEST(test_reply_queue),
+		FIXTURE_TEST(test_mixed),
 	};
 
 	if (guard_init() < 0)

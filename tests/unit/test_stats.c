@@ -390,6 +390,27 @@ static void test_stall(void **state)
  * a consumer that attaches later keeps the first note's time.  A claim
  * that wraps (padding first) is found past its padding.
  */
+/*
+ * A consumer, attached anew, finds nothing to read at NOW + found_at (a
+ * claim in its way); stats_read at NOW + read_at (into *st) then says
+ * the queue has stalled for stalled ns.  Returns the consumer.
+ */
+static bus_consumer *consumer_finds_claim(struct guarded *g, uint64_t found_at,
+                                          uint64_t read_at, uint64_t stalled,
+                                          bus_stats *st)
+{
+	struct seg s = g->seg;
+	bus_consumer *c;
+	bus_msg msg;
+
+	assert_int_equal(consumer_attach(&s, &test_ops, &c), 0);
+	test_clock = NOW + found_at;
+	assert_int_equal(bus_recv(c, &msg, 0), -EAGAIN);
+	assert_int_equal(stats_read(&g->seg, NOW + read_at, st), 0);
+	assert_int_equal(st->stalled_ns, stalled);
+	return c;
+}
+
 static void test_stall_noted(void **state)
 {
 	struct seg_params p = {
@@ -417,23 +438,13 @@ static void test_stall_noted(void **state)
 	assert_int_equal(stats_read(&g.seg, NOW, &st), 0);
 	assert_int_equal(st.stalled_ns, 0);
 
-	s = g.seg;
-	assert_int_equal(consumer_attach(&s, &test_ops, &c), 0);
-	test_clock = NOW + 7;
-	assert_int_equal(bus_recv(c, &msg, 0), -EAGAIN);
-	assert_int_equal(stats_read(&g.seg, NOW + 20, &st), 0);
-	assert_int_equal(st.stalled_ns, 13);
+	c = consumer_finds_claim(&g, 7, 20, 13, &st);
 	assert_int_equal(st.stalled_slot, bus_producer_slot(a));
 	assert_int_equal(st.oldest_age_ns, 0);
 
 	/* The consumer goes; the next one finds the same claim later. */
 	bus_consumer_close(c);
-	s = g.seg;
-	assert_int_equal(consumer_attach(&s, &test_ops, &c), 0);
-	test_clock = NOW + 50;
-	assert_int_equal(bus_recv(c, &msg, 0), -EAGAIN);
-	assert_int_equal(stats_read(&g.seg, NOW + 60, &st), 0);
-	assert_int_equal(st.stalled_ns, 53);
+	c = consumer_finds_claim(&g, 50, 60, 53, &st);
 
 	ring_commit(&rp, r, 1, 32, NOW + 55);
 	assert_int_equal(stats_read(&g.seg, NOW + 60, &st), 0);
@@ -446,12 +457,15 @@ static void test_stall_noted(void **state)
 	guarded_free(&g);
 }
 
+/* Each test runs between setup and teardown. */
+#define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_counters, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_percentiles, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_not_a_segment, setup, teardown),
+		FIXTURE_TEST(test_counters),
+		FIXTURE_TEST(test_percentiles),
+		FIXTURE_TEST(test_not_a_segment),
 		cmocka_unit_test(test_head_at_ring_end),
 		cmocka_unit_test(test_stall),
 		cmocka_unit_test(test_stall_noted),

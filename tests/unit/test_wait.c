@@ -655,41 +655,35 @@ static void test_fd_none(void **state)
 	assert_int_equal(bus_producer_fd(NULL), -EINVAL);
 }
 
+/* Each test runs between setup and teardown. */
+#define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_primitives, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_busy_no_syscalls, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_commit_before_sleep, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_timeout_deadline, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_spurious_wakeups, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_full_release_before_sleep, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_full_timeout, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_spin_then_sleep, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bump, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_delete_before_sleep, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_full_delete_before_sleep, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_full_broken_before_sleep, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_delete_no_sleeper, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_death_wake_before_sleep, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_fd_arm_then_commit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fd_commit_before_announce, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_fd_busy_no_calls, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fd_delete_and_death, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_pfd_arm_then_release, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_pfd_release_before_announce, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_pfd_delete, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fd_none, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_death_wake_no_sleeper, setup,
-	                                        teardown),
+		FIXTURE_TEST(test_primitives),
+		FIXTURE_TEST(test_busy_no_syscalls),
+		FIXTURE_TEST(test_commit_before_sleep),
+		FIXTURE_TEST(test_timeout_deadline),
+		FIXTURE_TEST(test_spurious_wakeups),
+		FIXTURE_TEST(test_full_release_before_sleep),
+		FIXTURE_TEST(test_full_timeout),
+		FIXTURE_TEST(test_spin_then_sleep),
+		FIXTURE_TEST(test_bump),
+		FIXTURE_TEST(test_delete_before_sleep),
+		FIXTURE_TEST(test_full_delete_before_sleep),
+		FIXTURE_TEST(test_full_broken_before_sleep),
+		FIXTURE_TEST(test_delete_no_sleeper),
+		FIXTURE_TEST(test_death_wake_before_sleep),
+		FIXTURE_TEST(test_fd_arm_then_commit),
+		FIXTURE_TEST(test_fd_commit_before_announce),
+		FIXTURE_TEST(test_fd_busy_no_calls),
+		FIXTURE_TEST(test_fd_delete_and_death),
+		FIXTURE_TEST(test_pfd_arm_then_release),
+		FIXTURE_TEST(test_pfd_release_before_announce),
+		FIXTURE_TEST(test_pfd_delete),
+		FIXTURE_TEST(test_fd_none),
+		FIXTURE_TEST(test_death_wake_no_sleeper),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
