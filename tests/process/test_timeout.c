@@ -282,6 +282,25 @@ static void test_send_timeout_full(void **state)
 
 /* ---- a wait that ends early because another process acted ---- */
 
+/*
+ * A child's start: attaches its producer (p) or its consumer (c, when p
+ * is NULL), then waits for the parent's "go".  Returns 0, or the exit
+ * status that says which step failed.
+ */
+static int child_start(struct fixture *fx, bus_producer **p, bus_consumer **c)
+{
+	if ((p ? harness_producer(fx->name, p) : harness_consumer(fx->name, c)) < 0)
+		return EX_ATTACH;
+	if (!wait_go(fx)) {
+		if (p)
+			bus_producer_close(*p);
+		else
+			bus_consumer_close(*c);
+		return EX_PIPE;
+	}
+	return 0;
+}
+
 /* A child that sends message 0 a pause after the parent's "go". */
 struct sender {
 	struct fixture *fx;
@@ -296,12 +315,9 @@ static int late_sender(void *arg)
 	bus_producer *p;
 	int r;
 
-	if (harness_producer(fx->name, &p) < 0)
-		return EX_ATTACH;
-	if (!wait_go(fx)) {
-		bus_producer_close(p);
-		return EX_PIPE;
-	}
+	r = child_start(fx, &p, NULL);
+	if (r != 0)
+		return r;
 	usleep(sd->pause_us);
 	fill(buf, 0);
 	r = bus_send(p, 3, buf, sizeof(buf), 0);
@@ -343,12 +359,9 @@ static int late_releaser(void *arg)
 	bus_msg m;
 	int r;
 
-	if (harness_consumer(fx->name, &c) < 0)
-		return EX_ATTACH;
-	if (!wait_go(fx)) {
-		bus_consumer_close(c);
-		return EX_PIPE;
-	}
+	r = child_start(fx, NULL, &c);
+	if (r != 0)
+		return r;
 	usleep(100000);
 	/* Two records free room for one more even if it needs padding. */
 	for (uint64_t i = 0; i < 2; i++) {
@@ -426,12 +439,15 @@ static void alarm_start(struct sigaction *old)
 	assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
 }
 
-static void alarm_stop(const struct sigaction *old)
+/* Returns how many alarms came since alarm_start(), then stops them. */
+static int alarm_stop(const struct sigaction *old)
 {
 	struct itimerval off = {0};
+	int n = alarms;
 
 	assert_int_equal(setitimer(ITIMER_REAL, &off, NULL), 0);
 	assert_int_equal(sigaction(SIGALRM, old, NULL), 0);
+	return n;
 }
 
 static void test_recv_timeout_with_signals(void **state)
@@ -447,8 +463,7 @@ static void test_recv_timeout_with_signals(void **state)
 	bus_consumer_set_spin(c, 0);
 	alarm_start(&old);
 	r = timed_recv(c, &m, 300, &ms);
-	n = alarms;
-	alarm_stop(&old);
+	n = alarm_stop(&old);
 	bus_consumer_close(c);
 	printf("# recv timeout 300 ms with SIGALRM every 20 ms: returned after "
 	       "%.1f ms, %d signals\n",
@@ -474,8 +489,7 @@ static void test_send_timeout_with_signals(void **state)
 	fill(buf, n);
 	alarm_start(&old);
 	r = timed_send(p, buf, 300, &ms);
-	sigs = alarms;
-	alarm_stop(&old);
+	sigs = alarm_stop(&old);
 	printf("# send timeout 300 ms with SIGALRM every 20 ms: returned after "
 	       "%.1f ms, %d signals\n",
 	       ms, sigs);
@@ -504,8 +518,7 @@ static void test_recv_forever_with_signals(void **state)
 	alarm_start(&old);
 	send_go(fx);
 	r = timed_recv(c, &m, -1, &ms);
-	n = alarms;
-	alarm_stop(&old);
+	n = alarm_stop(&old);
 	right = r == 0 && m.seq == 0 && is_msg(&m, 0);
 	bus_consumer_close(c);
 	printf("# recv without timeout, SIGALRM every 20 ms, message after "
