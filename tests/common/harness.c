@@ -497,3 +497,18 @@ size_t harness_capture_end(struct harness_capture *c, char *buf, size_t n)
 	fclose(c->f);
 	return got;
 }
+
+int harness_shm_setup(void **state)
+{
+	const struct harness_shm_fixture *f = *state;
+
+	return harness_shm_new(f->name, f->n, f->tag, f->params);
+}
+
+int harness_shm_teardown(void **state)
+{
+	const struct harness_shm_fixture *f = *state;
+
+	shm_unlink(f->name);
+	return 0;
+}

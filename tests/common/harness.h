@@ -123,6 +123,21 @@ int harness_let_go(void **state);
  */
 int harness_shm_new(char *buf, size_t n, const char *tag, const struct seg_params *p);
 
+/*
+ * harness_shm_new and its shm_unlink as a cmocka setup and teardown: the
+ * test's initial state (cmocka_unit_test_prestate_setup_teardown) is a
+ * struct harness_shm_fixture that names the buffer, tag and parameters.
+ */
+struct harness_shm_fixture {
+	char *name;
+	size_t n;
+	const char *tag;
+	const struct seg_params *params;
+};
+
+int harness_shm_setup(void **state);
+int harness_shm_teardown(void **state);
+
 /* A name for a shared-memory object private to this process and tag. */
 void harness_shm_name(char *buf, size_t n, const char *tag);
 

@@ -26,20 +26,9 @@
 
 static char name[64];
 
-static int setup(void **state)
-{
-	struct seg_params p = {.name = "stats.q", .capacity = 4096};
-
-	(void)state;
-	return harness_shm_new(name, sizeof(name), "stats", &p);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	shm_unlink(name);
-	return 0;
-}
+/* Each test's queue in /dev/shm: made by the setup, unlinked by the teardown. */
+static const struct seg_params params = {.name = "stats.q", .capacity = 4096};
+static struct harness_shm_fixture fx = {name, sizeof(name), "stats", &params};
 
 static void read_stats(bus_stats *st)
 {
@@ -457,8 +446,10 @@ static void test_stall_noted(void **state)
 	guarded_free(&g);
 }
 
-/* Each test runs between setup and teardown. */
-#define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+/* Each test runs with the queue of fx. */
+#define FIXTURE_TEST(f)                                                \
+	cmocka_unit_test_prestate_setup_teardown(f, harness_shm_setup, \
+	                                         harness_shm_teardown, &fx)
 
 int main(void)
 {
