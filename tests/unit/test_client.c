@@ -166,6 +166,16 @@ static void peer_start(struct peer *p, script_fn script)
 	close(lsock);
 }
 
+/* peer_start, then a client connected to the peer. */
+static bus *peer_open(struct peer *p, script_fn script)
+{
+	bus *b = NULL;
+
+	peer_start(p, script);
+	assert_int_equal(bus_open(p->path, &b), 0);
+	return b;
+}
+
 /* Waits for the peer; asserts it saw only the requests it expected. */
 static void peer_stop(struct peer *p)
 {
@@ -316,11 +326,9 @@ static void test_create(void **state)
 	bus_queue_opts opts = {.capacity = 4096, .max_message = 100, .max_producers = 3};
 	bus_queue_info info;
 	struct peer p;
-	bus *b;
+	bus *b = peer_open(&p, create_script);
 
 	(void)state;
-	peer_start(&p, create_script);
-	assert_int_equal(bus_open(p.path, &b), 0);
 	assert_int_equal(bus_queue_create(b, "bad/name", NULL, NULL), -EINVAL);
 	assert_int_equal(bus_queue_create(b, "orders", &opts, &info), -EEXIST);
 	assert_string_equal(bus_last_error(b), "queue 'orders' exists");
@@ -411,11 +419,9 @@ static void test_list(void **state)
 {
 	bus_queue_info out[4];
 	struct peer p;
-	bus *b;
+	bus *b = peer_open(&p, list_script);
 
 	(void)state;
-	peer_start(&p, list_script);
-	assert_int_equal(bus_open(p.path, &b), 0);
 	assert_int_equal(bus_queue_list(b, NULL, 1), -EINVAL);
 	assert_int_equal(bus_queue_list(b, out, 4), 3);
 	assert_string_equal(out[0].name, "alpha");
@@ -469,8 +475,7 @@ static void test_attach(void **state)
 	int fds;
 
 	(void)state;
-	peer_start(&p, attach_script);
-	assert_int_equal(bus_open(p.path, &b), 0);
+	b = peer_open(&p, attach_script);
 	fds = harness_open_fds();
 	assert_int_equal(bus_producer_open(b, "bad/name", &pr), -EINVAL);
 	assert_int_equal(bus_producer_open(b, "q", &pr), -EPROTO);
@@ -510,8 +515,7 @@ static void test_delete_then_hangup(void **state)
 	int r;
 
 	(void)state;
-	peer_start(&p, delete_script);
-	assert_int_equal(bus_open(p.path, &b), 0);
+	b = peer_open(&p, delete_script);
 	assert_int_equal(bus_queue_delete(b, "bad/name"), -EINVAL);
 	assert_int_equal(bus_queue_delete(b, "q"), -ENOENT);
 	/* Hung up after reading it: maybe done, so not sent again. */
@@ -577,8 +581,7 @@ static void test_bye(void **state)
 	bus *b;
 
 	(void)state;
-	peer_start(&p, bye_script);
-	assert_int_equal(bus_open(p.path, &b), 0);
+	b = peer_open(&p, bye_script);
 	/* Closed as idle instead of an answer: made again, sent again. */
 	assert_int_equal(bus_queue_list(b, out, 1), 0);
 	assert_int_equal(bus_queue_delete(b, "q"), 0);
@@ -648,11 +651,9 @@ static void test_nul_strings(void **state)
 {
 	bus_queue_info out[1];
 	struct peer p;
-	bus *b;
+	bus *b = peer_open(&p, nul_script);
 
 	(void)state;
-	peer_start(&p, nul_script);
-	assert_int_equal(bus_open(p.path, &b), 0);
 	assert_int_equal(bus_queue_delete(b, "q"), -EBADMSG);
 	assert_int_equal(bus_queue_list(b, out, 1), -EBADMSG);
 	bus_close(b);
