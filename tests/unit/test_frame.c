@@ -81,6 +81,12 @@ static void fill_probe(Bustest__Probe *p, uint8_t *body, size_t n, uint64_t seq)
 	p->checksum = harness_checksum(body, n);
 }
 
+/* bus_msg_unpack of m as a Probe into the whole of arena. */
+static int unpack_probe(const bus_msg *m, ProtobufCMessage **out)
+{
+	return bus_msg_unpack(m, &bustest__probe__descriptor, arena, sizeof(arena), out);
+}
+
 static bool in_arena(const void *p)
 {
 	return (const uint8_t *)p >= arena && (const uint8_t *)p < arena + sizeof(arena);
@@ -102,9 +108,7 @@ static void test_roundtrip(void **state)
 	assert_int_equal(bus_recv(cons, &m, 0), 0);
 	assert_int_equal(m.type, type);
 	assert_int_equal(m.len, bustest__probe__get_packed_size(&in));
-	assert_int_equal(bus_msg_unpack(&m, &bustest__probe__descriptor, arena,
-	                                sizeof(arena), &out),
-	                 0);
+	assert_int_equal(unpack_probe(&m, &out), 0);
 	p = (Bustest__Probe *)out;
 	assert_true(in_arena(p));
 	assert_int_equal(p->producer, 3);
@@ -208,14 +212,10 @@ static void test_bad_record_then_good(void **state)
 	assert_int_equal(bus_send_pb(prod, 9, &in.base, 0), 0);
 
 	assert_int_equal(bus_recv(cons, &m, 0), 0);
-	assert_int_equal(bus_msg_unpack(&m, &bustest__probe__descriptor, arena,
-	                                sizeof(arena), &out),
-	                 -EBADMSG);
+	assert_int_equal(unpack_probe(&m, &out), -EBADMSG);
 	assert_int_equal(bus_recv(cons, &m, 0), 0);
 	assert_int_equal(m.seq, 1);
-	assert_int_equal(bus_msg_unpack(&m, &bustest__probe__descriptor, arena,
-	                                sizeof(arena), &out),
-	                 0);
+	assert_int_equal(unpack_probe(&m, &out), 0);
 	assert_int_equal(((Bustest__Probe *)out)->seq, 5);
 	bus_release(cons);
 }
@@ -231,9 +231,7 @@ static void test_empty_message(void **state)
 	assert_int_equal(bus_send_pb(prod, 4, &in.base, 0), 0);
 	assert_int_equal(bus_recv(cons, &m, 0), 0);
 	assert_int_equal(m.len, 0);
-	assert_int_equal(bus_msg_unpack(&m, &bustest__probe__descriptor, arena,
-	                                sizeof(arena), &out),
-	                 0);
+	assert_int_equal(unpack_probe(&m, &out), 0);
 	assert_int_equal(((Bustest__Probe *)out)->seq, 0);
 	bus_release(cons);
 }
@@ -277,9 +275,7 @@ static void test_no_malloc(void **state)
 		assert_int_equal(bus_send_pb(prod, 1, &in.base, 0), 0);
 		assert_int_equal(bus_send(prod, 1, body, sizeof(body), 0), 0);
 		assert_int_equal(bus_recv(cons, &m, 0), 0);
-		assert_int_equal(bus_msg_unpack(&m, &bustest__probe__descriptor, arena,
-		                                sizeof(arena), &out),
-		                 0);
+		assert_int_equal(unpack_probe(&m, &out), 0);
 		assert_int_equal(bus_recv(cons, &m, 0), 0);
 		bus_release(cons);
 	}
