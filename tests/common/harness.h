@@ -43,6 +43,17 @@
 
 uint64_t harness_now_ns(void);
 
+/*
+ * A wait_ops table of a test's fakes, named PREFIX_wait, PREFIX_wake,
+ * PREFIX_now, PREFIX_notify, PREFIX_drain and PREFIX_poke.
+ */
+#define HARNESS_WAIT_OPS(prefix)                                                      \
+	{                                                                             \
+		.wait = prefix##_wait, .wake = prefix##_wake, .now_ns = prefix##_now, \
+		.notify = prefix##_notify, .drain = prefix##_drain,                   \
+		.poke = prefix##_poke,                                                \
+	}
+
 /* A segment laid out in calloc'd memory (no file, no locks). */
 struct mem_seg {
 	void *mem;

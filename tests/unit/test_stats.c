@@ -264,14 +264,7 @@ static void test_poke(int *sock, uint64_t wake_name)
 	(void)wake_name;
 }
 
-static const struct wait_ops test_ops = {
-	.wait = test_wait,
-	.wake = test_wake,
-	.now_ns = test_now,
-	.notify = test_notify,
-	.drain = test_drain,
-	.poke = test_poke,
-};
+static const struct wait_ops test_ops = HARNESS_WAIT_OPS(test);
 
 /*
  * A producer claims and stops; another commits behind it.  The queue is

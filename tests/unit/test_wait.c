@@ -100,14 +100,7 @@ static void fake_poke(int *sock, uint64_t name)
 	fake.last_poke_name = name;
 }
 
-static const struct wait_ops fake_ops = {
-	.wait = fake_wait,
-	.wake = fake_wake,
-	.now_ns = fake_now,
-	.notify = fake_notify,
-	.drain = fake_drain,
-	.poke = fake_poke,
-};
+static const struct wait_ops fake_ops = HARNESS_WAIT_OPS(fake);
 
 static struct mem_seg ms;
 static bus_producer *prod;
