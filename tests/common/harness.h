@@ -1,7 +1,10 @@
 /*
  * harness.h - helpers shared by the test programs: segments in memory and
  * in /dev/shm, child processes with a deadline, scaled iteration counts,
- * the status of a skipped test.  Built once as a library (tests/meson.build).
+ * the status of a skipped test, and the fixtures the tests would otherwise
+ * each write (cmocka setups and teardowns of queues, socketpairs and
+ * private temporary directories; captured output).  Built once as a
+ * library (tests/meson.build).
  *
  * Child processes report through their exit status: 0 is success, any
  * other value names the check that failed (see each test).
