@@ -325,6 +325,19 @@ static int late_sender(void *arg)
 	return r == 0 ? 0 : EX_SEND;
 }
 
+/*
+ * Forks a late_sender whose message 0 comes pause_us after the go, and
+ * attaches *c as its consumer; returns the child's pid.
+ */
+static pid_t start_late_sender(struct fixture *fx, useconds_t pause_us, bus_consumer **c)
+{
+	pid_t pid = harness_fork(late_sender, &(struct sender){fx, pause_us});
+
+	assert_true(pid > 0);
+	attached_or_kill(harness_consumer(fx->name, c), pid, "consumer");
+	return pid;
+}
+
 static void test_recv_gets_message_mid_wait(void **state)
 {
 	struct fixture *fx = *state;
@@ -335,9 +348,7 @@ static void test_recv_gets_message_mid_wait(void **state)
 	pid_t pid;
 	int r;
 
-	pid = harness_fork(late_sender, &(struct sender){fx, 100000});
-	assert_true(pid > 0);
-	attached_or_kill(harness_consumer(fx->name, &c), pid, "consumer");
+	pid = start_late_sender(fx, 100000, &c);
 	send_go(fx);
 	r = timed_recv(c, &m, 2000, &ms);
 	right = r == 0 && is_msg(&m, 0) && m.seq == 0;
@@ -450,20 +461,36 @@ static int alarm_stop(const struct sigaction *old)
 	return n;
 }
 
+/*
+ * A timed bus_recv by c, without spinning, under alarm_start()'s alarms
+ * (and after the go to the child of go_fx, if given).  *n is how many
+ * alarms came.
+ */
+static int recv_under_alarms(bus_consumer *c, bus_msg *m, int timeout_ms,
+                             struct fixture *go_fx, double *ms, int *n)
+{
+	struct sigaction old;
+	int r;
+
+	bus_consumer_set_spin(c, 0);
+	alarm_start(&old);
+	if (go_fx)
+		send_go(go_fx);
+	r = timed_recv(c, m, timeout_ms, ms);
+	*n = alarm_stop(&old);
+	return r;
+}
+
 static void test_recv_timeout_with_signals(void **state)
 {
 	struct fixture *fx = *state;
-	struct sigaction old;
 	bus_consumer *c;
 	bus_msg m;
 	double ms;
 	int r, n;
 
 	assert_int_equal(harness_consumer(fx->name, &c), 0);
-	bus_consumer_set_spin(c, 0);
-	alarm_start(&old);
-	r = timed_recv(c, &m, 300, &ms);
-	n = alarm_stop(&old);
+	r = recv_under_alarms(c, &m, 300, NULL, &ms, &n);
 	bus_consumer_close(c);
 	printf("# recv timeout 300 ms with SIGALRM every 20 ms: returned after "
 	       "%.1f ms, %d signals\n",
@@ -503,7 +530,6 @@ static void test_send_timeout_with_signals(void **state)
 static void test_recv_forever_with_signals(void **state)
 {
 	struct fixture *fx = *state;
-	struct sigaction old;
 	bus_consumer *c;
 	bus_msg m;
 	double ms;
@@ -511,14 +537,8 @@ static void test_recv_forever_with_signals(void **state)
 	int r, n;
 	pid_t pid;
 
-	pid = harness_fork(late_sender, &(struct sender){fx, 300000});
-	assert_true(pid > 0);
-	attached_or_kill(harness_consumer(fx->name, &c), pid, "consumer");
-	bus_consumer_set_spin(c, 0);
-	alarm_start(&old);
-	send_go(fx);
-	r = timed_recv(c, &m, -1, &ms);
-	n = alarm_stop(&old);
+	pid = start_late_sender(fx, 300000, &c);
+	r = recv_under_alarms(c, &m, -1, fx, &ms, &n);
 	right = r == 0 && m.seq == 0 && is_msg(&m, 0);
 	bus_consumer_close(c);
 	printf("# recv without timeout, SIGALRM every 20 ms, message after "
