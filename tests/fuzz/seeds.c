@@ -55,6 +55,36 @@ static void put_request(const char *name, BusControl__Request *req)
 	put("control", name, buf, n);
 }
 
+/* A seed's file name and the queue its request names. */
+struct named {
+	const char *file, *queue;
+};
+
+/* One request a entry of t, with *name set to the entry's queue. */
+static void put_each(const struct named *t, size_t n, char **name,
+                     BusControl__Request *req)
+{
+	for (size_t i = 0; i < n; i++) {
+		*name = (char *)t[i].queue;
+		put_request(t[i].file, req);
+	}
+}
+
+/* A create request's seed: its file name and the request's fields. */
+struct create_seed {
+	const char *file, *queue;
+	uint64_t capacity;
+	uint32_t max_message, max_producers;
+};
+
+static void set_create(BusControl__CreateQueue *c, const struct create_seed *s)
+{
+	c->name = (char *)s->queue;
+	c->capacity = s->capacity;
+	c->max_message = s->max_message;
+	c->max_producers = s->max_producers;
+}
+
 static void control_seeds(void)
 {
 	BusControl__Request req;
@@ -81,11 +111,7 @@ static void control_seeds(void)
 	         ".r.0123456789abcdeffedcba9876543210.0000002a00000007",
 	         BUS_CONTROL__ROLE__ROLE_CONSUMER},
 	};
-	static const struct {
-		const char *file, *queue;
-		uint64_t capacity;
-		uint32_t max_message, max_producers;
-	} creates[] = {
+	static const struct create_seed creates[] = {
 		{"create-default", "new.q", 0, 0, 0},
 		{"create-sized", "new.q", 8192, 100, 3},
 		{"create-too-big", "new.q", 1u << 20, 0, 0},
@@ -99,9 +125,7 @@ static void control_seeds(void)
 	         "a123456789b123456789c123456789d123456789e123456789f123456789g1234",
 	         0, 0, 0},
 	};
-	static const struct {
-		const char *file, *queue;
-	} deletes[] = {
+	static const struct named deletes[] = {
 		{"delete-own", "fuzz.a"},
 		{"delete-config", "cfg.q"},
 		{"delete-other-owned", "fuzz.b"},
@@ -131,27 +155,18 @@ static void control_seeds(void)
 	req.op_case = BUS_CONTROL__REQUEST__OP_CREATE;
 	req.create = &create;
 	for (size_t i = 0; i < sizeof(creates) / sizeof(creates[0]); i++) {
-		create.name = (char *)creates[i].queue;
-		create.capacity = creates[i].capacity;
-		create.max_message = creates[i].max_message;
-		create.max_producers = creates[i].max_producers;
+		set_create(&create, &creates[i]);
 		put_request(creates[i].file, &req);
 	}
-	/* The sized create, cut short: truncated fields and submessages. */
-	create.name = "new.q";
-	create.capacity = 8192;
-	create.max_message = 100;
-	create.max_producers = 3;
+	/* The sized create (creates[1]), cut short: truncated fields and submessages. */
+	set_create(&create, &creates[1]);
 	n = bus_control__request__pack(&req, buf);
 	put("control", "create-truncated", buf, n - 3);
 	put("control", "create-truncated-header", buf, 5);
 
 	req.op_case = BUS_CONTROL__REQUEST__OP_DELETE;
 	req.delete_ = &del;
-	for (size_t i = 0; i < sizeof(deletes) / sizeof(deletes[0]); i++) {
-		del.name = (char *)deletes[i].queue;
-		put_request(deletes[i].file, &req);
-	}
+	put_each(deletes, sizeof(deletes) / sizeof(deletes[0]), &del.name, &req);
 
 	req.op_case = BUS_CONTROL__REQUEST__OP_LIST;
 	req.list = &list;
@@ -172,9 +187,7 @@ static void control_seeds(void)
 	/* Request and reply: a reply queue for a caller of each kind of queue. */
 	{
 		BusControl__OpenReply open = BUS_CONTROL__OPEN_REPLY__INIT;
-		static const struct {
-			const char *file, *queue;
-		} opens[] = {
+		static const struct named opens[] = {
 			{"open-reply", "fuzz.a"},
 			{"open-reply-config", "cfg.q"},
 			{"open-reply-other-owned", "fuzz.b"},
@@ -184,10 +197,7 @@ static void control_seeds(void)
 
 		req.op_case = BUS_CONTROL__REQUEST__OP_OPEN_REPLY;
 		req.open_reply = &open;
-		for (size_t i = 0; i < sizeof(opens) / sizeof(opens[0]); i++) {
-			open.service = (char *)opens[i].queue;
-			put_request(opens[i].file, &req);
-		}
+		put_each(opens, sizeof(opens) / sizeof(opens[0]), &open.service, &req);
 		/* A replier naming a reply_to that no caller has. */
 		req.op_case = BUS_CONTROL__REQUEST__OP_ATTACH;
 		req.attach = &attach;
@@ -319,6 +329,44 @@ static void send_raw(bus_producer *p, const char *text)
 		exit(1);
 }
 
+/* A segment as mem_new makes it, with a producer attached. */
+static bus_producer *mem_with_producer(struct mem *m, uint64_t capacity,
+                                       uint32_t max_message, uint32_t producers,
+                                       uint64_t pos)
+{
+	mem_new(m, capacity, max_message, producers, pos);
+	return producer(m);
+}
+
+static void mem_done(struct mem *m, bus_producer *p)
+{
+	bus_producer_close(p);
+	free(m->p);
+}
+
+/* Probes of 10 and 100 bytes, then a raw "hello". */
+static void send_hello(bus_producer *p)
+{
+	send_probe(p, 1, 10);
+	send_probe(p, 2, 100);
+	send_raw(p, "hello");
+}
+
+/* From 48 bytes before the ring's end: padding, then a record at the start. */
+static void send_wrap_padding(bus_producer *p)
+{
+	send_probe(p, 1, 4);
+	send_probe(p, 2, 60);
+	send_nested(p);
+}
+
+static void send_three(bus_producer *p)
+{
+	send_raw(p, "one");
+	send_raw(p, "two");
+	send_raw(p, "three");
+}
+
 /* Reads (and releases, if asked) k messages as a consumer would. */
 static void consume(struct mem *m, unsigned k, bool release)
 {
@@ -370,21 +418,25 @@ static void put_segment(const char *name, struct mem *m)
 	free(copy);
 }
 
-/* Writes the ring seed: fuzz_ring's 16-byte prefix, then the ring from head. */
-static void put_ring(const char *name, struct mem *m, uint8_t flags,
-                     int16_t claim_off, uint16_t claim_need, uint8_t slot)
+/*
+ * The first 5 bytes of a ring or stats seed (into buf): flags, then the
+ * head (from the base that flags bit 0 picks) and the bytes in use, in
+ * 8-byte units.  The seed must fit fuzz_TARGET: a ring of 1024 bytes and
+ * that many producer slots.  Returns the consumer's read position less
+ * the head.
+ */
+static uint64_t put_positions(uint8_t *buf, const char *target, const char *name,
+                              const struct mem *m, uint8_t flags, uint32_t producers)
 {
-	uint8_t buf[16 + 1024];
 	uint64_t head = atomic_load(&m->s.hdr->head);
 	uint64_t tail = atomic_load(&m->s.hdr->tail);
 	uint64_t read = atomic_load(&m->s.hdr->cons.read_pos);
 	uint64_t base = flags & 0x01 ? UINT64_MAX - 4095 : 0;
 	uint64_t hv = (head - base) / 8, used = (tail - head) / 8;
-	uint64_t rv = (read - head) / 8;
-	uint32_t salt = 0x00402010;
 
-	if (m->s.capacity != 1024 || m->s.max_producers != 2 || hv > 0xffff) {
-		fprintf(stderr, "seeds: ring seed %s does not fit fuzz_ring\n", name);
+	if (m->s.capacity != 1024 || m->s.max_producers != producers || hv > 0xffff) {
+		fprintf(stderr, "seeds: %s seed %s does not fit fuzz_%s\n", target, name,
+		        target);
 		exit(1);
 	}
 	buf[0] = flags;
@@ -392,6 +444,18 @@ static void put_ring(const char *name, struct mem *m, uint8_t flags,
 	buf[2] = (uint8_t)(hv >> 8);
 	buf[3] = (uint8_t)used;
 	buf[4] = (uint8_t)(used >> 8);
+	return read - head;
+}
+
+/* Writes the ring seed: fuzz_ring's 16-byte prefix, then the ring from head. */
+static void put_ring(const char *name, struct mem *m, uint8_t flags,
+                     int16_t claim_off, uint16_t claim_need, uint8_t slot)
+{
+	uint8_t buf[16 + 1024];
+	uint64_t head = atomic_load(&m->s.hdr->head);
+	uint64_t rv = put_positions(buf, "ring", name, m, flags, 2) / 8;
+	uint32_t salt = 0x00402010;
+
 	buf[5] = (uint8_t)(rv <= 0xffff ? rv : 0);
 	buf[6] = (uint8_t)((rv <= 0xffff ? rv : 0) >> 8);
 	buf[7] = (uint8_t)claim_off;
@@ -426,41 +490,30 @@ static void segment_seeds(void)
 	put_segment("bad-magic", &m);
 	free(m.p);
 
-	mem_new(&m, 1024, 0, 2, 0);
-	p = producer(&m);
-	send_probe(p, 1, 10);
-	send_probe(p, 2, 100);
-	send_raw(p, "hello");
+	p = mem_with_producer(&m, 1024, 0, 2, 0);
+	send_hello(p);
 	put_segment("probes-1024", &m);
 	consume(&m, 1, true);
 	put_segment("probes-consumed-one", &m);
 	consume(&m, 1, false);
 	put_segment("probes-redeliver", &m);
-	bus_producer_close(p);
-	free(m.p);
+	mem_done(&m, p);
 
 	/* Positions near the end: padding, then a record at the start. */
-	mem_new(&m, 1024, 0, 2, 1024 - 48);
-	p = producer(&m);
-	send_probe(p, 1, 4);
-	send_probe(p, 2, 60);
-	send_nested(p);
+	p = mem_with_producer(&m, 1024, 0, 2, 1024 - 48);
+	send_wrap_padding(p);
 	put_segment("wrap-padding", &m);
-	bus_producer_close(p);
-	free(m.p);
+	mem_done(&m, p);
 
 	/* 64-bit positions that wrap past 2^64. */
-	mem_new(&m, 512, 0, 1, UINT64_MAX - 511);
-	p = producer(&m);
+	p = mem_with_producer(&m, 512, 0, 1, UINT64_MAX - 511);
 	send_probe(p, 1, 100);
 	send_probe(p, 2, 100);
 	put_segment("wrap-2-64", &m);
-	bus_producer_close(p);
-	free(m.p);
+	mem_done(&m, p);
 
 	/* A claim never committed, by a producer now gone: recovery. */
-	mem_new(&m, 1024, 0, 2, 0);
-	p = producer(&m);
+	p = mem_with_producer(&m, 1024, 0, 2, 0);
 	send_probe(p, 1, 8);
 	{
 		struct rec_hdr *r;
@@ -473,33 +526,26 @@ static void segment_seeds(void)
 	}
 	send_raw(p, "after the dead claim");
 	put_segment("dead-claim", &m);
-	bus_producer_close(p);
-	free(m.p);
+	mem_done(&m, p);
 
 	/* Corrupt records: unknown flags (framed), and a bad length. */
-	mem_new(&m, 1024, 64, 2, 0);
-	p = producer(&m);
-	send_raw(p, "one");
-	send_raw(p, "two");
-	send_raw(p, "three");
+	p = mem_with_producer(&m, 1024, 64, 2, 0);
+	send_three(p);
 	rec_at(&m, 40)->flags = 7;
 	put_segment("corrupt-flags", &m);
 	atomic_store(&rec_at(&m, 40)->len, 1000);
 	put_segment("corrupt-length", &m);
-	bus_producer_close(p);
-	free(m.p);
+	mem_done(&m, p);
 
 	/* Deleted with messages left; more producers, a bigger ring. */
-	mem_new(&m, 4096, 0, 4, 0);
-	p = producer(&m);
+	p = mem_with_producer(&m, 4096, 0, 4, 0);
 	for (uint64_t i = 0; i < 12; i++)
 		send_probe(p, i, 200);
 	send_nested(p);
 	put_segment("full-4096", &m);
 	atomic_store(&m.s.hdr->state, SEG_STATE_DELETED);
 	put_segment("deleted", &m);
-	bus_producer_close(p);
-	free(m.p);
+	mem_done(&m, p);
 }
 
 static void ring_seeds(void)
@@ -510,21 +556,17 @@ static void ring_seeds(void)
 	mem_new(&m, 1024, 0, 2, 0);
 	put_ring("empty", &m, 0, 0, 0, 0);
 	p = producer(&m);
-	send_probe(p, 1, 10);
-	send_probe(p, 2, 100);
-	send_raw(p, "hello");
+	send_hello(p);
 	put_ring("probes", &m, 0, 0, 0, 0);
 	put_ring("probes-release-each", &m, 0x02, 0, 0, 0);
 	put_ring("probes-batch", &m, 0x04, 0, 0, 0);
 	put_ring("probes-then-send", &m, 0x08, 0, 0, 0);
 	consume(&m, 1, false);
 	put_ring("probes-redeliver", &m, 0, 0, 0, 0);
-	bus_producer_close(p);
-	free(m.p);
+	mem_done(&m, p);
 
 	/* Records of calls: a request, a reply, then one too short. */
-	mem_new(&m, 1024, 0, 2, 0);
-	p = producer(&m);
+	p = mem_with_producer(&m, 1024, 0, 2, 0);
 	{
 		struct rec_call call = {.call_id = 1, .reply_to = 0x1234};
 		uint64_t pos;
@@ -540,25 +582,18 @@ static void ring_seeds(void)
 		atomic_store(&rec_at(&m, pos)->len, REC_HDR + 8);
 		put_ring("call-short", &m, 0x02, 0, 0, 0);
 	}
-	bus_producer_close(p);
-	free(m.p);
+	mem_done(&m, p);
 
-	mem_new(&m, 1024, 0, 2, 1024 - 48);
-	p = producer(&m);
-	send_probe(p, 1, 4);
-	send_probe(p, 2, 60);
-	send_nested(p);
+	p = mem_with_producer(&m, 1024, 0, 2, 1024 - 48);
+	send_wrap_padding(p);
 	put_ring("wrap-padding", &m, 0x02, 0, 0, 0);
-	bus_producer_close(p);
-	free(m.p);
+	mem_done(&m, p);
 
-	mem_new(&m, 1024, 0, 2, UINT64_MAX - 4095 + 8 * 120);
-	p = producer(&m);
+	p = mem_with_producer(&m, 1024, 0, 2, UINT64_MAX - 4095 + 8 * 120);
 	send_probe(p, 1, 100);
 	send_probe(p, 2, 100);
 	put_ring("wrap-2-64", &m, 0x01, 0, 0, 0);
-	bus_producer_close(p);
-	free(m.p);
+	mem_done(&m, p);
 
 	/* A claim of 40 bytes at the head whose producer (slot 1) is dead. */
 	mem_new(&m, 1024, 0, 2, 64);
@@ -577,33 +612,26 @@ static void ring_seeds(void)
 	/* Killed before its first store: the claim holds only zeros. */
 	atomic_store(&rec_at(&m, 64)->len, 0);
 	put_ring("dead-claim-zeros", &m, 0x10, 0, 72, 0x01);
-	bus_producer_close(p);
-	free(m.p);
+	mem_done(&m, p);
 
 	/* Marked dead already, and corrupt records. */
-	mem_new(&m, 1024, 64, 2, 0);
-	p = producer(&m);
-	send_raw(p, "one");
-	send_raw(p, "two");
-	send_raw(p, "three");
+	p = mem_with_producer(&m, 1024, 64, 2, 0);
+	send_three(p);
 	rec_at(&m, 0)->flags = REC_DEAD;
 	put_ring("dead-record", &m, 0x20, 0, 0, 0);
 	rec_at(&m, 40)->flags = 7;
 	put_ring("corrupt-flags", &m, 0x20, 0, 0, 0);
 	atomic_store(&rec_at(&m, 40)->len, 1000);
 	put_ring("corrupt-length", &m, 0x20, 0, 0, 0);
-	bus_producer_close(p);
-	free(m.p);
+	mem_done(&m, p);
 
 	/* A ring filled to the brim, then a producer tries once more. */
-	mem_new(&m, 1024, 0, 2, 0);
-	p = producer(&m);
+	p = mem_with_producer(&m, 1024, 0, 2, 0);
 	for (uint64_t i = 0; i < 6; i++)
 		send_probe(p, i, 100);
 	send_nested(p);
 	put_ring("full", &m, 0x08 | 0x04, 0, 0, 0);
-	bus_producer_close(p);
-	free(m.p);
+	mem_done(&m, p);
 }
 
 /* --- unpack --- */
@@ -683,25 +711,13 @@ static void put_stats(const char *name, struct mem *m, uint8_t flags,
 {
 	uint8_t buf[32 + 1024];
 	uint64_t head = atomic_load(&m->s.hdr->head);
-	uint64_t tail = atomic_load(&m->s.hdr->tail);
-	uint64_t read = atomic_load(&m->s.hdr->cons.read_pos);
-	uint64_t base = flags & 0x01 ? UINT64_MAX - 4095 : 0;
-	uint64_t hv = (head - base) / 8, used = (tail - head) / 8;
-	int64_t rv = (int64_t)(read - head) / 8;
+	int64_t rv;
 	size_t n = sizeof(buf);
 
-	if (m->s.capacity != 1024 || m->s.max_producers != 4 || hv > 0xffff) {
-		fprintf(stderr, "seeds: stats seed %s does not fit fuzz_stats\n", name);
-		exit(1);
-	}
+	memset(buf, 0, sizeof(buf));
+	rv = (int64_t)put_positions(buf, "stats", name, m, flags, 4) / 8;
 	if (rv < INT16_MIN || rv > INT16_MAX)
 		rv = 0;
-	memset(buf, 0, sizeof(buf));
-	buf[0] = flags;
-	buf[1] = (uint8_t)hv;
-	buf[2] = (uint8_t)(hv >> 8);
-	buf[3] = (uint8_t)used;
-	buf[4] = (uint8_t)(used >> 8);
 	buf[5] = (uint8_t)rv;
 	buf[6] = (uint8_t)((uint16_t)rv >> 8);
 	buf[7] = (uint8_t)note_off;
@@ -742,13 +758,10 @@ static void stats_seeds(void)
 	mem_new(&m, 1024, 0, 4, 0);
 	put_stats("empty", &m, 0, 0, 0);
 	p = producer(&m);
-	send_probe(p, 1, 10);
-	send_probe(p, 2, 100);
-	send_raw(p, "hello");
+	send_hello(p);
 	put_stats("probes", &m, 0x02, 0, 0);
 	put_stats("name-scribbled", &m, 0x04, 0, 0);
-	bus_producer_close(p);
-	free(m.p);
+	mem_done(&m, p);
 
 	/*
 	 * The head in the last 8, 16, 24 bytes of the ring: padding whose
@@ -759,19 +772,16 @@ static void stats_seeds(void)
 	for (uint64_t off = 8; off <= 24; off += 8) {
 		char file[32];
 
-		mem_new(&m, 1024, 0, 4, 1024 - off);
-		p = producer(&m);
+		p = mem_with_producer(&m, 1024, 0, 4, 1024 - off);
 		send_raw(p, "behind the padding");
 		rec_at(&m, 1024 - off)->flags = 0;
 		snprintf(file, sizeof(file), "head-last-%u", (unsigned)off);
 		put_stats(file, &m, 0, 0, 0);
-		bus_producer_close(p);
-		free(m.p);
+		mem_done(&m, p);
 	}
 
 	/* A claim at the head (slot 0) with a message committed behind it. */
-	mem_new(&m, 1024, 0, 4, 64);
-	p = producer(&m);
+	p = mem_with_producer(&m, 1024, 0, 4, 64);
 	q = producer(&m);
 	ring_prod_init(&rp, &m.s, bus_producer_slot(p));
 	if (ring_claim(&rp, 40, &r) < 0)
@@ -784,12 +794,10 @@ static void stats_seeds(void)
 	atomic_store(&rec_at(&m, 64)->len, 0);
 	put_stats("stall-zeros", &m, 0x02, 0, 0);
 	bus_producer_close(q);
-	bus_producer_close(p);
-	free(m.p);
+	mem_done(&m, p);
 
 	/* A claim that wraps: padding, then the claim at the ring's start. */
-	mem_new(&m, 1024, 0, 4, UINT64_MAX - 4095 + 1024 - 40);
-	p = producer(&m);
+	p = mem_with_producer(&m, 1024, 0, 4, UINT64_MAX - 4095 + 1024 - 40);
 	q = producer(&m);
 	ring_prod_init(&rp, &m.s, bus_producer_slot(p));
 	if (ring_claim(&rp, 32, &r) < 0)
@@ -797,8 +805,7 @@ static void stats_seeds(void)
 	send_raw(q, "after the wrap");
 	put_stats("stall-wrap-2-64", &m, 0x01, 40, 300);
 	bus_producer_close(q);
-	bus_producer_close(p);
-	free(m.p);
+	mem_done(&m, p);
 }
 
 int main(int argc, char **argv)

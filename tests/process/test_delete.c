@@ -16,20 +16,9 @@
 
 static char name[64];
 
-static int setup(void **state)
-{
-	struct seg_params p = {.name = "delete", .capacity = 1024};
-
-	(void)state;
-	return harness_shm_new(name, sizeof(name), "delete", &p);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	shm_unlink(name);
-	return 0;
-}
+/* Each test's queue in /dev/shm: made by the setup, unlinked by the teardown. */
+static const struct seg_params params = {.name = "delete", .capacity = 1024};
+static struct harness_shm_fixture fx = {name, sizeof(name), "delete", &params};
 
 static void delete_queue(void)
 {
@@ -73,42 +62,45 @@ static int sleeping_producer(void *arg)
 	return r == -EPIPE ? 0 : 2;
 }
 
-static void test_sleeping_consumer_wakes(void **state)
+/* The counter by which a child shows it sleeps on the queue. */
+static uint64_t asleep(const struct seg *s, bool producer)
+{
+	return producer ? atomic_load(&s->slots[0].blocked)
+	                : atomic_load(&s->hdr->cons.sleeps);
+}
+
+/*
+ * Runs child in its own process, waits (10 s at most) until it sleeps on
+ * the queue, deletes the queue and checks that the child woke to -EPIPE.
+ */
+static void delete_under_sleeper(int (*child)(void *), bool producer)
 {
 	struct seg s;
 	const char *why;
 	uint64_t deadline = harness_now_ns() + 10000000000u;
 	pid_t pid;
 
-	(void)state;
-	pid = harness_fork(sleeping_consumer, NULL);
+	pid = harness_fork(child, NULL);
 	assert_true(pid > 0);
 	assert_int_equal(seg_open_shm(name, &s, &why), 0);
-	while (atomic_load(&s.hdr->cons.sleeps) == 0 && harness_now_ns() < deadline)
+	while (asleep(&s, producer) == 0 && harness_now_ns() < deadline)
 		usleep(1000);
-	assert_true(atomic_load(&s.hdr->cons.sleeps) > 0);
+	assert_true(asleep(&s, producer) > 0);
 	seg_set_deleted(&s, &wait_futex_ops);
 	seg_close(&s);
 	assert_int_equal(harness_wait(pid, 10), 0);
 }
 
+static void test_sleeping_consumer_wakes(void **state)
+{
+	(void)state;
+	delete_under_sleeper(sleeping_consumer, false);
+}
+
 static void test_blocked_producer_wakes(void **state)
 {
-	struct seg s;
-	const char *why;
-	uint64_t deadline = harness_now_ns() + 10000000000u;
-	pid_t pid;
-
 	(void)state;
-	pid = harness_fork(sleeping_producer, NULL);
-	assert_true(pid > 0);
-	assert_int_equal(seg_open_shm(name, &s, &why), 0);
-	while (atomic_load(&s.slots[0].blocked) == 0 && harness_now_ns() < deadline)
-		usleep(1000);
-	assert_true(atomic_load(&s.slots[0].blocked) > 0);
-	seg_set_deleted(&s, &wait_futex_ops);
-	seg_close(&s);
-	assert_int_equal(harness_wait(pid, 10), 0);
+	delete_under_sleeper(sleeping_producer, true);
 }
 
 /* What was queued before the delete is delivered, then -EPIPE. */
@@ -136,12 +128,17 @@ static void test_drain_then_epipe(void **state)
 	bus_producer_close(p);
 }
 
+/* Each test runs with the queue of fx. */
+#define FIXTURE_TEST(f)                                                \
+	cmocka_unit_test_prestate_setup_teardown(f, harness_shm_setup, \
+	                                         harness_shm_teardown, &fx)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_sleeping_consumer_wakes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_blocked_producer_wakes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_drain_then_epipe, setup, teardown),
+		FIXTURE_TEST(test_sleeping_consumer_wakes),
+		FIXTURE_TEST(test_blocked_producer_wakes),
+		FIXTURE_TEST(test_drain_then_epipe),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -136,28 +136,82 @@ static void drain_in_order(bus_consumer *c, uint64_t from, uint64_t to)
 	assert_int_equal(bus_recv(c, &m, 0), -EAGAIN);
 }
 
-static uint64_t seg_tail(const char *name)
-{
-	struct seg s;
-	const char *why = NULL;
-	uint64_t tail;
+/* What the header of the named queue holds now: its tail, or cons.sleeps. */
+enum counter {
+	TAIL,
+	SLEEPS
+};
 
-	assert_int_equal(seg_open_shm(name, &s, &why), 0);
-	tail = atomic_load(&s.hdr->tail);
-	seg_close(&s);
-	return tail;
-}
-
-static uint64_t seg_sleeps(const char *name)
+static uint64_t seg_load(const char *name, enum counter which)
 {
 	struct seg s;
 	const char *why = NULL;
 	uint64_t v;
 
 	assert_int_equal(seg_open_shm(name, &s, &why), 0);
-	v = atomic_load(&s.hdr->cons.sleeps);
+	v = which == TAIL ? atomic_load(&s.hdr->tail) : atomic_load(&s.hdr->cons.sleeps);
 	seg_close(&s);
 	return v;
+}
+
+/* bus_recv and bus_send, timed: *ms is how long the call took. */
+static int timed_recv(bus_consumer *c, bus_msg *m, int timeout_ms, double *ms)
+{
+	uint64_t t0 = harness_now_ns();
+	int r = bus_recv(c, m, timeout_ms);
+
+	*ms = ms_since(t0);
+	return r;
+}
+
+static int timed_send(bus_producer *p, const uint8_t *buf, int timeout_ms, double *ms)
+{
+	uint64_t t0 = harness_now_ns();
+	int r = bus_send(p, 3, buf, MSG_LEN, timeout_ms);
+
+	*ms = ms_since(t0);
+	return r;
+}
+
+/* A call with a timeout of want_ms timed out, neither early nor late. */
+static void check_timed_out(int r, double ms, double want_ms)
+{
+	assert_int_equal(r, -ETIMEDOUT);
+	assert_true(ms >= want_ms);
+	assert_true(ms < want_ms + SLACK_MS);
+}
+
+/* Attaching (r) failed: the child pid is killed before the check fails. */
+static void attached_or_kill(int r, pid_t pid, const char *what)
+{
+	if (r < 0) {
+		kill(pid, SIGKILL);
+		harness_wait(pid, 10);
+		fail_msg("%s attach", what);
+	}
+}
+
+/* A fresh consumer receives from..to-1 in order, then nothing. */
+static void drain_fresh(struct fixture *fx, uint64_t from, uint64_t to)
+{
+	bus_consumer *c;
+
+	assert_int_equal(harness_consumer(fx->name, &c), 0);
+	drain_in_order(c, from, to);
+	bus_consumer_close(c);
+}
+
+/* A timed bus_recv by a consumer attached for it alone. */
+static int recv_fresh(struct fixture *fx, int timeout_ms, double *ms)
+{
+	bus_consumer *c;
+	bus_msg m;
+	int r;
+
+	assert_int_equal(harness_consumer(fx->name, &c), 0);
+	r = timed_recv(c, &m, timeout_ms, ms);
+	bus_consumer_close(c);
+	return r;
 }
 
 /* ---- plain timeouts ---- */
@@ -165,42 +219,24 @@ static uint64_t seg_sleeps(const char *name)
 static void test_recv_timeout_empty(void **state)
 {
 	struct fixture *fx = *state;
-	bus_consumer *c;
-	bus_msg m;
-	uint64_t t0;
 	double ms;
-	int r;
+	int r = recv_fresh(fx, 200, &ms);
 
-	assert_int_equal(harness_consumer(fx->name, &c), 0);
-	t0 = harness_now_ns();
-	r = bus_recv(c, &m, 200);
-	ms = ms_since(t0);
-	bus_consumer_close(c);
 	printf("# recv timeout 200 ms: returned after %.1f ms\n", ms);
-	assert_int_equal(r, -ETIMEDOUT);
-	assert_true(ms >= 200.0);
-	assert_true(ms < 200.0 + SLACK_MS);
-	assert_true(seg_sleeps(fx->name) >= 1);
+	check_timed_out(r, ms, 200.0);
+	assert_true(seg_load(fx->name, SLEEPS) >= 1);
 }
 
 static void test_recv_timeout_zero(void **state)
 {
 	struct fixture *fx = *state;
-	bus_consumer *c;
-	bus_msg m;
-	uint64_t t0;
 	double ms;
-	int r;
+	int r = recv_fresh(fx, 0, &ms);
 
-	assert_int_equal(harness_consumer(fx->name, &c), 0);
-	t0 = harness_now_ns();
-	r = bus_recv(c, &m, 0);
-	ms = ms_since(t0);
-	bus_consumer_close(c);
 	assert_int_equal(r, -EAGAIN);
 	assert_true(ms < 100.0);
 	/* Timeout 0 never sleeps. */
-	assert_int_equal(seg_sleeps(fx->name), 0);
+	assert_int_equal(seg_load(fx->name, SLEEPS), 0);
 }
 
 static void test_send_timeout_full(void **state)
@@ -209,7 +245,7 @@ static void test_send_timeout_full(void **state)
 	uint8_t buf[MSG_LEN];
 	bus_producer *p;
 	bus_consumer *c;
-	uint64_t n, tail, t0;
+	uint64_t n, tail;
 	double ms0, ms;
 	bus_msg m;
 	int r0, r;
@@ -217,24 +253,18 @@ static void test_send_timeout_full(void **state)
 	assert_int_equal(harness_producer(fx->name, &p), 0);
 	n = fill_queue(p);
 	assert_true(n > 0);
-	tail = seg_tail(fx->name);
+	tail = seg_load(fx->name, TAIL);
 
 	fill(buf, n);
-	t0 = harness_now_ns();
-	r0 = bus_send(p, 3, buf, sizeof(buf), 0);
-	ms0 = ms_since(t0);
-	t0 = harness_now_ns();
-	r = bus_send(p, 3, buf, sizeof(buf), 200);
-	ms = ms_since(t0);
+	r0 = timed_send(p, buf, 0, &ms0);
+	r = timed_send(p, buf, 200, &ms);
 	printf("# send timeout 200 ms on a full queue: returned after %.1f ms\n",
 	       ms);
 	assert_int_equal(r0, -EAGAIN);
 	assert_true(ms0 < 100.0);
-	assert_int_equal(r, -ETIMEDOUT);
-	assert_true(ms >= 200.0);
-	assert_true(ms < 200.0 + SLACK_MS);
+	check_timed_out(r, ms, 200.0);
 	/* Nothing was claimed: the tail stayed where the last success left it. */
-	assert_int_equal(seg_tail(fx->name), tail);
+	assert_int_equal(seg_load(fx->name, TAIL), tail);
 
 	/* The messages before are intact and in order, with nothing between. */
 	assert_int_equal(harness_consumer(fx->name, &c), 0);
@@ -252,6 +282,25 @@ static void test_send_timeout_full(void **state)
 
 /* ---- a wait that ends early because another process acted ---- */
 
+/*
+ * A child's start: attaches its producer (p) or its consumer (c, when p
+ * is NULL), then waits for the parent's "go".  Returns 0, or the exit
+ * status that says which step failed.
+ */
+static int child_start(struct fixture *fx, bus_producer **p, bus_consumer **c)
+{
+	if ((p ? harness_producer(fx->name, p) : harness_consumer(fx->name, c)) < 0)
+		return EX_ATTACH;
+	if (!wait_go(fx)) {
+		if (p)
+			bus_producer_close(*p);
+		else
+			bus_consumer_close(*c);
+		return EX_PIPE;
+	}
+	return 0;
+}
+
 /* A child that sends message 0 a pause after the parent's "go". */
 struct sender {
 	struct fixture *fx;
@@ -266,12 +315,9 @@ static int late_sender(void *arg)
 	bus_producer *p;
 	int r;
 
-	if (harness_producer(fx->name, &p) < 0)
-		return EX_ATTACH;
-	if (!wait_go(fx)) {
-		bus_producer_close(p);
-		return EX_PIPE;
-	}
+	r = child_start(fx, &p, NULL);
+	if (r != 0)
+		return r;
 	usleep(sd->pause_us);
 	fill(buf, 0);
 	r = bus_send(p, 3, buf, sizeof(buf), 0);
@@ -279,28 +325,32 @@ static int late_sender(void *arg)
 	return r == 0 ? 0 : EX_SEND;
 }
 
+/*
+ * Forks a late_sender whose message 0 comes pause_us after the go, and
+ * attaches *c as its consumer; returns the child's pid.
+ */
+static pid_t start_late_sender(struct fixture *fx, useconds_t pause_us, bus_consumer **c)
+{
+	pid_t pid = harness_fork(late_sender, &(struct sender){fx, pause_us});
+
+	assert_true(pid > 0);
+	attached_or_kill(harness_consumer(fx->name, c), pid, "consumer");
+	return pid;
+}
+
 static void test_recv_gets_message_mid_wait(void **state)
 {
 	struct fixture *fx = *state;
 	bus_consumer *c;
 	bus_msg m;
-	uint64_t t0;
 	double ms;
 	bool right;
 	pid_t pid;
 	int r;
 
-	pid = harness_fork(late_sender, &(struct sender){fx, 100000});
-	assert_true(pid > 0);
-	if (harness_consumer(fx->name, &c) < 0) {
-		kill(pid, SIGKILL);
-		harness_wait(pid, 10);
-		fail_msg("consumer attach");
-	}
+	pid = start_late_sender(fx, 100000, &c);
 	send_go(fx);
-	t0 = harness_now_ns();
-	r = bus_recv(c, &m, 2000);
-	ms = ms_since(t0);
+	r = timed_recv(c, &m, 2000, &ms);
 	right = r == 0 && is_msg(&m, 0) && m.seq == 0;
 	bus_consumer_close(c);
 	printf("# recv timeout 2 s, message sent after 100 ms: returned after "
@@ -320,12 +370,9 @@ static int late_releaser(void *arg)
 	bus_msg m;
 	int r;
 
-	if (harness_consumer(fx->name, &c) < 0)
-		return EX_ATTACH;
-	if (!wait_go(fx)) {
-		bus_consumer_close(c);
-		return EX_PIPE;
-	}
+	r = child_start(fx, NULL, &c);
+	if (r != 0)
+		return r;
 	usleep(100000);
 	/* Two records free room for one more even if it needs padding. */
 	for (uint64_t i = 0; i < 2; i++) {
@@ -349,25 +396,18 @@ static void test_send_gets_space_mid_wait(void **state)
 	struct fixture *fx = *state;
 	uint8_t buf[MSG_LEN];
 	bus_producer *p;
-	bus_consumer *c;
-	uint64_t n, t0;
+	uint64_t n;
 	int r, status;
 	double ms;
 	pid_t pid;
 
 	pid = harness_fork(late_releaser, fx);
 	assert_true(pid > 0);
-	if (harness_producer(fx->name, &p) < 0) {
-		kill(pid, SIGKILL);
-		harness_wait(pid, 10);
-		fail_msg("producer attach");
-	}
+	attached_or_kill(harness_producer(fx->name, &p), pid, "producer");
 	n = fill_queue(p);
 	send_go(fx);
 	fill(buf, n);
-	t0 = harness_now_ns();
-	r = bus_send(p, 3, buf, sizeof(buf), 2000);
-	ms = ms_since(t0);
+	r = timed_send(p, buf, 2000, &ms);
 	status = harness_wait(pid, 10);
 	printf("# send timeout 2 s on a full queue, space freed after 100 ms: "
 	       "returned after %.1f ms\n",
@@ -378,9 +418,7 @@ static void test_send_gets_space_mid_wait(void **state)
 	assert_true(ms < 1500.0);
 
 	/* The consumer is gone; a new one gets the rest, in order. */
-	assert_int_equal(harness_consumer(fx->name, &c), 0);
-	drain_in_order(c, 2, n + 1);
-	bus_consumer_close(c);
+	drain_fresh(fx, 2, n + 1);
 	bus_producer_close(p);
 }
 
@@ -412,39 +450,52 @@ static void alarm_start(struct sigaction *old)
 	assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
 }
 
-static void alarm_stop(const struct sigaction *old)
+/* Returns how many alarms came since alarm_start(), then stops them. */
+static int alarm_stop(const struct sigaction *old)
 {
 	struct itimerval off = {0};
+	int n = alarms;
 
 	assert_int_equal(setitimer(ITIMER_REAL, &off, NULL), 0);
 	assert_int_equal(sigaction(SIGALRM, old, NULL), 0);
+	return n;
+}
+
+/*
+ * A timed bus_recv by c, without spinning, under alarm_start()'s alarms
+ * (and after the go to the child of go_fx, if given).  *n is how many
+ * alarms came.
+ */
+static int recv_under_alarms(bus_consumer *c, bus_msg *m, int timeout_ms,
+                             struct fixture *go_fx, double *ms, int *n)
+{
+	struct sigaction old;
+	int r;
+
+	bus_consumer_set_spin(c, 0);
+	alarm_start(&old);
+	if (go_fx)
+		send_go(go_fx);
+	r = timed_recv(c, m, timeout_ms, ms);
+	*n = alarm_stop(&old);
+	return r;
 }
 
 static void test_recv_timeout_with_signals(void **state)
 {
 	struct fixture *fx = *state;
-	struct sigaction old;
 	bus_consumer *c;
 	bus_msg m;
-	uint64_t t0;
 	double ms;
 	int r, n;
 
 	assert_int_equal(harness_consumer(fx->name, &c), 0);
-	bus_consumer_set_spin(c, 0);
-	alarm_start(&old);
-	t0 = harness_now_ns();
-	r = bus_recv(c, &m, 300);
-	ms = ms_since(t0);
-	n = alarms;
-	alarm_stop(&old);
+	r = recv_under_alarms(c, &m, 300, NULL, &ms, &n);
 	bus_consumer_close(c);
 	printf("# recv timeout 300 ms with SIGALRM every 20 ms: returned after "
 	       "%.1f ms, %d signals\n",
 	       ms, n);
-	assert_int_equal(r, -ETIMEDOUT);
-	assert_true(ms >= 300.0);
-	assert_true(ms < 300.0 + SLACK_MS);
+	check_timed_out(r, ms, 300.0);
 	/* The signals did arrive during the wait. */
 	assert_true(n >= 5);
 }
@@ -455,8 +506,7 @@ static void test_send_timeout_with_signals(void **state)
 	uint8_t buf[MSG_LEN];
 	struct sigaction old;
 	bus_producer *p;
-	bus_consumer *c;
-	uint64_t n, t0;
+	uint64_t n;
 	double ms;
 	int r, sigs;
 
@@ -465,52 +515,30 @@ static void test_send_timeout_with_signals(void **state)
 	n = fill_queue(p);
 	fill(buf, n);
 	alarm_start(&old);
-	t0 = harness_now_ns();
-	r = bus_send(p, 3, buf, sizeof(buf), 300);
-	ms = ms_since(t0);
-	sigs = alarms;
-	alarm_stop(&old);
+	r = timed_send(p, buf, 300, &ms);
+	sigs = alarm_stop(&old);
 	printf("# send timeout 300 ms with SIGALRM every 20 ms: returned after "
 	       "%.1f ms, %d signals\n",
 	       ms, sigs);
-	assert_int_equal(r, -ETIMEDOUT);
-	assert_true(ms >= 300.0);
-	assert_true(ms < 300.0 + SLACK_MS);
+	check_timed_out(r, ms, 300.0);
 	assert_true(sigs >= 5);
 
-	assert_int_equal(harness_consumer(fx->name, &c), 0);
-	drain_in_order(c, 0, n);
-	bus_consumer_close(c);
+	drain_fresh(fx, 0, n);
 	bus_producer_close(p);
 }
 
 static void test_recv_forever_with_signals(void **state)
 {
 	struct fixture *fx = *state;
-	struct sigaction old;
 	bus_consumer *c;
 	bus_msg m;
-	uint64_t t0;
 	double ms;
 	bool right;
 	int r, n;
 	pid_t pid;
 
-	pid = harness_fork(late_sender, &(struct sender){fx, 300000});
-	assert_true(pid > 0);
-	if (harness_consumer(fx->name, &c) < 0) {
-		kill(pid, SIGKILL);
-		harness_wait(pid, 10);
-		fail_msg("consumer attach");
-	}
-	bus_consumer_set_spin(c, 0);
-	alarm_start(&old);
-	send_go(fx);
-	t0 = harness_now_ns();
-	r = bus_recv(c, &m, -1);
-	ms = ms_since(t0);
-	n = alarms;
-	alarm_stop(&old);
+	pid = start_late_sender(fx, 300000, &c);
+	r = recv_under_alarms(c, &m, -1, fx, &ms, &n);
 	right = r == 0 && m.seq == 0 && is_msg(&m, 0);
 	bus_consumer_close(c);
 	printf("# recv without timeout, SIGALRM every 20 ms, message after "
@@ -523,22 +551,20 @@ static void test_recv_forever_with_signals(void **state)
 	assert_true(n >= 5);
 }
 
+/* Each test runs between setup and teardown. */
+#define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_recv_timeout_empty, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_recv_timeout_zero, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_send_timeout_full, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_recv_gets_message_mid_wait, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_send_gets_space_mid_wait, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_recv_timeout_with_signals, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_send_timeout_with_signals, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_recv_forever_with_signals, setup,
-	                                        teardown),
+		FIXTURE_TEST(test_recv_timeout_empty),
+		FIXTURE_TEST(test_recv_timeout_zero),
+		FIXTURE_TEST(test_send_timeout_full),
+		FIXTURE_TEST(test_recv_gets_message_mid_wait),
+		FIXTURE_TEST(test_send_gets_space_mid_wait),
+		FIXTURE_TEST(test_recv_timeout_with_signals),
+		FIXTURE_TEST(test_send_timeout_with_signals),
+		FIXTURE_TEST(test_recv_forever_with_signals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "access.h"
+#include "harness.h"
 
 #define SELF        500u
 #define NOBODY_OWNS 4294967294u
@@ -91,15 +92,29 @@ static void test_groups_bounded(void **state)
 	assert_false(access_rule_match(&rules.consume, &p));
 }
 
+/* Every operation there is. */
+static const enum access_op ops[] = {
+	ACCESS_OP_PRODUCE,
+	ACCESS_OP_CONSUME,
+	ACCESS_OP_OBSERVE,
+	ACCESS_OP_DELETE,
+	ACCESS_OP_CREATE,
+};
+
+/* Whether the policy and rules above allow p op on a queue nobody owns. */
+static bool ruled(const struct control_peer *p, enum access_op op)
+{
+	return access_allowed(&policy, &rules, NOBODY_OWNS, p, op);
+}
+
+/* The rights the policy and rules above give p on a queue nobody owns. */
+static unsigned ruled_rights(const struct control_peer *p)
+{
+	return access_queue_rights(&policy, &rules, NOBODY_OWNS, p);
+}
+
 static void test_always_allowed(void **state)
 {
-	const enum access_op ops[] = {
-		ACCESS_OP_PRODUCE,
-		ACCESS_OP_CONSUME,
-		ACCESS_OP_OBSERVE,
-		ACCESS_OP_DELETE,
-		ACCESS_OP_CREATE,
-	};
 	const uint32_t uids[] = {0, SELF};
 	const struct access_policy bare = {.self_uid = SELF};
 
@@ -107,7 +122,7 @@ static void test_always_allowed(void **state)
 	for (size_t u = 0; u < 2; u++) {
 		struct control_peer p = peer(uids[u], 12345, 0, NULL);
 
-		for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		for (size_t i = 0; i < HARNESS_NITEMS(ops); i++) {
 			assert_true(access_allowed(&policy, &rules, NOBODY_OWNS, &p, ops[i]));
 			assert_true(access_allowed(&bare, NULL, NOBODY_OWNS, &p, ops[i]));
 		}
@@ -124,11 +139,8 @@ static void test_default_denies(void **state)
 	(void)state;
 	/* Nothing configured: nobody but root and busd's uid. */
 	assert_int_equal(access_queue_rights(&bare, NULL, NOBODY_OWNS, &p), 0);
-	assert_false(access_allowed(&bare, NULL, NOBODY_OWNS, &p, ACCESS_OP_PRODUCE));
-	assert_false(access_allowed(&bare, NULL, NOBODY_OWNS, &p, ACCESS_OP_CONSUME));
-	assert_false(access_allowed(&bare, NULL, NOBODY_OWNS, &p, ACCESS_OP_OBSERVE));
-	assert_false(access_allowed(&bare, NULL, NOBODY_OWNS, &p, ACCESS_OP_DELETE));
-	assert_false(access_allowed(&bare, NULL, NOBODY_OWNS, &p, ACCESS_OP_CREATE));
+	for (size_t i = 0; i < HARNESS_NITEMS(ops); i++)
+		assert_false(access_allowed(&bare, NULL, NOBODY_OWNS, &p, ops[i]));
 }
 
 static void test_owner(void **state)
@@ -151,61 +163,58 @@ static void test_owner(void **state)
 	                 ACCESS_ALL);
 }
 
+/* A peer with each right the rules above give, and one with none. */
+struct peers {
+	struct control_peer producer, consumer, admin, none;
+};
+
+static struct peers peers_of_rules(void)
+{
+	static const uint32_t g400[] = {400};
+
+	return (struct peers){
+		.producer = peer(1001, 1, 0, NULL),
+		.consumer = peer(1003, 1, 1, g400),
+		.admin = peer(1002, 1, 0, NULL),
+		.none = peer(1004, 1, 0, NULL),
+	};
+}
+
 static void test_queue_rights(void **state)
 {
-	const uint32_t g400[] = {400};
-	struct control_peer producer = peer(1001, 1, 0, NULL);
-	struct control_peer consumer = peer(1003, 1, 1, g400);
-	struct control_peer admin = peer(1002, 1, 0, NULL);
+	const struct peers who = peers_of_rules();
 	struct control_peer both = peer(1001, 400, 0, NULL);
-	struct control_peer none = peer(1004, 1, 0, NULL);
 
 	(void)state;
-	assert_int_equal(access_queue_rights(&policy, &rules, NOBODY_OWNS, &producer),
+	assert_int_equal(ruled_rights(&who.producer),
 	                 ACCESS_PRODUCE);
-	assert_int_equal(access_queue_rights(&policy, &rules, NOBODY_OWNS, &consumer),
+	assert_int_equal(ruled_rights(&who.consumer),
 	                 ACCESS_CONSUME);
-	assert_int_equal(access_queue_rights(&policy, &rules, NOBODY_OWNS, &admin),
+	assert_int_equal(ruled_rights(&who.admin),
 	                 ACCESS_ADMIN);
-	assert_int_equal(access_queue_rights(&policy, &rules, NOBODY_OWNS, &both),
+	assert_int_equal(ruled_rights(&both),
 	                 ACCESS_PRODUCE | ACCESS_CONSUME);
-	assert_int_equal(access_queue_rights(&policy, &rules, NOBODY_OWNS, &none), 0);
+	assert_int_equal(ruled_rights(&who.none), 0);
 
-	assert_true(access_allowed(&policy, &rules, NOBODY_OWNS, &producer,
-	                           ACCESS_OP_PRODUCE));
-	assert_false(access_allowed(&policy, &rules, NOBODY_OWNS, &producer,
-	                            ACCESS_OP_CONSUME));
-	assert_false(access_allowed(&policy, &rules, NOBODY_OWNS, &producer,
-	                            ACCESS_OP_DELETE));
-	assert_true(access_allowed(&policy, &rules, NOBODY_OWNS, &consumer,
-	                           ACCESS_OP_CONSUME));
-	assert_false(access_allowed(&policy, &rules, NOBODY_OWNS, &consumer,
-	                            ACCESS_OP_PRODUCE));
-	assert_true(access_allowed(&policy, &rules, NOBODY_OWNS, &admin,
-	                           ACCESS_OP_DELETE));
-	assert_false(access_allowed(&policy, &rules, NOBODY_OWNS, &admin,
-	                            ACCESS_OP_PRODUCE));
-	assert_false(access_allowed(&policy, &rules, NOBODY_OWNS, &none,
-	                            ACCESS_OP_PRODUCE));
+	assert_true(ruled(&who.producer, ACCESS_OP_PRODUCE));
+	assert_false(ruled(&who.producer, ACCESS_OP_CONSUME));
+	assert_false(ruled(&who.producer, ACCESS_OP_DELETE));
+	assert_true(ruled(&who.consumer, ACCESS_OP_CONSUME));
+	assert_false(ruled(&who.consumer, ACCESS_OP_PRODUCE));
+	assert_true(ruled(&who.admin, ACCESS_OP_DELETE));
+	assert_false(ruled(&who.admin, ACCESS_OP_PRODUCE));
+	assert_false(ruled(&who.none, ACCESS_OP_PRODUCE));
 }
 
 static void test_observer_needs_any_right(void **state)
 {
-	const uint32_t g400[] = {400};
-	struct control_peer producer = peer(1001, 1, 0, NULL);
-	struct control_peer consumer = peer(1003, 1, 1, g400);
-	struct control_peer admin = peer(1002, 1, 0, NULL);
-	struct control_peer none = peer(1004, 1, 0, NULL);
+	const struct peers who = peers_of_rules();
 
 	(void)state;
-	assert_true(access_allowed(&policy, &rules, NOBODY_OWNS, &producer,
-	                           ACCESS_OP_OBSERVE));
-	assert_true(access_allowed(&policy, &rules, NOBODY_OWNS, &consumer,
-	                           ACCESS_OP_OBSERVE));
-	assert_true(access_allowed(&policy, &rules, NOBODY_OWNS, &admin,
-	                           ACCESS_OP_OBSERVE));
-	assert_false(access_allowed(&policy, &rules, NOBODY_OWNS, &none,
-	                            ACCESS_OP_OBSERVE));
+	assert_true(ruled(&who.producer, ACCESS_OP_OBSERVE));
+	assert_true(ruled(&who.consumer, ACCESS_OP_OBSERVE));
+	assert_true(ruled(&who.admin, ACCESS_OP_OBSERVE));
+	assert_false(ruled(&who.none, ACCESS_OP_OBSERVE));
 }
 
 static void test_create(void **state)

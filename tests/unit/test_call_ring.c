@@ -44,14 +44,9 @@ static void seg_new(struct mem_seg *m, uint64_t capacity, uint64_t pos)
 	harness_seg_new(m, &sp);
 }
 
-static uint64_t idx_of(const struct mem_seg *m, uint64_t pos)
-{
-	return pos & (m->seg.capacity - 1);
-}
-
 static uint8_t *at(const struct mem_seg *m, uint64_t pos)
 {
-	return m->seg.ring + idx_of(m, pos);
+	return m->seg.ring + harness_idx(m, pos);
 }
 
 /*
@@ -232,7 +227,7 @@ static void test_short_call(void **state)
 	seg_new(&m, 256, 0);
 
 	for (size_t f = 0; f < 2; f++) {
-		for (size_t k = 0; k < sizeof(shorts) / sizeof(shorts[0]); k++) {
+		for (size_t k = 0; k < HARNESS_NITEMS(shorts); k++) {
 			uint64_t ext = ring_rec_extent(shorts[k]);
 
 			memset(m.seg.ring, 0, 256);

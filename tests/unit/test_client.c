@@ -151,8 +151,7 @@ static void peer_start(struct peer *p, script_fn script)
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int lsock;
 
-	snprintf(p->dir, sizeof(p->dir), "/tmp/bus-client-XXXXXX");
-	assert_non_null(mkdtemp(p->dir));
+	assert_int_equal(harness_tmpdir_new(p->dir, sizeof(p->dir), "client"), 0);
 	snprintf(p->path, sizeof(p->path), "%s/busd.sock", p->dir);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", p->path);
 	lsock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -167,22 +166,21 @@ static void peer_start(struct peer *p, script_fn script)
 	close(lsock);
 }
 
+/* peer_start, then a client connected to the peer. */
+static bus *peer_open(struct peer *p, script_fn script)
+{
+	bus *b = NULL;
+
+	peer_start(p, script);
+	assert_int_equal(bus_open(p->path, &b), 0);
+	return b;
+}
+
 /* Waits for the peer; asserts it saw only the requests it expected. */
 static void peer_stop(struct peer *p)
 {
 	assert_int_equal(harness_wait(p->pid, 30), 0);
-	unlink(p->path);
-	rmdir(p->dir);
-}
-
-static int open_fds(void)
-{
-	int n = 0;
-
-	for (int fd = 0; fd < 1024; fd++)
-		if (fcntl(fd, F_GETFD) >= 0)
-			n++;
-	return n;
+	harness_tmpdir_free(p->dir);
 }
 
 static bool is_ping(const BusControl__Request *req)
@@ -268,7 +266,7 @@ static enum reply bad_ping(int n, const BusControl__Request *req,
 static void test_bad_ping(void **state)
 {
 	static const int want[] = {-EPROTO, -EPROTO, -EPROTO, -EPROTO, -EPROTO, -EBADMSG, -ECONNRESET};
-	int fds = open_fds();
+	int fds = harness_open_fds();
 
 	(void)state;
 	for (bad_kind = 0; bad_kind < 7; bad_kind++) {
@@ -280,7 +278,7 @@ static void test_bad_ping(void **state)
 		assert_null(b);
 		peer_stop(&p);
 	}
-	assert_int_equal(open_fds(), fds);
+	assert_int_equal(harness_open_fds(), fds);
 }
 
 /* create: an error with a message, the wrong result, then a good one. */
@@ -328,11 +326,9 @@ static void test_create(void **state)
 	bus_queue_opts opts = {.capacity = 4096, .max_message = 100, .max_producers = 3};
 	bus_queue_info info;
 	struct peer p;
-	bus *b;
+	bus *b = peer_open(&p, create_script);
 
 	(void)state;
-	peer_start(&p, create_script);
-	assert_int_equal(bus_open(p.path, &b), 0);
 	assert_int_equal(bus_queue_create(b, "bad/name", NULL, NULL), -EINVAL);
 	assert_int_equal(bus_queue_create(b, "orders", &opts, &info), -EEXIST);
 	assert_string_equal(bus_last_error(b), "queue 'orders' exists");
@@ -423,11 +419,9 @@ static void test_list(void **state)
 {
 	bus_queue_info out[4];
 	struct peer p;
-	bus *b;
+	bus *b = peer_open(&p, list_script);
 
 	(void)state;
-	peer_start(&p, list_script);
-	assert_int_equal(bus_open(p.path, &b), 0);
 	assert_int_equal(bus_queue_list(b, NULL, 1), -EINVAL);
 	assert_int_equal(bus_queue_list(b, out, 4), 3);
 	assert_string_equal(out[0].name, "alpha");
@@ -481,19 +475,18 @@ static void test_attach(void **state)
 	int fds;
 
 	(void)state;
-	peer_start(&p, attach_script);
-	assert_int_equal(bus_open(p.path, &b), 0);
-	fds = open_fds();
+	b = peer_open(&p, attach_script);
+	fds = harness_open_fds();
 	assert_int_equal(bus_producer_open(b, "bad/name", &pr), -EINVAL);
 	assert_int_equal(bus_producer_open(b, "q", &pr), -EPROTO);
 	assert_int_equal(bus_queue_stats(b, "q", &st), -EPROTO);
 	assert_int_equal(bus_consumer_open(b, "q", &co), -EBUSY);
 	/* The descriptor sent with the error was closed. */
-	assert_int_equal(open_fds(), fds);
+	assert_int_equal(harness_open_fds(), fds);
 	assert_true(bus_consumer_open(b, "q", &co) < 0);
 	assert_null(pr);
 	assert_null(co);
-	assert_int_equal(open_fds(), fds);
+	assert_int_equal(harness_open_fds(), fds);
 	bus_close(b);
 	peer_stop(&p);
 }
@@ -522,8 +515,7 @@ static void test_delete_then_hangup(void **state)
 	int r;
 
 	(void)state;
-	peer_start(&p, delete_script);
-	assert_int_equal(bus_open(p.path, &b), 0);
+	b = peer_open(&p, delete_script);
 	assert_int_equal(bus_queue_delete(b, "bad/name"), -EINVAL);
 	assert_int_equal(bus_queue_delete(b, "q"), -ENOENT);
 	/* Hung up after reading it: maybe done, so not sent again. */
@@ -585,12 +577,11 @@ static void test_bye(void **state)
 {
 	bus_queue_info out[1];
 	struct peer p;
-	int fds = open_fds();
+	int fds = harness_open_fds();
 	bus *b;
 
 	(void)state;
-	peer_start(&p, bye_script);
-	assert_int_equal(bus_open(p.path, &b), 0);
+	b = peer_open(&p, bye_script);
 	/* Closed as idle instead of an answer: made again, sent again. */
 	assert_int_equal(bus_queue_list(b, out, 1), 0);
 	assert_int_equal(bus_queue_delete(b, "q"), 0);
@@ -602,7 +593,7 @@ static void test_bye(void **state)
 	assert_string_equal(bus_last_error(b), "no request within 5000 ms of connecting");
 	bus_close(b);
 	peer_stop(&p);
-	assert_int_equal(open_fds(), fds);
+	assert_int_equal(harness_open_fds(), fds);
 }
 
 /* Refused at once: too many connections from this uid. */
@@ -660,11 +651,9 @@ static void test_nul_strings(void **state)
 {
 	bus_queue_info out[1];
 	struct peer p;
-	bus *b;
+	bus *b = peer_open(&p, nul_script);
 
 	(void)state;
-	peer_start(&p, nul_script);
-	assert_int_equal(bus_open(p.path, &b), 0);
 	assert_int_equal(bus_queue_delete(b, "q"), -EBADMSG);
 	assert_int_equal(bus_queue_list(b, out, 1), -EBADMSG);
 	bus_close(b);
@@ -718,7 +707,7 @@ static void test_strerror(void **state)
 		-EAGAIN, -ETIMEDOUT, -EMSGSIZE, -EBUSY, -EPROTO, -EBADMSG, -ENOBUFS,
 		-EUSERS, -ENOENT, -EACCES, -EPIPE, -EINVAL, -ENOSPC, -ENOMEM,
 		-ECONNRESET, -EDQUOT};
-	const size_t n = sizeof(codes) / sizeof(codes[0]);
+	const size_t n = HARNESS_NITEMS(codes);
 
 	(void)state;
 	assert_string_equal(bus_strerror(0), "success");

@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "harness.h"
 #include "segment.h"
 
 /* Parses text as "t.conf"; returns config_parse()'s result. */
@@ -33,6 +34,27 @@ static int parse(struct busd_config *c, const char *text, char *err, size_t n)
 	return config_parse(c, "t.conf", text, strlen(text), err, n);
 }
 
+/* The [busd] settings a parsed config must have. */
+struct busd_want {
+	const char *socket;
+	bool has_log_level;
+	enum log_level log_level;
+	uint32_t max_connections, max_connections_per_uid, max_queues;
+	uint64_t max_capacity, default_capacity;
+};
+
+static void check_busd(const struct busd_config *c, const struct busd_want *w)
+{
+	assert_string_equal(c->socket, w->socket);
+	assert_int_equal(c->has_log_level, w->has_log_level);
+	assert_int_equal(c->log_level, w->log_level);
+	assert_int_equal(c->max_connections, w->max_connections);
+	assert_int_equal(c->max_connections_per_uid, w->max_connections_per_uid);
+	assert_int_equal(c->max_queues, w->max_queues);
+	assert_int_equal(c->max_capacity, w->max_capacity);
+	assert_int_equal(c->default_capacity, w->default_capacity);
+}
+
 static void test_defaults(void **state)
 {
 	struct busd_config c;
@@ -40,14 +62,8 @@ static void test_defaults(void **state)
 
 	(void)state;
 	assert_int_equal(parse(&c, "", err, sizeof(err)), 0);
-	assert_string_equal(c.socket, "");
-	assert_false(c.has_log_level);
-	assert_int_equal(c.log_level, LOG_LEVEL_INFO);
-	assert_int_equal(c.max_connections, 256);
-	assert_int_equal(c.max_connections_per_uid, 64);
-	assert_int_equal(c.max_queues, 1024);
-	assert_int_equal(c.max_capacity, UINT64_C(1) << 30);
-	assert_int_equal(c.default_capacity, UINT64_C(1) << 20);
+	check_busd(&c, &(struct busd_want){"", false, LOG_LEVEL_INFO, 256, 64, 1024,
+	                                   UINT64_C(1) << 30, UINT64_C(1) << 20});
 	assert_int_equal(c.create.n, 0);
 	assert_int_equal(c.nqueues, 0);
 	assert_false(config_grants_others(&c, 1000));
@@ -90,14 +106,8 @@ static void test_good(void **state)
 	(void)state;
 	assert_int_equal(parse(&c, good, err, sizeof(err)), 0);
 	assert_string_equal(err, "");
-	assert_string_equal(c.socket, "/run/bus/busd.sock");
-	assert_true(c.has_log_level);
-	assert_int_equal(c.log_level, LOG_LEVEL_DEBUG);
-	assert_int_equal(c.max_connections, 100);
-	assert_int_equal(c.max_connections_per_uid, 25);
-	assert_int_equal(c.max_queues, 10);
-	assert_int_equal(c.max_capacity, 64u << 20);
-	assert_int_equal(c.default_capacity, 64u << 10);
+	check_busd(&c, &(struct busd_want){"/run/bus/busd.sock", true, LOG_LEVEL_DEBUG, 100,
+	                                   25, 10, 64u << 20, 64u << 10});
 	assert_int_equal(c.create.n, 2);
 	assert_int_equal(c.create.v[0].kind, PRINCIPAL_UID);
 	assert_int_equal(c.create.v[0].id, 1000);
@@ -344,7 +354,7 @@ static const struct bad bad[] = {
 static void test_errors(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (size_t i = 0; i < HARNESS_NITEMS(bad); i++) {
 		struct busd_config c;
 		char err[512];
 		int r = parse(&c, bad[i].text, err, sizeof(err));
@@ -459,7 +469,7 @@ static void test_sizes(void **state)
 	char buf[32];
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < HARNESS_NITEMS(cases); i++) {
 		uint64_t v = 12345;
 		int r = config_parse_size(cases[i].s, &v);
 
@@ -648,26 +658,20 @@ static void test_grants_others(void **state)
 
 static void test_load(void **state)
 {
-	char path[] = "/tmp/busd-test-config-XXXXXX";
+	const char *dir = *state;
+	char path[HARNESS_TMPDIR_MAX + 16];
 	struct busd_config c;
 	char err[512], want[600];
-	int fd;
 
-	(void)state;
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, good, sizeof(good) - 1), sizeof(good) - 1);
-	close(fd);
+	snprintf(path, sizeof(path), "%s/busd.conf", dir);
+	assert_int_equal(harness_file_write(path, good, sizeof(good) - 1), 0);
 	config_init(&c);
 	assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
 	assert_int_equal(c.nqueues, 2);
 	config_free(&c);
 
 	/* Errors name the file as given. */
-	fd = open(path, O_WRONLY | O_TRUNC);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, "[busd]\n\nbogus = 1\n", 18), 18);
-	close(fd);
+	assert_int_equal(harness_file_write(path, "[busd]\n\nbogus = 1\n", 18), 0);
 	config_init(&c);
 	assert_int_equal(config_load(&c, path, err, sizeof(err)), -EINVAL);
 	snprintf(want, sizeof(want), "%s:3: unknown key 'bogus' in [busd]", path);
@@ -696,6 +700,9 @@ static void test_load(void **state)
 	config_free(&c);
 }
 
+/* test_load's private directory, removed by the teardown. */
+static char tmpdir[HARNESS_TMPDIR_MAX];
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -711,7 +718,8 @@ int main(void)
 		cmocka_unit_test(test_produce_only),
 		cmocka_unit_test(test_write),
 		cmocka_unit_test(test_grants_others),
-		cmocka_unit_test(test_load),
+		cmocka_unit_test_prestate_setup_teardown(test_load, harness_tmpdir_open,
+	                                                 harness_tmpdir_close, tmpdir),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

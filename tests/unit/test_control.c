@@ -22,30 +22,6 @@ static int sv[2];
 static uint8_t buf[CONTROL_MAX_PACKET];
 static _Alignas(16) uint8_t arena[CONTROL_ARENA];
 
-static int setup(void **state)
-{
-	(void)state;
-	return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	close(sv[0]);
-	close(sv[1]);
-	return 0;
-}
-
-static int open_fds(void)
-{
-	int n = 0;
-
-	for (int fd = 0; fd < 1024; fd++)
-		if (fcntl(fd, F_GETFD) >= 0)
-			n++;
-	return n;
-}
-
 static void test_roundtrip(void **state)
 {
 	BusControl__Request req = BUS_CONTROL__REQUEST__INIT;
@@ -132,15 +108,15 @@ static void test_stray_fds_closed(void **state)
 	(void)state;
 	for (int i = 0; i < 3; i++)
 		fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	before = open_fds();
+	before = harness_open_fds();
 	send_raw(sv[0], "x", 1, fds, 3);
 	assert_int_equal(control_recv(sv[1], buf, sizeof(buf), &len, &got), 0);
 	assert_true(got >= 0);
-	assert_int_equal(open_fds(), before + 1);
+	assert_int_equal(harness_open_fds(), before + 1);
 	close(got);
 	send_raw(sv[0], "y", 1, fds, 2);
 	assert_int_equal(control_recv(sv[1], buf, sizeof(buf), &len, NULL), 0);
-	assert_int_equal(open_fds(), before);
+	assert_int_equal(harness_open_fds(), before);
 	for (int i = 0; i < 3; i++)
 		close(fds[i]);
 }
@@ -254,18 +230,23 @@ static void test_default_path(void **state)
 	unsetenv("XDG_RUNTIME_DIR");
 }
 
+/* Each test gets a fresh socketpair in sv. */
+#define PAIR_TEST(f)                                                         \
+	cmocka_unit_test_prestate_setup_teardown(f, harness_socketpair_open, \
+	                                         harness_socketpair_close, sv)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fd_passing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stray_fds_closed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_oversized_packet, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_send_too_big, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_peer_closed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_decode_bounds, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_peer_credentials, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_default_path, setup, teardown),
+		PAIR_TEST(test_roundtrip),
+		PAIR_TEST(test_fd_passing),
+		PAIR_TEST(test_stray_fds_closed),
+		PAIR_TEST(test_oversized_packet),
+		PAIR_TEST(test_send_too_big),
+		PAIR_TEST(test_peer_closed),
+		PAIR_TEST(test_decode_bounds),
+		PAIR_TEST(test_peer_credentials),
+		PAIR_TEST(test_default_path),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

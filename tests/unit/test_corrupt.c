@@ -22,20 +22,9 @@ static struct mem_seg ms;
 static bus_producer *prod;
 static bus_consumer *cons;
 
-static int setup(void **state)
-{
-	struct seg_params p = {.name = "corrupt", .capacity = 1024, .max_message = 200};
-
-	(void)state;
-	return harness_mem_open(&ms, &p, NULL, &prod, &cons);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	harness_mem_close(&ms, prod, cons);
-	return 0;
-}
+/* Each test's queue, in memory: made by the setup, freed by the teardown. */
+static const struct seg_params params = {.name = "corrupt", .capacity = 1024, .max_message = 200};
+static struct harness_mem_fixture fx = {&params, NULL, &ms, &prod, &cons};
 
 static struct rec_hdr *rec_at(uint64_t pos)
 {
@@ -227,21 +216,20 @@ static void test_scribbled_positions(void **state)
 	bus_release(cons);
 }
 
+#define MEM_TEST(f)                                                    \
+	cmocka_unit_test_prestate_setup_teardown(f, harness_mem_setup, \
+	                                         harness_mem_teardown, &fx)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_unknown_flags_skipped, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_padding_flag_mid_ring_skipped, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_oversized_payload_breaks_queue, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_unframeable_breaks_queue, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_length_past_tail_breaks_queue, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_head_past_tail_breaks_queue, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_scribbled_positions, setup, teardown),
+		MEM_TEST(test_unknown_flags_skipped),
+		MEM_TEST(test_padding_flag_mid_ring_skipped),
+		MEM_TEST(test_oversized_payload_breaks_queue),
+		MEM_TEST(test_unframeable_breaks_queue),
+		MEM_TEST(test_length_past_tail_breaks_queue),
+		MEM_TEST(test_head_past_tail_breaks_queue),
+		MEM_TEST(test_scribbled_positions),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

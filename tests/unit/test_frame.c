@@ -65,20 +65,9 @@ static bus_producer *prod;
 static bus_consumer *cons;
 static _Alignas(16) uint8_t arena[16384];
 
-static int setup(void **state)
-{
-	struct seg_params p = {.name = "frame", .capacity = 16384};
-
-	(void)state;
-	return harness_mem_open(&ms, &p, NULL, &prod, &cons);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	harness_mem_close(&ms, prod, cons);
-	return 0;
-}
+/* Each test's queue, in memory: made by the setup, freed by the teardown. */
+static const struct seg_params params = {.name = "frame", .capacity = 16384};
+static struct harness_mem_fixture fx = {&params, NULL, &ms, &prod, &cons};
 
 static void fill_probe(Bustest__Probe *p, uint8_t *body, size_t n, uint64_t seq)
 {
@@ -90,6 +79,12 @@ static void fill_probe(Bustest__Probe *p, uint8_t *body, size_t n, uint64_t seq)
 	p->body.data = body;
 	p->body.len = n;
 	p->checksum = harness_checksum(body, n);
+}
+
+/* bus_msg_unpack of m as a Probe into the whole of arena. */
+static int unpack_probe(const bus_msg *m, ProtobufCMessage **out)
+{
+	return bus_msg_unpack(m, &bustest__probe__descriptor, arena, sizeof(arena), out);
 }
 
 static bool in_arena(const void *p)
@@ -113,9 +108,7 @@ static void test_roundtrip(void **state)
 	assert_int_equal(bus_recv(cons, &m, 0), 0);
 	assert_int_equal(m.type, type);
 	assert_int_equal(m.len, bustest__probe__get_packed_size(&in));
-	assert_int_equal(bus_msg_unpack(&m, &bustest__probe__descriptor, arena,
-	                                sizeof(arena), &out),
-	                 0);
+	assert_int_equal(unpack_probe(&m, &out), 0);
 	p = (Bustest__Probe *)out;
 	assert_true(in_arena(p));
 	assert_int_equal(p->producer, 3);
@@ -219,14 +212,10 @@ static void test_bad_record_then_good(void **state)
 	assert_int_equal(bus_send_pb(prod, 9, &in.base, 0), 0);
 
 	assert_int_equal(bus_recv(cons, &m, 0), 0);
-	assert_int_equal(bus_msg_unpack(&m, &bustest__probe__descriptor, arena,
-	                                sizeof(arena), &out),
-	                 -EBADMSG);
+	assert_int_equal(unpack_probe(&m, &out), -EBADMSG);
 	assert_int_equal(bus_recv(cons, &m, 0), 0);
 	assert_int_equal(m.seq, 1);
-	assert_int_equal(bus_msg_unpack(&m, &bustest__probe__descriptor, arena,
-	                                sizeof(arena), &out),
-	                 0);
+	assert_int_equal(unpack_probe(&m, &out), 0);
 	assert_int_equal(((Bustest__Probe *)out)->seq, 5);
 	bus_release(cons);
 }
@@ -242,9 +231,7 @@ static void test_empty_message(void **state)
 	assert_int_equal(bus_send_pb(prod, 4, &in.base, 0), 0);
 	assert_int_equal(bus_recv(cons, &m, 0), 0);
 	assert_int_equal(m.len, 0);
-	assert_int_equal(bus_msg_unpack(&m, &bustest__probe__descriptor, arena,
-	                                sizeof(arena), &out),
-	                 0);
+	assert_int_equal(unpack_probe(&m, &out), 0);
 	assert_int_equal(((Bustest__Probe *)out)->seq, 0);
 	bus_release(cons);
 }
@@ -288,9 +275,7 @@ static void test_no_malloc(void **state)
 		assert_int_equal(bus_send_pb(prod, 1, &in.base, 0), 0);
 		assert_int_equal(bus_send(prod, 1, body, sizeof(body), 0), 0);
 		assert_int_equal(bus_recv(cons, &m, 0), 0);
-		assert_int_equal(bus_msg_unpack(&m, &bustest__probe__descriptor, arena,
-		                                sizeof(arena), &out),
-		                 0);
+		assert_int_equal(unpack_probe(&m, &out), 0);
 		assert_int_equal(bus_recv(cons, &m, 0), 0);
 		bus_release(cons);
 	}
@@ -299,18 +284,22 @@ static void test_no_malloc(void **state)
 }
 #endif
 
+#define MEM_TEST(f)                                                    \
+	cmocka_unit_test_prestate_setup_teardown(f, harness_mem_setup, \
+	                                         harness_mem_teardown, &fx)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_nested, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_arena_bound, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_record_then_good, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_empty_message, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_oversized, setup, teardown),
+		MEM_TEST(test_roundtrip),
+		MEM_TEST(test_nested),
+		MEM_TEST(test_arena_bound),
+		MEM_TEST(test_bad_record_then_good),
+		MEM_TEST(test_empty_message),
+		MEM_TEST(test_oversized),
 #if !defined(BUS_TEST_SANITIZED)
 		/* The sanitizers own malloc; this check runs in the normal build. */
-		cmocka_unit_test_setup_teardown(test_no_malloc, setup, teardown),
+		MEM_TEST(test_no_malloc),
 #endif
 	};
 

@@ -32,43 +32,34 @@ static struct mem_seg *seg_new(uint64_t capacity, uint64_t initial_pos)
 	return m;
 }
 
-static uint64_t tail_of(const struct mem_seg *m)
+/* A loan of n bytes, which must be granted at once. */
+static uint8_t *loan(bus_producer *p, size_t n)
 {
-	return atomic_load(&m->seg.hdr->tail);
+	void *buf = NULL;
+
+	assert_int_equal(bus_send_reserve(p, n, 0, &buf), 0);
+	return buf;
 }
 
-static uint64_t head_of(const struct mem_seg *m)
+/* The queue of most tests: 256 bytes, a producer and a consumer. */
+struct queue {
+	struct mem_seg *m;
+	bus_producer *p;
+	bus_consumer *c;
+};
+
+static struct queue queue_new(void)
 {
-	return atomic_load(&m->seg.hdr->head);
-}
+	struct queue q = {.m = seg_new(256, 0)};
 
-static int32_t len_at(const struct mem_seg *m, uint64_t idx)
-{
-	int32_t v;
-
-	memcpy(&v, m->seg.ring + idx, sizeof(v));
-	return v;
-}
-
-static uint32_t flags_at(const struct mem_seg *m, uint64_t idx)
-{
-	uint32_t v;
-
-	memcpy(&v, m->seg.ring + idx + 4, sizeof(v));
-	return v;
+	q.p = harness_prod_new(q.m);
+	q.c = harness_cons_new(q.m);
+	return q;
 }
 
 static uint64_t claim_need_of(const struct mem_seg *m)
 {
 	return atomic_load(&m->seg.slots[0].claim_need);
-}
-
-static bool all_zero(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i])
-			return false;
-	return true;
 }
 
 static void pattern(uint8_t *b, size_t n, uint8_t seed)
@@ -118,193 +109,181 @@ static void recv_one(bus_consumer *c, uint32_t type, size_t len, uint8_t seed,
  */
 static void test_commit_shorter(void **state)
 {
-	struct mem_seg *m = seg_new(256, 0);
-	bus_producer *p = harness_prod_new(m);
-	bus_consumer *c = harness_cons_new(m);
+	struct queue q = queue_new();
 	void *buf = NULL;
 
 	(void)state;
 	/* 90 bytes claimed: extent 128; 20 committed: extent 56. */
-	assert_int_equal(bus_send_reserve(p, 90, 0, &buf), 0);
-	assert_ptr_equal(buf, m->seg.ring + REC_HDR);
-	assert_int_equal(tail_of(m), 128);
-	assert_int_equal(len_at(m, 0), -(int32_t)(REC_HDR + 90));
+	assert_int_equal(bus_send_reserve(q.p, 90, 0, &buf), 0);
+	assert_ptr_equal(buf, q.m->seg.ring + REC_HDR);
+	assert_int_equal(harness_tail(q.m), 128);
+	assert_int_equal(harness_len_at(q.m, 0), -(int32_t)(REC_HDR + 90));
 	memset(buf, 0xee, 90); /* what lies beyond len must never show */
 	pattern(buf, 20, 1);
-	assert_int_equal(bus_send_commit(p, 5, 20), 0);
-	assert_int_equal(len_at(m, 0), REC_HDR + 20);
-	assert_int_equal(len_at(m, 56), 72);
-	assert_int_equal(flags_at(m, 56), REC_SKIP);
-	recv_one(c, 5, 20, 1, 0);
-	assert_int_equal(head_of(m), 128);
-	assert_true(all_zero(m->seg.ring, 256));
+	assert_int_equal(bus_send_commit(q.p, 5, 20), 0);
+	assert_int_equal(harness_len_at(q.m, 0), REC_HDR + 20);
+	assert_int_equal(harness_len_at(q.m, 56), 72);
+	assert_int_equal(harness_flags_at(q.m, 56), REC_SKIP);
+	recv_one(q.c, 5, 20, 1, 0);
+	assert_int_equal(harness_head(q.m), 128);
+	assert_true(harness_all_zero(q.m->seg.ring, 256));
 
 	/* 25 claimed (extent 64), 24 committed (extent 56): 8 given back. */
-	assert_int_equal(bus_send_reserve(p, 25, 0, &buf), 0);
+	assert_int_equal(bus_send_reserve(q.p, 25, 0, &buf), 0);
 	pattern(buf, 25, 2);
-	assert_int_equal(bus_send_commit(p, 6, 24), 0);
-	assert_int_equal(len_at(m, 128 + 56), 8);
-	assert_int_equal(flags_at(m, 128 + 56), REC_SKIP);
-	recv_one(c, 6, 24, 2, 1);
-	assert_int_equal(head_of(m), 192);
+	assert_int_equal(bus_send_commit(q.p, 6, 24), 0);
+	assert_int_equal(harness_len_at(q.m, 128 + 56), 8);
+	assert_int_equal(harness_flags_at(q.m, 128 + 56), REC_SKIP);
+	recv_one(q.c, 6, 24, 2, 1);
+	assert_int_equal(harness_head(q.m), 192);
 
 	/* 20 claimed, 17 committed: the same extent, nothing given back. */
-	assert_int_equal(bus_send_reserve(p, 20, 0, &buf), 0);
+	assert_int_equal(bus_send_reserve(q.p, 20, 0, &buf), 0);
 	pattern(buf, 20, 3);
-	assert_int_equal(bus_send_commit(p, 7, 17), 0);
-	assert_int_equal(tail_of(m), 248);
-	recv_one(c, 7, 17, 3, 2);
+	assert_int_equal(bus_send_commit(q.p, 7, 17), 0);
+	assert_int_equal(harness_tail(q.m), 248);
+	recv_one(q.c, 7, 17, 3, 2);
 	/* An empty message out of a loan, after 8 bytes of padding. */
-	assert_int_equal(bus_send_reserve(p, 40, 0, &buf), 0);
-	assert_int_equal(bus_send_commit(p, 8, 0), 0);
-	recv_one(c, 8, 0, 0, 3);
-	assert_int_equal(head_of(m), 256 + 72);
-	assert_true(all_zero(m->seg.ring, 256));
+	assert_int_equal(bus_send_reserve(q.p, 40, 0, &buf), 0);
+	assert_int_equal(bus_send_commit(q.p, 8, 0), 0);
+	recv_one(q.c, 8, 0, 0, 3);
+	assert_int_equal(harness_head(q.m), 256 + 72);
+	assert_true(harness_all_zero(q.m->seg.ring, 256));
 }
 
 /* Committed at its full length, a loan is exactly a bus_send. */
 static void test_commit_exact(void **state)
 {
-	struct mem_seg *m = seg_new(256, 0);
-	bus_producer *p = harness_prod_new(m);
-	bus_consumer *c = harness_cons_new(m);
+	struct queue q = queue_new();
 	uint8_t data[64];
-	void *buf = NULL;
 	bus_msg msg;
 
 	(void)state;
-	assert_int_equal(bus_send_reserve(p, 64, 0, &buf), 0);
-	pattern(buf, 64, 9);
-	assert_int_equal(bus_send_commit(p, 11, 64), 0);
-	assert_int_equal(tail_of(m), 96);
-	assert_int_equal(len_at(m, 0), REC_HDR + 64);
+	pattern(loan(q.p, 64), 64, 9);
+	assert_int_equal(bus_send_commit(q.p, 11, 64), 0);
+	assert_int_equal(harness_tail(q.m), 96);
+	assert_int_equal(harness_len_at(q.m, 0), REC_HDR + 64);
 	/* The same record as bus_send() makes, after it. */
 	pattern(data, 64, 10);
-	assert_int_equal(bus_send(p, 12, data, 64, 0), 0);
-	assert_int_equal(tail_of(m), 192);
-	assert_int_equal(memcmp(m->seg.ring, m->seg.ring + 96, 4), 0);
-	assert_int_equal(bus_recv(c, &msg, 0), 0);
+	assert_int_equal(bus_send(q.p, 12, data, 64, 0), 0);
+	assert_int_equal(harness_tail(q.m), 192);
+	assert_int_equal(memcmp(q.m->seg.ring, q.m->seg.ring + 96, 4), 0);
+	assert_int_equal(bus_recv(q.c, &msg, 0), 0);
 	assert_int_equal(msg.len, 64);
 	assert_true(has_pattern(msg.data, 64, 9));
-	recv_one(c, 12, 64, 10, 1);
-	assert_true(all_zero(m->seg.ring, 256));
-	assert_int_equal(atomic_load(&m->seg.slots[0].next_seq), 2);
-	assert_int_equal(aborted_of(m), 0);
+	recv_one(q.c, 12, 64, 10, 1);
+	assert_true(harness_all_zero(q.m->seg.ring, 256));
+	assert_int_equal(atomic_load(&q.m->seg.slots[0].next_seq), 2);
+	assert_int_equal(aborted_of(q.m), 0);
 }
 
 /* An abort delivers nothing, spends no sequence number and is counted. */
 static void test_abort(void **state)
 {
-	struct mem_seg *m = seg_new(256, 0);
-	bus_producer *p = harness_prod_new(m);
-	bus_consumer *c = harness_cons_new(m);
+	struct queue q = queue_new();
 	uint8_t data[16];
 	void *buf = NULL;
 	bus_msg msg;
 
 	(void)state;
-	assert_int_equal(bus_send_reserve(p, 50, 0, &buf), 0);
+	assert_int_equal(bus_send_reserve(q.p, 50, 0, &buf), 0);
 	memset(buf, 0xab, 50);
-	bus_send_abort(p);
-	assert_int_equal(len_at(m, 0), 88);
-	assert_int_equal(flags_at(m, 0), REC_SKIP);
-	assert_int_equal(aborted_of(m), 1);
-	assert_int_equal(bus_recv(c, &msg, 0), -EAGAIN);
+	bus_send_abort(q.p);
+	assert_int_equal(harness_len_at(q.m, 0), 88);
+	assert_int_equal(harness_flags_at(q.m, 0), REC_SKIP);
+	assert_int_equal(aborted_of(q.m), 1);
+	assert_int_equal(bus_recv(q.c, &msg, 0), -EAGAIN);
 	/* A second abort with nothing open does nothing. */
-	bus_send_abort(p);
-	assert_int_equal(aborted_of(m), 1);
+	bus_send_abort(q.p);
+	assert_int_equal(aborted_of(q.m), 1);
 
 	pattern(data, sizeof(data), 4);
-	assert_int_equal(bus_send(p, 3, data, sizeof(data), 0), 0);
-	recv_one(c, 3, sizeof(data), 4, 0); /* seq 0: the abort used none */
-	assert_int_equal(head_of(m), 88 + 48);
-	assert_true(all_zero(m->seg.ring, 256));
+	assert_int_equal(bus_send(q.p, 3, data, sizeof(data), 0), 0);
+	recv_one(q.c, 3, sizeof(data), 4, 0); /* seq 0: the abort used none */
+	assert_int_equal(harness_head(q.m), 88 + 48);
+	assert_true(harness_all_zero(q.m->seg.ring, 256));
 
 	/* Aborts alone, then the consumer steps over them and releases. */
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(bus_send_reserve(p, 8, 0, &buf), 0);
-		bus_send_abort(p);
+		assert_int_equal(bus_send_reserve(q.p, 8, 0, &buf), 0);
+		bus_send_abort(q.p);
 	}
-	assert_int_equal(bus_recv(c, &msg, 0), -EAGAIN);
-	assert_int_equal(aborted_of(m), 4);
-	assert_int_equal(atomic_load(&m->seg.slots[0].next_seq), 1);
+	assert_int_equal(bus_recv(q.c, &msg, 0), -EAGAIN);
+	assert_int_equal(aborted_of(q.m), 4);
+	assert_int_equal(atomic_load(&q.m->seg.slots[0].next_seq), 1);
 }
 
 /* While a loan is open, every other sending call is refused. */
 static void test_busy(void **state)
 {
-	struct mem_seg *m = seg_new(256, 0);
-	bus_producer *p = harness_prod_new(m);
-	bus_consumer *c = harness_cons_new(m);
+	struct queue q = queue_new();
 	Bustest__Probe probe = BUSTEST__PROBE__INIT;
 	void *buf = NULL, *again = &again;
 	uint8_t byte = 1;
 	bus_msg msg;
 
 	(void)state;
-	assert_int_equal(bus_send_reserve(p, 16, 0, &buf), 0);
+	assert_int_equal(bus_send_reserve(q.p, 16, 0, &buf), 0);
 	pattern(buf, 16, 5);
 	/* The loan's intent, for recovery should we die holding it. */
-	assert_int_equal(claim_need_of(m), 48);
-	assert_int_equal(bus_send(p, 1, &byte, 1, 0), -EBUSY);
+	assert_int_equal(claim_need_of(q.m), 48);
+	assert_int_equal(bus_send(q.p, 1, &byte, 1, 0), -EBUSY);
 	/* Refused without waiting, whatever the size. */
-	assert_int_equal(bus_send(p, 1, NULL, 0, -1), -EBUSY);
-	assert_int_equal(bus_send(p, 1, m->seg.ring, 1u << 20, -1), -EBUSY);
-	assert_int_equal(bus_send_pb(p, 1, &probe.base, -1), -EBUSY);
-	assert_int_equal(bus_send_reserve(p, 8, -1, &again), -EBUSY);
-	assert_int_equal(bus_send_reserve(p, 1u << 20, 0, &again), -EBUSY);
+	assert_int_equal(bus_send(q.p, 1, NULL, 0, -1), -EBUSY);
+	assert_int_equal(bus_send(q.p, 1, q.m->seg.ring, 1u << 20, -1), -EBUSY);
+	assert_int_equal(bus_send_pb(q.p, 1, &probe.base, -1), -EBUSY);
+	assert_int_equal(bus_send_reserve(q.p, 8, -1, &again), -EBUSY);
+	assert_int_equal(bus_send_reserve(q.p, 1u << 20, 0, &again), -EBUSY);
 	assert_ptr_equal(again, &again);
-	assert_int_equal(tail_of(m), 48);
+	assert_int_equal(harness_tail(q.m), 48);
 	/* Refusals leave the open loan's intent as it was. */
-	assert_int_equal(claim_need_of(m), 48);
-	assert_int_equal(atomic_load(&m->seg.slots[0].claim_pos), 0);
-	assert_int_equal(bus_send_commit(p, 2, 16), 0);
-	assert_int_equal(claim_need_of(m), 0);
+	assert_int_equal(claim_need_of(q.m), 48);
+	assert_int_equal(atomic_load(&q.m->seg.slots[0].claim_pos), 0);
+	assert_int_equal(bus_send_commit(q.p, 2, 16), 0);
+	assert_int_equal(claim_need_of(q.m), 0);
 	/* Closed: sending works again. */
-	assert_int_equal(bus_send(p, 1, &byte, 1, 0), 0);
-	assert_int_equal(bus_send_pb(p, 1, &probe.base, 0), 0);
-	assert_int_equal(bus_recv(c, &msg, 0), 0);
+	assert_int_equal(bus_send(q.p, 1, &byte, 1, 0), 0);
+	assert_int_equal(bus_send_pb(q.p, 1, &probe.base, 0), 0);
+	assert_int_equal(bus_recv(q.c, &msg, 0), 0);
 	assert_int_equal(msg.len, 16);
 	assert_true(has_pattern(msg.data, 16, 5));
-	assert_int_equal(bus_recv(c, &msg, 0), 0);
+	assert_int_equal(bus_recv(q.c, &msg, 0), 0);
 	assert_int_equal(msg.seq, 1);
-	assert_int_equal(bus_recv(c, &msg, 0), 0);
+	assert_int_equal(bus_recv(q.c, &msg, 0), 0);
 	assert_int_equal(msg.seq, 2);
-	assert_int_equal(bus_recv(c, &msg, 0), -EAGAIN);
-	bus_release(c);
+	assert_int_equal(bus_recv(q.c, &msg, 0), -EAGAIN);
+	bus_release(q.c);
 	/* The deleted queue's error comes back once no loan is open. */
-	seg_set_deleted(&m->seg, &wait_futex_ops);
-	assert_int_equal(bus_send(p, 1, &byte, 1, 0), -EPIPE);
-	assert_int_equal(bus_send_reserve(p, 8, 0, &buf), -EPIPE);
+	seg_set_deleted(&q.m->seg, &wait_futex_ops);
+	assert_int_equal(bus_send(q.p, 1, &byte, 1, 0), -EPIPE);
+	assert_int_equal(bus_send_reserve(q.p, 8, 0, &buf), -EPIPE);
 }
 
 /* Bad arguments, commit with no loan, a commit too long keeps the loan. */
 static void test_invalid(void **state)
 {
-	struct mem_seg *m = seg_new(256, 0);
-	bus_producer *p = harness_prod_new(m);
-	bus_consumer *c = harness_cons_new(m);
+	struct queue q = queue_new();
 	void *buf = NULL;
 
 	(void)state;
 	assert_int_equal(bus_send_reserve(NULL, 8, 0, &buf), -EINVAL);
-	assert_int_equal(bus_send_reserve(p, 8, 0, NULL), -EINVAL);
+	assert_int_equal(bus_send_reserve(q.p, 8, 0, NULL), -EINVAL);
 	assert_int_equal(bus_send_commit(NULL, 1, 0), -EINVAL);
-	assert_int_equal(bus_send_commit(p, 1, 0), -EINVAL);
+	assert_int_equal(bus_send_commit(q.p, 1, 0), -EINVAL);
 	bus_send_abort(NULL);
-	bus_send_abort(p);
-	assert_int_equal(tail_of(m), 0);
-	assert_int_equal(aborted_of(m), 0);
+	bus_send_abort(q.p);
+	assert_int_equal(harness_tail(q.m), 0);
+	assert_int_equal(aborted_of(q.m), 0);
 
-	assert_int_equal(bus_send_reserve(p, 30, 0, &buf), 0);
+	assert_int_equal(bus_send_reserve(q.p, 30, 0, &buf), 0);
 	pattern(buf, 30, 6);
-	assert_int_equal(bus_send_commit(p, 1, 31), -EINVAL);
-	assert_int_equal(bus_send_commit(p, 1, SIZE_MAX), -EINVAL);
+	assert_int_equal(bus_send_commit(q.p, 1, 31), -EINVAL);
+	assert_int_equal(bus_send_commit(q.p, 1, SIZE_MAX), -EINVAL);
 	/* Still open: sends are refused, a right commit goes through. */
-	assert_int_equal(bus_send(p, 1, NULL, 0, 0), -EBUSY);
-	assert_int_equal(bus_send_commit(p, 4, 30), 0);
-	assert_int_equal(bus_send_commit(p, 4, 30), -EINVAL);
-	recv_one(c, 4, 30, 6, 0);
+	assert_int_equal(bus_send(q.p, 1, NULL, 0, 0), -EBUSY);
+	assert_int_equal(bus_send_commit(q.p, 4, 30), 0);
+	assert_int_equal(bus_send_commit(q.p, 4, 30), -EINVAL);
+	recv_one(q.c, 4, 30, 6, 0);
 }
 
 /* Larger than the queue's largest message: as bus_send, and no loan. */
@@ -329,28 +308,26 @@ static void test_too_large(void **state)
 /* A full ring: -EAGAIN at once with timeout 0, counted as bus_send's. */
 static void test_full(void **state)
 {
-	struct mem_seg *m = seg_new(256, 0);
-	bus_producer *p = harness_prod_new(m);
-	bus_consumer *c = harness_cons_new(m);
+	struct queue q = queue_new();
 	void *buf = &buf;
 	bus_msg msg;
 
 	(void)state;
 	for (int i = 0; i < 2; i++) {
-		assert_int_equal(bus_send_reserve(p, 96, 0, &buf), 0);
-		assert_int_equal(bus_send_commit(p, 1, 96), 0);
+		assert_int_equal(bus_send_reserve(q.p, 96, 0, &buf), 0);
+		assert_int_equal(bus_send_commit(q.p, 1, 96), 0);
 	}
-	assert_int_equal(bus_send_reserve(p, 96, 0, &buf), -EAGAIN);
-	assert_int_equal(claim_need_of(m), 0); /* no intent left behind */
-	assert_int_equal(bus_send_reserve(p, 96, 1, &buf), -ETIMEDOUT);
-	assert_int_equal(claim_need_of(m), 0);
-	assert_int_equal(atomic_load(&m->seg.slots[0].full), 2);
+	assert_int_equal(bus_send_reserve(q.p, 96, 0, &buf), -EAGAIN);
+	assert_int_equal(claim_need_of(q.m), 0); /* no intent left behind */
+	assert_int_equal(bus_send_reserve(q.p, 96, 1, &buf), -ETIMEDOUT);
+	assert_int_equal(claim_need_of(q.m), 0);
+	assert_int_equal(atomic_load(&q.m->seg.slots[0].full), 2);
 	/* No loan was left open. */
-	assert_int_equal(bus_send(p, 1, NULL, 0, 0), -EAGAIN);
-	assert_int_equal(bus_recv(c, &msg, 0), 0);
-	bus_release(c);
-	assert_int_equal(bus_send_reserve(p, 96, 0, &buf), 0);
-	bus_send_abort(p);
+	assert_int_equal(bus_send(q.p, 1, NULL, 0, 0), -EAGAIN);
+	assert_int_equal(bus_recv(q.c, &msg, 0), 0);
+	bus_release(q.c);
+	assert_int_equal(bus_send_reserve(q.p, 96, 0, &buf), 0);
+	bus_send_abort(q.p);
 }
 
 /*
@@ -370,26 +347,26 @@ static void test_wrap(void **state)
 	/* 60 bytes claimed: extent 96 > 64 to the end: pad 64, record at 0. */
 	assert_int_equal(bus_send_reserve(p, 60, 0, &buf), 0);
 	assert_ptr_equal(buf, m->seg.ring + REC_HDR);
-	assert_int_equal(len_at(m, 192), 64);
-	assert_int_equal(flags_at(m, 192), REC_PAD);
-	assert_int_equal(tail_of(m), 4096 + 96);
+	assert_int_equal(harness_len_at(m, 192), 64);
+	assert_int_equal(harness_flags_at(m, 192), REC_PAD);
+	assert_int_equal(harness_tail(m), 4096 + 96);
 	pattern(buf, 60, 7);
 	assert_int_equal(bus_send_commit(p, 2, 10), 0);
-	assert_int_equal(len_at(m, 48), 48);
-	assert_int_equal(flags_at(m, 48), REC_SKIP);
+	assert_int_equal(harness_len_at(m, 48), 48);
+	assert_int_equal(harness_flags_at(m, 48), REC_SKIP);
 	recv_one(c, 2, 10, 7, 0);
-	assert_int_equal(head_of(m), 4096 + 96);
-	assert_true(all_zero(m->seg.ring, 256));
+	assert_int_equal(harness_head(m), 4096 + 96);
+	assert_true(harness_all_zero(m->seg.ring, 256));
 
 	/* Fill up to 64 before the end again, then an abort across it. */
 	assert_int_equal(bus_send_reserve(p, 64, 0, &buf), 0);
 	bus_send_abort(p); /* [96, 192) */
 	assert_int_equal(bus_send_reserve(p, 40, 0, &buf), 0);
 	bus_send_abort(p); /* pad [192, 256), skip [0, 72) */
-	assert_int_equal(len_at(m, 192), 64);
-	assert_int_equal(flags_at(m, 192), REC_PAD);
-	assert_int_equal(len_at(m, 0), 72);
-	assert_int_equal(flags_at(m, 0), REC_SKIP);
+	assert_int_equal(harness_len_at(m, 192), 64);
+	assert_int_equal(harness_flags_at(m, 192), REC_PAD);
+	assert_int_equal(harness_len_at(m, 0), 72);
+	assert_int_equal(harness_flags_at(m, 0), REC_SKIP);
 	/* Full until the consumer steps over them and releases. */
 	assert_int_equal(bus_send_reserve(p, 8, 0, &buf), -EAGAIN);
 	assert_int_equal(bus_recv(c, &msg, 0), -EAGAIN);
@@ -398,8 +375,8 @@ static void test_wrap(void **state)
 	pattern(buf, 8, 8);
 	assert_int_equal(bus_send_commit(p, 3, 8), 0);
 	recv_one(c, 3, 8, 8, 1);
-	assert_int_equal(head_of(m), 4096 + 256 + 72 + 40);
-	assert_true(all_zero(m->seg.ring, 256));
+	assert_int_equal(harness_head(m), 4096 + 256 + 72 + 40);
+	assert_true(harness_all_zero(m->seg.ring, 256));
 	assert_int_equal(aborted_of(m), 2);
 }
 
@@ -417,8 +394,8 @@ static void test_close_aborts(void **state)
 	assert_int_equal(bus_send_reserve(p, 40, 0, &buf), 0);
 	memset(buf, 0x55, 40);
 	harness_prod_close(p);
-	assert_int_equal(len_at(m, 0), 72);
-	assert_int_equal(flags_at(m, 0), REC_SKIP);
+	assert_int_equal(harness_len_at(m, 0), 72);
+	assert_int_equal(harness_flags_at(m, 0), REC_SKIP);
 	assert_int_equal(atomic_load(&m->seg.slots[0].claim_need), 0);
 	assert_int_equal(aborted_of(m), 1);
 	assert_int_equal(bus_recv(c, &msg, 0), -EAGAIN);
@@ -426,7 +403,7 @@ static void test_close_aborts(void **state)
 	pattern(data, sizeof(data), 9);
 	assert_int_equal(bus_send(q, 1, data, sizeof(data), 0), 0);
 	recv_one(c, 1, sizeof(data), 9, 0);
-	assert_true(all_zero(m->seg.ring, 256));
+	assert_true(harness_all_zero(m->seg.ring, 256));
 }
 
 /*
@@ -434,6 +411,28 @@ static void test_close_aborts(void **state)
  * least 8, within the ring's end and the tail; else the record is
  * corrupt.  Written by hand, as a hostile producer could.
  */
+/*
+ * A loan of 64 bytes committed as message n of len bytes (pattern n), the
+ * consumer asleep or not (wait_prepare): the wakes of slot 0 are then
+ * n - 1, a sleeper is awake, and the consumer receives it as seq n - 1.
+ */
+static void commit_counting_wakes(struct mem_seg *m, bus_producer *p, bus_consumer *c,
+                                  bool asleep, uint8_t n, size_t len)
+{
+	_Atomic uint32_t *w = &m->seg.hdr->cons_wait;
+	void *buf = NULL;
+
+	if (asleep)
+		wait_prepare(w);
+	assert_int_equal(bus_send_reserve(p, 64, 0, &buf), 0);
+	pattern(buf, len, n);
+	assert_int_equal(bus_send_commit(p, n, len), 0);
+	assert_int_equal(atomic_load(&m->seg.slots[0].wakes), n - 1);
+	if (asleep)
+		assert_int_equal(atomic_load(w) & WAIT_SLEEPING, 0);
+	recv_one(c, n, len, n, n - 1);
+}
+
 /*
  * A consumer announced itself asleep: each commit, whole or shorter, and
  * each abort wakes it and counts the wake, as bus_send() does.
@@ -449,27 +448,9 @@ static void test_commit_wakes(void **state)
 
 	(void)state;
 	/* Nobody asleep: no wake. */
-	assert_int_equal(bus_send_reserve(p, 64, 0, &buf), 0);
-	pattern(buf, 64, 1);
-	assert_int_equal(bus_send_commit(p, 1, 64), 0);
-	assert_int_equal(atomic_load(&m->seg.slots[0].wakes), 0);
-	recv_one(c, 1, 64, 1, 0);
-
-	wait_prepare(w);
-	assert_int_equal(bus_send_reserve(p, 64, 0, &buf), 0);
-	pattern(buf, 64, 2);
-	assert_int_equal(bus_send_commit(p, 2, 64), 0);
-	assert_int_equal(atomic_load(&m->seg.slots[0].wakes), 1);
-	assert_int_equal(atomic_load(w) & WAIT_SLEEPING, 0);
-	recv_one(c, 2, 64, 2, 1);
-
-	wait_prepare(w);
-	assert_int_equal(bus_send_reserve(p, 64, 0, &buf), 0);
-	pattern(buf, 40, 3);
-	assert_int_equal(bus_send_commit(p, 3, 40), 0);
-	assert_int_equal(atomic_load(&m->seg.slots[0].wakes), 2);
-	assert_int_equal(atomic_load(w) & WAIT_SLEEPING, 0);
-	recv_one(c, 3, 40, 3, 2);
+	commit_counting_wakes(m, p, c, false, 1, 64);
+	commit_counting_wakes(m, p, c, true, 2, 64);
+	commit_counting_wakes(m, p, c, true, 3, 40);
 
 	wait_prepare(w);
 	assert_int_equal(bus_send_reserve(p, 64, 0, &buf), 0);
@@ -496,7 +477,7 @@ static void test_skip_checked(void **state)
 	};
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < HARNESS_NITEMS(cases); i++) {
 		struct mem_seg *m = seg_new(256, 0);
 		struct ring_cons rc;
 		struct rec_hdr *r = (struct rec_hdr *)m->seg.ring, *none = NULL;

@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "harness.h"
 #include "log.h"
 
 /* 2026-01-05T10:20:30.123456Z, with nanoseconds that must be cut. */
@@ -87,26 +88,17 @@ static void test_overlong(void **state)
 static void test_threshold(void **state)
 {
 	char buf[4 * LOG_LINE_MAX];
-	FILE *f = tmpfile();
-	int saved = dup(STDERR_FILENO);
-	size_t n;
+	struct harness_capture cap;
 
 	(void)state;
-	assert_non_null(f);
-	assert_true(saved >= 0);
-	assert_true(dup2(fileno(f), STDERR_FILENO) >= 0);
+	harness_capture_begin(&cap, STDERR_FILENO);
 	log_set_level(LOG_LEVEL_INFO);
 	log_event(LOG_LEVEL_DEBUG, "client.open", "client connected", NULL);
 	log_event(LOG_LEVEL_INFO, "start", "started", "pid=%d", 42);
 	log_set_level(LOG_LEVEL_ERROR);
 	log_event(LOG_LEVEL_WARN, "limit.fd", "low", NULL);
 	log_event(LOG_LEVEL_ERROR, "loop.failed", "epoll_wait failed", NULL);
-	assert_true(dup2(saved, STDERR_FILENO) >= 0);
-	close(saved);
-	rewind(f);
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	buf[n] = '\0';
-	fclose(f);
+	harness_capture_end(&cap, buf, sizeof(buf));
 	assert_null(strstr(buf, "client.open"));
 	assert_null(strstr(buf, "limit.fd"));
 	assert_non_null(strstr(buf, " level=info event=start msg=\"started\" "

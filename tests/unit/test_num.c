@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "harness.h"
 #include "util/num.h"
 
 /* What a refused parse must leave in its result. */
@@ -65,7 +66,7 @@ static void test_u64_accepts_digits(void **state)
 	};
 
 	(void)state;
-	check_good(num_parse_u64, g, sizeof(g) / sizeof(g[0]));
+	check_good(num_parse_u64, g, HARNESS_NITEMS(g));
 }
 
 static void test_u64_refuses_the_rest(void **state)
@@ -86,7 +87,7 @@ static void test_u64_refuses_the_rest(void **state)
 	};
 
 	(void)state;
-	check_bad(num_parse_u64, b, sizeof(b) / sizeof(b[0]));
+	check_bad(num_parse_u64, b, HARNESS_NITEMS(b));
 }
 
 static void test_size_units(void **state)
@@ -113,7 +114,7 @@ static void test_size_units(void **state)
 	};
 
 	(void)state;
-	check_good(num_parse_size, g, sizeof(g) / sizeof(g[0]));
+	check_good(num_parse_size, g, HARNESS_NITEMS(g));
 }
 
 static void test_size_refuses_the_rest(void **state)
@@ -143,7 +144,7 @@ static void test_size_refuses_the_rest(void **state)
 	};
 
 	(void)state;
-	check_bad(num_parse_size, b, sizeof(b) / sizeof(b[0]));
+	check_bad(num_parse_size, b, HARNESS_NITEMS(b));
 }
 
 int main(void)

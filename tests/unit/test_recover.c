@@ -286,12 +286,34 @@ static void test_polling_consumer_recovers(void **state)
 	bus_producer_close(a);
 }
 
+/*
+ * The consumer dies (its lease goes, nothing of it is released) and a
+ * new one attaches through s.
+ */
+static void consumer_dies(struct seg *s)
+{
+	atomic_store(&ms.seg.hdr->cons_pid, 0);
+	free(cons);
+	assert_int_equal(consumer_attach(s, NULL, &cons), 0);
+}
+
+/* Messages 1 and 2 come flagged as redelivered, then 3 as new. */
+static void recv_1_to_3_redelivered(void)
+{
+	bus_msg m;
+
+	for (uint32_t i = 1; i < 4; i++) {
+		assert_int_equal(bus_recv(cons, &m, 0), 0);
+		assert_int_equal(*(const uint32_t *)m.data, i);
+		assert_int_equal(m.flags, i < 3 ? BUS_MSG_REDELIVERED : 0);
+	}
+}
+
 /* A consumer that dies holding messages: its successor gets them again. */
 static void test_redelivery_after_consumer_death(void **state)
 {
 	bus_producer *p = new_producer();
 	struct seg s = ms.seg;
-	bus_msg m;
 
 	(void)state;
 	for (uint32_t i = 0; i < 4; i++)
@@ -301,14 +323,8 @@ static void test_redelivery_after_consumer_death(void **state)
 	assert_int_equal(recv_u32(0), 1);
 	assert_int_equal(recv_u32(0), 2);
 	/* Dies holding 1 and 2: the lease goes, nothing is released. */
-	atomic_store(&ms.seg.hdr->cons_pid, 0);
-	free(cons);
-	assert_int_equal(consumer_attach(&s, NULL, &cons), 0);
-	for (uint32_t i = 1; i < 4; i++) {
-		assert_int_equal(bus_recv(cons, &m, 0), 0);
-		assert_int_equal(*(const uint32_t *)m.data, i);
-		assert_int_equal(m.flags, i < 3 ? BUS_MSG_REDELIVERED : 0);
-	}
+	consumer_dies(&s);
+	recv_1_to_3_redelivered();
 	assert_int_equal(atomic_load(&ms.seg.hdr->cons.redelivered), 2);
 	bus_release(cons);
 	bus_producer_close(p);
@@ -332,42 +348,35 @@ static void test_redelivery_after_two_deaths(void **state)
 	for (uint32_t i = 0; i < 3; i++)
 		assert_int_equal(recv_u32(0), i);
 	/* Dies holding 0, 1 and 2. */
-	atomic_store(&ms.seg.hdr->cons_pid, 0);
-	free(cons);
-	assert_int_equal(consumer_attach(&s, NULL, &cons), 0);
+	consumer_dies(&s);
 	assert_int_equal(bus_recv(cons, &m, 0), 0);
 	assert_int_equal(*(const uint32_t *)m.data, 0);
 	assert_int_equal(m.flags, BUS_MSG_REDELIVERED);
 	bus_release(cons);
 	/* The second dies holding nothing, its cursor past 0 only. */
-	atomic_store(&ms.seg.hdr->cons_pid, 0);
-	free(cons);
-	assert_int_equal(consumer_attach(&s, NULL, &cons), 0);
-	for (uint32_t i = 1; i < 4; i++) {
-		assert_int_equal(bus_recv(cons, &m, 0), 0);
-		assert_int_equal(*(const uint32_t *)m.data, i);
-		assert_int_equal(m.flags, i < 3 ? BUS_MSG_REDELIVERED : 0);
-	}
+	consumer_dies(&s);
+	recv_1_to_3_redelivered();
 	bus_release(cons);
 	bus_producer_close(p);
 }
 
+/* Each test runs between setup and teardown. */
+#define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_dead_after_cas, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dead_after_mark, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dead_mid_payload, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dead_before_padding, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dead_after_padding, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_close_after_poll_padding, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_live_claim_untouched, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_slot_kept_until_settled, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_polling_consumer_recovers, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_redelivery_after_consumer_death, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_redelivery_after_two_deaths, setup,
-	                                        teardown),
+		FIXTURE_TEST(test_dead_after_cas),
+		FIXTURE_TEST(test_dead_after_mark),
+		FIXTURE_TEST(test_dead_mid_payload),
+		FIXTURE_TEST(test_dead_before_padding),
+		FIXTURE_TEST(test_dead_after_padding),
+		FIXTURE_TEST(test_close_after_poll_padding),
+		FIXTURE_TEST(test_live_claim_untouched),
+		FIXTURE_TEST(test_slot_kept_until_settled),
+		FIXTURE_TEST(test_polling_consumer_recovers),
+		FIXTURE_TEST(test_redelivery_after_consumer_death),
+		FIXTURE_TEST(test_redelivery_after_two_deaths),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,7 +4,6 @@
  * segments this test makes in /dev/shm under an instance of its own (a
  * socket path no busd serves), every one of them removed again.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -23,6 +22,7 @@
 #include "bus/bus.h"
 #include "config.h"
 #include "guard.h"
+#include "harness.h"
 #include "registry.h"
 #include "reply_queue.h"
 #include "ring.h"
@@ -52,20 +52,9 @@ static void instance_prefix(const struct fixture *f, char *buf, size_t n)
 static int remove_instance(const struct fixture *f)
 {
 	char prefix[32];
-	struct dirent *de;
-	DIR *d = opendir(SHM_DIR);
-	int n = 0;
 
-	assert_non_null(d);
 	instance_prefix(f, prefix, sizeof(prefix));
-	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
-			continue;
-		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
-			n++;
-	}
-	closedir(d);
-	return n;
+	return harness_shm_remove_prefix(prefix);
 }
 
 static int setup(void **state)
@@ -374,18 +363,20 @@ static void test_mixed(void **state)
 	assert_true(shm_exists(corrupt));
 }
 
+/* Each test runs between setup and teardown. */
+#define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_adopt_valid, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_deleted_unlinked, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_temp_removed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_corrupt_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_duplicate_newer_wins, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_declared_foreign_owner, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_reply_queue, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_mixed, setup, teardown),
+		FIXTURE_TEST(test_adopt_valid),
+		FIXTURE_TEST(test_deleted_unlinked),
+		FIXTURE_TEST(test_temp_removed),
+		FIXTURE_TEST(test_corrupt_refused),
+		FIXTURE_TEST(test_duplicate_newer_wins),
+		FIXTURE_TEST(test_declared_foreign_owner),
+		FIXTURE_TEST(test_reply_queue),
+		FIXTURE_TEST(test_mixed),
 	};
 
 	if (guard_init() < 0)

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "harness.h"
 #include "reply_queue.h"
 
 static const uint8_t uuid[16] = {0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
@@ -30,7 +31,7 @@ static void format_parse(void **state)
 	                          UINT64_C(0x7fffffff) << 32 | 1};
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < HARNESS_NITEMS(cases); i++) {
 		memset(name, 'x', sizeof(name));
 		reply_queue_format(name, uuid, cases[i]);
 		assert_true(strlen(name) <= BUS_NAME_MAX);
@@ -59,7 +60,7 @@ static void malformed(void **state)
 	};
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (size_t i = 0; i < HARNESS_NITEMS(bad); i++) {
 		assert_true(reply_queue_name(bad[i]));
 		assert_int_equal(reply_queue_pid(bad[i]), 0);
 	}

@@ -22,6 +22,23 @@
 #include "harness.h"
 #include "ring_model.h"
 
+/* m made from sp, with a producer (slot 0) and a consumer of its ring. */
+static void ring_new(struct mem_seg *m, const struct seg_params *sp,
+                     struct ring_prod *p, struct ring_cons *c)
+{
+	harness_seg_new(m, sp);
+	ring_prod_init(p, &m->seg, 0);
+	assert_int_equal(ring_cons_init(c, &m->seg), 0);
+}
+
+/* The last release gives back want bytes and leaves the ring zeroed; m is freed. */
+static void release_last(struct mem_seg *m, struct ring_cons *c, uint64_t want)
+{
+	assert_int_equal(ring_release(c), want);
+	assert_true(harness_all_zero(m->seg.ring, 256));
+	harness_seg_free(m);
+}
+
 /* --- helpers --- */
 
 static uint64_t splitmix(uint64_t x)
@@ -64,49 +81,9 @@ static bool matches(const void *data, size_t n, uint64_t seed)
 	return true;
 }
 
-static bool all_zero(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i])
-			return false;
-	return true;
-}
-
-static uint64_t head_of(const struct mem_seg *m)
-{
-	return atomic_load(&m->seg.hdr->head);
-}
-
-static uint64_t tail_of(const struct mem_seg *m)
-{
-	return atomic_load(&m->seg.hdr->tail);
-}
-
 static uint64_t full_of(const struct mem_seg *m, uint32_t slot)
 {
 	return atomic_load(&m->seg.slots[slot].full);
-}
-
-static uint64_t idx_of(const struct mem_seg *m, uint64_t pos)
-{
-	return pos & (m->seg.capacity - 1);
-}
-
-/* The committed length word of the record at ring index idx. */
-static int32_t len_at(const struct mem_seg *m, uint64_t idx)
-{
-	int32_t v;
-
-	memcpy(&v, m->seg.ring + idx, sizeof(v));
-	return v;
-}
-
-static uint32_t flags_at(const struct mem_seg *m, uint64_t idx)
-{
-	uint32_t v;
-
-	memcpy(&v, m->seg.ring + idx + 4, sizeof(v));
-	return v;
 }
 
 /* Claims, fills with fill(seed) and commits one record; returns it. */
@@ -160,7 +137,7 @@ static void check_msg(const struct mem_seg *m, const bus_msg *msg,
 	assert_int_equal(msg->producer, producer);
 	assert_int_equal(msg->seq, seq);
 	assert_int_equal(msg->flags, 0);
-	assert_ptr_equal(msg->data, m->seg.ring + idx_of(m, start) + REC_HDR);
+	assert_ptr_equal(msg->data, m->seg.ring + harness_idx(m, start) + REC_HDR);
 	assert_true(matches(msg->data, len, seed));
 }
 
@@ -183,16 +160,16 @@ static void test_exact_fit_at_end(void **state)
 	/* 96 + 128 + 32 bytes: the third record ends exactly at the end. */
 	r[0] = put(&p, 64, 1, 10);
 	assert_ptr_equal(r[0], m.seg.ring + 0);
-	assert_int_equal(tail_of(&m), 96);
+	assert_int_equal(harness_tail(&m), 96);
 	r[1] = put(&p, 96, 2, 11);
 	assert_ptr_equal(r[1], m.seg.ring + 96);
-	assert_int_equal(tail_of(&m), 224);
+	assert_int_equal(harness_tail(&m), 224);
 	r[2] = put(&p, 0, 3, 12);
 	assert_ptr_equal(r[2], m.seg.ring + 224);
-	assert_int_equal(tail_of(&m), 256);
+	assert_int_equal(harness_tail(&m), 256);
 	/* No padding was written: the record itself fills the end. */
-	assert_int_equal(len_at(&m, 224), REC_HDR);
-	assert_int_equal(flags_at(&m, 224), 0);
+	assert_int_equal(harness_len_at(&m, 224), REC_HDR);
+	assert_int_equal(harness_flags_at(&m, 224), 0);
 
 	/* The ring is full now: not even an empty record fits. */
 	{
@@ -200,7 +177,7 @@ static void test_exact_fit_at_end(void **state)
 
 		assert_int_equal(ring_claim(&p, 0, &none), -EAGAIN);
 		assert_null(none);
-		assert_int_equal(tail_of(&m), 256);
+		assert_int_equal(harness_tail(&m), 256);
 	}
 
 	get(&c, r[0], 64, 1, 0, 0, 10);
@@ -211,13 +188,13 @@ static void test_exact_fit_at_end(void **state)
 	assert_int_equal(c.pos, 256);
 	/* (Reading on from here is test_read_all_of_full_ring's case.) */
 	assert_int_equal(ring_release(&c), 256);
-	assert_int_equal(head_of(&m), 256);
-	assert_true(all_zero(m.seg.ring, 256));
+	assert_int_equal(harness_head(&m), 256);
+	assert_true(harness_all_zero(m.seg.ring, 256));
 
 	/* The next record starts at index 0, with no padding before it. */
 	r[3] = put(&p, 8, 4, 13);
 	assert_ptr_equal(r[3], m.seg.ring + 0);
-	assert_int_equal(tail_of(&m), 256 + 40);
+	assert_int_equal(harness_tail(&m), 256 + 40);
 	get(&c, r[3], 8, 4, 0, 3, 13);
 	assert_int_equal(c.pos, 296);
 	assert_int_equal(ring_release(&c), 40);
@@ -229,19 +206,17 @@ static void test_exact_fit_at_end(void **state)
 	assert_ptr_equal(r[0], m.seg.ring + 40);
 	r[1] = put(&p, 56, 6, 15); /* extent 88: index 168..256 exactly */
 	assert_ptr_equal(r[1], m.seg.ring + 168);
-	assert_int_equal(tail_of(&m), 512);
+	assert_int_equal(harness_tail(&m), 512);
 	get(&c, r[0], 96, 5, 0, 4, 14);
 	assert_int_equal(ring_release(&c), 128);
 	/* 128 free bytes at index 0..40 and 40..168: a max record fits at 0. */
 	r[2] = put(&p, 96, 7, 16);
 	assert_ptr_equal(r[2], m.seg.ring + 0);
-	assert_int_equal(tail_of(&m), 640);
+	assert_int_equal(harness_tail(&m), 640);
 	get(&c, r[1], 56, 6, 0, 5, 15);
 	get(&c, r[2], 96, 7, 0, 6, 16);
 	assert_int_equal(c.pos, 640);
-	assert_int_equal(ring_release(&c), 216);
-	assert_true(all_zero(m.seg.ring, 256));
-	harness_seg_free(&m);
+	release_last(&m, &c, 216);
 }
 
 /* --- padding at the wrap --- */
@@ -255,25 +230,23 @@ static void test_padding_at_wrap(void **state)
 	struct rec_hdr *r, *a, *b, *none = NULL;
 
 	(void)state;
-	harness_seg_new(&m, &sp);
-	ring_prod_init(&p, &m.seg, 0);
-	assert_int_equal(ring_cons_init(&c, &m.seg), 0);
+	ring_new(&m, &sp, &p, &c);
 
 	a = put(&p, 60, 1, 20); /* extent 96 */
 	b = put(&p, 60, 1, 21);
 	get(&c, a, 60, 1, 0, 0, 20);
 	get(&c, b, 60, 1, 0, 1, 21);
 	assert_int_equal(ring_release(&c), 192);
-	assert_true(all_zero(m.seg.ring, 256));
+	assert_true(harness_all_zero(m.seg.ring, 256));
 
 	/* 64 bytes to the end, the record needs 96: pad 64, record at 0. */
 	assert_int_equal(ring_claim(&p, 60, &r), 0);
 	assert_ptr_equal(r, m.seg.ring + 0);
-	assert_int_equal(tail_of(&m), 192 + 64 + 96);
-	assert_int_equal(len_at(&m, 192), 64);
-	assert_int_equal(flags_at(&m, 192), REC_PAD);
-	assert_true(all_zero(m.seg.ring + 200, 56));
-	assert_int_equal(len_at(&m, 0), -(int32_t)(REC_HDR + 60));
+	assert_int_equal(harness_tail(&m), 192 + 64 + 96);
+	assert_int_equal(harness_len_at(&m, 192), 64);
+	assert_int_equal(harness_flags_at(&m, 192), REC_PAD);
+	assert_true(harness_all_zero(m.seg.ring + 200, 56));
+	assert_int_equal(harness_len_at(&m, 0), -(int32_t)(REC_HDR + 60));
 	/* Claimed but not committed: the consumer sees nothing yet. */
 	assert_int_equal(ring_read(&c, &none), -EAGAIN);
 	assert_null(none);
@@ -284,8 +257,8 @@ static void test_padding_at_wrap(void **state)
 	assert_int_equal(c.pos, 352);
 	assert_int_equal(ring_read(&c, &none), -EAGAIN);
 	assert_int_equal(ring_release(&c), 64 + 96);
-	assert_int_equal(head_of(&m), 352);
-	assert_true(all_zero(m.seg.ring, 256));
+	assert_int_equal(harness_head(&m), 352);
+	assert_true(harness_all_zero(m.seg.ring, 256));
 
 	/* The smallest padding: 8 bytes, just its length and flags words. */
 	a = put(&p, 88, 1, 23); /* [352, 472): index 96..216 */
@@ -294,17 +267,15 @@ static void test_padding_at_wrap(void **state)
 	get(&c, a, 88, 1, 0, 3, 23);
 	get(&c, b, 0, 1, 0, 4, 24);
 	assert_int_equal(ring_release(&c), 152);
-	assert_int_equal(idx_of(&m, tail_of(&m)), 248);
+	assert_int_equal(harness_idx(&m, harness_tail(&m)), 248);
 	r = put(&p, 0, 2, 25);
 	assert_ptr_equal(r, m.seg.ring + 0);
-	assert_int_equal(len_at(&m, 248), 8);
-	assert_int_equal(flags_at(&m, 248), REC_PAD);
-	assert_int_equal(tail_of(&m), 504 + 8 + 32);
+	assert_int_equal(harness_len_at(&m, 248), 8);
+	assert_int_equal(harness_flags_at(&m, 248), REC_PAD);
+	assert_int_equal(harness_tail(&m), 504 + 8 + 32);
 	get(&c, r, 0, 2, 0, 5, 25);
 	assert_int_equal(c.pos, 544);
-	assert_int_equal(ring_release(&c), 40);
-	assert_true(all_zero(m.seg.ring, 256));
-	harness_seg_free(&m);
+	release_last(&m, &c, 40);
 }
 
 /* --- full ring --- */
@@ -319,22 +290,20 @@ static void test_full_ring(void **state)
 	uint32_t slot;
 
 	(void)state;
-	harness_seg_new(&m, &sp);
-	p = harness_prod_new(&m);
-	c = harness_cons_new(&m);
+	harness_queue_new(&m, &sp, &p, &c);
 	slot = bus_producer_slot(p);
 	assert_int_equal(slot, 0);
 
 	/* Four records of extent 64 fill the ring exactly. */
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(send_seeded(p, 1, 32, 100 + (uint64_t)i), 0);
-	assert_int_equal(tail_of(&m), 256);
+	assert_int_equal(harness_tail(&m), 256);
 	assert_int_equal(full_of(&m, slot), 0);
 	assert_int_equal(send_seeded(p, 1, 32, 999), -EAGAIN);
-	assert_int_equal(tail_of(&m), 256);
+	assert_int_equal(harness_tail(&m), 256);
 	assert_int_equal(full_of(&m, slot), 1);
 	assert_int_equal(bus_send(p, 1, NULL, 0, 0), -EAGAIN);
-	assert_int_equal(tail_of(&m), 256);
+	assert_int_equal(harness_tail(&m), 256);
 	assert_int_equal(full_of(&m, slot), 2);
 	assert_int_equal(ring_used(&m.seg), 256);
 
@@ -343,13 +312,13 @@ static void test_full_ring(void **state)
 	check_msg(&m, &msg, 0, 32, 1, slot, 0, 100);
 	assert_int_equal(send_seeded(p, 1, 32, 999), -EAGAIN);
 	assert_int_equal(full_of(&m, slot), 3);
-	assert_int_equal(tail_of(&m), 256);
+	assert_int_equal(harness_tail(&m), 256);
 
 	bus_release(c);
-	assert_int_equal(head_of(&m), 64);
-	assert_true(all_zero(m.seg.ring, 64));
+	assert_int_equal(harness_head(&m), 64);
+	assert_true(harness_all_zero(m.seg.ring, 64));
 	assert_int_equal(send_seeded(p, 1, 32, 104), 0);
-	assert_int_equal(tail_of(&m), 320);
+	assert_int_equal(harness_tail(&m), 320);
 	assert_int_equal(full_of(&m, slot), 3);
 	assert_int_equal(send_seeded(p, 1, 32, 999), -EAGAIN);
 	assert_int_equal(full_of(&m, slot), 4);
@@ -359,7 +328,7 @@ static void test_full_ring(void **state)
 		check_msg(&m, &msg, 64 * i, 32, 1, slot, i, 100 + i);
 	}
 	bus_release(c);
-	assert_int_equal(head_of(&m), 320);
+	assert_int_equal(harness_head(&m), 320);
 	assert_int_equal(bus_recv(c, &msg, 0), -EAGAIN);
 
 	/*
@@ -369,33 +338,31 @@ static void test_full_ring(void **state)
 	 */
 	assert_int_equal(send_seeded(p, 1, 32, 105), 0);
 	assert_int_equal(send_seeded(p, 1, 32, 106), 0);
-	assert_int_equal(tail_of(&m), 448);
+	assert_int_equal(harness_tail(&m), 448);
 	assert_int_equal(send_seeded(p, 2, 96, 999), -EAGAIN);
-	assert_int_equal(tail_of(&m), 448);
+	assert_int_equal(harness_tail(&m), 448);
 	assert_int_equal(full_of(&m, slot), 5);
-	assert_true(all_zero(m.seg.ring + 192, 64));
-	assert_true(all_zero(m.seg.ring, 64));
+	assert_true(harness_all_zero(m.seg.ring + 192, 64));
+	assert_true(harness_all_zero(m.seg.ring, 64));
 
 	/* One more record released: 192 free, padding + record fit. */
 	assert_int_equal(bus_recv(c, &msg, 0), 0);
 	check_msg(&m, &msg, 320, 32, 1, slot, 5, 105);
 	bus_release(c);
 	assert_int_equal(send_seeded(p, 2, 96, 107), 0);
-	assert_int_equal(tail_of(&m), 448 + 64 + 128);
-	assert_int_equal(len_at(&m, 192), 64);
-	assert_int_equal(flags_at(&m, 192), REC_PAD);
+	assert_int_equal(harness_tail(&m), 448 + 64 + 128);
+	assert_int_equal(harness_len_at(&m, 192), 64);
+	assert_int_equal(harness_flags_at(&m, 192), REC_PAD);
 	assert_int_equal(bus_recv(c, &msg, 0), 0);
 	check_msg(&m, &msg, 384, 32, 1, slot, 6, 106);
 	assert_int_equal(bus_recv(c, &msg, 0), 0);
 	check_msg(&m, &msg, 512, 96, 2, slot, 7, 107);
 	bus_release(c);
-	assert_int_equal(head_of(&m), tail_of(&m));
-	assert_true(all_zero(m.seg.ring, 256));
+	assert_int_equal(harness_head(&m), harness_tail(&m));
+	assert_true(harness_all_zero(m.seg.ring, 256));
 	assert_int_equal(full_of(&m, slot), 5);
 
-	harness_prod_close(p);
-	harness_cons_close(c);
-	harness_seg_free(&m);
+	harness_queue_free(&m, p, c);
 }
 
 /*
@@ -416,12 +383,10 @@ static void test_read_all_of_full_ring(void **state)
 	bus_msg msgs[8];
 
 	(void)state;
-	harness_seg_new(&m, &sp);
-	ring_prod_init(&p, &m.seg, 0);
-	assert_int_equal(ring_cons_init(&c, &m.seg), 0);
+	ring_new(&m, &sp, &p, &c);
 	for (int i = 0; i < 4; i++)
 		r[i] = put(&p, 32, 1, 70 + (uint64_t)i);
-	assert_int_equal(tail_of(&m), 256);
+	assert_int_equal(harness_tail(&m), 256);
 	for (int i = 0; i < 4; i++)
 		get(&c, r[i], 32, 1, 0, (uint64_t)i, 70 + (uint64_t)i);
 	assert_int_equal(c.pos, 256);
@@ -451,11 +416,9 @@ static void test_read_all_of_full_ring(void **state)
 		check_msg(&m, &msgs[i], 512 + 64 * i, 32, 2, 0, 8 + i, 90 + i);
 	assert_int_equal(bus_recv_batch(bc, msgs, 8, 0), -EAGAIN);
 	bus_release(bc);
-	assert_int_equal(head_of(&m), 768);
-	assert_true(all_zero(m.seg.ring, 256));
-	harness_prod_close(bp);
-	harness_cons_close(bc);
-	harness_seg_free(&m);
+	assert_int_equal(harness_head(&m), 768);
+	assert_true(harness_all_zero(m.seg.ring, 256));
+	harness_queue_free(&m, bp, bc);
 }
 
 /* --- largest and empty messages --- */
@@ -471,13 +434,11 @@ static void test_max_and_zero_size(void **state)
 
 	(void)state;
 	assert_int_equal(seg_max_message_for(256), 96);
-	harness_seg_new(&m, &sp);
-	p = harness_prod_new(&m);
-	c = harness_cons_new(&m);
+	harness_queue_new(&m, &sp, &p, &c);
 	assert_int_equal(bus_producer_max_message(p), 96);
 
 	assert_int_equal(send_seeded(p, 1, 96, 30), 0);
-	assert_int_equal(tail_of(&m), 128);
+	assert_int_equal(harness_tail(&m), 128);
 	assert_int_equal(bus_recv(c, &msg, 0), 0);
 	check_msg(&m, &msg, 0, 96, 1, 0, 0, 30);
 	bus_release(c);
@@ -486,25 +447,23 @@ static void test_max_and_zero_size(void **state)
 	assert_int_equal(bus_send(p, 1, big, 97, 0), -EMSGSIZE);
 	assert_int_equal(bus_send(p, 1, big, sizeof(big), 0), -EMSGSIZE);
 	assert_int_equal(bus_send(p, 1, big, SIZE_MAX, 0), -EMSGSIZE);
-	assert_int_equal(tail_of(&m), 128);
+	assert_int_equal(harness_tail(&m), 128);
 	assert_int_equal(full_of(&m, 0), 0);
-	assert_true(all_zero(m.seg.ring, 256));
+	assert_true(harness_all_zero(m.seg.ring, 256));
 	assert_int_equal(bus_send(p, 1, NULL, 1, 0), -EINVAL);
 
 	/* Empty messages, with and without a data pointer. */
 	assert_int_equal(bus_send(p, 7, NULL, 0, 0), 0);
 	assert_int_equal(bus_send(p, 8, big, 0, 0), 0);
-	assert_int_equal(tail_of(&m), 128 + 64);
+	assert_int_equal(harness_tail(&m), 128 + 64);
 	assert_int_equal(bus_recv(c, &msg, 0), 0);
 	check_msg(&m, &msg, 128, 0, 7, 0, 1, 0);
 	assert_int_equal(bus_recv(c, &msg, 0), 0);
 	check_msg(&m, &msg, 160, 0, 8, 0, 2, 0);
 	assert_int_equal(bus_recv(c, &msg, 0), -EAGAIN);
 	bus_release(c);
-	assert_true(all_zero(m.seg.ring, 256));
-	harness_prod_close(p);
-	harness_cons_close(c);
-	harness_seg_free(&m);
+	assert_true(harness_all_zero(m.seg.ring, 256));
+	harness_queue_free(&m, p, c);
 
 	/*
 	 * A largest message fits an empty ring wherever the ring's positions
@@ -518,14 +477,12 @@ static void test_max_and_zero_size(void **state)
 		p = harness_prod_new(&m);
 		c = harness_cons_new(&m);
 		assert_int_equal(send_seeded(p, 3, 96, 40 + start), 0);
-		assert_int_equal(tail_of(&m), 7 * 256 + rec + 128);
+		assert_int_equal(harness_tail(&m), 7 * 256 + rec + 128);
 		assert_int_equal(bus_recv(c, &msg, 0), 0);
 		check_msg(&m, &msg, 7 * 256 + rec, 96, 3, 0, 0, 40 + start);
 		bus_release(c);
-		assert_true(all_zero(m.seg.ring, 256));
-		harness_prod_close(p);
-		harness_cons_close(c);
-		harness_seg_free(&m);
+		assert_true(harness_all_zero(m.seg.ring, 256));
+		harness_queue_free(&m, p, c);
 	}
 
 	/* An explicit maximum below the capacity's. */
@@ -538,14 +495,12 @@ static void test_max_and_zero_size(void **state)
 		c = harness_cons_new(&m);
 		assert_int_equal(bus_producer_max_message(p), 100);
 		assert_int_equal(bus_send(p, 1, big, 101, 0), -EMSGSIZE);
-		assert_int_equal(tail_of(&m), 0);
+		assert_int_equal(harness_tail(&m), 0);
 		assert_int_equal(send_seeded(p, 1, 100, 50), 0);
 		assert_int_equal(bus_recv(c, &msg, 0), 0);
 		check_msg(&m, &msg, 0, 100, 1, 0, 0, 50);
 		bus_release(c);
-		harness_prod_close(p);
-		harness_cons_close(c);
-		harness_seg_free(&m);
+		harness_queue_free(&m, p, c);
 	}
 
 	/* An explicit maximum equal to the largest allowed. */
@@ -560,15 +515,13 @@ static void test_max_and_zero_size(void **state)
 		assert_int_equal(bus_send(p, 1, big, 2017, 0), -EMSGSIZE);
 		assert_int_equal(send_seeded(p, 1, 2016, 51), 0);
 		assert_int_equal(send_seeded(p, 1, 2016, 52), 0);
-		assert_int_equal(tail_of(&m), 4096);
+		assert_int_equal(harness_tail(&m), 4096);
 		assert_int_equal(bus_recv(c, &msg, 0), 0);
 		check_msg(&m, &msg, 0, 2016, 1, 0, 0, 51);
 		assert_int_equal(bus_recv(c, &msg, 0), 0);
 		check_msg(&m, &msg, 2048, 2016, 1, 0, 1, 52);
 		bus_release(c);
-		harness_prod_close(p);
-		harness_cons_close(c);
-		harness_seg_free(&m);
+		harness_queue_free(&m, p, c);
 	}
 }
 
@@ -580,18 +533,29 @@ static void check_expect(const struct mem_seg *m, const bus_msg *msg,
 	check_msg(m, msg, e->start, e->len, e->type, e->producer, e->seq, e->seed);
 }
 
+/* Receives the message the model expects next and counts it. */
+static void recv_expected(bus_consumer *c, const struct mem_seg *m, struct model *md,
+                          uint64_t *delivered)
+{
+	bus_msg msg;
+
+	assert_int_equal(bus_recv(c, &msg, 0), 0);
+	check_expect(m, &msg, model_read(md));
+	(*delivered)++;
+}
+
 /* The bytes nobody has claimed are all zero. */
 static void check_free_zero(const struct mem_seg *m)
 {
 	uint64_t cap = m->seg.capacity;
-	uint64_t used = tail_of(m) - head_of(m);
-	uint64_t idx = idx_of(m, tail_of(m));
+	uint64_t used = harness_tail(m) - harness_head(m);
+	uint64_t idx = harness_idx(m, harness_tail(m));
 	uint64_t free_bytes = cap - used;
 	uint64_t first = free_bytes < cap - idx ? free_bytes : cap - idx;
 
 	assert_true(used <= cap);
-	assert_true(all_zero(m->seg.ring + idx, first));
-	assert_true(all_zero(m->seg.ring, free_bytes - first));
+	assert_true(harness_all_zero(m->seg.ring + idx, first));
+	assert_true(harness_all_zero(m->seg.ring, free_bytes - first));
 }
 
 /* --- positions across 2^64 --- */
@@ -612,8 +576,8 @@ static void test_positions_wrap_2_64(void **state)
 	(void)state;
 	assert_int_equal(initial % REC_ALIGN, 0);
 	harness_seg_new(&m, &sp);
-	assert_int_equal(head_of(&m), initial);
-	assert_int_equal(tail_of(&m), initial);
+	assert_int_equal(harness_head(&m), initial);
+	assert_int_equal(harness_tail(&m), initial);
 	p = harness_prod_new(&m);
 	c = harness_cons_new(&m);
 	model_init(&md, cap, initial);
@@ -629,51 +593,39 @@ static void test_positions_wrap_2_64(void **state)
 
 			if (!fits) {
 				assert_int_equal(r, -EAGAIN);
-				assert_int_equal(tail_of(&m), md.tail);
+				assert_int_equal(harness_tail(&m), md.tail);
 				if (md.head > md.tail)
 					full_across = true;
 				break;
 			}
 			assert_int_equal(r, 0);
-			assert_int_equal(tail_of(&m), md.tail);
+			assert_int_equal(harness_tail(&m), md.tail);
 			seq++;
 			sent_bytes += len;
 		}
 		check_free_zero(&m);
 		for (uint64_t k = 1 + rng_next(&seed) % model_unread(&md);
-		     k > 0; k--) {
-			bus_msg msg;
-
-			assert_int_equal(bus_recv(c, &msg, 0), 0);
-			check_expect(&m, &msg, model_read(&md));
-			delivered++;
-		}
+		     k > 0; k--)
+			recv_expected(c, &m, &md, &delivered);
 		bus_release(c);
 		model_release(&md);
-		assert_int_equal(head_of(&m), md.head);
+		assert_int_equal(harness_head(&m), md.head);
 		check_free_zero(&m);
-		if (tail_of(&m) < initial)
+		if (harness_tail(&m) < initial)
 			crossed = true;
 	}
-	while (model_unread(&md) > 0) {
-		bus_msg msg;
-
-		assert_int_equal(bus_recv(c, &msg, 0), 0);
-		check_expect(&m, &msg, model_read(&md));
-		delivered++;
-	}
+	while (model_unread(&md) > 0)
+		recv_expected(c, &m, &md, &delivered);
 	bus_release(c);
 	model_release(&md);
 	assert_true(crossed);
 	assert_true(full_across);
 	assert_true(sent_bytes >= 12 * cap);
 	assert_int_equal(delivered, seq);
-	assert_int_equal(head_of(&m), tail_of(&m));
-	assert_true(head_of(&m) < initial);
-	assert_true(all_zero(m.seg.ring, cap));
-	harness_prod_close(p);
-	harness_cons_close(c);
-	harness_seg_free(&m);
+	assert_int_equal(harness_head(&m), harness_tail(&m));
+	assert_true(harness_head(&m) < initial);
+	assert_true(harness_all_zero(m.seg.ring, cap));
+	harness_queue_free(&m, p, c);
 }
 
 /* --- a batch across the end of the ring --- */
@@ -701,15 +653,13 @@ static void test_batch_spans_wrap(void **state)
 	bus_msg msgs[16];
 
 	(void)state;
-	harness_seg_new(&m, &sp);
-	p = harness_prod_new(&m);
-	c = harness_cons_new(&m);
+	harness_queue_new(&m, &sp, &p, &c);
 
 	for (uint64_t i = 0; i < 6; i++)
 		assert_int_equal(send_seeded(p, 3, 64, 300 + i), 0);
-	assert_int_equal(tail_of(&m), 1408);
-	assert_int_equal(len_at(&m, 1016), 8);
-	assert_int_equal(flags_at(&m, 1016), REC_PAD);
+	assert_int_equal(harness_tail(&m), 1408);
+	assert_int_equal(harness_len_at(&m, 1016), 8);
+	assert_int_equal(harness_flags_at(&m, 1016), REC_PAD);
 
 	assert_int_equal(bus_recv_batch(c, msgs, 16, 0), 6);
 	for (uint64_t i = 0; i < 6; i++)
@@ -718,9 +668,9 @@ static void test_batch_spans_wrap(void **state)
 	/* While the batch is held, producers fill what is left. */
 	for (uint64_t i = 6; i < 10; i++)
 		assert_int_equal(send_seeded(p, 3, 64, 300 + i), 0);
-	assert_int_equal(tail_of(&m), 1792);
+	assert_int_equal(harness_tail(&m), 1792);
 	assert_int_equal(send_seeded(p, 3, 64, 999), -EAGAIN);
-	assert_int_equal(tail_of(&m), 1792);
+	assert_int_equal(harness_tail(&m), 1792);
 
 	/* A second part of the batch, one message at a time. */
 	for (uint64_t i = 6; i < 10; i++)
@@ -728,14 +678,14 @@ static void test_batch_spans_wrap(void **state)
 	assert_int_equal(bus_recv(c, &msgs[10], 0), -EAGAIN);
 	for (uint64_t i = 0; i < 10; i++)
 		check_msg(&m, &msgs[i], starts[i], 64, 3, 0, i, 300 + i);
-	assert_int_equal(head_of(&m), 824);
-	assert_false(all_zero(m.seg.ring + 824, 200));
+	assert_int_equal(harness_head(&m), 824);
+	assert_false(harness_all_zero(m.seg.ring + 824, 200));
 
 	/* One release returns both parts: [824, 1024) and [0, 768). */
 	bus_release(c);
-	assert_int_equal(head_of(&m), 1792);
-	assert_int_equal(head_of(&m), tail_of(&m));
-	assert_true(all_zero(m.seg.ring, cap));
+	assert_int_equal(harness_head(&m), 1792);
+	assert_int_equal(harness_head(&m), harness_tail(&m));
+	assert_true(harness_all_zero(m.seg.ring, cap));
 
 	/*
 	 * A batch shorter than what is queued takes the oldest.  The fifth
@@ -746,9 +696,9 @@ static void test_batch_spans_wrap(void **state)
 
 		for (uint64_t i = 10; i < 15; i++)
 			assert_int_equal(send_seeded(p, 4, 24, 300 + i), 0);
-		assert_int_equal(tail_of(&m), 2048 + 56);
-		assert_int_equal(len_at(&m, 992), 32);
-		assert_int_equal(flags_at(&m, 992), REC_PAD);
+		assert_int_equal(harness_tail(&m), 2048 + 56);
+		assert_int_equal(harness_len_at(&m, 992), 32);
+		assert_int_equal(harness_flags_at(&m, 992), REC_PAD);
 		assert_int_equal(bus_recv_batch(c, msgs, 3, 0), 3);
 		for (uint64_t i = 0; i < 3; i++)
 			check_msg(&m, &msgs[i], at[i], 24, 4, 0, 10 + i, 310 + i);
@@ -757,13 +707,11 @@ static void test_batch_spans_wrap(void **state)
 			check_msg(&m, &msgs[i], at[3 + i], 24, 4, 0, 13 + i, 313 + i);
 		assert_int_equal(bus_recv_batch(c, msgs, 16, 0), -EAGAIN);
 		bus_release(c);
-		assert_int_equal(head_of(&m), 2048 + 56);
-		assert_true(all_zero(m.seg.ring, cap));
+		assert_int_equal(harness_head(&m), 2048 + 56);
+		assert_true(harness_all_zero(m.seg.ring, cap));
 	}
 
-	harness_prod_close(p);
-	harness_cons_close(c);
-	harness_seg_free(&m);
+	harness_queue_free(&m, p, c);
 }
 
 /* --- corrupt record headers --- */
@@ -849,7 +797,7 @@ static void check_bad_rec(struct mem_seg *m, const struct bad_rec *b,
 		for (size_t len = 0; len <= 96; len += 48) {
 			assert_int_equal(ring_claim(&p, len, &claimed), -EBADMSG);
 			assert_null(claimed);
-			assert_int_equal(tail_of(m), tail);
+			assert_int_equal(harness_tail(m), tail);
 			assert_int_equal(atomic_load(&p.slot->claim_need), 0);
 		}
 		return;
@@ -870,7 +818,7 @@ static void check_bad_rec(struct mem_seg *m, const struct bad_rec *b,
 	assert_int_equal(c.pos, pos);
 	assert_int_equal(ring_release(&c), 0);
 	assert_memory_equal(before, m->seg.ring, sizeof(before));
-	assert_int_equal(head_of(m), pos);
+	assert_int_equal(harness_head(m), pos);
 }
 
 static void test_corrupt_headers(void **state)
@@ -905,8 +853,8 @@ static void test_corrupt_headers(void **state)
 	}
 
 	/* Each case at each base position. */
-	for (size_t k = 0; k < sizeof(bad_recs) / sizeof(bad_recs[0]); k++)
-		for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]); i++)
+	for (size_t k = 0; k < HARNESS_NITEMS(bad_recs); k++)
+		for (size_t i = 0; i < HARNESS_NITEMS(bases); i++)
 			check_bad_rec(&m, &bad_recs[k], bases[i]);
 	harness_seg_free(&m);
 }
@@ -932,7 +880,7 @@ static void test_claim_order(void **state)
 	assert_int_equal(ring_claim(&b, 16, &rb), 0);
 	assert_ptr_equal(ra, m.seg.ring);
 	assert_ptr_equal(rb, m.seg.ring + 40);
-	assert_int_equal(tail_of(&m), 40 + 48);
+	assert_int_equal(harness_tail(&m), 40 + 48);
 	fill(ring_rec_payload(rb), 16, 61);
 	ring_commit(&b, rb, 2, 16, 1);
 	assert_int_equal(ring_read(&c, &r), -EAGAIN);
@@ -1102,7 +1050,7 @@ static void test_random_model(void **state)
 				assert_int_equal(r, -EAGAIN);
 				full[who]++;
 			}
-			assert_int_equal(tail_of(&m), md.tail);
+			assert_int_equal(harness_tail(&m), md.tail);
 			assert_int_equal(full_of(&m, (uint32_t)who), full[who]);
 		} else if (dice < 85) {
 			bus_msg msgs[MAX_BATCH];
@@ -1125,7 +1073,7 @@ static void test_random_model(void **state)
 				delivered++;
 			}
 		} else {
-			uint64_t before = head_of(&m);
+			uint64_t before = harness_head(&m);
 
 			/* Every view held so far is still intact. */
 			for (size_t k = 0; k < nheld; k++)
@@ -1133,7 +1081,7 @@ static void test_random_model(void **state)
 			bus_release(c);
 			model_release(&md);
 			nheld = 0;
-			assert_int_equal(head_of(&m), md.head);
+			assert_int_equal(harness_head(&m), md.head);
 			laps += (md.head - initial) / cap != (before - initial) / cap;
 			check_free_zero(&m);
 		}
@@ -1143,20 +1091,16 @@ static void test_random_model(void **state)
 	bus_release(c);
 	model_release(&md);
 	while (model_unread(&md) > 0) {
-		bus_msg msg;
-
-		assert_int_equal(bus_recv(c, &msg, 0), 0);
-		check_expect(&m, &msg, model_read(&md));
-		delivered++;
+		recv_expected(c, &m, &md, &delivered);
 		bus_release(c);
 		model_release(&md);
 	}
 	assert_int_equal(bus_recv(c, &(bus_msg){0}, 0), -EAGAIN);
 	assert_int_equal(delivered, sent);
-	assert_int_equal(head_of(&m), tail_of(&m));
-	assert_true(all_zero(m.seg.ring, cap));
+	assert_int_equal(harness_head(&m), harness_tail(&m));
+	assert_true(harness_all_zero(m.seg.ring, cap));
 	/* The run went past 2^64 and round the ring many times. */
-	assert_true(head_of(&m) < initial);
+	assert_true(harness_head(&m) < initial);
 	assert_true(laps >= (uint64_t)ops / 400);
 	for (int i = 0; i < NP; i++) {
 		assert_int_equal(atomic_load(&m.seg.slots[i].next_seq), seq[i]);

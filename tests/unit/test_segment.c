@@ -6,7 +6,7 @@
  * each field is corrupted in turn and must be refused with the right
  * error and a reason, without validation writing a byte.  The shared-
  * memory tests create objects under names private to this process (from
- * harness_shm_name), and a teardown unlinks every one of them even when a
+ * harness_shm_kept_name), and the teardown harness_shm_let_go unlinks every one even when a
  * check fails.  Creation makes a segment under a temporary name and names
  * it only once it is complete: a failed creation leaves neither name, and
  * a watcher never finds the final name half-made.  The lock tests use
@@ -46,38 +46,6 @@ static size_t expected_size(uint64_t capacity, uint32_t producers)
 	return (size_t)(align_to(slots + producers * (uint64_t)SEG_LINE,
 	                         SEG_RING_ALIGN) +
 	                capacity);
-}
-
-static bool all_zero(const void *mem, size_t n)
-{
-	const uint8_t *p = mem;
-
-	for (size_t i = 0; i < n; i++)
-		if (p[i])
-			return false;
-	return true;
-}
-
-/*
- * Names of the shared-memory objects a test made: the teardown unlinks
- * them, so a failed check does not leave anything behind in /dev/shm.
- */
-static char shm_names[8][64];
-static int shm_count;
-
-static const char *shm_name_new(const char *tag)
-{
-	assert_true(shm_count < 8);
-	harness_shm_name(shm_names[shm_count], sizeof(shm_names[0]), tag);
-	return shm_names[shm_count++];
-}
-
-static int unlink_shm_names(void **state)
-{
-	(void)state;
-	while (shm_count > 0)
-		shm_unlink(shm_names[--shm_count]); /* ENOENT if the test did */
-	return 0;
 }
 
 static bool fd_open(int fd)
@@ -167,7 +135,7 @@ static void test_params(void **state)
 	mem = aligned_alloc(SEG_RING_ALIGN, good_size);
 	assert_non_null(mem);
 
-	for (size_t i = 0; i < sizeof(bad_params) / sizeof(bad_params[0]); i++) {
+	for (size_t i = 0; i < HARNESS_NITEMS(bad_params); i++) {
 		const struct bad_params *b = &bad_params[i];
 		int r;
 
@@ -190,7 +158,7 @@ static void test_params(void **state)
 		r = seg_format(mem, good_size, &b->p, &why);
 		if (r != -EINVAL || !why)
 			fail_msg("seg_format, %s: returned %d", b->what, r);
-		assert_true(all_zero(mem, good_size));
+		assert_true(harness_all_zero(mem, good_size));
 	}
 
 	/* The right parameters with the wrong memory size. */
@@ -198,7 +166,7 @@ static void test_params(void **state)
 	why = NULL;
 	assert_int_equal(seg_format(mem, good_size - 8, &good, &why), -EINVAL);
 	assert_non_null(why);
-	assert_true(all_zero(mem, good_size));
+	assert_true(harness_all_zero(mem, good_size));
 	free(mem);
 
 	/* The limits themselves are accepted. */
@@ -230,7 +198,7 @@ static void test_params(void **state)
 			64,
 		};
 
-		for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		for (size_t i = 0; i < HARNESS_NITEMS(ok); i++) {
 			why = NULL;
 			size = 0;
 			assert_int_equal(seg_size(&ok[i], &size, &why), 0);
@@ -499,7 +467,7 @@ static void test_validate(void **state)
 	assert_non_null(copy);
 	assert_non_null(before);
 
-	for (size_t i = 0; i < sizeof(bad_headers) / sizeof(bad_headers[0]); i++) {
+	for (size_t i = 0; i < HARNESS_NITEMS(bad_headers); i++) {
 		const struct bad_header *b = &bad_headers[i];
 		size_t size = b->size_delta == LONG_MIN   ? sizeof(struct seg_header) - 1
 		              : b->size_delta == LONG_MAX ? 0
@@ -553,8 +521,8 @@ static void test_shm_round_trip(void **state)
 	int r;
 
 	(void)state;
-	name = shm_name_new("seg");
-	name2 = shm_name_new("seg");
+	name = harness_shm_kept_name("seg");
+	name2 = harness_shm_kept_name("seg");
 	assert_int_equal(seg_size(&sp, &size, &why), 0);
 
 	r = seg_create_shm(name, &sp, &a, &why);
@@ -570,7 +538,7 @@ static void test_shm_round_trip(void **state)
 	assert_int_equal(st.st_mode & 07777, 0600);
 	assert_int_equal(st.st_size, (off_t)size);
 	assert_true(fcntl(a.fd, F_GETFD) & FD_CLOEXEC);
-	assert_false(all_zero(a.hdr->uuid, sizeof(a.hdr->uuid)));
+	assert_false(harness_all_zero(a.hdr->uuid, sizeof(a.hdr->uuid)));
 	assert_string_equal(a.hdr->name, "roundtrip");
 	assert_int_equal(seg_validate(a.hdr, a.size, &why), 0);
 
@@ -600,7 +568,7 @@ static void test_shm_round_trip(void **state)
 	/* Another segment gets another uuid. */
 	why = NULL;
 	assert_int_equal(seg_create_shm(name2, &sp2, &c, &why), 0);
-	assert_false(all_zero(c.hdr->uuid, sizeof(c.hdr->uuid)));
+	assert_false(harness_all_zero(c.hdr->uuid, sizeof(c.hdr->uuid)));
 	assert_memory_not_equal(c.hdr->uuid, a.hdr->uuid, sizeof(a.hdr->uuid));
 	assert_int_equal(fstat(c.fd, &st), 0);
 	assert_int_equal(st.st_size, (off_t)expected_size(4096, SEG_DEFAULT_PRODUCERS));
@@ -660,7 +628,7 @@ static void test_map_not_a_segment(void **state)
 	{
 		const size_t sizes[] = {sizeof(junk), 4096 + 8192, 16, 1, 0};
 
-		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		for (size_t i = 0; i < HARNESS_NITEMS(sizes); i++) {
 			fd = memfd_with(junk, sizes[i]);
 			why = NULL;
 			assert_int_equal(seg_map_fd(fd, &s, &why), -EBADMSG);
@@ -733,7 +701,7 @@ static void test_seg_lock(void **state)
 	const char *why = NULL;
 
 	(void)state;
-	name = shm_name_new("lock");
+	name = harness_shm_kept_name("lock");
 	assert_int_equal(harness_shm_create(name, &sp), 0);
 	assert_int_equal(seg_open_shm(name, &a, &why), 0);
 	assert_int_equal(seg_open_shm(name, &b, &why), 0);
@@ -794,7 +762,7 @@ static void test_consumer_lease(void **state)
 	int fd1, fd2;
 
 	(void)state;
-	name = shm_name_new("lease");
+	name = harness_shm_kept_name("lease");
 	assert_int_equal(harness_shm_create(name, &sp), 0);
 	assert_int_equal(bus_consumer_open_fd(-1, &c1), -EINVAL);
 	assert_null(c1);
@@ -848,7 +816,7 @@ static void test_producer_slots(void **state)
 	int fd1, fd2, fd3;
 
 	(void)state;
-	name = shm_name_new("slots");
+	name = harness_shm_kept_name("slots");
 	assert_int_equal(harness_shm_create(name, &sp), 0);
 
 	fd1 = shm_fd(name);
@@ -928,11 +896,10 @@ static bool shm_exists(const char *name)
 /* Registers name's temporary for the teardown and returns it. */
 static const char *shm_temp_of(const char *name)
 {
-	assert_true(shm_count < 8);
-	assert_int_equal(seg_shm_temp_name(shm_names[shm_count], sizeof(shm_names[0]),
-	                                   name),
-	                 0);
-	return shm_names[shm_count++];
+	char temp[64];
+
+	assert_int_equal(seg_shm_temp_name(temp, sizeof(temp), name), 0);
+	return harness_shm_keep(temp);
 }
 
 /* In a child: a creation that fails at ftruncate (RLIMIT_FSIZE). */
@@ -961,7 +928,7 @@ static int create_over_fsize_limit(const char *name)
 static void test_create_failure_leaves_nothing(void **state)
 {
 	struct seg_params sp = {.name = "q", .capacity = 4096};
-	const char *name = shm_name_new("fail"), *temp = shm_temp_of(name);
+	const char *name = harness_shm_kept_name("fail"), *temp = shm_temp_of(name);
 	const char *why = NULL;
 	struct seg s;
 	pid_t pid;
@@ -1024,7 +991,7 @@ static void test_temp_names(void **state)
 	uint8_t u[16];
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(queues) / sizeof(queues[0]); i++) {
+	for (size_t i = 0; i < HARNESS_NITEMS(queues); i++) {
 		seg_shm_name(name, 0x1234abcd, queues[i], uuid, UINT32_MAX);
 		assert_int_equal(seg_shm_temp_name(temp, sizeof(temp), name), 0);
 		assert_int_equal(strlen(temp), strlen(name) + strlen(SEG_SHM_TEMP_SUFFIX));
@@ -1074,7 +1041,7 @@ static int create_remove_loop(const char *name)
  */
 static void test_create_never_half_made(void **state)
 {
-	const char *name = shm_name_new("half");
+	const char *name = harness_shm_kept_name("half");
 	size_t want = expected_size(HALF_CAP, SEG_DEFAULT_PRODUCERS);
 	unsigned seen = 0, polls = 0;
 	pid_t pid;
@@ -1165,10 +1132,10 @@ static void test_names_and_type_ids(void **state)
 	};
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+	for (size_t i = 0; i < HARNESS_NITEMS(good); i++)
 		if (bus_name_valid(good[i]) != 1)
 			fail_msg("name \"%s\" refused", good[i]);
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+	for (size_t i = 0; i < HARNESS_NITEMS(bad); i++)
 		if (bus_name_valid(bad[i]) != 0)
 			fail_msg("name \"%s\" accepted", bad[i]);
 	assert_int_equal(bus_name_valid(NULL), 0);
@@ -1203,15 +1170,15 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_params),
 		cmocka_unit_test(test_validate),
-		cmocka_unit_test_teardown(test_shm_round_trip, unlink_shm_names),
+		cmocka_unit_test_teardown(test_shm_round_trip, harness_shm_let_go),
 		cmocka_unit_test(test_map_not_a_segment),
-		cmocka_unit_test_teardown(test_seg_lock, unlink_shm_names),
-		cmocka_unit_test_teardown(test_consumer_lease, unlink_shm_names),
-		cmocka_unit_test_teardown(test_producer_slots, unlink_shm_names),
+		cmocka_unit_test_teardown(test_seg_lock, harness_shm_let_go),
+		cmocka_unit_test_teardown(test_consumer_lease, harness_shm_let_go),
+		cmocka_unit_test_teardown(test_producer_slots, harness_shm_let_go),
 		cmocka_unit_test(test_names_and_type_ids),
 		cmocka_unit_test(test_temp_names),
-		cmocka_unit_test_teardown(test_create_failure_leaves_nothing, unlink_shm_names),
-		cmocka_unit_test_teardown(test_create_never_half_made, unlink_shm_names),
+		cmocka_unit_test_teardown(test_create_failure_leaves_nothing, harness_shm_let_go),
+		cmocka_unit_test_teardown(test_create_never_half_made, harness_shm_let_go),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,20 +26,9 @@
 
 static char name[64];
 
-static int setup(void **state)
-{
-	struct seg_params p = {.name = "stats.q", .capacity = 4096};
-
-	(void)state;
-	return harness_shm_new(name, sizeof(name), "stats", &p);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	shm_unlink(name);
-	return 0;
-}
+/* Each test's queue in /dev/shm: made by the setup, unlinked by the teardown. */
+static const struct seg_params params = {.name = "stats.q", .capacity = 4096};
+static struct harness_shm_fixture fx = {name, sizeof(name), "stats", &params};
 
 static void read_stats(bus_stats *st)
 {
@@ -275,14 +264,7 @@ static void test_poke(int *sock, uint64_t wake_name)
 	(void)wake_name;
 }
 
-static const struct wait_ops test_ops = {
-	.wait = test_wait,
-	.wake = test_wake,
-	.now_ns = test_now,
-	.notify = test_notify,
-	.drain = test_drain,
-	.poke = test_poke,
-};
+static const struct wait_ops test_ops = HARNESS_WAIT_OPS(test);
 
 /*
  * A producer claims and stops; another commits behind it.  The queue is
@@ -390,6 +372,27 @@ static void test_stall(void **state)
  * a consumer that attaches later keeps the first note's time.  A claim
  * that wraps (padding first) is found past its padding.
  */
+/*
+ * A consumer, attached anew, finds nothing to read at NOW + found_at (a
+ * claim in its way); stats_read at NOW + read_at (into *st) then says
+ * the queue has stalled for stalled ns.  Returns the consumer.
+ */
+static bus_consumer *consumer_finds_claim(struct guarded *g, uint64_t found_at,
+                                          uint64_t read_at, uint64_t stalled,
+                                          bus_stats *st)
+{
+	struct seg s = g->seg;
+	bus_consumer *c;
+	bus_msg msg;
+
+	assert_int_equal(consumer_attach(&s, &test_ops, &c), 0);
+	test_clock = NOW + found_at;
+	assert_int_equal(bus_recv(c, &msg, 0), -EAGAIN);
+	assert_int_equal(stats_read(&g->seg, NOW + read_at, st), 0);
+	assert_int_equal(st->stalled_ns, stalled);
+	return c;
+}
+
 static void test_stall_noted(void **state)
 {
 	struct seg_params p = {
@@ -417,23 +420,13 @@ static void test_stall_noted(void **state)
 	assert_int_equal(stats_read(&g.seg, NOW, &st), 0);
 	assert_int_equal(st.stalled_ns, 0);
 
-	s = g.seg;
-	assert_int_equal(consumer_attach(&s, &test_ops, &c), 0);
-	test_clock = NOW + 7;
-	assert_int_equal(bus_recv(c, &msg, 0), -EAGAIN);
-	assert_int_equal(stats_read(&g.seg, NOW + 20, &st), 0);
-	assert_int_equal(st.stalled_ns, 13);
+	c = consumer_finds_claim(&g, 7, 20, 13, &st);
 	assert_int_equal(st.stalled_slot, bus_producer_slot(a));
 	assert_int_equal(st.oldest_age_ns, 0);
 
 	/* The consumer goes; the next one finds the same claim later. */
 	bus_consumer_close(c);
-	s = g.seg;
-	assert_int_equal(consumer_attach(&s, &test_ops, &c), 0);
-	test_clock = NOW + 50;
-	assert_int_equal(bus_recv(c, &msg, 0), -EAGAIN);
-	assert_int_equal(stats_read(&g.seg, NOW + 60, &st), 0);
-	assert_int_equal(st.stalled_ns, 53);
+	c = consumer_finds_claim(&g, 50, 60, 53, &st);
 
 	ring_commit(&rp, r, 1, 32, NOW + 55);
 	assert_int_equal(stats_read(&g.seg, NOW + 60, &st), 0);
@@ -446,12 +439,17 @@ static void test_stall_noted(void **state)
 	guarded_free(&g);
 }
 
+/* Each test runs with the queue of fx. */
+#define FIXTURE_TEST(f)                                                \
+	cmocka_unit_test_prestate_setup_teardown(f, harness_shm_setup, \
+	                                         harness_shm_teardown, &fx)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_counters, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_percentiles, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_not_a_segment, setup, teardown),
+		FIXTURE_TEST(test_counters),
+		FIXTURE_TEST(test_percentiles),
+		FIXTURE_TEST(test_not_a_segment),
 		cmocka_unit_test(test_head_at_ring_end),
 		cmocka_unit_test(test_stall),
 		cmocka_unit_test(test_stall_noted),

@@ -100,14 +100,7 @@ static void fake_poke(int *sock, uint64_t name)
 	fake.last_poke_name = name;
 }
 
-static const struct wait_ops fake_ops = {
-	.wait = fake_wait,
-	.wake = fake_wake,
-	.now_ns = fake_now,
-	.notify = fake_notify,
-	.drain = fake_drain,
-	.poke = fake_poke,
-};
+static const struct wait_ops fake_ops = HARNESS_WAIT_OPS(fake);
 
 static struct mem_seg ms;
 static bus_producer *prod;
@@ -211,15 +204,21 @@ static void test_bump(void **state)
 	assert_int_equal(fake.wakes, 3);
 }
 
-/* A busy queue: producers never call into the kernel. */
-static void test_busy_no_syscalls(void **state)
+/* Messages 0..n-1, each sent, received and released in turn. */
+static void send_recv_each(uint32_t n)
 {
-	(void)state;
-	for (uint32_t i = 0; i < 10000; i++) {
+	for (uint32_t i = 0; i < n; i++) {
 		send_one(i);
 		assert_int_equal(recv_one(), i);
 		bus_release(cons);
 	}
+}
+
+/* A busy queue: producers never call into the kernel. */
+static void test_busy_no_syscalls(void **state)
+{
+	(void)state;
+	send_recv_each(10000);
 	assert_int_equal(fake.wakes, 0);
 	assert_int_equal(fake.waits, 0);
 	assert_int_equal(atomic_load(&ms.seg.slots[0].wakes), 0);
@@ -359,6 +358,21 @@ static void break_queue(void)
 }
 
 /*
+ * The consumer waited n times, each time finding its word moved (never
+ * asleep for good), and n wakes came, the last for one waiter on the
+ * consumer's word.
+ */
+static void check_consumer_woken(int n)
+{
+	assert_false(fake.slept_forever);
+	assert_int_equal(fake.waits, n);
+	assert_int_equal(fake.moved, n);
+	assert_int_equal(fake.wakes, n);
+	assert_ptr_equal(fake.last_wake_word, &ms.seg.hdr->cons_wait);
+	assert_int_equal(fake.last_wake_n, 1);
+}
+
+/*
  * The queue is deleted in the window before the consumer's futex wait:
  * the deletion must move the word and wake it, and the consumer then
  * finds the queue deleted and drained.
@@ -370,13 +384,8 @@ static void test_delete_before_sleep(void **state)
 	(void)state;
 	fake.before_sleep = delete_queue;
 	assert_int_equal(bus_recv(cons, &m, -1), -EPIPE);
-	assert_false(fake.slept_forever);
-	assert_int_equal(fake.waits, 1);
-	assert_int_equal(fake.moved, 1);
 	/* Only the consumer announced itself: one wake, of it. */
-	assert_int_equal(fake.wakes, 1);
-	assert_ptr_equal(fake.last_wake_word, &ms.seg.hdr->cons_wait);
-	assert_int_equal(fake.last_wake_n, 1);
+	check_consumer_woken(1);
 	assert_int_equal(bus_send(prod, 1, "x", 1, 0), -EPIPE);
 }
 
@@ -446,13 +455,8 @@ static void test_death_wake_before_sleep(void **state)
 	fake.before_sleep = producer_died;
 	assert_int_equal(bus_recv(cons, &m, -1), 0);
 	assert_int_equal(*(const uint32_t *)m.data, 7);
-	assert_false(fake.slept_forever);
-	assert_int_equal(fake.waits, 2);
-	assert_int_equal(fake.moved, 2);
 	/* The death's wake, then the commit's: the bump kept the bit. */
-	assert_int_equal(fake.wakes, 2);
-	assert_ptr_equal(fake.last_wake_word, &ms.seg.hdr->cons_wait);
-	assert_int_equal(fake.last_wake_n, 1);
+	check_consumer_woken(2);
 	assert_int_equal(atomic_load(&ms.seg.slots[0].wakes), 1);
 	bus_release(cons);
 }
@@ -556,11 +560,7 @@ static void test_fd_busy_no_calls(void **state)
 {
 	(void)state;
 	consumer_fd_on();
-	for (uint32_t i = 0; i < 1000; i++) {
-		send_one(i);
-		assert_int_equal(recv_one(), i);
-		bus_release(cons);
-	}
+	send_recv_each(1000);
 	assert_int_equal(fake.drains, 0);
 	assert_int_equal(fake.notifies, 0);
 }
@@ -583,13 +583,15 @@ static void test_fd_delete_and_death(void **state)
 	assert_int_equal(bus_recv(cons, &m, 0), -EPIPE);
 }
 
-static void fill_ring(void)
+/* Fills the ring from prod, then gives prod its wake socket. */
+static void fill_ring_then_fd(void)
 {
 	uint32_t v = 0;
 
 	while (bus_send(prod, 1, &v, sizeof(v), 0) == 0)
 		v++;
 	assert_true(v > 0);
+	assert_true(bus_producer_fd(prod) >= 0);
 }
 
 /* A producer armed on a full queue; the release sends it one wake. */
@@ -599,8 +601,7 @@ static void test_pfd_arm_then_release(void **state)
 	uint32_t v = 0;
 
 	(void)state;
-	fill_ring();
-	assert_true(bus_producer_fd(prod) >= 0);
+	fill_ring_then_fd();
 	assert_true(atomic_load(&slot->wake_name) != 0);
 	assert_int_equal(bus_send(prod, 1, &v, sizeof(v), 0), -EAGAIN);
 	assert_int_equal(atomic_load(&slot->wake_armed), 1);
@@ -623,8 +624,7 @@ static void test_pfd_release_before_announce(void **state)
 	uint32_t v = 0;
 
 	(void)state;
-	fill_ring();
-	assert_true(bus_producer_fd(prod) >= 0);
+	fill_ring_then_fd();
 	fake.before_drain = drain_one;
 	assert_int_equal(bus_send(prod, 1, &v, sizeof(v), 0), 0);
 	/* It found the room itself: its flag is down, nobody pokes it. */
@@ -638,8 +638,7 @@ static void test_pfd_delete(void **state)
 	uint32_t v = 0;
 
 	(void)state;
-	fill_ring();
-	assert_true(bus_producer_fd(prod) >= 0);
+	fill_ring_then_fd();
 	assert_int_equal(bus_send(prod, 1, &v, sizeof(v), 0), -EAGAIN);
 	seg_set_deleted(&ms.seg, &fake_ops);
 	assert_int_equal(fake.pokes, 1);
@@ -655,41 +654,35 @@ static void test_fd_none(void **state)
 	assert_int_equal(bus_producer_fd(NULL), -EINVAL);
 }
 
+/* Each test runs between setup and teardown. */
+#define FIXTURE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_primitives, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_busy_no_syscalls, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_commit_before_sleep, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_timeout_deadline, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_spurious_wakeups, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_full_release_before_sleep, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_full_timeout, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_spin_then_sleep, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bump, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_delete_before_sleep, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_full_delete_before_sleep, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_full_broken_before_sleep, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_delete_no_sleeper, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_death_wake_before_sleep, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_fd_arm_then_commit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fd_commit_before_announce, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_fd_busy_no_calls, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fd_delete_and_death, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_pfd_arm_then_release, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_pfd_release_before_announce, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_pfd_delete, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fd_none, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_death_wake_no_sleeper, setup,
-	                                        teardown),
+		FIXTURE_TEST(test_primitives),
+		FIXTURE_TEST(test_busy_no_syscalls),
+		FIXTURE_TEST(test_commit_before_sleep),
+		FIXTURE_TEST(test_timeout_deadline),
+		FIXTURE_TEST(test_spurious_wakeups),
+		FIXTURE_TEST(test_full_release_before_sleep),
+		FIXTURE_TEST(test_full_timeout),
+		FIXTURE_TEST(test_spin_then_sleep),
+		FIXTURE_TEST(test_bump),
+		FIXTURE_TEST(test_delete_before_sleep),
+		FIXTURE_TEST(test_full_delete_before_sleep),
+		FIXTURE_TEST(test_full_broken_before_sleep),
+		FIXTURE_TEST(test_delete_no_sleeper),
+		FIXTURE_TEST(test_death_wake_before_sleep),
+		FIXTURE_TEST(test_fd_arm_then_commit),
+		FIXTURE_TEST(test_fd_commit_before_announce),
+		FIXTURE_TEST(test_fd_busy_no_calls),
+		FIXTURE_TEST(test_fd_delete_and_death),
+		FIXTURE_TEST(test_pfd_arm_then_release),
+		FIXTURE_TEST(test_pfd_release_before_announce),
+		FIXTURE_TEST(test_pfd_delete),
+		FIXTURE_TEST(test_fd_none),
+		FIXTURE_TEST(test_death_wake_no_sleeper),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
