@@ -208,22 +208,6 @@ static void usage(FILE *f)
 	        "positive; 2 bad usage.  Timings never change the exit status.\n");
 }
 
-/*
- * A whole decimal number in [min, max]; with sizes, one K, M, G or T
- * suffix (powers of 1024; util/num.h).  Returns 0, or -EINVAL.
- */
-static int parse_u64(const char *s, bool sizes, uint64_t min, uint64_t max,
-                     uint64_t *ret)
-{
-	uint64_t v;
-	int r = sizes ? num_parse_size(s, &v) : num_parse_u64(s, &v);
-
-	if (r < 0 || v < min || v > max)
-		return -EINVAL;
-	*ret = v;
-	return 0;
-}
-
 /* Parses a LIST of names into a bit set; returns 0 or 2 (message printed). */
 static int parse_list(const char *opt, const char *arg, bool tests_list,
                       unsigned *ret)
@@ -339,44 +323,26 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->json = true;
 			break;
 		case OPT_RUNS:
-			if (parse_u64(optarg, false, 1, MAX_RUNS, &v) < 0) {
-				fprintf(stderr, PROG ": --runs: expected a whole number from 1 "
-				                     "to %d, got '%s'\n",
-				        MAX_RUNS, optarg);
-				return 2;
-			}
+			if (prog_opt_u64("--runs", optarg, false, 1, MAX_RUNS, &v))
+				return PROG_EXIT_USAGE;
 			o->runs = (unsigned)v;
 			break;
 		case OPT_DURATION:
-			if (parse_u64(optarg, false, 1, 600000, &v) < 0) {
-				fprintf(stderr, PROG ": --duration-ms: expected a whole number "
-				                     "from 1 to 600000, got '%s'\n",
-				        optarg);
-				return 2;
-			}
+			if (prog_opt_u64("--duration-ms", optarg, false, 1, 600000, &v))
+				return PROG_EXIT_USAGE;
 			o->duration_ms = v;
 			o->duration_set = true;
 			break;
 		case OPT_MESSAGES:
-			if (parse_u64(optarg, false, 1, 1000000000, &v) < 0) {
-				fprintf(stderr, PROG ": --messages: expected a whole number "
-				                     "from 1 to 1000000000, got '%s'\n",
-				        optarg);
-				return 2;
-			}
+			if (prog_opt_u64("--messages", optarg, false, 1, 1000000000, &v))
+				return PROG_EXIT_USAGE;
 			o->messages = v;
 			o->messages_set = true;
 			break;
 		case OPT_CAPACITY:
-			if (parse_u64(optarg, true, UINT64_C(1) << 18, UINT64_C(1) << 28,
-			              &v) < 0 ||
-			    (v & (v - 1)) != 0) {
-				fprintf(stderr, PROG ": --capacity: expected a power of two "
-				                     "from 256K to 256M bytes (K, M, G suffixes allowed), "
-				                     "got '%s'\n",
-				        optarg);
-				return 2;
-			}
+			if (prog_opt_pow2("--capacity", optarg, UINT64_C(1) << 18,
+			                  UINT64_C(1) << 28, "256K to 256M", &v))
+				return PROG_EXIT_USAGE;
 			o->capacity = v;
 			break;
 		case OPT_TRANSPORT:
@@ -411,15 +377,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_NO_PIN:
 			o->no_pin = true;
 			break;
-		case 'h':
-			usage(stdout);
-			return -1;
-		case 'V':
-			printf(PROG " (bus) %d.%d.%d\n", BUS_VERSION_MAJOR,
-			       BUS_VERSION_MINOR, BUS_VERSION_PATCH);
-			return -1;
 		default:
-			return prog_bad_option(opt, argv);
+			return prog_tool_option(opt, argv, usage, PROG_BUS_VERSION);
 		}
 	}
 	if (optind < argc)

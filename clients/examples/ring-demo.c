@@ -123,22 +123,6 @@ static void usage(FILE *f)
 	        DEFAULT_INTERVAL_US);
 }
 
-/*
- * A whole decimal number in [min, max]; with sizes, one K, M, G or T
- * suffix (powers of 1024; util/num.h).  Returns 0, or -EINVAL.
- */
-static int parse_u64(const char *s, bool sizes, uint64_t min, uint64_t max,
-                     uint64_t *ret)
-{
-	uint64_t v;
-	int r = sizes ? num_parse_size(s, &v) : num_parse_u64(s, &v);
-
-	if (r < 0 || v < min || v > max)
-		return -EINVAL;
-	*ret = v;
-	return 0;
-}
-
 /* Returns 0 and fills *o, or 2 (after one line on stderr), or -1 for "exit 0". */
 static int parse_args(int argc, char **argv, struct options *o)
 {
@@ -162,44 +146,24 @@ static int parse_args(int argc, char **argv, struct options *o)
 	while ((opt = getopt_long(argc, argv, ":n:c:i:hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'n':
-			if (parse_u64(optarg, false, 1, MAX_MESSAGES, &v) < 0) {
-				fprintf(stderr, PROG ": --messages: expected a whole number "
-				                     "from 1 to %u, got '%s'\n",
-				        MAX_MESSAGES, optarg);
-				return 2;
-			}
+			if (prog_opt_u64("--messages", optarg, false, 1, MAX_MESSAGES, &v))
+				return PROG_EXIT_USAGE;
 			o->messages = (uint32_t)v;
 			break;
 		case 'c':
-			if (parse_u64(optarg, true, SEG_MIN_CAPACITY, SEG_MAX_CAPACITY,
-			              &v) < 0 ||
-			    (v & (v - 1)) != 0) {
-				fprintf(stderr, PROG ": --capacity: expected a power of two "
-				                     "from 256 to 1G bytes (K, M, G suffixes allowed), "
-				                     "got '%s'\n",
-				        optarg);
-				return 2;
-			}
+			if (prog_opt_pow2("--capacity", optarg, SEG_MIN_CAPACITY,
+			                  SEG_MAX_CAPACITY, "256 to 1G", &v))
+				return PROG_EXIT_USAGE;
 			o->capacity = v;
 			break;
 		case 'i':
-			if (parse_u64(optarg, false, 0, MAX_INTERVAL_US, &v) < 0) {
-				fprintf(stderr, PROG ": --interval-us: expected a whole number "
-				                     "from 0 to %u, got '%s'\n",
-				        MAX_INTERVAL_US, optarg);
-				return 2;
-			}
+			if (prog_opt_u64("--interval-us", optarg, false, 0, MAX_INTERVAL_US,
+			                 &v))
+				return PROG_EXIT_USAGE;
 			o->interval_us = (uint32_t)v;
 			break;
-		case 'h':
-			usage(stdout);
-			return -1;
-		case 'V':
-			printf(PROG " (bus) %d.%d.%d\n", BUS_VERSION_MAJOR,
-			       BUS_VERSION_MINOR, BUS_VERSION_PATCH);
-			return -1;
 		default:
-			return prog_bad_option(opt, argv);
+			return prog_tool_option(opt, argv, usage, PROG_BUS_VERSION);
 		}
 	}
 	if (optind < argc)
