@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,3 +145,17 @@ int prog_opt_pow2(const char *opt, const char *arg, uint64_t min, uint64_t max,
 	return PROG_EXIT_USAGE;
 }
 
+void prog_block_signals(sigset_t *mask)
+{
+	struct sigaction ign = {.sa_handler = SIG_IGN};
+
+	sigemptyset(mask);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGINT);
+	sigaddset(mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, mask, NULL) < 0)
+		prog_die(EXIT_FAILURE, "sigprocmask: %s", strerror(errno));
+	sigemptyset(&ign.sa_mask);
+	if (sigaction(SIGPIPE, &ign, NULL) < 0)
+		prog_die(EXIT_FAILURE, "sigaction: %s", strerror(errno));
+}

@@ -13,6 +13,7 @@
 #ifndef UTIL_PROG_H
 #define UTIL_PROG_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -89,5 +90,12 @@ int prog_tool_option(int c, char **argv, void (*usage)(FILE *),
 #define PROG_BUS_VERSION            \
 	PROG_STR(BUS_VERSION_MAJOR) \
 	"." PROG_STR(BUS_VERSION_MINOR) "." PROG_STR(BUS_VERSION_PATCH)
+
+/*
+ * The daemons (busd, busbridge): blocks SIGTERM, SIGINT and SIGHUP, to be
+ * read from a signalfd made from *mask, and ignores SIGPIPE; dies
+ * (EXIT_FAILURE) if it cannot.
+ */
+void prog_block_signals(sigset_t *mask);
 
 #endif
