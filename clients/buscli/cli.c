@@ -217,14 +217,8 @@ void cli_fmt_ns(char *buf, size_t n, uint64_t ns)
 {
 	if (ns == UINT64_MAX)
 		snprintf(buf, n, "overflow");
-	else if (ns < 1000)
-		snprintf(buf, n, "%" PRIu64 " ns", ns);
-	else if (ns < 1000000)
-		snprintf(buf, n, "%.1f us", (double)ns / 1e3);
-	else if (ns < 1000000000)
-		snprintf(buf, n, "%.1f ms", (double)ns / 1e6);
 	else
-		snprintf(buf, n, "%.1f s", (double)ns / 1e9);
+		num_fmt_ns(buf, n, ns, " ");
 }
 
 void cli_fmt_uuid(char out[37], const uint8_t uuid[16])

@@ -477,18 +477,6 @@ static uint64_t load_counter(_Atomic uint64_t *c)
 	return atomic_load_explicit(c, memory_order_relaxed);
 }
 
-static void print_duration(char *buf, size_t n, uint64_t ns)
-{
-	if (ns < 1000)
-		snprintf(buf, n, "%" PRIu64 "ns", ns);
-	else if (ns < 1000000)
-		snprintf(buf, n, "%.1fus", (double)ns / 1e3);
-	else if (ns < 1000000000)
-		snprintf(buf, n, "%.1fms", (double)ns / 1e6);
-	else
-		snprintf(buf, n, "%.1fs", (double)ns / 1e9);
-}
-
 /* The queue's counters, read from the segment header and producer slots. */
 static void print_counters(struct seg *s, const struct prod_state *ps)
 {
@@ -537,8 +525,8 @@ static void print_counters(struct seg *s, const struct prod_state *ps)
 
 		if (!n)
 			continue;
-		print_duration(lo, sizeof(lo), UINT64_C(1) << b);
-		print_duration(hi, sizeof(hi), UINT64_C(1) << (b + 1 < 64 ? b + 1 : 63));
+		num_fmt_ns(lo, sizeof(lo), UINT64_C(1) << b, "");
+		num_fmt_ns(hi, sizeof(hi), UINT64_C(1) << (b + 1 < 64 ? b + 1 : 63), "");
 		printf("%s %s-%s: %" PRIu64, first ? "" : ",", lo, hi, n);
 		first = false;
 	}
@@ -685,9 +673,9 @@ static int run(const struct options *o)
 	if (t.received) {
 		char lo[32], hi[32], avg[32];
 
-		print_duration(lo, sizeof(lo), t.lat_min);
-		print_duration(hi, sizeof(hi), t.lat_max);
-		print_duration(avg, sizeof(avg), t.lat_sum / t.received);
+		num_fmt_ns(lo, sizeof(lo), t.lat_min, "");
+		num_fmt_ns(hi, sizeof(hi), t.lat_max, "");
+		num_fmt_ns(avg, sizeof(avg), t.lat_sum / t.received, "");
 		printf("  enqueue-to-receive latency: min %s, mean %s, max %s\n", lo, avg,
 		       hi);
 	}
