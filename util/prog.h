@@ -18,6 +18,18 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/*
+ * The last rows of every program's getopt_long() table: --help as 'h',
+ * --version as 'V', and the end.  The rows before them are alike across
+ * the programs by getopt_long()'s form, {name, has_arg, NULL, value}.
+ * (Left unformatted: clang-format would break the last row over three.)
+ */
+/* clang-format off */
+#define PROG_OPTIONS_END \
+	{"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}, \
+	{NULL, 0, NULL, 0}
+/* clang-format on */
+
 /* A bad command line's exit status, in every program of the tree. */
 #define PROG_EXIT_USAGE 2
 

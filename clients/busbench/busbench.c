@@ -298,9 +298,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"busd", required_argument, NULL, OPT_BUSD},
 		{"no-pin", no_argument, NULL, OPT_NO_PIN},
 		{"save-json", required_argument, NULL, OPT_SAVE_JSON},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+		PROG_OPTIONS_END,
 	};
 	uint64_t v;
 	int opt;

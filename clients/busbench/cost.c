@@ -215,9 +215,7 @@ int main(int argc, char **argv)
 		{"size", required_argument, NULL, 's'},
 		{"loan", no_argument, NULL, 'l'},
 		{"stamps", required_argument, NULL, 't'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+		PROG_OPTIONS_END,
 	};
 	struct seg_params params = {.name = "buscost", .capacity = CAPACITY, .max_producers = 1};
 	unsigned long long npairs = 10000, size = 64, nstamps = 0, v;

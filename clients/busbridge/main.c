@@ -142,9 +142,7 @@ static const struct option longopts[] = {
 	{"stats", no_argument, NULL, OPT_STATS},
 	{"json", no_argument, NULL, OPT_JSON},
 	{"prometheus", no_argument, NULL, OPT_PROMETHEUS},
-	{"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, 'V'},
-	{NULL, 0, NULL, 0},
+	PROG_OPTIONS_END,
 };
 
 /* "--name" of the option getopt_long() returned as c. */

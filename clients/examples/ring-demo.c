@@ -130,9 +130,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"messages", required_argument, NULL, 'n'},
 		{"capacity", required_argument, NULL, 'c'},
 		{"interval-us", required_argument, NULL, 'i'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+		PROG_OPTIONS_END,
 	};
 	uint64_t v;
 	int opt;
