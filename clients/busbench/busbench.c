@@ -265,6 +265,17 @@ static int parse_list(const char *opt, const char *arg, bool tests_list,
 	return rc;
 }
 
+/* An option's PATH into *ret; 2 after a message if it is empty. */
+static int set_path(const char *opt, const char *arg, const char **ret)
+{
+	if (!arg[0]) {
+		fprintf(stderr, PROG ": %s: empty path\n", opt);
+		return PROG_EXIT_USAGE;
+	}
+	*ret = arg;
+	return 0;
+}
+
 enum {
 	OPT_QUICK = 256,
 	OPT_SMOKE,
@@ -352,25 +363,16 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return 2;
 			break;
 		case OPT_SOCKET:
-			if (!optarg[0]) {
-				fprintf(stderr, PROG ": --socket: empty path\n");
-				return 2;
-			}
-			o->socket = optarg;
+			if (set_path("--socket", optarg, &o->socket))
+				return PROG_EXIT_USAGE;
 			break;
 		case OPT_BUSD:
-			if (!optarg[0]) {
-				fprintf(stderr, PROG ": --busd: empty path\n");
-				return 2;
-			}
-			o->busd = optarg;
+			if (set_path("--busd", optarg, &o->busd))
+				return PROG_EXIT_USAGE;
 			break;
 		case OPT_SAVE_JSON:
-			if (!optarg[0]) {
-				fprintf(stderr, PROG ": --save-json: empty path\n");
-				return 2;
-			}
-			o->save_json = optarg;
+			if (set_path("--save-json", optarg, &o->save_json))
+				return PROG_EXIT_USAGE;
 			break;
 		case OPT_NO_PIN:
 			o->no_pin = true;
