@@ -53,6 +53,7 @@ struct test {
 	bool request;
 };
 
+/* The rows busbench can run, one entry each (alike on purpose, a table). */
 static const struct test tests[] = {
 	{"tp-16", TEST_THROUGHPUT, 1, 16, WAIT_DEFAULT,
          "throughput, 1 producer, 16-byte messages", false},

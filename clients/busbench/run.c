@@ -115,6 +115,23 @@ int chan_fail(struct chan *ch, int r, const char *fmt, ...)
 	return r;
 }
 
+int chan_no_open(struct chan *ch)
+{
+	(void)ch;
+	return 0;
+}
+
+void chan_nothing(struct chan *ch)
+{
+	(void)ch;
+}
+
+void chan_free_buf(struct chan *ch)
+{
+	free(ch->buf);
+	ch->buf = NULL;
+}
+
 void chan_init(struct chan *ch, const struct transport *tp,
                const struct chan_cfg *cfg)
 {

@@ -46,23 +46,6 @@ static int alloc_rx_buf(struct chan *ch)
 	return 0;
 }
 
-static int no_open(struct chan *ch)
-{
-	(void)ch;
-	return 0;
-}
-
-static void no_release(struct chan *ch)
-{
-	(void)ch;
-}
-
-static void free_rx_buf(struct chan *ch)
-{
-	free(ch->buf);
-	ch->buf = NULL;
-}
-
 static void close_fds(struct chan *ch)
 {
 	if (ch->tx_fd >= 0)
@@ -154,12 +137,12 @@ const struct transport tp_uds = {
 	.unsupported = never_unsupported,
 	.setup = uds_setup,
 	.teardown = close_fds,
-	.tx_open = no_open,
+	.tx_open = chan_no_open,
 	.send = uds_send,
 	.rx_open = alloc_rx_buf,
 	.recv = uds_recv,
-	.release = no_release,
-	.close = free_rx_buf,
+	.release = chan_nothing,
+	.close = chan_free_buf,
 };
 
 /* --- pipe --- */
@@ -221,12 +204,12 @@ const struct transport tp_pipe = {
 	.unsupported = pipe_unsupported,
 	.setup = pipe_setup,
 	.teardown = close_fds,
-	.tx_open = no_open,
+	.tx_open = chan_no_open,
 	.send = pipe_send,
 	.rx_open = alloc_rx_buf,
 	.recv = pipe_recv,
-	.release = no_release,
-	.close = free_rx_buf,
+	.release = chan_nothing,
+	.close = chan_free_buf,
 };
 
 /* --- posix-mq --- */
@@ -350,10 +333,10 @@ const struct transport tp_mq = {
 	.unsupported = mq_unsupported,
 	.setup = mq_setup,
 	.teardown = mq_teardown,
-	.tx_open = no_open,
+	.tx_open = chan_no_open,
 	.send = mq_send_msg,
 	.rx_open = alloc_rx_buf,
 	.recv = mq_recv,
-	.release = no_release,
-	.close = free_rx_buf,
+	.release = chan_nothing,
+	.close = chan_free_buf,
 };
