@@ -83,6 +83,15 @@ int cli_parse_timeout(const char *s, int *ret);
 int cli_parse_type(const char *s, uint32_t *ret);
 
 /*
+ * The options several commands take, parsed as above into *ret; on a bad
+ * value, each reports it as a usage error of cmd and returns EXIT_USAGE,
+ * else 0: --type, --timeout and --count (a whole number, at least 1).
+ */
+int cli_opt_type(const char *cmd, const char *arg, uint32_t *ret);
+int cli_opt_timeout(const char *cmd, const char *arg, int *ret);
+int cli_opt_count(const char *cmd, const char *arg, uint64_t *ret);
+
+/*
  * Checks a queue name given on the command line; on a bad one, reports
  * it (as a usage error of cmd) and returns EXIT_USAGE, else 0.
  */

@@ -176,6 +176,33 @@ int cli_parse_type(const char *s, uint32_t *ret)
 	return 0;
 }
 
+int cli_opt_type(const char *cmd, const char *arg, uint32_t *ret)
+{
+	if (cli_parse_type(arg, ret) < 0)
+		return cli_usage_error(cmd, "invalid type '%s': want a number (decimal "
+		                            "or 0x hex, 32 bits) or a protobuf full name",
+		                       arg);
+	return 0;
+}
+
+int cli_opt_timeout(const char *cmd, const char *arg, int *ret)
+{
+	if (cli_parse_timeout(arg, ret) < 0)
+		return cli_usage_error(cmd, "invalid timeout '%s': want milliseconds, "
+		                            "or -1 for forever",
+		                       arg);
+	return 0;
+}
+
+int cli_opt_count(const char *cmd, const char *arg, uint64_t *ret)
+{
+	if (cli_parse_u64(arg, 1, UINT64_MAX, ret) < 0)
+		return cli_usage_error(cmd, "invalid count '%s': want a whole number "
+		                            "of at least 1",
+		                       arg);
+	return 0;
+}
+
 int cli_check_queue(const char *cmd, const char *queue)
 {
 	size_t n = strlen(queue);

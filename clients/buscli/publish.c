@@ -215,17 +215,12 @@ int cmd_publish(struct cli *cli, int argc, char **argv)
 			fputs(publish_help, stdout);
 			return EXIT_OK;
 		case 't':
-			if (cli_parse_type(optarg, &pub.type) < 0)
-				return cli_usage_error("publish", "invalid type '%s': want a number "
-				                                  "(decimal or 0x hex, 32 bits) or a protobuf "
-				                                  "full name",
-				                       optarg);
+			if (cli_opt_type("publish", optarg, &pub.type))
+				return EXIT_USAGE;
 			break;
 		case 'T':
-			if (cli_parse_timeout(optarg, &pub.timeout_ms) < 0)
-				return cli_usage_error("publish", "invalid timeout '%s': want "
-				                                  "milliseconds, or -1 for forever",
-				                       optarg);
+			if (cli_opt_timeout("publish", optarg, &pub.timeout_ms))
+				return EXIT_USAGE;
 			break;
 		case 'r':
 			raw = true;

@@ -183,16 +183,12 @@ int cmd_recv(struct cli *cli, int argc, char **argv)
 			fputs(recv_help, stdout);
 			return EXIT_OK;
 		case 'n':
-			if (cli_parse_u64(optarg, 1, UINT64_MAX, &count) < 0)
-				return cli_usage_error("recv", "invalid count '%s': want a whole "
-				                               "number of at least 1",
-				                       optarg);
+			if (cli_opt_count("recv", optarg, &count))
+				return EXIT_USAGE;
 			break;
 		case 'T':
-			if (cli_parse_timeout(optarg, &timeout_ms) < 0)
-				return cli_usage_error("recv", "invalid timeout '%s': want "
-				                               "milliseconds, or -1 for forever",
-				                       optarg);
+			if (cli_opt_timeout("recv", optarg, &timeout_ms))
+				return EXIT_USAGE;
 			break;
 		case 'j':
 			json = true;

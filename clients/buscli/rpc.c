@@ -166,17 +166,12 @@ int cmd_call(struct cli *cli, int argc, char **argv)
 			fputs(call_help, stdout);
 			return EXIT_OK;
 		case 't':
-			if (cli_parse_type(optarg, &type) < 0)
-				return cli_usage_error("call", "invalid type '%s': want a number "
-				                               "(decimal or 0x hex, 32 bits) or a protobuf "
-				                               "full name",
-				                       optarg);
+			if (cli_opt_type("call", optarg, &type))
+				return EXIT_USAGE;
 			break;
 		case 'T':
-			if (cli_parse_timeout(optarg, &timeout_ms) < 0)
-				return cli_usage_error("call", "invalid timeout '%s': want "
-				                               "milliseconds, or -1 for forever",
-				                       optarg);
+			if (cli_opt_timeout("call", optarg, &timeout_ms))
+				return EXIT_USAGE;
 			break;
 		default:
 			if ((rc = cli_common_opt(cli, "call", c, argv)) != 0)
@@ -524,24 +519,17 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 			s.cmd = optarg;
 			break;
 		case 't':
-			if (cli_parse_type(optarg, &type) < 0)
-				return cli_usage_error("serve", "invalid type '%s': want a number "
-				                                "(decimal or 0x hex, 32 bits) or a "
-				                                "protobuf full name",
-				                       optarg);
+			if (cli_opt_type("serve", optarg, &type))
+				return EXIT_USAGE;
 			have_type = true;
 			break;
 		case 'n':
-			if (cli_parse_u64(optarg, 1, UINT64_MAX, &count) < 0)
-				return cli_usage_error("serve", "invalid count '%s': want a whole "
-				                                "number of at least 1",
-				                       optarg);
+			if (cli_opt_count("serve", optarg, &count))
+				return EXIT_USAGE;
 			break;
 		case 'T':
-			if (cli_parse_timeout(optarg, &timeout_ms) < 0)
-				return cli_usage_error("serve", "invalid timeout '%s': want "
-				                                "milliseconds, or -1 for forever",
-				                       optarg);
+			if (cli_opt_timeout("serve", optarg, &timeout_ms))
+				return EXIT_USAGE;
 			break;
 		default:
 			if ((rc = cli_common_opt(cli, "serve", c, argv)) != 0)
