@@ -50,12 +50,8 @@ int cmd_create(struct cli *cli, int argc, char **argv)
 	bus *b;
 	int c, rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":c:m:p:s:h", opts, NULL)) != -1) {
+	while ((c = cli_getopt(cli, "create", create_help, argc, argv, ":c:m:p:s:h", opts, &rc)) >= 0) {
 		switch (c) {
-		case 'h':
-			fputs(create_help, stdout);
-			return EXIT_OK;
 		case 'c':
 			if (cli_parse_size(optarg, &v) < 0)
 				return cli_usage_error("create", "invalid capacity '%s': "
@@ -86,11 +82,10 @@ int cmd_create(struct cli *cli, int argc, char **argv)
 				                       optarg, SEG_MAX_PRODUCERS);
 			qo.max_producers = (uint32_t)v;
 			break;
-		default:
-			if ((rc = cli_common_opt(cli, "create", c, argv)) != 0)
-				return rc;
 		}
 	}
+	if (c == CLI_OPT_DONE)
+		return rc;
 	if (argc - optind != 1)
 		return cli_usage_error("create", argc == optind ? "no queue named"
 		                                                : "one queue at a time");
@@ -136,17 +131,12 @@ int cmd_delete(struct cli *cli, int argc, char **argv)
 	char reason[512];
 	const char *queue;
 	bus *b;
-	int c, rc;
+	int rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":s:h", opts, NULL)) != -1) {
-		if (c == 'h') {
-			fputs(delete_help, stdout);
-			return EXIT_OK;
-		}
-		if ((rc = cli_common_opt(cli, "delete", c, argv)) != 0)
-			return rc;
-	}
+	/* No options of its own: --socket and --help are cli_getopt()'s. */
+	if (cli_getopt(cli, "delete", delete_help, argc, argv, ":s:h", opts, &rc) ==
+	    CLI_OPT_DONE)
+		return rc;
 	if (argc - optind != 1)
 		return cli_usage_error("delete", argc == optind ? "no queue named"
 		                                                : "one queue at a time");
@@ -218,19 +208,10 @@ int cmd_list(struct cli *cli, int argc, char **argv)
 	bus *b;
 	int c, n, rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":js:h", opts, NULL)) != -1) {
-		if (c == 'h') {
-			fputs(list_help, stdout);
-			return EXIT_OK;
-		}
-		if (c == 'j') {
-			json = true;
-			continue;
-		}
-		if ((rc = cli_common_opt(cli, "list", c, argv)) != 0)
-			return rc;
-	}
+	while ((c = cli_getopt(cli, "list", list_help, argc, argv, ":js:h", opts, &rc)) >= 0)
+		json = true; /* 'j', its only option */
+	if (c == CLI_OPT_DONE)
+		return rc;
 	if (optind < argc)
 		return cli_usage_error("list", "unexpected argument '%s'", argv[optind]);
 	if (cli_connect(cli, "list", false, &b) < 0)

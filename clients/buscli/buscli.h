@@ -17,6 +17,7 @@
 #ifndef BUSCLI_H
 #define BUSCLI_H
 
+#include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -136,6 +137,20 @@ int cli_fetch_list(bus *b, bus_queue_info **ret);
  * EXIT_USAGE.
  */
 int cli_common_opt(struct cli *cli, const char *cmd, int c, char **argv);
+
+/* What cli_getopt() returns when the command is to return *rc at once. */
+#define CLI_OPT_DONE (-2)
+
+/*
+ * getopt_long() over a command's argv (shortopts starting with ':' and
+ * holding "s:h"), with --socket, --help and bad options done here:
+ * returns the command's next option of its own, -1 after the last, or
+ * CLI_OPT_DONE with *rc the status to return (EXIT_OK once help was
+ * printed, else cli_common_opt()'s usage error).
+ */
+int cli_getopt(struct cli *cli, const char *cmd, const char *help, int argc,
+               char **argv, const char *shortopts, const struct option *opts,
+               int *rc);
 
 /* --- output buffers and JSON --- */
 

@@ -176,31 +176,31 @@ int cli_parse_type(const char *s, uint32_t *ret)
 	return 0;
 }
 
+/* 0 where r (a parser's return) is, else a usage error of cmd. */
+static int opt_value(int r, const char *cmd, const char *what, const char *arg,
+                     const char *want)
+{
+	if (r >= 0)
+		return 0;
+	return cli_usage_error(cmd, "invalid %s '%s': want %s", what, arg, want);
+}
+
 int cli_opt_type(const char *cmd, const char *arg, uint32_t *ret)
 {
-	if (cli_parse_type(arg, ret) < 0)
-		return cli_usage_error(cmd, "invalid type '%s': want a number (decimal "
-		                            "or 0x hex, 32 bits) or a protobuf full name",
-		                       arg);
-	return 0;
+	return opt_value(cli_parse_type(arg, ret), cmd, "type", arg,
+	                 "a number (decimal or 0x hex, 32 bits) or a protobuf full name");
 }
 
 int cli_opt_timeout(const char *cmd, const char *arg, int *ret)
 {
-	if (cli_parse_timeout(arg, ret) < 0)
-		return cli_usage_error(cmd, "invalid timeout '%s': want milliseconds, "
-		                            "or -1 for forever",
-		                       arg);
-	return 0;
+	return opt_value(cli_parse_timeout(arg, ret), cmd, "timeout", arg,
+	                 "milliseconds, or -1 for forever");
 }
 
 int cli_opt_count(const char *cmd, const char *arg, uint64_t *ret)
 {
-	if (cli_parse_u64(arg, 1, UINT64_MAX, ret) < 0)
-		return cli_usage_error(cmd, "invalid count '%s': want a whole number "
-		                            "of at least 1",
-		                       arg);
-	return 0;
+	return opt_value(cli_parse_u64(arg, 1, UINT64_MAX, ret), cmd, "count", arg,
+	                 "a whole number of at least 1");
 }
 
 int cli_check_queue(const char *cmd, const char *queue)
@@ -295,6 +295,28 @@ int cli_common_opt(struct cli *cli, const char *cmd, int c, char **argv)
 	default:
 		return cli_usage_error(cmd, "unexpected option '-%c'", c);
 	}
+}
+
+int cli_getopt(struct cli *cli, const char *cmd, const char *help, int argc,
+               char **argv, const char *shortopts, const struct option *opts,
+               int *rc)
+{
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(help, stdout);
+			*rc = EXIT_OK;
+			return CLI_OPT_DONE;
+		}
+		if (c != 's' && c != ':' && c != '?')
+			return c;
+		*rc = cli_common_opt(cli, cmd, c, argv);
+		if (*rc != 0)
+			return CLI_OPT_DONE;
+	}
+	return -1;
 }
 
 /* --- buffers --- */

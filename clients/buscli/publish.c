@@ -208,12 +208,11 @@ int cmd_publish(struct cli *cli, int argc, char **argv)
 	bus *b;
 	int c, rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":t:T:rs:h", opts, NULL)) != -1) {
+	while ((c = cli_getopt(cli, "publish", publish_help, argc, argv, ":t:T:rs:h", opts, &rc)) >= 0) {
 		switch (c) {
-		case 'h':
-			fputs(publish_help, stdout);
-			return EXIT_OK;
+		case 'r':
+			raw = true;
+			break;
 		case 't':
 			if (cli_opt_type("publish", optarg, &pub.type))
 				return EXIT_USAGE;
@@ -222,14 +221,10 @@ int cmd_publish(struct cli *cli, int argc, char **argv)
 			if (cli_opt_timeout("publish", optarg, &pub.timeout_ms))
 				return EXIT_USAGE;
 			break;
-		case 'r':
-			raw = true;
-			break;
-		default:
-			if ((rc = cli_common_opt(cli, "publish", c, argv)) != 0)
-				return rc;
 		}
 	}
+	if (c == CLI_OPT_DONE)
+		return rc;
 	if (optind >= argc)
 		return cli_usage_error("publish", "no queue named");
 	pub.queue = argv[optind++];

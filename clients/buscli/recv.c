@@ -176,12 +176,8 @@ int cmd_recv(struct cli *cli, int argc, char **argv)
 	bus *b;
 	int c, rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":n:T:jb:rs:h", opts, NULL)) != -1) {
+	while ((c = cli_getopt(cli, "recv", recv_help, argc, argv, ":n:T:jb:rs:h", opts, &rc)) >= 0) {
 		switch (c) {
-		case 'h':
-			fputs(recv_help, stdout);
-			return EXIT_OK;
 		case 'n':
 			if (cli_opt_count("recv", optarg, &count))
 				return EXIT_USAGE;
@@ -202,11 +198,10 @@ int cmd_recv(struct cli *cli, int argc, char **argv)
 		case 'r':
 			raw = true;
 			break;
-		default:
-			if ((rc = cli_common_opt(cli, "recv", c, argv)) != 0)
-				return rc;
 		}
 	}
+	if (c == CLI_OPT_DONE)
+		return rc;
 	if (json && raw)
 		return cli_usage_error("recv", "--json and --raw do not go together");
 	fmt = json ? FMT_JSON : raw ? FMT_RAW

@@ -159,12 +159,8 @@ int cmd_call(struct cli *cli, int argc, char **argv)
 	bus *b;
 	int c, rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":t:T:s:h", opts, NULL)) != -1) {
+	while ((c = cli_getopt(cli, "call", call_help, argc, argv, ":t:T:s:h", opts, &rc)) >= 0) {
 		switch (c) {
-		case 'h':
-			fputs(call_help, stdout);
-			return EXIT_OK;
 		case 't':
 			if (cli_opt_type("call", optarg, &type))
 				return EXIT_USAGE;
@@ -173,11 +169,10 @@ int cmd_call(struct cli *cli, int argc, char **argv)
 			if (cli_opt_timeout("call", optarg, &timeout_ms))
 				return EXIT_USAGE;
 			break;
-		default:
-			if ((rc = cli_common_opt(cli, "call", c, argv)) != 0)
-				return rc;
 		}
 	}
+	if (c == CLI_OPT_DONE)
+		return rc;
 	if (optind >= argc)
 		return cli_usage_error("call", "no queue named");
 	queue = argv[optind++];
@@ -509,12 +504,8 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 	bus *b;
 	int c, rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":e:t:n:T:s:h", opts, NULL)) != -1) {
+	while ((c = cli_getopt(cli, "serve", serve_help, argc, argv, ":e:t:n:T:s:h", opts, &rc)) >= 0) {
 		switch (c) {
-		case 'h':
-			fputs(serve_help, stdout);
-			return EXIT_OK;
 		case 'e':
 			s.cmd = optarg;
 			break;
@@ -531,11 +522,10 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 			if (cli_opt_timeout("serve", optarg, &timeout_ms))
 				return EXIT_USAGE;
 			break;
-		default:
-			if ((rc = cli_common_opt(cli, "serve", c, argv)) != 0)
-				return rc;
 		}
 	}
+	if (c == CLI_OPT_DONE)
+		return rc;
 	if (argc - optind != 1)
 		return cli_usage_error("serve", argc == optind ? "no queue named"
 		                                               : "one queue at a time");
