@@ -437,36 +437,31 @@ void buf_json_str(struct buf *b, const void *s, size_t n)
 	buf_put(b, "\"", 1);
 }
 
-void buf_base64(struct buf *b, const void *data, size_t n)
+/* Appends the four characters for p[0..k-1] (k 1 to 3), '='-padded. */
+static void base64_group(struct buf *b, const unsigned char *p, size_t k)
 {
 	static const char tab[] =
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	uint32_t v = (uint32_t)p[0] << 16 | (k > 1 ? (uint32_t)p[1] << 8 : 0) |
+	             (k > 2 ? p[2] : 0);
+	char out[4] = {
+		tab[v >> 18],
+		tab[(v >> 12) & 63],
+		k > 1 ? tab[(v >> 6) & 63] : '=',
+		k > 2 ? tab[v & 63] : '=',
+	};
+
+	buf_put(b, out, 4);
+}
+
+void buf_base64(struct buf *b, const void *data, size_t n)
+{
 	const unsigned char *p = data;
-	char out[4];
-	size_t i;
 
 	if (n / 3 > (SIZE_MAX - 4) / 4 || !buf_grow(b, (n + 2) / 3 * 4))
 		return;
-	for (i = 0; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-
-		out[0] = tab[v >> 18];
-		out[1] = tab[(v >> 12) & 63];
-		out[2] = tab[(v >> 6) & 63];
-		out[3] = tab[v & 63];
-		buf_put(b, out, 4);
-	}
-	if (i < n) {
-		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
-
-		out[0] = tab[v >> 18];
-		out[1] = tab[(v >> 12) & 63];
-		out[2] = '=';
-		out[3] = '=';
-		if (i + 1 < n)
-			out[2] = tab[(v >> 6) & 63];
-		buf_put(b, out, 4);
-	}
+	for (size_t i = 0; i < n; i += 3)
+		base64_group(b, p + i, n - i < 3 ? n - i : 3);
 }
 
 int utf8_valid(const void *data, size_t n)
