@@ -50,6 +50,9 @@ const char *const prog_name = PROG;
  * Counting allocator: the whole program's malloc goes through here.  The
  * reserved __libc_* names are glibc's own allocator, exported for exactly
  * this kind of wrapper.
+ * tests/unit/test_frame.c counts the same way, on purpose: a malloc
+ * that replaces libc's must be defined in the program it counts, so
+ * the two cannot share one.
  */
 /* NOLINTBEGIN(bugprone-reserved-identifier): glibc's real allocator */
 extern void *__libc_malloc(size_t n);
