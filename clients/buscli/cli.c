@@ -444,13 +444,12 @@ static void base64_group(struct buf *b, const unsigned char *p, size_t k)
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	uint32_t v = (uint32_t)p[0] << 16 | (k > 1 ? (uint32_t)p[1] << 8 : 0) |
 	             (k > 2 ? p[2] : 0);
-	char out[4] = {
-		tab[v >> 18],
-		tab[(v >> 12) & 63],
-		k > 1 ? tab[(v >> 6) & 63] : '=',
-		k > 2 ? tab[v & 63] : '=',
-	};
+	char out[4] = {tab[v >> 18], tab[(v >> 12) & 63], '=', '='};
 
+	if (k > 1)
+		out[2] = tab[(v >> 6) & 63];
+	if (k > 2)
+		out[3] = tab[v & 63];
 	buf_put(b, out, 4);
 }
 
