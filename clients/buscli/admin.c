@@ -44,7 +44,7 @@ int cmd_create(struct cli *cli, int argc, char **argv)
 	};
 	bus_queue_opts qo = {0};
 	bus_queue_info info;
-	char reason[512], cap[32];
+	char cap[32];
 	uint64_t v;
 	const char *queue;
 	bus *b;
@@ -100,12 +100,8 @@ int cmd_create(struct cli *cli, int argc, char **argv)
 	if (cli_connect(cli, "create", false, &b) < 0)
 		return EXIT_FAIL;
 	rc = bus_queue_create(b, queue, &qo, &info);
-	if (rc < 0) {
-		cli_reason(reason, sizeof(reason), b, rc);
-		cli_error("create '%s': %s", queue, reason);
-		bus_close(b);
-		return EXIT_FAIL;
-	}
+	if (rc < 0)
+		return cli_busd_fail(b, rc, "create '%s'", queue);
 	cli_fmt_bytes(cap, sizeof(cap), info.capacity);
 	printf("created queue '%s' (capacity %s, max message %" PRIu32
 	       " bytes, %" PRIu32 " producer slots)\n",
@@ -128,7 +124,6 @@ static const char delete_help[] =
 int cmd_delete(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {CLI_COMMON_OPTS, {0}};
-	char reason[512];
 	const char *queue;
 	bus *b;
 	int rc;
@@ -146,12 +141,8 @@ int cmd_delete(struct cli *cli, int argc, char **argv)
 	if (cli_connect(cli, "delete", false, &b) < 0)
 		return EXIT_FAIL;
 	rc = bus_queue_delete(b, queue);
-	if (rc < 0) {
-		cli_reason(reason, sizeof(reason), b, rc);
-		cli_error("delete '%s': %s", queue, reason);
-		bus_close(b);
-		return EXIT_FAIL;
-	}
+	if (rc < 0)
+		return cli_busd_fail(b, rc, "delete '%s'", queue);
 	bus_close(b);
 	printf("deleted queue '%s'\n", queue);
 	return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
@@ -203,7 +194,7 @@ int cmd_list(struct cli *cli, int argc, char **argv)
 	};
 	bus_queue_info *v = NULL;
 	struct buf out = {0};
-	char reason[512], uuid[37], cap[32], when[64];
+	char uuid[37], cap[32], when[64];
 	bool json = false;
 	bus *b;
 	int c, n, rc;
@@ -217,12 +208,8 @@ int cmd_list(struct cli *cli, int argc, char **argv)
 	if (cli_connect(cli, "list", false, &b) < 0)
 		return EXIT_FAIL;
 	n = cli_fetch_list(b, &v);
-	if (n < 0) {
-		cli_reason(reason, sizeof(reason), b, n);
-		cli_error("list: %s", reason);
-		bus_close(b);
-		return EXIT_FAIL;
-	}
+	if (n < 0)
+		return cli_busd_fail(b, n, "list");
 	bus_close(b);
 	if (json) {
 		buf_puts(&out, "{\"queues\":[");

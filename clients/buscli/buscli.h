@@ -63,6 +63,14 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /*
+ * Reports "buscli: <fmt>: <reason>" for a request busd refused (err, with
+ * busd's own words from b as cli_reason() gives them), closes b and
+ * returns EXIT_FAIL.
+ */
+int cli_busd_fail(bus *b, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
  * Writes the reason for libbus error err on connection b (may be NULL)
  * into buf: bus_strerror(err), followed by busd's own words when it sent
  * some that add to them.
@@ -97,6 +105,13 @@ int cli_opt_count(const char *cmd, const char *arg, uint64_t *ret);
  * it (as a usage error of cmd) and returns EXIT_USAGE, else 0.
  */
 int cli_check_queue(const char *cmd, const char *queue);
+
+/*
+ * Takes the QUEUE argument at argv[optind] (optind moves past it) into
+ * *ret and checks it; returns 0, or reports a usage error of cmd (none
+ * given, or a bad name) and returns EXIT_USAGE.
+ */
+int cli_take_queue(const char *cmd, int argc, char **argv, const char **ret);
 
 /* Human-readable "1.5 MiB" / "1.2 ms" into buf. */
 void cli_fmt_bytes(char *buf, size_t n, uint64_t bytes);

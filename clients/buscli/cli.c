@@ -108,6 +108,20 @@ void cli_reason(char *buf, size_t n, const bus *b, int err)
 		snprintf(buf, n, "%s", words);
 }
 
+int cli_busd_fail(bus *b, int err, const char *fmt, ...)
+{
+	char what[256], reason[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	cli_reason(reason, sizeof(reason), b, err);
+	cli_error("%s: %s", what, reason);
+	bus_close(b);
+	return EXIT_FAIL;
+}
+
 int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
 {
 	uint64_t v;
@@ -217,6 +231,14 @@ int cli_check_queue(const char *cmd, const char *queue)
 	return cli_usage_error(cmd, "invalid queue name '%.*s': use 1 to %d of "
 	                            "A-Z a-z 0-9 . _ - (not '.' or '..')",
 	                       BUS_NAME_MAX, queue, BUS_NAME_MAX);
+}
+
+int cli_take_queue(const char *cmd, int argc, char **argv, const char **ret)
+{
+	if (optind >= argc)
+		return cli_usage_error(cmd, "no queue named");
+	*ret = argv[optind++];
+	return cli_check_queue(cmd, *ret);
 }
 
 void cli_fmt_bytes(char *buf, size_t n, uint64_t bytes)

@@ -203,7 +203,6 @@ int cmd_publish(struct cli *cli, int argc, char **argv)
 		{0},
 	};
 	struct publish pub = {.timeout_ms = -1};
-	char reason[512];
 	bool raw = false;
 	bus *b;
 	int c, rc;
@@ -225,10 +224,7 @@ int cmd_publish(struct cli *cli, int argc, char **argv)
 	}
 	if (c == CLI_OPT_DONE)
 		return rc;
-	if (optind >= argc)
-		return cli_usage_error("publish", "no queue named");
-	pub.queue = argv[optind++];
-	if ((rc = cli_check_queue("publish", pub.queue)) != 0)
+	if ((rc = cli_take_queue("publish", argc, argv, &pub.queue)) != 0)
 		return rc;
 	if (raw && optind < argc)
 		return cli_usage_error("publish", "--raw reads the message from stdin: "
@@ -236,12 +232,8 @@ int cmd_publish(struct cli *cli, int argc, char **argv)
 	if (cli_connect(cli, "publish", false, &b) < 0)
 		return EXIT_FAIL;
 	rc = bus_producer_open(b, pub.queue, &pub.p);
-	if (rc < 0) {
-		cli_reason(reason, sizeof(reason), b, rc);
-		cli_error("publish to '%s': %s", pub.queue, reason);
-		bus_close(b);
-		return EXIT_FAIL;
-	}
+	if (rc < 0)
+		return cli_busd_fail(b, rc, "publish to '%s'", pub.queue);
 	bus_close(b); /* not on the data path */
 	if (optind < argc) {
 		rc = EXIT_OK;

@@ -167,7 +167,6 @@ int cmd_recv(struct cli *cli, int argc, char **argv)
 	uint64_t count = 0, got = 0, batch = 1, deadline = 0, v;
 	bus_msg msgs[MAX_BATCH];
 	struct buf out = {0}, scratch = {0};
-	char reason[512];
 	const char *queue;
 	int timeout_ms = -1;
 	enum format fmt = FMT_TEXT;
@@ -216,12 +215,8 @@ int cmd_recv(struct cli *cli, int argc, char **argv)
 	if (cli_connect(cli, "recv", false, &b) < 0)
 		return EXIT_FAIL;
 	rc = bus_consumer_open(b, queue, &cons);
-	if (rc < 0) {
-		cli_reason(reason, sizeof(reason), b, rc);
-		cli_error("recv from '%s': %s", queue, reason);
-		bus_close(b);
-		return EXIT_FAIL;
-	}
+	if (rc < 0)
+		return cli_busd_fail(b, rc, "recv from '%s'", queue);
 	bus_close(b); /* not on the data path */
 
 	if (timeout_ms >= 0)

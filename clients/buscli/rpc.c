@@ -151,7 +151,6 @@ int cmd_call(struct cli *cli, int argc, char **argv)
 	int timeout_ms = CALL_DEFAULT_TIMEOUT_MS;
 	const char *queue, *req;
 	char *input = NULL;
-	char reason[512];
 	uint32_t type = 0;
 	size_t len = 0, max;
 	bus_client *cl;
@@ -173,10 +172,7 @@ int cmd_call(struct cli *cli, int argc, char **argv)
 	}
 	if (c == CLI_OPT_DONE)
 		return rc;
-	if (optind >= argc)
-		return cli_usage_error("call", "no queue named");
-	queue = argv[optind++];
-	if ((rc = cli_check_queue("call", queue)) != 0)
+	if ((rc = cli_take_queue("call", argc, argv, &queue)) != 0)
 		return rc;
 	if (argc - optind > 1)
 		return cli_usage_error("call", "one MESSAGE per call (quote it if it has "
@@ -186,12 +182,8 @@ int cmd_call(struct cli *cli, int argc, char **argv)
 	if (cli_connect(cli, "call", false, &b) < 0)
 		return EXIT_FAIL;
 	rc = bus_client_open(b, queue, &cl);
-	if (rc < 0) {
-		cli_reason(reason, sizeof(reason), b, rc);
-		cli_error("call '%s': %s", queue, reason);
-		bus_close(b);
-		return EXIT_FAIL;
-	}
+	if (rc < 0)
+		return cli_busd_fail(b, rc, "call '%s'", queue);
 	bus_close(b); /* not on the data path */
 	max = bus_client_max_request(cl);
 	if (optind < argc) {
@@ -498,7 +490,6 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 	uint64_t count = 0, done = 0, deadline = 0;
 	int timeout_ms = -1;
 	bool have_type = false;
-	char reason[512];
 	uint32_t type = 0;
 	bus_stats st;
 	bus *b;
@@ -542,12 +533,8 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 	rc = bus_queue_stats(b, s.queue, &st);
 	if (rc == 0)
 		rc = bus_consumer_open(b, s.queue, &s.cons);
-	if (rc < 0) {
-		cli_reason(reason, sizeof(reason), b, rc);
-		cli_error("serve '%s': %s", s.queue, reason);
-		bus_close(b);
-		return EXIT_FAIL;
-	}
+	if (rc < 0)
+		return cli_busd_fail(b, rc, "serve '%s'", s.queue);
 	bus_close(b); /* replies reconnect to busd by themselves */
 	s.max_reply = st.max_message > CALL_HEADER ? st.max_message - CALL_HEADER : 0;
 
