@@ -94,29 +94,21 @@ bool access_allowed(const struct access_policy *pol,
 void access_refusal(char *buf, size_t n, uint32_t uid, enum access_op op,
                     const char *queue)
 {
-	const char *q = queue ? queue : "";
+	static const char *const what[] = {
+		[ACCESS_OP_PRODUCE] = "produce to",
+		[ACCESS_OP_CONSUME] = "consume from",
+		[ACCESS_OP_OBSERVE] = "read the stats of",
+		[ACCESS_OP_DELETE] = "delete",
+		[ACCESS_OP_CREATE] = "create",
+	};
 
-	switch (op) {
-	case ACCESS_OP_PRODUCE:
-		snprintf(buf, n, "uid %u may not produce to queue '%s'", uid, q);
-		return;
-	case ACCESS_OP_CONSUME:
-		snprintf(buf, n, "uid %u may not consume from queue '%s'", uid, q);
-		return;
-	case ACCESS_OP_OBSERVE:
-		snprintf(buf, n, "uid %u may not read the stats of queue '%s'", uid, q);
-		return;
-	case ACCESS_OP_DELETE:
-		snprintf(buf, n, "uid %u may not delete queue '%s'", uid, q);
-		return;
-	case ACCESS_OP_CREATE:
-		if (queue)
-			snprintf(buf, n, "uid %u may not create queue '%s'", uid, q);
-		else
-			snprintf(buf, n, "uid %u may not create queues", uid);
-		return;
-	}
-	snprintf(buf, n, "uid %u: permission denied", uid);
+	if (op == ACCESS_OP_CREATE && !queue)
+		snprintf(buf, n, "uid %u may not create queues", uid);
+	else if ((size_t)op < sizeof(what) / sizeof(what[0]))
+		snprintf(buf, n, "uid %u may not %s queue '%s'", uid, what[op],
+		         queue ? queue : "");
+	else
+		snprintf(buf, n, "uid %u: permission denied", uid);
 }
 
 bool access_rule_grants_others(const struct access_rule *r, uint32_t self)

@@ -13,7 +13,6 @@
 #include <grp.h>
 #include <inttypes.h>
 #include <pwd.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "util/conf.h"
 #include "util/num.h"
 #include "segment.h"
 #include "util/bits.h"
@@ -94,21 +94,9 @@ struct parser {
 	size_t cap;
 };
 
-static int fail(struct parser *p, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static int fail(struct parser *p, const char *fmt, ...)
-{
-	va_list ap;
-	int n = snprintf(p->err, p->errlen, "%s:%u: ", p->file, p->line);
-
-	if (n >= 0 && (size_t)n < p->errlen) {
-		va_start(ap, fmt);
-		vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
+/* "FILE:LINE: message" into p->err; returns -EINVAL. */
+#define fail(p, ...) \
+	conf_fail_at((p)->err, (p)->errlen, (p)->file, (p)->line, __VA_ARGS__)
 
 void config_init(struct busd_config *c)
 {

@@ -80,9 +80,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{"config", required_argument, NULL, 'c'},
 		{"log-level", required_argument, NULL, 'l'},
 		{"check-config", no_argument, NULL, 'C'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+		PROG_OPTIONS_END,
 	};
 	int c;
 
@@ -117,18 +115,9 @@ static void parse_options(int argc, char **argv, struct options *o)
 /* SIGTERM, SIGINT and SIGHUP are read from a signalfd; SIGPIPE never kills. */
 static void setup_signals(void)
 {
-	struct sigaction ign = {.sa_handler = SIG_IGN};
 	sigset_t mask;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-		prog_die(EXIT_FAILURE, "sigprocmask: %s", strerror(errno));
-	sigemptyset(&ign.sa_mask);
-	if (sigaction(SIGPIPE, &ign, NULL) < 0)
-		prog_die(EXIT_FAILURE, "sigaction: %s", strerror(errno));
+	prog_block_signals(&mask);
 	/* A producer can truncate a segment busd maps: SIGBUS is guarded. */
 	if (guard_init() < 0)
 		prog_die(EXIT_FAILURE, "sigaction: %s", strerror(errno));

@@ -2,6 +2,8 @@
  * num.c - strict number and size parsing (num.h).
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,4 +64,16 @@ int num_parse_size(const char *s, uint64_t *ret)
 		return -ERANGE;
 	*ret = v << shift;
 	return 0;
+}
+
+void num_fmt_ns(char *buf, size_t n, uint64_t ns, const char *sep)
+{
+	if (ns < 1000)
+		snprintf(buf, n, "%" PRIu64 "%sns", ns, sep);
+	else if (ns < 1000000)
+		snprintf(buf, n, "%.1f%sus", (double)ns / 1e3, sep);
+	else if (ns < 1000000000)
+		snprintf(buf, n, "%.1f%sms", (double)ns / 1e6, sep);
+	else
+		snprintf(buf, n, "%.1f%ss", (double)ns / 1e9, sep);
 }

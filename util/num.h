@@ -9,6 +9,7 @@
 #ifndef UTIL_NUM_H
 #define UTIL_NUM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -24,5 +25,12 @@ int num_parse_u64(const char *s, uint64_t *ret);
  * num_parse_u64(); -ERANGE also when the suffix takes it past 2^64 - 1.
  */
 int num_parse_size(const char *s, uint64_t *ret);
+
+/*
+ * And one the other way: a duration of ns nanoseconds as the programs
+ * print it (buscli, ring-demo), "950 ns", "1.5 us", "2.0 ms", "3.1 s", with
+ * sep ("" or " ") between the figure and its unit.
+ */
+void num_fmt_ns(char *buf, size_t n, uint64_t ns, const char *sep);
 
 #endif

@@ -1,12 +1,16 @@
 /*
  * prog.c - the programs' common command-line handling (prog.h).
  */
+#include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "num.h"
 #include "prog.h"
 
 void prog_die(int status, const char *fmt, ...)
@@ -87,4 +91,71 @@ int prog_operands(int argc, char **argv)
 	fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n", prog_name,
 	        argv[optind]);
 	return PROG_EXIT_USAGE;
+}
+
+int prog_tool_option(int c, char **argv, void (*usage)(FILE *),
+                     const char *version)
+{
+	switch (c) {
+	case 'h':
+		usage(stdout);
+		return -1;
+	case 'V':
+		printf("%s (bus) %s\n", prog_name, version);
+		return -1;
+	default:
+		return prog_bad_option(c, argv);
+	}
+}
+
+/* arg as a number in [min, max], with sizes one suffix; 0 or -EINVAL. */
+static int opt_number(const char *arg, bool sizes, uint64_t min, uint64_t max,
+                      uint64_t *ret)
+{
+	uint64_t v;
+	int r = sizes ? num_parse_size(arg, &v) : num_parse_u64(arg, &v);
+
+	if (r < 0 || v < min || v > max)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+int prog_opt_u64(const char *opt, const char *arg, bool sizes, uint64_t min,
+                 uint64_t max, uint64_t *ret)
+{
+	if (opt_number(arg, sizes, min, max, ret) == 0)
+		return 0;
+	fprintf(stderr,
+	        "%s: %s: expected a whole number from %" PRIu64 " to %" PRIu64
+	        ", got '%s'\n",
+	        prog_name, opt, min, max, arg);
+	return PROG_EXIT_USAGE;
+}
+
+int prog_opt_pow2(const char *opt, const char *arg, uint64_t min, uint64_t max,
+                  const char *range, uint64_t *ret)
+{
+	if (opt_number(arg, true, min, max, ret) == 0 && (*ret & (*ret - 1)) == 0)
+		return 0;
+	fprintf(stderr,
+	        "%s: %s: expected a power of two from %s bytes (K, M, G suffixes "
+	        "allowed), got '%s'\n",
+	        prog_name, opt, range, arg);
+	return PROG_EXIT_USAGE;
+}
+
+void prog_block_signals(sigset_t *mask)
+{
+	struct sigaction ign = {.sa_handler = SIG_IGN};
+
+	sigemptyset(mask);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGINT);
+	sigaddset(mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, mask, NULL) < 0)
+		prog_die(EXIT_FAILURE, "sigprocmask: %s", strerror(errno));
+	sigemptyset(&ign.sa_mask);
+	if (sigaction(SIGPIPE, &ign, NULL) < 0)
+		prog_die(EXIT_FAILURE, "sigaction: %s", strerror(errno));
 }

@@ -13,7 +13,22 @@
 #ifndef UTIL_PROG_H
 #define UTIL_PROG_H
 
+#include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/*
+ * The last rows of every program's getopt_long() table: --help as 'h',
+ * --version as 'V', and the end.  The rows before them are alike across
+ * the programs by getopt_long()'s form, {name, has_arg, NULL, value}.
+ * (Left unformatted: clang-format would break the last row over three.)
+ */
+/* clang-format off */
+#define PROG_OPTIONS_END \
+	{"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}, \
+	{NULL, 0, NULL, 0}
+/* clang-format on */
 
 /* A bad command line's exit status, in every program of the tree. */
 #define PROG_EXIT_USAGE 2
@@ -52,5 +67,47 @@ void prog_die_operands(int argc, char **argv);
  */
 int prog_bad_option(int c, char **argv);
 int prog_operands(int argc, char **argv);
+
+/*
+ * The tools: *ret = arg, a whole decimal number in [min, max] (with sizes,
+ * one K, M, G or T suffix; util/num.h).  Returns 0, or says "NAME: OPT:
+ * expected a whole number from MIN to MAX, got 'ARG'" on stderr and
+ * returns PROG_EXIT_USAGE.
+ */
+int prog_opt_u64(const char *opt, const char *arg, bool sizes, uint64_t min,
+                 uint64_t max, uint64_t *ret);
+
+/*
+ * The tools: *ret = arg, a power of two in [min, max] bytes, K, M, G or T
+ * suffixes allowed.  Returns 0, or says "NAME: OPT: expected a power of
+ * two from RANGE bytes (K, M, G suffixes allowed), got 'ARG'" and returns
+ * PROG_EXIT_USAGE; range is [min, max] as the help writes it ("256K to
+ * 256M").
+ */
+int prog_opt_pow2(const char *opt, const char *arg, uint64_t min, uint64_t max,
+                  const char *range, uint64_t *ret);
+
+/*
+ * The tools: for what getopt_long() answered c that none of their own
+ * cases took: 'h' prints usage(stdout), 'V' the line "NAME (bus)
+ * VERSION", and both return -1 (for "exit 0"); anything else is
+ * prog_bad_option().  version is PROG_BUS_VERSION, "MAJOR.MINOR.PATCH"
+ * from bus/bus.h, which the caller includes.
+ */
+int prog_tool_option(int c, char **argv, void (*usage)(FILE *),
+                     const char *version);
+
+#define PROG_STR_(x) #x
+#define PROG_STR(x)  PROG_STR_(x)
+#define PROG_BUS_VERSION            \
+	PROG_STR(BUS_VERSION_MAJOR) \
+	"." PROG_STR(BUS_VERSION_MINOR) "." PROG_STR(BUS_VERSION_PATCH)
+
+/*
+ * The daemons (busd, busbridge): blocks SIGTERM, SIGINT and SIGHUP, to be
+ * read from a signalfd made from *mask, and ignores SIGPIPE; dies
+ * (EXIT_FAILURE) if it cannot.
+ */
+void prog_block_signals(sigset_t *mask);
 
 #endif

@@ -121,6 +121,11 @@ struct chan {
 	char err[BENCH_ERR];
 };
 
+/*
+ * One per transport, each filled in this order with its own callbacks:
+ * the tables (tp_bus, tp_uds, ...) look alike on purpose, as rows of one
+ * table do.
+ */
 struct transport {
 	const char *name;
 	const char *what;    /* one line for --help */
@@ -166,6 +171,14 @@ extern const struct transport tp_zmq; /* skips every row if built without libzmq
 /* Fills ch->err and returns r (a negative errno). */
 int chan_fail(struct chan *ch, int r, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/*
+ * For the transports' tables: an open with nothing to do, a release or
+ * close with nothing to do, and a close that frees ch->buf.
+ */
+int chan_no_open(struct chan *ch);
+void chan_nothing(struct chan *ch);
+void chan_free_buf(struct chan *ch);
 
 /* Initialises ch for tp and cfg; every descriptor -1, nothing allocated. */
 void chan_init(struct chan *ch, const struct transport *tp,

@@ -53,6 +53,7 @@ struct test {
 	bool request;
 };
 
+/* The rows busbench can run, one entry each (alike on purpose, a table). */
 static const struct test tests[] = {
 	{"tp-16", TEST_THROUGHPUT, 1, 16, WAIT_DEFAULT,
          "throughput, 1 producer, 16-byte messages", false},
@@ -208,22 +209,6 @@ static void usage(FILE *f)
 	        "positive; 2 bad usage.  Timings never change the exit status.\n");
 }
 
-/*
- * A whole decimal number in [min, max]; with sizes, one K, M, G or T
- * suffix (powers of 1024; util/num.h).  Returns 0, or -EINVAL.
- */
-static int parse_u64(const char *s, bool sizes, uint64_t min, uint64_t max,
-                     uint64_t *ret)
-{
-	uint64_t v;
-	int r = sizes ? num_parse_size(s, &v) : num_parse_u64(s, &v);
-
-	if (r < 0 || v < min || v > max)
-		return -EINVAL;
-	*ret = v;
-	return 0;
-}
-
 /* Parses a LIST of names into a bit set; returns 0 or 2 (message printed). */
 static int parse_list(const char *opt, const char *arg, bool tests_list,
                       unsigned *ret)
@@ -281,6 +266,17 @@ static int parse_list(const char *opt, const char *arg, bool tests_list,
 	return rc;
 }
 
+/* An option's PATH into *ret; 2 after a message if it is empty. */
+static int set_path(const char *opt, const char *arg, const char **ret)
+{
+	if (!arg[0]) {
+		fprintf(stderr, PROG ": %s: empty path\n", opt);
+		return PROG_EXIT_USAGE;
+	}
+	*ret = arg;
+	return 0;
+}
+
 enum {
 	OPT_QUICK = 256,
 	OPT_SMOKE,
@@ -314,9 +310,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"busd", required_argument, NULL, OPT_BUSD},
 		{"no-pin", no_argument, NULL, OPT_NO_PIN},
 		{"save-json", required_argument, NULL, OPT_SAVE_JSON},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+		PROG_OPTIONS_END,
 	};
 	uint64_t v;
 	int opt;
@@ -339,44 +333,26 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->json = true;
 			break;
 		case OPT_RUNS:
-			if (parse_u64(optarg, false, 1, MAX_RUNS, &v) < 0) {
-				fprintf(stderr, PROG ": --runs: expected a whole number from 1 "
-				                     "to %d, got '%s'\n",
-				        MAX_RUNS, optarg);
-				return 2;
-			}
+			if (prog_opt_u64("--runs", optarg, false, 1, MAX_RUNS, &v))
+				return PROG_EXIT_USAGE;
 			o->runs = (unsigned)v;
 			break;
 		case OPT_DURATION:
-			if (parse_u64(optarg, false, 1, 600000, &v) < 0) {
-				fprintf(stderr, PROG ": --duration-ms: expected a whole number "
-				                     "from 1 to 600000, got '%s'\n",
-				        optarg);
-				return 2;
-			}
+			if (prog_opt_u64("--duration-ms", optarg, false, 1, 600000, &v))
+				return PROG_EXIT_USAGE;
 			o->duration_ms = v;
 			o->duration_set = true;
 			break;
 		case OPT_MESSAGES:
-			if (parse_u64(optarg, false, 1, 1000000000, &v) < 0) {
-				fprintf(stderr, PROG ": --messages: expected a whole number "
-				                     "from 1 to 1000000000, got '%s'\n",
-				        optarg);
-				return 2;
-			}
+			if (prog_opt_u64("--messages", optarg, false, 1, 1000000000, &v))
+				return PROG_EXIT_USAGE;
 			o->messages = v;
 			o->messages_set = true;
 			break;
 		case OPT_CAPACITY:
-			if (parse_u64(optarg, true, UINT64_C(1) << 18, UINT64_C(1) << 28,
-			              &v) < 0 ||
-			    (v & (v - 1)) != 0) {
-				fprintf(stderr, PROG ": --capacity: expected a power of two "
-				                     "from 256K to 256M bytes (K, M, G suffixes allowed), "
-				                     "got '%s'\n",
-				        optarg);
-				return 2;
-			}
+			if (prog_opt_pow2("--capacity", optarg, UINT64_C(1) << 18,
+			                  UINT64_C(1) << 28, "256K to 256M", &v))
+				return PROG_EXIT_USAGE;
 			o->capacity = v;
 			break;
 		case OPT_TRANSPORT:
@@ -388,38 +364,22 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return 2;
 			break;
 		case OPT_SOCKET:
-			if (!optarg[0]) {
-				fprintf(stderr, PROG ": --socket: empty path\n");
-				return 2;
-			}
-			o->socket = optarg;
+			if (set_path("--socket", optarg, &o->socket))
+				return PROG_EXIT_USAGE;
 			break;
 		case OPT_BUSD:
-			if (!optarg[0]) {
-				fprintf(stderr, PROG ": --busd: empty path\n");
-				return 2;
-			}
-			o->busd = optarg;
+			if (set_path("--busd", optarg, &o->busd))
+				return PROG_EXIT_USAGE;
 			break;
 		case OPT_SAVE_JSON:
-			if (!optarg[0]) {
-				fprintf(stderr, PROG ": --save-json: empty path\n");
-				return 2;
-			}
-			o->save_json = optarg;
+			if (set_path("--save-json", optarg, &o->save_json))
+				return PROG_EXIT_USAGE;
 			break;
 		case OPT_NO_PIN:
 			o->no_pin = true;
 			break;
-		case 'h':
-			usage(stdout);
-			return -1;
-		case 'V':
-			printf(PROG " (bus) %d.%d.%d\n", BUS_VERSION_MAJOR,
-			       BUS_VERSION_MINOR, BUS_VERSION_PATCH);
-			return -1;
 		default:
-			return prog_bad_option(opt, argv);
+			return prog_tool_option(opt, argv, usage, PROG_BUS_VERSION);
 		}
 	}
 	if (optind < argc)

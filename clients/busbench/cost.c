@@ -50,6 +50,9 @@ const char *const prog_name = PROG;
  * Counting allocator: the whole program's malloc goes through here.  The
  * reserved __libc_* names are glibc's own allocator, exported for exactly
  * this kind of wrapper.
+ * tests/unit/test_frame.c counts the same way, on purpose: a malloc
+ * that replaces libc's must be defined in the program it counts, so
+ * the two cannot share one.
  */
 /* NOLINTBEGIN(bugprone-reserved-identifier): glibc's real allocator */
 extern void *__libc_malloc(size_t n);
@@ -109,19 +112,6 @@ static void usage(FILE *f)
 	        "Exit status: 0 every pair went through without allocating, 1 a failure\n"
 	        "or an allocation, 2 bad usage.\n",
 	        WARMUP);
-}
-
-static int parse_num(const char *s, unsigned long long max, unsigned long long *ret)
-{
-	char *end;
-
-	if (s[0] < '0' || s[0] > '9')
-		return -EINVAL;
-	errno = 0;
-	*ret = strtoull(s, &end, 10);
-	if (errno || *end || *ret > max)
-		return -EINVAL;
-	return 0;
 }
 
 /* Attaches a handle through a descriptor of its own; returns 0 or -errno. */
@@ -228,12 +218,11 @@ int main(int argc, char **argv)
 		{"size", required_argument, NULL, 's'},
 		{"loan", no_argument, NULL, 'l'},
 		{"stamps", required_argument, NULL, 't'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+		PROG_OPTIONS_END,
 	};
 	struct seg_params params = {.name = "buscost", .capacity = CAPACITY, .max_producers = 1};
 	unsigned long long npairs = 10000, size = 64, nstamps = 0, v;
+	uint64_t arg;
 	bus_producer *p = NULL;
 	bus_consumer *c = NULL;
 	uint8_t buf[4096];
@@ -248,44 +237,26 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, ":n:s:lt:hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'n':
-			if (parse_num(optarg, 100000000, &v) < 0) {
-				fprintf(stderr, PROG ": --pairs: expected a whole number from "
-				                     "0 to 100000000, got '%s'\n",
-				        optarg);
-				return 2;
-			}
-			npairs = v;
+			if (prog_opt_u64("--pairs", optarg, false, 0, 100000000, &arg))
+				return PROG_EXIT_USAGE;
+			npairs = arg;
 			break;
 		case 's':
-			if (parse_num(optarg, sizeof(buf), &v) < 0 || v < 8) {
-				fprintf(stderr, PROG ": --size: expected a whole number from "
-				                     "8 to %zu, got '%s'\n",
-				        sizeof(buf), optarg);
-				return 2;
-			}
-			size = v;
+			if (prog_opt_u64("--size", optarg, false, 8, sizeof(buf), &arg))
+				return PROG_EXIT_USAGE;
+			size = arg;
 			break;
 		case 'l':
 			loan = true;
 			break;
 		case 't':
-			if (parse_num(optarg, 100000000, &v) < 0) {
-				fprintf(stderr, PROG ": --stamps: expected a whole number from "
-				                     "0 to 100000000, got '%s'\n",
-				        optarg);
-				return 2;
-			}
-			nstamps = v;
+			if (prog_opt_u64("--stamps", optarg, false, 0, 100000000, &arg))
+				return PROG_EXIT_USAGE;
+			nstamps = arg;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf(PROG " (bus) %d.%d.%d\n", BUS_VERSION_MAJOR,
-			       BUS_VERSION_MINOR, BUS_VERSION_PATCH);
-			return 0;
 		default:
-			return prog_bad_option(opt, argv);
+			r = prog_tool_option(opt, argv, usage, PROG_BUS_VERSION);
+			return r < 0 ? 0 : r;
 		}
 	}
 	if (optind < argc)

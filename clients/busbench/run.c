@@ -115,6 +115,23 @@ int chan_fail(struct chan *ch, int r, const char *fmt, ...)
 	return r;
 }
 
+int chan_no_open(struct chan *ch)
+{
+	(void)ch;
+	return 0;
+}
+
+void chan_nothing(struct chan *ch)
+{
+	(void)ch;
+}
+
+void chan_free_buf(struct chan *ch)
+{
+	free(ch->buf);
+	ch->buf = NULL;
+}
+
 void chan_init(struct chan *ch, const struct transport *tp,
                const struct chan_cfg *cfg)
 {
@@ -341,18 +358,6 @@ static int tp_consume(struct runner *rn, int idx, struct view *v)
 	return 0;
 }
 
-static int tp_consumer(struct runner *rn, int idx)
-{
-	struct view *v = calloc(BENCH_BATCH, sizeof(*v));
-	int rc;
-
-	if (!v)
-		return child_fail(rn, idx, "out of memory");
-	rc = tp_consume(rn, idx, v);
-	free(v);
-	return rc;
-}
-
 /* The producer's loop, sending from buf (rn->size bytes). */
 static int tp_produce(struct runner *rn, int idx, uint8_t *buf)
 {
@@ -379,18 +384,6 @@ static int tp_produce(struct runner *rn, int idx, uint8_t *buf)
 		return child_fail(rn, idx, "%s", ch->err);
 	tp->close(ch);
 	return 0;
-}
-
-static int tp_producer(struct runner *rn, int idx)
-{
-	uint8_t *buf = malloc(rn->size);
-	int rc;
-
-	if (!buf)
-		return child_fail(rn, idx, "out of memory");
-	rc = tp_produce(rn, idx, buf);
-	free(buf);
-	return rc;
 }
 
 /* Sends round seq on out and waits for its echo on in. */
@@ -427,6 +420,18 @@ static uint64_t percentile(const uint64_t *sorted, uint64_t n, uint64_t per_mill
 	uint64_t rank = (n * per_mille + 999) / 1000;
 
 	return sorted[rank ? rank - 1 : 0];
+}
+
+/* A latency side's result: n rounds timed in rtt (sorted here), elapsed. */
+static void report_rounds(struct runner *rn, uint64_t *rtt, uint64_t n,
+                          uint64_t elapsed_ns)
+{
+	qsort(rtt, n, sizeof(*rtt), cmp_u64);
+	rn->ctl->out.rounds = n;
+	rn->ctl->out.elapsed_ns = elapsed_ns;
+	rn->ctl->out.p50 = percentile(rtt, n, 500);
+	rn->ctl->out.p99 = percentile(rtt, n, 990);
+	rn->ctl->out.p999 = percentile(rtt, n, 999);
 }
 
 /* The initiator's rounds: up to cap samples into rtt, sent from buf. */
@@ -470,12 +475,7 @@ static int lat_initiate(struct runner *rn, int idx, uint64_t *rtt, uint64_t cap,
 	if (out->tp->send(out, buf, rn->size) < 0)
 		return child_fail(rn, idx, "%s", out->err);
 
-	qsort(rtt, n, sizeof(*rtt), cmp_u64);
-	rn->ctl->out.rounds = n;
-	rn->ctl->out.elapsed_ns = t1 - t_start;
-	rn->ctl->out.p50 = percentile(rtt, n, 500);
-	rn->ctl->out.p99 = percentile(rtt, n, 990);
-	rn->ctl->out.p999 = percentile(rtt, n, 999);
+	report_rounds(rn, rtt, n, t1 - t_start);
 	out->tp->close(out);
 	in->tp->close(in);
 	return 0;
@@ -613,12 +613,7 @@ static int req_call_rounds(struct runner *rn, int idx, uint64_t *rtt,
 		goto fail;
 	bus_client_close(cl);
 
-	qsort(rtt, n, sizeof(*rtt), cmp_u64);
-	rn->ctl->out.rounds = n;
-	rn->ctl->out.elapsed_ns = t1 - t_start;
-	rn->ctl->out.p50 = percentile(rtt, n, 500);
-	rn->ctl->out.p99 = percentile(rtt, n, 990);
-	rn->ctl->out.p999 = percentile(rtt, n, 999);
+	report_rounds(rn, rtt, n, t1 - t_start);
 	return 0;
 fail:
 	bus_client_close(cl);
@@ -685,7 +680,16 @@ static const char *req_role(int idx, char *buf, size_t n)
 
 static int tp_body(struct runner *rn, int idx)
 {
-	return idx == 0 ? tp_consumer(rn, idx) : tp_producer(rn, idx);
+	/* The consumer's views, or the message a producer sends from. */
+	size_t n = idx == 0 ? BENCH_BATCH * sizeof(struct view) : rn->size;
+	void *mem = calloc(1, n);
+	int rc;
+
+	if (!mem)
+		return child_fail(rn, idx, "out of memory");
+	rc = idx == 0 ? tp_consume(rn, idx, mem) : tp_produce(rn, idx, mem);
+	free(mem);
+	return rc;
 }
 
 static int lat_body(struct runner *rn, int idx)

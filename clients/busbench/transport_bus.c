@@ -279,7 +279,12 @@ static int open_segment(struct chan *ch)
 	return fd;
 }
 
-static int bus_tx_open(struct chan *ch)
+/*
+ * Attaches ch's producer (or its consumer): through busd where ch has a
+ * socket, else on a file description of its own.  Returns 0 or, after
+ * chan_fail(), -errno.
+ */
+static int attach(struct chan *ch, bool producer)
 {
 	int fd, r;
 
@@ -289,18 +294,30 @@ static int bus_tx_open(struct chan *ch)
 		r = bus_open(ch->cfg.socket, &b);
 		if (r < 0)
 			return chan_fail(ch, r, "bus_open: %s", bus_strerror(r));
-		r = bus_producer_open(b, ch->bus->queue, &ch->prod);
+		r = producer ? bus_producer_open(b, ch->bus->queue, &ch->prod)
+		             : bus_consumer_open(b, ch->bus->queue, &ch->cons);
 		bus_close(b);
 	} else {
 		fd = open_segment(ch);
 		if (fd < 0)
 			return fd;
-		r = bus_producer_open_fd(fd, &ch->prod);
+		r = producer ? bus_producer_open_fd(fd, &ch->prod)
+		             : bus_consumer_open_fd(fd, &ch->cons);
 		if (r < 0)
 			close(fd);
 	}
 	if (r < 0)
-		return chan_fail(ch, r, "attaching a producer: %s", bus_strerror(r));
+		return chan_fail(ch, r, "attaching %s: %s",
+		                 producer ? "a producer" : "the consumer", bus_strerror(r));
+	return 0;
+}
+
+static int bus_tx_open(struct chan *ch)
+{
+	int r = attach(ch, true);
+
+	if (r < 0)
+		return r;
 	/* WAIT_DEFAULT, WAIT_FD: whatever the library's handles start with. */
 	if (ch->cfg.wait == WAIT_SPIN || ch->cfg.wait == WAIT_BLOCK)
 		bus_producer_set_spin(ch->prod, spin_for(ch->cfg.wait));
@@ -378,29 +395,14 @@ static int watch_fd(struct chan *ch)
 
 static int bus_rx_open(struct chan *ch)
 {
-	int fd, r;
+	int r;
 
 	ch->msgs = calloc(BENCH_BATCH, sizeof(*ch->msgs));
 	if (!ch->msgs)
 		return chan_fail(ch, -ENOMEM, "out of memory");
-	if (ch->cfg.socket) {
-		bus *b;
-
-		r = bus_open(ch->cfg.socket, &b);
-		if (r < 0)
-			return chan_fail(ch, r, "bus_open: %s", bus_strerror(r));
-		r = bus_consumer_open(b, ch->bus->queue, &ch->cons);
-		bus_close(b);
-	} else {
-		fd = open_segment(ch);
-		if (fd < 0)
-			return fd;
-		r = bus_consumer_open_fd(fd, &ch->cons);
-		if (r < 0)
-			close(fd);
-	}
+	r = attach(ch, false);
 	if (r < 0)
-		return chan_fail(ch, r, "attaching the consumer: %s", bus_strerror(r));
+		return r;
 	if (ch->cfg.wait == WAIT_FD)
 		return watch_fd(ch);
 	if (ch->cfg.wait != WAIT_DEFAULT)
@@ -461,46 +463,36 @@ static void bus_close_end(struct chan *ch)
 	ch->msgs = NULL;
 }
 
+/*
+ * What both rows share: the same queue, receiver and counters.  (Kept a
+ * few fields a line by hand: clang-format would give each its own.)
+ */
+/* clang-format off */
+#define BUS_ROW \
+	.throughput = true, .multi_producer = true, .has_size = true, \
+	.unsupported = bus_unsupported, .setup = bus_setup, \
+	.attached = bus_attached, .counters = bus_counters, \
+	.teardown = bus_teardown, .tx_open = bus_tx_open, \
+	.rx_open = bus_rx_open, .recv = bus_recv_msgs, \
+	.release = bus_release_msgs, .close = bus_close_end
+/* clang-format on */
+
 const struct transport tp_bus = {
+	BUS_ROW,
 	.name = "bus",
 	.what = "the bus: bus_send / bus_recv(_batch) + bus_release on a queue segment",
-	.throughput = true,
-	.multi_producer = true,
 	.waits = 1u << WAIT_SPIN | 1u << WAIT_DEFAULT | 1u << WAIT_BLOCK |
                  1u << WAIT_FD,
-	.has_size = true,
-	.unsupported = bus_unsupported,
-	.setup = bus_setup,
-	.attached = bus_attached,
-	.counters = bus_counters,
-	.teardown = bus_teardown,
-	.tx_open = bus_tx_open,
 	.send = bus_send_msg,
-	.rx_open = bus_rx_open,
-	.recv = bus_recv_msgs,
-	.release = bus_release_msgs,
-	.close = bus_close_end,
 };
 
 /* The same queue and receiver; sends through the loan API. */
 const struct transport tp_bus_loan = {
+	BUS_ROW,
 	.name = "bus-loan",
 	.what = "the bus through the loan API: bus_send_reserve, the message written "
 		"in place, bus_send_commit",
-	.throughput = true,
-	.multi_producer = true,
 	/* Throughput only: a round trip through a loan is bus's own. */
 	.waits = 0,
-	.has_size = true,
-	.unsupported = bus_unsupported,
-	.setup = bus_setup,
-	.attached = bus_attached,
-	.counters = bus_counters,
-	.teardown = bus_teardown,
-	.tx_open = bus_tx_open,
 	.send = bus_loan_send_msg,
-	.rx_open = bus_rx_open,
-	.recv = bus_recv_msgs,
-	.release = bus_release_msgs,
-	.close = bus_close_end,
 };

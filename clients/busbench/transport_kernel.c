@@ -46,23 +46,6 @@ static int alloc_rx_buf(struct chan *ch)
 	return 0;
 }
 
-static int no_open(struct chan *ch)
-{
-	(void)ch;
-	return 0;
-}
-
-static void no_release(struct chan *ch)
-{
-	(void)ch;
-}
-
-static void free_rx_buf(struct chan *ch)
-{
-	free(ch->buf);
-	ch->buf = NULL;
-}
-
 static void close_fds(struct chan *ch)
 {
 	if (ch->tx_fd >= 0)
@@ -128,20 +111,32 @@ static int uds_send(struct chan *ch, const void *buf, size_t len)
 	}
 }
 
+/*
+ * What a datagram's receive returned (n bytes, or -1 and errno) as the
+ * view of ch->buf: 1, 0 to call again after EINTR, or a failure of call.
+ */
+static int datagram(struct chan *ch, ssize_t n, struct view *v, const char *call)
+{
+	if (n >= 0) {
+		*v = (struct view){ch->buf, (size_t)n};
+		return 1;
+	}
+	if (errno == EINTR)
+		return 0;
+	return chan_fail(ch, -errno, "%s: %s", call, strerror(errno));
+}
+
 static int uds_recv(struct chan *ch, struct view *v, int max)
 {
-	(void)max;
-	for (;;) {
-		/* MSG_TRUNC: the real length, so a longer datagram is caught */
-		ssize_t n = recv(ch->rx_fd, ch->buf, ch->cfg.size, MSG_TRUNC);
+	int r;
 
-		if (n >= 0) {
-			*v = (struct view){ch->buf, (size_t)n};
-			return 1;
-		}
-		if (errno != EINTR)
-			return chan_fail(ch, -errno, "recv: %s", strerror(errno));
-	}
+	(void)max;
+	do
+		/* MSG_TRUNC: the real length, so a longer datagram is caught */
+		r = datagram(ch, recv(ch->rx_fd, ch->buf, ch->cfg.size, MSG_TRUNC), v,
+		             "recv");
+	while (r == 0);
+	return r;
 }
 
 const struct transport tp_uds = {
@@ -154,12 +149,12 @@ const struct transport tp_uds = {
 	.unsupported = never_unsupported,
 	.setup = uds_setup,
 	.teardown = close_fds,
-	.tx_open = no_open,
+	.tx_open = chan_no_open,
 	.send = uds_send,
 	.rx_open = alloc_rx_buf,
 	.recv = uds_recv,
-	.release = no_release,
-	.close = free_rx_buf,
+	.release = chan_nothing,
+	.close = chan_free_buf,
 };
 
 /* --- pipe --- */
@@ -221,12 +216,12 @@ const struct transport tp_pipe = {
 	.unsupported = pipe_unsupported,
 	.setup = pipe_setup,
 	.teardown = close_fds,
-	.tx_open = no_open,
+	.tx_open = chan_no_open,
 	.send = pipe_send,
 	.rx_open = alloc_rx_buf,
 	.recv = pipe_recv,
-	.release = no_release,
-	.close = free_rx_buf,
+	.release = chan_nothing,
+	.close = chan_free_buf,
 };
 
 /* --- posix-mq --- */
@@ -327,17 +322,14 @@ static int mq_send_msg(struct chan *ch, const void *buf, size_t len)
 
 static int mq_recv(struct chan *ch, struct view *v, int max)
 {
-	(void)max;
-	for (;;) {
-		ssize_t n = mq_receive(ch->mq, (char *)ch->buf, ch->cfg.size, NULL);
+	int r;
 
-		if (n >= 0) {
-			*v = (struct view){ch->buf, (size_t)n};
-			return 1;
-		}
-		if (errno != EINTR)
-			return chan_fail(ch, -errno, "mq_receive: %s", strerror(errno));
-	}
+	(void)max;
+	do
+		r = datagram(ch, mq_receive(ch->mq, (char *)ch->buf, ch->cfg.size, NULL),
+		             v, "mq_receive");
+	while (r == 0);
+	return r;
 }
 
 const struct transport tp_mq = {
@@ -350,10 +342,10 @@ const struct transport tp_mq = {
 	.unsupported = mq_unsupported,
 	.setup = mq_setup,
 	.teardown = mq_teardown,
-	.tx_open = no_open,
+	.tx_open = chan_no_open,
 	.send = mq_send_msg,
 	.rx_open = alloc_rx_buf,
 	.recv = mq_recv,
-	.release = no_release,
-	.close = free_rx_buf,
+	.release = chan_nothing,
+	.close = chan_free_buf,
 };

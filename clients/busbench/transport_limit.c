@@ -345,11 +345,6 @@ static void spsc_release(struct chan *ch)
 	spsc_signal(&s->prod_wait);
 }
 
-static void spsc_close(struct chan *ch)
-{
-	(void)ch;
-}
-
 const struct transport tp_spsc = {
 	.name = "shm-spsc-limit",
 	.what = "limit: a bare single-producer ring in shared memory, waiting as bus does",
@@ -365,7 +360,7 @@ const struct transport tp_spsc = {
 	.rx_open = spsc_open,
 	.recv = spsc_recv,
 	.release = spsc_release,
-	.close = spsc_close,
+	.close = chan_nothing,
 };
 
 /* --- futex-limit --- */
@@ -455,17 +450,6 @@ static int futex_recv(struct chan *ch, struct view *v, int max)
 	return 1;
 }
 
-static void futex_release(struct chan *ch)
-{
-	(void)ch;
-}
-
-static void futex_close(struct chan *ch)
-{
-	free(ch->buf);
-	ch->buf = NULL;
-}
-
 const struct transport tp_futex = {
 	.name = "futex-limit",
 	.what = "limit: a bare shared-futex ping-pong carrying no data (latency only)",
@@ -480,6 +464,6 @@ const struct transport tp_futex = {
 	.send = futex_send,
 	.rx_open = futex_rx_open,
 	.recv = futex_recv,
-	.release = futex_release,
-	.close = futex_close,
+	.release = chan_nothing,
+	.close = chan_free_buf,
 };

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "util/conf.h"
 #include "util/num.h"
 
 #define MAX_WORDS 8
@@ -286,21 +287,9 @@ static int scalar_index(const char *key)
 
 /* --- the file --- */
 
-static int fail(struct parser *p, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static int fail(struct parser *p, const char *fmt, ...)
-{
-	va_list ap;
-	int k = snprintf(p->err, p->errlen, "%s:%u: ", p->file, p->line);
-
-	if (k >= 0 && (size_t)k < p->errlen) {
-		va_start(ap, fmt);
-		vsnprintf(p->err + k, p->errlen - (size_t)k, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
+/* "FILE:LINE: message" into p->err; returns -EINVAL. */
+#define fail(p, ...) \
+	conf_fail_at((p)->err, (p)->errlen, (p)->file, (p)->line, __VA_ARGS__)
 
 /* The reason add_route() or set_scalar() left in err, with the location. */
 static int fail_at(struct parser *p)

@@ -142,9 +142,7 @@ static const struct option longopts[] = {
 	{"stats", no_argument, NULL, OPT_STATS},
 	{"json", no_argument, NULL, OPT_JSON},
 	{"prometheus", no_argument, NULL, OPT_PROMETHEUS},
-	{"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, 'V'},
-	{NULL, 0, NULL, 0},
+	PROG_OPTIONS_END,
 };
 
 /* "--name" of the option getopt_long() returned as c. */
@@ -298,19 +296,10 @@ static int check_config(const struct options *o, const struct bridge_config *cfg
 /* SIGTERM, SIGINT and SIGHUP go to a signalfd; every thread inherits the mask. */
 static int setup_signals(void)
 {
-	struct sigaction ign = {.sa_handler = SIG_IGN};
 	sigset_t mask;
 	int fd;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-		prog_die(EXIT_FAILURE, "sigprocmask: %s", strerror(errno));
-	sigemptyset(&ign.sa_mask);
-	if (sigaction(SIGPIPE, &ign, NULL) < 0)
-		prog_die(EXIT_FAILURE, "sigaction: %s", strerror(errno));
+	prog_block_signals(&mask);
 	fd = signalfd(-1, &mask, SFD_CLOEXEC);
 	if (fd < 0)
 		prog_die(EXIT_FAILURE, "signalfd: %s", strerror(errno));

@@ -44,18 +44,14 @@ int cmd_create(struct cli *cli, int argc, char **argv)
 	};
 	bus_queue_opts qo = {0};
 	bus_queue_info info;
-	char reason[512], cap[32];
+	char cap[32];
 	uint64_t v;
 	const char *queue;
 	bus *b;
 	int c, rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":c:m:p:s:h", opts, NULL)) != -1) {
+	while ((c = cli_getopt(cli, "create", create_help, argc, argv, ":c:m:p:s:h", opts, &rc)) >= 0) {
 		switch (c) {
-		case 'h':
-			fputs(create_help, stdout);
-			return EXIT_OK;
 		case 'c':
 			if (cli_parse_size(optarg, &v) < 0)
 				return cli_usage_error("create", "invalid capacity '%s': "
@@ -86,11 +82,10 @@ int cmd_create(struct cli *cli, int argc, char **argv)
 				                       optarg, SEG_MAX_PRODUCERS);
 			qo.max_producers = (uint32_t)v;
 			break;
-		default:
-			if ((rc = cli_common_opt(cli, "create", c, argv)) != 0)
-				return rc;
 		}
 	}
+	if (c == CLI_OPT_DONE)
+		return rc;
 	if (argc - optind != 1)
 		return cli_usage_error("create", argc == optind ? "no queue named"
 		                                                : "one queue at a time");
@@ -105,12 +100,8 @@ int cmd_create(struct cli *cli, int argc, char **argv)
 	if (cli_connect(cli, "create", false, &b) < 0)
 		return EXIT_FAIL;
 	rc = bus_queue_create(b, queue, &qo, &info);
-	if (rc < 0) {
-		cli_reason(reason, sizeof(reason), b, rc);
-		cli_error("create '%s': %s", queue, reason);
-		bus_close(b);
-		return EXIT_FAIL;
-	}
+	if (rc < 0)
+		return cli_busd_fail(b, rc, "create '%s'", queue);
 	cli_fmt_bytes(cap, sizeof(cap), info.capacity);
 	printf("created queue '%s' (capacity %s, max message %" PRIu32
 	       " bytes, %" PRIu32 " producer slots)\n",
@@ -133,20 +124,14 @@ static const char delete_help[] =
 int cmd_delete(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {CLI_COMMON_OPTS, {0}};
-	char reason[512];
 	const char *queue;
 	bus *b;
-	int c, rc;
+	int rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":s:h", opts, NULL)) != -1) {
-		if (c == 'h') {
-			fputs(delete_help, stdout);
-			return EXIT_OK;
-		}
-		if ((rc = cli_common_opt(cli, "delete", c, argv)) != 0)
-			return rc;
-	}
+	/* No options of its own: --socket and --help are cli_getopt()'s. */
+	if (cli_getopt(cli, "delete", delete_help, argc, argv, ":s:h", opts, &rc) ==
+	    CLI_OPT_DONE)
+		return rc;
 	if (argc - optind != 1)
 		return cli_usage_error("delete", argc == optind ? "no queue named"
 		                                                : "one queue at a time");
@@ -156,12 +141,8 @@ int cmd_delete(struct cli *cli, int argc, char **argv)
 	if (cli_connect(cli, "delete", false, &b) < 0)
 		return EXIT_FAIL;
 	rc = bus_queue_delete(b, queue);
-	if (rc < 0) {
-		cli_reason(reason, sizeof(reason), b, rc);
-		cli_error("delete '%s': %s", queue, reason);
-		bus_close(b);
-		return EXIT_FAIL;
-	}
+	if (rc < 0)
+		return cli_busd_fail(b, rc, "delete '%s'", queue);
 	bus_close(b);
 	printf("deleted queue '%s'\n", queue);
 	return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
@@ -213,35 +194,22 @@ int cmd_list(struct cli *cli, int argc, char **argv)
 	};
 	bus_queue_info *v = NULL;
 	struct buf out = {0};
-	char reason[512], uuid[37], cap[32], when[64];
+	char uuid[37], cap[32], when[64];
 	bool json = false;
 	bus *b;
 	int c, n, rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":js:h", opts, NULL)) != -1) {
-		if (c == 'h') {
-			fputs(list_help, stdout);
-			return EXIT_OK;
-		}
-		if (c == 'j') {
-			json = true;
-			continue;
-		}
-		if ((rc = cli_common_opt(cli, "list", c, argv)) != 0)
-			return rc;
-	}
+	while ((c = cli_getopt(cli, "list", list_help, argc, argv, ":js:h", opts, &rc)) >= 0)
+		json = true; /* 'j', its only option */
+	if (c == CLI_OPT_DONE)
+		return rc;
 	if (optind < argc)
 		return cli_usage_error("list", "unexpected argument '%s'", argv[optind]);
 	if (cli_connect(cli, "list", false, &b) < 0)
 		return EXIT_FAIL;
 	n = cli_fetch_list(b, &v);
-	if (n < 0) {
-		cli_reason(reason, sizeof(reason), b, n);
-		cli_error("list: %s", reason);
-		bus_close(b);
-		return EXIT_FAIL;
-	}
+	if (n < 0)
+		return cli_busd_fail(b, n, "list");
 	bus_close(b);
 	if (json) {
 		buf_puts(&out, "{\"queues\":[");

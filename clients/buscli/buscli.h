@@ -17,6 +17,7 @@
 #ifndef BUSCLI_H
 #define BUSCLI_H
 
+#include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -62,6 +63,14 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /*
+ * Reports "buscli: <fmt>: <reason>" for a request busd refused (err, with
+ * busd's own words from b as cli_reason() gives them), closes b and
+ * returns EXIT_FAIL.
+ */
+int cli_busd_fail(bus *b, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
  * Writes the reason for libbus error err on connection b (may be NULL)
  * into buf: bus_strerror(err), followed by busd's own words when it sent
  * some that add to them.
@@ -83,10 +92,26 @@ int cli_parse_timeout(const char *s, int *ret);
 int cli_parse_type(const char *s, uint32_t *ret);
 
 /*
+ * The options several commands take, parsed as above into *ret; on a bad
+ * value, each reports it as a usage error of cmd and returns EXIT_USAGE,
+ * else 0: --type, --timeout and --count (a whole number, at least 1).
+ */
+int cli_opt_type(const char *cmd, const char *arg, uint32_t *ret);
+int cli_opt_timeout(const char *cmd, const char *arg, int *ret);
+int cli_opt_count(const char *cmd, const char *arg, uint64_t *ret);
+
+/*
  * Checks a queue name given on the command line; on a bad one, reports
  * it (as a usage error of cmd) and returns EXIT_USAGE, else 0.
  */
 int cli_check_queue(const char *cmd, const char *queue);
+
+/*
+ * Takes the QUEUE argument at argv[optind] (optind moves past it) into
+ * *ret and checks it; returns 0, or reports a usage error of cmd (none
+ * given, or a bad name) and returns EXIT_USAGE.
+ */
+int cli_take_queue(const char *cmd, int argc, char **argv, const char **ret);
 
 /* Human-readable "1.5 MiB" / "1.2 ms" into buf. */
 void cli_fmt_bytes(char *buf, size_t n, uint64_t bytes);
@@ -127,6 +152,20 @@ int cli_fetch_list(bus *b, bus_queue_info **ret);
  * EXIT_USAGE.
  */
 int cli_common_opt(struct cli *cli, const char *cmd, int c, char **argv);
+
+/* What cli_getopt() returns when the command is to return *rc at once. */
+#define CLI_OPT_DONE (-2)
+
+/*
+ * getopt_long() over a command's argv (shortopts starting with ':' and
+ * holding "s:h"), with --socket, --help and bad options done here:
+ * returns the command's next option of its own, -1 after the last, or
+ * CLI_OPT_DONE with *rc the status to return (EXIT_OK once help was
+ * printed, else cli_common_opt()'s usage error).
+ */
+int cli_getopt(struct cli *cli, const char *cmd, const char *help, int argc,
+               char **argv, const char *shortopts, const struct option *opts,
+               int *rc);
 
 /* --- output buffers and JSON --- */
 

@@ -108,6 +108,20 @@ void cli_reason(char *buf, size_t n, const bus *b, int err)
 		snprintf(buf, n, "%s", words);
 }
 
+int cli_busd_fail(bus *b, int err, const char *fmt, ...)
+{
+	char what[256], reason[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	cli_reason(reason, sizeof(reason), b, err);
+	cli_error("%s: %s", what, reason);
+	bus_close(b);
+	return EXIT_FAIL;
+}
+
 int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
 {
 	uint64_t v;
@@ -176,6 +190,33 @@ int cli_parse_type(const char *s, uint32_t *ret)
 	return 0;
 }
 
+/* 0 where r (a parser's return) is, else a usage error of cmd. */
+static int opt_value(int r, const char *cmd, const char *what, const char *arg,
+                     const char *want)
+{
+	if (r >= 0)
+		return 0;
+	return cli_usage_error(cmd, "invalid %s '%s': want %s", what, arg, want);
+}
+
+int cli_opt_type(const char *cmd, const char *arg, uint32_t *ret)
+{
+	return opt_value(cli_parse_type(arg, ret), cmd, "type", arg,
+	                 "a number (decimal or 0x hex, 32 bits) or a protobuf full name");
+}
+
+int cli_opt_timeout(const char *cmd, const char *arg, int *ret)
+{
+	return opt_value(cli_parse_timeout(arg, ret), cmd, "timeout", arg,
+	                 "milliseconds, or -1 for forever");
+}
+
+int cli_opt_count(const char *cmd, const char *arg, uint64_t *ret)
+{
+	return opt_value(cli_parse_u64(arg, 1, UINT64_MAX, ret), cmd, "count", arg,
+	                 "a whole number of at least 1");
+}
+
 int cli_check_queue(const char *cmd, const char *queue)
 {
 	size_t n = strlen(queue);
@@ -190,6 +231,14 @@ int cli_check_queue(const char *cmd, const char *queue)
 	return cli_usage_error(cmd, "invalid queue name '%.*s': use 1 to %d of "
 	                            "A-Z a-z 0-9 . _ - (not '.' or '..')",
 	                       BUS_NAME_MAX, queue, BUS_NAME_MAX);
+}
+
+int cli_take_queue(const char *cmd, int argc, char **argv, const char **ret)
+{
+	if (optind >= argc)
+		return cli_usage_error(cmd, "no queue named");
+	*ret = argv[optind++];
+	return cli_check_queue(cmd, *ret);
 }
 
 void cli_fmt_bytes(char *buf, size_t n, uint64_t bytes)
@@ -217,14 +266,8 @@ void cli_fmt_ns(char *buf, size_t n, uint64_t ns)
 {
 	if (ns == UINT64_MAX)
 		snprintf(buf, n, "overflow");
-	else if (ns < 1000)
-		snprintf(buf, n, "%" PRIu64 " ns", ns);
-	else if (ns < 1000000)
-		snprintf(buf, n, "%.1f us", (double)ns / 1e3);
-	else if (ns < 1000000000)
-		snprintf(buf, n, "%.1f ms", (double)ns / 1e6);
 	else
-		snprintf(buf, n, "%.1f s", (double)ns / 1e9);
+		num_fmt_ns(buf, n, ns, " ");
 }
 
 void cli_fmt_uuid(char out[37], const uint8_t uuid[16])
@@ -274,6 +317,28 @@ int cli_common_opt(struct cli *cli, const char *cmd, int c, char **argv)
 	default:
 		return cli_usage_error(cmd, "unexpected option '-%c'", c);
 	}
+}
+
+int cli_getopt(struct cli *cli, const char *cmd, const char *help, int argc,
+               char **argv, const char *shortopts, const struct option *opts,
+               int *rc)
+{
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(help, stdout);
+			*rc = EXIT_OK;
+			return CLI_OPT_DONE;
+		}
+		if (c != 's' && c != ':' && c != '?')
+			return c;
+		*rc = cli_common_opt(cli, cmd, c, argv);
+		if (*rc != 0)
+			return CLI_OPT_DONE;
+	}
+	return -1;
 }
 
 /* --- buffers --- */
@@ -394,36 +459,30 @@ void buf_json_str(struct buf *b, const void *s, size_t n)
 	buf_put(b, "\"", 1);
 }
 
-void buf_base64(struct buf *b, const void *data, size_t n)
+/* Appends the four characters for p[0..k-1] (k 1 to 3), '='-padded. */
+static void base64_group(struct buf *b, const unsigned char *p, size_t k)
 {
 	static const char tab[] =
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	uint32_t v = (uint32_t)p[0] << 16 | (k > 1 ? (uint32_t)p[1] << 8 : 0) |
+	             (k > 2 ? p[2] : 0);
+	char out[4] = {tab[v >> 18], tab[(v >> 12) & 63], '=', '='};
+
+	if (k > 1)
+		out[2] = tab[(v >> 6) & 63];
+	if (k > 2)
+		out[3] = tab[v & 63];
+	buf_put(b, out, 4);
+}
+
+void buf_base64(struct buf *b, const void *data, size_t n)
+{
 	const unsigned char *p = data;
-	char out[4];
-	size_t i;
 
 	if (n / 3 > (SIZE_MAX - 4) / 4 || !buf_grow(b, (n + 2) / 3 * 4))
 		return;
-	for (i = 0; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-
-		out[0] = tab[v >> 18];
-		out[1] = tab[(v >> 12) & 63];
-		out[2] = tab[(v >> 6) & 63];
-		out[3] = tab[v & 63];
-		buf_put(b, out, 4);
-	}
-	if (i < n) {
-		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
-
-		out[0] = tab[v >> 18];
-		out[1] = tab[(v >> 12) & 63];
-		out[2] = '=';
-		out[3] = '=';
-		if (i + 1 < n)
-			out[2] = tab[(v >> 6) & 63];
-		buf_put(b, out, 4);
-	}
+	for (size_t i = 0; i < n; i += 3)
+		base64_group(b, p + i, n - i < 3 ? n - i : 3);
 }
 
 int utf8_valid(const void *data, size_t n)

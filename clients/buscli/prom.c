@@ -53,6 +53,10 @@ struct family {
 	uint64_t (*value)(const bus_stats *st);
 };
 
+/*
+ * A value getter for each family: one line a getter, so the list below
+ * is alike line for line on purpose, as a table is.
+ */
 #define GETTER(fn, expr)                        \
 	static uint64_t fn(const bus_stats *st) \
 	{                                       \

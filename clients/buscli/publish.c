@@ -203,42 +203,28 @@ int cmd_publish(struct cli *cli, int argc, char **argv)
 		{0},
 	};
 	struct publish pub = {.timeout_ms = -1};
-	char reason[512];
 	bool raw = false;
 	bus *b;
 	int c, rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":t:T:rs:h", opts, NULL)) != -1) {
+	while ((c = cli_getopt(cli, "publish", publish_help, argc, argv, ":t:T:rs:h", opts, &rc)) >= 0) {
 		switch (c) {
-		case 'h':
-			fputs(publish_help, stdout);
-			return EXIT_OK;
-		case 't':
-			if (cli_parse_type(optarg, &pub.type) < 0)
-				return cli_usage_error("publish", "invalid type '%s': want a number "
-				                                  "(decimal or 0x hex, 32 bits) or a protobuf "
-				                                  "full name",
-				                       optarg);
-			break;
-		case 'T':
-			if (cli_parse_timeout(optarg, &pub.timeout_ms) < 0)
-				return cli_usage_error("publish", "invalid timeout '%s': want "
-				                                  "milliseconds, or -1 for forever",
-				                       optarg);
-			break;
 		case 'r':
 			raw = true;
 			break;
-		default:
-			if ((rc = cli_common_opt(cli, "publish", c, argv)) != 0)
-				return rc;
+		case 't':
+			if (cli_opt_type("publish", optarg, &pub.type))
+				return EXIT_USAGE;
+			break;
+		case 'T':
+			if (cli_opt_timeout("publish", optarg, &pub.timeout_ms))
+				return EXIT_USAGE;
+			break;
 		}
 	}
-	if (optind >= argc)
-		return cli_usage_error("publish", "no queue named");
-	pub.queue = argv[optind++];
-	if ((rc = cli_check_queue("publish", pub.queue)) != 0)
+	if (c == CLI_OPT_DONE)
+		return rc;
+	if ((rc = cli_take_queue("publish", argc, argv, &pub.queue)) != 0)
 		return rc;
 	if (raw && optind < argc)
 		return cli_usage_error("publish", "--raw reads the message from stdin: "
@@ -246,12 +232,8 @@ int cmd_publish(struct cli *cli, int argc, char **argv)
 	if (cli_connect(cli, "publish", false, &b) < 0)
 		return EXIT_FAIL;
 	rc = bus_producer_open(b, pub.queue, &pub.p);
-	if (rc < 0) {
-		cli_reason(reason, sizeof(reason), b, rc);
-		cli_error("publish to '%s': %s", pub.queue, reason);
-		bus_close(b);
-		return EXIT_FAIL;
-	}
+	if (rc < 0)
+		return cli_busd_fail(b, rc, "publish to '%s'", pub.queue);
 	bus_close(b); /* not on the data path */
 	if (optind < argc) {
 		rc = EXIT_OK;

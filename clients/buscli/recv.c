@@ -167,7 +167,6 @@ int cmd_recv(struct cli *cli, int argc, char **argv)
 	uint64_t count = 0, got = 0, batch = 1, deadline = 0, v;
 	bus_msg msgs[MAX_BATCH];
 	struct buf out = {0}, scratch = {0};
-	char reason[512];
 	const char *queue;
 	int timeout_ms = -1;
 	enum format fmt = FMT_TEXT;
@@ -176,23 +175,15 @@ int cmd_recv(struct cli *cli, int argc, char **argv)
 	bus *b;
 	int c, rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":n:T:jb:rs:h", opts, NULL)) != -1) {
+	while ((c = cli_getopt(cli, "recv", recv_help, argc, argv, ":n:T:jb:rs:h", opts, &rc)) >= 0) {
 		switch (c) {
-		case 'h':
-			fputs(recv_help, stdout);
-			return EXIT_OK;
 		case 'n':
-			if (cli_parse_u64(optarg, 1, UINT64_MAX, &count) < 0)
-				return cli_usage_error("recv", "invalid count '%s': want a whole "
-				                               "number of at least 1",
-				                       optarg);
+			if (cli_opt_count("recv", optarg, &count))
+				return EXIT_USAGE;
 			break;
 		case 'T':
-			if (cli_parse_timeout(optarg, &timeout_ms) < 0)
-				return cli_usage_error("recv", "invalid timeout '%s': want "
-				                               "milliseconds, or -1 for forever",
-				                       optarg);
+			if (cli_opt_timeout("recv", optarg, &timeout_ms))
+				return EXIT_USAGE;
 			break;
 		case 'j':
 			json = true;
@@ -206,11 +197,10 @@ int cmd_recv(struct cli *cli, int argc, char **argv)
 		case 'r':
 			raw = true;
 			break;
-		default:
-			if ((rc = cli_common_opt(cli, "recv", c, argv)) != 0)
-				return rc;
 		}
 	}
+	if (c == CLI_OPT_DONE)
+		return rc;
 	if (json && raw)
 		return cli_usage_error("recv", "--json and --raw do not go together");
 	fmt = json ? FMT_JSON : raw ? FMT_RAW
@@ -225,12 +215,8 @@ int cmd_recv(struct cli *cli, int argc, char **argv)
 	if (cli_connect(cli, "recv", false, &b) < 0)
 		return EXIT_FAIL;
 	rc = bus_consumer_open(b, queue, &cons);
-	if (rc < 0) {
-		cli_reason(reason, sizeof(reason), b, rc);
-		cli_error("recv from '%s': %s", queue, reason);
-		bus_close(b);
-		return EXIT_FAIL;
-	}
+	if (rc < 0)
+		return cli_busd_fail(b, rc, "recv from '%s'", queue);
 	bus_close(b); /* not on the data path */
 
 	if (timeout_ms >= 0)

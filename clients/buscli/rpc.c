@@ -151,7 +151,6 @@ int cmd_call(struct cli *cli, int argc, char **argv)
 	int timeout_ms = CALL_DEFAULT_TIMEOUT_MS;
 	const char *queue, *req;
 	char *input = NULL;
-	char reason[512];
 	uint32_t type = 0;
 	size_t len = 0, max;
 	bus_client *cl;
@@ -159,34 +158,21 @@ int cmd_call(struct cli *cli, int argc, char **argv)
 	bus *b;
 	int c, rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":t:T:s:h", opts, NULL)) != -1) {
+	while ((c = cli_getopt(cli, "call", call_help, argc, argv, ":t:T:s:h", opts, &rc)) >= 0) {
 		switch (c) {
-		case 'h':
-			fputs(call_help, stdout);
-			return EXIT_OK;
 		case 't':
-			if (cli_parse_type(optarg, &type) < 0)
-				return cli_usage_error("call", "invalid type '%s': want a number "
-				                               "(decimal or 0x hex, 32 bits) or a protobuf "
-				                               "full name",
-				                       optarg);
+			if (cli_opt_type("call", optarg, &type))
+				return EXIT_USAGE;
 			break;
 		case 'T':
-			if (cli_parse_timeout(optarg, &timeout_ms) < 0)
-				return cli_usage_error("call", "invalid timeout '%s': want "
-				                               "milliseconds, or -1 for forever",
-				                       optarg);
+			if (cli_opt_timeout("call", optarg, &timeout_ms))
+				return EXIT_USAGE;
 			break;
-		default:
-			if ((rc = cli_common_opt(cli, "call", c, argv)) != 0)
-				return rc;
 		}
 	}
-	if (optind >= argc)
-		return cli_usage_error("call", "no queue named");
-	queue = argv[optind++];
-	if ((rc = cli_check_queue("call", queue)) != 0)
+	if (c == CLI_OPT_DONE)
+		return rc;
+	if ((rc = cli_take_queue("call", argc, argv, &queue)) != 0)
 		return rc;
 	if (argc - optind > 1)
 		return cli_usage_error("call", "one MESSAGE per call (quote it if it has "
@@ -196,12 +182,8 @@ int cmd_call(struct cli *cli, int argc, char **argv)
 	if (cli_connect(cli, "call", false, &b) < 0)
 		return EXIT_FAIL;
 	rc = bus_client_open(b, queue, &cl);
-	if (rc < 0) {
-		cli_reason(reason, sizeof(reason), b, rc);
-		cli_error("call '%s': %s", queue, reason);
-		bus_close(b);
-		return EXIT_FAIL;
-	}
+	if (rc < 0)
+		return cli_busd_fail(b, rc, "call '%s'", queue);
 	bus_close(b); /* not on the data path */
 	max = bus_client_max_request(cl);
 	if (optind < argc) {
@@ -508,46 +490,33 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 	uint64_t count = 0, done = 0, deadline = 0;
 	int timeout_ms = -1;
 	bool have_type = false;
-	char reason[512];
 	uint32_t type = 0;
 	bus_stats st;
 	bus *b;
 	int c, rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":e:t:n:T:s:h", opts, NULL)) != -1) {
+	while ((c = cli_getopt(cli, "serve", serve_help, argc, argv, ":e:t:n:T:s:h", opts, &rc)) >= 0) {
 		switch (c) {
-		case 'h':
-			fputs(serve_help, stdout);
-			return EXIT_OK;
 		case 'e':
 			s.cmd = optarg;
 			break;
 		case 't':
-			if (cli_parse_type(optarg, &type) < 0)
-				return cli_usage_error("serve", "invalid type '%s': want a number "
-				                                "(decimal or 0x hex, 32 bits) or a "
-				                                "protobuf full name",
-				                       optarg);
+			if (cli_opt_type("serve", optarg, &type))
+				return EXIT_USAGE;
 			have_type = true;
 			break;
 		case 'n':
-			if (cli_parse_u64(optarg, 1, UINT64_MAX, &count) < 0)
-				return cli_usage_error("serve", "invalid count '%s': want a whole "
-				                                "number of at least 1",
-				                       optarg);
+			if (cli_opt_count("serve", optarg, &count))
+				return EXIT_USAGE;
 			break;
 		case 'T':
-			if (cli_parse_timeout(optarg, &timeout_ms) < 0)
-				return cli_usage_error("serve", "invalid timeout '%s': want "
-				                                "milliseconds, or -1 for forever",
-				                       optarg);
+			if (cli_opt_timeout("serve", optarg, &timeout_ms))
+				return EXIT_USAGE;
 			break;
-		default:
-			if ((rc = cli_common_opt(cli, "serve", c, argv)) != 0)
-				return rc;
 		}
 	}
+	if (c == CLI_OPT_DONE)
+		return rc;
 	if (argc - optind != 1)
 		return cli_usage_error("serve", argc == optind ? "no queue named"
 		                                               : "one queue at a time");
@@ -564,12 +533,8 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 	rc = bus_queue_stats(b, s.queue, &st);
 	if (rc == 0)
 		rc = bus_consumer_open(b, s.queue, &s.cons);
-	if (rc < 0) {
-		cli_reason(reason, sizeof(reason), b, rc);
-		cli_error("serve '%s': %s", s.queue, reason);
-		bus_close(b);
-		return EXIT_FAIL;
-	}
+	if (rc < 0)
+		return cli_busd_fail(b, rc, "serve '%s'", s.queue);
 	bus_close(b); /* replies reconnect to busd by themselves */
 	s.max_reply = st.max_message > CALL_HEADER ? st.max_message - CALL_HEADER : 0;
 

@@ -672,12 +672,8 @@ int cmd_stats(struct cli *cli, int argc, char **argv)
 	uint64_t v;
 	int c, rc;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":jw:ps:h", opts, NULL)) != -1) {
+	while ((c = cli_getopt(cli, "stats", stats_help, argc, argv, ":jw:ps:h", opts, &rc)) >= 0) {
 		switch (c) {
-		case 'h':
-			fputs(stats_help, stdout);
-			return EXIT_OK;
 		case 'j':
 			json = true;
 			break;
@@ -691,11 +687,10 @@ int cmd_stats(struct cli *cli, int argc, char **argv)
 		case 'p':
 			prom = true;
 			break;
-		default:
-			if ((rc = cli_common_opt(cli, "stats", c, argv)) != 0)
-				return rc;
 		}
 	}
+	if (c == CLI_OPT_DONE)
+		return rc;
 	if (prom && (json || watch))
 		return cli_usage_error("stats", "--prometheus goes alone: not with --json "
 		                                "or --watch (a scraper asks again when it wants)");

@@ -8,6 +8,10 @@
  * arena with bus_msg_unpack(), anything else is printed as text.  Each
  * message is released once printed.  Exit status 0 when COUNT messages
  * arrived, 1 on failure, 2 for bad usage.
+ *
+ * Like every example here it stands alone, to be read and copied whole:
+ * its usage check, bus_open() and attach are the other examples' on
+ * purpose, not a shared helper.
  */
 #include <inttypes.h>
 #include <stdio.h>

@@ -12,6 +12,10 @@
  * A consumer receives lines 1, 2, 4, 5, 7, ... with exactly their
  * lengths, e.g. buscli recv QUEUE.  Exit status 0 when every record was
  * committed or aborted, 1 on failure, 2 for bad usage.
+ *
+ * Like every example here it stands alone, to be read and copied whole:
+ * its usage check, bus_open() and attach are the other examples' on
+ * purpose, not a shared helper.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,6 +6,10 @@
  * Public API only: connect to busd, attach to the queue as a producer, and
  * pack each order straight into the ring with bus_send_pb().  Exit status
  * 0 when every order was sent, 1 on failure, 2 for bad usage.
+ *
+ * Like every example here it stands alone, to be read and copied whole:
+ * its usage check, bus_open() and attach are the other examples' on
+ * purpose, not a shared helper.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -123,22 +123,6 @@ static void usage(FILE *f)
 	        DEFAULT_INTERVAL_US);
 }
 
-/*
- * A whole decimal number in [min, max]; with sizes, one K, M, G or T
- * suffix (powers of 1024; util/num.h).  Returns 0, or -EINVAL.
- */
-static int parse_u64(const char *s, bool sizes, uint64_t min, uint64_t max,
-                     uint64_t *ret)
-{
-	uint64_t v;
-	int r = sizes ? num_parse_size(s, &v) : num_parse_u64(s, &v);
-
-	if (r < 0 || v < min || v > max)
-		return -EINVAL;
-	*ret = v;
-	return 0;
-}
-
 /* Returns 0 and fills *o, or 2 (after one line on stderr), or -1 for "exit 0". */
 static int parse_args(int argc, char **argv, struct options *o)
 {
@@ -146,9 +130,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"messages", required_argument, NULL, 'n'},
 		{"capacity", required_argument, NULL, 'c'},
 		{"interval-us", required_argument, NULL, 'i'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+		PROG_OPTIONS_END,
 	};
 	uint64_t v;
 	int opt;
@@ -162,44 +144,24 @@ static int parse_args(int argc, char **argv, struct options *o)
 	while ((opt = getopt_long(argc, argv, ":n:c:i:hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'n':
-			if (parse_u64(optarg, false, 1, MAX_MESSAGES, &v) < 0) {
-				fprintf(stderr, PROG ": --messages: expected a whole number "
-				                     "from 1 to %u, got '%s'\n",
-				        MAX_MESSAGES, optarg);
-				return 2;
-			}
+			if (prog_opt_u64("--messages", optarg, false, 1, MAX_MESSAGES, &v))
+				return PROG_EXIT_USAGE;
 			o->messages = (uint32_t)v;
 			break;
 		case 'c':
-			if (parse_u64(optarg, true, SEG_MIN_CAPACITY, SEG_MAX_CAPACITY,
-			              &v) < 0 ||
-			    (v & (v - 1)) != 0) {
-				fprintf(stderr, PROG ": --capacity: expected a power of two "
-				                     "from 256 to 1G bytes (K, M, G suffixes allowed), "
-				                     "got '%s'\n",
-				        optarg);
-				return 2;
-			}
+			if (prog_opt_pow2("--capacity", optarg, SEG_MIN_CAPACITY,
+			                  SEG_MAX_CAPACITY, "256 to 1G", &v))
+				return PROG_EXIT_USAGE;
 			o->capacity = v;
 			break;
 		case 'i':
-			if (parse_u64(optarg, false, 0, MAX_INTERVAL_US, &v) < 0) {
-				fprintf(stderr, PROG ": --interval-us: expected a whole number "
-				                     "from 0 to %u, got '%s'\n",
-				        MAX_INTERVAL_US, optarg);
-				return 2;
-			}
+			if (prog_opt_u64("--interval-us", optarg, false, 0, MAX_INTERVAL_US,
+			                 &v))
+				return PROG_EXIT_USAGE;
 			o->interval_us = (uint32_t)v;
 			break;
-		case 'h':
-			usage(stdout);
-			return -1;
-		case 'V':
-			printf(PROG " (bus) %d.%d.%d\n", BUS_VERSION_MAJOR,
-			       BUS_VERSION_MINOR, BUS_VERSION_PATCH);
-			return -1;
 		default:
-			return prog_bad_option(opt, argv);
+			return prog_tool_option(opt, argv, usage, PROG_BUS_VERSION);
 		}
 	}
 	if (optind < argc)
@@ -513,18 +475,6 @@ static uint64_t load_counter(_Atomic uint64_t *c)
 	return atomic_load_explicit(c, memory_order_relaxed);
 }
 
-static void print_duration(char *buf, size_t n, uint64_t ns)
-{
-	if (ns < 1000)
-		snprintf(buf, n, "%" PRIu64 "ns", ns);
-	else if (ns < 1000000)
-		snprintf(buf, n, "%.1fus", (double)ns / 1e3);
-	else if (ns < 1000000000)
-		snprintf(buf, n, "%.1fms", (double)ns / 1e6);
-	else
-		snprintf(buf, n, "%.1fs", (double)ns / 1e9);
-}
-
 /* The queue's counters, read from the segment header and producer slots. */
 static void print_counters(struct seg *s, const struct prod_state *ps)
 {
@@ -573,8 +523,8 @@ static void print_counters(struct seg *s, const struct prod_state *ps)
 
 		if (!n)
 			continue;
-		print_duration(lo, sizeof(lo), UINT64_C(1) << b);
-		print_duration(hi, sizeof(hi), UINT64_C(1) << (b + 1 < 64 ? b + 1 : 63));
+		num_fmt_ns(lo, sizeof(lo), UINT64_C(1) << b, "");
+		num_fmt_ns(hi, sizeof(hi), UINT64_C(1) << (b + 1 < 64 ? b + 1 : 63), "");
 		printf("%s %s-%s: %" PRIu64, first ? "" : ",", lo, hi, n);
 		first = false;
 	}
@@ -721,9 +671,9 @@ static int run(const struct options *o)
 	if (t.received) {
 		char lo[32], hi[32], avg[32];
 
-		print_duration(lo, sizeof(lo), t.lat_min);
-		print_duration(hi, sizeof(hi), t.lat_max);
-		print_duration(avg, sizeof(avg), t.lat_sum / t.received);
+		num_fmt_ns(lo, sizeof(lo), t.lat_min, "");
+		num_fmt_ns(hi, sizeof(hi), t.lat_max, "");
+		num_fmt_ns(avg, sizeof(avg), t.lat_sum / t.received, "");
 		printf("  enqueue-to-receive latency: min %s, mean %s, max %s\n", lo, avg,
 		       hi);
 	}

@@ -14,6 +14,10 @@
  * with bus_msg_unpack().  Exit status 0 when every call was answered, 1
  * on failure (no busd, no such queue, no answer in time, a bad answer),
  * 2 for bad usage.
+ *
+ * Like every example here it stands alone, to be read and copied whole:
+ * its usage check, bus_open() and attach are the other examples' on
+ * purpose, not a shared helper.
  */
 #include <errno.h>
 #include <inttypes.h>
