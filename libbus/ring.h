@@ -64,7 +64,7 @@ struct rec_hdr {
 	uint32_t flags;      /* REC_PAD */
 	uint32_t type;       /* message type id */
 	uint32_t producer;   /* producer slot */
-	uint64_t seq;        /* per-producer sequence number */
+	uint64_t seq;        /* the slot's sequence number */
 	uint64_t enqueue_ns; /* CLOCK_MONOTONIC at commit */
 };
 

@@ -295,6 +295,7 @@ struct prod_state {
 	int status;    /* its exit status once reaped */
 	uint32_t next; /* index of the next message expected */
 	int64_t slot;  /* its slot, -1 until its first message */
+	uint64_t seq0; /* the slot's sequence number at its first message */
 };
 
 struct tally {
@@ -379,12 +380,16 @@ static int identify(const bus_msg *m, const struct options *o, char *desc,
 	return -1;
 }
 
-/* The producer other than `except` seen on slot, or -1. */
+/*
+ * The producer other than `except` that holds slot, or -1.  One that has
+ * sent all its messages may have closed, and its slot may be the next
+ * producer's: a slot's sequence numbers then go on from where it stopped.
+ */
 static int64_t slot_owner(const struct prod_state *ps, uint32_t slot,
-                          uint32_t except)
+                          uint32_t except, const struct options *o)
 {
 	for (uint32_t i = 0; i < NPRODUCERS; i++)
-		if (i != except && ps[i].slot == (int64_t)slot)
+		if (i != except && ps[i].slot == (int64_t)slot && ps[i].next < o->messages)
 			return i;
 	return -1;
 }
@@ -410,16 +415,18 @@ static void consume(const bus_msg *m, uint64_t recv_ns, const struct options *o,
 		snprintf(problem, sizeof(problem), "%s: expected message %" PRIu32 " of producer %c, got %" PRIu32,
 		         index < ps[producer].next ? "repeated" : "out of order",
 		         ps[producer].next, PNAME(producer), index);
-	} else if (m->seq != index) {
+	} else if (ps[producer].slot >= 0 && m->seq != ps[producer].seq0 + index) {
 		snprintf(problem, sizeof(problem), "sequence number %" PRIu64 " for message %" PRIu32, m->seq, index);
 	} else if (ps[producer].slot >= 0 && ps[producer].slot != m->producer) {
 		snprintf(problem, sizeof(problem), "producer %c moved from slot %" PRId64 " to slot %" PRIu32, PNAME(producer),
 		         ps[producer].slot, m->producer);
-	} else if (slot_owner(ps, m->producer, producer) >= 0) {
+	} else if (slot_owner(ps, m->producer, producer, o) >= 0) {
 		snprintf(problem, sizeof(problem), "slot %" PRIu32 " is producer %c's",
 		         m->producer,
-		         PNAME(slot_owner(ps, m->producer, producer)));
+		         PNAME(slot_owner(ps, m->producer, producer, o)));
 	} else {
+		if (ps[producer].slot < 0)
+			ps[producer].seq0 = m->seq;
 		ps[producer].next++;
 		ps[producer].slot = m->producer;
 		from = PNAME(producer);

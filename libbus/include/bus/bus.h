@@ -67,13 +67,16 @@ typedef struct bus_client bus_client; /* a caller of a service (request/reply) *
 /*
  * A received message: a view into the ring.  data points into shared
  * memory and stays valid until bus_release() (or the consumer's close).
+ * seq counts the messages of the producer slot over the queue's life,
+ * from 0: one producer's messages carry consecutive numbers, and a
+ * producer that takes a slot another has left goes on from there.
  */
 typedef struct bus_msg {
 	const void *data;
 	size_t len;
 	uint32_t type;       /* message type id, see bus_type_id() */
 	uint32_t producer;   /* producer slot that sent it */
-	uint64_t seq;        /* per-producer sequence number, from 0 */
+	uint64_t seq;        /* the slot's sequence number, see below */
 	uint64_t enqueue_ns; /* CLOCK_MONOTONIC at commit (within 1 us) */
 	uint32_t flags;      /* BUS_MSG_* */
 	/*
