@@ -70,6 +70,8 @@ struct e2e_proc {
  * and returns NULL, or the reason the tests cannot run here.
  */
 const char *e2e_precheck(void);
+/* Says "skipped: why" and exits HARNESS_SKIP (77). */
+_Noreturn void e2e_skip(const char *why);
 
 /* Milliseconds; the deadlines of a test scale with the build. */
 uint64_t e2e_now_ms(void);
@@ -79,6 +81,18 @@ void e2e_sleep_ms(unsigned ms);
 int e2e_setup(void **state);
 /* Stops busd (asserting a clean exit), kills leftovers, removes files. */
 int e2e_teardown(void **state);
+
+/* A test of a group run by E2E_RUN_GROUP: fresh busd, torn down after. */
+#define E2E_TEST(f) cmocka_unit_test_setup_teardown(f, e2e_setup, e2e_teardown)
+
+struct CMUnitTest;
+/*
+ * Skips the program unless e2e_precheck() passes, then runs the n tests
+ * as the cmocka group name; returns what main returns.
+ */
+int e2e_run_group(const char *name, const struct CMUnitTest *tests, size_t n);
+#define E2E_RUN_GROUP(name, tests) \
+	e2e_run_group(name, tests, sizeof(tests) / sizeof((tests)[0]))
 
 /*
  * Starts busd on e->socket (stderr appended to e->log, extra args after
@@ -145,6 +159,12 @@ void e2e_cli(struct e2e *e, struct e2e_run *r, const void *in, size_t in_len,
 void e2e_cli_v(struct e2e *e, struct e2e_run *r, const void *in, size_t in_len,
                int timeout_s, char *const args[]);
 void e2e_run_free(struct e2e_run *r);
+/*
+ * Runs buscli --socket S args... (NULL-terminated, 30 s at most) and
+ * asserts that it exits 0 and, unless want_out is NULL, that its stdout
+ * is want_out exactly; prints its stderr when it fails.
+ */
+void e2e_cli_ok(struct e2e *e, const char *want_out, ...);
 
 /*
  * Waits for pid at most timeout_s, then SIGKILLs it.  Returns the exit
@@ -197,6 +217,8 @@ int e2e_shm_count(const struct e2e *e, const char *queue);
  * buf; false if there is none or more than one.
  */
 bool e2e_shm_path(const struct e2e *e, const char *queue, char *buf, size_t n);
+/* The same for the one segment of this busd's that is not queue's. */
+bool e2e_shm_path_other(const struct e2e *e, const char *queue, char *buf, size_t n);
 
 /* Creates a queue through buscli (asserts success). */
 void e2e_create(struct e2e *e, const char *queue, const char *capacity);
