@@ -112,9 +112,7 @@ static void bad_arguments(void **state)
 	e2e_create(e, "exists", NULL);
 	/* 64 characters is a fine name */
 	e2e_create(e, name64, NULL);
-	e2e_cli(e, &r, NULL, 0, 30, "delete", name64, NULL);
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
+	e2e_cli_ok(e, NULL, "delete", name64, NULL);
 	/* a ring of 256 bytes takes messages of at most 96 */
 	e2e_create(e, "tiny", "256");
 	e2e_cli(e, &r, NULL, 0, 30, "publish", "tiny", msg97, NULL);
@@ -149,9 +147,7 @@ static void bad_arguments(void **state)
 	assert_null(strstr(r.out, "q1"));
 	e2e_run_free(&r);
 	for (int i = 0; i < 2; i++) {
-		e2e_cli(e, &r, NULL, 0, 30, "delete", i ? "tiny" : "exists", NULL);
-		assert_int_equal(r.status, 0);
-		e2e_run_free(&r);
+		e2e_cli_ok(e, NULL, "delete", i ? "tiny" : "exists", NULL);
 	}
 }
 
@@ -301,9 +297,7 @@ static void recv_killed_midstream(void **state)
 	e2e_run_free(&r);
 	free(out1);
 	free(in);
-	e2e_cli(e, &r, NULL, 0, 30, "delete", "killme", NULL);
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
+	e2e_cli_ok(e, NULL, "delete", "killme", NULL);
 }
 
 static void recv_sigterm(void **state)
@@ -332,19 +326,14 @@ static void recv_sigterm(void **state)
 	e2e_cli(e, &r, "6\n", 2, 30, "publish", "term", NULL);
 	assert_int_equal(r.status, 0);
 	e2e_run_free(&r);
-	e2e_cli(e, &r, NULL, 0, 30, "recv", "term", "--timeout", "0", NULL);
-	assert_int_equal(r.status, 0);
-	assert_string_equal(r.out, "6\n");
-	e2e_run_free(&r);
+	e2e_cli_ok(e, "6\n", "recv", "term", "--timeout", "0", NULL);
 	e2e_cli(e, &r, NULL, 0, 30, "stats", "term", "--json", NULL);
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, "\"enqueued\":6,"));
 	assert_non_null(strstr(r.out, "\"dequeued\":6,"));
 	assert_non_null(strstr(r.out, "\"depth\":0,"));
 	e2e_run_free(&r);
-	e2e_cli(e, &r, NULL, 0, 30, "delete", "term", NULL);
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
+	e2e_cli_ok(e, NULL, "delete", "term", NULL);
 }
 
 static void publish_timeout(void **state)
@@ -385,9 +374,7 @@ static void publish_timeout(void **state)
 	assert_true(e2e_one_error_line(&r));
 	assert_non_null(strstr(r.err, "(0 messages published)"));
 	e2e_run_free(&r);
-	e2e_cli(e, &r, NULL, 0, 30, "delete", "full", NULL);
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
+	e2e_cli_ok(e, NULL, "delete", "full", NULL);
 }
 
 static void recv_json(void **state)
@@ -424,9 +411,7 @@ static void recv_json(void **state)
 	e2e_run_free(&r);
 	bus_producer_close(p);
 	bus_close(b);
-	e2e_cli(e, &r, NULL, 0, 30, "delete", "json", NULL);
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
+	e2e_cli_ok(e, NULL, "delete", "json", NULL);
 }
 
 static void publish_recv_raw(void **state)
@@ -444,10 +429,7 @@ static void publish_recv_raw(void **state)
 	assert_int_equal(r.status, 0);
 	assert_string_equal(r.out, "published 1 message to 'raw'\n");
 	e2e_run_free(&r);
-	e2e_cli(e, &r, NULL, 0, 30, "publish", "raw", "--raw", NULL);
-	assert_int_equal(r.status, 0);
-	assert_string_equal(r.out, "published 1 message to 'raw'\n");
-	e2e_run_free(&r);
+	e2e_cli_ok(e, "published 1 message to 'raw'\n", "publish", "raw", "--raw", NULL);
 
 	/* the first message, byte for byte, and nothing else */
 	e2e_cli(e, &r, NULL, 0, 30, "recv", "raw", "-n", "1", "--raw", NULL);
@@ -506,10 +488,7 @@ static void help_and_version(void **state)
 		assert_non_null(strstr(r.out, want));
 		e2e_run_free(&r);
 	}
-	e2e_cli(e, &r, NULL, 0, 30, "--version", NULL);
-	assert_int_equal(r.status, 0);
-	assert_string_equal(r.out, "buscli 0.1.0\n");
-	e2e_run_free(&r);
+	e2e_cli_ok(e, "buscli 0.1.0\n", "--version", NULL);
 }
 
 /* The text of path's "int main(" up to the "}" that closes it. */
@@ -585,9 +564,7 @@ static void examples(void **state)
 		                           "'demo.orders'\n");
 		e2e_run_free(&r);
 	}
-	e2e_cli(e, &r, NULL, 0, 30, "publish", "demo.orders", "hello", NULL);
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
+	e2e_cli_ok(e, NULL, "publish", "demo.orders", "hello", NULL);
 	{
 		char *argv[] = {(char *)cons, "demo.orders", "5", NULL};
 
@@ -601,9 +578,7 @@ static void examples(void **state)
 		                           "text: hello\n");
 		e2e_run_free(&r);
 	}
-	e2e_cli(e, &r, NULL, 0, 30, "delete", "demo.orders", NULL);
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
+	e2e_cli_ok(e, NULL, "delete", "demo.orders", NULL);
 	{
 		/* without busd they say so and fail */
 		char *argv[] = {(char *)prod, "demo.orders", NULL};

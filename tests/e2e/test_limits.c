@@ -138,16 +138,9 @@ static void connection_flood(void **state)
 		fprintf(stderr, "create after the flood: status %d: %s\n", r.status, r.err);
 	assert_int_equal(r.status, 0);
 	e2e_run_free(&r);
-	e2e_cli(e, &r, NULL, 0, 30, "publish", "after-flood", "hi", NULL);
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
-	e2e_cli(e, &r, NULL, 0, 30, "recv", "after-flood", "-n", "1", "-T", "2000", NULL);
-	assert_int_equal(r.status, 0);
-	assert_string_equal(r.out, "hi\n");
-	e2e_run_free(&r);
-	e2e_cli(e, &r, NULL, 0, 30, "delete", "after-flood", NULL);
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
+	e2e_cli_ok(e, NULL, "publish", "after-flood", "hi", NULL);
+	e2e_cli_ok(e, "hi\n", "recv", "after-flood", "-n", "1", "-T", "2000", NULL);
+	e2e_cli_ok(e, NULL, "delete", "after-flood", NULL);
 	busd_alive(e);
 }
 
@@ -168,14 +161,10 @@ static void queue_limit(void **state)
 	assert_int_equal(e2e_shm_count(e, "d"), 0);
 	busd_alive(e);
 	/* a slot freed is a slot usable */
-	e2e_cli(e, &r, NULL, 0, 30, "delete", "a", NULL);
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
+	e2e_cli_ok(e, NULL, "delete", "a", NULL);
 	e2e_create(e, "d", "4K");
 	for (int i = 1; i < 4; i++) {
-		e2e_cli(e, &r, NULL, 0, 30, "delete", i < 3 ? names[i] : "d", NULL);
-		assert_int_equal(r.status, 0);
-		e2e_run_free(&r);
+		e2e_cli_ok(e, NULL, "delete", i < 3 ? names[i] : "d", NULL);
 	}
 	assert_int_equal(e2e_shm_count(e, NULL), 0);
 }
@@ -192,16 +181,9 @@ static void capacity_limit(void **state)
 	assert_int_equal(e2e_shm_count(e, "big"), 0);
 	busd_alive(e);
 	e2e_create(e, "ok", "64K");
-	e2e_cli(e, &r, NULL, 0, 30, "publish", "ok", "fits", NULL);
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
-	e2e_cli(e, &r, NULL, 0, 30, "recv", "ok", "-n", "1", "-T", "2000", NULL);
-	assert_int_equal(r.status, 0);
-	assert_string_equal(r.out, "fits\n");
-	e2e_run_free(&r);
-	e2e_cli(e, &r, NULL, 0, 30, "delete", "ok", NULL);
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
+	e2e_cli_ok(e, NULL, "publish", "ok", "fits", NULL);
+	e2e_cli_ok(e, "fits\n", "recv", "ok", "-n", "1", "-T", "2000", NULL);
+	e2e_cli_ok(e, NULL, "delete", "ok", NULL);
 	assert_int_equal(e2e_shm_count(e, NULL), 0);
 }
 
