@@ -508,17 +508,6 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int setup(void **state)
-{
-	const char *why = e2e_precheck();
-
-	if (why) {
-		fprintf(stderr, "skipped: %s\n", why);
-		exit(HARNESS_SKIP);
-	}
-	return e2e_setup(state);
-}
-
 static void rpc_torture(void **state)
 {
 	struct e2e *e = *state;
@@ -699,8 +688,8 @@ static void rpc_torture(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(rpc_torture, setup, e2e_teardown),
+		E2E_TEST(rpc_torture),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return E2E_RUN_GROUP("crash rpc torture", tests);
 }

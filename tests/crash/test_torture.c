@@ -229,17 +229,6 @@ static pid_t start_producer(struct e2e *e, uint32_t gen)
 	return e2e_fork(e, producer_main, &gen_args[gen]);
 }
 
-static int setup(void **state)
-{
-	const char *why = e2e_precheck();
-
-	if (why) {
-		fprintf(stderr, "skipped: %s\n", why);
-		exit(HARNESS_SKIP);
-	}
-	return e2e_setup(state);
-}
-
 static void torture(void **state)
 {
 	struct e2e *e = *state;
@@ -448,8 +437,8 @@ static void torture(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(torture, setup, e2e_teardown),
+		E2E_TEST(torture),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return E2E_RUN_GROUP("crash torture", tests);
 }

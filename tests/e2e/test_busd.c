@@ -308,16 +308,10 @@ static void second_busd_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(kill9_under_load, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(restart_keeps_contents, e2e_setup,
-	                                        e2e_teardown),
-		cmocka_unit_test_setup_teardown(second_busd_refused, e2e_setup, e2e_teardown),
+		E2E_TEST(kill9_under_load),
+		E2E_TEST(restart_keeps_contents),
+		E2E_TEST(second_busd_refused),
 	};
-	const char *why = e2e_precheck();
 
-	if (why) {
-		printf("SKIP: %s\n", why);
-		return HARNESS_SKIP;
-	}
-	return cmocka_run_group_tests_name("e2e busd", tests, NULL, NULL);
+	return E2E_RUN_GROUP("e2e busd", tests);
 }

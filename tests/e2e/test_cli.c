@@ -674,21 +674,16 @@ static void loan_example(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(bad_arguments, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(recv_killed_midstream, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(recv_sigterm, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(publish_timeout, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(recv_json, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(publish_recv_raw, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(help_and_version, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(examples, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(loan_example, e2e_setup, e2e_teardown),
+		E2E_TEST(bad_arguments),
+		E2E_TEST(recv_killed_midstream),
+		E2E_TEST(recv_sigterm),
+		E2E_TEST(publish_timeout),
+		E2E_TEST(recv_json),
+		E2E_TEST(publish_recv_raw),
+		E2E_TEST(help_and_version),
+		E2E_TEST(examples),
+		E2E_TEST(loan_example),
 	};
-	const char *why = e2e_precheck();
 
-	if (why) {
-		printf("SKIP: %s\n", why);
-		return HARNESS_SKIP;
-	}
-	return cmocka_run_group_tests_name("e2e cli", tests, NULL, NULL);
+	return E2E_RUN_GROUP("e2e cli", tests);
 }

@@ -298,19 +298,14 @@ static void caller_killed(void **state)
 
 int main(void)
 {
-	const char *why = e2e_precheck();
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(serve_answers, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(call_refusals, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(plain_skipped, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(command_fails, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(serve_sigterm, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(caller_killed, e2e_setup, e2e_teardown),
+		E2E_TEST(serve_answers),
+		E2E_TEST(call_refusals),
+		E2E_TEST(plain_skipped),
+		E2E_TEST(command_fails),
+		E2E_TEST(serve_sigterm),
+		E2E_TEST(caller_killed),
 	};
 
-	if (why) {
-		printf("SKIP: %s\n", why);
-		return HARNESS_SKIP;
-	}
-	return cmocka_run_group_tests_name("e2e cli rpc", tests, NULL, NULL);
+	return E2E_RUN_GROUP("e2e cli rpc", tests);
 }

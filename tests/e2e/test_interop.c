@@ -161,10 +161,8 @@ int main(void)
 	const char *protoc = getenv("PROTOC"), *src = getenv("SRCDIR");
 	char dir[1024];
 
-	if (why) {
-		printf("SKIP: %s\n", why);
-		return HARNESS_SKIP;
-	}
+	if (why)
+		e2e_skip(why);
 	if (!protoc || !*protoc || access(protoc, X_OK) != 0) {
 		printf("SKIP: protoc not found (install protobuf-compiler and "
 		       "reconfigure): the interop tests pipe through it\n");

@@ -187,26 +187,15 @@ static void capacity_limit(void **state)
 	assert_int_equal(e2e_shm_count(e, NULL), 0);
 }
 
-static int setup(void **state)
-{
-	const char *why = e2e_precheck();
-
-	if (why) {
-		fprintf(stderr, "skipped: %s\n", why);
-		exit(HARNESS_SKIP);
-	}
-	return e2e_setup(state);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(connection_flood, setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(queue_limit, setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(capacity_limit, setup, e2e_teardown),
+		E2E_TEST(connection_flood),
+		E2E_TEST(queue_limit),
+		E2E_TEST(capacity_limit),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return E2E_RUN_GROUP("e2e limits", tests);
 }
 
 #else /* LIMITS_SHMFULL */
@@ -307,10 +296,8 @@ static int setup(void **state)
 		if (!run_quiet(argv))
 			why = "cannot mount a tmpfs in a private mount namespace (unshare -m)";
 	}
-	if (why) {
-		fprintf(stderr, "skipped: %s\n", why);
-		exit(HARNESS_SKIP);
-	}
+	if (why)
+		e2e_skip(why);
 	return e2e_setup(state);
 }
 

@@ -736,27 +736,20 @@ static void example_epoll(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(poll_wakes, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(epoll_edge, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(select_level, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(delete_wakes, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(busd_restart, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(consumer_replaced, e2e_setup,
-	                                        e2e_teardown),
-		cmocka_unit_test_setup_teardown(bare_segment, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(producer_poll, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(producers_mixed, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(producer_deleted, e2e_setup,
-	                                        e2e_teardown),
-		cmocka_unit_test_setup_teardown(producer_bare, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(fifo_private, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(example_epoll, e2e_setup, e2e_teardown),
+		E2E_TEST(poll_wakes),
+		E2E_TEST(epoll_edge),
+		E2E_TEST(select_level),
+		E2E_TEST(delete_wakes),
+		E2E_TEST(busd_restart),
+		E2E_TEST(consumer_replaced),
+		E2E_TEST(bare_segment),
+		E2E_TEST(producer_poll),
+		E2E_TEST(producers_mixed),
+		E2E_TEST(producer_deleted),
+		E2E_TEST(producer_bare),
+		E2E_TEST(fifo_private),
+		E2E_TEST(example_epoll),
 	};
-	const char *why = e2e_precheck();
 
-	if (why) {
-		printf("SKIP: %s\n", why);
-		return HARNESS_SKIP;
-	}
-	return cmocka_run_group_tests_name("e2e pollfd", tests, NULL, NULL);
+	return E2E_RUN_GROUP("e2e pollfd", tests);
 }

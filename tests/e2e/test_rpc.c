@@ -641,22 +641,16 @@ static void examples_rpc(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(call_answers, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(late_dropped, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(many_in_flight, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(dead_caller, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(close_removes, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(reply_queue_private, e2e_setup,
-	                                        e2e_teardown),
-		cmocka_unit_test_setup_teardown(busd_restart, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(full_reply_queue, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(examples_rpc, e2e_setup, e2e_teardown),
+		E2E_TEST(call_answers),
+		E2E_TEST(late_dropped),
+		E2E_TEST(many_in_flight),
+		E2E_TEST(dead_caller),
+		E2E_TEST(close_removes),
+		E2E_TEST(reply_queue_private),
+		E2E_TEST(busd_restart),
+		E2E_TEST(full_reply_queue),
+		E2E_TEST(examples_rpc),
 	};
-	const char *why = e2e_precheck();
 
-	if (why) {
-		printf("SKIP: %s\n", why);
-		return HARNESS_SKIP;
-	}
-	return cmocka_run_group_tests_name("e2e rpc", tests, NULL, NULL);
+	return E2E_RUN_GROUP("e2e rpc", tests);
 }

@@ -125,10 +125,8 @@ static int setup(void **state)
 		why = "runuser not found";
 	if (!why && !(pw = getpwnam("nobody")))
 		why = "no user 'nobody'";
-	if (why) {
-		fprintf(stderr, "skipped: %s\n", why);
-		exit(HARNESS_SKIP);
-	}
+	if (why)
+		e2e_skip(why);
 	nobody_uid = pw->pw_uid;
 	nobody_gid = pw->pw_gid;
 	run_dir[0] = '\0';

@@ -536,18 +536,13 @@ static void delete_cli(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(mixed_publishers, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(cli_receiver, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(stats_match, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(second_consumer, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(delete_c_api, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(delete_cli, e2e_setup, e2e_teardown),
+		E2E_TEST(mixed_publishers),
+		E2E_TEST(cli_receiver),
+		E2E_TEST(stats_match),
+		E2E_TEST(second_consumer),
+		E2E_TEST(delete_c_api),
+		E2E_TEST(delete_cli),
 	};
-	const char *why = e2e_precheck();
 
-	if (why) {
-		printf("SKIP: %s\n", why);
-		return HARNESS_SKIP;
-	}
-	return cmocka_run_group_tests_name("e2e traffic", tests, NULL, NULL);
+	return E2E_RUN_GROUP("e2e traffic", tests);
 }

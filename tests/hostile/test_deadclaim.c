@@ -230,17 +230,12 @@ static void consumer_polls(void **state)
 
 int main(void)
 {
-	const char *why = e2e_precheck();
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(busd_recovers, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(consumer_closes, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(consumer_waits, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(consumer_polls, e2e_setup, e2e_teardown),
+		E2E_TEST(busd_recovers),
+		E2E_TEST(consumer_closes),
+		E2E_TEST(consumer_waits),
+		E2E_TEST(consumer_polls),
 	};
 
-	if (why) {
-		printf("skipped: %s\n", why);
-		return HARNESS_SKIP;
-	}
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return E2E_RUN_GROUP("hostile deadclaim", tests);
 }

@@ -165,10 +165,8 @@ static int setup(void **state)
 
 	if (!why && geteuid() != 0)
 		why = "not root: cannot run attackers as other users";
-	if (why) {
-		fprintf(stderr, "skipped: %s\n", why);
-		exit(HARNESS_SKIP);
-	}
+	if (why)
+		e2e_skip(why);
 	if (e2e_setup(state) != 0)
 		return -1;
 	e = *state;

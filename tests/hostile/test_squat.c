@@ -373,10 +373,8 @@ static int setup(void **state)
 
 	if (!why && geteuid() != 0)
 		why = "not root: cannot act as a second user";
-	if (why) {
-		fprintf(stderr, "skipped: %s\n", why);
-		exit(HARNESS_SKIP);
-	}
+	if (why)
+		e2e_skip(why);
 	rep = mmap(NULL, sizeof(*rep), PROT_READ | PROT_WRITE,
 	           MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	assert_true(rep != MAP_FAILED);

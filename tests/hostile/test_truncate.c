@@ -182,18 +182,11 @@ static void stats_and_restart(void **state)
 
 int main(void)
 {
-	const char *why = e2e_precheck();
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(death_after_truncate, e2e_setup,
-	                                        e2e_teardown),
-		cmocka_unit_test_setup_teardown(delete_truncated, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(stats_and_restart, e2e_setup,
-	                                        e2e_teardown),
+		E2E_TEST(death_after_truncate),
+		E2E_TEST(delete_truncated),
+		E2E_TEST(stats_and_restart),
 	};
 
-	if (why) {
-		printf("skipped: %s\n", why);
-		return HARNESS_SKIP;
-	}
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return E2E_RUN_GROUP("hostile truncate", tests);
 }
