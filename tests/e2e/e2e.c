@@ -399,6 +399,29 @@ void e2e_cli_ok(struct e2e *e, const char *want_out, ...)
 	e2e_run_free(&r);
 }
 
+void e2e_cli_as(struct e2e *e, struct e2e_run *r, char *const wrapper[], ...)
+{
+	struct e2e_proc p;
+	char **args, **cli, *argv[96];
+	size_t n = 0;
+	va_list ap;
+
+	va_start(ap, wrapper);
+	args = collect_args(ap);
+	va_end(ap);
+	cli = cli_argv(e, args);
+	for (size_t i = 0; wrapper[i]; i++)
+		argv[n++] = wrapper[i];
+	for (size_t i = 0; cli[i]; i++) {
+		assert_true(n < sizeof(argv) / sizeof(argv[0]) - 1);
+		argv[n++] = cli[i];
+	}
+	argv[n] = NULL;
+	free(cli);
+	e2e_spawn(e, &p, argv, false, true, true);
+	e2e_communicate(e, &p, NULL, 0, 30, r);
+}
+
 void e2e_run_free(struct e2e_run *r)
 {
 	free(r->out);
@@ -477,6 +500,16 @@ bool e2e_one_error_line(const struct e2e_run *r)
 	if (!ok)
 		fprintf(stderr, "expected one line 'buscli: ...' on stderr, got:\n%s\n", r->err);
 	return ok;
+}
+
+void e2e_expect_fail(const struct e2e_run *r, const char *what, const char *needle)
+{
+	if (r->status != 1 || !strstr(r->err, needle))
+		fprintf(stderr, "%s: status %d, stderr: %s (expected status 1 and '%s')\n",
+		        what, r->status, r->err, needle);
+	assert_int_equal(r->status, 1);
+	assert_true(e2e_one_error_line(r));
+	assert_non_null(strstr(r->err, needle));
 }
 
 bool e2e_json_u64(const char *json, const char *key, uint64_t *ret)

@@ -158,6 +158,12 @@ void e2e_cli(struct e2e *e, struct e2e_run *r, const void *in, size_t in_len,
              int timeout_s, ...);
 void e2e_cli_v(struct e2e *e, struct e2e_run *r, const void *in, size_t in_len,
                int timeout_s, char *const args[]);
+/*
+ * Runs buscli --socket S args... (NULL-terminated) behind the command
+ * wrapper (NULL-terminated, its first word a path: runuser -u nobody --,
+ * nsenter -t PID -m) to completion, 30 s at most.
+ */
+void e2e_cli_as(struct e2e *e, struct e2e_run *r, char *const wrapper[], ...);
 void e2e_run_free(struct e2e_run *r);
 /*
  * Runs buscli --socket S args... (NULL-terminated, 30 s at most) and
@@ -194,6 +200,11 @@ size_t e2e_count_lines(const char *s, size_t n);
 
 /* Checks: stderr is one line starting "buscli: "; prints what it got. */
 bool e2e_one_error_line(const struct e2e_run *r);
+/*
+ * Asserts that buscli failed as a refusal does: exit 1, one error line,
+ * needle in it; says what failed (what) and how otherwise.
+ */
+void e2e_expect_fail(const struct e2e_run *r, const char *what, const char *needle);
 
 /*
  * Sets *ret to the number after "key": in a JSON text (the first

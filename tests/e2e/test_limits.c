@@ -54,16 +54,6 @@ static void busd_alive(struct e2e *e)
 	assert_int_equal(waitpid(e->busd, &status, WNOHANG), 0);
 }
 
-static void expect_fail(struct e2e_run *r, const char *what, const char *needle)
-{
-	if (r->status != 1 || !strstr(r->err, needle))
-		fprintf(stderr, "%s: status %d, stderr: %s (expected status 1 and '%s')\n",
-		        what, r->status, r->err, needle);
-	assert_int_equal(r->status, 1);
-	assert_true(e2e_one_error_line(r));
-	assert_non_null(strstr(r->err, needle));
-}
-
 #ifndef LIMITS_SHMFULL
 
 #define FLOOD 50
@@ -154,7 +144,7 @@ static void queue_limit(void **state)
 	for (int i = 0; i < 3; i++)
 		e2e_create(e, names[i], "4K");
 	e2e_cli(e, &r, NULL, 0, 30, "create", "d", "--capacity", "4K", NULL);
-	expect_fail(&r, "4th create", "'d'");
+	e2e_expect_fail(&r, "4th create", "'d'");
 	assert_non_null(strstr(r.err, "max-queues 3"));
 	e2e_run_free(&r);
 	assert_int_equal(e2e_shm_count(e, NULL), 3);
@@ -176,7 +166,7 @@ static void capacity_limit(void **state)
 
 	restart_busd(e, "[busd]\nmax-capacity = 64K\ndefault-capacity = 4K\n");
 	e2e_cli(e, &r, NULL, 0, 30, "create", "big", "--capacity", "128K", NULL);
-	expect_fail(&r, "create 128K", "'big'");
+	e2e_expect_fail(&r, "create 128K", "'big'");
 	e2e_run_free(&r);
 	assert_int_equal(e2e_shm_count(e, "big"), 0);
 	busd_alive(e);
@@ -222,30 +212,15 @@ static const char *find_tool(const char *name)
 	return NULL;
 }
 
-/* Runs nsenter -t busd -m buscli --socket S args... (in busd's namespace). */
-static void ns_cli(struct e2e *e, struct e2e_run *r, ...)
+/* nsenter -t BUSD -m: buscli behind it runs in busd's mount namespace. */
+static char *const *in_ns(const struct e2e *e)
 {
-	char *argv[32], pid[16];
-	int n = 0;
-	const char *a;
-	struct e2e_proc p;
-	va_list ap;
+	static char pid[16];
+	static char *argv[] = {NULL, "-t", pid, "-m", NULL};
 
 	snprintf(pid, sizeof(pid), "%d", (int)e->busd);
-	argv[n++] = (char *)nsenter_path;
-	argv[n++] = "-t";
-	argv[n++] = pid;
-	argv[n++] = "-m";
-	argv[n++] = (char *)e->buscli_path;
-	argv[n++] = "--socket";
-	argv[n++] = e->socket;
-	va_start(ap, r);
-	while ((a = va_arg(ap, const char *)) != NULL && n < 31)
-		argv[n++] = (char *)a;
-	va_end(ap);
-	argv[n] = NULL;
-	e2e_spawn(e, &p, argv, false, true, true);
-	e2e_communicate(e, &p, NULL, 0, 30, r);
+	argv[0] = (char *)nsenter_path;
+	return argv;
 }
 
 /* Runs argv (argv[0] a path) with output to /dev/null; true if it exits 0. */
@@ -323,7 +298,7 @@ static void shm_full(void **state)
 
 	e2e_create(e, "small", "1M");
 	e2e_cli(e, &r, NULL, 0, 30, "create", "big", "--capacity", "4M", NULL);
-	expect_fail(&r, "create 4M in a 2M /dev/shm", "no space in /dev/shm for queue 'big'");
+	e2e_expect_fail(&r, "create 4M in a 2M /dev/shm", "no space in /dev/shm for queue 'big'");
 	e2e_run_free(&r);
 	assert_true(e2e_log_count(e, "ENOSPC", NULL) > 0);
 	busd_alive(e);
@@ -337,21 +312,21 @@ static void shm_full(void **state)
 	assert_non_null(strstr(r.out, "small"));
 	assert_null(strstr(r.out, "big"));
 	e2e_run_free(&r);
-	ns_cli(e, &r, "publish", "small", "still-works", NULL);
+	e2e_cli_as(e, &r, in_ns(e), "publish", "small", "still-works", NULL);
 	if (r.status != 0)
 		fprintf(stderr, "publish: status %d: %s\n", r.status, r.err);
 	assert_int_equal(r.status, 0);
 	e2e_run_free(&r);
-	ns_cli(e, &r, "recv", "small", "-n", "1", "-T", "2000", NULL);
+	e2e_cli_as(e, &r, in_ns(e), "recv", "small", "-n", "1", "-T", "2000", NULL);
 	assert_int_equal(r.status, 0);
 	assert_string_equal(r.out, "still-works\n");
 	e2e_run_free(&r);
 	/* after the failure there is room for what fits */
 	e2e_create(e, "small2", "256K");
-	ns_cli(e, &r, "delete", "small", NULL);
+	e2e_cli_as(e, &r, in_ns(e), "delete", "small", NULL);
 	assert_int_equal(r.status, 0);
 	e2e_run_free(&r);
-	ns_cli(e, &r, "delete", "small2", NULL);
+	e2e_cli_as(e, &r, in_ns(e), "delete", "small2", NULL);
 	assert_int_equal(r.status, 0);
 	e2e_run_free(&r);
 	assert_int_equal(stat(wrapper, &st), 0);
