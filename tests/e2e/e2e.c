@@ -688,9 +688,11 @@ void e2e_busd_start(struct e2e *e)
 	}
 }
 
-void e2e_busd_restart_config(struct e2e *e, const char *text, char *run_dir,
-                             size_t n)
+void e2e_busd_restart_config(struct e2e *e, const char *text)
 {
+	char *run_dir = e->run_dir;
+	size_t n = sizeof(e->run_dir);
+
 	if (e->busd) {
 		int st = e2e_busd_stop(e);
 
@@ -830,6 +832,8 @@ int e2e_teardown(void **state)
 			rc = -1;
 		}
 	}
+	if (e->run_dir[0])
+		rmdir(e->run_dir); /* busd removed its socket and lock file */
 	/* segments this busd left behind (a test that failed midway) */
 	d = opendir("/dev/shm");
 	if (d) {

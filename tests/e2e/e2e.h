@@ -46,6 +46,7 @@ struct e2e {
 	pid_t children[E2E_MAX_CHILDREN];
 	const char *config;    /* if set, busd is started with --config config */
 	char config_path[300]; /* dir/busd.conf, for e2e_busd_restart_config */
+	char run_dir[300];     /* dir/run once e2e_busd_restart_config ran */
 };
 
 /* Output of a finished process. */
@@ -101,13 +102,12 @@ int e2e_run_group(const char *name, const struct CMUnitTest *tests, size_t n);
 void e2e_busd_start(struct e2e *e);
 /*
  * (Re)starts busd (a running one must stop cleanly) with config text in
- * DIR/busd.conf and its socket in DIR/run/busd.sock, a directory busd
- * makes itself with the mode the config implies; DIR is made reachable
- * by anyone (0755) so that other users can get there.  DIR/run's path
- * goes to run_dir (n bytes).
+ * DIR/busd.conf and its socket in e->run_dir (DIR/run/busd.sock), a
+ * directory busd makes itself with the mode the config implies; DIR is
+ * made reachable by anyone (0755) so that other users can get there.
+ * The teardown removes e->run_dir.
  */
-void e2e_busd_restart_config(struct e2e *e, const char *text, char *run_dir,
-                             size_t n);
+void e2e_busd_restart_config(struct e2e *e, const char *text);
 /* Starts a busd without waiting (for the "second busd" test). */
 pid_t e2e_busd_spawn(struct e2e *e, const char *log_path);
 /* SIGTERM, wait; returns its exit status (as e2e_wait). */

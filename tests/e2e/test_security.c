@@ -48,7 +48,6 @@
 
 static uid_t nobody_uid;
 static gid_t nobody_gid;
-static char run_dir[300];
 
 static const char *find_runuser(void)
 {
@@ -59,15 +58,6 @@ static const char *find_runuser(void)
 		if (access(cands[i], X_OK) == 0)
 			return cands[i];
 	return NULL;
-}
-
-/*
- * Restarts busd with config text on DIR/run/busd.sock, a directory busd
- * creates itself (mode by the config), with DIR reachable by anyone.
- */
-static void restart_busd(struct e2e *e, const char *text)
-{
-	e2e_busd_restart_config(e, text, run_dir, sizeof(run_dir));
 }
 
 /* runuser -u nobody --: buscli behind it runs as nobody (setup finds runuser). */
@@ -96,23 +86,7 @@ static int setup(void **state)
 		e2e_skip(why);
 	nobody_uid = pw->pw_uid;
 	nobody_gid = pw->pw_gid;
-	run_dir[0] = '\0';
 	return e2e_setup(state);
-}
-
-static int teardown(void **state)
-{
-	struct e2e *e = *state;
-	int rc = 0;
-
-	if (e && e->busd && e2e_busd_stop(e) != 0) {
-		e2e_dump_log(e);
-		rc = -1;
-	}
-	if (run_dir[0])
-		rmdir(run_dir);
-	run_dir[0] = '\0';
-	return e2e_teardown(state) || rc;
 }
 
 static void owner_only(void **state)
@@ -120,8 +94,8 @@ static void owner_only(void **state)
 	struct e2e *e = *state;
 	struct e2e_run r;
 
-	restart_busd(e, "[queue q]\ncapacity = 4K\n");
-	assert_int_equal(mode_of(run_dir), 0700);
+	e2e_busd_restart_config(e, "[queue q]\ncapacity = 4K\n");
+	assert_int_equal(mode_of(e->run_dir), 0700);
 	assert_int_equal(mode_of(e->socket), 0600);
 
 	e2e_cli_as(e, &r, as_nobody, "publish", "q", "hello", NULL);
@@ -164,8 +138,8 @@ static void produce_only(void **state)
 	struct e2e_run r;
 	struct stat st;
 
-	restart_busd(e, "[queue q]\ncapacity = 4K\nproduce = user:nobody\n");
-	assert_int_equal(mode_of(run_dir), 0755);
+	e2e_busd_restart_config(e, "[queue q]\ncapacity = 4K\nproduce = user:nobody\n");
+	assert_int_equal(mode_of(e->run_dir), 0755);
 	assert_int_equal(mode_of(e->socket), 0666);
 	e2e_create(e, "secret", "4K"); /* run-time queue of root: no rights for nobody */
 
@@ -301,7 +275,7 @@ static void calls_across_users(void **state)
 	pid_t pid;
 	bus *b;
 
-	restart_busd(e, "[queue svc]\ncapacity = 64K\nproduce = user:nobody\n");
+	e2e_busd_restart_config(e, "[queue svc]\ncapacity = 64K\nproduce = user:nobody\n");
 	e2e_create(e, "secret", "4K");
 	assert_int_equal(pipe(a.ready), 0);
 	assert_int_equal(pipe(a.go), 0);
@@ -347,9 +321,9 @@ static void calls_across_users(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(owner_only, setup, teardown),
-		cmocka_unit_test_setup_teardown(produce_only, setup, teardown),
-		cmocka_unit_test_setup_teardown(calls_across_users, setup, teardown),
+		cmocka_unit_test_setup_teardown(owner_only, setup, e2e_teardown),
+		cmocka_unit_test_setup_teardown(produce_only, setup, e2e_teardown),
+		cmocka_unit_test_setup_teardown(calls_across_users, setup, e2e_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
