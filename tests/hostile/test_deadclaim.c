@@ -164,16 +164,23 @@ static void finish(struct e2e *e, bus *b, bus_producer *p, bus_consumer *c)
 	bus_close(b);
 }
 
+/* A consumer that has received the first message (SMALL). */
+static bus_consumer *open_first(bus *b)
+{
+	bus_consumer *c;
+
+	assert_int_equal(bus_consumer_open(b, QUEUE, &c), 0);
+	recv_one(c, SMALL);
+	return c;
+}
+
 static void busd_recovers(void **state)
 {
 	struct e2e *e = *state;
 	bus *b = e2e_open(e);
 	bus_producer *p = setup(e, b);
-	bus_consumer *c;
 
-	assert_int_equal(bus_consumer_open(b, QUEUE, &c), 0);
-	recv_one(c, SMALL);
-	bus_consumer_close(c);
+	bus_consumer_close(open_first(b));
 	kill_claimer(e, false);
 	finish(e, b, p, NULL);
 }
@@ -183,12 +190,9 @@ static void consumer_closes(void **state)
 	struct e2e *e = *state;
 	bus *b = e2e_open(e);
 	bus_producer *p = setup(e, b);
-	bus_consumer *c;
 
 	kill_claimer(e, false);
-	assert_int_equal(bus_consumer_open(b, QUEUE, &c), 0);
-	recv_one(c, SMALL);
-	bus_consumer_close(c);
+	bus_consumer_close(open_first(b));
 	finish(e, b, p, NULL);
 }
 
@@ -197,11 +201,9 @@ static void consumer_waits(void **state)
 	struct e2e *e = *state;
 	bus *b = e2e_open(e);
 	bus_producer *p = setup(e, b);
-	bus_consumer *c;
+	bus_consumer *c = open_first(b);
 	bus_msg m;
 
-	assert_int_equal(bus_consumer_open(b, QUEUE, &c), 0);
-	recv_one(c, SMALL);
 	kill_claimer(e, true);
 	assert_int_equal(bus_recv(c, &m, 300), -ETIMEDOUT);
 	expect_depth(e, b, 0, 0);
@@ -213,11 +215,9 @@ static void consumer_polls(void **state)
 	struct e2e *e = *state;
 	bus *b = e2e_open(e);
 	bus_producer *p = setup(e, b);
-	bus_consumer *c;
+	bus_consumer *c = open_first(b);
 	bus_msg m;
 
-	assert_int_equal(bus_consumer_open(b, QUEUE, &c), 0);
-	recv_one(c, SMALL);
 	kill_claimer(e, true);
 	/* It tries recovery once the claim has sat at its cursor a while. */
 	for (int i = 0; i < 50; i++) {
