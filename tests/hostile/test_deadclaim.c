@@ -196,36 +196,50 @@ static void consumer_closes(void **state)
 	finish(e, b, p, NULL);
 }
 
-static void consumer_waits(void **state)
+/* A consumer blocked in bus_recv while the claim is stuck at its cursor. */
+static void wait_blocked(bus_consumer *c)
 {
-	struct e2e *e = *state;
-	bus *b = e2e_open(e);
-	bus_producer *p = setup(e, b);
-	bus_consumer *c = open_first(b);
 	bus_msg m;
 
-	kill_claimer(e, true);
 	assert_int_equal(bus_recv(c, &m, 300), -ETIMEDOUT);
-	expect_depth(e, b, 0, 0);
-	finish(e, b, p, c);
 }
 
-static void consumer_polls(void **state)
+/* It tries recovery once the claim has sat at its cursor a while. */
+static void wait_polling(bus_consumer *c)
 {
-	struct e2e *e = *state;
-	bus *b = e2e_open(e);
-	bus_producer *p = setup(e, b);
-	bus_consumer *c = open_first(b);
 	bus_msg m;
 
-	kill_claimer(e, true);
-	/* It tries recovery once the claim has sat at its cursor a while. */
 	for (int i = 0; i < 50; i++) {
 		assert_int_equal(bus_recv(c, &m, 0), -EAGAIN);
 		e2e_sleep_ms(2);
 	}
+}
+
+/*
+ * A consumer that received the first message stays while the claimer
+ * dies straight, waits as wait does; then the queue is empty.
+ */
+static void consumer_stays(void **state, void (*wait)(bus_consumer *c))
+{
+	struct e2e *e = *state;
+	bus *b = e2e_open(e);
+	bus_producer *p = setup(e, b);
+	bus_consumer *c = open_first(b);
+
+	kill_claimer(e, true);
+	wait(c);
 	expect_depth(e, b, 0, 0);
 	finish(e, b, p, c);
+}
+
+static void consumer_waits(void **state)
+{
+	consumer_stays(state, wait_blocked);
+}
+
+static void consumer_polls(void **state)
+{
+	consumer_stays(state, wait_polling);
 }
 
 int main(void)
