@@ -421,30 +421,50 @@ static int slow_consumer(void *arg)
 	return 0;
 }
 
+/* A producer of a new queue (64K) on a new connection *b; its fd in *fd. */
+static bus_producer *new_producer(struct e2e *e, const char *queue, bus **b, int *fd)
+{
+	bus_producer *p;
+
+	e2e_create(e, queue, "64K");
+	*b = e2e_open(e);
+	assert_int_equal(bus_producer_open(*b, queue, &p), 0);
+	*fd = bus_producer_fd(p);
+	assert_true(*fd >= 0);
+	return p;
+}
+
+/*
+ * The full producer's fd wakes (child pid made room, or deleted the
+ * queue), a one-byte send then returns want, and pid exits 0.
+ */
+static void send_after_wake(struct e2e *e, bus *b, bus_producer *p, int fd, pid_t pid,
+                            int want)
+{
+	char byte = 0;
+
+	assert_true(readable(fd, WAIT_S * 1000));
+	assert_int_equal(bus_send(p, 1, &byte, 1, 0), want);
+	assert_int_equal(e2e_wait(e, pid, WAIT_S), 0);
+	bus_producer_close(p);
+	bus_close(b);
+}
+
 static void producer_poll(void **state)
 {
 	struct e2e *e = *state;
 	struct slow_arg a = {e->socket, "pp", 10};
 	bus_producer *p;
-	char byte = 0;
 	pid_t pid;
 	bus *b;
 	int fd;
 
-	e2e_create(e, "pp", "64K");
-	b = e2e_open(e);
-	assert_int_equal(bus_producer_open(b, "pp", &p), 0);
-	fd = bus_producer_fd(p);
-	assert_true(fd >= 0);
+	p = new_producer(e, "pp", &b, &fd);
 	assert_int_equal(bus_producer_fd(p), fd);
 	assert_true(fill(p, 64) > 100);
 	assert_false(readable(fd, 0));
 	pid = e2e_fork(e, slow_consumer, &a);
-	assert_true(readable(fd, WAIT_S * 1000));
-	assert_int_equal(bus_send(p, 1, &byte, 1, 0), 0);
-	assert_int_equal(e2e_wait(e, pid, WAIT_S), 0);
-	bus_producer_close(p);
-	bus_close(b);
+	send_after_wake(e, b, p, fd, pid, 0);
 }
 
 struct loop_arg {
@@ -535,23 +555,14 @@ static void producer_deleted(void **state)
 	struct e2e *e = *state;
 	struct del_arg a = {e->socket, "pdel"};
 	bus_producer *p;
-	char byte = 0;
 	pid_t pid;
 	bus *b;
 	int fd;
 
-	e2e_create(e, "pdel", "64K");
-	b = e2e_open(e);
-	assert_int_equal(bus_producer_open(b, "pdel", &p), 0);
-	fd = bus_producer_fd(p);
-	assert_true(fd >= 0);
+	p = new_producer(e, "pdel", &b, &fd);
 	fill(p, 64);
 	pid = e2e_fork(e, deleter, &a);
-	assert_true(readable(fd, WAIT_S * 1000));
-	assert_int_equal(bus_send(p, 1, &byte, 1, 0), -EPIPE);
-	assert_int_equal(e2e_wait(e, pid, WAIT_S), 0);
-	bus_producer_close(p);
-	bus_close(b);
+	send_after_wake(e, b, p, fd, pid, -EPIPE);
 }
 
 static void producer_bare(void **state)
