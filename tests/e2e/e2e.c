@@ -751,6 +751,47 @@ void e2e_create(struct e2e *e, const char *queue, const char *capacity)
 		e2e_cli_ok(e, NULL, "create", queue, NULL);
 }
 
+uint32_t e2e_send_recv(bus *b, const char *queue, uint32_t type, const char *text,
+                       int recv_ms)
+{
+	size_t len = strlen(text);
+	bus_producer *p;
+	bus_consumer *c;
+	uint32_t flags;
+	bus_msg m;
+
+	assert_int_equal(bus_producer_open(b, queue, &p), 0);
+	assert_int_equal(bus_consumer_open(b, queue, &c), 0);
+	assert_int_equal(bus_send(p, type, text, len, 1000), 0);
+	assert_int_equal(bus_recv(c, &m, recv_ms), 0);
+	assert_int_equal(m.len, len);
+	assert_memory_equal(m.data, text, len);
+	flags = m.flags;
+	bus_release(c);
+	bus_consumer_close(c);
+	bus_producer_close(p);
+	return flags;
+}
+
+unsigned e2e_torture_seed(const char *name)
+{
+	const char *env = getenv("BUS_TORTURE_SEED");
+	unsigned seed = env && *env ? (unsigned)strtoul(env, NULL, 0)
+	                            : (unsigned)time(NULL) ^ ((unsigned)getpid() << 16);
+
+	fprintf(stderr, "%s: seed %u (BUS_TORTURE_SEED=%u to replay)\n", name, seed, seed);
+	return seed;
+}
+
+void *e2e_shared(size_t n)
+{
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE,
+	               -1, 0);
+
+	assert_true(p != MAP_FAILED);
+	return p;
+}
+
 /* --- setup and teardown --- */
 
 int e2e_setup(void **state)

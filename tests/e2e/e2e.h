@@ -231,6 +231,23 @@ bool e2e_shm_path(const struct e2e *e, const char *queue, char *buf, size_t n);
 /* The same for the one segment of this busd's that is not queue's. */
 bool e2e_shm_path_other(const struct e2e *e, const char *queue, char *buf, size_t n);
 
+/*
+ * Opens a producer and a consumer of queue on b, sends text (type, 1 s at
+ * most) and must receive it back within recv_ms, byte for byte; returns
+ * the flags it came with.  Closes both.
+ */
+uint32_t e2e_send_recv(bus *b, const char *queue, uint32_t type, const char *text,
+                       int recv_ms);
+
+/*
+ * The seed of a randomized test: BUS_TORTURE_SEED if set, else from the
+ * time and pid; says it (prefixed with name) so that a failure replays.
+ */
+unsigned e2e_torture_seed(const char *name);
+
+/* n bytes of zeroed memory shared with the children forked later. */
+void *e2e_shared(size_t n);
+
 /* Creates a queue through buscli (asserts success). */
 void e2e_create(struct e2e *e, const char *queue, const char *capacity);
 
