@@ -390,9 +390,11 @@ void e2e_cli_ok(struct e2e *e, const char *want_out, ...)
 	args = collect_args(ap);
 	va_end(ap);
 	e2e_cli_v(e, &r, NULL, 0, 30, args);
-	if (r.status != 0)
+	if (r.status != 0) {
 		fprintf(stderr, "buscli %s: status %d: %s", args[0] ? args[0] : "", r.status,
 		        r.err);
+		e2e_dump_log(e);
+	}
 	assert_int_equal(r.status, 0);
 	if (want_out)
 		assert_string_equal(r.out, want_out);

@@ -168,7 +168,8 @@ void e2e_run_free(struct e2e_run *r);
 /*
  * Runs buscli --socket S args... (NULL-terminated, 30 s at most) and
  * asserts that it exits 0 and, unless want_out is NULL, that its stdout
- * is want_out exactly; prints its stderr when it fails.
+ * is want_out exactly; prints its stderr and busd's log when it exits
+ * otherwise.
  */
 void e2e_cli_ok(struct e2e *e, const char *want_out, ...);
 
