@@ -504,14 +504,26 @@ bool e2e_one_error_line(const struct e2e_run *r)
 	return ok;
 }
 
+static void expect_error(const struct e2e_run *r, int status, const char *needle)
+{
+	assert_int_equal(r->status, status);
+	assert_true(e2e_one_error_line(r));
+	if (needle)
+		assert_non_null(strstr(r->err, needle));
+}
+
 void e2e_expect_fail(const struct e2e_run *r, const char *what, const char *needle)
 {
 	if (r->status != 1 || !strstr(r->err, needle))
 		fprintf(stderr, "%s: status %d, stderr: %s (expected status 1 and '%s')\n",
 		        what, r->status, r->err, needle);
-	assert_int_equal(r->status, 1);
-	assert_true(e2e_one_error_line(r));
-	assert_non_null(strstr(r->err, needle));
+	expect_error(r, 1, needle);
+}
+
+void e2e_expect_error(struct e2e_run *r, int status, const char *needle)
+{
+	expect_error(r, status, needle);
+	e2e_run_free(r);
 }
 
 bool e2e_json_u64(const char *json, const char *key, uint64_t *ret)

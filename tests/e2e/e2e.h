@@ -206,6 +206,11 @@ bool e2e_one_error_line(const struct e2e_run *r);
  * needle in it; says what failed (what) and how otherwise.
  */
 void e2e_expect_fail(const struct e2e_run *r, const char *what, const char *needle);
+/*
+ * Asserts that r exited with status and wrote one "buscli: " line on
+ * stderr, holding needle unless needle is NULL; frees r.
+ */
+void e2e_expect_error(struct e2e_run *r, int status, const char *needle);
 
 /*
  * Sets *ret to the number after "key": in a JSON text (the first
