@@ -403,7 +403,6 @@ void e2e_cli_ok(struct e2e *e, const char *want_out, ...)
 
 void e2e_cli_as(struct e2e *e, struct e2e_run *r, char *const wrapper[], ...)
 {
-	struct e2e_proc p;
 	char **args, **cli, *argv[96];
 	size_t n = 0;
 	va_list ap;
@@ -420,8 +419,30 @@ void e2e_cli_as(struct e2e *e, struct e2e_run *r, char *const wrapper[], ...)
 	}
 	argv[n] = NULL;
 	free(cli);
+	e2e_exec_v(e, r, 30, argv);
+}
+
+void e2e_exec_v(struct e2e *e, struct e2e_run *r, int timeout_s, char *const argv[])
+{
+	struct e2e_proc p;
+
 	e2e_spawn(e, &p, argv, false, true, true);
-	e2e_communicate(e, &p, NULL, 0, 30, r);
+	e2e_communicate(e, &p, NULL, 0, timeout_s, r);
+}
+
+void e2e_exec(struct e2e *e, struct e2e_run *r, int timeout_s, const char *path, ...)
+{
+	char **args, *argv[65] = {(char *)path};
+	size_t n = 0;
+	va_list ap;
+
+	va_start(ap, path);
+	args = collect_args(ap);
+	va_end(ap);
+	do
+		argv[n + 1] = args[n];
+	while (args[n++]);
+	e2e_exec_v(e, r, timeout_s, argv);
 }
 
 void e2e_run_free(struct e2e_run *r)

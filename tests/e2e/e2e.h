@@ -164,6 +164,12 @@ void e2e_cli_v(struct e2e *e, struct e2e_run *r, const void *in, size_t in_len,
  * nsenter -t PID -m) to completion, 30 s at most.
  */
 void e2e_cli_as(struct e2e *e, struct e2e_run *r, char *const wrapper[], ...);
+/*
+ * Runs argv (argv[0] a path; stdin /dev/null) to completion, timeout_s at
+ * most; e2e_exec takes path and the NULL-terminated arguments after it.
+ */
+void e2e_exec_v(struct e2e *e, struct e2e_run *r, int timeout_s, char *const argv[]);
+void e2e_exec(struct e2e *e, struct e2e_run *r, int timeout_s, const char *path, ...);
 void e2e_run_free(struct e2e_run *r);
 /*
  * Runs buscli --socket S args... (NULL-terminated, 30 s at most) and

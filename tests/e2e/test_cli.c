@@ -516,7 +516,6 @@ static void examples(void **state)
 	const char *src = getenv("SRCDIR"), *prod = getenv("PRODUCER"),
 		   *cons = getenv("CONSUMER");
 	char path[1024], *readme, *code;
-	struct e2e_proc p;
 	struct e2e_run r;
 
 	if (!src || !prod || !cons)
@@ -548,42 +547,27 @@ static void examples(void **state)
 
 	assert_int_equal(setenv("BUS_SOCKET", e->socket, 1), 0);
 	e2e_create(e, "demo.orders", NULL);
-	{
-		char *argv[] = {(char *)prod, "demo.orders", "4", NULL};
-
-		e2e_spawn(e, &p, argv, false, true, true);
-		e2e_communicate(e, &p, NULL, 0, 30, &r);
-		assert_int_equal(r.status, 0);
-		assert_string_equal(r.out, "producer: sent 4 demo.Order messages to "
-		                           "'demo.orders'\n");
-		e2e_run_free(&r);
-	}
+	e2e_exec(e, &r, 30, prod, "demo.orders", "4", NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "producer: sent 4 demo.Order messages to "
+	                           "'demo.orders'\n");
+	e2e_run_free(&r);
 	e2e_cli_ok(e, NULL, "publish", "demo.orders", "hello", NULL);
-	{
-		char *argv[] = {(char *)cons, "demo.orders", "5", NULL};
-
-		e2e_spawn(e, &p, argv, false, true, true);
-		e2e_communicate(e, &p, NULL, 0, 30, &r);
-		assert_int_equal(r.status, 0);
-		assert_string_equal(r.out, "order 1: ACME +100 @ 12.750000\n"
-		                           "order 2: ACME -200 @ 13.000000\n"
-		                           "order 3: ACME +300 @ 13.250000\n"
-		                           "order 4: ACME -400 @ 13.500000\n"
-		                           "text: hello\n");
-		e2e_run_free(&r);
-	}
+	e2e_exec(e, &r, 30, cons, "demo.orders", "5", NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "order 1: ACME +100 @ 12.750000\n"
+	                           "order 2: ACME -200 @ 13.000000\n"
+	                           "order 3: ACME +300 @ 13.250000\n"
+	                           "order 4: ACME -400 @ 13.500000\n"
+	                           "text: hello\n");
+	e2e_run_free(&r);
 	e2e_cli_ok(e, NULL, "delete", "demo.orders", NULL);
-	{
-		/* without busd they say so and fail */
-		char *argv[] = {(char *)prod, "demo.orders", NULL};
-
-		assert_int_equal(e2e_busd_stop(e), 0);
-		e2e_spawn(e, &p, argv, false, true, true);
-		e2e_communicate(e, &p, NULL, 0, 30, &r);
-		assert_int_equal(r.status, 1);
-		assert_non_null(strstr(r.err, "producer: cannot reach busd"));
-		e2e_run_free(&r);
-	}
+	/* without busd they say so and fail */
+	assert_int_equal(e2e_busd_stop(e), 0);
+	e2e_exec(e, &r, 30, prod, "demo.orders", NULL);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "producer: cannot reach busd"));
+	e2e_run_free(&r);
 	unsetenv("BUS_SOCKET");
 }
 
@@ -610,23 +594,17 @@ static void loan_example(void **state)
 	const char *prod = getenv("LOAN_PRODUCER");
 	char want[256], line[64];
 	const char *at;
-	struct e2e_proc p;
 	struct e2e_run r;
 
 	if (!prod)
 		skip();
 	assert_int_equal(setenv("BUS_SOCKET", e->socket, 1), 0);
 	e2e_create(e, "loans", NULL);
-	{
-		char *argv[] = {(char *)prod, "loans", "20", NULL};
-
-		e2e_spawn(e, &p, argv, false, true, true);
-		e2e_communicate(e, &p, NULL, 0, 30, &r);
-		assert_int_equal(r.status, 0);
-		assert_string_equal(r.out, "loan-producer: committed 14, aborted 6 records "
-		                           "to 'loans'\n");
-		e2e_run_free(&r);
-	}
+	e2e_exec(e, &r, 30, prod, "loans", "20", NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "loan-producer: committed 14, aborted 6 records "
+	                           "to 'loans'\n");
+	e2e_run_free(&r);
 	unsetenv("BUS_SOCKET");
 	e2e_cli(e, &r, NULL, 0, 30, "recv", "loans", "--json", "--count", "14", NULL);
 	assert_int_equal(r.status, 0);

@@ -35,12 +35,8 @@
 /* Runs script in bash -o pipefail with the test's busd as BUS_SOCKET. */
 static void run_sh(struct e2e *e, struct e2e_run *r, const char *script)
 {
-	char *argv[] = {"/bin/bash", "-o", "pipefail", "-c", (char *)script, NULL};
-	struct e2e_proc p;
-
 	assert_int_equal(setenv("BUS_SOCKET", e->socket, 1), 0);
-	e2e_spawn(e, &p, argv, false, true, true);
-	e2e_communicate(e, &p, NULL, 0, 60, r);
+	e2e_exec(e, r, 60, "/bin/bash", "-o", "pipefail", "-c", script, NULL);
 	if (r->status != 0)
 		fprintf(stderr, "script failed (status %d): %s\nstderr: %s\n", r->status,
 		        script, r->err);

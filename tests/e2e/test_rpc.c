@@ -551,21 +551,7 @@ static void full_reply_queue(void **state)
 }
 
 /* Runs rpc-client with args (NULL-terminated) to completion into *r. */
-static void rpc_client(struct e2e *e, struct e2e_run *r, ...)
-{
-	char *argv[8] = {getenv("RPC_CLIENT")};
-	struct e2e_proc p;
-	va_list ap;
-	int n = 1;
-
-	va_start(ap, r);
-	while (n < 7 && (argv[n] = va_arg(ap, char *)) != NULL)
-		n++;
-	va_end(ap);
-	argv[n] = NULL;
-	e2e_spawn(e, &p, argv, false, true, true);
-	e2e_communicate(e, &p, NULL, 0, WAIT_S, r);
-}
+#define rpc_client(e, r, ...) e2e_exec(e, r, WAIT_S, getenv("RPC_CLIENT"), __VA_ARGS__)
 
 static void examples_rpc(void **state)
 {
