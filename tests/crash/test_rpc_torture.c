@@ -367,24 +367,25 @@ static int stuck_main(void *arg)
 		pause();
 }
 
-/* Names in /dev/shm of this busd's reply queues; of pid's only if pid > 0. */
-static int reply_names(const struct e2e *e, pid_t pid)
+/*
+ * Names in /dev/shm that start with prefix; with pid > 0, only reply
+ * queues of pid's (prefix then "<32 hex of the service's uuid>.<pid, 8
+ * hex><nonce, 8 hex>").
+ */
+static int count_names(const char *prefix, pid_t pid)
 {
 	DIR *d = opendir("/dev/shm");
+	size_t pl = strlen(prefix);
 	struct dirent *de;
-	char prefix[32];
-	size_t pl;
 	int n = 0;
 
 	assert_non_null(d);
-	pl = (size_t)snprintf(prefix, sizeof(prefix), "bus.%08x..r.", e->instance);
 	while ((de = readdir(d)) != NULL) {
 		const char *rest = de->d_name + pl;
 		char hex[9];
 
 		if (strncmp(de->d_name, prefix, pl) != 0)
 			continue;
-		/* ".r." <32 hex of the service's uuid> "." <pid, 8 hex><nonce, 8 hex> */
 		if (pid > 0) {
 			if (strlen(rest) < 33 + 8)
 				continue;
@@ -399,22 +400,22 @@ static int reply_names(const struct e2e *e, pid_t pid)
 	return n;
 }
 
+/* Names in /dev/shm of this busd's reply queues; of pid's only if pid > 0. */
+static int reply_names(const struct e2e *e, pid_t pid)
+{
+	char prefix[32];
+
+	snprintf(prefix, sizeof(prefix), "bus.%08x..r.", e->instance);
+	return count_names(prefix, pid);
+}
+
 /* Every name in /dev/shm of this busd; of queue "svc" only if svc. */
 static int all_names(const struct e2e *e, bool svc)
 {
-	DIR *d = opendir("/dev/shm");
-	struct dirent *de;
 	char prefix[64];
-	size_t pl;
-	int n = 0;
 
-	assert_non_null(d);
-	pl = (size_t)snprintf(prefix, sizeof(prefix), svc ? "bus.%08x." QUEUE "." : "bus.%08x.",
-	                      e->instance);
-	while ((de = readdir(d)) != NULL)
-		n += strncmp(de->d_name, prefix, pl) == 0;
-	closedir(d);
-	return n;
+	snprintf(prefix, sizeof(prefix), svc ? "bus.%08x." QUEUE "." : "bus.%08x.", e->instance);
+	return count_names(prefix, 0);
 }
 
 static void note_kill(pid_t pid)
@@ -508,17 +509,6 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int setup(void **state)
-{
-	const char *why = e2e_precheck();
-
-	if (why) {
-		fprintf(stderr, "skipped: %s\n", why);
-		exit(HARNESS_SKIP);
-	}
-	return e2e_setup(state);
-}
-
 static void rpc_torture(void **state)
 {
 	struct e2e *e = *state;
@@ -533,17 +523,10 @@ static void rpc_torture(void **state)
 	bus_stats st;
 	bus *b;
 
-	{
-		const char *env = getenv("BUS_TORTURE_SEED");
-
-		seed = env && *env ? (unsigned)strtoul(env, NULL, 0)
-		                   : (unsigned)time(NULL) ^ ((unsigned)getpid() << 16);
-	}
-	fprintf(stderr, "rpc-torture: seed %u (BUS_TORTURE_SEED=%u to replay)\n", seed, seed);
+	seed = e2e_torture_seed("rpc-torture");
 	rs = seed;
 	sock = e->socket;
-	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	assert_true(sh != MAP_FAILED);
+	sh = e2e_shared(sizeof(*sh));
 
 	b = e2e_open(e);
 	assert_int_equal(bus_queue_create(b, QUEUE, &qo, NULL), 0);
@@ -699,8 +682,8 @@ static void rpc_torture(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(rpc_torture, setup, e2e_teardown),
+		E2E_TEST(rpc_torture),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return E2E_RUN_GROUP("crash rpc torture", tests);
 }

@@ -229,17 +229,6 @@ static pid_t start_producer(struct e2e *e, uint32_t gen)
 	return e2e_fork(e, producer_main, &gen_args[gen]);
 }
 
-static int setup(void **state)
-{
-	const char *why = e2e_precheck();
-
-	if (why) {
-		fprintf(stderr, "skipped: %s\n", why);
-		exit(HARNESS_SKIP);
-	}
-	return e2e_setup(state);
-}
-
 static void torture(void **state)
 {
 	struct e2e *e = *state;
@@ -253,19 +242,11 @@ static void torture(void **state)
 	bus_stats st;
 	bus *b;
 
-	{
-		const char *env = getenv("BUS_TORTURE_SEED");
-
-		seed = env && *env ? (unsigned)strtoul(env, NULL, 0)
-		                   : (unsigned)time(NULL) ^ ((unsigned)getpid() << 16);
-	}
-	fprintf(stderr, "torture: seed %u (BUS_TORTURE_SEED=%u to replay)\n", seed, seed);
+	seed = e2e_torture_seed("torture");
 	rs = seed;
 	sock = e->socket;
 	sh_size = sizeof(*sh) + (size_t)LOG_CAP * sizeof(struct entry);
-	sh = mmap(NULL, sh_size, PROT_READ | PROT_WRITE,
-	          MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	assert_true(sh != MAP_FAILED);
+	sh = e2e_shared(sh_size);
 
 	b = e2e_open(e);
 	assert_int_equal(bus_queue_create(b, QUEUE, &qo, NULL), 0);
@@ -422,22 +403,7 @@ static void torture(void **state)
 	}
 
 	/* the queue still works: one more message through it */
-	{
-		bus_producer *p;
-		bus_consumer *c;
-		bus_msg m;
-
-		assert_int_equal(bus_producer_open(b, QUEUE, &p), 0);
-		assert_int_equal(bus_consumer_open(b, QUEUE, &c), 0);
-		assert_int_equal(bus_send(p, 1, "end", 3, 1000), 0);
-		assert_int_equal(bus_recv(c, &m, 1000), 0);
-		assert_int_equal(m.len, 3);
-		assert_memory_equal(m.data, "end", 3);
-		assert_int_equal(m.flags, 0);
-		bus_release(c);
-		bus_consumer_close(c);
-		bus_producer_close(p);
-	}
+	assert_int_equal(e2e_send_recv(b, QUEUE, 1, "end", 1000), 0);
 	assert_int_equal(bus_queue_delete(b, QUEUE), 0);
 	bus_close(b);
 	assert_int_equal(e2e_shm_count(e, NULL), 0);
@@ -448,8 +414,8 @@ static void torture(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(torture, setup, e2e_teardown),
+		E2E_TEST(torture),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return E2E_RUN_GROUP("crash torture", tests);
 }

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "e2e.h"
+#include "harness.h"
 #include "segment.h"
 
 #define READY_TIMEOUT_MS E2E_SCALE(20000, 60000)
@@ -68,6 +69,21 @@ const char *e2e_precheck(void)
 	close(fd);
 	shm_unlink(name);
 	return NULL;
+}
+
+_Noreturn void e2e_skip(const char *why)
+{
+	fprintf(stderr, "skipped: %s\n", why);
+	exit(HARNESS_SKIP);
+}
+
+int e2e_run_group(const char *name, const struct CMUnitTest *tests, size_t n)
+{
+	const char *why = e2e_precheck();
+
+	if (why)
+		e2e_skip(why);
+	return _cmocka_run_group_tests(name, tests, n, NULL, NULL);
 }
 
 static void track(struct e2e *e, pid_t pid)
@@ -364,6 +380,71 @@ void e2e_cli(struct e2e *e, struct e2e_run *r, const void *in, size_t in_len,
 	e2e_cli_v(e, r, in, in_len, timeout_s, args);
 }
 
+void e2e_cli_ok(struct e2e *e, const char *want_out, ...)
+{
+	struct e2e_run r;
+	char **args;
+	va_list ap;
+
+	va_start(ap, want_out);
+	args = collect_args(ap);
+	va_end(ap);
+	e2e_cli_v(e, &r, NULL, 0, 30, args);
+	if (r.status != 0) {
+		fprintf(stderr, "buscli %s: status %d: %s", args[0] ? args[0] : "", r.status,
+		        r.err);
+		e2e_dump_log(e);
+	}
+	assert_int_equal(r.status, 0);
+	if (want_out)
+		assert_string_equal(r.out, want_out);
+	e2e_run_free(&r);
+}
+
+void e2e_cli_as(struct e2e *e, struct e2e_run *r, char *const wrapper[], ...)
+{
+	char **args, **cli, *argv[96];
+	size_t n = 0;
+	va_list ap;
+
+	va_start(ap, wrapper);
+	args = collect_args(ap);
+	va_end(ap);
+	cli = cli_argv(e, args);
+	for (size_t i = 0; wrapper[i]; i++)
+		argv[n++] = wrapper[i];
+	for (size_t i = 0; cli[i]; i++) {
+		assert_true(n < sizeof(argv) / sizeof(argv[0]) - 1);
+		argv[n++] = cli[i];
+	}
+	argv[n] = NULL;
+	free(cli);
+	e2e_exec_v(e, r, 30, argv);
+}
+
+void e2e_exec_v(struct e2e *e, struct e2e_run *r, int timeout_s, char *const argv[])
+{
+	struct e2e_proc p;
+
+	e2e_spawn(e, &p, argv, false, true, true);
+	e2e_communicate(e, &p, NULL, 0, timeout_s, r);
+}
+
+void e2e_exec(struct e2e *e, struct e2e_run *r, int timeout_s, const char *path, ...)
+{
+	char **args, *argv[65] = {(char *)path};
+	size_t n = 0;
+	va_list ap;
+
+	va_start(ap, path);
+	args = collect_args(ap);
+	va_end(ap);
+	do
+		argv[n + 1] = args[n];
+	while (args[n++]);
+	e2e_exec_v(e, r, timeout_s, argv);
+}
+
 void e2e_run_free(struct e2e_run *r)
 {
 	free(r->out);
@@ -444,6 +525,28 @@ bool e2e_one_error_line(const struct e2e_run *r)
 	return ok;
 }
 
+static void expect_error(const struct e2e_run *r, int status, const char *needle)
+{
+	assert_int_equal(r->status, status);
+	assert_true(e2e_one_error_line(r));
+	if (needle)
+		assert_non_null(strstr(r->err, needle));
+}
+
+void e2e_expect_fail(const struct e2e_run *r, const char *what, const char *needle)
+{
+	if (r->status != 1 || !strstr(r->err, needle))
+		fprintf(stderr, "%s: status %d, stderr: %s (expected status 1 and '%s')\n",
+		        what, r->status, r->err, needle);
+	expect_error(r, 1, needle);
+}
+
+void e2e_expect_error(struct e2e_run *r, int status, const char *needle)
+{
+	expect_error(r, status, needle);
+	e2e_run_free(r);
+}
+
 bool e2e_json_u64(const char *json, const char *key, uint64_t *ret)
 {
 	char pat[96];
@@ -506,11 +609,17 @@ bool e2e_json_str(const char *json, const char *key, char *buf, size_t n)
 	return true;
 }
 
-int e2e_shm_count(const struct e2e *e, const char *queue)
+/*
+ * Counts this busd's segments whose queue is queue (any if NULL), or,
+ * with other, whose queue is not queue; the path of the last one found
+ * goes to buf (n bytes) unless buf is NULL.  -1 without /dev/shm.
+ */
+static int shm_find(const struct e2e *e, const char *queue, bool other, char *buf,
+                    size_t n)
 {
 	DIR *d = opendir("/dev/shm");
 	struct dirent *de;
-	int n = 0;
+	int found = 0;
 
 	if (!d)
 		return -1;
@@ -518,63 +627,39 @@ int e2e_shm_count(const struct e2e *e, const char *queue)
 		char q[BUS_NAME_MAX + 1];
 		uint8_t uuid[16];
 
-		if (seg_shm_parse(de->d_name, e->instance, q, uuid) == 0 &&
-		    (!queue || strcmp(q, queue) == 0))
-			n++;
+		if (seg_shm_parse(de->d_name, e->instance, q, uuid) != 0 ||
+		    (queue && (strcmp(q, queue) == 0) == other))
+			continue;
+		if (!buf || snprintf(buf, n, "/dev/shm/%s", de->d_name) < (int)n)
+			found++;
 	}
 	closedir(d);
-	return n;
+	return found;
+}
+
+int e2e_shm_count(const struct e2e *e, const char *queue)
+{
+	return shm_find(e, queue, false, NULL, 0);
 }
 
 bool e2e_shm_path(const struct e2e *e, const char *queue, char *buf, size_t n)
 {
-	DIR *d = opendir("/dev/shm");
-	struct dirent *de;
-	int found = 0;
+	return shm_find(e, queue, false, buf, n) == 1;
+}
 
-	if (!d)
-		return false;
-	while ((de = readdir(d)) != NULL) {
-		char q[BUS_NAME_MAX + 1];
-		uint8_t uuid[16];
-
-		if (seg_shm_parse(de->d_name, e->instance, q, uuid) == 0 &&
-		    strcmp(q, queue) == 0 &&
-		    snprintf(buf, n, "/dev/shm/%s", de->d_name) < (int)n)
-			found++;
-	}
-	closedir(d);
-	return found == 1;
+bool e2e_shm_path_other(const struct e2e *e, const char *queue, char *buf, size_t n)
+{
+	return shm_find(e, queue, true, buf, n) == 1;
 }
 
 /* --- busd --- */
 
 pid_t e2e_busd_spawn(struct e2e *e, const char *log_path)
 {
-	pid_t pid;
+	char *argv[] = {(char *)e->busd_path, "--socket", e->socket, "--log-level",
+	                "debug", e->config ? "--config" : NULL, (char *)e->config, NULL};
 
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-		child_default_signals();
-		if (log < 0 || null < 0 || dup2(null, STDIN_FILENO) < 0 ||
-		    dup2(log, STDERR_FILENO) < 0 || dup2(log, STDOUT_FILENO) < 0)
-			_exit(126);
-		if (e->config)
-			execl(e->busd_path, e->busd_path, "--socket", e->socket, "--log-level",
-			      "debug", "--config", e->config, (char *)NULL);
-		else
-			execl(e->busd_path, e->busd_path, "--socket", e->socket, "--log-level",
-			      "debug", (char *)NULL);
-		fprintf(stderr, "e2e: exec %s: %s\n", e->busd_path, strerror(errno));
-		_exit(127);
-	}
-	track(e, pid);
-	return pid;
+	return e2e_spawn_logged(e, argv, log_path);
 }
 
 void e2e_dump_log(const struct e2e *e)
@@ -638,9 +723,11 @@ void e2e_busd_start(struct e2e *e)
 	}
 }
 
-void e2e_busd_restart_config(struct e2e *e, const char *text, char *run_dir,
-                             size_t n)
+void e2e_busd_restart_config(struct e2e *e, const char *text)
 {
+	char *run_dir = e->run_dir;
+	size_t n = sizeof(e->run_dir);
+
 	if (e->busd) {
 		int st = e2e_busd_stop(e);
 
@@ -693,16 +780,51 @@ bus *e2e_open(const struct e2e *e)
 
 void e2e_create(struct e2e *e, const char *queue, const char *capacity)
 {
-	struct e2e_run r;
-
 	if (capacity)
-		e2e_cli(e, &r, NULL, 0, 30, "create", queue, "--capacity", capacity, NULL);
+		e2e_cli_ok(e, NULL, "create", queue, "--capacity", capacity, NULL);
 	else
-		e2e_cli(e, &r, NULL, 0, 30, "create", queue, NULL);
-	if (r.status != 0)
-		fprintf(stderr, "buscli create %s: status %d: %s", queue, r.status, r.err);
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
+		e2e_cli_ok(e, NULL, "create", queue, NULL);
+}
+
+uint32_t e2e_send_recv(bus *b, const char *queue, uint32_t type, const char *text,
+                       int recv_ms)
+{
+	size_t len = strlen(text);
+	bus_producer *p;
+	bus_consumer *c;
+	uint32_t flags;
+	bus_msg m;
+
+	assert_int_equal(bus_producer_open(b, queue, &p), 0);
+	assert_int_equal(bus_consumer_open(b, queue, &c), 0);
+	assert_int_equal(bus_send(p, type, text, len, 1000), 0);
+	assert_int_equal(bus_recv(c, &m, recv_ms), 0);
+	assert_int_equal(m.len, len);
+	assert_memory_equal(m.data, text, len);
+	flags = m.flags;
+	bus_release(c);
+	bus_consumer_close(c);
+	bus_producer_close(p);
+	return flags;
+}
+
+unsigned e2e_torture_seed(const char *name)
+{
+	const char *env = getenv("BUS_TORTURE_SEED");
+	unsigned seed = env && *env ? (unsigned)strtoul(env, NULL, 0)
+	                            : (unsigned)time(NULL) ^ ((unsigned)getpid() << 16);
+
+	fprintf(stderr, "%s: seed %u (BUS_TORTURE_SEED=%u to replay)\n", name, seed, seed);
+	return seed;
+}
+
+void *e2e_shared(size_t n)
+{
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE,
+	               -1, 0);
+
+	assert_true(p != MAP_FAILED);
+	return p;
 }
 
 /* --- setup and teardown --- */
@@ -734,7 +856,6 @@ int e2e_setup(void **state)
 	return 0;
 }
 
-/* Removes every file of dir, then dir. */
 /* Whether name is the wake FIFO of one of this busd's segments. */
 static bool wake_fifo_of(const struct e2e *e, const char *name)
 {
@@ -749,6 +870,7 @@ static bool wake_fifo_of(const struct e2e *e, const char *name)
 	return seg_shm_parse(base, e->instance, q, uuid) == 0;
 }
 
+/* Removes every file of dir, then dir. */
 static void remove_dir(const char *dir)
 {
 	DIR *d = opendir(dir);
@@ -786,6 +908,8 @@ int e2e_teardown(void **state)
 			rc = -1;
 		}
 	}
+	if (e->run_dir[0])
+		rmdir(e->run_dir); /* busd removed its socket and lock file */
 	/* segments this busd left behind (a test that failed midway) */
 	d = opendir("/dev/shm");
 	if (d) {

@@ -46,6 +46,7 @@ struct e2e {
 	pid_t children[E2E_MAX_CHILDREN];
 	const char *config;    /* if set, busd is started with --config config */
 	char config_path[300]; /* dir/busd.conf, for e2e_busd_restart_config */
+	char run_dir[300];     /* dir/run once e2e_busd_restart_config ran */
 };
 
 /* Output of a finished process. */
@@ -70,6 +71,8 @@ struct e2e_proc {
  * and returns NULL, or the reason the tests cannot run here.
  */
 const char *e2e_precheck(void);
+/* Says "skipped: why" and exits HARNESS_SKIP (77). */
+_Noreturn void e2e_skip(const char *why);
 
 /* Milliseconds; the deadlines of a test scale with the build. */
 uint64_t e2e_now_ms(void);
@@ -80,6 +83,18 @@ int e2e_setup(void **state);
 /* Stops busd (asserting a clean exit), kills leftovers, removes files. */
 int e2e_teardown(void **state);
 
+/* A test of a group run by E2E_RUN_GROUP: fresh busd, torn down after. */
+#define E2E_TEST(f) cmocka_unit_test_setup_teardown(f, e2e_setup, e2e_teardown)
+
+struct CMUnitTest;
+/*
+ * Skips the program unless e2e_precheck() passes, then runs the n tests
+ * as the cmocka group name; returns what main returns.
+ */
+int e2e_run_group(const char *name, const struct CMUnitTest *tests, size_t n);
+#define E2E_RUN_GROUP(name, tests) \
+	e2e_run_group(name, tests, sizeof(tests) / sizeof((tests)[0]))
+
 /*
  * Starts busd on e->socket (stderr appended to e->log, extra args after
  * the socket) and waits until it answers; fails the test otherwise.
@@ -87,13 +102,12 @@ int e2e_teardown(void **state);
 void e2e_busd_start(struct e2e *e);
 /*
  * (Re)starts busd (a running one must stop cleanly) with config text in
- * DIR/busd.conf and its socket in DIR/run/busd.sock, a directory busd
- * makes itself with the mode the config implies; DIR is made reachable
- * by anyone (0755) so that other users can get there.  DIR/run's path
- * goes to run_dir (n bytes).
+ * DIR/busd.conf and its socket in e->run_dir (DIR/run/busd.sock), a
+ * directory busd makes itself with the mode the config implies; DIR is
+ * made reachable by anyone (0755) so that other users can get there.
+ * The teardown removes e->run_dir.
  */
-void e2e_busd_restart_config(struct e2e *e, const char *text, char *run_dir,
-                             size_t n);
+void e2e_busd_restart_config(struct e2e *e, const char *text);
 /* Starts a busd without waiting (for the "second busd" test). */
 pid_t e2e_busd_spawn(struct e2e *e, const char *log_path);
 /* SIGTERM, wait; returns its exit status (as e2e_wait). */
@@ -144,7 +158,26 @@ void e2e_cli(struct e2e *e, struct e2e_run *r, const void *in, size_t in_len,
              int timeout_s, ...);
 void e2e_cli_v(struct e2e *e, struct e2e_run *r, const void *in, size_t in_len,
                int timeout_s, char *const args[]);
+/*
+ * Runs buscli --socket S args... (NULL-terminated) behind the command
+ * wrapper (NULL-terminated, its first word a path: runuser -u nobody --,
+ * nsenter -t PID -m) to completion, 30 s at most.
+ */
+void e2e_cli_as(struct e2e *e, struct e2e_run *r, char *const wrapper[], ...);
+/*
+ * Runs argv (argv[0] a path; stdin /dev/null) to completion, timeout_s at
+ * most; e2e_exec takes path and the NULL-terminated arguments after it.
+ */
+void e2e_exec_v(struct e2e *e, struct e2e_run *r, int timeout_s, char *const argv[]);
+void e2e_exec(struct e2e *e, struct e2e_run *r, int timeout_s, const char *path, ...);
 void e2e_run_free(struct e2e_run *r);
+/*
+ * Runs buscli --socket S args... (NULL-terminated, 30 s at most) and
+ * asserts that it exits 0 and, unless want_out is NULL, that its stdout
+ * is want_out exactly; prints its stderr and busd's log when it exits
+ * otherwise.
+ */
+void e2e_cli_ok(struct e2e *e, const char *want_out, ...);
 
 /*
  * Waits for pid at most timeout_s, then SIGKILLs it.  Returns the exit
@@ -174,6 +207,16 @@ size_t e2e_count_lines(const char *s, size_t n);
 
 /* Checks: stderr is one line starting "buscli: "; prints what it got. */
 bool e2e_one_error_line(const struct e2e_run *r);
+/*
+ * Asserts that buscli failed as a refusal does: exit 1, one error line,
+ * needle in it; says what failed (what) and how otherwise.
+ */
+void e2e_expect_fail(const struct e2e_run *r, const char *what, const char *needle);
+/*
+ * Asserts that r exited with status and wrote one "buscli: " line on
+ * stderr, holding needle unless needle is NULL; frees r.
+ */
+void e2e_expect_error(struct e2e_run *r, int status, const char *needle);
 
 /*
  * Sets *ret to the number after "key": in a JSON text (the first
@@ -197,6 +240,25 @@ int e2e_shm_count(const struct e2e *e, const char *queue);
  * buf; false if there is none or more than one.
  */
 bool e2e_shm_path(const struct e2e *e, const char *queue, char *buf, size_t n);
+/* The same for the one segment of this busd's that is not queue's. */
+bool e2e_shm_path_other(const struct e2e *e, const char *queue, char *buf, size_t n);
+
+/*
+ * Opens a producer and a consumer of queue on b, sends text (type, 1 s at
+ * most) and must receive it back within recv_ms, byte for byte; returns
+ * the flags it came with.  Closes both.
+ */
+uint32_t e2e_send_recv(bus *b, const char *queue, uint32_t type, const char *text,
+                       int recv_ms);
+
+/*
+ * The seed of a randomized test: BUS_TORTURE_SEED if set, else from the
+ * time and pid; says it (prefixed with name) so that a failure replays.
+ */
+unsigned e2e_torture_seed(const char *name);
+
+/* n bytes of zeroed memory shared with the children forked later. */
+void *e2e_shared(size_t n);
 
 /* Creates a queue through buscli (asserts success). */
 void e2e_create(struct e2e *e, const char *queue, const char *capacity);

@@ -213,10 +213,7 @@ static void kill9_under_load(void **state)
 	e2e_run_free(&r);
 	/* what needs busd says clearly that it is not there */
 	e2e_cli(e, &r, NULL, 0, 30, "list", NULL);
-	assert_int_equal(r.status, 1);
-	assert_true(e2e_one_error_line(&r));
-	assert_non_null(strstr(r.err, "busd not reachable"));
-	e2e_run_free(&r);
+	e2e_expect_error(&r, 1, "busd not reachable");
 
 	/* busd again: it adopts the queue, same UUID, counters intact */
 	e2e_busd_start(e);
@@ -265,14 +262,8 @@ static void restart_keeps_contents(void **state)
 	e2e_run_free(&r);
 	assert_int_equal(e2e_busd_stop(e), 0); /* SIGTERM: a clean exit */
 	e2e_busd_start(e);
-	e2e_cli(e, &r, NULL, 0, 30, "recv", "kept", "--count", "3", "--timeout", "5000",
-	        NULL);
-	assert_int_equal(r.status, 0);
-	assert_string_equal(r.out, "one\ntwo\nthree\n");
-	e2e_run_free(&r);
-	e2e_cli(e, &r, NULL, 0, 30, "delete", "kept", NULL);
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
+	e2e_cli_ok(e, "one\ntwo\nthree\n", "recv", "kept", "--count", "3", "--timeout", "5000", NULL);
+	e2e_cli_ok(e, NULL, "delete", "kept", NULL);
 }
 
 static void second_busd_refused(void **state)
@@ -308,24 +299,16 @@ static void second_busd_refused(void **state)
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, "still"));
 	e2e_run_free(&r);
-	e2e_cli(e, &r, NULL, 0, 30, "delete", "still", NULL);
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
+	e2e_cli_ok(e, NULL, "delete", "still", NULL);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(kill9_under_load, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(restart_keeps_contents, e2e_setup,
-	                                        e2e_teardown),
-		cmocka_unit_test_setup_teardown(second_busd_refused, e2e_setup, e2e_teardown),
+		E2E_TEST(kill9_under_load),
+		E2E_TEST(restart_keeps_contents),
+		E2E_TEST(second_busd_refused),
 	};
-	const char *why = e2e_precheck();
 
-	if (why) {
-		printf("SKIP: %s\n", why);
-		return HARNESS_SKIP;
-	}
-	return cmocka_run_group_tests_name("e2e busd", tests, NULL, NULL);
+	return E2E_RUN_GROUP("e2e busd", tests);
 }

@@ -112,9 +112,7 @@ static void bad_arguments(void **state)
 	e2e_create(e, "exists", NULL);
 	/* 64 characters is a fine name */
 	e2e_create(e, name64, NULL);
-	e2e_cli(e, &r, NULL, 0, 30, "delete", name64, NULL);
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
+	e2e_cli_ok(e, NULL, "delete", name64, NULL);
 	/* a ring of 256 bytes takes messages of at most 96 */
 	e2e_create(e, "tiny", "256");
 	e2e_cli(e, &r, NULL, 0, 30, "publish", "tiny", msg97, NULL);
@@ -149,9 +147,7 @@ static void bad_arguments(void **state)
 	assert_null(strstr(r.out, "q1"));
 	e2e_run_free(&r);
 	for (int i = 0; i < 2; i++) {
-		e2e_cli(e, &r, NULL, 0, 30, "delete", i ? "tiny" : "exists", NULL);
-		assert_int_equal(r.status, 0);
-		e2e_run_free(&r);
+		e2e_cli_ok(e, NULL, "delete", i ? "tiny" : "exists", NULL);
 	}
 }
 
@@ -301,9 +297,7 @@ static void recv_killed_midstream(void **state)
 	e2e_run_free(&r);
 	free(out1);
 	free(in);
-	e2e_cli(e, &r, NULL, 0, 30, "delete", "killme", NULL);
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
+	e2e_cli_ok(e, NULL, "delete", "killme", NULL);
 }
 
 static void recv_sigterm(void **state)
@@ -332,19 +326,14 @@ static void recv_sigterm(void **state)
 	e2e_cli(e, &r, "6\n", 2, 30, "publish", "term", NULL);
 	assert_int_equal(r.status, 0);
 	e2e_run_free(&r);
-	e2e_cli(e, &r, NULL, 0, 30, "recv", "term", "--timeout", "0", NULL);
-	assert_int_equal(r.status, 0);
-	assert_string_equal(r.out, "6\n");
-	e2e_run_free(&r);
+	e2e_cli_ok(e, "6\n", "recv", "term", "--timeout", "0", NULL);
 	e2e_cli(e, &r, NULL, 0, 30, "stats", "term", "--json", NULL);
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, "\"enqueued\":6,"));
 	assert_non_null(strstr(r.out, "\"dequeued\":6,"));
 	assert_non_null(strstr(r.out, "\"depth\":0,"));
 	e2e_run_free(&r);
-	e2e_cli(e, &r, NULL, 0, 30, "delete", "term", NULL);
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
+	e2e_cli_ok(e, NULL, "delete", "term", NULL);
 }
 
 static void publish_timeout(void **state)
@@ -381,13 +370,8 @@ static void publish_timeout(void **state)
 	e2e_run_free(&r);
 	/* --timeout 0 fails at once */
 	e2e_cli(e, &r, NULL, 0, 30, "publish", "full", "--timeout", "0", "x", NULL);
-	assert_int_equal(r.status, 1);
-	assert_true(e2e_one_error_line(&r));
-	assert_non_null(strstr(r.err, "(0 messages published)"));
-	e2e_run_free(&r);
-	e2e_cli(e, &r, NULL, 0, 30, "delete", "full", NULL);
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
+	e2e_expect_error(&r, 1, "(0 messages published)");
+	e2e_cli_ok(e, NULL, "delete", "full", NULL);
 }
 
 static void recv_json(void **state)
@@ -424,9 +408,7 @@ static void recv_json(void **state)
 	e2e_run_free(&r);
 	bus_producer_close(p);
 	bus_close(b);
-	e2e_cli(e, &r, NULL, 0, 30, "delete", "json", NULL);
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
+	e2e_cli_ok(e, NULL, "delete", "json", NULL);
 }
 
 static void publish_recv_raw(void **state)
@@ -444,10 +426,7 @@ static void publish_recv_raw(void **state)
 	assert_int_equal(r.status, 0);
 	assert_string_equal(r.out, "published 1 message to 'raw'\n");
 	e2e_run_free(&r);
-	e2e_cli(e, &r, NULL, 0, 30, "publish", "raw", "--raw", NULL);
-	assert_int_equal(r.status, 0);
-	assert_string_equal(r.out, "published 1 message to 'raw'\n");
-	e2e_run_free(&r);
+	e2e_cli_ok(e, "published 1 message to 'raw'\n", "publish", "raw", "--raw", NULL);
 
 	/* the first message, byte for byte, and nothing else */
 	e2e_cli(e, &r, NULL, 0, 30, "recv", "raw", "-n", "1", "--raw", NULL);
@@ -467,12 +446,9 @@ static void publish_recv_raw(void **state)
 	/* a ring of 256 bytes takes at most 96: 97 bytes are refused whole */
 	e2e_create(e, "rawtiny", "256");
 	e2e_cli(e, &r, bytes, 97, 30, "publish", "rawtiny", "--raw", NULL);
-	assert_int_equal(r.status, 1);
-	assert_true(e2e_one_error_line(&r));
-	assert_non_null(strstr(r.err, "publish to 'rawtiny': stdin holds more than "
-	                              "the queue's maximum message of 96 bytes "
-	                              "(nothing published)"));
-	e2e_run_free(&r);
+	e2e_expect_error(&r, 1, "publish to 'rawtiny': stdin holds more than "
+	                        "the queue's maximum message of 96 bytes "
+	                        "(nothing published)");
 	e2e_cli(e, &r, bytes, 96, 30, "publish", "rawtiny", "--raw", NULL);
 	assert_int_equal(r.status, 0);
 	e2e_run_free(&r);
@@ -506,10 +482,7 @@ static void help_and_version(void **state)
 		assert_non_null(strstr(r.out, want));
 		e2e_run_free(&r);
 	}
-	e2e_cli(e, &r, NULL, 0, 30, "--version", NULL);
-	assert_int_equal(r.status, 0);
-	assert_string_equal(r.out, "buscli 0.1.0\n");
-	e2e_run_free(&r);
+	e2e_cli_ok(e, "buscli 0.1.0\n", "--version", NULL);
 }
 
 /* The text of path's "int main(" up to the "}" that closes it. */
@@ -543,7 +516,6 @@ static void examples(void **state)
 	const char *src = getenv("SRCDIR"), *prod = getenv("PRODUCER"),
 		   *cons = getenv("CONSUMER");
 	char path[1024], *readme, *code;
-	struct e2e_proc p;
 	struct e2e_run r;
 
 	if (!src || !prod || !cons)
@@ -575,46 +547,27 @@ static void examples(void **state)
 
 	assert_int_equal(setenv("BUS_SOCKET", e->socket, 1), 0);
 	e2e_create(e, "demo.orders", NULL);
-	{
-		char *argv[] = {(char *)prod, "demo.orders", "4", NULL};
-
-		e2e_spawn(e, &p, argv, false, true, true);
-		e2e_communicate(e, &p, NULL, 0, 30, &r);
-		assert_int_equal(r.status, 0);
-		assert_string_equal(r.out, "producer: sent 4 demo.Order messages to "
-		                           "'demo.orders'\n");
-		e2e_run_free(&r);
-	}
-	e2e_cli(e, &r, NULL, 0, 30, "publish", "demo.orders", "hello", NULL);
+	e2e_exec(e, &r, 30, prod, "demo.orders", "4", NULL);
 	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "producer: sent 4 demo.Order messages to "
+	                           "'demo.orders'\n");
 	e2e_run_free(&r);
-	{
-		char *argv[] = {(char *)cons, "demo.orders", "5", NULL};
-
-		e2e_spawn(e, &p, argv, false, true, true);
-		e2e_communicate(e, &p, NULL, 0, 30, &r);
-		assert_int_equal(r.status, 0);
-		assert_string_equal(r.out, "order 1: ACME +100 @ 12.750000\n"
-		                           "order 2: ACME -200 @ 13.000000\n"
-		                           "order 3: ACME +300 @ 13.250000\n"
-		                           "order 4: ACME -400 @ 13.500000\n"
-		                           "text: hello\n");
-		e2e_run_free(&r);
-	}
-	e2e_cli(e, &r, NULL, 0, 30, "delete", "demo.orders", NULL);
+	e2e_cli_ok(e, NULL, "publish", "demo.orders", "hello", NULL);
+	e2e_exec(e, &r, 30, cons, "demo.orders", "5", NULL);
 	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "order 1: ACME +100 @ 12.750000\n"
+	                           "order 2: ACME -200 @ 13.000000\n"
+	                           "order 3: ACME +300 @ 13.250000\n"
+	                           "order 4: ACME -400 @ 13.500000\n"
+	                           "text: hello\n");
 	e2e_run_free(&r);
-	{
-		/* without busd they say so and fail */
-		char *argv[] = {(char *)prod, "demo.orders", NULL};
-
-		assert_int_equal(e2e_busd_stop(e), 0);
-		e2e_spawn(e, &p, argv, false, true, true);
-		e2e_communicate(e, &p, NULL, 0, 30, &r);
-		assert_int_equal(r.status, 1);
-		assert_non_null(strstr(r.err, "producer: cannot reach busd"));
-		e2e_run_free(&r);
-	}
+	e2e_cli_ok(e, NULL, "delete", "demo.orders", NULL);
+	/* without busd they say so and fail */
+	assert_int_equal(e2e_busd_stop(e), 0);
+	e2e_exec(e, &r, 30, prod, "demo.orders", NULL);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "producer: cannot reach busd"));
+	e2e_run_free(&r);
 	unsetenv("BUS_SOCKET");
 }
 
@@ -641,23 +594,17 @@ static void loan_example(void **state)
 	const char *prod = getenv("LOAN_PRODUCER");
 	char want[256], line[64];
 	const char *at;
-	struct e2e_proc p;
 	struct e2e_run r;
 
 	if (!prod)
 		skip();
 	assert_int_equal(setenv("BUS_SOCKET", e->socket, 1), 0);
 	e2e_create(e, "loans", NULL);
-	{
-		char *argv[] = {(char *)prod, "loans", "20", NULL};
-
-		e2e_spawn(e, &p, argv, false, true, true);
-		e2e_communicate(e, &p, NULL, 0, 30, &r);
-		assert_int_equal(r.status, 0);
-		assert_string_equal(r.out, "loan-producer: committed 14, aborted 6 records "
-		                           "to 'loans'\n");
-		e2e_run_free(&r);
-	}
+	e2e_exec(e, &r, 30, prod, "loans", "20", NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "loan-producer: committed 14, aborted 6 records "
+	                           "to 'loans'\n");
+	e2e_run_free(&r);
 	unsetenv("BUS_SOCKET");
 	e2e_cli(e, &r, NULL, 0, 30, "recv", "loans", "--json", "--count", "14", NULL);
 	assert_int_equal(r.status, 0);
@@ -699,21 +646,16 @@ static void loan_example(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(bad_arguments, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(recv_killed_midstream, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(recv_sigterm, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(publish_timeout, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(recv_json, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(publish_recv_raw, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(help_and_version, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(examples, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(loan_example, e2e_setup, e2e_teardown),
+		E2E_TEST(bad_arguments),
+		E2E_TEST(recv_killed_midstream),
+		E2E_TEST(recv_sigterm),
+		E2E_TEST(publish_timeout),
+		E2E_TEST(recv_json),
+		E2E_TEST(publish_recv_raw),
+		E2E_TEST(help_and_version),
+		E2E_TEST(examples),
+		E2E_TEST(loan_example),
 	};
-	const char *why = e2e_precheck();
 
-	if (why) {
-		printf("SKIP: %s\n", why);
-		return HARNESS_SKIP;
-	}
-	return cmocka_run_group_tests_name("e2e cli", tests, NULL, NULL);
+	return E2E_RUN_GROUP("e2e cli", tests);
 }

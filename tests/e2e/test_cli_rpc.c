@@ -143,10 +143,7 @@ static void call_refusals(void **state)
 		e2e_run_free(&r);
 	}
 	e2e_cli(e, &r, big, 2001, WAIT_S, "call", "q", NULL);
-	assert_int_equal(r.status, 1);
-	assert_true(e2e_one_error_line(&r));
-	assert_non_null(strstr(r.err, "stdin holds more than the largest request of 2000"));
-	e2e_run_free(&r);
+	e2e_expect_error(&r, 1, "stdin holds more than the largest request of 2000");
 	/* only the timed-out call was sent */
 	e2e_cli(e, &r, NULL, 0, WAIT_S, "stats", "q", "--json", NULL);
 	assert_int_equal(r.status, 0);
@@ -168,10 +165,7 @@ static void plain_skipped(void **state)
 	              NULL);
 	expect_reply(e, "mixed", NULL, "request", "request");
 	e2e_communicate(e, &p, NULL, 0, WAIT_S, &r);
-	assert_int_equal(r.status, 0);
-	assert_true(e2e_one_error_line(&r));
-	assert_non_null(strstr(r.err, "skipped a plain message (type 0, 5 bytes)"));
-	e2e_run_free(&r);
+	e2e_expect_error(&r, 0, "skipped a plain message (type 0, 5 bytes)");
 	/* both were received and released: nothing is left */
 	e2e_cli(e, &r, NULL, 0, WAIT_S, "stats", "mixed", "--json", NULL);
 	assert_int_equal(r.status, 0);
@@ -190,10 +184,7 @@ static void command_fails(void **state)
 	              "--count", "1", NULL);
 	expect_reply(e, "f", NULL, "x", "out\n");
 	e2e_communicate(e, &p, NULL, 0, WAIT_S, &r);
-	assert_int_equal(r.status, 0);
-	assert_true(e2e_one_error_line(&r));
-	assert_non_null(strstr(r.err, "exited with status 3; answered with its output"));
-	e2e_run_free(&r);
+	e2e_expect_error(&r, 0, "exited with status 3; answered with its output");
 
 	/* the command's descriptors: none is a bus segment */
 	e2e_spawn_cli(e, &p, E2E_ERR, "serve", "f", "--exec", "ls -l /proc/$$/fd",
@@ -214,15 +205,10 @@ static void command_fails(void **state)
 	e2e_spawn_cli(e, &p, E2E_ERR, "serve", "f", "--exec",
 	              "head -c 2001 /dev/zero; sleep 30", "--count", "1", NULL);
 	e2e_cli(e, &r, NULL, 0, WAIT_S, "call", "f", "--timeout", "2000", "x", NULL);
-	assert_int_equal(r.status, 3);
-	assert_true(e2e_one_error_line(&r));
-	e2e_run_free(&r);
+	e2e_expect_error(&r, 3, NULL);
 	e2e_communicate(e, &p, NULL, 0, WAIT_S, &r);
-	assert_int_equal(r.status, 0);
-	assert_true(e2e_one_error_line(&r));
-	assert_non_null(strstr(r.err, "more than the largest reply of 2000 bytes; "
-	                              "killed it, not answered"));
-	e2e_run_free(&r);
+	e2e_expect_error(&r, 0, "more than the largest reply of 2000 bytes; "
+	                        "killed it, not answered");
 }
 
 static void serve_sigterm(void **state)
@@ -290,27 +276,19 @@ static void caller_killed(void **state)
 	e2e_run_free(&r);
 	expect_reply(e, "k", NULL, "second", "second");
 	e2e_communicate(e, &s, NULL, 0, WAIT_S, &r);
-	assert_int_equal(r.status, 0);
-	assert_true(e2e_one_error_line(&r));
-	assert_non_null(strstr(r.err, "request 1: the caller is gone; reply dropped"));
-	e2e_run_free(&r);
+	e2e_expect_error(&r, 0, "request 1: the caller is gone; reply dropped");
 }
 
 int main(void)
 {
-	const char *why = e2e_precheck();
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(serve_answers, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(call_refusals, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(plain_skipped, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(command_fails, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(serve_sigterm, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(caller_killed, e2e_setup, e2e_teardown),
+		E2E_TEST(serve_answers),
+		E2E_TEST(call_refusals),
+		E2E_TEST(plain_skipped),
+		E2E_TEST(command_fails),
+		E2E_TEST(serve_sigterm),
+		E2E_TEST(caller_killed),
 	};
 
-	if (why) {
-		printf("SKIP: %s\n", why);
-		return HARNESS_SKIP;
-	}
-	return cmocka_run_group_tests_name("e2e cli rpc", tests, NULL, NULL);
+	return E2E_RUN_GROUP("e2e cli rpc", tests);
 }

@@ -35,12 +35,8 @@
 /* Runs script in bash -o pipefail with the test's busd as BUS_SOCKET. */
 static void run_sh(struct e2e *e, struct e2e_run *r, const char *script)
 {
-	char *argv[] = {"/bin/bash", "-o", "pipefail", "-c", (char *)script, NULL};
-	struct e2e_proc p;
-
 	assert_int_equal(setenv("BUS_SOCKET", e->socket, 1), 0);
-	e2e_spawn(e, &p, argv, false, true, true);
-	e2e_communicate(e, &p, NULL, 0, 60, r);
+	e2e_exec(e, r, 60, "/bin/bash", "-o", "pipefail", "-c", script, NULL);
 	if (r->status != 0)
 		fprintf(stderr, "script failed (status %d): %s\nstderr: %s\n", r->status,
 		        script, r->err);
@@ -64,9 +60,39 @@ static void publish_order(struct e2e *e, const char *queue)
 	e2e_run_free(&r);
 }
 
-/* One message of queue, decoded by protoc as type. */
+/* Runs script, which must exit 0 and print want_out (NULL: anything). */
+static void run_sh_ok(struct e2e *e, const char *script, const char *want_out)
+{
+	struct e2e_run r;
+
+	run_sh(e, &r, script);
+	assert_int_equal(r.status, 0);
+	if (want_out)
+		assert_string_equal(r.out, want_out);
+	e2e_run_free(&r);
+}
+
+/*
+ * Receives one message of queue with buscli recv --json: its type must be
+ * type's id; its length goes to *len unless len is NULL.
+ */
+static void recv_typed(struct e2e *e, const char *queue, const char *type, uint64_t *len)
+{
+	struct e2e_run r;
+	uint64_t v;
+
+	e2e_cli(e, &r, NULL, 0, 30, "recv", queue, "-n", "1", "--json", NULL);
+	assert_int_equal(r.status, 0);
+	if (len)
+		assert_true(e2e_json_u64(r.out, "len", len));
+	assert_true(e2e_json_u64(r.out, "type", &v));
+	assert_int_equal(v, bus_type_id(type));
+	e2e_run_free(&r);
+}
+
+/* One message of queue, decoded by protoc as type, must read want. */
 static void recv_decode(struct e2e *e, const char *queue, const char *type,
-                        struct e2e_run *r)
+                        const char *want)
 {
 	char script[512];
 
@@ -74,97 +100,66 @@ static void recv_decode(struct e2e *e, const char *queue, const char *type,
 	         "\"$BUSCLI\" recv %s -n 1 --timeout 10000 --raw |"
 	         " \"$PROTOC\" --decode=%s -I \"$PROTO_DIR\" demo.proto",
 	         queue, type);
-	run_sh(e, r, script);
-	assert_int_equal(r->status, 0);
+	run_sh_ok(e, script, want);
 }
 
 static void protoc_to_consumer(void **state)
 {
 	struct e2e *e = *state;
-	struct e2e_run r;
 
 	e2e_create(e, "interop", NULL);
 	publish_order(e, "interop");
-	run_sh(e, &r, "\"$CONSUMER\" interop 1");
-	assert_int_equal(r.status, 0);
-	assert_string_equal(r.out, "order 7: ACME -5 @ 1.250000\n");
-	e2e_run_free(&r);
+	run_sh_ok(e, "\"$CONSUMER\" interop 1", "order 7: ACME -5 @ 1.250000\n");
 
 	publish_order(e, "interop");
-	recv_decode(e, "interop", "demo.Order", &r);
-	assert_string_equal(r.out, ORDER_TEXT);
-	e2e_run_free(&r);
+	recv_decode(e, "interop", "demo.Order", ORDER_TEXT);
 }
 
 static void producer_to_protoc(void **state)
 {
 	struct e2e *e = *state;
-	struct e2e_run r;
-	uint64_t v;
 
 	e2e_create(e, "orders", NULL);
-	run_sh(e, &r, "\"$PRODUCER\" orders 3");
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
-	e2e_cli(e, &r, NULL, 0, 30, "recv", "orders", "-n", "1", "--json", NULL);
-	assert_int_equal(r.status, 0);
-	assert_true(e2e_json_u64(r.out, "type", &v));
-	assert_int_equal(v, bus_type_id("demo.Order"));
-	e2e_run_free(&r);
-	recv_decode(e, "orders", "demo.Order", &r);
-	assert_string_equal(r.out, "id: 2\nsymbol: \"ACME\"\nquantity: -200\n"
-	                           "price_micros: 13000000\n");
-	e2e_run_free(&r);
-	recv_decode(e, "orders", "demo.Order", &r);
-	assert_string_equal(r.out, "id: 3\nsymbol: \"ACME\"\nquantity: 300\n"
-	                           "price_micros: 13250000\n");
-	e2e_run_free(&r);
+	run_sh_ok(e, "\"$PRODUCER\" orders 3", NULL);
+	recv_typed(e, "orders", "demo.Order", NULL);
+	recv_decode(e, "orders", "demo.Order", "id: 2\nsymbol: \"ACME\"\nquantity: -200\n"
+	                                       "price_micros: 13000000\n");
+	recv_decode(e, "orders", "demo.Order", "id: 3\nsymbol: \"ACME\"\nquantity: 300\n"
+	                                       "price_micros: 13250000\n");
 }
 
 static void tick_type(void **state)
 {
 	struct e2e *e = *state;
-	struct e2e_run r;
 	uint64_t v;
 
 	e2e_create(e, "ticks", NULL);
-	run_sh(e, &r, "printf 'symbol: \"ACME\" price_micros: 12500000 ts_ns: 99' |"
-	              " \"$PROTOC\" --encode=demo.Tick -I \"$PROTO_DIR\" demo.proto |"
-	              " \"$BUSCLI\" publish ticks --type demo.Tick --raw &&"
-	              " \"$PROTOC\" --encode=demo.Tick -I \"$PROTO_DIR\" demo.proto"
-	              " < /dev/null | \"$BUSCLI\" publish ticks --type demo.Tick --raw");
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
-	e2e_cli(e, &r, NULL, 0, 30, "recv", "ticks", "-n", "1", "--json", NULL);
-	assert_int_equal(r.status, 0);
-	assert_true(e2e_json_u64(r.out, "type", &v));
-	assert_int_equal(v, bus_type_id("demo.Tick"));
-	e2e_run_free(&r);
+	run_sh_ok(e,
+	          "printf 'symbol: \"ACME\" price_micros: 12500000 ts_ns: 99' |"
+	          " \"$PROTOC\" --encode=demo.Tick -I \"$PROTO_DIR\" demo.proto |"
+	          " \"$BUSCLI\" publish ticks --type demo.Tick --raw &&"
+	          " \"$PROTOC\" --encode=demo.Tick -I \"$PROTO_DIR\" demo.proto"
+	          " < /dev/null | \"$BUSCLI\" publish ticks --type demo.Tick --raw",
+	          NULL);
+	recv_typed(e, "ticks", "demo.Tick", NULL);
 	/* all defaults: zero bytes on the wire, decoded to no fields */
-	e2e_cli(e, &r, NULL, 0, 30, "recv", "ticks", "-n", "1", "--json", NULL);
-	assert_int_equal(r.status, 0);
-	assert_true(e2e_json_u64(r.out, "len", &v));
+	recv_typed(e, "ticks", "demo.Tick", &v);
 	assert_int_equal(v, 0);
-	assert_true(e2e_json_u64(r.out, "type", &v));
-	assert_int_equal(v, bus_type_id("demo.Tick"));
-	e2e_run_free(&r);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(protoc_to_consumer, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(producer_to_protoc, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(tick_type, e2e_setup, e2e_teardown),
+		E2E_TEST(protoc_to_consumer),
+		E2E_TEST(producer_to_protoc),
+		E2E_TEST(tick_type),
 	};
 	const char *why = e2e_precheck();
 	const char *protoc = getenv("PROTOC"), *src = getenv("SRCDIR");
 	char dir[1024];
 
-	if (why) {
-		printf("SKIP: %s\n", why);
-		return HARNESS_SKIP;
-	}
+	if (why)
+		e2e_skip(why);
 	if (!protoc || !*protoc || access(protoc, X_OK) != 0) {
 		printf("SKIP: protoc not found (install protobuf-compiler and "
 		       "reconfigure): the interop tests pipe through it\n");

@@ -54,16 +54,6 @@ static void busd_alive(struct e2e *e)
 	assert_int_equal(waitpid(e->busd, &status, WNOHANG), 0);
 }
 
-static void expect_fail(struct e2e_run *r, const char *what, const char *needle)
-{
-	if (r->status != 1 || !strstr(r->err, needle))
-		fprintf(stderr, "%s: status %d, stderr: %s (expected status 1 and '%s')\n",
-		        what, r->status, r->err, needle);
-	assert_int_equal(r->status, 1);
-	assert_true(e2e_one_error_line(r));
-	assert_non_null(strstr(r->err, needle));
-}
-
 #ifndef LIMITS_SHMFULL
 
 #define FLOOD 50
@@ -138,16 +128,9 @@ static void connection_flood(void **state)
 		fprintf(stderr, "create after the flood: status %d: %s\n", r.status, r.err);
 	assert_int_equal(r.status, 0);
 	e2e_run_free(&r);
-	e2e_cli(e, &r, NULL, 0, 30, "publish", "after-flood", "hi", NULL);
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
-	e2e_cli(e, &r, NULL, 0, 30, "recv", "after-flood", "-n", "1", "-T", "2000", NULL);
-	assert_int_equal(r.status, 0);
-	assert_string_equal(r.out, "hi\n");
-	e2e_run_free(&r);
-	e2e_cli(e, &r, NULL, 0, 30, "delete", "after-flood", NULL);
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
+	e2e_cli_ok(e, NULL, "publish", "after-flood", "hi", NULL);
+	e2e_cli_ok(e, "hi\n", "recv", "after-flood", "-n", "1", "-T", "2000", NULL);
+	e2e_cli_ok(e, NULL, "delete", "after-flood", NULL);
 	busd_alive(e);
 }
 
@@ -161,21 +144,17 @@ static void queue_limit(void **state)
 	for (int i = 0; i < 3; i++)
 		e2e_create(e, names[i], "4K");
 	e2e_cli(e, &r, NULL, 0, 30, "create", "d", "--capacity", "4K", NULL);
-	expect_fail(&r, "4th create", "'d'");
+	e2e_expect_fail(&r, "4th create", "'d'");
 	assert_non_null(strstr(r.err, "max-queues 3"));
 	e2e_run_free(&r);
 	assert_int_equal(e2e_shm_count(e, NULL), 3);
 	assert_int_equal(e2e_shm_count(e, "d"), 0);
 	busd_alive(e);
 	/* a slot freed is a slot usable */
-	e2e_cli(e, &r, NULL, 0, 30, "delete", "a", NULL);
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
+	e2e_cli_ok(e, NULL, "delete", "a", NULL);
 	e2e_create(e, "d", "4K");
 	for (int i = 1; i < 4; i++) {
-		e2e_cli(e, &r, NULL, 0, 30, "delete", i < 3 ? names[i] : "d", NULL);
-		assert_int_equal(r.status, 0);
-		e2e_run_free(&r);
+		e2e_cli_ok(e, NULL, "delete", i < 3 ? names[i] : "d", NULL);
 	}
 	assert_int_equal(e2e_shm_count(e, NULL), 0);
 }
@@ -187,44 +166,26 @@ static void capacity_limit(void **state)
 
 	restart_busd(e, "[busd]\nmax-capacity = 64K\ndefault-capacity = 4K\n");
 	e2e_cli(e, &r, NULL, 0, 30, "create", "big", "--capacity", "128K", NULL);
-	expect_fail(&r, "create 128K", "'big'");
+	e2e_expect_fail(&r, "create 128K", "'big'");
 	e2e_run_free(&r);
 	assert_int_equal(e2e_shm_count(e, "big"), 0);
 	busd_alive(e);
 	e2e_create(e, "ok", "64K");
-	e2e_cli(e, &r, NULL, 0, 30, "publish", "ok", "fits", NULL);
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
-	e2e_cli(e, &r, NULL, 0, 30, "recv", "ok", "-n", "1", "-T", "2000", NULL);
-	assert_int_equal(r.status, 0);
-	assert_string_equal(r.out, "fits\n");
-	e2e_run_free(&r);
-	e2e_cli(e, &r, NULL, 0, 30, "delete", "ok", NULL);
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
+	e2e_cli_ok(e, NULL, "publish", "ok", "fits", NULL);
+	e2e_cli_ok(e, "fits\n", "recv", "ok", "-n", "1", "-T", "2000", NULL);
+	e2e_cli_ok(e, NULL, "delete", "ok", NULL);
 	assert_int_equal(e2e_shm_count(e, NULL), 0);
-}
-
-static int setup(void **state)
-{
-	const char *why = e2e_precheck();
-
-	if (why) {
-		fprintf(stderr, "skipped: %s\n", why);
-		exit(HARNESS_SKIP);
-	}
-	return e2e_setup(state);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(connection_flood, setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(queue_limit, setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(capacity_limit, setup, e2e_teardown),
+		E2E_TEST(connection_flood),
+		E2E_TEST(queue_limit),
+		E2E_TEST(capacity_limit),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return E2E_RUN_GROUP("e2e limits", tests);
 }
 
 #else /* LIMITS_SHMFULL */
@@ -251,30 +212,15 @@ static const char *find_tool(const char *name)
 	return NULL;
 }
 
-/* Runs nsenter -t busd -m buscli --socket S args... (in busd's namespace). */
-static void ns_cli(struct e2e *e, struct e2e_run *r, ...)
+/* nsenter -t BUSD -m: buscli behind it runs in busd's mount namespace. */
+static char *const *in_ns(const struct e2e *e)
 {
-	char *argv[32], pid[16];
-	int n = 0;
-	const char *a;
-	struct e2e_proc p;
-	va_list ap;
+	static char pid[16];
+	static char *argv[] = {NULL, "-t", pid, "-m", NULL};
 
 	snprintf(pid, sizeof(pid), "%d", (int)e->busd);
-	argv[n++] = (char *)nsenter_path;
-	argv[n++] = "-t";
-	argv[n++] = pid;
-	argv[n++] = "-m";
-	argv[n++] = (char *)e->buscli_path;
-	argv[n++] = "--socket";
-	argv[n++] = e->socket;
-	va_start(ap, r);
-	while ((a = va_arg(ap, const char *)) != NULL && n < 31)
-		argv[n++] = (char *)a;
-	va_end(ap);
-	argv[n] = NULL;
-	e2e_spawn(e, &p, argv, false, true, true);
-	e2e_communicate(e, &p, NULL, 0, 30, r);
+	argv[0] = (char *)nsenter_path;
+	return argv;
 }
 
 /* Runs argv (argv[0] a path) with output to /dev/null; true if it exits 0. */
@@ -325,10 +271,8 @@ static int setup(void **state)
 		if (!run_quiet(argv))
 			why = "cannot mount a tmpfs in a private mount namespace (unshare -m)";
 	}
-	if (why) {
-		fprintf(stderr, "skipped: %s\n", why);
-		exit(HARNESS_SKIP);
-	}
+	if (why)
+		e2e_skip(why);
 	return e2e_setup(state);
 }
 
@@ -354,7 +298,7 @@ static void shm_full(void **state)
 
 	e2e_create(e, "small", "1M");
 	e2e_cli(e, &r, NULL, 0, 30, "create", "big", "--capacity", "4M", NULL);
-	expect_fail(&r, "create 4M in a 2M /dev/shm", "no space in /dev/shm for queue 'big'");
+	e2e_expect_fail(&r, "create 4M in a 2M /dev/shm", "no space in /dev/shm for queue 'big'");
 	e2e_run_free(&r);
 	assert_true(e2e_log_count(e, "ENOSPC", NULL) > 0);
 	busd_alive(e);
@@ -368,21 +312,21 @@ static void shm_full(void **state)
 	assert_non_null(strstr(r.out, "small"));
 	assert_null(strstr(r.out, "big"));
 	e2e_run_free(&r);
-	ns_cli(e, &r, "publish", "small", "still-works", NULL);
+	e2e_cli_as(e, &r, in_ns(e), "publish", "small", "still-works", NULL);
 	if (r.status != 0)
 		fprintf(stderr, "publish: status %d: %s\n", r.status, r.err);
 	assert_int_equal(r.status, 0);
 	e2e_run_free(&r);
-	ns_cli(e, &r, "recv", "small", "-n", "1", "-T", "2000", NULL);
+	e2e_cli_as(e, &r, in_ns(e), "recv", "small", "-n", "1", "-T", "2000", NULL);
 	assert_int_equal(r.status, 0);
 	assert_string_equal(r.out, "still-works\n");
 	e2e_run_free(&r);
 	/* after the failure there is room for what fits */
 	e2e_create(e, "small2", "256K");
-	ns_cli(e, &r, "delete", "small", NULL);
+	e2e_cli_as(e, &r, in_ns(e), "delete", "small", NULL);
 	assert_int_equal(r.status, 0);
 	e2e_run_free(&r);
-	ns_cli(e, &r, "delete", "small2", NULL);
+	e2e_cli_as(e, &r, in_ns(e), "delete", "small2", NULL);
 	assert_int_equal(r.status, 0);
 	e2e_run_free(&r);
 	assert_int_equal(stat(wrapper, &st), 0);

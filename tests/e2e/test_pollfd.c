@@ -421,30 +421,50 @@ static int slow_consumer(void *arg)
 	return 0;
 }
 
+/* A producer of a new queue (64K) on a new connection *b; its fd in *fd. */
+static bus_producer *new_producer(struct e2e *e, const char *queue, bus **b, int *fd)
+{
+	bus_producer *p;
+
+	e2e_create(e, queue, "64K");
+	*b = e2e_open(e);
+	assert_int_equal(bus_producer_open(*b, queue, &p), 0);
+	*fd = bus_producer_fd(p);
+	assert_true(*fd >= 0);
+	return p;
+}
+
+/*
+ * The full producer's fd wakes (child pid made room, or deleted the
+ * queue), a one-byte send then returns want, and pid exits 0.
+ */
+static void send_after_wake(struct e2e *e, bus *b, bus_producer *p, int fd, pid_t pid,
+                            int want)
+{
+	char byte = 0;
+
+	assert_true(readable(fd, WAIT_S * 1000));
+	assert_int_equal(bus_send(p, 1, &byte, 1, 0), want);
+	assert_int_equal(e2e_wait(e, pid, WAIT_S), 0);
+	bus_producer_close(p);
+	bus_close(b);
+}
+
 static void producer_poll(void **state)
 {
 	struct e2e *e = *state;
 	struct slow_arg a = {e->socket, "pp", 10};
 	bus_producer *p;
-	char byte = 0;
 	pid_t pid;
 	bus *b;
 	int fd;
 
-	e2e_create(e, "pp", "64K");
-	b = e2e_open(e);
-	assert_int_equal(bus_producer_open(b, "pp", &p), 0);
-	fd = bus_producer_fd(p);
-	assert_true(fd >= 0);
+	p = new_producer(e, "pp", &b, &fd);
 	assert_int_equal(bus_producer_fd(p), fd);
 	assert_true(fill(p, 64) > 100);
 	assert_false(readable(fd, 0));
 	pid = e2e_fork(e, slow_consumer, &a);
-	assert_true(readable(fd, WAIT_S * 1000));
-	assert_int_equal(bus_send(p, 1, &byte, 1, 0), 0);
-	assert_int_equal(e2e_wait(e, pid, WAIT_S), 0);
-	bus_producer_close(p);
-	bus_close(b);
+	send_after_wake(e, b, p, fd, pid, 0);
 }
 
 struct loop_arg {
@@ -535,23 +555,14 @@ static void producer_deleted(void **state)
 	struct e2e *e = *state;
 	struct del_arg a = {e->socket, "pdel"};
 	bus_producer *p;
-	char byte = 0;
 	pid_t pid;
 	bus *b;
 	int fd;
 
-	e2e_create(e, "pdel", "64K");
-	b = e2e_open(e);
-	assert_int_equal(bus_producer_open(b, "pdel", &p), 0);
-	fd = bus_producer_fd(p);
-	assert_true(fd >= 0);
+	p = new_producer(e, "pdel", &b, &fd);
 	fill(p, 64);
 	pid = e2e_fork(e, deleter, &a);
-	assert_true(readable(fd, WAIT_S * 1000));
-	assert_int_equal(bus_send(p, 1, &byte, 1, 0), -EPIPE);
-	assert_int_equal(e2e_wait(e, pid, WAIT_S), 0);
-	bus_producer_close(p);
-	bus_close(b);
+	send_after_wake(e, b, p, fd, pid, -EPIPE);
 }
 
 static void producer_bare(void **state)
@@ -736,27 +747,20 @@ static void example_epoll(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(poll_wakes, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(epoll_edge, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(select_level, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(delete_wakes, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(busd_restart, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(consumer_replaced, e2e_setup,
-	                                        e2e_teardown),
-		cmocka_unit_test_setup_teardown(bare_segment, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(producer_poll, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(producers_mixed, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(producer_deleted, e2e_setup,
-	                                        e2e_teardown),
-		cmocka_unit_test_setup_teardown(producer_bare, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(fifo_private, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(example_epoll, e2e_setup, e2e_teardown),
+		E2E_TEST(poll_wakes),
+		E2E_TEST(epoll_edge),
+		E2E_TEST(select_level),
+		E2E_TEST(delete_wakes),
+		E2E_TEST(busd_restart),
+		E2E_TEST(consumer_replaced),
+		E2E_TEST(bare_segment),
+		E2E_TEST(producer_poll),
+		E2E_TEST(producers_mixed),
+		E2E_TEST(producer_deleted),
+		E2E_TEST(producer_bare),
+		E2E_TEST(fifo_private),
+		E2E_TEST(example_epoll),
 	};
-	const char *why = e2e_precheck();
 
-	if (why) {
-		printf("SKIP: %s\n", why);
-		return HARNESS_SKIP;
-	}
-	return cmocka_run_group_tests_name("e2e pollfd", tests, NULL, NULL);
+	return E2E_RUN_GROUP("e2e pollfd", tests);
 }

@@ -120,6 +120,13 @@ static void create(struct e2e *e, const char *q)
 	e2e_create(e, q, "64K");
 }
 
+/* Creates queue q (64K); a new connection to busd. */
+static bus *open_queue(struct e2e *e, const char *q)
+{
+	create(e, q);
+	return e2e_open(e);
+}
+
 static void check_answer(const bus_msg *reply, const char *question)
 {
 	char want[256];
@@ -142,8 +149,7 @@ static void call_answers(void **state)
 	pid_t pid;
 	bus *b;
 
-	create(e, "svc");
-	b = e2e_open(e);
+	b = open_queue(e, "svc");
 	pid = e2e_fork(e, service, &a);
 	assert_int_equal(bus_client_open(b, "svc", &cl), 0);
 	/* A plain message among the requests: the service does not answer it. */
@@ -184,8 +190,7 @@ static void late_dropped(void **state)
 	pid_t pid;
 	bus *b;
 
-	create(e, "late");
-	b = e2e_open(e);
+	b = open_queue(e, "late");
 	pid = e2e_fork(e, service, &a);
 	assert_int_equal(bus_client_open(b, "late", &cl), 0);
 	/* Answered after 300 ms: given up at 50. */
@@ -226,8 +231,7 @@ static void many_in_flight(void **state)
 	pid_t pid;
 	bus *b;
 
-	create(e, "many");
-	b = e2e_open(e);
+	b = open_queue(e, "many");
 	assert_int_equal(bus_client_open(b, "many", &cl), 0);
 	fd = bus_client_fd(cl);
 	assert_true(fd >= 0);
@@ -311,8 +315,7 @@ static void dead_caller(void **state)
 	pid_t pid;
 	bus *b;
 
-	create(e, "dc");
-	b = e2e_open(e);
+	b = open_queue(e, "dc");
 	base = e2e_shm_count(e, NULL);
 	assert_int_equal(pipe(pfd), 0);
 	ca = (struct caller_arg){e->socket, "dc", pfd[1]};
@@ -360,8 +363,7 @@ static void close_removes(void **state)
 	int base;
 	bus *b;
 
-	create(e, "cr");
-	b = e2e_open(e);
+	b = open_queue(e, "cr");
 	base = e2e_shm_count(e, NULL);
 	assert_int_equal(bus_client_open(b, "cr", &cl), 0);
 	assert_true(e2e_shm_count(e, NULL) > base);
@@ -395,8 +397,7 @@ static void reply_queue_private(void **state)
 	bus *b;
 
 	create(e, "pa");
-	create(e, "pb");
-	b = e2e_open(e);
+	b = open_queue(e, "pb");
 	assert_int_equal(bus_client_open(b, "pa", &cl), 0);
 	assert_int_equal(bus_queue_list(b, info, 8), 3);
 	assert_memory_equal(info[0].name, ".r.", 3);
@@ -466,8 +467,7 @@ static void busd_restart(void **state)
 	char x;
 	bus *b;
 
-	create(e, "rs");
-	b = e2e_open(e);
+	b = open_queue(e, "rs");
 	base = e2e_shm_count(e, NULL);
 	assert_int_equal(bus_client_open(b, "rs", &cl), 0);
 	/* A second caller that will die while busd is down. */
@@ -508,8 +508,7 @@ static void full_reply_queue(void **state)
 	bus *b;
 
 	memset(big, 'b', sizeof(big));
-	create(e, "fq");
-	b = e2e_open(e);
+	b = open_queue(e, "fq");
 	assert_int_equal(bus_client_open(b, "fq", &cl), 0);
 	for (int i = 0; i < 16; i++)
 		assert_int_equal(bus_client_send(cl, 3, "q", 1, NULL), 0);
@@ -552,21 +551,7 @@ static void full_reply_queue(void **state)
 }
 
 /* Runs rpc-client with args (NULL-terminated) to completion into *r. */
-static void rpc_client(struct e2e *e, struct e2e_run *r, ...)
-{
-	char *argv[8] = {getenv("RPC_CLIENT")};
-	struct e2e_proc p;
-	va_list ap;
-	int n = 1;
-
-	va_start(ap, r);
-	while (n < 7 && (argv[n] = va_arg(ap, char *)) != NULL)
-		n++;
-	va_end(ap);
-	argv[n] = NULL;
-	e2e_spawn(e, &p, argv, false, true, true);
-	e2e_communicate(e, &p, NULL, 0, WAIT_S, r);
-}
+#define rpc_client(e, r, ...) e2e_exec(e, r, WAIT_S, getenv("RPC_CLIENT"), __VA_ARGS__)
 
 static void examples_rpc(void **state)
 {
@@ -641,22 +626,16 @@ static void examples_rpc(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(call_answers, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(late_dropped, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(many_in_flight, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(dead_caller, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(close_removes, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(reply_queue_private, e2e_setup,
-	                                        e2e_teardown),
-		cmocka_unit_test_setup_teardown(busd_restart, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(full_reply_queue, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(examples_rpc, e2e_setup, e2e_teardown),
+		E2E_TEST(call_answers),
+		E2E_TEST(late_dropped),
+		E2E_TEST(many_in_flight),
+		E2E_TEST(dead_caller),
+		E2E_TEST(close_removes),
+		E2E_TEST(reply_queue_private),
+		E2E_TEST(busd_restart),
+		E2E_TEST(full_reply_queue),
+		E2E_TEST(examples_rpc),
 	};
-	const char *why = e2e_precheck();
 
-	if (why) {
-		printf("SKIP: %s\n", why);
-		return HARNESS_SKIP;
-	}
-	return cmocka_run_group_tests_name("e2e rpc", tests, NULL, NULL);
+	return E2E_RUN_GROUP("e2e rpc", tests);
 }

@@ -48,8 +48,6 @@
 
 static uid_t nobody_uid;
 static gid_t nobody_gid;
-static const char *runuser_path;
-static char run_dir[300];
 
 static const char *find_runuser(void)
 {
@@ -62,49 +60,8 @@ static const char *find_runuser(void)
 	return NULL;
 }
 
-/*
- * Restarts busd with config text on DIR/run/busd.sock, a directory busd
- * creates itself (mode by the config), with DIR reachable by anyone.
- */
-static void restart_busd(struct e2e *e, const char *text)
-{
-	e2e_busd_restart_config(e, text, run_dir, sizeof(run_dir));
-}
-
-/* Runs buscli --socket S args... as nobody. */
-static void nobody_cli(struct e2e *e, struct e2e_run *r, ...)
-{
-	char *argv[32];
-	int n = 0;
-	const char *a;
-	struct e2e_proc p;
-	va_list ap;
-
-	argv[n++] = (char *)runuser_path;
-	argv[n++] = "-u";
-	argv[n++] = "nobody";
-	argv[n++] = "--";
-	argv[n++] = (char *)e->buscli_path;
-	argv[n++] = "--socket";
-	argv[n++] = e->socket;
-	va_start(ap, r);
-	while ((a = va_arg(ap, const char *)) != NULL && n < 31)
-		argv[n++] = (char *)a;
-	va_end(ap);
-	argv[n] = NULL;
-	e2e_spawn(e, &p, argv, false, true, true);
-	e2e_communicate(e, &p, NULL, 0, 30, r);
-}
-
-static void expect_fail(struct e2e_run *r, const char *what, const char *needle)
-{
-	if (r->status != 1 || !strstr(r->err, needle))
-		fprintf(stderr, "%s: status %d, stderr: %s (expected status 1 and '%s')\n",
-		        what, r->status, r->err, needle);
-	assert_int_equal(r->status, 1);
-	assert_true(e2e_one_error_line(r));
-	assert_non_null(strstr(r->err, needle));
-}
+/* runuser -u nobody --: buscli behind it runs as nobody (setup finds runuser). */
+static char *as_nobody[] = {NULL, "-u", "nobody", "--", NULL};
 
 static mode_t mode_of(const char *path)
 {
@@ -121,33 +78,15 @@ static int setup(void **state)
 
 	if (!why && geteuid() != 0)
 		why = "not root: cannot run busd as root and clients as another user";
-	if (!why && !(runuser_path = find_runuser()))
+	if (!why && !(as_nobody[0] = (char *)find_runuser()))
 		why = "runuser not found";
 	if (!why && !(pw = getpwnam("nobody")))
 		why = "no user 'nobody'";
-	if (why) {
-		fprintf(stderr, "skipped: %s\n", why);
-		exit(HARNESS_SKIP);
-	}
+	if (why)
+		e2e_skip(why);
 	nobody_uid = pw->pw_uid;
 	nobody_gid = pw->pw_gid;
-	run_dir[0] = '\0';
 	return e2e_setup(state);
-}
-
-static int teardown(void **state)
-{
-	struct e2e *e = *state;
-	int rc = 0;
-
-	if (e && e->busd && e2e_busd_stop(e) != 0) {
-		e2e_dump_log(e);
-		rc = -1;
-	}
-	if (run_dir[0])
-		rmdir(run_dir);
-	run_dir[0] = '\0';
-	return e2e_teardown(state) || rc;
 }
 
 static void owner_only(void **state)
@@ -155,28 +94,21 @@ static void owner_only(void **state)
 	struct e2e *e = *state;
 	struct e2e_run r;
 
-	restart_busd(e, "[queue q]\ncapacity = 4K\n");
-	assert_int_equal(mode_of(run_dir), 0700);
+	e2e_busd_restart_config(e, "[queue q]\ncapacity = 4K\n");
+	assert_int_equal(mode_of(e->run_dir), 0700);
 	assert_int_equal(mode_of(e->socket), 0600);
 
-	nobody_cli(e, &r, "publish", "q", "hello", NULL);
-	expect_fail(&r, "publish as nobody", "permission denied");
+	e2e_cli_as(e, &r, as_nobody, "publish", "q", "hello", NULL);
+	e2e_expect_fail(&r, "publish as nobody", "permission denied");
 	e2e_run_free(&r);
-	nobody_cli(e, &r, "recv", "q", "-n", "1", "-T", "0", NULL);
-	expect_fail(&r, "recv as nobody", "permission denied");
+	e2e_cli_as(e, &r, as_nobody, "recv", "q", "-n", "1", "-T", "0", NULL);
+	e2e_expect_fail(&r, "recv as nobody", "permission denied");
 	e2e_run_free(&r);
 
 	/* root still can */
-	e2e_cli(e, &r, NULL, 0, 30, "publish", "q", "from-root", NULL);
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
-	e2e_cli(e, &r, NULL, 0, 30, "recv", "q", "-n", "1", "-T", "2000", NULL);
-	assert_int_equal(r.status, 0);
-	assert_string_equal(r.out, "from-root\n");
-	e2e_run_free(&r);
-	e2e_cli(e, &r, NULL, 0, 30, "delete", "q", NULL);
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
+	e2e_cli_ok(e, NULL, "publish", "q", "from-root", NULL);
+	e2e_cli_ok(e, "from-root\n", "recv", "q", "-n", "1", "-T", "2000", NULL);
+	e2e_cli_ok(e, NULL, "delete", "q", NULL);
 	assert_int_equal(e2e_shm_count(e, NULL), 0);
 }
 
@@ -206,36 +138,36 @@ static void produce_only(void **state)
 	struct e2e_run r;
 	struct stat st;
 
-	restart_busd(e, "[queue q]\ncapacity = 4K\nproduce = user:nobody\n");
-	assert_int_equal(mode_of(run_dir), 0755);
+	e2e_busd_restart_config(e, "[queue q]\ncapacity = 4K\nproduce = user:nobody\n");
+	assert_int_equal(mode_of(e->run_dir), 0755);
 	assert_int_equal(mode_of(e->socket), 0666);
 	e2e_create(e, "secret", "4K"); /* run-time queue of root: no rights for nobody */
 
-	nobody_cli(e, &r, "publish", "q", "from-nobody", NULL);
+	e2e_cli_as(e, &r, as_nobody, "publish", "q", "from-nobody", NULL);
 	if (r.status != 0)
 		fprintf(stderr, "publish as nobody: status %d: %s\n", r.status, r.err);
 	assert_int_equal(r.status, 0);
 	e2e_run_free(&r);
 
-	nobody_cli(e, &r, "recv", "q", "-n", "1", "-T", "0", NULL);
-	expect_fail(&r, "recv as nobody", "permission denied");
+	e2e_cli_as(e, &r, as_nobody, "recv", "q", "-n", "1", "-T", "0", NULL);
+	e2e_expect_fail(&r, "recv as nobody", "permission denied");
 	assert_non_null(strstr(r.err, "may not consume from queue 'q'"));
 	assert_string_equal(r.out, "");
 	e2e_run_free(&r);
-	nobody_cli(e, &r, "create", "zz", NULL);
-	expect_fail(&r, "create as nobody", "permission denied");
+	e2e_cli_as(e, &r, as_nobody, "create", "zz", NULL);
+	e2e_expect_fail(&r, "create as nobody", "permission denied");
 	assert_non_null(strstr(r.err, "may not create queue 'zz'"));
 	e2e_run_free(&r);
-	nobody_cli(e, &r, "delete", "q", NULL);
-	expect_fail(&r, "delete as nobody", "permission denied");
+	e2e_cli_as(e, &r, as_nobody, "delete", "q", NULL);
+	e2e_expect_fail(&r, "delete as nobody", "permission denied");
 	assert_non_null(strstr(r.err, "may not delete queue 'q'"));
 	e2e_run_free(&r);
-	nobody_cli(e, &r, "publish", "secret", "x", NULL);
-	expect_fail(&r, "publish to secret as nobody", "permission denied");
+	e2e_cli_as(e, &r, as_nobody, "publish", "secret", "x", NULL);
+	e2e_expect_fail(&r, "publish to secret as nobody", "permission denied");
 	e2e_run_free(&r);
 
 	/* stats: with a right (produce) yes; without, no */
-	nobody_cli(e, &r, "stats", "q", "--json", NULL);
+	e2e_cli_as(e, &r, as_nobody, "stats", "q", "--json", NULL);
 	if (r.status != 0)
 		fprintf(stderr, "stats q as nobody: status %d: %s\n", r.status, r.err);
 	assert_int_equal(r.status, 0);
@@ -246,14 +178,14 @@ static void produce_only(void **state)
 		assert_int_equal(enq, 1);
 	}
 	e2e_run_free(&r);
-	nobody_cli(e, &r, "stats", "secret", "--json", NULL);
+	e2e_cli_as(e, &r, as_nobody, "stats", "secret", "--json", NULL);
 	if (r.status == 0)
 		fprintf(stderr, "stats secret as nobody succeeded: %s\n", r.out);
 	assert_int_not_equal(r.status, 0);
 	assert_null(strstr(r.out, "\"enqueued\""));
 	e2e_run_free(&r);
 	/* list shows only what nobody has a right on */
-	nobody_cli(e, &r, "list", NULL);
+	e2e_cli_as(e, &r, as_nobody, "list", NULL);
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, "\nq "));
 	assert_null(strstr(r.out, "secret"));
@@ -268,17 +200,10 @@ static void produce_only(void **state)
 
 	/* busd still serves: root receives what nobody sent, and more */
 	assert_int_equal(kill(e->busd, 0), 0);
-	e2e_cli(e, &r, NULL, 0, 30, "publish", "q", "from-root", NULL);
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
-	e2e_cli(e, &r, NULL, 0, 30, "recv", "q", "-n", "2", "-T", "2000", NULL);
-	assert_int_equal(r.status, 0);
-	assert_string_equal(r.out, "from-nobody\nfrom-root\n");
-	e2e_run_free(&r);
+	e2e_cli_ok(e, NULL, "publish", "q", "from-root", NULL);
+	e2e_cli_ok(e, "from-nobody\nfrom-root\n", "recv", "q", "-n", "2", "-T", "2000", NULL);
 	for (int i = 0; i < 2; i++) {
-		e2e_cli(e, &r, NULL, 0, 30, "delete", i ? "q" : "secret", NULL);
-		assert_int_equal(r.status, 0);
-		e2e_run_free(&r);
+		e2e_cli_ok(e, NULL, "delete", i ? "q" : "secret", NULL);
 	}
 	assert_int_equal(e2e_shm_count(e, NULL), 0);
 }
@@ -350,7 +275,7 @@ static void calls_across_users(void **state)
 	pid_t pid;
 	bus *b;
 
-	restart_busd(e, "[queue svc]\ncapacity = 64K\nproduce = user:nobody\n");
+	e2e_busd_restart_config(e, "[queue svc]\ncapacity = 64K\nproduce = user:nobody\n");
 	e2e_create(e, "secret", "4K");
 	assert_int_equal(pipe(a.ready), 0);
 	assert_int_equal(pipe(a.go), 0);
@@ -396,9 +321,9 @@ static void calls_across_users(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(owner_only, setup, teardown),
-		cmocka_unit_test_setup_teardown(produce_only, setup, teardown),
-		cmocka_unit_test_setup_teardown(calls_across_users, setup, teardown),
+		cmocka_unit_test_setup_teardown(owner_only, setup, e2e_teardown),
+		cmocka_unit_test_setup_teardown(produce_only, setup, e2e_teardown),
+		cmocka_unit_test_setup_teardown(calls_across_users, setup, e2e_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -616,15 +616,10 @@ static void watch_tty(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(prometheus, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(watch_pipe, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(watch_tty, e2e_setup, e2e_teardown),
+		E2E_TEST(prometheus),
+		E2E_TEST(watch_pipe),
+		E2E_TEST(watch_tty),
 	};
-	const char *why = e2e_precheck();
 
-	if (why) {
-		printf("SKIP: %s\n", why);
-		return HARNESS_SKIP;
-	}
-	return cmocka_run_group_tests_name("e2e stats", tests, NULL, NULL);
+	return E2E_RUN_GROUP("e2e stats", tests);
 }

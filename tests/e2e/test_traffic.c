@@ -202,11 +202,7 @@ static void wait_publishers(struct e2e *e, pid_t pids[6])
 
 static void delete_queue(struct e2e *e, const char *queue)
 {
-	struct e2e_run r;
-
-	e2e_cli(e, &r, NULL, 0, 30, "delete", queue, NULL);
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
+	e2e_cli_ok(e, NULL, "delete", queue, NULL);
 }
 
 static void mixed_publishers(void **state)
@@ -429,9 +425,7 @@ static void second_consumer(void **state)
 
 	/* once it is gone, the next one gets the queue */
 	bus_consumer_close(c);
-	e2e_cli(e, &r, NULL, 0, 30, "recv", "busy", "--timeout", "100", NULL);
-	assert_int_equal(r.status, 0);
-	e2e_run_free(&r);
+	e2e_cli_ok(e, NULL, "recv", "busy", "--timeout", "100", NULL);
 	bus_close(b);
 	delete_queue(e, "busy");
 }
@@ -542,18 +536,13 @@ static void delete_cli(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(mixed_publishers, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(cli_receiver, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(stats_match, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(second_consumer, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(delete_c_api, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(delete_cli, e2e_setup, e2e_teardown),
+		E2E_TEST(mixed_publishers),
+		E2E_TEST(cli_receiver),
+		E2E_TEST(stats_match),
+		E2E_TEST(second_consumer),
+		E2E_TEST(delete_c_api),
+		E2E_TEST(delete_cli),
 	};
-	const char *why = e2e_precheck();
 
-	if (why) {
-		printf("SKIP: %s\n", why);
-		return HARNESS_SKIP;
-	}
-	return cmocka_run_group_tests_name("e2e traffic", tests, NULL, NULL);
+	return E2E_RUN_GROUP("e2e traffic", tests);
 }

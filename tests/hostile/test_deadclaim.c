@@ -164,16 +164,23 @@ static void finish(struct e2e *e, bus *b, bus_producer *p, bus_consumer *c)
 	bus_close(b);
 }
 
+/* A consumer that has received the first message (SMALL). */
+static bus_consumer *open_first(bus *b)
+{
+	bus_consumer *c;
+
+	assert_int_equal(bus_consumer_open(b, QUEUE, &c), 0);
+	recv_one(c, SMALL);
+	return c;
+}
+
 static void busd_recovers(void **state)
 {
 	struct e2e *e = *state;
 	bus *b = e2e_open(e);
 	bus_producer *p = setup(e, b);
-	bus_consumer *c;
 
-	assert_int_equal(bus_consumer_open(b, QUEUE, &c), 0);
-	recv_one(c, SMALL);
-	bus_consumer_close(c);
+	bus_consumer_close(open_first(b));
 	kill_claimer(e, false);
 	finish(e, b, p, NULL);
 }
@@ -183,64 +190,66 @@ static void consumer_closes(void **state)
 	struct e2e *e = *state;
 	bus *b = e2e_open(e);
 	bus_producer *p = setup(e, b);
-	bus_consumer *c;
 
 	kill_claimer(e, false);
-	assert_int_equal(bus_consumer_open(b, QUEUE, &c), 0);
-	recv_one(c, SMALL);
-	bus_consumer_close(c);
+	bus_consumer_close(open_first(b));
 	finish(e, b, p, NULL);
 }
 
-static void consumer_waits(void **state)
+/* A consumer blocked in bus_recv while the claim is stuck at its cursor. */
+static void wait_blocked(bus_consumer *c)
 {
-	struct e2e *e = *state;
-	bus *b = e2e_open(e);
-	bus_producer *p = setup(e, b);
-	bus_consumer *c;
 	bus_msg m;
 
-	assert_int_equal(bus_consumer_open(b, QUEUE, &c), 0);
-	recv_one(c, SMALL);
-	kill_claimer(e, true);
 	assert_int_equal(bus_recv(c, &m, 300), -ETIMEDOUT);
-	expect_depth(e, b, 0, 0);
-	finish(e, b, p, c);
 }
 
-static void consumer_polls(void **state)
+/* It tries recovery once the claim has sat at its cursor a while. */
+static void wait_polling(bus_consumer *c)
 {
-	struct e2e *e = *state;
-	bus *b = e2e_open(e);
-	bus_producer *p = setup(e, b);
-	bus_consumer *c;
 	bus_msg m;
 
-	assert_int_equal(bus_consumer_open(b, QUEUE, &c), 0);
-	recv_one(c, SMALL);
-	kill_claimer(e, true);
-	/* It tries recovery once the claim has sat at its cursor a while. */
 	for (int i = 0; i < 50; i++) {
 		assert_int_equal(bus_recv(c, &m, 0), -EAGAIN);
 		e2e_sleep_ms(2);
 	}
+}
+
+/*
+ * A consumer that received the first message stays while the claimer
+ * dies straight, waits as wait does; then the queue is empty.
+ */
+static void consumer_stays(void **state, void (*wait)(bus_consumer *c))
+{
+	struct e2e *e = *state;
+	bus *b = e2e_open(e);
+	bus_producer *p = setup(e, b);
+	bus_consumer *c = open_first(b);
+
+	kill_claimer(e, true);
+	wait(c);
 	expect_depth(e, b, 0, 0);
 	finish(e, b, p, c);
 }
 
+static void consumer_waits(void **state)
+{
+	consumer_stays(state, wait_blocked);
+}
+
+static void consumer_polls(void **state)
+{
+	consumer_stays(state, wait_polling);
+}
+
 int main(void)
 {
-	const char *why = e2e_precheck();
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(busd_recovers, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(consumer_closes, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(consumer_waits, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(consumer_polls, e2e_setup, e2e_teardown),
+		E2E_TEST(busd_recovers),
+		E2E_TEST(consumer_closes),
+		E2E_TEST(consumer_waits),
+		E2E_TEST(consumer_polls),
 	};
 
-	if (why) {
-		printf("skipped: %s\n", why);
-		return HARNESS_SKIP;
-	}
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return E2E_RUN_GROUP("hostile deadclaim", tests);
 }

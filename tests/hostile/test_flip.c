@@ -388,19 +388,14 @@ static void flip_name(void **state)
 
 int main(void)
 {
-	const char *why = e2e_precheck();
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(flip_ring_offset, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(flip_slots_offset, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(flip_capacity, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(flip_max_producers, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(flip_max_message, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(flip_name, e2e_setup, e2e_teardown),
+		E2E_TEST(flip_ring_offset),
+		E2E_TEST(flip_slots_offset),
+		E2E_TEST(flip_capacity),
+		E2E_TEST(flip_max_producers),
+		E2E_TEST(flip_max_message),
+		E2E_TEST(flip_name),
 	};
 
-	if (why) {
-		printf("skipped: %s\n", why);
-		return HARNESS_SKIP;
-	}
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return E2E_RUN_GROUP("hostile flip", tests);
 }

@@ -32,7 +32,6 @@
  *    is dropped and counted late; the real answer then comes.
  */
 #include <errno.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -417,28 +416,6 @@ static void flip_calls(void **state)
 	assert_true(seen > 0);
 }
 
-/* The one segment of this busd's that is not queue's: the reply queue. */
-static bool other_shm(const struct e2e *e, const char *queue, char *buf, size_t n)
-{
-	DIR *d = opendir("/dev/shm");
-	struct dirent *de;
-	int found = 0;
-
-	if (!d)
-		return false;
-	while ((de = readdir(d)) != NULL) {
-		char q[BUS_NAME_MAX + 1];
-		uint8_t uuid[16];
-
-		if (seg_shm_parse(de->d_name, e->instance, q, uuid) == 0 &&
-		    strcmp(q, queue) != 0 &&
-		    snprintf(buf, n, "/dev/shm/%s", de->d_name) < (int)n)
-			found++;
-	}
-	closedir(d);
-	return found == 1;
-}
-
 static void forge(bus_producer *p, uint32_t flags, uint64_t call_id)
 {
 	struct rec_call call = {.call_id = call_id, .reply_to = 0};
@@ -463,7 +440,8 @@ static void forged_reply(void **state)
 	b = e2e_open(e);
 	assert_int_equal(bus_consumer_open(b, "svc", &svc), 0);
 	assert_int_equal(bus_client_open(b, "svc", &cl), 0);
-	assert_true(other_shm(e, "svc", path, sizeof(path)));
+	/* the one segment of this busd's that is not svc's: the reply queue */
+	assert_true(e2e_shm_path_other(e, "svc", path, sizeof(path)));
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	assert_true(fd >= 0);
 	assert_int_equal(bus_producer_open_fd(fd, &forger), 0);
@@ -517,15 +495,10 @@ static void forged_reply(void **state)
 
 int main(void)
 {
-	const char *why = e2e_precheck();
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(flip_calls, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(forged_reply, e2e_setup, e2e_teardown),
+		E2E_TEST(flip_calls),
+		E2E_TEST(forged_reply),
 	};
 
-	if (why) {
-		printf("skipped: %s\n", why);
-		return HARNESS_SKIP;
-	}
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return E2E_RUN_GROUP("hostile flip call", tests);
 }

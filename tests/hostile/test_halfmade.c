@@ -302,10 +302,8 @@ static int setup(void **state)
 
 	if (!why && (qsize = pick_size()) == 0)
 		why = "/dev/shm has no room for 6 queues of 16 MiB";
-	if (why) {
-		fprintf(stderr, "skipped: %s\n", why);
-		exit(HARNESS_SKIP);
-	}
+	if (why)
+		e2e_skip(why);
 	return e2e_setup(state);
 }
 

@@ -60,8 +60,6 @@
 	"[queue open]\ncapacity = 4K\n"      \
 	"produce = uid:65534\nconsume = uid:65534\n"
 
-static char run_dir[300];
-
 /* What a child acting as the user found, written into shared memory. */
 struct report {
 	int create; /* bus_queue_create of secret */
@@ -74,16 +72,6 @@ struct report {
 };
 
 static struct report *rep;
-
-/*
- * (Re)starts busd with config text on DIR/run/busd.sock, in a directory
- * busd makes itself (0755, since the config grants others), reachable by
- * the user through DIR (0755).
- */
-static void restart_busd(struct e2e *e, const char *text)
-{
-	e2e_busd_restart_config(e, text, run_dir, sizeof(run_dir));
-}
 
 static int become_user(void)
 {
@@ -232,7 +220,7 @@ static void runtime_squat(void **state)
 	int mine, theirs, created;
 	bus *b;
 
-	restart_busd(e, CONF_DECLARED);
+	e2e_busd_restart_config(e, CONF_DECLARED);
 	b = e2e_open(e);
 	assert_int_equal(bus_queue_delete(b, "secret"), 0);
 	bus_close(b);
@@ -245,7 +233,7 @@ static void runtime_squat(void **state)
 	        strerror(-created), create_msg);
 	expect_user_locked_out(e, "before the restart", created == 0 ? -EACCES : -ENOENT);
 
-	restart_busd(e, CONF_DECLARED);
+	e2e_busd_restart_config(e, CONF_DECLARED);
 	publish_root(e, "for-root-only");
 	expect_user_locked_out(e, "after the restart", -EACCES);
 	recv_root(e, "for-root-only\n");
@@ -294,12 +282,12 @@ static void adoption_refuses_squatter(void **state)
 	int mine, theirs;
 
 	/* the user's own queue secret, from before the config declared it */
-	restart_busd(e, CONF_OPEN);
+	e2e_busd_restart_config(e, CONF_OPEN);
 	as_user(e, USER_CREATE | USER_PUBLISH);
 	assert_int_equal(rep->create, 0);
 	assert_int_equal(rep->publish, 0);
 
-	restart_busd(e, CONF_DECLARED);
+	e2e_busd_restart_config(e, CONF_DECLARED);
 	/* reported with the message it holds */
 	assert_int_equal(e2e_log_count(e, "queue.adopt_refused", ".u65534"), 1);
 	assert_int_equal(e2e_log_count(e, "queue.adopt_refused", "messages=1 "), 1);
@@ -348,21 +336,21 @@ static void config_sizes(void **state)
 {
 	struct e2e *e = *state;
 
-	restart_busd(e, CONF_DECLARED);
+	e2e_busd_restart_config(e, CONF_DECLARED);
 	assert_int_equal(secret_capacity(e), 4096);
 	/* Empty: the new size is applied, the old segment goes. */
-	restart_busd(e, CONF_OPEN "[queue secret]\ncapacity = 8K\n");
+	e2e_busd_restart_config(e, CONF_OPEN "[queue secret]\ncapacity = 8K\n");
 	assert_int_equal(secret_capacity(e), 8192);
 	assert_int_equal(e2e_log_count(e, "event=queue.config_applied", NULL), 1);
 	assert_int_equal(e2e_shm_count(e, "secret"), 1);
 	/* A message in it: kept as it is, with its message, and a warning. */
 	publish_root(e, "kept");
-	restart_busd(e, CONF_OPEN "[queue secret]\ncapacity = 16K\n");
+	e2e_busd_restart_config(e, CONF_OPEN "[queue secret]\ncapacity = 16K\n");
 	assert_int_equal(secret_capacity(e), 8192);
 	assert_int_equal(e2e_log_count(e, "event=queue.config_mismatch", NULL), 1);
 	recv_root(e, "kept\n");
 	/* Empty again: the next start applies the config. */
-	restart_busd(e, CONF_OPEN "[queue secret]\ncapacity = 16K\n");
+	e2e_busd_restart_config(e, CONF_OPEN "[queue secret]\ncapacity = 16K\n");
 	assert_int_equal(secret_capacity(e), 16384);
 	assert_int_equal(e2e_shm_count(e, "secret"), 1);
 }
@@ -373,31 +361,18 @@ static int setup(void **state)
 
 	if (!why && geteuid() != 0)
 		why = "not root: cannot act as a second user";
-	if (why) {
-		fprintf(stderr, "skipped: %s\n", why);
-		exit(HARNESS_SKIP);
-	}
+	if (why)
+		e2e_skip(why);
 	rep = mmap(NULL, sizeof(*rep), PROT_READ | PROT_WRITE,
 	           MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	assert_true(rep != MAP_FAILED);
-	run_dir[0] = '\0';
 	return e2e_setup(state);
 }
 
 static int teardown(void **state)
 {
-	struct e2e *e = *state;
-	int rc = 0;
-
-	if (e && e->busd && e2e_busd_stop(e) != 0) {
-		e2e_dump_log(e);
-		rc = -1;
-	}
-	if (run_dir[0])
-		rmdir(run_dir);
-	run_dir[0] = '\0';
 	munmap(rep, sizeof(*rep));
-	return e2e_teardown(state) || rc;
+	return e2e_teardown(state);
 }
 
 int main(void)

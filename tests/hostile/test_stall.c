@@ -446,15 +446,10 @@ static void corrupt_records(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(stopped_producer, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(corrupt_segment, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(corrupt_records, e2e_setup, e2e_teardown),
+		E2E_TEST(stopped_producer),
+		E2E_TEST(corrupt_segment),
+		E2E_TEST(corrupt_records),
 	};
-	const char *why = e2e_precheck();
 
-	if (why) {
-		printf("SKIP: %s\n", why);
-		return HARNESS_SKIP;
-	}
-	return cmocka_run_group_tests_name("hostile stall", tests, NULL, NULL);
+	return E2E_RUN_GROUP("hostile stall", tests);
 }

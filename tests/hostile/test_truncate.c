@@ -97,22 +97,12 @@ static bool busd_alive(struct e2e *e)
 /* busd lives and serves 'other': a publish and a receive through buscli. */
 static void expect_serving(struct e2e *e)
 {
-	struct e2e_run r;
-
 	if (!busd_alive(e)) {
 		e2e_dump_log(e);
 		fail_msg("busd died");
 	}
-	e2e_cli(e, &r, NULL, 0, 30, "publish", "other", "still-here", NULL);
-	if (r.status != 0) {
-		e2e_dump_log(e);
-		fail_msg("publish to 'other' exited %d: %s", r.status, r.err);
-	}
-	e2e_run_free(&r);
-	e2e_cli(e, &r, NULL, 0, 30, "recv", "other", "-n", "1", NULL);
-	assert_int_equal(r.status, 0);
-	assert_string_equal(r.out, "still-here\n");
-	e2e_run_free(&r);
+	e2e_cli_ok(e, NULL, "publish", "other", "still-here", NULL);
+	e2e_cli_ok(e, "still-here\n", "recv", "other", "-n", "1", NULL);
 }
 
 static void death_after_truncate(void **state)
@@ -143,17 +133,11 @@ static void death_after_truncate(void **state)
 static void delete_truncated(void **state)
 {
 	struct e2e *e = *state;
-	struct e2e_run r;
 	pid_t t;
 
 	setup_queues(e);
 	t = start_truncator(e);
-	e2e_cli(e, &r, NULL, 0, 30, "delete", "victim", NULL);
-	if (r.status != 0) {
-		e2e_dump_log(e);
-		fail_msg("delete exited %d: %s", r.status, r.err);
-	}
-	e2e_run_free(&r);
+	e2e_cli_ok(e, NULL, "delete", "victim", NULL);
 	expect_serving(e);
 	close(go[1]);
 	assert_int_equal(e2e_wait(e, t, 30), 0);
@@ -185,18 +169,11 @@ static void stats_and_restart(void **state)
 
 int main(void)
 {
-	const char *why = e2e_precheck();
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(death_after_truncate, e2e_setup,
-	                                        e2e_teardown),
-		cmocka_unit_test_setup_teardown(delete_truncated, e2e_setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(stats_and_restart, e2e_setup,
-	                                        e2e_teardown),
+		E2E_TEST(death_after_truncate),
+		E2E_TEST(delete_truncated),
+		E2E_TEST(stats_and_restart),
 	};
 
-	if (why) {
-		printf("skipped: %s\n", why);
-		return HARNESS_SKIP;
-	}
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return E2E_RUN_GROUP("hostile truncate", tests);
 }

@@ -226,15 +226,9 @@ static void rewrite_while_unpacking(void **state)
 
 int main(void)
 {
-	const char *why = e2e_precheck();
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(rewrite_while_unpacking, e2e_setup,
-	                                        e2e_teardown),
+		E2E_TEST(rewrite_while_unpacking),
 	};
 
-	if (why) {
-		printf("skipped: %s\n", why);
-		return HARNESS_SKIP;
-	}
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return E2E_RUN_GROUP("hostile unpack", tests);
 }
