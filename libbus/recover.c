@@ -15,8 +15,8 @@ struct candidate {
 };
 
 /*
- * With several dead intents covering pos (one of them stale from a
- * failed CAS), keeps those consistent with what the ring shows: a claim
+ * With several dead intents covering pos (stale ones from a failed
+ * CAS), keeps those consistent with what the ring shows: a claim
  * ends at the tail or where the next record or claim begins, and a
  * negative length at pos gives the record's own extent.
  */
@@ -74,12 +74,19 @@ enum recover_result recover_claim(struct ring_cons *c, struct seg *s)
 		if (seg_held(s, SEG_LOCK_SLOT(i), &slot->pid))
 			return RECOVER_WAIT;
 		n++;
-		if (consistent(s, (struct candidate){at, need}, pos, len, tail)) {
+		if (!consistent(s, (struct candidate){at, need}, pos, len, tail))
+			continue;
+		/*
+		 * Intents alike to the byte are one claim: a producer that
+		 * lost the CAS computed its own from the same tail, and either
+		 * way the same bytes are marked.  Preempted between its store
+		 * and the CAS, then killed, it leaves that twin for good.
+		 */
+		if (kept == 0 || at != found.pos || need != found.need)
 			kept++;
-			found = (struct candidate){at, need};
-		}
+		found = (struct candidate){at, need};
 	}
-	/* Nobody's claim, or no single dead owner: not ours to overwrite. */
+	/* Nobody's claim, or no single dead claim: not ours to overwrite. */
 	if (n == 0 || kept != 1)
 		return RECOVER_WAIT;
 	/*

@@ -190,6 +190,51 @@ static void test_dead_after_padding(void **state)
 }
 
 /*
+ * Two producers read the same tail and stored the same intent; one won
+ * the CAS, the other was preempted before its own failed, and both were
+ * killed there.  Their intents are one claim: recovered, not declined.
+ */
+static void twin_intents(uint64_t at)
+{
+	bus_producer *a = new_producer(), *b = new_producer(), *c = new_producer();
+	struct seg_slot *sa = &ms.seg.slots[bus_producer_slot(a)];
+	struct seg_slot *sc = &ms.seg.slots[bus_producer_slot(c)];
+	struct rec_hdr *r;
+
+	advance_to(b, at);
+	r = claim(a, 100);
+	atomic_store(&r->len, 0); /* killed right after the CAS */
+	atomic_store(&sc->claim_pos, atomic_load(&sa->claim_pos));
+	atomic_store(&sc->claim_need, atomic_load(&sa->claim_need));
+	die(a);
+	die(c);
+	send_u32(b, 5);
+	assert_int_equal(recv_u32(1000), 5);
+	assert_int_equal(atomic_load(&ms.seg.hdr->recovered), 1);
+	bus_release(cons);
+	assert_int_equal(atomic_load(&ms.seg.hdr->head), atomic_load(&ms.seg.hdr->tail));
+	/* Both slots are settled: free for the next producers. */
+	assert_true(recover_slot_settled(&ms.seg, bus_producer_slot(a)));
+	assert_true(recover_slot_settled(&ms.seg, bus_producer_slot(c)));
+	bus_producer_close(c);
+	bus_producer_close(b);
+	bus_producer_close(a);
+}
+
+static void test_dead_twin_intents(void **state)
+{
+	(void)state;
+	twin_intents(128);
+}
+
+/* The same with a claim that wraps: padding to the end, then the record. */
+static void test_dead_twin_intents_padding(void **state)
+{
+	(void)state;
+	twin_intents(960);
+}
+
+/*
  * A polling consumer steps over padding to a dead claim at the ring's
  * start, then closes before it recovers: closing gives back the padding
  * and the dead claim, so the space is free with no consumer attached.
@@ -371,6 +416,8 @@ int main(void)
 		FIXTURE_TEST(test_dead_mid_payload),
 		FIXTURE_TEST(test_dead_before_padding),
 		FIXTURE_TEST(test_dead_after_padding),
+		FIXTURE_TEST(test_dead_twin_intents),
+		FIXTURE_TEST(test_dead_twin_intents_padding),
 		FIXTURE_TEST(test_close_after_poll_padding),
 		FIXTURE_TEST(test_live_claim_untouched),
 		FIXTURE_TEST(test_slot_kept_until_settled),
