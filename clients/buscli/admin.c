@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "buscli.h"
+#include "util/io.h"
 #include "segment.h"
 
 static const char create_help[] =
@@ -242,7 +243,7 @@ int cmd_list(struct cli *cli, int argc, char **argv)
 		buf_puts(&out, "no queues\n");
 	}
 	free(v);
-	rc = out.oom ? -ENOMEM : write_all(STDOUT_FILENO, out.p, out.len);
+	rc = out.oom ? -ENOMEM : io_write_all(STDOUT_FILENO, out.p, out.len);
 	buf_free(&out);
 	if (rc < 0) {
 		cli_error("list: writing the output: %s", strerror(-rc));

@@ -191,12 +191,6 @@ void buf_base64(struct buf *b, const void *data, size_t n);
 /* 1 if data[0..n-1] is well-formed UTF-8 (RFC 3629), else 0. */
 int utf8_valid(const void *data, size_t n);
 
-/*
- * Writes all n bytes to fd, retrying after signals and short writes.
- * Returns 0 or a negative errno.
- */
-int write_all(int fd, const void *data, size_t n);
-
 /* A queue whose stats could not be read (its segment is corrupt, ...). */
 #define STATS_FAULT_WHY 256
 struct stats_fault {

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "buscli.h"
+#include "util/io.h"
 #include "util/num.h"
 
 volatile sig_atomic_t cli_stop;
@@ -67,7 +68,7 @@ static void vline(const char *prefix, const char *fmt, va_list ap, const char *s
 		if ((unsigned char)line[i] < 0x20)
 			line[i] = '?';
 	line[n++] = '\n';
-	(void)write_all(STDERR_FILENO, line, n);
+	(void)io_write_all(STDERR_FILENO, line, n);
 }
 
 void cli_error(const char *fmt, ...)
@@ -524,22 +525,4 @@ int utf8_valid(const void *data, size_t n)
 		i += len;
 	}
 	return 1;
-}
-
-int write_all(int fd, const void *data, size_t n)
-{
-	const char *p = data;
-
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }

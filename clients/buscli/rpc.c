@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "buscli.h"
+#include "util/io.h"
 
 #define CALL_DEFAULT_TIMEOUT_MS 5000
 #define SERVE_SLICE_MS          200
@@ -215,7 +216,7 @@ int cmd_call(struct cli *cli, int argc, char **argv)
 	rc = bus_client_call(cl, type, req, len, &reply, timeout_ms);
 	free(input);
 	if (rc == 0) {
-		rc = write_all(STDOUT_FILENO, reply.data, reply.len);
+		rc = io_write_all(STDOUT_FILENO, reply.data, reply.len);
 		if (rc < 0) {
 			cli_error("call '%s': writing the reply: %s", queue, strerror(-rc));
 			rc = EXIT_FAIL;

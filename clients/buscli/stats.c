@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "buscli.h"
+#include "util/io.h"
 #include "guard.h"
 #include "segment.h"
 #include "util/nstime.h"
@@ -731,7 +732,7 @@ int cmd_stats(struct cli *cli, int argc, char **argv)
 			render_top(&out, &cur, prev.taken_ns ? &prev : NULL);
 		else
 			render_text(&out, &cur);
-		c = out.oom ? -ENOMEM : write_all(STDOUT_FILENO, out.p, out.len);
+		c = out.oom ? -ENOMEM : io_write_all(STDOUT_FILENO, out.p, out.len);
 		if (c < 0) {
 			cli_error("stats: writing the output: %s", strerror(-c));
 			rc = EXIT_FAIL;

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "flow.h"
+#include "util/io.h"
 
 #define FLOW_MAGIC    0x464c4f57u /* "FLOW" */
 #define CONSUME_BATCH 64
@@ -227,7 +228,7 @@ static int consume_batch(const struct flow *f, bus_consumer *c, int log)
 {
 	bus_msg m[CONSUME_BATCH];
 	struct flow_rec rec[CONSUME_BATCH];
-	int got = bus_recv_batch(c, m, CONSUME_BATCH, 50);
+	int got = bus_recv_batch(c, m, CONSUME_BATCH, 50), rc;
 
 	if (got == -ETIMEDOUT)
 		return 0;
@@ -238,8 +239,9 @@ static int consume_batch(const struct flow *f, bus_consumer *c, int log)
 	atomic_fetch_add(&f->sh->received, (uint64_t)got);
 	for (int i = 0; i < got; i++)
 		check_msg(f, &m[i], &rec[i]);
-	if (e2e_write_all(log, rec, sizeof(rec[0]) * (size_t)got) < 0) {
-		fprintf(stderr, "flow consumer: log: %s\n", strerror(errno));
+	rc = io_write_all(log, rec, sizeof(rec[0]) * (size_t)got);
+	if (rc < 0) {
+		fprintf(stderr, "flow consumer: log: %s\n", strerror(-rc));
 		return 23;
 	}
 	atomic_fetch_add(&f->sh->logged, (uint64_t)got);

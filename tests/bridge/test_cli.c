@@ -50,6 +50,7 @@
 
 #include "flow.h"
 #include "natsenv.h"
+#include "util/io.h"
 
 #define RUN_S   E2E_SCALE(15, 60)
 #define WAIT_MS E2E_SCALE(20000, 60000)
@@ -612,7 +613,7 @@ static void write_bytes(const char *path, const void *data, size_t len)
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
 	assert_true(fd >= 0);
-	assert_int_equal(e2e_write_all(fd, data, len), 0);
+	assert_int_equal(io_write_all(fd, data, len), 0);
 	assert_int_equal(close(fd), 0);
 }
 

@@ -487,24 +487,6 @@ void e2e_write_file(const char *path, const char *text)
 	assert_int_equal(fclose(f), 0);
 }
 
-int e2e_write_all(int fd, const void *data, size_t n)
-{
-	const char *p = data;
-
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 size_t e2e_count_lines(const char *s, size_t n)
 {
 	size_t k = 0;

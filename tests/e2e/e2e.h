@@ -199,9 +199,6 @@ int e2e_read_lines(int fd, char **buf, size_t *len, size_t *cap,
 /* Writes text to the file at path (created or emptied); asserts success. */
 void e2e_write_file(const char *path, const char *text);
 
-/* Writes all n bytes to fd; returns 0 or -1 (errno set). */
-int e2e_write_all(int fd, const void *data, size_t n);
-
 /* Number of '\n' in s[0..n-1]. */
 size_t e2e_count_lines(const char *s, size_t n);
 

@@ -30,6 +30,7 @@
 #include <cmocka.h>
 
 #include "e2e.h"
+#include "util/io.h"
 #include "harness.h"
 
 #define NPUB         4 /* 2 buscli + 2 C */
@@ -93,7 +94,7 @@ static int feeder(void *argp)
 	for (int i = 0; i < a->count; i++) {
 		len += (size_t)snprintf(buf + len, 64, "p%d %d\n", a->index, i);
 		if (len > 65536 - 64 || i == a->count - 1) {
-			if (e2e_write_all(a->fd, buf, len) < 0) {
+			if (io_write_all(a->fd, buf, len) < 0) {
 				free(buf);
 				return 21;
 			}
@@ -501,7 +502,7 @@ static void delete_cli(void **state)
 	b = e2e_open(e);
 	/* a publisher streaming from a pipe, and a receiver that prints */
 	e2e_spawn_cli(e, &pub, E2E_IN | E2E_OUT | E2E_ERR, "publish", "doomed2", NULL);
-	assert_int_equal(e2e_write_all(pub.in, "a\nb\nc\nd\ne\n", 10), 0);
+	assert_int_equal(io_write_all(pub.in, "a\nb\nc\nd\ne\n", 10), 0);
 	while (e2e_now_ms() < deadline &&
 	       (bus_queue_stats(b, "doomed2", &st) < 0 || st.enqueued < 5))
 		e2e_sleep_ms(10);
@@ -512,7 +513,7 @@ static void delete_cli(void **state)
 
 	delete_queue(e, "doomed2");
 	/* the publisher's next line fails: one line, with the count so far */
-	assert_int_equal(e2e_write_all(pub.in, "f\n", 2), 0);
+	assert_int_equal(io_write_all(pub.in, "f\n", 2), 0);
 	close(pub.in);
 	pub.in = -1;
 	e2e_communicate(e, &pub, NULL, 0, 30, &pr);
