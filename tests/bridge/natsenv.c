@@ -352,9 +352,44 @@ void nenv_bridge_start(struct nenv *n, struct nenv_bridge *br)
 	br->starts++;
 }
 
+/*
+ * Waits, up to NENV_STOP_S, until br's SIGTERM is its own to handle: it
+ * writes its pid into its state directory's lock file after blocking the
+ * signal, and a SIGTERM sent before that would kill it (a slow start, as
+ * with TSan on a loaded machine).  Returns early if it has exited.
+ */
+static void wait_signals_taken(const struct nenv_bridge *br)
+{
+	uint64_t deadline = e2e_now_ms() + NENV_STOP_S * 1000u;
+	char path[sizeof(br->state_dir) + 8];
+
+	snprintf(path, sizeof(path), "%s/lock", br->state_dir);
+	while (e2e_now_ms() < deadline) {
+		siginfo_t si = {0};
+		char buf[32] = "";
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+		if (fd >= 0) {
+			ssize_t got = read(fd, buf, sizeof(buf) - 1);
+
+			close(fd);
+			if (got > 0 && strtol(buf, NULL, 10) == (long)br->pid)
+				return;
+		}
+		if (waitid(P_PID, (id_t)br->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+		    si.si_pid == br->pid)
+			return;
+		e2e_sleep_ms(5);
+	}
+}
+
 int nenv_bridge_stop(struct nenv *n, struct nenv_bridge *br)
 {
-	int st = stop_pid(n, &br->pid, SIGTERM);
+	int st;
+
+	if (br->pid)
+		wait_signals_taken(br);
+	st = stop_pid(n, &br->pid, SIGTERM);
 
 	if (st != 0) {
 		fprintf(stderr, "busbridge %s: SIGTERM gave status %d\n", br->name, st);
