@@ -94,6 +94,13 @@ struct CMUnitTest;
 int e2e_run_group(const char *name, const struct CMUnitTest *tests, size_t n);
 #define E2E_RUN_GROUP(name, tests) \
 	e2e_run_group(name, tests, sizeof(tests) / sizeof((tests)[0]))
+/* main() of a test program: runs the E2E_TEST cases given as group name. */
+#define E2E_MAIN(name, ...)                                      \
+	int main(void)                                           \
+	{                                                        \
+		const struct CMUnitTest tests[] = {__VA_ARGS__}; \
+		return E2E_RUN_GROUP(name, tests);               \
+	}
 
 /*
  * Starts busd on e->socket (stderr appended to e->log, extra args after
@@ -114,9 +121,13 @@ pid_t e2e_busd_spawn(struct e2e *e, const char *log_path);
 int e2e_busd_stop(struct e2e *e);
 /* SIGKILL and reap. */
 void e2e_busd_kill(struct e2e *e);
+/* Prints the last 64 KiB of the file at path on stderr, headed by title. */
+void e2e_dump_file(const char *title, const char *path);
 /* Prints busd's log on stderr (called on failures). */
 void e2e_dump_log(const struct e2e *e);
-/* Lines of busd's log that contain a, and b too unless b is NULL. */
+/* Lines of the file at path that contain a, and b too unless b is NULL. */
+int e2e_file_count(const char *path, const char *a, const char *b);
+/* e2e_file_count of busd's log. */
 int e2e_log_count(const struct e2e *e, const char *a, const char *b);
 
 /* Opens a libbus connection to this test's busd; fails the test if not. */
