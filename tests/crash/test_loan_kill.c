@@ -23,20 +23,9 @@
 
 static char name[64];
 
-static int setup(void **state)
-{
-	struct seg_params p = {.name = "loankill", .capacity = 4096};
-
-	(void)state;
-	return harness_shm_new(name, sizeof(name), "loankill", &p);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	shm_unlink(name);
-	return 0;
-}
+/* Each test's queue in /dev/shm: made by the setup, unlinked by the teardown. */
+static const struct seg_params params = {.name = "loankill", .capacity = 4096};
+static struct harness_shm_fixture fx = {name, sizeof(name), "loankill", &params};
 
 /* Message i of producer `who`: 4 to 67 bytes of a pattern of (who, i). */
 static size_t msg_len(uint32_t i)
@@ -213,13 +202,17 @@ static void test_loan_killed_while_consumer_waits(void **state)
 	loan_killed(300, true);
 }
 
+/* Each test runs with the queue of fx. */
+#define FIXTURE_TEST(f)                                                \
+	cmocka_unit_test_prestate_setup_teardown(f, harness_shm_setup, \
+	                                         harness_shm_teardown, &fx)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_loan_killed_unwritten, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_loan_killed_written, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_loan_killed_while_consumer_waits,
-	                                        setup, teardown),
+		FIXTURE_TEST(test_loan_killed_unwritten),
+		FIXTURE_TEST(test_loan_killed_written),
+		FIXTURE_TEST(test_loan_killed_while_consumer_waits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
