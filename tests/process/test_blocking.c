@@ -258,6 +258,7 @@ static void run_idle_consumer(bool spin0)
 	munmap(sh, sizeof(*sh));
 }
 
+/* One function a case, alike on purpose: cmocka reports each by name. */
 static void test_idle_consumer_no_spin(void **state)
 {
 	(void)state;
