@@ -175,20 +175,6 @@ int nenv_teardown(void **state)
 
 /* --- nats-server --- */
 
-static int file_count(const char *path, const char *a)
-{
-	FILE *f = fopen(path, "r");
-	char line[4096];
-	int k = 0;
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		k += strstr(line, a) != NULL;
-	fclose(f);
-	return k;
-}
-
 static bool tcp_accepts(int port)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -214,8 +200,8 @@ static int nats_try(struct nenv *n)
 	char port[16];
 	char *argv[] = {(char *)n->nats_path, "-js", "-a", "127.0.0.1", "-p", port,
 	                "-sd", n->store, NULL};
-	int ready0 = file_count(n->nats_log, "Server is ready");
-	int inuse0 = file_count(n->nats_log, "address already in use");
+	int ready0 = e2e_file_count(n->nats_log, "Server is ready", NULL);
+	int inuse0 = e2e_file_count(n->nats_log, "address already in use", NULL);
 	uint64_t deadline = e2e_now_ms() + NENV_READY_MS;
 
 	snprintf(port, sizeof(port), "%d", n->port);
@@ -227,12 +213,12 @@ static int nats_try(struct nenv *n)
 		if (waitpid(n->nats, &st, WNOHANG) == n->nats) {
 			e2e_wait(n->a, n->nats, 1); /* untrack */
 			n->nats = 0;
-			if (file_count(n->nats_log, "address already in use") > inuse0)
+			if (e2e_file_count(n->nats_log, "address already in use", NULL) > inuse0)
 				return 0;
 			nenv_dump_logs(n);
 			fail_msg("nats-server exited before it served (status 0x%x)", st);
 		}
-		if (file_count(n->nats_log, "Server is ready") > ready0 && tcp_accepts(n->port))
+		if (e2e_file_count(n->nats_log, "Server is ready", NULL) > ready0 && tcp_accepts(n->port))
 			return 1;
 		if (e2e_now_ms() > deadline) {
 			nenv_dump_logs(n);
@@ -383,17 +369,7 @@ void nenv_bridge_alive(struct nenv *n, struct nenv_bridge *br)
 
 int nenv_bridge_log_count(const struct nenv_bridge *br, const char *a, const char *b)
 {
-	FILE *f = fopen(br->log, "r");
-	char line[4096];
-	int k = 0;
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, a) && (!b || strstr(line, b)))
-			k++;
-	fclose(f);
-	return k;
+	return e2e_file_count(br->log, a, b);
 }
 
 static void run_v(struct nenv *n, struct e2e_run *r, int timeout_s, char *const args[])
@@ -664,31 +640,11 @@ void nenv_pair(struct nenv *n, const char *qa, const char *subject, const char *
 	*im = nenv_bridge_new(n, n->b, "import", "--import", route, NULL);
 }
 
-/* The last 64 KiB of a log: enough to see what went wrong. */
-static void dump_file(const char *title, const char *path)
-{
-	char buf[4096];
-	FILE *f = fopen(path, "r");
-	size_t k;
-
-	if (!f)
-		return;
-	fprintf(stderr, "---- %s (%s) ----\n", title, path);
-	if (fseek(f, -65536, SEEK_END) == 0)
-		fprintf(stderr, "[...]\n");
-	else
-		rewind(f);
-	while ((k = fread(buf, 1, sizeof(buf), f)) > 0)
-		fwrite(buf, 1, k, stderr);
-	fprintf(stderr, "---- end of %s ----\n", title);
-	fclose(f);
-}
-
 void nenv_dump_logs(const struct nenv *n)
 {
-	dump_file("nats-server log", n->nats_log);
+	e2e_dump_file("nats-server log", n->nats_log);
 	for (int i = 0; i < n->nbr; i++)
-		dump_file(n->br[i].name, n->br[i].log);
+		e2e_dump_file(n->br[i].name, n->br[i].log);
 }
 
 void nenv_flow_init(struct nenv *n, struct flow *f)

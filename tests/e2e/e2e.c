@@ -644,24 +644,33 @@ pid_t e2e_busd_spawn(struct e2e *e, const char *log_path)
 	return e2e_spawn_logged(e, argv, log_path);
 }
 
-void e2e_dump_log(const struct e2e *e)
+void e2e_dump_file(const char *title, const char *path)
 {
 	char buf[4096];
-	FILE *f = fopen(e->log, "r");
-	size_t n;
+	FILE *f = fopen(path, "r");
+	size_t k;
 
 	if (!f)
 		return;
-	fprintf(stderr, "---- busd log (%s) ----\n", e->log);
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		fwrite(buf, 1, n, stderr);
-	fprintf(stderr, "---- end of busd log ----\n");
+	fprintf(stderr, "---- %s (%s) ----\n", title, path);
+	if (fseek(f, -65536, SEEK_END) == 0)
+		fprintf(stderr, "[...]\n");
+	else
+		rewind(f);
+	while ((k = fread(buf, 1, sizeof(buf), f)) > 0)
+		fwrite(buf, 1, k, stderr);
+	fprintf(stderr, "---- end of %s ----\n", title);
 	fclose(f);
 }
 
-int e2e_log_count(const struct e2e *e, const char *a, const char *b)
+void e2e_dump_log(const struct e2e *e)
 {
-	FILE *f = fopen(e->log, "r");
+	e2e_dump_file("busd log", e->log);
+}
+
+int e2e_file_count(const char *path, const char *a, const char *b)
+{
+	FILE *f = fopen(path, "r");
 	char line[4096];
 	int n = 0;
 
@@ -672,6 +681,11 @@ int e2e_log_count(const struct e2e *e, const char *a, const char *b)
 			n++;
 	fclose(f);
 	return n;
+}
+
+int e2e_log_count(const struct e2e *e, const char *a, const char *b)
+{
+	return e2e_file_count(e->log, a, b);
 }
 
 void e2e_busd_start(struct e2e *e)
