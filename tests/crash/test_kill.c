@@ -200,19 +200,8 @@ static void test_consumer_killed_holding(void **state)
 }
 
 /* Each test runs with the queue of fx. */
-#define FIXTURE_TEST(f)                                                \
-	cmocka_unit_test_prestate_setup_teardown(f, harness_shm_setup, \
-	                                         harness_shm_teardown, &fx)
-
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		FIXTURE_TEST(test_producer_killed_after_cas),
-		FIXTURE_TEST(test_producer_killed_after_mark),
-		FIXTURE_TEST(test_producer_killed_mid_payload),
-		FIXTURE_TEST(test_producer_killed_while_consumer_waits),
-		FIXTURE_TEST(test_consumer_killed_holding),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+HARNESS_MAIN(HARNESS_SHM_TEST(test_producer_killed_after_cas, &fx),
+             HARNESS_SHM_TEST(test_producer_killed_after_mark, &fx),
+             HARNESS_SHM_TEST(test_producer_killed_mid_payload, &fx),
+             HARNESS_SHM_TEST(test_producer_killed_while_consumer_waits, &fx),
+             HARNESS_SHM_TEST(test_consumer_killed_holding, &fx))

@@ -203,17 +203,6 @@ static void test_loan_killed_while_consumer_waits(void **state)
 }
 
 /* Each test runs with the queue of fx. */
-#define FIXTURE_TEST(f)                                                \
-	cmocka_unit_test_prestate_setup_teardown(f, harness_shm_setup, \
-	                                         harness_shm_teardown, &fx)
-
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		FIXTURE_TEST(test_loan_killed_unwritten),
-		FIXTURE_TEST(test_loan_killed_written),
-		FIXTURE_TEST(test_loan_killed_while_consumer_waits),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+HARNESS_MAIN(HARNESS_SHM_TEST(test_loan_killed_unwritten, &fx),
+             HARNESS_SHM_TEST(test_loan_killed_written, &fx),
+             HARNESS_SHM_TEST(test_loan_killed_while_consumer_waits, &fx))

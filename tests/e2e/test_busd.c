@@ -302,4 +302,7 @@ static void second_busd_refused(void **state)
 	e2e_cli_ok(e, NULL, "delete", "still", NULL);
 }
 
-E2E_MAIN("e2e busd", E2E_TEST(kill9_under_load), E2E_TEST(restart_keeps_contents), E2E_TEST(second_busd_refused))
+E2E_MAIN("e2e busd",
+         E2E_TEST(kill9_under_load),
+         E2E_TEST(restart_keeps_contents),
+         E2E_TEST(second_busd_refused))

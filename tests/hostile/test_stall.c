@@ -443,4 +443,7 @@ static void corrupt_records(void **state)
 	free(buf);
 }
 
-E2E_MAIN("hostile stall", E2E_TEST(stopped_producer), E2E_TEST(corrupt_segment), E2E_TEST(corrupt_records))
+E2E_MAIN("hostile stall",
+         E2E_TEST(stopped_producer),
+         E2E_TEST(corrupt_segment),
+         E2E_TEST(corrupt_records))

@@ -167,4 +167,7 @@ static void stats_and_restart(void **state)
 	expect_serving(e);
 }
 
-E2E_MAIN("hostile truncate", E2E_TEST(death_after_truncate), E2E_TEST(delete_truncated), E2E_TEST(stats_and_restart))
+E2E_MAIN("hostile truncate",
+         E2E_TEST(death_after_truncate),
+         E2E_TEST(delete_truncated),
+         E2E_TEST(stats_and_restart))

@@ -511,13 +511,6 @@ static void test_full_queue_producers_block(void **state)
 	munmap(sh, sizeof(*sh));
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_idle_consumer_no_spin),
-		cmocka_unit_test(test_idle_consumer_default_spin),
-		cmocka_unit_test(test_full_queue_producers_block),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+HARNESS_MAIN(cmocka_unit_test(test_idle_consumer_no_spin),
+             cmocka_unit_test(test_idle_consumer_default_spin),
+             cmocka_unit_test(test_full_queue_producers_block))
