@@ -72,7 +72,6 @@ static void set_port(struct nenv *n, int port)
 int nenv_setup(void **state)
 {
 	const char *why = nenv_precheck();
-	const char *tmp = getenv("TMPDIR");
 	struct nenv *n;
 
 	if (why) {
@@ -84,9 +83,7 @@ int nenv_setup(void **state)
 		return -1;
 	n->nats_path = getenv("NATS_SERVER");
 	n->bridge_path = getenv("BUSBRIDGE");
-	snprintf(n->dir, sizeof(n->dir), "%s/bus-bridge-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(n->dir)) {
-		fprintf(stderr, "mkdtemp %s: %s\n", n->dir, strerror(errno));
+	if (e2e_mkdtemp(n->dir, sizeof(n->dir), "bus-bridge") != 0) {
 		free(n);
 		return -1;
 	}

@@ -825,6 +825,18 @@ void *e2e_shared(size_t n)
 
 /* --- setup and teardown --- */
 
+int e2e_mkdtemp(char *buf, size_t n, const char *prefix)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(buf, n, "%s/%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", prefix);
+	if (!mkdtemp(buf)) {
+		fprintf(stderr, "mkdtemp %s: %s\n", buf, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int e2e_setup(void **state)
 {
 	struct e2e *e = calloc(1, sizeof(*e));
@@ -837,10 +849,7 @@ int e2e_setup(void **state)
 	sigaction(SIGPIPE, &ign, NULL);
 	e->busd_path = getenv("BUSD");
 	e->buscli_path = getenv("BUSCLI");
-	snprintf(e->dir, sizeof(e->dir), "%s/bus-e2e-XXXXXX",
-	         getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	if (!mkdtemp(e->dir)) {
-		fprintf(stderr, "mkdtemp %s: %s\n", e->dir, strerror(errno));
+	if (e2e_mkdtemp(e->dir, sizeof(e->dir), "bus-e2e") != 0) {
 		free(e);
 		return -1;
 	}

@@ -78,6 +78,11 @@ _Noreturn void e2e_skip(const char *why);
 uint64_t e2e_now_ms(void);
 void e2e_sleep_ms(unsigned ms);
 
+/*
+ * Makes a fresh directory $TMPDIR/prefix-XXXXXX (/tmp without TMPDIR) into
+ * buf; returns 0, or -1 after saying why on stderr.
+ */
+int e2e_mkdtemp(char *buf, size_t n, const char *prefix);
 /* Sets up *e: temp dir and paths; starts busd and waits until it serves. */
 int e2e_setup(void **state);
 /* Stops busd (asserting a clean exit), kills leftovers, removes files. */
