@@ -79,14 +79,12 @@ int nenv_setup(void **state)
 		exit(HARNESS_SKIP);
 	}
 	n = calloc(1, sizeof(*n));
-	if (!n)
-		return -1;
-	n->nats_path = getenv("NATS_SERVER");
-	n->bridge_path = getenv("BUSBRIDGE");
-	if (e2e_mkdtemp(n->dir, sizeof(n->dir), "bus-bridge") != 0) {
+	if (!n || e2e_mkdtemp(n->dir, sizeof(n->dir), "bus-bridge") != 0) {
 		free(n);
 		return -1;
 	}
+	n->nats_path = getenv("NATS_SERVER");
+	n->bridge_path = getenv("BUSBRIDGE");
 	snprintf(n->store, sizeof(n->store), "%s/store", n->dir);
 	snprintf(n->nats_log, sizeof(n->nats_log), "%s/nats.log", n->dir);
 	set_port(n, free_port());
