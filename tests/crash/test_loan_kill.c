@@ -138,6 +138,7 @@ static void loan_killed(uint32_t linger_ms, bool written)
 	bus_consumer *c;
 	bus_msg m;
 
+	/* started as in test_kill.c on purpose: each crash test shows its sequence */
 	assert_int_equal(harness_consumer(name, &c), 0);
 	bus_consumer_set_spin(c, 0);
 	victim = harness_fork(victim_main, &v);

@@ -89,6 +89,7 @@ static int producer(void *argp)
 	return 0;
 }
 
+/* Opens like the producer on purpose: each exit code names its step. */
 /* Receives everything, checking order and uniqueness per producer. */
 static int consumer(void *argp)
 {
