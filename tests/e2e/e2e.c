@@ -380,6 +380,21 @@ void e2e_cli(struct e2e *e, struct e2e_run *r, const void *in, size_t in_len,
 	e2e_cli_v(e, r, in, in_len, timeout_s, args);
 }
 
+void e2e_stats_json(struct e2e *e, struct e2e_run *r, const char *queue, int timeout_s)
+{
+	e2e_cli(e, r, NULL, 0, timeout_s, "stats", queue, "--json", NULL);
+	assert_int_equal(r->status, 0);
+}
+
+void e2e_stats_has(struct e2e *e, const char *queue, int timeout_s, const char *want)
+{
+	struct e2e_run r;
+
+	e2e_stats_json(e, &r, queue, timeout_s);
+	assert_non_null(strstr(r.out, want));
+	e2e_run_free(&r);
+}
+
 void e2e_cli_ok(struct e2e *e, const char *want_out, ...)
 {
 	struct e2e_run r;

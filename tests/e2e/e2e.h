@@ -172,6 +172,10 @@ void e2e_communicate(struct e2e *e, struct e2e_proc *p, const void *in,
 /* Runs buscli --socket S args... (NULL-terminated) to completion. */
 void e2e_cli(struct e2e *e, struct e2e_run *r, const void *in, size_t in_len,
              int timeout_s, ...);
+/* Runs `buscli stats queue --json` into *r and asserts that it succeeded. */
+void e2e_stats_json(struct e2e *e, struct e2e_run *r, const char *queue, int timeout_s);
+/* e2e_stats_json, asserting that the JSON contains want. */
+void e2e_stats_has(struct e2e *e, const char *queue, int timeout_s, const char *want);
 void e2e_cli_v(struct e2e *e, struct e2e_run *r, const void *in, size_t in_len,
                int timeout_s, char *const args[]);
 /*
