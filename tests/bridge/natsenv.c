@@ -4,7 +4,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -94,17 +93,6 @@ int nenv_setup(void **state)
 	return 0;
 }
 
-/* nftw callback: remove whatever it is. */
-static int remove_entry(const char *path, const struct stat *st, int flag,
-                        struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
 /* Kills the children a test left on host h (busd aside). */
 static void kill_children(struct e2e *h)
 {
@@ -162,7 +150,7 @@ int nenv_teardown(void **state)
 		rc = -1;
 	if (n->a && e2e_teardown((void **)&n->a) != 0)
 		rc = -1;
-	nftw(n->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	harness_tmpdir_free(n->dir);
 	free(n);
 	*state = NULL;
 	return rc;
