@@ -4,7 +4,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -72,7 +71,6 @@ static void set_port(struct nenv *n, int port)
 int nenv_setup(void **state)
 {
 	const char *why = nenv_precheck();
-	const char *tmp = getenv("TMPDIR");
 	struct nenv *n;
 
 	if (why) {
@@ -80,33 +78,18 @@ int nenv_setup(void **state)
 		exit(HARNESS_SKIP);
 	}
 	n = calloc(1, sizeof(*n));
-	if (!n)
-		return -1;
-	n->nats_path = getenv("NATS_SERVER");
-	n->bridge_path = getenv("BUSBRIDGE");
-	snprintf(n->dir, sizeof(n->dir), "%s/bus-bridge-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(n->dir)) {
-		fprintf(stderr, "mkdtemp %s: %s\n", n->dir, strerror(errno));
+	if (!n || e2e_mkdtemp(n->dir, sizeof(n->dir), "bus-bridge") != 0) {
 		free(n);
 		return -1;
 	}
+	n->nats_path = getenv("NATS_SERVER");
+	n->bridge_path = getenv("BUSBRIDGE");
 	snprintf(n->store, sizeof(n->store), "%s/store", n->dir);
 	snprintf(n->nats_log, sizeof(n->nats_log), "%s/nats.log", n->dir);
 	set_port(n, free_port());
 	*state = n;
 	if (e2e_setup((void **)&n->a) != 0 || e2e_setup((void **)&n->b) != 0)
 		return -1;
-	return 0;
-}
-
-/* nftw callback: remove whatever it is. */
-static int remove_entry(const char *path, const struct stat *st, int flag,
-                        struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
 	return 0;
 }
 
@@ -167,27 +150,13 @@ int nenv_teardown(void **state)
 		rc = -1;
 	if (n->a && e2e_teardown((void **)&n->a) != 0)
 		rc = -1;
-	nftw(n->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	harness_tmpdir_free(n->dir);
 	free(n);
 	*state = NULL;
 	return rc;
 }
 
 /* --- nats-server --- */
-
-static int file_count(const char *path, const char *a)
-{
-	FILE *f = fopen(path, "r");
-	char line[4096];
-	int k = 0;
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		k += strstr(line, a) != NULL;
-	fclose(f);
-	return k;
-}
 
 static bool tcp_accepts(int port)
 {
@@ -214,8 +183,8 @@ static int nats_try(struct nenv *n)
 	char port[16];
 	char *argv[] = {(char *)n->nats_path, "-js", "-a", "127.0.0.1", "-p", port,
 	                "-sd", n->store, NULL};
-	int ready0 = file_count(n->nats_log, "Server is ready");
-	int inuse0 = file_count(n->nats_log, "address already in use");
+	int ready0 = e2e_file_count(n->nats_log, "Server is ready", NULL);
+	int inuse0 = e2e_file_count(n->nats_log, "address already in use", NULL);
 	uint64_t deadline = e2e_now_ms() + NENV_READY_MS;
 
 	snprintf(port, sizeof(port), "%d", n->port);
@@ -227,12 +196,12 @@ static int nats_try(struct nenv *n)
 		if (waitpid(n->nats, &st, WNOHANG) == n->nats) {
 			e2e_wait(n->a, n->nats, 1); /* untrack */
 			n->nats = 0;
-			if (file_count(n->nats_log, "address already in use") > inuse0)
+			if (e2e_file_count(n->nats_log, "address already in use", NULL) > inuse0)
 				return 0;
 			nenv_dump_logs(n);
 			fail_msg("nats-server exited before it served (status 0x%x)", st);
 		}
-		if (file_count(n->nats_log, "Server is ready") > ready0 && tcp_accepts(n->port))
+		if (e2e_file_count(n->nats_log, "Server is ready", NULL) > ready0 && tcp_accepts(n->port))
 			return 1;
 		if (e2e_now_ms() > deadline) {
 			nenv_dump_logs(n);
@@ -418,17 +387,7 @@ void nenv_bridge_alive(struct nenv *n, struct nenv_bridge *br)
 
 int nenv_bridge_log_count(const struct nenv_bridge *br, const char *a, const char *b)
 {
-	FILE *f = fopen(br->log, "r");
-	char line[4096];
-	int k = 0;
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, a) && (!b || strstr(line, b)))
-			k++;
-	fclose(f);
-	return k;
+	return e2e_file_count(br->log, a, b);
 }
 
 static void run_v(struct nenv *n, struct e2e_run *r, int timeout_s, char *const args[])
@@ -699,31 +658,11 @@ void nenv_pair(struct nenv *n, const char *qa, const char *subject, const char *
 	*im = nenv_bridge_new(n, n->b, "import", "--import", route, NULL);
 }
 
-/* The last 64 KiB of a log: enough to see what went wrong. */
-static void dump_file(const char *title, const char *path)
-{
-	char buf[4096];
-	FILE *f = fopen(path, "r");
-	size_t k;
-
-	if (!f)
-		return;
-	fprintf(stderr, "---- %s (%s) ----\n", title, path);
-	if (fseek(f, -65536, SEEK_END) == 0)
-		fprintf(stderr, "[...]\n");
-	else
-		rewind(f);
-	while ((k = fread(buf, 1, sizeof(buf), f)) > 0)
-		fwrite(buf, 1, k, stderr);
-	fprintf(stderr, "---- end of %s ----\n", title);
-	fclose(f);
-}
-
 void nenv_dump_logs(const struct nenv *n)
 {
-	dump_file("nats-server log", n->nats_log);
+	e2e_dump_file("nats-server log", n->nats_log);
 	for (int i = 0; i < n->nbr; i++)
-		dump_file(n->br[i].name, n->br[i].log);
+		e2e_dump_file(n->br[i].name, n->br[i].log);
 }
 
 void nenv_flow_init(struct nenv *n, struct flow *f)

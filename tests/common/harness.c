@@ -191,6 +191,7 @@ void harness_prod_close(bus_producer *p)
 	bus_producer_close(p);
 }
 
+/* As harness_prod_new, for the other handle type: alike on purpose. */
 bus_consumer *harness_cons_new(struct mem_seg *m)
 {
 	bus_consumer *c = NULL;

@@ -151,6 +151,17 @@ struct harness_shm_fixture {
 
 int harness_shm_setup(void **state);
 int harness_shm_teardown(void **state);
+/* A test run with the queue of fixture fx (a struct harness_shm_fixture *). */
+#define HARNESS_SHM_TEST(f, fx) \
+	cmocka_unit_test_prestate_setup_teardown(f, harness_shm_setup, harness_shm_teardown, fx)
+
+/* main() of a test program that runs the given cmocka tests as one group. */
+#define HARNESS_MAIN(...)                                         \
+	int main(void)                                            \
+	{                                                         \
+		const struct CMUnitTest tests[] = {__VA_ARGS__};  \
+		return cmocka_run_group_tests(tests, NULL, NULL); \
+	}
 
 /* A name for a shared-memory object private to this process and tag. */
 void harness_shm_name(char *buf, size_t n, const char *tag);

@@ -19,20 +19,9 @@
 
 static char name[64];
 
-static int setup(void **state)
-{
-	struct seg_params p = {.name = "kill", .capacity = 4096};
-
-	(void)state;
-	return harness_shm_new(name, sizeof(name), "kill", &p);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	shm_unlink(name);
-	return 0;
-}
+/* Each test's queue in /dev/shm: made by the setup, unlinked by the teardown. */
+static const struct seg_params params = {.name = "kill", .capacity = 4096};
+static struct harness_shm_fixture fx = {name, sizeof(name), "kill", &params};
 
 enum death {
 	AFTER_CAS,
@@ -137,6 +126,7 @@ static void producer_killed(enum death when, uint32_t linger_ms)
 	bus_consumer_close(c);
 }
 
+/* One function a case, alike on purpose: cmocka reports each by name. */
 static void test_producer_killed_after_cas(void **state)
 {
 	(void)state;
@@ -209,20 +199,9 @@ static void test_consumer_killed_holding(void **state)
 	bus_producer_close(p);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_producer_killed_after_cas, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_producer_killed_after_mark, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_producer_killed_mid_payload, setup,
-	                                        teardown),
-		cmocka_unit_test_setup_teardown(test_producer_killed_while_consumer_waits,
-	                                        setup, teardown),
-		cmocka_unit_test_setup_teardown(test_consumer_killed_holding, setup,
-	                                        teardown),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+/* Each test runs with the queue of fx. */
+HARNESS_MAIN(HARNESS_SHM_TEST(test_producer_killed_after_cas, &fx),
+             HARNESS_SHM_TEST(test_producer_killed_after_mark, &fx),
+             HARNESS_SHM_TEST(test_producer_killed_mid_payload, &fx),
+             HARNESS_SHM_TEST(test_producer_killed_while_consumer_waits, &fx),
+             HARNESS_SHM_TEST(test_consumer_killed_holding, &fx))

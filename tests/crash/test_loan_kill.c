@@ -23,20 +23,9 @@
 
 static char name[64];
 
-static int setup(void **state)
-{
-	struct seg_params p = {.name = "loankill", .capacity = 4096};
-
-	(void)state;
-	return harness_shm_new(name, sizeof(name), "loankill", &p);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	shm_unlink(name);
-	return 0;
-}
+/* Each test's queue in /dev/shm: made by the setup, unlinked by the teardown. */
+static const struct seg_params params = {.name = "loankill", .capacity = 4096};
+static struct harness_shm_fixture fx = {name, sizeof(name), "loankill", &params};
 
 /* Message i of producer `who`: 4 to 67 bytes of a pattern of (who, i). */
 static size_t msg_len(uint32_t i)
@@ -149,6 +138,7 @@ static void loan_killed(uint32_t linger_ms, bool written)
 	bus_consumer *c;
 	bus_msg m;
 
+	/* started as in test_kill.c on purpose: each crash test shows its sequence */
 	assert_int_equal(harness_consumer(name, &c), 0);
 	bus_consumer_set_spin(c, 0);
 	victim = harness_fork(victim_main, &v);
@@ -213,14 +203,7 @@ static void test_loan_killed_while_consumer_waits(void **state)
 	loan_killed(300, true);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_loan_killed_unwritten, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_loan_killed_written, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_loan_killed_while_consumer_waits,
-	                                        setup, teardown),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+/* Each test runs with the queue of fx. */
+HARNESS_MAIN(HARNESS_SHM_TEST(test_loan_killed_unwritten, &fx),
+             HARNESS_SHM_TEST(test_loan_killed_written, &fx),
+             HARNESS_SHM_TEST(test_loan_killed_while_consumer_waits, &fx))

@@ -221,6 +221,7 @@ static int service_main(void *arg)
 		}
 		e2e_sleep_ms(1);
 	}
+	/* a consumer's receive loop, as in test_torture.c on purpose: exit codes are the report */
 	while (!atomic_load(&sh->stop_service)) {
 		struct question q;
 		uint64_t t0, t1, killed;

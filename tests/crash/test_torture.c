@@ -140,6 +140,7 @@ static int producer_main(void *argp)
 			e2e_sleep_ms(2);
 	}
 	atomic_store(&sh->attached[a->gen], 1);
+	/* a load producer's send loop, as in bridge/flow.c on purpose: exit codes are the report */
 	while (!atomic_load(&sh->stop_producers)) {
 		size_t len = 8 + (size_t)(rand_r(&rs) % 250);
 		int rc;

@@ -380,6 +380,21 @@ void e2e_cli(struct e2e *e, struct e2e_run *r, const void *in, size_t in_len,
 	e2e_cli_v(e, r, in, in_len, timeout_s, args);
 }
 
+void e2e_stats_json(struct e2e *e, struct e2e_run *r, const char *queue, int timeout_s)
+{
+	e2e_cli(e, r, NULL, 0, timeout_s, "stats", queue, "--json", NULL);
+	assert_int_equal(r->status, 0);
+}
+
+void e2e_stats_has(struct e2e *e, const char *queue, int timeout_s, const char *want)
+{
+	struct e2e_run r;
+
+	e2e_stats_json(e, &r, queue, timeout_s);
+	assert_non_null(strstr(r.out, want));
+	e2e_run_free(&r);
+}
+
 void e2e_cli_ok(struct e2e *e, const char *want_out, ...)
 {
 	struct e2e_run r;
@@ -644,24 +659,33 @@ pid_t e2e_busd_spawn(struct e2e *e, const char *log_path)
 	return e2e_spawn_logged(e, argv, log_path);
 }
 
-void e2e_dump_log(const struct e2e *e)
+void e2e_dump_file(const char *title, const char *path)
 {
 	char buf[4096];
-	FILE *f = fopen(e->log, "r");
-	size_t n;
+	FILE *f = fopen(path, "r");
+	size_t k;
 
 	if (!f)
 		return;
-	fprintf(stderr, "---- busd log (%s) ----\n", e->log);
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		fwrite(buf, 1, n, stderr);
-	fprintf(stderr, "---- end of busd log ----\n");
+	fprintf(stderr, "---- %s (%s) ----\n", title, path);
+	if (fseek(f, -65536, SEEK_END) == 0)
+		fprintf(stderr, "[...]\n");
+	else
+		rewind(f);
+	while ((k = fread(buf, 1, sizeof(buf), f)) > 0)
+		fwrite(buf, 1, k, stderr);
+	fprintf(stderr, "---- end of %s ----\n", title);
 	fclose(f);
 }
 
-int e2e_log_count(const struct e2e *e, const char *a, const char *b)
+void e2e_dump_log(const struct e2e *e)
 {
-	FILE *f = fopen(e->log, "r");
+	e2e_dump_file("busd log", e->log);
+}
+
+int e2e_file_count(const char *path, const char *a, const char *b)
+{
+	FILE *f = fopen(path, "r");
 	char line[4096];
 	int n = 0;
 
@@ -672,6 +696,11 @@ int e2e_log_count(const struct e2e *e, const char *a, const char *b)
 			n++;
 	fclose(f);
 	return n;
+}
+
+int e2e_log_count(const struct e2e *e, const char *a, const char *b)
+{
+	return e2e_file_count(e->log, a, b);
 }
 
 void e2e_busd_start(struct e2e *e)
@@ -811,6 +840,18 @@ void *e2e_shared(size_t n)
 
 /* --- setup and teardown --- */
 
+int e2e_mkdtemp(char *buf, size_t n, const char *prefix)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(buf, n, "%s/%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", prefix);
+	if (!mkdtemp(buf)) {
+		fprintf(stderr, "mkdtemp %s: %s\n", buf, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int e2e_setup(void **state)
 {
 	struct e2e *e = calloc(1, sizeof(*e));
@@ -823,10 +864,7 @@ int e2e_setup(void **state)
 	sigaction(SIGPIPE, &ign, NULL);
 	e->busd_path = getenv("BUSD");
 	e->buscli_path = getenv("BUSCLI");
-	snprintf(e->dir, sizeof(e->dir), "%s/bus-e2e-XXXXXX",
-	         getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	if (!mkdtemp(e->dir)) {
-		fprintf(stderr, "mkdtemp %s: %s\n", e->dir, strerror(errno));
+	if (e2e_mkdtemp(e->dir, sizeof(e->dir), "bus-e2e") != 0) {
 		free(e);
 		return -1;
 	}

@@ -78,6 +78,11 @@ _Noreturn void e2e_skip(const char *why);
 uint64_t e2e_now_ms(void);
 void e2e_sleep_ms(unsigned ms);
 
+/*
+ * Makes a fresh directory $TMPDIR/prefix-XXXXXX (/tmp without TMPDIR) into
+ * buf; returns 0, or -1 after saying why on stderr.
+ */
+int e2e_mkdtemp(char *buf, size_t n, const char *prefix);
 /* Sets up *e: temp dir and paths; starts busd and waits until it serves. */
 int e2e_setup(void **state);
 /* Stops busd (asserting a clean exit), kills leftovers, removes files. */
@@ -94,6 +99,13 @@ struct CMUnitTest;
 int e2e_run_group(const char *name, const struct CMUnitTest *tests, size_t n);
 #define E2E_RUN_GROUP(name, tests) \
 	e2e_run_group(name, tests, sizeof(tests) / sizeof((tests)[0]))
+/* main() of a test program: runs the E2E_TEST cases given as group name. */
+#define E2E_MAIN(name, ...)                                      \
+	int main(void)                                           \
+	{                                                        \
+		const struct CMUnitTest tests[] = {__VA_ARGS__}; \
+		return E2E_RUN_GROUP(name, tests);               \
+	}
 
 /*
  * Starts busd on e->socket (stderr appended to e->log, extra args after
@@ -114,9 +126,13 @@ pid_t e2e_busd_spawn(struct e2e *e, const char *log_path);
 int e2e_busd_stop(struct e2e *e);
 /* SIGKILL and reap. */
 void e2e_busd_kill(struct e2e *e);
+/* Prints the last 64 KiB of the file at path on stderr, headed by title. */
+void e2e_dump_file(const char *title, const char *path);
 /* Prints busd's log on stderr (called on failures). */
 void e2e_dump_log(const struct e2e *e);
-/* Lines of busd's log that contain a, and b too unless b is NULL. */
+/* Lines of the file at path that contain a, and b too unless b is NULL. */
+int e2e_file_count(const char *path, const char *a, const char *b);
+/* e2e_file_count of busd's log. */
 int e2e_log_count(const struct e2e *e, const char *a, const char *b);
 
 /* Opens a libbus connection to this test's busd; fails the test if not. */
@@ -156,6 +172,10 @@ void e2e_communicate(struct e2e *e, struct e2e_proc *p, const void *in,
 /* Runs buscli --socket S args... (NULL-terminated) to completion. */
 void e2e_cli(struct e2e *e, struct e2e_run *r, const void *in, size_t in_len,
              int timeout_s, ...);
+/* Runs `buscli stats queue --json` into *r and asserts that it succeeded. */
+void e2e_stats_json(struct e2e *e, struct e2e_run *r, const char *queue, int timeout_s);
+/* e2e_stats_json, asserting that the JSON contains want. */
+void e2e_stats_has(struct e2e *e, const char *queue, int timeout_s, const char *want);
 void e2e_cli_v(struct e2e *e, struct e2e_run *r, const void *in, size_t in_len,
                int timeout_s, char *const args[]);
 /*

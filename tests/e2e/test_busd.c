@@ -89,6 +89,7 @@ static int producer(void *argp)
 	return 0;
 }
 
+/* Opens like the producer on purpose: each exit code names its step. */
 /* Receives everything, checking order and uniqueness per producer. */
 static int consumer(void *argp)
 {
@@ -302,13 +303,7 @@ static void second_busd_refused(void **state)
 	e2e_cli_ok(e, NULL, "delete", "still", NULL);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		E2E_TEST(kill9_under_load),
-		E2E_TEST(restart_keeps_contents),
-		E2E_TEST(second_busd_refused),
-	};
-
-	return E2E_RUN_GROUP("e2e busd", tests);
-}
+E2E_MAIN("e2e busd",
+         E2E_TEST(kill9_under_load),
+         E2E_TEST(restart_keeps_contents),
+         E2E_TEST(second_busd_refused))

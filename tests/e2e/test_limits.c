@@ -177,16 +177,7 @@ static void capacity_limit(void **state)
 	assert_int_equal(e2e_shm_count(e, NULL), 0);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		E2E_TEST(connection_flood),
-		E2E_TEST(queue_limit),
-		E2E_TEST(capacity_limit),
-	};
-
-	return E2E_RUN_GROUP("e2e limits", tests);
-}
+E2E_MAIN("e2e limits", E2E_TEST(connection_flood), E2E_TEST(queue_limit), E2E_TEST(capacity_limit))
 
 #else /* LIMITS_SHMFULL */
 

@@ -400,6 +400,7 @@ struct slow_arg {
 	int count;
 };
 
+/* Child processes open alike on purpose: each exit code names its step. */
 /* A consumer that waits 200 ms, then receives and releases count. */
 static int slow_consumer(void *arg)
 {

@@ -386,6 +386,7 @@ static void close_removes(void **state)
 	bus_close(b);
 }
 
+/* Test functions open alike on purpose: each declares its handles in view. */
 static void reply_queue_private(void **state)
 {
 	struct e2e *e = *state;

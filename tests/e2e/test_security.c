@@ -263,6 +263,7 @@ static int call_as_nobody(void *arg)
 	return 0;
 }
 
+/* Child processes end and tests open alike on purpose, as in test_pollfd.c. */
 static void calls_across_users(void **state)
 {
 	struct e2e *e = *state;
@@ -318,13 +319,6 @@ static void calls_across_users(void **state)
 	}
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(owner_only, setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(produce_only, setup, e2e_teardown),
-		cmocka_unit_test_setup_teardown(calls_across_users, setup, e2e_teardown),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+HARNESS_MAIN(cmocka_unit_test_setup_teardown(owner_only, setup, e2e_teardown),
+             cmocka_unit_test_setup_teardown(produce_only, setup, e2e_teardown),
+             cmocka_unit_test_setup_teardown(calls_across_users, setup, e2e_teardown))

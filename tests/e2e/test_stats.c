@@ -613,13 +613,4 @@ static void watch_tty(void **state)
 	free(buf);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		E2E_TEST(prometheus),
-		E2E_TEST(watch_pipe),
-		E2E_TEST(watch_tty),
-	};
-
-	return E2E_RUN_GROUP("e2e stats", tests);
-}
+E2E_MAIN("e2e stats", E2E_TEST(prometheus), E2E_TEST(watch_pipe), E2E_TEST(watch_tty))

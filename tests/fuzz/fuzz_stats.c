@@ -41,6 +41,10 @@
 
 static const uint32_t max_choice[8] = {0, 32, 64, 100, 200, 256, 400, 480};
 
+/*
+ * Reads bytes 0-4 and lays out the segment as fuzz_ring does, on purpose:
+ * each target spells out the input format its header documents.
+ */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	unsigned flags = (unsigned)fuzz_le(data, size, 0, 1);

@@ -796,6 +796,7 @@ static void stats_seeds(void)
 	bus_producer_close(q);
 	mem_done(&m, p);
 
+	/* Each seed is written out, alike on purpose: the corpus documents itself. */
 	/* A claim that wraps: padding, then the claim at the ring's start. */
 	p = mem_with_producer(&m, 1024, 0, 4, UINT64_MAX - 4095 + 1024 - 40);
 	q = producer(&m);

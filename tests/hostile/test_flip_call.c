@@ -423,6 +423,7 @@ static void forge(bus_producer *p, uint32_t flags, uint64_t call_id)
 	assert_int_equal(producer_send_call(p, flags, &call, 3, "forged", 6, 0), 0);
 }
 
+/* Test functions open alike on purpose: each declares its handles in view. */
 static void forged_reply(void **state)
 {
 	struct e2e *e = *state;

@@ -375,13 +375,6 @@ static int teardown(void **state)
 	return e2e_teardown(state);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(runtime_squat, setup, teardown),
-		cmocka_unit_test_setup_teardown(adoption_refuses_squatter, setup, teardown),
-		cmocka_unit_test_setup_teardown(config_sizes, setup, teardown),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+HARNESS_MAIN(cmocka_unit_test_setup_teardown(runtime_squat, setup, teardown),
+             cmocka_unit_test_setup_teardown(adoption_refuses_squatter, setup, teardown),
+             cmocka_unit_test_setup_teardown(config_sizes, setup, teardown))

@@ -443,13 +443,7 @@ static void corrupt_records(void **state)
 	free(buf);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		E2E_TEST(stopped_producer),
-		E2E_TEST(corrupt_segment),
-		E2E_TEST(corrupt_records),
-	};
-
-	return E2E_RUN_GROUP("hostile stall", tests);
-}
+E2E_MAIN("hostile stall",
+         E2E_TEST(stopped_producer),
+         E2E_TEST(corrupt_segment),
+         E2E_TEST(corrupt_records))

@@ -167,13 +167,7 @@ static void stats_and_restart(void **state)
 	expect_serving(e);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		E2E_TEST(death_after_truncate),
-		E2E_TEST(delete_truncated),
-		E2E_TEST(stats_and_restart),
-	};
-
-	return E2E_RUN_GROUP("hostile truncate", tests);
-}
+E2E_MAIN("hostile truncate",
+         E2E_TEST(death_after_truncate),
+         E2E_TEST(delete_truncated),
+         E2E_TEST(stats_and_restart))

@@ -258,6 +258,7 @@ static void run_idle_consumer(bool spin0)
 	munmap(sh, sizeof(*sh));
 }
 
+/* One function a case, alike on purpose: cmocka reports each by name. */
 static void test_idle_consumer_no_spin(void **state)
 {
 	(void)state;
@@ -510,13 +511,6 @@ static void test_full_queue_producers_block(void **state)
 	munmap(sh, sizeof(*sh));
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_idle_consumer_no_spin),
-		cmocka_unit_test(test_idle_consumer_default_spin),
-		cmocka_unit_test(test_full_queue_producers_block),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+HARNESS_MAIN(cmocka_unit_test(test_idle_consumer_no_spin),
+             cmocka_unit_test(test_idle_consumer_default_spin),
+             cmocka_unit_test(test_full_queue_producers_block))

@@ -129,17 +129,6 @@ static void test_drain_then_epipe(void **state)
 }
 
 /* Each test runs with the queue of fx. */
-#define FIXTURE_TEST(f)                                                \
-	cmocka_unit_test_prestate_setup_teardown(f, harness_shm_setup, \
-	                                         harness_shm_teardown, &fx)
-
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		FIXTURE_TEST(test_sleeping_consumer_wakes),
-		FIXTURE_TEST(test_blocked_producer_wakes),
-		FIXTURE_TEST(test_drain_then_epipe),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+HARNESS_MAIN(HARNESS_SHM_TEST(test_sleeping_consumer_wakes, &fx),
+             HARNESS_SHM_TEST(test_blocked_producer_wakes, &fx),
+             HARNESS_SHM_TEST(test_drain_then_epipe, &fx))

@@ -587,6 +587,7 @@ static void run_mpsc(bool spin0)
 	munmap(sh, sizeof(*sh));
 }
 
+/* One function a case, alike on purpose: cmocka reports each by name. */
 static void test_mpsc_default_spin(void **state)
 {
 	(void)state;

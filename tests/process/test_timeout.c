@@ -481,6 +481,7 @@ static int recv_under_alarms(bus_consumer *c, bus_msg *m, int timeout_ms,
 	return r;
 }
 
+/* Opens like the tests above on purpose: each declares what it measures. */
 static void test_recv_timeout_with_signals(void **state)
 {
 	struct fixture *fx = *state;

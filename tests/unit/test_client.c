@@ -647,6 +647,7 @@ static enum reply nul_script(int n, const BusControl__Request *req,
 	return REPLY_NUL;
 }
 
+/* Opens like test_list on purpose: each test declares its peer script in view. */
 static void test_nul_strings(void **state)
 {
 	bus_queue_info out[1];

@@ -423,6 +423,7 @@ static void test_numbers(void **state)
 	assert_int_equal(v, 7);
 }
 
+/* A table of cases, its rows alike on purpose: each is a checked input. */
 static void test_sizes(void **state)
 {
 	static const struct {

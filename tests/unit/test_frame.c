@@ -220,6 +220,7 @@ static void test_bad_record_then_good(void **state)
 	bus_release(cons);
 }
 
+/* Its checks are written out like those above on purpose: each is what the test asserts. */
 /* All-default message: zero bytes on the wire, still a message. */
 static void test_empty_message(void **state)
 {

@@ -90,6 +90,7 @@ static void test_u64_refuses_the_rest(void **state)
 	check_bad(num_parse_u64, b, HARNESS_NITEMS(b));
 }
 
+/* Tables of cases, alike on purpose: each row is a checked input. */
 static void test_size_units(void **state)
 {
 	static const struct good g[] = {

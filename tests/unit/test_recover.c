@@ -114,6 +114,7 @@ static void kill_mid_claim(enum death when)
 	bus_producer_close(a);
 }
 
+/* One function a case, alike on purpose: cmocka reports each by name. */
 static void test_dead_after_cas(void **state)
 {
 	(void)state;

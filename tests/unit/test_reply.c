@@ -43,6 +43,7 @@ static void format_parse(void **state)
 	assert_string_equal(name, ".r.0123456789abcdeffedcba9876543210.0000002a00000007");
 }
 
+/* A table of cases, alike on purpose: each row is a checked input. */
 static void malformed(void **state)
 {
 	static const char *const bad[] = {

@@ -423,6 +423,7 @@ static void test_read_all_of_full_ring(void **state)
 
 /* --- largest and empty messages --- */
 
+/* Opens like test_full_ring on purpose: each test declares its own queue. */
 static void test_max_and_zero_size(void **state)
 {
 	struct seg_params sp = {.name = "sizes", .capacity = 256};

@@ -305,6 +305,7 @@ static void corrupt(struct seg_header *h, enum corruption c)
 {
 	uint64_t head = atomic_load(&h->head);
 
+	/* one case per corruption, alike on purpose: each is the field it breaks */
 	switch (c) {
 	case C_NONE:
 		break;
@@ -1097,6 +1098,7 @@ static uint32_t fnv1a(const char *s)
 	return h;
 }
 
+/* Tables of cases, alike on purpose: each row is a checked input. */
 static void test_names_and_type_ids(void **state)
 {
 	static const char *const good[] = {

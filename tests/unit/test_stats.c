@@ -439,17 +439,13 @@ static void test_stall_noted(void **state)
 	guarded_free(&g);
 }
 
-/* Each test runs with the queue of fx. */
-#define FIXTURE_TEST(f)                                                \
-	cmocka_unit_test_prestate_setup_teardown(f, harness_shm_setup, \
-	                                         harness_shm_teardown, &fx)
-
+/* The first three tests run with the queue of fx. */
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		FIXTURE_TEST(test_counters),
-		FIXTURE_TEST(test_percentiles),
-		FIXTURE_TEST(test_not_a_segment),
+		HARNESS_SHM_TEST(test_counters, &fx),
+		HARNESS_SHM_TEST(test_percentiles, &fx),
+		HARNESS_SHM_TEST(test_not_a_segment, &fx),
 		cmocka_unit_test(test_head_at_ring_end),
 		cmocka_unit_test(test_stall),
 		cmocka_unit_test(test_stall_noted),

@@ -120,6 +120,7 @@ static int setup(void **state)
 	return 0;
 }
 
+/* setup/teardown alike to test_recover.c's on purpose: each names its own fixture. */
 static int teardown(void **state)
 {
 	(void)state;
