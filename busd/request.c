@@ -211,6 +211,12 @@ static int find_queue(struct busd *d, struct client *c,
 	return r < 0 ? r : 1;
 }
 
+/*
+ * The handlers below end alike, deliberately: the Response's id, its
+ * result_case and the union member that case names, then
+ * send_response().  The member differs in type with each case (the
+ * protobuf-c layout), so a shared helper could only hide it.
+ */
 static int do_ping(struct busd *d, struct client *c,
                    const BusControl__Request *req)
 {
