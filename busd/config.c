@@ -257,6 +257,14 @@ static int size_value(struct parser *p, const char *key, const char *val,
 	return 0;
 }
 
+/* A ring capacity key (a power of two if pow2); its line kept in *line. */
+static int capacity_value(struct parser *p, unsigned *line, const char *key,
+                          const char *val, bool pow2, uint64_t *ret)
+{
+	*line = p->line;
+	return size_value(p, key, val, SEG_MIN_CAPACITY, SEG_MAX_CAPACITY, pow2, ret);
+}
+
 static int count_value(struct parser *p, const char *key, const char *val,
                        uint64_t lo, uint64_t hi, uint32_t *ret)
 {
@@ -553,13 +561,11 @@ static int busd_key(struct parser *p, unsigned bit, const char *key,
 		p->max_queues_line = p->line;
 		return count_value(p, key, val, 1, CONFIG_MAX_LIMIT, &c->max_queues);
 	case K_MAX_CAPACITY:
-		p->max_capacity_line = p->line;
-		return size_value(p, key, val, SEG_MIN_CAPACITY, SEG_MAX_CAPACITY,
-		                  false, &c->max_capacity);
+		return capacity_value(p, &p->max_capacity_line, key, val, false,
+		                      &c->max_capacity);
 	case K_DEFAULT_CAPACITY:
-		p->default_capacity_line = p->line;
-		return size_value(p, key, val, SEG_MIN_CAPACITY, SEG_MAX_CAPACITY,
-		                  true, &c->default_capacity);
+		return capacity_value(p, &p->default_capacity_line, key, val, true,
+		                      &c->default_capacity);
 	case K_CREATE:
 		return rule_value(p, key, val, &c->create);
 	}
@@ -576,9 +582,7 @@ static int queue_key(struct parser *p, unsigned bit, const char *key,
 
 	switch (bit) {
 	case K_CAPACITY:
-		qs->capacity_line = p->line;
-		return size_value(p, key, val, SEG_MIN_CAPACITY, SEG_MAX_CAPACITY,
-		                  true, &q->capacity);
+		return capacity_value(p, &qs->capacity_line, key, val, true, &q->capacity);
 	case K_MAX_MESSAGE:
 		qs->max_message_line = p->line;
 		/* Checked against the capacity at the end. */

@@ -99,14 +99,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case 'C':
 			prog_flag_once(&o->check, "--check-config");
 			break;
-		case 'h':
-			fputs(usage, stdout);
-			exit(fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
-		case 'V':
-			printf("busd %s\n", BUSD_VERSION);
-			exit(fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
 		default:
-			prog_die_bad_option(c, argv);
+			prog_daemon_option(c, argv, usage, BUSD_VERSION);
 		}
 	}
 	prog_die_operands(argc, argv);

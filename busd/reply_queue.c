@@ -11,6 +11,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "reply_queue.h"
+#include "util/bits.h"
 
 #define PREFIX_LEN (sizeof(REPLY_QUEUE_PREFIX) - 1)
 /* ".r." + 32 hex + "." + 16 hex */
@@ -33,15 +34,6 @@ void reply_queue_format(char *buf, const uint8_t service_uuid[16],
 	snprintf(p, BUS_NAME_MAX + 1 - (size_t)(p - buf), ".%016" PRIx64, reply_to);
 }
 
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	return -1;
-}
-
 pid_t reply_queue_pid(const char *name)
 {
 	uint64_t reply_to = 0;
@@ -52,10 +44,10 @@ pid_t reply_queue_pid(const char *name)
 	for (size_t i = PREFIX_LEN; i < NAME_LEN; i++) {
 		if (i == PREFIX_LEN + 32)
 			continue;
-		if (hexval(name[i]) < 0)
+		if (bits_hex_digit(name[i]) < 0)
 			return 0;
 		if (i > PREFIX_LEN + 32)
-			reply_to = reply_to << 4 | (uint64_t)hexval(name[i]);
+			reply_to = reply_to << 4 | (uint64_t)bits_hex_digit(name[i]);
 	}
 	/* pids are positive and below 2^22 on Linux */
 	reply_to >>= 32;

@@ -156,6 +156,27 @@ static const struct queue_rules *rules_of(const struct queue *q)
 	return q->conf ? &q->conf->rules : NULL;
 }
 
+/*
+ * The access check for op on q (NULL: a queue to create, named name):
+ * 0 when allowed, else the refusal is sent and it returns 1 (or a
+ * negative error from sending it).
+ */
+static int check_access(struct busd *d, struct client *c, const BusControl__Request *req,
+                        const struct queue *q, const char *name, enum access_op op)
+{
+	char msg[MSG_MAX];
+	int r;
+
+	if (q)
+		name = q->name;
+	if (access_allowed(&d->policy, q ? rules_of(q) : NULL, q ? q->owner_uid : 0,
+	                   &c->peer, op))
+		return 0;
+	access_refusal(msg, sizeof(msg), c->peer.uid, op, name);
+	r = fail(d, c, req, name, -EACCES, msg);
+	return r < 0 ? r : 1;
+}
+
 /* A name from a client: checked before it is used or echoed. */
 static int check_name(struct busd *d, struct client *c,
                       const BusControl__Request *req, const char *name)
@@ -190,6 +211,12 @@ static int find_queue(struct busd *d, struct client *c,
 	return r < 0 ? r : 1;
 }
 
+/*
+ * The handlers below end alike, deliberately: the Response's id, its
+ * result_case and the union member that case names, then
+ * send_response().  The member differs in type with each case (the
+ * protobuf-c layout), so a shared helper could only hide it.
+ */
 static int do_ping(struct busd *d, struct client *c,
                    const BusControl__Request *req)
 {
@@ -223,10 +250,9 @@ static int do_create(struct busd *d, struct client *c,
 
 	if (r != 0)
 		return r < 0 ? r : 0;
-	if (!access_allowed(&d->policy, NULL, 0, &c->peer, ACCESS_OP_CREATE)) {
-		access_refusal(msg, sizeof(msg), c->peer.uid, ACCESS_OP_CREATE, m->name);
-		return fail(d, c, req, m->name, -EACCES, msg);
-	}
+	r = check_access(d, c, req, NULL, m->name, ACCESS_OP_CREATE);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	r = registry_create(&d->reg, &spec, c->peer.uid, &q, msg, sizeof(msg));
 	if (r < 0)
 		return fail(d, c, req, m->name, r, msg);
@@ -246,17 +272,15 @@ static int do_delete(struct busd *d, struct client *c,
                      const BusControl__Request *req)
 {
 	BusControl__Response resp = BUS_CONTROL__RESPONSE__INIT;
-	char msg[MSG_MAX], name[BUS_NAME_MAX + 1];
+	char name[BUS_NAME_MAX + 1];
 	struct queue *q;
 	int r = find_queue(d, c, req, req->delete_->name, &q);
 
 	if (r != 0)
 		return r < 0 ? r : 0;
-	if (!access_allowed(&d->policy, rules_of(q), q->owner_uid, &c->peer,
-	                    ACCESS_OP_DELETE)) {
-		access_refusal(msg, sizeof(msg), c->peer.uid, ACCESS_OP_DELETE, q->name);
-		return fail(d, c, req, q->name, -EACCES, msg);
-	}
+	r = check_access(d, c, req, q, NULL, ACCESS_OP_DELETE);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	strcpy(name, q->name);
 	registry_delete(&d->reg, q);
 	server_client_log(d, c, LOG_LEVEL_INFO, "queue.delete", "queue deleted",
@@ -370,10 +394,9 @@ static int do_attach(struct busd *d, struct client *c,
 		         q->name);
 		return fail(d, c, req, q->name, -EACCES, msg);
 	}
-	if (!access_allowed(&d->policy, rules_of(q), q->owner_uid, &c->peer, op)) {
-		access_refusal(msg, sizeof(msg), c->peer.uid, op, q->name);
-		return fail(d, c, req, q->name, -EACCES, msg);
-	}
+	r = check_access(d, c, req, q, NULL, op);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	if (m->role == BUS_CONTROL__ROLE__ROLE_REPLIER) {
 		struct queue *rq = reply_queue_find(d, q, m->reply_to);
 
@@ -437,11 +460,9 @@ static int do_open_reply(struct busd *d, struct client *c,
 		return fail(d, c, req, q->name, -EINVAL, msg);
 	}
 	/* A caller sends requests: the right is to produce to the service. */
-	if (!access_allowed(&d->policy, rules_of(q), q->owner_uid, &c->peer,
-	                    ACCESS_OP_PRODUCE)) {
-		access_refusal(msg, sizeof(msg), c->peer.uid, ACCESS_OP_PRODUCE, q->name);
-		return fail(d, c, req, q->name, -EACCES, msg);
-	}
+	r = check_access(d, c, req, q, NULL, ACCESS_OP_PRODUCE);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	r = reply_queue_create(d, c, q, &rq, &reply_to, msg, sizeof(msg));
 	if (r < 0)
 		return fail(d, c, req, q->name, r, msg);

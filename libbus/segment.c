@@ -678,15 +678,6 @@ void seg_shm_name(char *buf, uint32_t instance, const char *queue,
 	         hex, owner);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 int seg_shm_parse_owner(const char *name, uint32_t instance, char *queue,
                         uint8_t uuid[16], uint32_t *owner)
 {
@@ -723,7 +714,7 @@ int seg_shm_parse_owner(const char *name, uint32_t instance, char *queue,
 	if (!bus_name_valid(queue))
 		return -EINVAL;
 	for (int i = 0; i < 16; i++) {
-		int hi = hexval(q[qlen + 1 + 2 * i]), lo = hexval(q[qlen + 2 + 2 * i]);
+		int hi = bits_hex_digit(q[qlen + 1 + 2 * i]), lo = bits_hex_digit(q[qlen + 2 + 2 * i]);
 
 		if (hi < 0 || lo < 0)
 			return -EINVAL;

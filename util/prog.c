@@ -53,6 +53,17 @@ void prog_die_bad_option(int c, char **argv)
 	         argv[optind - 1], prog_name);
 }
 
+void prog_daemon_option(int c, char **argv, const char *usage, const char *version)
+{
+	if (c == 'h')
+		fputs(usage, stdout);
+	else if (c == 'V')
+		printf("%s %s\n", prog_name, version);
+	else
+		prog_die_bad_option(c, argv);
+	exit(fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+}
+
 void prog_die_operands(int argc, char **argv)
 {
 	if (optind < argc)

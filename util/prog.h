@@ -60,6 +60,15 @@ void prog_die_bad_option(int c, char **argv) __attribute__((noreturn));
 void prog_die_operands(int argc, char **argv);
 
 /*
+ * The daemons, for what getopt_long() answered c that none of their own
+ * cases took: 'h' prints usage, 'V' the line "NAME VERSION", and both
+ * exit (0, or 1 if stdout could not be written); anything else is
+ * prog_die_bad_option().
+ */
+void prog_daemon_option(int c, char **argv, const char *usage, const char *version)
+	__attribute__((noreturn));
+
+/*
  * The tools: says on stderr what getopt_long() answered c (':' or '?')
  * to argv for (a missing value, a value for an option that takes none,
  * an unknown option), or that an argument follows the options; returns

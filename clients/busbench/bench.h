@@ -188,6 +188,9 @@ void chan_init(struct chan *ch, const struct transport *tp,
 void bench_futex_wait(_Atomic uint32_t *w, uint32_t val);
 void bench_futex_wake(_Atomic uint32_t *w, int n);
 
+/* Reads the first line of a file (one of /proc's) into line; false if none. */
+bool bench_read_line(const char *path, char *line, size_t n);
+
 /* --- runs (run.c) --- */
 
 enum test_kind {

@@ -830,16 +830,11 @@ static double cpu_pressure(void)
 {
 	static const char key[] = "some avg10=";
 	const size_t klen = sizeof(key) - 1;
-	FILE *f = fopen("/proc/pressure/cpu", "re");
 	char line[256], *end;
-	bool got;
 	double v;
 
-	if (!f)
-		return -1;
-	got = fgets(line, sizeof(line), f) != NULL;
-	fclose(f);
-	if (!got || strncmp(line, key, klen) != 0)
+	if (!bench_read_line("/proc/pressure/cpu", line, sizeof(line)) ||
+	    strncmp(line, key, klen) != 0)
 		return -1;
 	errno = 0;
 	v = strtod(line + klen, &end);

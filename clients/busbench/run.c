@@ -156,6 +156,18 @@ void bench_futex_wake(_Atomic uint32_t *w, int n)
 	syscall(SYS_futex, w, FUTEX_WAKE, n, NULL, NULL, 0);
 }
 
+bool bench_read_line(const char *path, char *line, size_t n)
+{
+	FILE *f = fopen(path, "re");
+	bool got;
+
+	if (!f)
+		return false;
+	got = fgets(line, (int)n, f) != NULL;
+	fclose(f);
+	return got;
+}
+
 /* --- the parent's bookkeeping, for the signal handler --- */
 
 static pid_t owner_pid;

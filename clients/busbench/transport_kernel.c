@@ -229,16 +229,10 @@ const struct transport tp_pipe = {
 /* Reads a number from a /proc file; returns it or -1. */
 static long read_proc_long(const char *path)
 {
-	FILE *f = fopen(path, "re");
 	char line[64], *end;
-	bool got;
 	long v;
 
-	if (!f)
-		return -1;
-	got = fgets(line, sizeof(line), f) != NULL;
-	fclose(f);
-	if (!got)
+	if (!bench_read_line(path, line, sizeof(line)))
 		return -1;
 	errno = 0;
 	v = strtol(line, &end, 10);

@@ -215,14 +215,8 @@ static void one_option(struct options *o, int c, char **argv)
 	case OPT_PROMETHEUS:
 		prog_flag_once(&o->prometheus, "--prometheus");
 		break;
-	case 'h':
-		fputs(usage, stdout);
-		exit(fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
-	case 'V':
-		printf("busbridge %s\n", BUSBRIDGE_VERSION);
-		exit(fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
 	default:
-		prog_die_bad_option(c, argv);
+		prog_daemon_option(c, argv, usage, BUSBRIDGE_VERSION);
 	}
 }
 

@@ -48,6 +48,7 @@ struct counter {
 	const char *help;
 };
 
+/* One row a counter: the rows look alike on purpose, as a table's do. */
 static const struct counter counters[C_COUNT] = {
 	[C_MESSAGES] = {"messages", "MESSAGES", false,
                         "Messages forwarded: acked by JetStream (export) or committed "

@@ -87,11 +87,7 @@ int cmd_create(struct cli *cli, int argc, char **argv)
 	}
 	if (c == CLI_OPT_DONE)
 		return rc;
-	if (argc - optind != 1)
-		return cli_usage_error("create", argc == optind ? "no queue named"
-		                                                : "one queue at a time");
-	queue = argv[optind];
-	if ((rc = cli_check_queue("create", queue)) != 0)
+	if ((rc = cli_only_queue("create", argc, argv, &queue)) != 0)
 		return rc;
 	if (qo.capacity && qo.max_message > seg_max_message_for(qo.capacity))
 		return cli_usage_error("create", "maximum message size %" PRIu32 " too large "
@@ -133,11 +129,7 @@ int cmd_delete(struct cli *cli, int argc, char **argv)
 	if (cli_getopt(cli, "delete", delete_help, argc, argv, ":s:h", opts, &rc) ==
 	    CLI_OPT_DONE)
 		return rc;
-	if (argc - optind != 1)
-		return cli_usage_error("delete", argc == optind ? "no queue named"
-		                                                : "one queue at a time");
-	queue = argv[optind];
-	if ((rc = cli_check_queue("delete", queue)) != 0)
+	if ((rc = cli_only_queue("delete", argc, argv, &queue)) != 0)
 		return rc;
 	if (cli_connect(cli, "delete", false, &b) < 0)
 		return EXIT_FAIL;

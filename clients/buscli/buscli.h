@@ -113,6 +113,12 @@ int cli_check_queue(const char *cmd, const char *queue);
  */
 int cli_take_queue(const char *cmd, int argc, char **argv, const char **ret);
 
+/*
+ * As cli_take_queue(), for a command whose QUEUE is its only operand:
+ * more than one is also a usage error of cmd ("one queue at a time").
+ */
+int cli_only_queue(const char *cmd, int argc, char **argv, const char **ret);
+
 /* Human-readable "1.5 MiB" / "1.2 ms" into buf. */
 void cli_fmt_bytes(char *buf, size_t n, uint64_t bytes);
 void cli_fmt_ns(char *buf, size_t n, uint64_t ns);

@@ -242,6 +242,13 @@ int cli_take_queue(const char *cmd, int argc, char **argv, const char **ret)
 	return cli_check_queue(cmd, *ret);
 }
 
+int cli_only_queue(const char *cmd, int argc, char **argv, const char **ret)
+{
+	if (argc - optind > 1)
+		return cli_usage_error(cmd, "one queue at a time");
+	return cli_take_queue(cmd, argc, argv, ret);
+}
+
 void cli_fmt_bytes(char *buf, size_t n, uint64_t bytes)
 {
 	static const char *const units[] = {"KiB", "MiB", "GiB", "TiB"};
@@ -410,6 +417,16 @@ void buf_free(struct buf *b)
 void buf_json_str(struct buf *b, const void *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
+	/* The two-character escapes; any other byte escaped takes six. */
+	static const char short_esc[128] = {
+		['"'] = '"',
+		['\\'] = '\\',
+		['\n'] = 'n',
+		['\r'] = 'r',
+		['\t'] = 't',
+		['\b'] = 'b',
+		['\f'] = 'f',
+	};
 	const unsigned char *p = s;
 	size_t run = 0;
 
@@ -423,29 +440,9 @@ void buf_json_str(struct buf *b, const void *s, size_t n)
 			continue;
 		buf_put(b, p + run, i - run);
 		run = i + 1;
-		switch (c) {
-		case '"':
-			esc[1] = '"';
-			break;
-		case '\\':
-			esc[1] = '\\';
-			break;
-		case '\n':
-			esc[1] = 'n';
-			break;
-		case '\r':
-			esc[1] = 'r';
-			break;
-		case '\t':
-			esc[1] = 't';
-			break;
-		case '\b':
-			esc[1] = 'b';
-			break;
-		case '\f':
-			esc[1] = 'f';
-			break;
-		default:
+		if (short_esc[c]) {
+			esc[1] = short_esc[c];
+		} else {
 			/* A byte buffer of elen chars, not a string: no NUL. */
 			esc[1] = 'u';
 			esc[2] = '0';

@@ -205,11 +205,7 @@ int cmd_recv(struct cli *cli, int argc, char **argv)
 		return cli_usage_error("recv", "--json and --raw do not go together");
 	fmt = json ? FMT_JSON : raw ? FMT_RAW
 	                            : FMT_TEXT;
-	if (argc - optind != 1)
-		return cli_usage_error("recv", argc == optind ? "no queue named"
-		                                              : "one queue at a time");
-	queue = argv[optind];
-	if ((rc = cli_check_queue("recv", queue)) != 0)
+	if ((rc = cli_only_queue("recv", argc, argv, &queue)) != 0)
 		return rc;
 	cli_catch_stop_signals();
 	if (cli_connect(cli, "recv", false, &b) < 0)

@@ -518,11 +518,7 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 	}
 	if (c == CLI_OPT_DONE)
 		return rc;
-	if (argc - optind != 1)
-		return cli_usage_error("serve", argc == optind ? "no queue named"
-		                                               : "one queue at a time");
-	s.queue = argv[optind];
-	if ((rc = cli_check_queue("serve", s.queue)) != 0)
+	if ((rc = cli_only_queue("serve", argc, argv, &s.queue)) != 0)
 		return rc;
 	if (!s.cmd)
 		return cli_usage_error("serve", "no command: give --exec CMD");
