@@ -21,7 +21,9 @@
 /*
  * The last rows of every program's getopt_long() table: --help as 'h',
  * --version as 'V', and the end.  The rows before them are alike across
- * the programs by getopt_long()'s form, {name, has_arg, NULL, value}.
+ * the programs by getopt_long()'s form, {name, has_arg, NULL, value}:
+ * each program keeps its own table and switch next to its --help text, on
+ * purpose, so that a reader sees a program's options in one place.
  * (Left unformatted: clang-format would break the last row over three.)
  */
 /* clang-format off */

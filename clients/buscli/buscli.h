@@ -144,7 +144,11 @@ int cli_fetch_list(bus *b, bus_queue_info **ret);
 
 /* --- getopt_long --- */
 
-/* Options every command takes; each command lists its own before these. */
+/*
+ * Options every command takes; each command lists its own before these,
+ * in a table of its own next to its usage text (alike in form across the
+ * commands, on purpose: one command's options read in one place).
+ */
 #define CLI_COMMON_OPTS                           \
 	{"socket", required_argument, NULL, 's'}, \
 	{                                         \
