@@ -247,6 +247,11 @@ int endpoint_listen(struct endpoint *e, mode_t mode, char *err, size_t errlen)
 		unlink(tmp);
 		goto fail;
 	}
+	/*
+	 * The usual tail of an open sequence (keep, or undo on failure):
+	 * alike in form to seg_create_shm()'s in libbus/segment.c, each undoing
+	 * its own steps.
+	 */
 	e->fd = fd;
 	e->published = true;
 	return 0;

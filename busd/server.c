@@ -271,6 +271,10 @@ void server_client_said_hello(struct busd *d, struct client *c)
 	}
 }
 
+/*
+ * One release per resource held, then the closed state: alike in form
+ * to seg_close() in libbus/segment.c, each closing its own descriptors.
+ */
 void server_close(struct busd *d)
 {
 	if (d->clients) {

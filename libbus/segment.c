@@ -552,6 +552,7 @@ int seg_create_shm(const char *shm_name, const struct seg_params *p,
 		munmap(mem, size);
 		goto fail;
 	}
+	/* Keep, or undo on failure: alike in form to busd's endpoint_listen(). */
 	s->fd = fd;
 	s->mapped = true;
 	return 0;
@@ -576,6 +577,10 @@ int seg_shm_parse_temp(const char *name, uint32_t instance)
 	return seg_shm_parse_owner(base, instance, queue, uuid, &owner);
 }
 
+/*
+ * One release per resource held, then the closed state: alike in form
+ * to busd's server_close(), each closing its own descriptors.
+ */
 void seg_close(struct seg *s)
 {
 	if (s->mapped)

@@ -64,6 +64,10 @@ static bool fifo_drain(int fd)
 	return any;
 }
 
+/*
+ * One callback a slot, as every ops table is; alike in form to the
+ * fuzzers' fuzz_ops (tests/fuzz/fuzz.h), which stand in for these.
+ */
 const struct wait_ops wait_futex_ops = {
 	.wait = futex_wait,
 	.wake = futex_wake,

@@ -28,6 +28,10 @@
  * stream and consumers are up by then.  msgs/s = N / (last receive -
  * first counted send).
  *
+ * The four threads (baseline and bridge, producer and consumer) open
+ * and end alike on purpose: each reads whole, from its connection to
+ * the flag that says it is done.
+ *
  * Exit status: 0 the run passed (timings never change it), 1 it failed,
  * 2 bad usage.
  */
@@ -314,6 +318,10 @@ static void fill(unsigned char *buf, uint64_t i)
 
 /* --- NATS --- */
 
+/*
+ * The nats.c client's idiom of chained status checks, alike in form to
+ * busbridge's (natsconn.c); bridgebench sets its own options.
+ */
 static natsStatus nats_connect(natsConnection **nc, const char *name, bool asap)
 {
 	natsOptions *no = NULL;

@@ -21,6 +21,10 @@
  *    /proc/sys/fs/mqueue/msgsize_max are reported as skipped, as an
  *    unprivileged user would meet them (root could exceed the limits; we
  *    do not).
+ *
+ * The tables here (tp_uds, tp_pipe, tp_mq) are alike in form to the other
+ * transports' on purpose, as rows of one table are: see struct
+ * transport in transport.h.
  */
 #include <errno.h>
 #include <fcntl.h>

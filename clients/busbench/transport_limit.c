@@ -37,6 +37,10 @@
  * FUTEX_WAKE; the receiver waits with FUTEX_WAIT until the word moves.
  * It is what one sleeping hand-off each way costs, for the pure blocking
  * latency test.  It has no throughput test.
+ *
+ * The tables here (tp_spsc, tp_futex) are alike in form to the other
+ * transports' on purpose, as rows of one table are: see struct
+ * transport in transport.h.
  */
 #include <errno.h>
 #include <stdio.h>

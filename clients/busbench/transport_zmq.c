@@ -44,6 +44,10 @@
  *
  * Built only where meson found libzmq (BUSBENCH_ZMQ); elsewhere tp_zmq
  * lists every row as skipped and says why.
+ *
+ * The table here (tp_zmq) is alike in form to the other
+ * transports' on purpose, as rows of one table are: see struct
+ * transport in transport.h.
  */
 #include <errno.h>
 #include <limits.h>

@@ -54,6 +54,10 @@ static int failf(char *err, size_t n, const char *fmt, ...)
 	return -EINVAL;
 }
 
+/*
+ * The defaults, one designated initialiser a field: alike in form to
+ * other such tables (libbus/wait.c's wait_futex_ops), not a copy.
+ */
 void cfg_init(struct bridge_config *c)
 {
 	*c = (struct bridge_config){

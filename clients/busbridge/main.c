@@ -158,7 +158,10 @@ static const char *opt_name(int c)
 	return "?";
 }
 
-/* The slot of a scalar option's value, NULL for the others. */
+/*
+ * The slot of a scalar option's value, NULL for the others: one case
+ * per option, alike line by line on purpose (a lookup table as a switch).
+ */
 static const char **scalar_slot(struct options *o, int c)
 {
 	switch (c) {

@@ -356,6 +356,10 @@ static int ensure_stream(struct natsconn *c, char *why, size_t n)
 	return -1;
 }
 
+/*
+ * The nats.c client's idiom of chained status checks, alike in form to
+ * bridgebench's nats_connect(); each sets its own options.
+ */
 static natsStatus connect_nats(struct natsconn *c)
 {
 	natsOptions *o = NULL;

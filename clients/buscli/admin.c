@@ -5,6 +5,9 @@
  * is asked (a capacity that is not a power of two, or beyond 1 GiB, is a
  * bad command line, exit 2); whatever busd refuses is an operational
  * failure (exit 1) reported with busd's own words.
+ *
+ * create and delete end alike on purpose (the busd error, close, the
+ * line saying what was done, the flush): each command reads whole.
  */
 #include <errno.h>
 #include <getopt.h>

@@ -179,6 +179,7 @@ static int producer_main(void *argp)
 
 	if (!attach(f, deadline, &p, NULL))
 		return atomic_load(&f->sh->stop_producers) ? 0 : 10;
+	/* a load producer's send loop, as in crash/test_torture.c on purpose: exit codes are the report */
 	while ((f->count == 0 || ctr < f->count) &&
 	       !(f->count == 0 && atomic_load(&f->sh->stop_producers))) {
 		size_t len = fill(f, buf, (uint32_t)a->k, ctr);

@@ -79,6 +79,7 @@ static int survivor_main(void *arg)
 /*
  * linger_ms 0: the consumer meets the claim after the death.  Otherwise it
  * waits at the claim while its owner lives, and must notice the death.
+ * Started alike to test_loan_kill.c's on purpose: each crash test shows its sequence.
  */
 static void producer_killed(enum death when, uint32_t linger_ms)
 {

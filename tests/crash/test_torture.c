@@ -187,6 +187,7 @@ static int consumer_main(void *argp)
 		if (!c)
 			e2e_sleep_ms(2);
 	}
+	/* the consumer's receive loop, as in test_rpc_torture.c on purpose: exit codes are the report */
 	while (!atomic_load(&sh->stop_consumer)) {
 		uint32_t gen, ctr;
 		uint64_t n, now;

@@ -55,6 +55,7 @@ struct child_arg {
 /*
  * Sends "p<k> <i>", paced: part A (busd is killed during it), part B
  * (only once busd is dead), part C (once busd is back).
+ * Opens alike to the other children on purpose: each exit code names its step.
  */
 static int producer(void *argp)
 {

@@ -310,7 +310,11 @@ struct armed_arg {
 	int ready; /* write end of a pipe: a byte once armed */
 };
 
-/* A consumer that arms its descriptor, says so, and waits to be killed. */
+/*
+ * A consumer that arms its descriptor, says so, and waits to be killed.
+ * Opens alike to the other children here and to test_rpc.c's
+ * caller_then_hang on purpose: each exit code names its step.
+ */
 static int armed_consumer(void *arg)
 {
 	const struct armed_arg *a = arg;

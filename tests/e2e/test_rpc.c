@@ -283,7 +283,11 @@ struct caller_arg {
 	int pipe_fd; /* written once the request is sent */
 };
 
-/* A caller that sends one request, says so, and waits to be killed. */
+/*
+ * A caller that sends one request, says so, and waits to be killed.
+ * Opens alike to test_pollfd.c's armed_consumer on purpose: each exit
+ * code names its step.
+ */
 static int caller_then_hang(void *arg)
 {
 	const struct caller_arg *a = arg;

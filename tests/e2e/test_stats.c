@@ -503,6 +503,7 @@ static int table_row(const char *block, const char *queue, char f[9][32])
 	return n;
 }
 
+/* Test functions open alike on purpose: each declares its handles in view. */
 static void watch_pipe(void **state)
 {
 	struct e2e *e = *state;

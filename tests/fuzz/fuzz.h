@@ -101,6 +101,11 @@ static inline void fuzz_poke(int *sock, uint64_t name)
 	(void)name;
 }
 
+/*
+ * The stand-ins for libbus/wait.c's wait_futex_ops, one callback a
+ * slot: alike in form to it and to other ops tables (busbench's
+ * transports), as designated initialisers of such a table are.
+ */
 __attribute__((unused)) static const struct wait_ops fuzz_ops = {
 	.wait = fuzz_wait,
 	.wake = fuzz_wake,

@@ -415,6 +415,7 @@ static enum reply list_script(int n, const BusControl__Request *req,
 	return REPLY_FAIL;
 }
 
+/* Later tests open alike to this one on purpose: each declares its peer script in view. */
 static void test_list(void **state)
 {
 	bus_queue_info out[4];

@@ -55,6 +55,7 @@ static void check_bad(int (*parse)(const char *, uint64_t *), const struct bad *
 	}
 }
 
+/* Tables of cases, alike on purpose: each row is a checked input. */
 static void test_u64_accepts_digits(void **state)
 {
 	static const struct good g[] = {

@@ -22,6 +22,7 @@
 static struct mem_seg ms;
 static bus_consumer *cons;
 
+/* setup/teardown alike to test_wait.c's on purpose: each names its own fixture. */
 static int setup(void **state)
 {
 	struct seg_params p = {.name = "recover", .capacity = 1024};

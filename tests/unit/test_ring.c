@@ -280,6 +280,7 @@ static void test_padding_at_wrap(void **state)
 
 /* --- full ring --- */
 
+/* Later tests open alike to this one on purpose: each declares its own queue. */
 static void test_full_ring(void **state)
 {
 	struct seg_params sp = {.name = "full", .capacity = 256};
