@@ -19,9 +19,11 @@
 #include "bus/bus.h"
 #include "util/nstime.h"
 
-#define BRIDGE_MAX_ROUTES  64
-#define BRIDGE_SUBJECT_MAX 255 /* bytes, as JetStream allows */
-#define BRIDGE_NAME_MAX    64  /* stream and durable names */
+#define BRIDGE_MAX_ROUTES    64
+#define BRIDGE_SUBJECT_MAX   255 /* bytes, as JetStream allows */
+#define BRIDGE_NAME_MAX      64  /* stream and durable names */
+/* A route asks for its lag (busd or the server) at most this often. */
+#define BRIDGE_LAG_PERIOD_NS 1000000000ull
 
 /* Values of the stats file's kind field (stats.h): keep them. */
 enum route_kind {

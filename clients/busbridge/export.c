@@ -41,7 +41,6 @@
 #define WAIT_SLICE_NS    (50 * 1000000ull)
 #define BUSY_RETRY_MS    5000 /* the queue has another consumer */
 #define TOO_LARGE_MS     5000 /* a message above NATS's max_payload */
-#define LAG_PERIOD_NS    1000000000ull
 #define MSG_ID_MAX       128
 #define FLUSH_TIMEOUT_MS 1000
 
@@ -228,7 +227,7 @@ static void refresh_lag(struct export_state *ex)
 	uint64_t now = nstime_mono();
 	bus_stats st;
 
-	if (now - ex->lag_ns < LAG_PERIOD_NS)
+	if (now - ex->lag_ns < BRIDGE_LAG_PERIOD_NS)
 		return;
 	ex->lag_ns = now;
 	/* busd down: the last figure stays */

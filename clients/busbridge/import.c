@@ -44,7 +44,6 @@
 #define TOO_LARGE_MS       5000
 #define ACK_WAIT_NS        (30 * 1000000000ll)
 #define FLUSH_TIMEOUT_MS   1000
-#define LAG_PERIOD_NS      1000000000ull
 #define LAG_ASK_MS         500
 #define CONSUMER_NOT_FOUND 10014 /* JSConsumerNotFoundErr */
 
@@ -293,7 +292,7 @@ static void refresh_lag(struct import_state *im)
 	jsConsumerInfo *ci = NULL;
 	jsOptions o;
 
-	if (now - im->lag_ns < LAG_PERIOD_NS)
+	if (now - im->lag_ns < BRIDGE_LAG_PERIOD_NS)
 		return;
 	im->lag_ns = now;
 	jsOptions_Init(&o);
